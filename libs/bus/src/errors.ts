@@ -1,0 +1,77 @@
+/** Why a request over the bus failed. Callers handle each kind. */
+export type BusErrorKind = 'no-responders' | 'timeout' | 'remote' | 'bad-message' | 'closed';
+
+export class BusError extends Error {
+  override readonly name: string = 'BusError';
+  constructor(
+    readonly kind: BusErrorKind,
+    readonly subject: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** Nobody serves the subject: the service is down or not yet registered. */
+export class NoRespondersError extends BusError {
+  override readonly name = 'NoRespondersError';
+  constructor(subject: string, options?: ErrorOptions) {
+    super('no-responders', subject, `no responders for ${subject}`, options);
+  }
+}
+
+/** A responder exists (or existed) but no reply came within the timeout. */
+export class RequestTimeoutError extends BusError {
+  override readonly name = 'RequestTimeoutError';
+  constructor(subject: string, readonly timeoutMs: number, options?: ErrorOptions) {
+    super('timeout', subject, `no reply on ${subject} within ${timeoutMs} ms`, options);
+  }
+}
+
+/**
+ * The responder answered with an error. `code` follows the CRI's (gRPC) status codes
+ * where the responder maps one (e.g. 5 NOT_FOUND, 3 INVALID_ARGUMENT), else an
+ * HTTP-like code from the NATS micro protocol (400 bad request, 500 internal).
+ */
+export class RemoteError extends BusError {
+  override readonly name = 'RemoteError';
+  constructor(subject: string, readonly code: number, readonly description: string) {
+    super('remote', subject, `${subject}: ${description} (code ${code})`);
+  }
+}
+
+/** A message that does not decode as the contract's type. */
+export class BadMessageError extends BusError {
+  override readonly name = 'BadMessageError';
+  constructor(subject: string, options?: ErrorOptions) {
+    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super('bad-message', subject, `malformed message on ${subject}${cause}`, options);
+  }
+}
+
+export const isBusError = (err: unknown): err is BusError => err instanceof BusError;
+export const isNoResponders = (err: unknown): err is NoRespondersError => err instanceof NoRespondersError;
+export const isRequestTimeout = (err: unknown): err is RequestTimeoutError => err instanceof RequestTimeoutError;
+export const isRemoteError = (err: unknown): err is RemoteError => err instanceof RemoteError;
+export const isBadMessage = (err: unknown): err is BadMessageError => err instanceof BadMessageError;
+
+/** Error codes a responder sends back; the gRPC codes the CRI uses, plus the micro protocol's. */
+export const ErrorCode = {
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  FailedPrecondition: 9,
+  Internal: 13,
+  Unavailable: 14,
+  BadRequest: 400,
+} as const;
+
+/** Throw this from a handler to answer with a specific code. */
+export class HandlerError extends Error {
+  override readonly name = 'HandlerError';
+  constructor(readonly code: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}

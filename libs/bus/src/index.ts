@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './subjects';
+export * from './tracing';
+export * from './connection';
+export * from './rpc';
+export * from './pubsub';

@@ -1,0 +1,113 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Svcm, type Service } from '@nats-io/services';
+import { SpanKind, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { RuntimeService } from '@splitlet/contracts';
+import { createLogger } from '@splitlet/telemetry';
+import { startNatsServer, type NatsServer } from '@splitlet/testing';
+import {
+  BadMessageError,
+  createRpcClient,
+  HandlerError,
+  isNoResponders,
+  isRemoteError,
+  isRequestTimeout,
+  methodSubject,
+  serveRpc,
+  type RemoteError,
+} from './index';
+
+const exporter = new InMemorySpanExporter();
+const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const logger = createLogger('bus-test', { level: 'silent' });
+
+describe('bus rpc', () => {
+  let server: NatsServer;
+  let a: NatsConnection;
+  let b: NatsConnection;
+  let micro: Service | undefined;
+
+  beforeAll(async () => {
+    provider.register();
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server.stop();
+    await provider.shutdown();
+    trace.disable();
+  });
+  beforeEach(async () => {
+    a = await connect({ servers: server.url });
+    b = await connect({ servers: server.url });
+    exporter.reset();
+  });
+  afterEach(async () => {
+    await micro?.stop();
+    micro = undefined;
+    await a.close();
+    await b.close();
+  });
+
+  const serve = async (version: () => Promise<{ runtimeName: string }>, node = 'n1') => {
+    micro = await new Svcm(a).add({ name: 'rt', version: '0.0.1' });
+    serveRpc(micro, node, RuntimeService, { version, status: async () => ({}) }, { logger });
+    await a.flush();
+  };
+
+  it('rpc - a request reaches the handler and its reply decodes as the contract type', async () => {
+    await serve(async () => ({ runtimeName: 'docker' }));
+    const reply = await createRpcClient(b, 'n1', RuntimeService).version({});
+    expect(reply.$typeName).toBe('splitlet.runtime.v1.VersionResponse');
+    expect(reply.runtimeName).toBe('docker');
+  });
+
+  it('rpc - no responders is a NoRespondersError, fast', async () => {
+    const started = Date.now();
+    const err = await createRpcClient(b, 'nobody', RuntimeService).version({}).catch((e: unknown) => e);
+    expect(isNoResponders(err)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('rpc - a handler that never answers is a RequestTimeoutError', async () => {
+    await serve(() => new Promise(() => undefined));
+    const err = await createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 200 }).catch((e: unknown) => e);
+    expect(isRequestTimeout(err)).toBe(true);
+  });
+
+  it('rpc - a HandlerError reaches the caller as a RemoteError with its code', async () => {
+    await serve(async () => {
+      throw new HandlerError(5, 'no such container');
+    });
+    const err = await createRpcClient(b, 'n1', RuntimeService).version({}).catch((e: unknown) => e);
+    expect(isRemoteError(err)).toBe(true);
+    expect(err as RemoteError).toMatchObject({ code: 5, description: 'no such container' });
+  });
+
+  it('rpc - a reply that is not the contract type is a BadMessageError', async () => {
+    const subject = methodSubject('n1', RuntimeService, 'Version');
+    a.subscribe(subject, { callback: (_e, m) => m.respond(new Uint8Array([0x0a, 0xff, 0xff])) });
+    await a.flush();
+    const err = await createRpcClient(b, 'n1', RuntimeService).version({}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadMessageError);
+  });
+
+  it('rpc - the handler runs in a CONSUMER span, child of the caller PRODUCER span, one trace', async () => {
+    await serve(async () => ({ runtimeName: 'docker' }));
+    const tracer = trace.getTracer('test');
+    await tracer.startActiveSpan('caller', async (root) => {
+      await createRpcClient(b, 'n1', RuntimeService).version({});
+      root.end();
+    });
+    await provider.forceFlush();
+    const spans = exporter.getFinishedSpans();
+    const producer = spans.find((s) => s.kind === SpanKind.PRODUCER);
+    const consumer = spans.find((s) => s.kind === SpanKind.CONSUMER);
+    const root = spans.find((s) => s.name === 'caller');
+    expect(producer?.name).toBe('send splitlet.n1.runtime.v1.Version');
+    expect(producer?.attributes).toMatchObject({ 'messaging.system': 'nats', 'rpc.method': 'Version' });
+    expect(consumer?.spanContext().traceId).toBe(root?.spanContext().traceId);
+    expect(consumer?.parentSpanContext?.spanId).toBe(producer?.spanContext().spanId);
+    expect(producer?.parentSpanContext?.spanId).toBe(root?.spanContext().spanId);
+  });
+});

@@ -1,0 +1,163 @@
+import { create, fromBinary, toBinary, type DescMethod, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import { errors, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { ServiceErrorCodeHeader, ServiceErrorHeader, type Service, type ServiceMsg } from '@nats-io/services';
+import type { Attributes } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { BadMessageError, BusError, ErrorCode, HandlerError, NoRespondersError, RemoteError, RequestTimeoutError } from './errors';
+import { methodSubject } from './subjects';
+import { injectContext, withConsumerSpan, withProducerSpan } from './tracing';
+
+export interface CallOptions {
+  /** How long to wait for the reply (default: the client's). */
+  timeoutMs?: number;
+  /** Extra attributes on the request's span (e.g. k8s.pod.uid). */
+  attributes?: Attributes;
+}
+
+/** A typed client of one proto service over NATS request/reply: one method per RPC. */
+export type RpcClient<M extends GenServiceMethods> = {
+  [K in keyof M]: (request: MessageInitShape<M[K]['input']>, opts?: CallOptions) => Promise<MessageShape<M[K]['output']>>;
+};
+
+/**
+ * Creates a client for `service` as served by the node `nodeName`. Each call
+ * rejects with a typed BusError: NoRespondersError, RequestTimeoutError,
+ * RemoteError (the handler's error and code) or BadMessageError.
+ */
+export function createRpcClient<M extends GenServiceMethods>(
+  nc: NatsConnection,
+  nodeName: string,
+  service: GenService<M>,
+  defaults: { timeoutMs: number } = { timeoutMs: 5000 },
+): RpcClient<M> {
+  const client: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const subject = methodSubject(nodeName, service, method.name);
+    client[method.localName] = (request: MessageInitShape<DescMethod['input']>, opts: CallOptions = {}) =>
+      call(nc, subject, method, request, opts.timeoutMs ?? defaults.timeoutMs, {
+        'rpc.service': service.typeName,
+        'rpc.method': method.name,
+        ...opts.attributes,
+      });
+  }
+  return client as RpcClient<M>;
+}
+
+async function call(
+  nc: NatsConnection,
+  subject: string,
+  method: DescMethod,
+  request: MessageInitShape<DescMethod['input']>,
+  timeoutMs: number,
+  attributes: Attributes,
+): Promise<unknown> {
+  return withProducerSpan(subject, attributes, async () => {
+    const headers = natsHeaders();
+    injectContext(headers);
+    let reply: Msg;
+    try {
+      reply = await nc.request(subject, toBinary(method.input, create(method.input, request)), { timeout: timeoutMs, headers });
+    } catch (err) {
+      throw toBusError(err, subject, timeoutMs);
+    }
+    const code = reply.headers?.get(ServiceErrorCodeHeader);
+    if (code) throw new RemoteError(subject, Number(code), reply.headers?.get(ServiceErrorHeader) ?? '');
+    try {
+      return fromBinary(method.output, reply.data);
+    } catch (err) {
+      throw new BadMessageError(subject, { cause: err });
+    }
+  });
+}
+
+function toBusError(err: unknown, subject: string, timeoutMs: number): Error {
+  if (err instanceof errors.RequestError) {
+    if (err.isNoResponders()) return new NoRespondersError(subject, { cause: err });
+    if (err.cause instanceof errors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs, { cause: err });
+  }
+  if (err instanceof errors.NoRespondersError) return new NoRespondersError(subject, { cause: err });
+  if (err instanceof errors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs, { cause: err });
+  if (err instanceof errors.ClosedConnectionError || err instanceof errors.DrainingConnectionError) {
+    return new BusError('closed', subject, `connection closed: cannot request ${subject}`, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** What a handler gets beside the request: the subject and the request's headers. */
+export interface HandlerContext {
+  subject: string;
+  headers: MsgHdrs | undefined;
+}
+
+/** The server side of a proto service: one async handler per RPC. */
+export type RpcHandlers<M extends GenServiceMethods> = {
+  [K in keyof M]: (request: MessageShape<M[K]['input']>, ctx: HandlerContext) => Promise<MessageInitShape<M[K]['output']>>;
+};
+
+export interface ServeOptions {
+  logger: Logger;
+  /** Queue group shared by the replicas; each request goes to one of them. */
+  queue?: string;
+}
+
+/**
+ * Serves `service` for the node on a NATS micro service: one endpoint per RPC, each
+ * handled in a CONSUMER span joined to the caller's trace. A request that does not
+ * decode gets a 400 reply and changes nothing; a HandlerError answers with its code;
+ * anything else thrown answers 13 (internal) and is logged.
+ */
+export function serveRpc<M extends GenServiceMethods>(
+  svc: Service,
+  nodeName: string,
+  service: GenService<M>,
+  handlers: RpcHandlers<M>,
+  opts: ServeOptions,
+): void {
+  for (const method of service.methods) {
+    const subject = methodSubject(nodeName, service, method.name);
+    const handler = (handlers as Record<string, RpcHandlers<M>[keyof M]>)[method.localName];
+    if (!handler) throw new Error(`no handler for ${service.typeName}.${method.name}`);
+    svc.addEndpoint(method.name, {
+      subject,
+      queue: opts.queue ?? 'q',
+      metadata: { rpc: `${service.typeName}/${method.name}` },
+      handler: (err, msg) => {
+        if (err) {
+          opts.logger.error({ err, subject }, 'endpoint stopped');
+          return;
+        }
+        void handleRequest(msg, subject, method, service.typeName, handler as Handler, opts.logger);
+      },
+    });
+  }
+}
+
+type Handler = (request: unknown, ctx: HandlerContext) => Promise<MessageInitShape<DescMethod['output']>>;
+
+async function handleRequest(msg: ServiceMsg, subject: string, method: DescMethod, serviceName: string, handler: Handler, logger: Logger) {
+  const attributes = { 'rpc.service': serviceName, 'rpc.method': method.name };
+  await withConsumerSpan(subject, msg.headers, attributes, async (span) => {
+    let request: unknown;
+    try {
+      request = fromBinary(method.input, msg.data);
+    } catch (err) {
+      logger.warn({ subject, err: (err as Error).message }, 'malformed request dropped');
+      span.setAttribute('error.type', 'bad_request');
+      msg.respondError(ErrorCode.BadRequest, `malformed ${method.input.typeName}: ${(err as Error).message}`);
+      return;
+    }
+    try {
+      const reply = await handler(request, { subject, headers: msg.headers });
+      msg.respond(toBinary(method.output, create(method.output, reply)));
+    } catch (err) {
+      const code = err instanceof HandlerError ? err.code : ErrorCode.Internal;
+      if (!(err instanceof HandlerError)) logger.error({ err, subject }, 'handler failed');
+      span.setAttribute('error.type', String(code));
+      msg.respondError(code, (err as Error).message);
+    }
+  }).catch((err: unknown) => logger.error({ err, subject }, 'could not answer request'));
+}
+
+/** The client type of a generated service: `ServiceClient<typeof RuntimeService>`. */
+export type ServiceClient<S> = S extends GenService<infer M> ? RpcClient<M> : never;

@@ -1,0 +1,24 @@
+import type { DescService } from '@bufbuild/protobuf';
+
+/**
+ * A node name as one subject token. Node names are DNS subdomains, so they may hold
+ * dots (NATS token separators) but never underscores: '.' -> '_' is reversible.
+ */
+export const nodeToken = (nodeName: string): string => nodeName.replaceAll('.', '_');
+
+/** The prefix every subject of one node starts with: `splitlet.<node>`. */
+export const nodePrefix = (nodeName: string): string => `splitlet.${nodeToken(nodeName)}`;
+
+/**
+ * Where a proto service is served: its package without the leading `splitlet.`,
+ * e.g. service splitlet.runtime.v1.RuntimeService -> `splitlet.<node>.runtime.v1`.
+ */
+export function serviceSubject(nodeName: string, service: DescService): string {
+  const pkg = service.file.proto.package;
+  if (!pkg.startsWith('splitlet.')) throw new Error(`service ${service.typeName} is not in a splitlet.* package`);
+  return `${nodePrefix(nodeName)}.${pkg.slice('splitlet.'.length)}`;
+}
+
+/** The subject of one RPC method: `splitlet.<node>.runtime.v1.Version`. */
+export const methodSubject = (nodeName: string, service: DescService, methodName: string): string =>
+  `${serviceSubject(nodeName, service)}.${methodName}`;

@@ -1,0 +1,63 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** A configuration value that does not validate. Services exit with EXIT_CONFIG on it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly issues: readonly string[]) {
+    super(`invalid configuration:\n  - ${issues.join('\n  - ')}`);
+  }
+}
+
+export const isConfigError = (err: unknown): err is ConfigError => err instanceof ConfigError;
+
+/** sysexits.h EX_CONFIG: the process was started with a configuration it cannot use. */
+export const EXIT_CONFIG = 78;
+
+// A node name is a DNS-1123 subdomain (what the API server accepts for metadata.name).
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const nodeName = z
+  .string()
+  .max(253)
+  .regex(DNS1123_SUBDOMAIN, 'must be a lower-case DNS-1123 subdomain (a-z, 0-9, "-", ".")');
+
+const url = (protocols: readonly string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL with scheme ${protocols.join(' or ')}`);
+
+/** Settings every splitlet service reads, from SPLITLET_* and standard variables. */
+export const commonSchema = z.object({
+  SPLITLET_NODE_NAME: nodeName.default(() => hostname().toLowerCase()),
+  NATS_URL: z
+    .string()
+    .default('nats://127.0.0.1:4222')
+    .pipe(z.string().transform((v) => v.split(',').map((s) => s.trim())).pipe(z.array(url(['nats:', 'tls:', 'ws:', 'wss:'])).min(1))),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SPLITLET_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export type CommonConfig = z.infer<typeof commonSchema>;
+
+/**
+ * Reads and validates configuration from an environment. Every bad value is
+ * reported at once, by variable name, with what was expected.
+ */
+export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // An empty variable counts as unset, as shells and compose env files make them.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const key = issue.path.length ? String(issue.path[0]) : '(environment)';
+      const given = issue.path.length ? cleaned[key] : undefined;
+      return `${key}: ${issue.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
+    }),
+  );
+}

@@ -1,0 +1,3 @@
+export * from './client';
+export * from './pod-informer';
+export * from './errors';

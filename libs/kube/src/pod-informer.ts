@@ -1,0 +1,96 @@
+import {
+  ADD,
+  CoreV1Api,
+  DELETE,
+  ERROR,
+  ListWatch,
+  UPDATE,
+  Watch,
+  type KubeConfig,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+export interface PodInformerHandlers {
+  /** A pod bound to the node was added or changed (also called for each pod on a re-list). */
+  onUpsert(pod: V1Pod): void;
+  /** A pod bound to the node is gone from the API server. */
+  onDelete(pod: V1Pod): void;
+}
+
+export interface PodInformerOptions {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  logger: Logger;
+  /** Back-off after a watch error: first delay, doubling up to max (default 800 ms .. 30 s). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/**
+ * The pods bound to one node (field selector spec.nodeName=<node>), as a cache kept
+ * by a list+watch. client-node's informer stays stopped after an error, so this one
+ * restarts it with back-off until stopped; the delay resets once a start succeeds.
+ */
+export class PodInformer {
+  private readonly lw: ListWatch<V1Pod>;
+  private readonly opts: Required<PodInformerOptions>;
+  private stopped = false;
+  private delayMs: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: PodInformerOptions, handlers: PodInformerHandlers) {
+    this.opts = { backoff: { initialMs: 800, maxMs: 30_000 }, ...opts };
+    this.delayMs = this.opts.backoff.initialMs;
+    const api = opts.kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = `spec.nodeName=${opts.nodeName}`;
+    this.lw = new ListWatch<V1Pod>(
+      '/api/v1/pods',
+      new Watch(opts.kubeConfig),
+      () => api.listPodForAllNamespaces({ fieldSelector }),
+      false,
+      undefined,
+      fieldSelector,
+    );
+    this.lw.on(ADD, handlers.onUpsert);
+    this.lw.on(UPDATE, handlers.onUpsert);
+    this.lw.on(DELETE, handlers.onDelete);
+    this.lw.on(ERROR, (err: unknown) => this.restartLater(err));
+  }
+
+  /** Lists and starts watching; resolves once the cache holds the first list. */
+  async start(): Promise<void> {
+    try {
+      await this.lw.start();
+      this.delayMs = this.opts.backoff.initialMs;
+    } catch (err) {
+      this.restartLater(err);
+      throw err;
+    }
+  }
+
+  /** The cached pods. The returned objects are shared: do not mutate them. */
+  list(): readonly V1Pod[] {
+    return this.lw.list();
+  }
+
+  get(namespace: string, name: string): V1Pod | undefined {
+    return this.lw.get(name, namespace);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    void this.lw.stop();
+  }
+
+  private restartLater(err: unknown): void {
+    if (this.stopped || this.timer) return;
+    const delay = this.delayMs;
+    this.delayMs = Math.min(this.delayMs * 2, this.opts.backoff.maxMs);
+    this.opts.logger.warn({ err: (err as Error)?.message ?? err, retryInMs: delay }, 'pod watch failed; restarting');
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopped) this.start().catch(() => undefined);
+    }, delay);
+  }
+}

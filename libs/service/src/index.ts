@@ -1,0 +1,3 @@
+export * from './tokens';
+export * from './host';
+export * from './clock';

@@ -1,0 +1,47 @@
+import { execFile } from 'node:child_process';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { labBinary, labDir } from './paths';
+
+const run = promisify(execFile);
+
+/** Where the lab's parts are (test/lab/lab.sh env prints the same). */
+export function labEnv() {
+  const dir = labDir();
+  return {
+    dir,
+    adminKubeconfig: process.env['LAB_ADMIN_KUBECONFIG'] ?? join(dir, 'admin.kubeconfig'),
+    nodeKubeconfig: process.env['LAB_NODE_KUBECONFIG'] ?? join(dir, 'node.kubeconfig'),
+    nodeName: process.env['LAB_NODE_NAME'] ?? hostname().toLowerCase(),
+    natsUrl: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
+    otlpEndpoint: process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? 'http://127.0.0.1:4318',
+    jaegerUrl: process.env['JAEGER_QUERY_URL'] ?? 'http://127.0.0.1:16686',
+  };
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the lab's kubectl with a kubeconfig; never throws on a non-zero exit. */
+export async function kubectl(kubeconfig: string, args: string[], input?: string): Promise<CommandResult> {
+  return runCommand(labBinary('kubectl'), ['--kubeconfig', kubeconfig, ...args], input);
+}
+
+/** Runs a command; never throws on a non-zero exit. */
+export async function runCommand(file: string, args: string[], input?: string): Promise<CommandResult> {
+  const p = run(file, args, { maxBuffer: 64 * 1024 * 1024 });
+  if (input !== undefined) {
+    p.child.stdin?.end(input);
+  }
+  try {
+    const { stdout, stderr } = await p;
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}

@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { labBinary } from './paths';
+
+export interface NatsServer {
+  /** nats://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  /** Stops the server (SIGKILL if it does not stop in time) and removes its store. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real nats-server with JetStream on a random port with a temporary store,
+ * as nats.js's own test harness does. The binary is NATS_SERVER_BIN or the lab's.
+ */
+export async function startNatsServer(opts: { startTimeoutMs?: number } = {}): Promise<NatsServer> {
+  const bin = process.env['NATS_SERVER_BIN'] ?? labBinary('nats-server');
+  const dir = await mkdtemp(join(tmpdir(), 'splitlet-nats-'));
+  const child = spawn(bin, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', join(dir, 'js'), '--ports_file_dir', dir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await waitForPort(child, dir, opts.startTimeoutMs ?? 10_000, () => stderr);
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    stop: async () => {
+      await stopProcess(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPort(child: ChildProcess, dir: string, timeoutMs: number, stderr: () => string): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${stderr()}`);
+    const file = (await readdir(dir)).find((f) => f.endsWith('.ports'));
+    if (file) {
+      const ports = JSON.parse(await readFile(join(dir, file), 'utf8')) as { nats?: string[] };
+      const url = ports.nats?.[0];
+      if (url) return Number(new URL(url).port);
+    }
+    await sleep(25);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`nats-server did not start within ${timeoutMs} ms: ${stderr()}`);
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}

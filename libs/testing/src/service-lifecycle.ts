@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Svcm } from '@nats-io/services';
+import { startNatsServer, type NatsServer } from './nats-server';
+import { startServiceProcess } from './service-process';
+
+/**
+ * The behaviour every splitlet service shares, run against the service's real
+ * bundle: it joins NATS as a micro service of its node, stops cleanly on SIGTERM,
+ * and refuses a bad configuration with exit code 78 and the variable's name.
+ */
+export function describeServiceLifecycle(name: string, env: Record<string, string> = {}): void {
+  describe(`${name} lifecycle`, () => {
+    let server: NatsServer;
+    let nc: NatsConnection;
+    beforeAll(async () => {
+      server = await startNatsServer();
+      nc = await connect({ servers: server.url });
+    });
+    afterAll(async () => {
+      await nc?.close();
+      await server?.stop();
+    });
+
+    it(`${name} - joins NATS as a micro service of its node and stops cleanly on SIGTERM`, async () => {
+      const svc = startServiceProcess(name, { ...env, NATS_URL: server.url, SPLITLET_NODE_NAME: 'node-1' });
+      try {
+        await svc.waitForLog((l) => l['msg'] === 'started');
+        const pings = [];
+        for await (const p of await new Svcm(nc).client({ strategy: 'timer', maxWait: 1000 }).ping(name)) pings.push(p);
+        expect(pings).toHaveLength(1);
+        expect(pings[0]).toMatchObject({ name, metadata: { node: 'node-1' } });
+        svc.kill('SIGTERM');
+        expect(await svc.exited).toEqual({ code: 0, signal: null });
+        expect(svc.logs.map((l) => l['msg'])).toContain('stopped');
+      } finally {
+        svc.kill('SIGKILL');
+      }
+    });
+
+    it(`${name} - refuses a bad configuration with exit code 78, naming the variable`, async () => {
+      const svc = startServiceProcess(name, { ...env, NATS_URL: server.url, SPLITLET_NODE_NAME: 'Not_A_Node' });
+      expect((await svc.exited).code).toBe(78);
+      expect(svc.stderr()).toMatch(/SPLITLET_NODE_NAME: must be a lower-case DNS-1123 subdomain.*"Not_A_Node"/);
+    });
+
+    it(`${name} - waits for a NATS server that is not up yet, and exits 0 on SIGTERM meanwhile`, async () => {
+      const svc = startServiceProcess(name, { ...env, NATS_URL: 'nats://127.0.0.1:1', SPLITLET_NODE_NAME: 'node-1' });
+      await svc.waitForLog((l) => l['msg'] === 'connecting to NATS');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(svc.child.exitCode).toBeNull();
+      svc.kill('SIGTERM');
+      expect((await svc.exited).code).toBe(0);
+    });
+  });
+}

@@ -1,0 +1,3 @@
+import { describeServiceLifecycle } from '@splitlet/testing';
+
+describeServiceLifecycle('runtime-executor');

@@ -1,0 +1,62 @@
+import { inject, injectable } from 'tsyringe';
+import type { Service } from '@nats-io/services';
+import { ErrorCode, HandlerError, serveRpc } from '@splitlet/bus';
+import { RuntimeService } from '@splitlet/contracts';
+import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
+import type { Logger } from '@splitlet/telemetry';
+import type { DockerApi } from './docker';
+import { RT } from './tokens';
+
+/** The contract version this executor speaks (CRI's is "v1"). */
+export const CONTRACT_VERSION = 'v1';
+
+/** Serves the CRI-shaped RuntimeService for this node from Docker. */
+@injectable()
+export class RuntimeServer implements Runnable {
+  constructor(
+    @inject(TOKENS.MicroService) private readonly micro: Service,
+    @inject(TOKENS.NodeName) private readonly nodeName: string,
+    @inject(RT.Docker) private readonly docker: DockerApi,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    serveRpc(
+      this.micro,
+      this.nodeName,
+      RuntimeService,
+      {
+        version: async () => {
+          const v = await this.dockerCall(() => this.docker.version());
+          return { version: CONTRACT_VERSION, runtimeName: 'docker', runtimeVersion: v.Version, runtimeApiVersion: v.ApiVersion };
+        },
+        status: async (req) => {
+          try {
+            const info = await this.docker.info();
+            const details: Record<string, string> = req.verbose
+              ? { dockerRootDir: String(info.DockerRootDir ?? ''), serverVersion: String(info.ServerVersion ?? '') }
+              : {};
+            return { status: { conditions: [ready('RuntimeReady'), ready('NetworkReady')] }, info: details };
+          } catch (err) {
+            // An unreachable Docker is an answer, not an error: the runtime is not ready.
+            const message = `docker: ${(err as Error).message}`;
+            return { status: { conditions: [notReady('RuntimeReady', message), notReady('NetworkReady', message)] } };
+          }
+        },
+      },
+      { logger: this.logger },
+    );
+    await untilAborted(signal);
+  }
+
+  private async dockerCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new HandlerError(ErrorCode.Unavailable, `docker: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+const ready = (type: string) => ({ type, status: true, reason: '', message: '' });
+const notReady = (type: string, message: string) => ({ type, status: false, reason: 'DockerUnreachable', message });

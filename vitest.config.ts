@@ -1,0 +1,39 @@
+import { readdirSync } from 'node:fs';
+import { defineConfig } from 'vitest/config';
+
+// One Vitest project per lib and service (`vitest run --project <name>`, which is
+// what `nx test <name>` runs), plus the end-to-end suite against the lab.
+const unitProjects = ['libs', 'services'].flatMap((group) =>
+  readdirSync(group, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => ({
+      extends: true as const,
+      test: { name: d.name, root: `${group}/${d.name}`, include: ['src/**/*.spec.ts'] },
+    })),
+);
+
+export default defineConfig({
+  resolve: { tsconfigPaths: true },
+  test: {
+    setupFiles: ['reflect-metadata'],
+    env: { OTEL_SDK_DISABLED: 'true' },
+    passWithNoTests: false,
+    projects: [
+      ...unitProjects,
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          root: 'test/e2e',
+          include: ['**/*.e2e.ts'],
+          env: { OTEL_SDK_DISABLED: 'false' },
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          // e2e files run in parallel: each owns its namespace and pod names.
+          fileParallelism: true,
+          maxWorkers: 4,
+        },
+      },
+    ],
+  },
+});

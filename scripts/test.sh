@@ -13,7 +13,7 @@ bash test/lab/lab.sh up
 eval "$(bash test/lab/lab.sh env)"
 
 log "contracts, typecheck, lint"
-nx run-many -t buf-lint generated-up-to-date typecheck lint --outputStyle=static
+nx run-many -t buf-lint buf-breaking generated-up-to-date typecheck lint --outputStyle=static
 
 log "unit and end-to-end tests"
 results=.lab/test-results.json

@@ -37,6 +37,9 @@ export class PodInformer {
   private stopped = false;
   private delayMs: number;
   private timer: NodeJS.Timeout | undefined;
+  private markSynced!: () => void;
+  /** Resolves once a list has filled the cache. */
+  readonly synced = new Promise<void>((resolve) => (this.markSynced = resolve));
 
   constructor(opts: PodInformerOptions, handlers: PodInformerHandlers) {
     this.opts = { backoff: { initialMs: 800, maxMs: 30_000 }, ...opts };
@@ -46,7 +49,12 @@ export class PodInformer {
     this.lw = new ListWatch<V1Pod>(
       '/api/v1/pods',
       new Watch(opts.kubeConfig),
-      () => api.listPodForAllNamespaces({ fieldSelector }),
+      async () => {
+        const list = await api.listPodForAllNamespaces({ fieldSelector });
+        this.delayMs = this.opts.backoff.initialMs;
+        this.markSynced();
+        return list;
+      },
       false,
       undefined,
       fieldSelector,
@@ -57,15 +65,13 @@ export class PodInformer {
     this.lw.on(ERROR, (err: unknown) => this.restartLater(err));
   }
 
-  /** Lists and starts watching; resolves once the cache holds the first list. */
+  /**
+   * Lists and starts watching; resolves once the cache holds the first list. A
+   * failing list or watch is retried with back-off meanwhile (and logged).
+   */
   async start(): Promise<void> {
-    try {
-      await this.lw.start();
-      this.delayMs = this.opts.backoff.initialMs;
-    } catch (err) {
-      this.restartLater(err);
-      throw err;
-    }
+    await this.lw.start().catch((err: unknown) => this.restartLater(err));
+    await this.synced;
   }
 
   /** The cached pods. The returned objects are shared: do not mutate them. */
@@ -90,7 +96,7 @@ export class PodInformer {
     this.opts.logger.warn({ err: (err as Error)?.message ?? err, retryInMs: delay }, 'pod watch failed; restarting');
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (!this.stopped) this.start().catch(() => undefined);
+      if (!this.stopped) void this.lw.start().catch((e: unknown) => this.restartLater(e));
     }, delay);
   }
 }

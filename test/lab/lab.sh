@@ -1,0 +1,627 @@
+#!/usr/bin/env bash
+# Brings a real single-node Kubernetes control plane (no kubelet: splitlet is the
+# node) up and down on this machine, with NATS JetStream and Jaeger beside it.
+#
+# Usage: test/lab/lab.sh up|down|status|env
+#   up      start whatever is not running yet (idempotent; a second run is fast)
+#   down    stop everything the lab started and drop etcd/NATS state (keeps pki,
+#           bin and kubeconfigs so the next up is quick)
+#   status  one line per component; exit 0 when all run, 3 otherwise
+#   env     shell `export` lines for tests: eval "$(test/lab/lab.sh env)"
+#
+# State lives in $LAB_DIR (default <repo>/.lab): bin/ (symlinks into the build
+# cache), pki/, *.kubeconfig, jaeger.yaml, logs/<name>.log (+ .prev), pids/<name>.pid,
+# etcd/, nats/. Ports, node name and LAB_DIR come from LAB_* variables (see below).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+# --- settings (all overridable from the environment) ---------------------------
+LAB_DIR=${LAB_DIR:-$root/.lab}
+LAB_NODE_NAME=${LAB_NODE_NAME:-$(hostname | tr '[:upper:]' '[:lower:]')}
+LAB_APISERVER_PORT=${LAB_APISERVER_PORT:-6443}
+LAB_ETCD_PORT=${LAB_ETCD_PORT:-2379}
+LAB_ETCD_PEER_PORT=${LAB_ETCD_PEER_PORT:-2380}
+LAB_KCM_PORT=${LAB_KCM_PORT:-10257}
+LAB_SCHEDULER_PORT=${LAB_SCHEDULER_PORT:-10259}
+LAB_NATS_PORT=${LAB_NATS_PORT:-4222}
+LAB_NATS_MONITOR_PORT=${LAB_NATS_MONITOR_PORT:-8222}
+LAB_OTLP_GRPC_PORT=${LAB_OTLP_GRPC_PORT:-4317}
+LAB_OTLP_HTTP_PORT=${LAB_OTLP_HTTP_PORT:-4318}
+LAB_JAEGER_QUERY_PORT=${LAB_JAEGER_QUERY_PORT:-16686}
+SPLITLET_CACHE=${SPLITLET_CACHE:-/var/cache/splitlet}   # where build.sh caches binaries
+
+# Fixed cluster shape (the node agent and tests assume these).
+SERVICE_CIDR=10.96.0.0/16
+SERVICE_IP=10.96.0.1          # first IP of SERVICE_CIDR: the `kubernetes` Service
+SA_ISSUER=https://kubernetes.default.svc.cluster.local
+PAUSE_IMAGE=splitlet-lab/pause:1
+
+# Start order; `down` stops in reverse. dockerd is handled apart (first up, last down).
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler nats-server jaeger)
+
+LAB_DIR=$(realpath -m "$LAB_DIR")   # absolute: it ends up in daemons' argv and in `env`
+BIN=$LAB_DIR/bin PKI=$LAB_DIR/pki LOGS=$LAB_DIR/logs PIDS=$LAB_DIR/pids
+APISERVER_URL=https://127.0.0.1:$LAB_APISERVER_PORT
+ADMIN_KC=$LAB_DIR/admin.kubeconfig
+NODE_KC=$LAB_DIR/node.kubeconfig
+RESTART_ALL=0   # set when certs/kubeconfigs were rewritten: running processes hold stale ones (stop_for_new_certs)
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# --- process bookkeeping ----------------------------------------------------------
+
+pidfile() { echo "$PIDS/$1.pid"; }
+
+# pid_of NAME -> pid of the lab's NAME process if alive, else fails. The process's
+# argv[0] must end in /NAME, so a recycled pid never makes us kill a stranger.
+pid_of() {
+  local f; f=$(pidfile "$1"); [[ -f $f ]] || return 1
+  local pid arg0; pid=$(<"$f")
+  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+  arg0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1) || return 1
+  [[ ${arg0##*/} == "$1" ]] || return 1
+  echo "$pid"
+}
+
+# same_cmdline PID ARGS... : is PID running exactly ARGS? (a changed port/flag => restart)
+same_cmdline() {
+  local pid=$1; shift
+  [[ "$(tr '\0' '\n' <"/proc/$pid/cmdline")" == "$(printf '%s\n' "$@")" ]]
+}
+
+# spawn NAME CMD... : start CMD detached from the caller. setsid + nohup so it outlives
+# this shell; every std fd (and the lock fd 9) redirected so a caller reading our
+# output (npm test, CI) never waits on a pipe a daemon still holds. argv[0] must be
+# .../NAME (see pid_of). The previous log is kept as NAME.log.prev.
+spawn() {
+  local name=$1; shift
+  local logf=$LOGS/$name.log
+  [[ -f $logf ]] && mv -f "$logf" "$logf.prev"
+  setsid nohup "$@" >"$logf" 2>&1 </dev/null 9>&- &
+  echo $! >"$(pidfile "$name")"
+}
+
+# proc_running PID: alive and not a zombie. Our daemons are reparented to PID 1, and
+# an init that reaps lazily (this VM's reaps every ~2 s) leaves an exited daemon
+# answering `kill -0` for a while.
+proc_running() {
+  local st
+  st=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $st && $st != Z && $st != X ]]
+}
+
+# stop NAME [TIMEOUT]: SIGTERM, wait up to TIMEOUT s (default 10), then SIGKILL.
+stop() {
+  local name=$1 timeout=${2:-10} pid
+  if pid=$(pid_of "$name"); then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + timeout))
+    while proc_running "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    if proc_running "$pid"; then
+      log "$name did not exit in ${timeout} s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while proc_running "$pid"; do sleep 0.1; done
+    fi
+  fi
+  rm -f "$(pidfile "$name")"
+}
+
+# wait_healthy NAME TIMEOUT CHECK... : poll CHECK until it passes; fail fast if the
+# process dies, and on failure show the end of its log.
+wait_healthy() {
+  local name=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout)) start=$SECONDS
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_of "$name" >/dev/null; then
+      log "$name exited during startup; last 40 lines of $LOGS/$name.log:"
+      tail -n 40 "$LOGS/$name.log" >&2 || true
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "$name not healthy after ${timeout} s; last 40 lines of $LOGS/$name.log:"
+      tail -n 40 "$LOGS/$name.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+  log "$name healthy ($((SECONDS - start)) s)"
+}
+
+# port_busy PORT -> prints the listener if something listens on TCP PORT
+port_busy() { ss -Hltnp "( sport = :$1 )" 2>/dev/null | grep .; }
+
+# ensure NAME TIMEOUT "PORTS" CHECK -- CMD... : make NAME run CMD and pass CHECK.
+# A live process with the same command line that passes CHECK is left alone (the
+# fast path of a second `up`); a changed command line or a failing check restart it.
+ensure() {
+  local name=$1 timeout=$2 ports=$3 check=$4; shift 5
+  local pid
+  if pid=$(pid_of "$name"); then
+    if ! same_cmdline "$pid" "$@"; then log "$name: settings changed, restarting"; stop "$name"
+    elif $check >/dev/null 2>&1; then log "$name already running (pid $pid)"; return
+    else log "$name running but unhealthy, restarting"; stop "$name"
+    fi
+  fi
+  rm -f "$(pidfile "$name")"
+  local p busy
+  for p in $ports; do
+    if busy=$(port_busy "$p"); then die "$name: port $p is taken by a process the lab did not start: $busy"; fi
+  done
+  log "starting $name"
+  spawn "$name" "$@"
+  wait_healthy "$name" "$timeout" "$check"
+}
+
+# --- health checks ---------------------------------------------------------------
+
+curl_local() { curl -sf --noproxy '*' --max-time 3 "$@"; }
+etcd_ok() {
+  curl_local --cacert "$PKI/ca.crt" --cert "$PKI/apiserver-etcd-client.crt" --key "$PKI/apiserver-etcd-client.key" \
+    "https://127.0.0.1:$LAB_ETCD_PORT/health" | grep -q '"health":"true"'
+}
+apiserver_ok() { [[ "$("$BIN/kubectl" --kubeconfig "$ADMIN_KC" --request-timeout=3s get --raw /readyz 2>/dev/null)" == ok ]]; }
+kcm_ok()       { [[ "$(curl_local -k "https://127.0.0.1:$LAB_KCM_PORT/healthz")" == ok ]]; }
+scheduler_ok() { [[ "$(curl_local -k "https://127.0.0.1:$LAB_SCHEDULER_PORT/healthz")" == ok ]]; }
+nats_ok()      { curl_local "http://127.0.0.1:$LAB_NATS_MONITOR_PORT/healthz" >/dev/null; }
+jaeger_ok()    { curl_local "http://127.0.0.1:$LAB_JAEGER_QUERY_PORT/api/services" >/dev/null; }
+docker_ok()    { docker info >/dev/null 2>&1; }
+
+# check_of NAME -> the health check function for a component
+check_of() {
+  case $1 in
+    etcd) echo etcd_ok ;; kube-apiserver) echo apiserver_ok ;; kube-controller-manager) echo kcm_ok ;;
+    kube-scheduler) echo scheduler_ok ;; nats-server) echo nats_ok ;; jaeger) echo jaeger_ok ;;
+    dockerd) echo docker_ok ;;
+  esac
+}
+
+# --- 1. docker -------------------------------------------------------------------
+
+# Use a working Docker as is. Otherwise install Debian's docker.io if needed and run
+# dockerd ourselves; its pidfile is the record that `down` may stop it.
+ensure_docker() {
+  local pid
+  if docker_ok; then
+    if pid=$(pid_of dockerd); then log "docker up (started by the lab, pid $pid)"; else log "docker up (not managed by the lab)"; fi
+    return
+  fi
+  if ! command -v dockerd >/dev/null; then
+    log "installing docker.io (Debian package)"
+    # 9>&-: a daemon the package's scripts might start must not inherit our lock.
+    apt-get update >&2 9>&-
+    DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io >&2 9>&-
+    # Where an init system is present the package starts its own dockerd; that one
+    # belongs to the system, not to the lab.
+    if docker_ok; then log "docker up (started by the docker.io package, not managed by the lab)"; return; fi
+  fi
+  rm -f "$(pidfile dockerd)"
+  log "starting dockerd"
+  spawn dockerd "$(command -v dockerd)"
+  wait_healthy dockerd 60 docker_ok
+}
+
+# --- 2. binaries -----------------------------------------------------------------
+
+# wait_inflight_build PART VERSION: build.sh has no lock, so if another build.sh is
+# already building PART (its temp folder's pid suffix is alive), wait for it rather
+# than compile the same thing twice on a small machine.
+wait_inflight_build() {
+  local part=$1 version=$2 tmp pid announced=0
+  for tmp in "$SPLITLET_CACHE/bin/$part-$version-"*.tmp.*; do
+    [[ -d $tmp ]] || continue
+    pid=${tmp##*.tmp.}
+    while [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; do
+      ((announced)) || { log "waiting for the $part build already running (pid $pid)"; announced=1; }
+      sleep 5
+    done
+  done
+}
+
+# build PART VERSION -> cache folder holding PART's binaries
+build() {
+  wait_inflight_build "$1" "$2"
+  "$here/build.sh" "$1"
+}
+
+# link DIR NAME CANDIDATE...: point $BIN/NAME at the first DIR/CANDIDATE that exists
+# (the link is only touched when it changes).
+link() {
+  local dir=$1 name=$2 c; shift 2
+  for c in "$@"; do
+    if [[ -x $dir/$c ]]; then
+      [[ "$(readlink "$BIN/$name" 2>/dev/null)" == "$dir/$c" ]] || ln -sfn "$dir/$c" "$BIN/$name"
+      return
+    fi
+  done
+  die "no $name binary in $dir (looked for: $*)"
+}
+
+ensure_binaries() {
+  mkdir -p "$BIN"
+  local k8s etcd nats jaeger b
+  etcd=$(build etcd "$ETCD_VERSION")
+  nats=$(build nats "$NATS_VERSION")
+  jaeger=$(build jaeger "$JAEGER_VERSION")
+  k8s=$(build k8s "$K8S_VERSION")
+  for b in kubectl kube-apiserver kube-controller-manager kube-scheduler; do link "$k8s" "$b" "$b"; done
+  # go build names a binary after its package path; the Go toolchain here drops a
+  # trailing major-version element (/v3 -> "server", /v2 -> "nats-server"), older
+  # ones keep it ("v3", "v2"). Accept either.
+  link "$etcd" etcd server v3 etcd
+  link "$nats" nats-server nats-server v2
+  link "$jaeger" jaeger jaeger
+}
+
+# --- 3. PKI ----------------------------------------------------------------------
+
+host_ip() {
+  if [[ -n ${LAB_HOST_IP:-} ]]; then echo "$LAB_HOST_IP"; return; fi
+  local ip; ip=$(ip route get 1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") { print $(i + 1); exit }}')
+  echo "${ip:-127.0.0.1}"
+}
+
+new_key() { (umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null); }
+
+# ensure_ca NAME CN: a self-signed CA NAME.crt/NAME.key, renewed a week before expiry
+# (every leaf it signed then fails `openssl verify` in issue_by and is reissued).
+ensure_ca() {
+  local crt=$PKI/$1.crt key=$PKI/$1.key
+  if [[ -f $crt && -f $key ]] && openssl x509 -in "$crt" -noout -checkend $((7 * 86400)) >/dev/null; then
+    return
+  fi
+  log "generating CA $1"
+  new_key "$key"
+  openssl req -x509 -new -key "$key" -sha256 -days 365 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$crt"
+  RESTART_ALL=1
+}
+
+# issue_by CA NAME SUBJECT USAGE [SANS]: a leaf cert NAME.crt/NAME.key signed by CA.
+# USAGE is server, client or peer (both). Regenerated when missing, not signed by the
+# current CA, expiring within a day, or when its subject/SANs changed (e.g. a new
+# host IP); NAME.spec records what it was made for.
+issue_by() {
+  local ca=$PKI/$1 name=$2 subj=$3 usage=$4 sans=${5:-}
+  local crt=$PKI/$name.crt key=$PKI/$name.key spec="$1|$subj|$usage|$sans"
+  if [[ -f $crt && -f $key && "$(cat "$PKI/$name.spec" 2>/dev/null)" == "$spec" ]] &&
+    openssl verify -CAfile "$ca.crt" "$crt" >/dev/null 2>&1 &&
+    openssl x509 -in "$crt" -noout -checkend 86400 >/dev/null; then
+    return
+  fi
+  log "generating certificate $name ($subj)"
+  local eku
+  case $usage in server) eku=serverAuth ;; client) eku=clientAuth ;; peer) eku=serverAuth,clientAuth ;; esac
+  local ext; ext=$(mktemp)
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$eku"
+    echo "subjectKeyIdentifier=hash"
+    echo "authorityKeyIdentifier=keyid"
+    [[ -z $sans ]] || echo "subjectAltName=$sans"
+  } >"$ext"
+  new_key "$key"
+  openssl req -new -key "$key" -subj "$subj" |
+    openssl x509 -req -CA "$ca.crt" -CAkey "$ca.key" -set_serial "0x$(openssl rand -hex 16)" \
+      -days 365 -sha256 -extfile "$ext" -out "$crt" 2>/dev/null
+  rm -f "$ext"
+  echo "$spec" >"$PKI/$name.spec"
+  RESTART_ALL=1
+}
+issue() { issue_by ca "$@"; }   # the lab CA signs everything but the front proxy
+
+# no_restart CMD...: run CMD without flagging a control-plane restart, for the
+# credentials only kubectl, tests and the node agent use (admin, node).
+no_restart() { local keep=$RESTART_ALL; "$@"; RESTART_ALL=$keep; }
+
+ensure_pki() {
+  mkdir -p "$PKI"; chmod 700 "$PKI"
+  ensure_ca ca splitlet-lab-ca
+  # A separate CA for the aggregation layer's front proxy, as kubeadm does: without
+  # --requestheader-client-ca-file the controller-manager and scheduler log an error
+  # about it forever, and reusing the lab CA would let every lab client cert (the
+  # node's too) impersonate anyone through X-Remote-User headers.
+  ensure_ca front-proxy-ca splitlet-lab-front-proxy-ca
+  issue_by front-proxy-ca front-proxy-client "/CN=front-proxy-client" client
+  local ip host sans
+  ip=$(host_ip); host=$(hostname)
+  issue etcd-server "/CN=etcd-server" peer "IP:127.0.0.1,DNS:localhost"
+  issue apiserver-etcd-client "/CN=kube-apiserver-etcd-client" client
+  # SANs: every name a client may use for the API server, inside or outside pods.
+  sans=$(printf '%s\n' IP:127.0.0.1 DNS:localhost "IP:$ip" "IP:$SERVICE_IP" DNS:kubernetes \
+    DNS:kubernetes.default DNS:kubernetes.default.svc DNS:kubernetes.default.svc.cluster.local \
+    "DNS:$host" "DNS:${host,,}" | awk '!seen[$0]++' | paste -sd, -)
+  issue apiserver "/CN=kube-apiserver" server "$sans"
+  no_restart issue admin "/O=system:masters/CN=kubernetes-admin" client
+  issue kube-controller-manager "/CN=system:kube-controller-manager" client
+  issue kube-scheduler "/CN=system:kube-scheduler" client
+  issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client
+  # Named by node name so a new LAB_NODE_NAME gets its own identity.
+  no_restart issue "node-$LAB_NODE_NAME" "/O=system:nodes/CN=system:node:$LAB_NODE_NAME" client
+  if [[ ! -f $PKI/sa.key || ! -f $PKI/sa.pub ]]; then
+    log "generating service-account key pair"
+    (umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null)
+    openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
+    RESTART_ALL=1
+  fi
+}
+
+# --- 4. kubeconfigs --------------------------------------------------------------
+
+# kubeconfig FILE USER CERT_NAME: rewritten only when missing, older than its cert or
+# the CA, or pointing at another server/user (port or node name changed).
+kubeconfig() {
+  local file=$1 user=$2 crt=$PKI/$3.crt key=$PKI/$3.key
+  if [[ -f $file && ! $crt -nt $file && ! $PKI/ca.crt -nt $file ]] &&
+    grep -qxF "    server: $APISERVER_URL" "$file" && grep -qxF -- "- name: $user" "$file"; then
+    return
+  fi
+  log "writing $(basename "$file")"
+  local tmp=$file.tmp k=("$BIN/kubectl" config --kubeconfig "$file.tmp")
+  rm -f "$tmp"
+  "${k[@]}" set-cluster lab --server="$APISERVER_URL" --certificate-authority="$PKI/ca.crt" --embed-certs=true >/dev/null
+  "${k[@]}" set-credentials "$user" --client-certificate="$crt" --client-key="$key" --embed-certs=true >/dev/null
+  "${k[@]}" set-context lab --cluster=lab --user="$user" >/dev/null
+  "${k[@]}" use-context lab >/dev/null
+  chmod 600 "$tmp"; mv -f "$tmp" "$file"
+  RESTART_ALL=1
+}
+
+ensure_kubeconfigs() {
+  no_restart kubeconfig "$ADMIN_KC" kubernetes-admin admin
+  no_restart kubeconfig "$NODE_KC" "system:node:$LAB_NODE_NAME" "node-$LAB_NODE_NAME"
+  kubeconfig "$LAB_DIR/controller-manager.kubeconfig" system:kube-controller-manager kube-controller-manager
+  kubeconfig "$LAB_DIR/scheduler.kubeconfig" system:kube-scheduler kube-scheduler
+}
+
+# --- 5-9. processes --------------------------------------------------------------
+
+# Processes that read certs/kubeconfigs only at start. When ensure_pki/kubeconfigs
+# rewrote any, stop the running ones (dependents first, so the API server does not
+# hang on a vanished etcd) and let the start steps bring them back.
+PKI_USERS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+stop_for_new_certs() {
+  ((RESTART_ALL)) || return 0
+  local i
+  for ((i = ${#PKI_USERS[@]} - 1; i >= 0; i--)); do
+    if pid_of "${PKI_USERS[i]}" >/dev/null; then
+      log "${PKI_USERS[i]}: certificates changed, restarting"; stop "${PKI_USERS[i]}"
+    fi
+  done
+}
+
+start_etcd() {
+  local peer=https://127.0.0.1:$LAB_ETCD_PEER_PORT client=https://127.0.0.1:$LAB_ETCD_PORT
+  mkdir -p "$LAB_DIR/etcd"; chmod 700 "$LAB_DIR/etcd"
+  # --unsafe-no-fsync: the data is thrown away on `down`, and fsync latency on a VM
+  # disk would otherwise slow every API write of the tests.
+  ensure etcd 30 "$LAB_ETCD_PORT $LAB_ETCD_PEER_PORT" etcd_ok -- "$BIN/etcd" \
+    --name=lab --data-dir="$LAB_DIR/etcd" \
+    --listen-client-urls="$client" --advertise-client-urls="$client" \
+    --listen-peer-urls="$peer" --initial-advertise-peer-urls="$peer" \
+    --initial-cluster="lab=$peer" --initial-cluster-state=new --initial-cluster-token=splitlet-lab \
+    --cert-file="$PKI/etcd-server.crt" --key-file="$PKI/etcd-server.key" \
+    --trusted-ca-file="$PKI/ca.crt" --client-cert-auth=true \
+    --peer-cert-file="$PKI/etcd-server.crt" --peer-key-file="$PKI/etcd-server.key" \
+    --peer-trusted-ca-file="$PKI/ca.crt" --peer-client-cert-auth=true \
+    --unsafe-no-fsync=true
+}
+
+start_apiserver() {
+  ensure kube-apiserver 120 "$LAB_APISERVER_PORT" apiserver_ok -- "$BIN/kube-apiserver" \
+    --advertise-address="$(host_ip)" --secure-port="$LAB_APISERVER_PORT" \
+    --etcd-servers="https://127.0.0.1:$LAB_ETCD_PORT" --etcd-cafile="$PKI/ca.crt" \
+    --etcd-certfile="$PKI/apiserver-etcd-client.crt" --etcd-keyfile="$PKI/apiserver-etcd-client.key" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --service-account-issuer="$SA_ISSUER" --api-audiences="$SA_ISSUER" \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
+    --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key"
+}
+
+start_controller_manager() {
+  local kc=$LAB_DIR/controller-manager.kubeconfig
+  ensure kube-controller-manager 60 "$LAB_KCM_PORT" kcm_ok -- "$BIN/kube-controller-manager" \
+    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+    --use-service-account-credentials=true --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$LAB_KCM_PORT"
+}
+
+start_scheduler() {
+  local kc=$LAB_DIR/scheduler.kubeconfig
+  ensure kube-scheduler 60 "$LAB_SCHEDULER_PORT" scheduler_ok -- "$BIN/kube-scheduler" \
+    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --leader-elect=false --bind-address=127.0.0.1 --secure-port="$LAB_SCHEDULER_PORT"
+}
+
+start_nats() {
+  mkdir -p "$LAB_DIR/nats"
+  ensure nats-server 30 "$LAB_NATS_PORT $LAB_NATS_MONITOR_PORT" nats_ok -- "$BIN/nats-server" \
+    -js -sd "$LAB_DIR/nats" -a 127.0.0.1 -p "$LAB_NATS_PORT" -m "$LAB_NATS_MONITOR_PORT"
+}
+
+# Jaeger v2 (an OpenTelemetry Collector build). Without --config it runs an embedded
+# all-in-one config that also opens ~10 fixed ports (zipkin 9411, jaeger thrift/grpc,
+# sampling 5778/5779, health 13133, metrics 8888, ...), which would clash with a second
+# lab or anything else on those ports. So the lab writes a minimal config of its own:
+# memory storage, OTLP in, query API/UI out (query gRPC one below the HTTP port, as
+# upstream's 16685/16686), no self-metrics listener, and no self-tracing: the query
+# service's own spans go to localhost:4317 through a separate exporter, which (a) puts
+# a "jaeger" service in every test's /api/services and (b) makes SIGTERM hang ~10 s
+# flushing to the OTLP port it has just closed.
+jaeger_config() {
+  cat <<EOF
+# Written by test/lab/lab.sh; rewritten on every up.
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    resource:
+      service.name: jaeger
+    metrics:
+      level: none
+extensions:
+  jaeger_storage:
+    backends:
+      lab_memory:
+        memory:
+          max_traces: 100000
+  jaeger_query:
+    storage:
+      traces: lab_memory
+    enable_tracing: false
+    http:
+      endpoint: 127.0.0.1:$LAB_JAEGER_QUERY_PORT
+    grpc:
+      endpoint: 127.0.0.1:$((LAB_JAEGER_QUERY_PORT - 1))
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$LAB_OTLP_GRPC_PORT
+      http:
+        endpoint: 127.0.0.1:$LAB_OTLP_HTTP_PORT
+processors:
+  batch:
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: lab_memory
+EOF
+}
+
+start_jaeger() {
+  local cfg=$LAB_DIR/jaeger.yaml
+  if [[ "$(jaeger_config)" != "$(cat "$cfg" 2>/dev/null)" ]]; then
+    jaeger_config >"$cfg"
+    if pid_of jaeger >/dev/null; then log "jaeger: config changed, restarting"; stop jaeger; fi
+  fi
+  ensure jaeger 60 "$LAB_OTLP_GRPC_PORT $LAB_OTLP_HTTP_PORT $LAB_JAEGER_QUERY_PORT" jaeger_ok -- \
+    "$BIN/jaeger" --config="$cfg"
+}
+
+# --- commands --------------------------------------------------------------------
+
+# Serialise up/down (parallel test workers may all call `up`). fd 9 is closed in
+# every daemon we spawn so they never hold the lock.
+take_lock() {
+  mkdir -p "$LAB_DIR"
+  exec 9>"$LAB_DIR/.lock"
+  flock -n 9 || { log "another lab.sh up/down is running; waiting"; flock 9; }
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  take_lock
+  mkdir -p "$LOGS" "$PIDS"
+  ensure_docker
+  ensure_binaries
+  ensure_pki
+  ensure_kubeconfigs
+  stop_for_new_certs
+  start_etcd
+  start_apiserver
+  start_controller_manager
+  start_scheduler
+  start_nats
+  start_jaeger
+  log "building local images"
+  "$here/images.sh" >&2
+  log "up in $((SECONDS - t0)) s"
+  cat >&2 <<EOF
+[lab] ready:
+[lab]   kubectl:  export KUBECONFIG=$ADMIN_KC   (binary: $BIN/kubectl)
+[lab]   node:     $NODE_KC  (system:node:$LAB_NODE_NAME)
+[lab]   apiserver $APISERVER_URL   etcd https://127.0.0.1:$LAB_ETCD_PORT
+[lab]   nats      nats://127.0.0.1:$LAB_NATS_PORT (monitor http://127.0.0.1:$LAB_NATS_MONITOR_PORT)
+[lab]   jaeger    OTLP grpc 127.0.0.1:$LAB_OTLP_GRPC_PORT, http http://127.0.0.1:$LAB_OTLP_HTTP_PORT, UI http://127.0.0.1:$LAB_JAEGER_QUERY_PORT
+[lab]   test env: eval "\$($0 env)"    logs: $LOGS
+EOF
+}
+
+# remove_lab_containers: containers labelled splitlet.dev/lab=true or carrying any
+# io.kubernetes.* label (the node agent's pods); nothing else on this Docker.
+remove_lab_containers() {
+  docker_ok || return 0
+  local ids
+  ids=$(docker ps -aq --no-trunc)
+  [[ -n $ids ]] || return 0
+  # shellcheck disable=SC2086
+  ids=$(docker inspect --format '{{$id := .Id}}{{range $k, $v := .Config.Labels}}{{printf "%s\t%s\t%s\n" $id $k $v}}{{end}}' $ids |
+    awk -F'\t' '($2 == "splitlet.dev/lab" && $3 == "true") || $2 ~ /^io\.kubernetes\./ { print $1 }' | sort -u)
+  [[ -n $ids ]] || return 0
+  log "removing $(wc -l <<<"$ids") lab container(s)"
+  # shellcheck disable=SC2086
+  docker rm -f -v $ids >/dev/null
+}
+
+cmd_down() {
+  take_lock
+  mkdir -p "$PIDS"
+  local f name i
+  # Anything unexpected in pids/ (a component from a newer lab.sh) goes first.
+  for f in "$PIDS"/*.pid; do
+    [[ -f $f ]] || continue
+    name=$(basename "$f" .pid)
+    [[ $name == dockerd || " ${COMPONENTS[*]} " == *" $name "* ]] || stop "$name"
+  done
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[i]}"; done
+  remove_lab_containers
+  # dockerd only has a pidfile if the lab started it; it may need longer to stop containers.
+  stop dockerd 30
+  rm -rf "$LAB_DIR/etcd" "$LAB_DIR/nats"
+  log "down (kept $BIN, $PKI and kubeconfigs)"
+}
+
+cmd_status() {
+  local name pid all=0 state check
+  if docker_ok; then
+    if pid=$(pid_of dockerd); then state="running (started by the lab, pid $pid)"; else state="running (external)"; fi
+  else state=stopped; all=3; fi
+  printf '%-24s %s\n' docker "$state"
+  for name in "${COMPONENTS[@]}"; do
+    if pid=$(pid_of "$name"); then
+      check=$(check_of "$name")
+      if "$check" >/dev/null 2>&1; then state="running (pid $pid)"; else state="unhealthy (pid $pid)"; all=3; fi
+    else state=stopped; all=3; fi
+    printf '%-24s %s\n' "$name" "$state"
+  done
+  return $all
+}
+
+cmd_env() {
+  local kv
+  for kv in "KUBECONFIG_ADMIN=$ADMIN_KC" "LAB_NODE_KUBECONFIG=$NODE_KC" \
+    "NATS_URL=nats://127.0.0.1:$LAB_NATS_PORT" "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$LAB_OTLP_HTTP_PORT" \
+    "JAEGER_QUERY_URL=http://127.0.0.1:$LAB_JAEGER_QUERY_PORT" "LAB_NODE_NAME=$LAB_NODE_NAME" \
+    "SPLITLET_PAUSE_IMAGE=$PAUSE_IMAGE"; do
+    printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+  done
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac

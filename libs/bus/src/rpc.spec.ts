@@ -86,7 +86,11 @@ describe('bus rpc', () => {
 
   it('rpc - a reply that is not the contract type is a BadMessageError', async () => {
     const subject = methodSubject('n1', RuntimeService, 'Version');
-    a.subscribe(subject, { callback: (_e, m) => m.respond(new Uint8Array([0x0a, 0xff, 0xff])) });
+    a.subscribe(subject, {
+      callback: (_e, m) => {
+        m.respond(new Uint8Array([0x0a, 0xff, 0xff]));
+      },
+    });
     await a.flush();
     const err = await createRpcClient(b, 'n1', RuntimeService).version({}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadMessageError);

@@ -32,6 +32,7 @@ export default defineConfig({
           // e2e files run in parallel: each owns its namespace and pod names.
           fileParallelism: true,
           maxWorkers: 4,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -113,3 +113,10 @@ export async function untilAborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return;
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
+
+/** Runs several parts side by side until the signal aborts. */
+export const runAll = (...parts: Runnable[]): Runnable => ({
+  run: async (signal) => {
+    await Promise.all(parts.map((p) => p.run(signal)));
+  },
+});

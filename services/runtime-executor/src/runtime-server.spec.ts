@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRpcClient, isRemoteError, methodSubject, type RemoteError } from '@splitlet/bus';
-import { RuntimeService } from '@splitlet/contracts';
+import { ImageService, RuntimeService } from '@splitlet/contracts';
+import { runAll } from '@splitlet/service';
 import { startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import type { DockerApi } from './docker';
+import { ImageServer, type StatFs } from './image-server';
 import { RuntimeServer } from './runtime-server';
 import { RT } from './tokens';
 
@@ -13,13 +15,25 @@ class FakeDocker implements DockerApi {
     if (this.down) throw new Error('connect ENOENT /var/run/docker.sock');
     return { Version: '20.10.24', ApiVersion: '1.41' };
   }) as unknown as DockerApi['version'];
+  listImages = (async () => {
+    if (this.down) throw new Error('connect ENOENT /var/run/docker.sock');
+    return [
+      { Id: 'sha256:aaa', RepoTags: ['splitlet-lab/pause:1'], RepoDigests: null, Size: 687_000 },
+      { Id: 'sha256:bbb', RepoTags: ['<none>:<none>'], RepoDigests: ['<none>@<none>'], Size: 5 },
+    ];
+  }) as unknown as DockerApi['listImages'];
   info = (async () => {
     if (this.down) throw new Error('connect ENOENT /var/run/docker.sock');
     return { DockerRootDir: '/var/lib/docker', ServerVersion: '20.10.24' };
   }) as unknown as DockerApi['info'];
 }
 
-describe('runtime-executor RuntimeServer', () => {
+const fakeStatFs: StatFs = async (path) => {
+  if (path !== '/var/lib/docker') throw new Error(`ENOENT: ${path}`);
+  return { bsize: 4096, blocks: 1000, bfree: 400, bavail: 300, files: 50, ffree: 20 };
+};
+
+describe('runtime-executor RuntimeServer and ImageServer', () => {
   let h: ServiceHarness;
   let docker: FakeDocker;
   let abort: AbortController;
@@ -29,8 +43,9 @@ describe('runtime-executor RuntimeServer', () => {
     h = await startServiceHarness('runtime-executor');
     docker = new FakeDocker();
     h.container.registerInstance(RT.Docker, docker);
+    h.container.registerInstance(RT.StatFs, fakeStatFs);
     abort = new AbortController();
-    running = h.container.resolve(RuntimeServer).run(abort.signal);
+    running = runAll(h.container.resolve(RuntimeServer), h.container.resolve(ImageServer)).run(abort.signal);
     await h.nc.flush();
   });
 
@@ -41,6 +56,27 @@ describe('runtime-executor RuntimeServer', () => {
   });
 
   const client = () => createRpcClient(h.peer, h.nodeName, RuntimeService, { timeoutMs: 2000 });
+  const images = () => createRpcClient(h.peer, h.nodeName, ImageService, { timeoutMs: 2000 });
+
+  it('ImageServer - lists images with tags, digests and sizes, without <none> placeholders', async () => {
+    const { images: list } = await images().listImages({});
+    expect(list.map((i) => [i.id, i.repoTags, i.repoDigests, i.size])).toEqual([
+      ['sha256:aaa', ['splitlet-lab/pause:1'], [], 687_000n],
+      ['sha256:bbb', [], [], 5n],
+    ]);
+  });
+
+  it('ImageServer - measures the filesystem under Docker\'s data root', async () => {
+    const [fs] = (await images().imageFsInfo({})).imageFilesystems;
+    expect(fs).toMatchObject({
+      mountpoint: '/var/lib/docker',
+      capacityBytes: 4_096_000n,
+      availableBytes: 1_228_800n,
+      usedBytes: 2_457_600n,
+      inodes: 50n,
+      inodesFree: 20n,
+    });
+  });
 
   it('RuntimeServer - answers Version with the runtime name and versions', async () => {
     const v = await client().version({ version: 'v1' });

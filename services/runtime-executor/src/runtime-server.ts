@@ -1,10 +1,10 @@
 import { inject, injectable } from 'tsyringe';
 import type { Service } from '@nats-io/services';
-import { ErrorCode, HandlerError, serveRpc } from '@splitlet/bus';
+import { serveRpc } from '@splitlet/bus';
 import { RuntimeService } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
-import type { DockerApi } from './docker';
+import { unavailableOnError, type DockerApi } from './docker';
 import { RT } from './tokens';
 
 /** The contract version this executor speaks (CRI's is "v1"). */
@@ -49,12 +49,8 @@ export class RuntimeServer implements Runnable {
     await untilAborted(signal);
   }
 
-  private async dockerCall<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw new HandlerError(ErrorCode.Unavailable, `docker: ${(err as Error).message}`, { cause: err });
-    }
+  private dockerCall<T>(fn: () => Promise<T>): Promise<T> {
+    return unavailableOnError(fn);
   }
 }
 

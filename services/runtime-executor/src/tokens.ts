@@ -2,4 +2,6 @@
 export const RT = {
   /** The Docker API (a DockerApi: dockerode, or a fake in unit tests). */
   Docker: Symbol('Docker'),
+  /** StatFs: measures the filesystem under Docker's data root. */
+  StatFs: Symbol('StatFs'),
 } as const;

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/runtime/v1/runtime.proto.
  */
 export const file_splitlet_runtime_v1_runtime: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9ydW50aW1lL3YxL3J1bnRpbWUucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiIQoOVmVyc2lvblJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoCSJuCg9WZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxydW50aW1lX25hbWUYAiABKAkSFwoPcnVudGltZV92ZXJzaW9uGAMgASgJEhsKE3J1bnRpbWVfYXBpX3ZlcnNpb24YBCABKAkiIAoNU3RhdHVzUmVxdWVzdBIPCgd2ZXJib3NlGAEgASgIIlEKEFJ1bnRpbWVDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAgSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkiSgoNUnVudGltZVN0YXR1cxI5Cgpjb25kaXRpb25zGAEgAygLMiUuc3BsaXRsZXQucnVudGltZS52MS5SdW50aW1lQ29uZGl0aW9uIq4BCg5TdGF0dXNSZXNwb25zZRIyCgZzdGF0dXMYASABKAsyIi5zcGxpdGxldC5ydW50aW1lLnYxLlJ1bnRpbWVTdGF0dXMSOwoEaW5mbxgCIAMoCzItLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2UuSW5mb0VudHJ5GisKCUluZm9FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBMrkBCg5SdW50aW1lU2VydmljZRJUCgdWZXJzaW9uEiMuc3BsaXRsZXQucnVudGltZS52MS5WZXJzaW9uUmVxdWVzdBokLnNwbGl0bGV0LnJ1bnRpbWUudjEuVmVyc2lvblJlc3BvbnNlElEKBlN0YXR1cxIiLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVxdWVzdBojLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiFzcGxpdGxldC9ydW50aW1lL3YxL3J1bnRpbWUucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiIQoOVmVyc2lvblJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoCSJuCg9WZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxydW50aW1lX25hbWUYAiABKAkSFwoPcnVudGltZV92ZXJzaW9uGAMgASgJEhsKE3J1bnRpbWVfYXBpX3ZlcnNpb24YBCABKAkiIAoNU3RhdHVzUmVxdWVzdBIPCgd2ZXJib3NlGAEgASgIIlEKEFJ1bnRpbWVDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAgSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkiSgoNUnVudGltZVN0YXR1cxI5Cgpjb25kaXRpb25zGAEgAygLMiUuc3BsaXRsZXQucnVudGltZS52MS5SdW50aW1lQ29uZGl0aW9uIq4BCg5TdGF0dXNSZXNwb25zZRIyCgZzdGF0dXMYASABKAsyIi5zcGxpdGxldC5ydW50aW1lLnYxLlJ1bnRpbWVTdGF0dXMSOwoEaW5mbxgCIAMoCzItLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2UuSW5mb0VudHJ5GisKCUluZm9FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhMKEUxpc3RJbWFnZXNSZXF1ZXN0IkoKBUltYWdlEgoKAmlkGAEgASgJEhEKCXJlcG9fdGFncxgCIAMoCRIUCgxyZXBvX2RpZ2VzdHMYAyADKAkSDAoEc2l6ZRgEIAEoBCJAChJMaXN0SW1hZ2VzUmVzcG9uc2USKgoGaW1hZ2VzGAEgAygLMhouc3BsaXRsZXQucnVudGltZS52MS5JbWFnZSIUChJJbWFnZUZzSW5mb1JlcXVlc3QiogEKD0ZpbGVzeXN0ZW1Vc2FnZRIRCgl0aW1lc3RhbXAYASABKAMSEgoKbW91bnRwb2ludBgCIAEoCRIWCg5jYXBhY2l0eV9ieXRlcxgDIAEoBBIXCg9hdmFpbGFibGVfYnl0ZXMYBCABKAQSEgoKdXNlZF9ieXRlcxgFIAEoBBIOCgZpbm9kZXMYBiABKAQSEwoLaW5vZGVzX2ZyZWUYByABKAQiVgoTSW1hZ2VGc0luZm9SZXNwb25zZRI/ChFpbWFnZV9maWxlc3lzdGVtcxgBIAMoCzIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuRmlsZXN5c3RlbVVzYWdlMrkBCg5SdW50aW1lU2VydmljZRJUCgdWZXJzaW9uEiMuc3BsaXRsZXQucnVudGltZS52MS5WZXJzaW9uUmVxdWVzdBokLnNwbGl0bGV0LnJ1bnRpbWUudjEuVmVyc2lvblJlc3BvbnNlElEKBlN0YXR1cxIiLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVxdWVzdBojLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2UyzwEKDEltYWdlU2VydmljZRJdCgpMaXN0SW1hZ2VzEiYuc3BsaXRsZXQucnVudGltZS52MS5MaXN0SW1hZ2VzUmVxdWVzdBonLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdEltYWdlc1Jlc3BvbnNlEmAKC0ltYWdlRnNJbmZvEicuc3BsaXRsZXQucnVudGltZS52MS5JbWFnZUZzSW5mb1JlcXVlc3QaKC5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlRnNJbmZvUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message splitlet.runtime.v1.VersionRequest
@@ -172,6 +172,160 @@ export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
   messageDesc(file_splitlet_runtime_v1_runtime, 5);
 
 /**
+ * @generated from message splitlet.runtime.v1.ListImagesRequest
+ */
+export type ListImagesRequest = Message<"splitlet.runtime.v1.ListImagesRequest"> & {
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ListImagesRequest.
+ * Use `create(ListImagesRequestSchema)` to create a new message.
+ */
+export const ListImagesRequestSchema: GenMessage<ListImagesRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 6);
+
+/**
+ * @generated from message splitlet.runtime.v1.Image
+ */
+export type Image = Message<"splitlet.runtime.v1.Image"> & {
+  /**
+   * The runtime's image ID, e.g. "sha256:...".
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Tags, e.g. "splitlet-lab/pause:1" (none for a dangling image).
+   *
+   * @generated from field: repeated string repo_tags = 2;
+   */
+  repoTags: string[];
+
+  /**
+   * Digests, e.g. "registry.k8s.io/pause@sha256:...".
+   *
+   * @generated from field: repeated string repo_digests = 3;
+   */
+  repoDigests: string[];
+
+  /**
+   * Size of the image in bytes.
+   *
+   * @generated from field: uint64 size = 4;
+   */
+  size: bigint;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.Image.
+ * Use `create(ImageSchema)` to create a new message.
+ */
+export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 7);
+
+/**
+ * @generated from message splitlet.runtime.v1.ListImagesResponse
+ */
+export type ListImagesResponse = Message<"splitlet.runtime.v1.ListImagesResponse"> & {
+  /**
+   * @generated from field: repeated splitlet.runtime.v1.Image images = 1;
+   */
+  images: Image[];
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ListImagesResponse.
+ * Use `create(ListImagesResponseSchema)` to create a new message.
+ */
+export const ListImagesResponseSchema: GenMessage<ListImagesResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 8);
+
+/**
+ * @generated from message splitlet.runtime.v1.ImageFsInfoRequest
+ */
+export type ImageFsInfoRequest = Message<"splitlet.runtime.v1.ImageFsInfoRequest"> & {
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ImageFsInfoRequest.
+ * Use `create(ImageFsInfoRequestSchema)` to create a new message.
+ */
+export const ImageFsInfoRequestSchema: GenMessage<ImageFsInfoRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 9);
+
+/**
+ * FilesystemUsage of one filesystem (CRI FilesystemUsage, plus its capacity so
+ * the node can report ephemeral-storage and disk pressure).
+ *
+ * @generated from message splitlet.runtime.v1.FilesystemUsage
+ */
+export type FilesystemUsage = Message<"splitlet.runtime.v1.FilesystemUsage"> & {
+  /**
+   * When it was measured, in Unix nanoseconds.
+   *
+   * @generated from field: int64 timestamp = 1;
+   */
+  timestamp: bigint;
+
+  /**
+   * Where it is mounted as the runtime sees it, e.g. "/var/lib/docker".
+   *
+   * @generated from field: string mountpoint = 2;
+   */
+  mountpoint: string;
+
+  /**
+   * @generated from field: uint64 capacity_bytes = 3;
+   */
+  capacityBytes: bigint;
+
+  /**
+   * @generated from field: uint64 available_bytes = 4;
+   */
+  availableBytes: bigint;
+
+  /**
+   * @generated from field: uint64 used_bytes = 5;
+   */
+  usedBytes: bigint;
+
+  /**
+   * @generated from field: uint64 inodes = 6;
+   */
+  inodes: bigint;
+
+  /**
+   * @generated from field: uint64 inodes_free = 7;
+   */
+  inodesFree: bigint;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.FilesystemUsage.
+ * Use `create(FilesystemUsageSchema)` to create a new message.
+ */
+export const FilesystemUsageSchema: GenMessage<FilesystemUsage> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 10);
+
+/**
+ * @generated from message splitlet.runtime.v1.ImageFsInfoResponse
+ */
+export type ImageFsInfoResponse = Message<"splitlet.runtime.v1.ImageFsInfoResponse"> & {
+  /**
+   * @generated from field: repeated splitlet.runtime.v1.FilesystemUsage image_filesystems = 1;
+   */
+  imageFilesystems: FilesystemUsage[];
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ImageFsInfoResponse.
+ * Use `create(ImageFsInfoResponseSchema)` to create a new message.
+ */
+export const ImageFsInfoResponseSchema: GenMessage<ImageFsInfoResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 11);
+
+/**
  * RuntimeService: the CRI's runtime calls, over NATS request/reply.
  *
  * @generated from service splitlet.runtime.v1.RuntimeService
@@ -199,4 +353,34 @@ export const RuntimeService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_splitlet_runtime_v1_runtime, 0);
+
+/**
+ * ImageService: the CRI's image calls, over NATS request/reply.
+ *
+ * @generated from service splitlet.runtime.v1.ImageService
+ */
+export const ImageService: GenService<{
+  /**
+   * ListImages lists the images the runtime holds (CRI ListImages).
+   *
+   * @generated from rpc splitlet.runtime.v1.ImageService.ListImages
+   */
+  listImages: {
+    methodKind: "unary";
+    input: typeof ListImagesRequestSchema;
+    output: typeof ListImagesResponseSchema;
+  },
+  /**
+   * ImageFsInfo reports the filesystem that holds the runtime's images and
+   * containers' writable layers (CRI ImageFsInfo), with its capacity.
+   *
+   * @generated from rpc splitlet.runtime.v1.ImageService.ImageFsInfo
+   */
+  imageFsInfo: {
+    methodKind: "unary";
+    input: typeof ImageFsInfoRequestSchema;
+    output: typeof ImageFsInfoResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_splitlet_runtime_v1_runtime, 1);
 

@@ -16,6 +16,7 @@ export default defineConfig({
   resolve: { tsconfigPaths: true },
   test: {
     setupFiles: ['reflect-metadata'],
+    testTimeout: 20_000,
     env: { OTEL_SDK_DISABLED: 'true' },
     passWithNoTests: false,
     projects: [

@@ -5,3 +5,5 @@ export * from './service-harness';
 export * from './service-process';
 export * from './service-lifecycle';
 export * from './lab';
+export * from './kubeconfig';
+export * from './node-services';

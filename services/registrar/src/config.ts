@@ -1,9 +1,52 @@
 import { commonSchema } from '@splitlet/config';
+import { parseResourceList } from '@splitlet/kube';
 import { z } from 'zod';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
+import { parseNodeLabels, parseTaints } from './node-labels';
+
+/** A string variable parsed by fn; fn's error message becomes the configuration error. */
+const parsed = <T>(fn: (text: string) => T, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return fn(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 export const configSchema = commonSchema.extend({
-  /** How often to ask runtime-executor for the runtime's version and status. */
-  SPLITLET_RUNTIME_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  /** The node's kubeconfig (identity system:node:<name>); unset: client-node's default search. */
+  KUBECONFIG: z.string().optional(),
+  /** Extra node labels, "k=v,k2=v2" (--node-labels); keys NodeRestriction refuses are refused here. */
+  SPLITLET_NODE_LABELS: parsed(parseNodeLabels, ''),
+  /** Taints set when the Node is first created (--register-with-taints), "key=value:Effect,...". */
+  SPLITLET_REGISTER_WITH_TAINTS: parsed(parseTaints, ''),
+  /** The node's InternalIP; unset: the host name's address, else the default route's interface. */
+  SPLITLET_NODE_IP: z.ipv4().optional(),
+  /** The port reported as daemonEndpoints.kubeletEndpoint. */
+  SPLITLET_KUBELET_PORT: z.coerce.number().int().min(1).max(65535).default(10250),
+  SPLITLET_MAX_PODS: z.coerce.number().int().min(1).default(110),
+  /** --system-reserved and --kube-reserved: "cpu=100m,memory=100Mi,ephemeral-storage=1Gi". */
+  SPLITLET_SYSTEM_RESERVED: parsed(parseResourceList, ''),
+  SPLITLET_KUBE_RESERVED: parsed(parseResourceList, ''),
+  /** --eviction-hard; the kubelet's default when unset. */
+  SPLITLET_EVICTION_HARD: parsed(parseThresholds, DEFAULT_EVICTION_HARD),
+  /** How often the status is computed (nodeStatusUpdateFrequency) and at least how often it is written (nodeStatusReportFrequency). */
+  SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS: ms(10_000),
+  SPLITLET_NODE_STATUS_REPORT_FREQUENCY_MS: ms(300_000),
+  SPLITLET_NODE_LEASE_DURATION_SECONDS: z.coerce.number().int().min(1).default(40),
+  /** How long to wait for runtime-executor or pod-sync to answer. */
+  SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: ms(2_000),
+  /** Where the host's / is (a container mounts it, e.g. /host); host facts are read under it. */
+  SPLITLET_HOST_ROOT: z.string().default('/'),
+  /** The version reported as nodeInfo.kubeletVersion. */
+  SPLITLET_VERSION: z.string().default('v0.1.0-splitlet'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,16 +1,41 @@
+import { hostname, platform } from 'node:os';
 import type { DependencyContainer } from 'tsyringe';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { createRpcClient } from '@splitlet/bus';
-import { RuntimeService } from '@splitlet/contracts';
-import { TOKENS, type Runnable } from '@splitlet/service';
+import { loadKubeConfig } from '@splitlet/kube';
+import { runAll, type Runnable } from '@splitlet/service';
 import type { Config } from './config';
-import { RuntimeMonitor } from './runtime-monitor';
+import { goArch } from './host-facts';
+import { BusNodeInputs } from './inputs';
+import { kubeNodeApi } from './kube-api';
+import { NodeLeaseController as LeaseController } from './lease-controller';
+import { defaultNodeLabels } from './node-labels';
+import { NodeStatusManager, type NodeIdentity, type RegistrarTiming } from './node-status-manager';
+import type { StatusSettings } from './node-status';
 import { REG } from './tokens';
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
-  const nc = container.resolve<NatsConnection>(TOKENS.Nats);
-  container.registerInstance(REG.Runtime, createRpcClient(nc, config.SPLITLET_NODE_NAME, RuntimeService));
-  container.registerInstance(REG.RuntimeCheckIntervalMs, config.SPLITLET_RUNTIME_CHECK_INTERVAL_MS);
-  return container.resolve(RuntimeMonitor);
+  container.registerInstance(REG.NodeApi, kubeNodeApi(loadKubeConfig(config.KUBECONFIG)));
+  container.register(REG.Inputs, { useClass: BusNodeInputs });
+  const settings: StatusSettings = {
+    nodeName: config.SPLITLET_NODE_NAME,
+    kubeletVersion: config.SPLITLET_VERSION,
+    kubeletPort: config.SPLITLET_KUBELET_PORT,
+    maxPods: config.SPLITLET_MAX_PODS,
+    systemReserved: config.SPLITLET_SYSTEM_RESERVED,
+    kubeReserved: config.SPLITLET_KUBE_RESERVED,
+    evictionHard: config.SPLITLET_EVICTION_HARD,
+  };
+  container.registerInstance(REG.StatusSettings, settings);
+  const timing: RegistrarTiming = {
+    updateFrequencyMs: config.SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS,
+    reportFrequencyMs: config.SPLITLET_NODE_STATUS_REPORT_FREQUENCY_MS,
+    leaseDurationSeconds: config.SPLITLET_NODE_LEASE_DURATION_SECONDS,
+  };
+  container.registerInstance(REG.Timing, timing);
+  const identity: NodeIdentity = {
+    labels: { ...defaultNodeLabels(hostname().toLowerCase(), platform(), goArch()), ...config.SPLITLET_NODE_LABELS },
+    taints: config.SPLITLET_REGISTER_WITH_TAINTS,
+  };
+  container.registerInstance(REG.Identity, identity);
+  return runAll(container.resolve(NodeStatusManager), container.resolve(LeaseController));
 }

@@ -1,3 +1,4 @@
-import { describeServiceLifecycle } from '@splitlet/testing';
+import { describeServiceLifecycle, unreachableKubeconfig } from '@splitlet/testing';
 
-describeServiceLifecycle('registrar');
+// An API server that is not there: registrar must keep running and retry.
+describeServiceLifecycle('registrar', { KUBECONFIG: await unreachableKubeconfig() });

@@ -1,7 +1,13 @@
 /** DI tokens of registrar (beside @splitlet/service's TOKENS). */
 export const REG = {
-  /** An RpcClient of RuntimeService for this node. */
-  Runtime: Symbol('Runtime'),
-  /** Config.SPLITLET_RUNTIME_CHECK_INTERVAL_MS */
-  RuntimeCheckIntervalMs: Symbol('RuntimeCheckIntervalMs'),
+  /** NodeApi: the API server, as this node. */
+  NodeApi: Symbol('NodeApi'),
+  /** NodeInputsSource: gathers what a node status is computed from. */
+  Inputs: Symbol('Inputs'),
+  /** StatusSettings for buildNodeStatus. */
+  StatusSettings: Symbol('StatusSettings'),
+  /** RegistrarTiming: loop periods. */
+  Timing: Symbol('Timing'),
+  /** NodeIdentity: labels, taints, annotations set at registration. */
+  Identity: Symbol('Identity'),
 } as const;

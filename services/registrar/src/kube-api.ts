@@ -1,0 +1,30 @@
+import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Lease, type V1Node } from '@kubernetes/client-node';
+
+/**
+ * The API calls the registrar makes — all a node identity may make for its own
+ * Node and Lease. client-node provides them; unit tests use an in-memory fake.
+ */
+export interface NodeApi {
+  createNode(node: V1Node): Promise<V1Node>;
+  readNode(name: string): Promise<V1Node>;
+  /** A JSON merge patch of nodes/<name>/status (status, and metadata labels/annotations). */
+  patchNodeStatus(name: string, patch: object): Promise<V1Node>;
+  readLease(namespace: string, name: string): Promise<V1Lease>;
+  createLease(namespace: string, lease: V1Lease): Promise<V1Lease>;
+  /** An update with the lease's resourceVersion (optimistic concurrency). */
+  replaceLease(namespace: string, name: string, lease: V1Lease): Promise<V1Lease>;
+}
+
+export function kubeNodeApi(kc: KubeConfig): NodeApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  return {
+    createNode: (body) => core.createNode({ body }),
+    readNode: (name) => core.readNode({ name }),
+    patchNodeStatus: (name, body) => core.patchNodeStatus({ name, body }, mergePatch),
+    readLease: (namespace, name) => coordination.readNamespacedLease({ namespace, name }),
+    createLease: (namespace, body) => coordination.createNamespacedLease({ namespace, body }),
+    replaceLease: (namespace, name, body) => coordination.replaceNamespacedLease({ namespace, name, body }),
+  };
+}

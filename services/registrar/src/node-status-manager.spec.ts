@@ -1,0 +1,106 @@
+import 'reflect-metadata';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { container } from 'tsyringe';
+import { TOKENS } from '@splitlet/service';
+import { createLogger } from '@splitlet/telemetry';
+import { FakeClock } from '@splitlet/testing';
+import { FakeNodeApi } from './__fixtures__/fake-node-api';
+import { healthyInputs } from './__fixtures__/inputs';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
+import type { NodeInputs } from './node-status';
+import { NodeStatusManager, type NodeIdentity, type RegistrarTiming } from './node-status-manager';
+import { REG } from './tokens';
+
+describe('registrar NodeStatusManager', () => {
+  let clock: FakeClock;
+  let api: FakeNodeApi;
+  let inputs: NodeInputs;
+  let manager: NodeStatusManager;
+  const identity: NodeIdentity = {
+    labels: { 'kubernetes.io/hostname': 'node-a', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'example.com/tier': 'edge' },
+    taints: [{ key: 'dedicated', value: 'splitlet', effect: 'NoSchedule' }],
+  };
+  const timing: RegistrarTiming = { updateFrequencyMs: 10_000, reportFrequencyMs: 300_000, leaseDurationSeconds: 40 };
+
+  beforeEach(() => {
+    clock = new FakeClock(Date.UTC(2026, 10, 28, 12));
+    api = new FakeNodeApi();
+    inputs = healthyInputs();
+    const c = container.createChildContainer();
+    c.registerInstance(REG.NodeApi, api);
+    c.registerInstance(REG.Inputs, { gather: async () => structuredClone(inputs) });
+    c.registerInstance(REG.StatusSettings, {
+      nodeName: 'node-a',
+      kubeletVersion: 'v0.1.0',
+      kubeletPort: 10250,
+      maxPods: 110,
+      systemReserved: {},
+      kubeReserved: {},
+      evictionHard: parseThresholds(DEFAULT_EVICTION_HARD),
+    });
+    c.registerInstance(REG.Timing, timing);
+    c.registerInstance(REG.Identity, identity);
+    c.registerInstance(TOKENS.Clock, clock);
+    c.registerInstance(TOKENS.Logger, createLogger('test', { level: 'silent' }));
+    manager = c.resolve(NodeStatusManager);
+  });
+
+  it('NodeStatusManager - registers the Node with labels, taints, the attach-detach annotation and a full status', async () => {
+    await manager.register();
+    const node = api.nodes.get('node-a')!;
+    expect(node.metadata?.labels).toEqual(identity.labels);
+    expect(node.metadata?.annotations).toEqual({ 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' });
+    expect(node.spec?.taints).toEqual(identity.taints);
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('NodeStatusManager - retries registration 100 ms, 200 ms, 400 ms ... while the API server fails', async () => {
+    api.failWith = 503;
+    const abort = new AbortController();
+    const running = manager.run(abort.signal);
+    const start = clock.now();
+    for (let t = 0; t < 1600; t += 50) await clock.advance(50);
+    // tries at 0, 100, 300, 700, 1500 ms
+    expect(api.calls.filter((c) => c === 'createNode')).toHaveLength(5);
+    expect(clock.now() - start).toBe(1600);
+    api.failWith = undefined;
+    await clock.advance(3200);
+    expect(api.nodes.has('node-a')).toBe(true);
+    abort.abort();
+    await running;
+  });
+
+  it('NodeStatusManager - an existing Node: default labels reconciled, taints and other labels left alone', async () => {
+    api.nodes.set('node-a', {
+      metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'old', 'example.com/other': 'x' }, resourceVersion: '1' },
+      spec: { taints: [{ key: 'admin', effect: 'NoExecute' }] },
+    });
+    await manager.register();
+    const node = api.nodes.get('node-a')!;
+    expect(node.metadata?.labels).toEqual({ 'kubernetes.io/hostname': 'node-a', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'example.com/other': 'x' });
+    expect(node.spec?.taints).toEqual([{ key: 'admin', effect: 'NoExecute' }]);
+    expect(node.metadata?.annotations?.['volumes.kubernetes.io/controller-managed-attach-detach']).toBe('true');
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('NodeStatusManager - writes the status when it changes, else once per report period', async () => {
+    const abort = new AbortController();
+    const running = manager.run(abort.signal);
+    await clock.settle();
+    expect(manager.writes).toEqual({ nodeCreate: 1, nodeStatusPatch: 0 });
+    await clock.advance(60_000); // six updates, nothing changed
+    expect(manager.writes.nodeStatusPatch).toBe(0);
+    inputs.podSyncPresent = false; // a change: written at the next update
+    await clock.advance(10_500);
+    expect(manager.writes.nodeStatusPatch).toBe(1);
+    expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'KubeletNotReady' });
+    await clock.advance(290_000); // unchanged, within the report period: not written
+    expect(manager.writes.nodeStatusPatch).toBe(1);
+    await clock.advance(21_000); // the report period has passed: written once more
+    expect(manager.writes.nodeStatusPatch).toBe(2);
+    await clock.advance(311_000);
+    expect(manager.writes.nodeStatusPatch).toBe(3);
+    abort.abort();
+    await running;
+  });
+});

@@ -1,0 +1,201 @@
+import { SpanKind, trace } from '@opentelemetry/api';
+import type { V1Node, V1Taint } from '@kubernetes/client-node';
+import { inject, injectable } from 'tsyringe';
+import { apiStatus, isAlreadyExists } from '@splitlet/kube';
+import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
+import { ATTR, type Logger } from '@splitlet/telemetry';
+import { jittered, retryWithBackoff } from './backoff';
+import type { NodeInputsSource } from './inputs';
+import type { NodeApi } from './kube-api';
+import { buildNodeStatus, nodeStatusChanged, PressureTracker, type StatusSettings } from './node-status';
+import { REG } from './tokens';
+
+export interface RegistrarTiming {
+  /** nodeStatusUpdateFrequency: how often the status is computed (10 s). */
+  updateFrequencyMs: number;
+  /** nodeStatusReportFrequency: the longest time between two writes of an unchanged status (5 min). */
+  reportFrequencyMs: number;
+  leaseDurationSeconds: number;
+}
+
+export interface NodeIdentity {
+  /** Default labels and configured ones, as set on a new Node. */
+  labels: Record<string, string>;
+  taints: V1Taint[];
+}
+
+/** The default labels the kubelet reconciles on an existing Node (updateDefaultLabels). */
+const RECONCILED_LABELS = [
+  'kubernetes.io/hostname',
+  'topology.kubernetes.io/zone',
+  'topology.kubernetes.io/region',
+  'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region',
+  'node.kubernetes.io/instance-type',
+  'beta.kubernetes.io/instance-type',
+  'kubernetes.io/os',
+  'kubernetes.io/arch',
+  'node.kubernetes.io/windows-build',
+  'beta.kubernetes.io/os',
+  'beta.kubernetes.io/arch',
+];
+const CMAD_ANNOTATION = 'volumes.kubernetes.io/controller-managed-attach-detach';
+/** nodeStatusUpdateRetry */
+const UPDATE_RETRIES = 5;
+const tracer = trace.getTracer('registrar');
+
+/**
+ * Registers the Node and keeps its status current, as the kubelet's
+ * kubelet_node_status.go: create (or reconcile) once, then every update period
+ * compute the status and patch it when it changed or the report period passed.
+ */
+@injectable()
+export class NodeStatusManager implements Runnable {
+  private node: V1Node | undefined;
+  private lastReportMs = Number.NEGATIVE_INFINITY;
+  private readonly pressure = new PressureTracker();
+  /** Counts of API writes, for the record. */
+  readonly writes = { nodeCreate: 0, nodeStatusPatch: 0 };
+
+  constructor(
+    @inject(REG.NodeApi) private readonly api: NodeApi,
+    @inject(REG.Inputs) private readonly inputs: NodeInputsSource,
+    @inject(REG.StatusSettings) private readonly settings: StatusSettings,
+    @inject(REG.Timing) private readonly timing: RegistrarTiming,
+    @inject(REG.Identity) private readonly identity: NodeIdentity,
+    @inject(TOKENS.Clock) private readonly clock: Clock,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    const registered = await retryWithBackoff(() => this.register(), {
+      initialMs: 100,
+      maxMs: 7000,
+      clock: this.clock,
+      signal,
+      onError: (err, retryInMs) => this.logger.warn({ err: describe(err), retryInMs }, 'unable to register node with API server'),
+    });
+    if (!registered) return;
+    while (!signal.aborted) {
+      await this.clock.sleep(jittered(this.timing.updateFrequencyMs), signal).catch(() => undefined);
+      if (signal.aborted) break;
+      await this.sync().catch((err: unknown) => this.logger.error({ err: describe(err) }, 'unable to update node status'));
+    }
+  }
+
+  /** The Node as last written or read. */
+  get current(): V1Node | undefined {
+    return this.node;
+  }
+
+  /** Creates the Node, or reconciles an existing one; true once registered. */
+  register(): Promise<true> {
+    return tracer.startActiveSpan('registrar register node', { attributes: { [ATTR.nodeName]: this.settings.nodeName } }, async (span) => {
+      try {
+        return await this.tryRegister();
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async tryRegister(): Promise<true> {
+    const name = this.settings.nodeName;
+    const inputs = await this.inputs.gather();
+    const status = buildNodeStatus(undefined, inputs, this.settings, this.pressure, this.clock.now());
+    const initial: V1Node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, labels: this.identity.labels, annotations: { [CMAD_ANNOTATION]: 'true' } },
+      spec: this.identity.taints.length ? { taints: this.identity.taints } : {},
+      status,
+    };
+    try {
+      this.node = await this.api.createNode(initial);
+      this.writes.nodeCreate++;
+      this.lastReportMs = this.clock.now();
+      this.logger.info({ node: name }, 'node registered');
+      return true;
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+    const existing = await this.api.readNode(name);
+    const labels: Record<string, string | null> = {};
+    for (const key of RECONCILED_LABELS) {
+      const want = this.identity.labels[key];
+      if (want !== undefined && existing.metadata?.labels?.[key] !== want) labels[key] = want === '' ? null : want;
+    }
+    const annotationOk = existing.metadata?.annotations?.[CMAD_ANNOTATION] === 'true';
+    this.node = existing;
+    if (Object.keys(labels).length || !annotationOk) {
+      this.node = await this.api.patchNodeStatus(name, {
+        metadata: { ...(Object.keys(labels).length ? { labels } : {}), ...(annotationOk ? {} : { annotations: { [CMAD_ANNOTATION]: 'true' } }) },
+      });
+      this.writes.nodeStatusPatch++;
+    }
+    this.logger.info({ node: name, reconciledLabels: Object.keys(labels) }, 'node already registered; reconciled');
+    // Taints are never touched on an existing Node, as the kubelet does.
+    await this.sync();
+    return true;
+  }
+
+  /** One status update (tryUpdateNodeStatus with retries). */
+  sync(): Promise<void> {
+    return tracer.startActiveSpan('registrar update node status', { kind: SpanKind.INTERNAL, attributes: { [ATTR.nodeName]: this.settings.nodeName } }, async (span) => {
+      try {
+        const inputs = await this.inputs.gather();
+        let lastErr: unknown;
+        for (let attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+          try {
+            const original = attempt === 0 && this.node ? this.node : await this.api.readNode(this.settings.nodeName);
+            const status = buildNodeStatus(original.status, inputs, this.settings, this.pressure, this.clock.now());
+            const labels = this.missingRequiredLabels(original);
+            const changed = nodeStatusChanged(original.status, status) || Object.keys(labels).length > 0;
+            span.setAttribute('splitlet.node_status.changed', changed);
+            if (!changed && this.clock.now() - this.lastReportMs < this.timing.reportFrequencyMs) {
+              this.node = original;
+              return;
+            }
+            this.node = await this.api.patchNodeStatus(this.settings.nodeName, { ...(Object.keys(labels).length ? { metadata: { labels } } : {}), status });
+            this.writes.nodeStatusPatch++;
+            this.lastReportMs = this.clock.now();
+            this.logReadyChange(original, this.node);
+            return;
+          } catch (err) {
+            lastErr = err;
+            this.logger.warn({ err: describe(err), attempt }, 'error updating node status, will retry');
+          }
+        }
+        throw new Error(`update node status exceeds retry count: ${describe(lastErr)}`);
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** kubernetes.io/os and /arch are re-asserted on every update. */
+  private missingRequiredLabels(node: V1Node): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const key of ['kubernetes.io/os', 'kubernetes.io/arch']) {
+      const want = this.identity.labels[key];
+      if (want && node.metadata?.labels?.[key] !== want) out[key] = want;
+    }
+    return out;
+  }
+
+  private logReadyChange(before: V1Node, after: V1Node): void {
+    const ready = (n: V1Node) => n.status?.conditions?.find((c) => c.type === 'Ready');
+    const was = ready(before);
+    const now = ready(after);
+    if (now && now.status !== was?.status) {
+      this.logger.info({ status: now.status, reason: now.reason, message: now.message }, `node is ${now.status === 'True' ? 'Ready' : 'NotReady'}`);
+    }
+  }
+}
+
+const describe = (err: unknown): string => {
+  const code = apiStatus(err);
+  const body = (err as { body?: unknown })?.body;
+  const message = typeof body === 'string' ? (/"message":"([^"]*)"/.exec(body)?.[1] ?? body) : (err as Error)?.message;
+  return code ? `HTTP ${code}: ${message}` : String(message ?? err);
+};

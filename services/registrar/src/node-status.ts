@@ -1,0 +1,256 @@
+import type { V1ContainerImage, V1NodeCondition, V1NodeStatus } from '@kubernetes/client-node';
+import type { FilesystemUsage, Image, RuntimeCondition, VersionResponse } from '@splitlet/contracts';
+import { formatQuantity, parseQuantity, units } from '@splitlet/kube';
+import { thresholdAmount, thresholdMet, type Threshold } from './eviction';
+import type { HostFacts, HostMeasurements } from './host-facts';
+
+/** What the registrar has learned of the runtime from runtime-executor. */
+export type RuntimeView =
+  | { state: 'unknown' }
+  | { state: 'unreachable'; message: string }
+  | { state: 'answered'; version: VersionResponse; conditions: RuntimeCondition[] };
+
+/** Everything a node status is computed from, gathered before each update. */
+export interface NodeInputs {
+  facts: HostFacts;
+  measurements?: HostMeasurements;
+  runtime: RuntimeView;
+  images?: Image[];
+  imageFs?: FilesystemUsage;
+  /** Whether pod-sync answers for this node; the node cannot run pods without it. */
+  podSyncPresent: boolean;
+}
+
+export interface StatusSettings {
+  nodeName: string;
+  kubeletVersion: string;
+  kubeletPort: number;
+  maxPods: number;
+  /** milli-units per resource */
+  systemReserved: Record<string, bigint>;
+  kubeReserved: Record<string, bigint>;
+  evictionHard: Threshold[];
+}
+
+/** The kubelet's limits on status.images (nodeStatusMaxImages, MaxNamesPerImageInNodeStatus). */
+export const MAX_IMAGES = 50;
+export const MAX_NAMES_PER_IMAGE = 5;
+
+/** evictionPressureTransitionPeriod: a pressure condition holds this long after its signal was last met. */
+export const PRESSURE_TRANSITION_PERIOD_MS = 5 * 60_000;
+
+const CONDITIONS = {
+  MemoryPressure: {
+    ok: ['KubeletHasSufficientMemory', 'kubelet has sufficient memory available'],
+    bad: ['KubeletHasInsufficientMemory', 'kubelet has insufficient memory available'],
+  },
+  DiskPressure: {
+    ok: ['KubeletHasNoDiskPressure', 'kubelet has no disk pressure'],
+    bad: ['KubeletHasDiskPressure', 'kubelet has disk pressure'],
+  },
+  PIDPressure: {
+    ok: ['KubeletHasSufficientPID', 'kubelet has sufficient PID available'],
+    bad: ['KubeletHasInsufficientPID', 'kubelet has insufficient PID available'],
+  },
+} as const;
+type PressureType = keyof typeof CONDITIONS;
+
+/**
+ * Remembers when each pressure signal was last met, so a condition holds for the
+ * transition period after it (the eviction manager's behaviour).
+ */
+export class PressureTracker {
+  private lastMet: Partial<Record<PressureType, number>> = {};
+
+  /** Records an observation (undefined: nothing measured) and says if the node is under pressure. */
+  observe(type: PressureType, met: boolean | undefined, now: number): boolean | undefined {
+    if (met) this.lastMet[type] = now;
+    const last = this.lastMet[type];
+    if (last !== undefined && now - last < PRESSURE_TRANSITION_PERIOD_MS) return true;
+    return met;
+  }
+}
+
+/**
+ * Computes the node's status as the kubelet's setters do (pkg/kubelet/nodestatus),
+ * from the previous status (for transition times and fields it keeps) and inputs.
+ */
+export function buildNodeStatus(
+  prev: V1NodeStatus | undefined,
+  inputs: NodeInputs,
+  settings: StatusSettings,
+  pressure: PressureTracker,
+  nowMs: number,
+): V1NodeStatus {
+  const now = new Date(Math.floor(nowMs / 1000) * 1000); // metav1.Time has second precision
+  const capacity = buildCapacity(prev, inputs, settings);
+  const allocatable = buildAllocatable(capacity, settings);
+  const { facts } = inputs;
+
+  const conditions = [...(prev?.conditions ?? [])];
+  const m = inputs.measurements;
+  const fs = inputs.imageFs;
+  const memoryMet = m ? thresholdMet(settings.evictionHard, 'memory.available', m.memoryAvailableBytes, m.memoryCapacityBytes) : undefined;
+  const diskMet = fs
+    ? ['nodefs.available', 'imagefs.available'].some((s) => thresholdMet(settings.evictionHard, s as Threshold['signal'], fs.availableBytes, fs.capacityBytes)) ||
+      ['nodefs.inodesFree', 'imagefs.inodesFree'].some((s) => thresholdMet(settings.evictionHard, s as Threshold['signal'], fs.inodesFree, fs.inodes))
+    : undefined;
+  const pidMet = m ? thresholdMet(settings.evictionHard, 'pid.available', m.pidAvailable, m.pidMax) : undefined;
+  setPressure(conditions, 'MemoryPressure', pressure.observe('MemoryPressure', memoryMet ?? (m ? false : undefined), nowMs), now);
+  setPressure(conditions, 'DiskPressure', pressure.observe('DiskPressure', diskMet, nowMs), now);
+  setPressure(conditions, 'PIDPressure', pressure.observe('PIDPressure', pidMet ?? (m ? false : undefined), nowMs), now);
+  setReady(conditions, readyErrors(inputs, capacity), now);
+
+  const runtime = inputs.runtime.state === 'answered' ? inputs.runtime.version : undefined;
+  const previousScheme = prev?.nodeInfo?.containerRuntimeVersion?.split('://')[0];
+  return {
+    addresses: [
+      { type: 'InternalIP', address: facts.internalIP },
+      { type: 'Hostname', address: facts.hostname },
+    ],
+    capacity: formatResources(capacity),
+    allocatable: formatResources(allocatable),
+    conditions,
+    daemonEndpoints: { kubeletEndpoint: { Port: settings.kubeletPort } },
+    nodeInfo: {
+      machineID: facts.machineID,
+      systemUUID: facts.systemUUID,
+      bootID: facts.bootID,
+      kernelVersion: facts.kernelVersion,
+      osImage: facts.osImage,
+      containerRuntimeVersion: `${runtime?.runtimeName ?? previousScheme ?? 'docker'}://${runtime?.runtimeVersion ?? 'Unknown'}`,
+      kubeletVersion: settings.kubeletVersion,
+      kubeProxyVersion: '',
+      operatingSystem: facts.os,
+      architecture: facts.architecture,
+    },
+    images: inputs.images ? nodeImages(inputs.images) : (prev?.images ?? []),
+  };
+}
+
+const RESOURCE_FORMAT: Record<string, 'BinarySI' | 'DecimalSI'> = { cpu: 'DecimalSI', pods: 'DecimalSI', memory: 'BinarySI', 'ephemeral-storage': 'BinarySI' };
+
+function buildCapacity(prev: V1NodeStatus | undefined, inputs: NodeInputs, settings: StatusSettings): Record<string, bigint> {
+  // As the kubelet: keep what it cannot measure now rather than drop it.
+  const capacity: Record<string, bigint> = {};
+  for (const [k, v] of Object.entries(prev?.capacity ?? {})) capacity[k] = parseQuantity(v);
+  capacity['cpu'] = units(inputs.facts.cpuCores);
+  capacity['memory'] = units(inputs.facts.memoryBytes);
+  capacity['pods'] = units(settings.maxPods);
+  if (inputs.imageFs) capacity['ephemeral-storage'] = units(inputs.imageFs.capacityBytes);
+  return capacity;
+}
+
+/** allocatable = capacity - (system-reserved + kube-reserved + hard eviction threshold), at least 0. */
+function buildAllocatable(capacity: Record<string, bigint>, settings: StatusSettings): Record<string, bigint> {
+  const reservation: Record<string, bigint> = {};
+  const add = (k: string, v: bigint) => (reservation[k] = (reservation[k] ?? 0n) + v);
+  for (const [k, v] of Object.entries(settings.systemReserved)) add(k, v);
+  for (const [k, v] of Object.entries(settings.kubeReserved)) add(k, v);
+  // Only memory.available and nodefs.available reserve anything (pkg/kubelet/cm/helpers.go).
+  for (const t of settings.evictionHard) {
+    const resource = t.signal === 'memory.available' ? 'memory' : t.signal === 'nodefs.available' ? 'ephemeral-storage' : undefined;
+    const cap = resource ? capacity[resource] : undefined;
+    if (resource && cap !== undefined) add(resource, units(thresholdAmount(t, cap / 1000n)));
+  }
+  const allocatable: Record<string, bigint> = {};
+  for (const [k, v] of Object.entries(capacity)) {
+    const left = v - (reservation[k] ?? 0n);
+    allocatable[k] = left > 0n ? left : 0n;
+  }
+  return allocatable;
+}
+
+const formatResources = (r: Record<string, bigint>): Record<string, string> =>
+  Object.fromEntries(Object.entries(r).map(([k, v]) => [k, formatQuantity(v, RESOURCE_FORMAT[k] ?? 'DecimalSI')]));
+
+/** The node's images: largest first (ties by ID, descending), at most 50, each with at most 5 names. */
+export function nodeImages(images: Image[]): V1ContainerImage[] {
+  return [...images]
+    .sort((a, b) => (a.size === b.size ? (a.id < b.id ? 1 : a.id > b.id ? -1 : 0) : a.size < b.size ? 1 : -1))
+    .slice(0, MAX_IMAGES)
+    .map((i) => ({ names: [...i.repoDigests, ...i.repoTags].slice(0, MAX_NAMES_PER_IMAGE), sizeBytes: Number(i.size) }));
+}
+
+/** Why the node is not ready, in the kubelet's words; empty when it is. */
+export function readyErrors(inputs: NodeInputs, capacity: Record<string, bigint>): string[] {
+  const errors: string[] = [];
+  const rt = inputs.runtime;
+  if (rt.state === 'unknown') errors.push('container runtime status check may not have completed yet');
+  else if (rt.state === 'unreachable') errors.push(`container runtime is down: ${rt.message}`);
+  else {
+    for (const type of ['RuntimeReady', 'NetworkReady']) {
+      const c = rt.conditions.find((x) => x.type === type);
+      const prefix = type === 'RuntimeReady' ? 'container runtime not ready' : 'container runtime network not ready';
+      if (!c) errors.push(type === 'RuntimeReady' ? 'container runtime status check may not have completed yet' : 'network state unknown');
+      else if (!c.status) errors.push(`${prefix}: ${type}=false reason:${c.reason} message:${c.message}`);
+    }
+  }
+  if (!inputs.podSyncPresent) errors.push('pod-sync is not running: no pod-sync service answers for this node');
+  const missing = ['cpu', 'memory', 'pods', 'ephemeral-storage'].filter((k) => capacity[k] === undefined);
+  if (missing.length) errors.push(`missing node capacity for resources: ${missing.join(', ')}`);
+  return errors;
+}
+
+/** utilerrors.NewAggregate(...).Error(): one message as is, several as "[a, b]". */
+const aggregate = (errors: string[]) => {
+  const unique = [...new Set(errors)];
+  return unique.length === 1 ? unique[0]! : `[${unique.join(', ')}]`;
+};
+
+function setReady(conditions: V1NodeCondition[], errors: string[], now: Date): void {
+  const ready: V1NodeCondition = errors.length
+    ? { type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: aggregate(errors), lastHeartbeatTime: now }
+    : { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now };
+  const i = conditions.findIndex((c) => c.type === 'Ready');
+  const old = conditions[i];
+  ready.lastTransitionTime = old && old.status === ready.status ? old.lastTransitionTime : now;
+  if (i >= 0) conditions[i] = ready;
+  else conditions.push(ready);
+}
+
+function setPressure(conditions: V1NodeCondition[], type: PressureType, under: boolean | undefined, now: Date): void {
+  let c = conditions.find((x) => x.type === type);
+  if (!c) {
+    c = { type, status: 'Unknown' };
+    // Pressure conditions come before Ready (the kubelet keeps Ready last).
+    const ready = conditions.findIndex((x) => x.type === 'Ready');
+    conditions.splice(ready >= 0 ? ready : conditions.length, 0, c);
+  }
+  c.lastHeartbeatTime = now;
+  if (under === undefined) return;
+  const want = under ? 'True' : 'False';
+  if (c.status !== want) {
+    const [reason, message] = CONDITIONS[type][under ? 'bad' : 'ok'];
+    Object.assign(c, { status: want, reason, message, lastTransitionTime: now });
+  }
+}
+
+/** Whether two statuses differ in anything but heartbeat times (nodeStatusHasChanged). */
+export function nodeStatusChanged(a: V1NodeStatus | undefined, b: V1NodeStatus): boolean {
+  return comparable(a) !== comparable(b);
+}
+
+function comparable(s: V1NodeStatus | undefined): string {
+  if (!s) return '';
+  const conditions = [...(s.conditions ?? [])]
+    .map((c) => ({ ...c, lastHeartbeatTime: undefined, lastTransitionTime: c.lastTransitionTime ? new Date(c.lastTransitionTime).getTime() : undefined }))
+    .sort((x, y) => x.type.localeCompare(y.type));
+  const { addresses, capacity, allocatable, daemonEndpoints, nodeInfo, images } = s;
+  return stableStringify({ addresses, capacity, allocatable, daemonEndpoints, nodeInfo, images, conditions });
+}
+
+/** JSON with object keys sorted and empty values dropped, so the API's copy and ours compare equal. */
+function stableStringify(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Date) return v.toISOString();
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>)
+          .filter(([, x]) => x !== undefined && x !== null && x !== '')
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
+    }
+    return v;
+  });
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, Watch, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { labEnv, mintNodeKubeconfig, testNode, type TestNode } from '@splitlet/testing';
+
+// A 3-minute run: the controller manager's node lifecycle controller must never see
+// the node as unreachable, and the registrar writes no more than a kubelet would.
+const lab = labEnv();
+const nodeName = `e2e-soak-${randomBytes(3).toString('hex')}`;
+const RUN_MS = 3 * 60_000;
+
+describe('registrar over a 3-minute run', () => {
+  let node: TestNode | undefined;
+  const admin = new KubeConfig();
+  admin.loadFromFile(lab.adminKubeconfig);
+  afterAll(async () => {
+    await node?.stopAll();
+    await admin.makeApiClient(CoreV1Api).deleteNode({ name: nodeName }).catch(() => undefined);
+  });
+
+  it('registrar - 3 minutes: never unreachable, never Unknown; Node and Lease writes counted', async () => {
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName));
+    const counts = { nodeWrites: 0, leaseWrites: 0 };
+    const problems: string[] = [];
+    const watch = new Watch(admin);
+    const watches = [
+      await watch.watch('/api/v1/nodes', { fieldSelector: `metadata.name=${nodeName}` }, (type: string, n: V1Node) => {
+        if (type === 'ADDED' || type === 'MODIFIED') counts.nodeWrites++;
+        for (const t of n.spec?.taints ?? []) if (t.key.startsWith('node.kubernetes.io/')) problems.push(`taint ${t.key}:${t.effect}`);
+        for (const c of n.status?.conditions ?? []) if (c.status === 'Unknown') problems.push(`${c.type}=Unknown: ${c.message}`);
+      }, () => undefined),
+      await watch.watch('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { fieldSelector: `metadata.name=${nodeName}` }, (type: string, _l: V1Lease) => {
+        if (type === 'ADDED' || type === 'MODIFIED') counts.leaseWrites++;
+      }, () => undefined),
+    ];
+    await node.start('runtime-executor');
+    await node.start('pod-sync');
+    await node.start('registrar');
+    await new Promise((r) => setTimeout(r, RUN_MS));
+    for (const w of watches) w.abort();
+
+    console.log(`registrar writes over ${RUN_MS / 1000} s: Node ${counts.nodeWrites} (create + status patches), Lease ${counts.leaseWrites} (create + renewals)`);
+    expect(problems).toEqual([]);
+    // A kubelet: one create, status patches only on change (none here) or every 5 minutes;
+    // the lease created once, then renewed every 10 s.
+    expect(counts.nodeWrites).toBeGreaterThanOrEqual(1);
+    expect(counts.nodeWrites).toBeLessThanOrEqual(4);
+    expect(counts.leaseWrites).toBeGreaterThanOrEqual(16);
+    expect(counts.leaseWrites).toBeLessThanOrEqual(20);
+  }, RUN_MS + 120_000);
+});

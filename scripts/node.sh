@@ -31,7 +31,7 @@ up() {
   cat >&2 <<MSG
 
 splitlet node "${SPLITLET_NODE_NAME:-$(hostname)}" is running (npm run node:down stops it).
-  kubectl:  export KUBECONFIG=${LAB_ADMIN_KUBECONFIG:-$KUBECONFIG}
+  kubectl:  export KUBECONFIG=${KUBECONFIG_ADMIN:-$KUBECONFIG}
             kubectl get nodes; kubectl get pods -A -o wide
   NATS:     $NATS_URL   (nats micro ls: the node's services)
   traces:   http://127.0.0.1:16686 (Jaeger)

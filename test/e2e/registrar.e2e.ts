@@ -31,6 +31,22 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
+describe('registrar with the wrong identity', () => {
+  it('registrar - a kubeconfig for another node: a clear 403 from NodeRestriction, retried, no crash', async () => {
+    const other = `${nodeName}-other`;
+    const wrong = testNode(other, await mintNodeKubeconfig(nodeName));
+    try {
+      const registrar = await wrong.start('registrar');
+      const line = await registrar.waitForLog((l) => l['msg'] === 'unable to register node with API server', 20_000);
+      expect(String(line['err'])).toMatch(/^HTTP 403: .*node "[^"]+" is not allowed to modify node "[^"]+-other"/);
+      await registrar.waitForLog((l) => l['msg'] === 'unable to register node with API server' && l !== line, 20_000);
+      expect(registrar.child.exitCode).toBeNull();
+    } finally {
+      await wrong.stopAll();
+    }
+  });
+});
+
 describe('registrar against the lab', () => {
   let node: TestNode;
   beforeAll(async () => {
@@ -138,6 +154,12 @@ describe('registrar against the lab', () => {
     expect(notReady.message).toContain('pod-sync is not running');
     await node.start('pod-sync');
     await waitFor('Ready=True', async () => (ready(await readNode())?.status === 'True' ? true : undefined), 40_000);
+  });
+
+  it('registrar - a deleted Lease is created again at the next renewal', async () => {
+    await coordination.deleteNamespacedLease({ namespace: 'kube-node-lease', name: nodeName });
+    const lease = await waitFor('the Lease to be back', () => coordination.readNamespacedLease({ namespace: 'kube-node-lease', name: nodeName }), 25_000);
+    expect(lease.spec?.holderIdentity).toBe(nodeName);
   });
 
   it('registrar - a graceful stop leaves the Node in place, as a stopped kubelet does', async () => {

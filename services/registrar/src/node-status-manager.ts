@@ -1,7 +1,7 @@
 import { SpanKind, trace } from '@opentelemetry/api';
 import type { V1Node, V1Taint } from '@kubernetes/client-node';
 import { inject, injectable } from 'tsyringe';
-import { apiStatus, isAlreadyExists } from '@splitlet/kube';
+import { describeApiError as describe, isAlreadyExists } from '@splitlet/kube';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { jittered, retryWithBackoff } from './backoff';
@@ -192,10 +192,3 @@ export class NodeStatusManager implements Runnable {
     }
   }
 }
-
-const describe = (err: unknown): string => {
-  const code = apiStatus(err);
-  const body = (err as { body?: unknown })?.body;
-  const message = typeof body === 'string' ? (/"message":"([^"]*)"/.exec(body)?.[1] ?? body) : (err as Error)?.message;
-  return code ? `HTTP ${code}: ${message}` : String(message ?? err);
-};

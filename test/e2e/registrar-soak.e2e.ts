@@ -22,12 +22,22 @@ describe('registrar over a 3-minute run', () => {
     node = testNode(nodeName, await mintNodeKubeconfig(nodeName));
     const counts = { nodeWrites: 0, leaseWrites: 0 };
     const problems: string[] = [];
+    const notReady: string[] = [];
+    let lastHeartbeat = '';
     const watch = new Watch(admin);
     const watches = [
       await watch.watch('/api/v1/nodes', { fieldSelector: `metadata.name=${nodeName}` }, (type: string, n: V1Node) => {
-        if (type === 'ADDED' || type === 'MODIFIED') counts.nodeWrites++;
-        for (const t of n.spec?.taints ?? []) if (t.key.startsWith('node.kubernetes.io/')) problems.push(`taint ${t.key}:${t.effect}`);
-        for (const c of n.status?.conditions ?? []) if (c.status === 'Unknown') problems.push(`${c.type}=Unknown: ${c.message}`);
+        // The node's own writes move its heartbeat; the controller manager's (taints) do not.
+        const heartbeat = String(n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime ?? '');
+        if ((type === 'ADDED' || type === 'MODIFIED') && heartbeat !== lastHeartbeat) counts.nodeWrites++;
+        lastHeartbeat = heartbeat;
+        // (A new Node carries node.kubernetes.io/not-ready until the controller sees it Ready:
+        // the TaintNodesByCondition admission plugin puts it on every new Node.)
+        for (const t of n.spec?.taints ?? []) if (t.key === 'node.kubernetes.io/unreachable') problems.push(`taint ${t.key}:${t.effect}`);
+        for (const c of n.status?.conditions ?? []) {
+          if (c.status === 'Unknown') problems.push(`${c.type}=Unknown: ${c.message}`);
+          if (c.type === 'Ready' && c.status === 'False') notReady.push(`Ready=False: ${c.message}`);
+        }
       }, () => undefined),
       await watch.watch('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { fieldSelector: `metadata.name=${nodeName}` }, (type: string, _l: V1Lease) => {
         if (type === 'ADDED' || type === 'MODIFIED') counts.leaseWrites++;
@@ -41,6 +51,7 @@ describe('registrar over a 3-minute run', () => {
 
     console.log(`registrar writes over ${RUN_MS / 1000} s: Node ${counts.nodeWrites} (create + status patches), Lease ${counts.leaseWrites} (create + renewals)`);
     expect(problems).toEqual([]);
+    expect(notReady).toEqual([]);
     // A kubelet: one create, status patches only on change (none here) or every 5 minutes;
     // the lease created once, then renewed every 10 s.
     expect(counts.nodeWrites).toBeGreaterThanOrEqual(1);

@@ -1,6 +1,6 @@
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import { inject, injectable } from 'tsyringe';
-import { isConflict, isNotFound } from '@splitlet/kube';
+import { describeApiError, isConflict, isNotFound } from '@splitlet/kube';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { jittered, retryWithBackoff } from './backoff';
@@ -58,7 +58,7 @@ export class NodeLeaseController implements Runnable {
       maxMs: 7000,
       clock: this.clock,
       signal,
-      onError: (err, retryInMs) => this.logger.warn({ err: (err as Error).message, retryInMs }, 'failed to ensure lease exists, will retry'),
+      onError: (err, retryInMs) => this.logger.warn({ err: describeApiError(err), retryInMs }, 'failed to ensure lease exists, will retry'),
     });
   }
 
@@ -81,7 +81,7 @@ export class NodeLeaseController implements Runnable {
         this.writes.leaseUpdate++;
         return true;
       } catch (err) {
-        this.logger.warn({ err: (err as Error).message, attempt: i }, 'failed to update lease');
+        this.logger.warn({ err: describeApiError(err), attempt: i }, 'failed to update lease');
         if (isConflict(err)) {
           const ensured = await this.backoffEnsure(signal);
           if (!ensured) return false;
@@ -101,7 +101,7 @@ export class NodeLeaseController implements Runnable {
     if (!lease.metadata?.ownerReferences?.length) {
       // As the kubelet: no lease is written until its owner, the Node, can be named.
       const node = await this.api.readNode(this.nodeName).catch((err: unknown) => {
-        throw new Error(`failed to get node when trying to set owner ref to the node lease: ${(err as Error).message}`, { cause: err });
+        throw new Error(`failed to get node when trying to set owner ref to the node lease: ${describeApiError(err)}`, { cause: err });
       });
       lease.metadata = { ...lease.metadata, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: node.metadata?.uid ?? '' }] };
     }

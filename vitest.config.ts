@@ -27,7 +27,7 @@ export default defineConfig({
           name: 'e2e',
           root: 'test/e2e',
           include: ['**/*.e2e.ts'],
-          env: { OTEL_SDK_DISABLED: 'false' },
+          env: { OTEL_SDK_DISABLED: 'false', DOCKER_BUILDKIT: '0' },
           testTimeout: 180_000,
           hookTimeout: 300_000,
           // e2e files run in parallel: each owns its namespace and pod names.

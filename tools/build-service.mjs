@@ -1,16 +1,19 @@
 #!/usr/bin/env node
-// Bundles one service's code (src/main.ts, src/instrumentation.ts and the workspace
-// libs it imports) into services/<name>/dist with esbuild. npm packages stay
-// external: they are installed beside the bundle (node_modules, or the image's).
+// Bundles one service (src/main.ts, src/instrumentation.ts and the workspace libs
+// they import) into services/<name>/dist with esbuild.
+//   build-service.mjs <name>          npm packages stay external (run from the repo)
+//   build-service.mjs <name> --image  npm packages bundled too: dist needs only node
+//                                     (what services/Dockerfile ships)
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const name = process.argv[2];
-if (!name) {
-  console.error('usage: build-service.mjs <service>');
+const [name, mode] = process.argv.slice(2);
+if (!name || (mode && mode !== '--image')) {
+  console.error('usage: build-service.mjs <service> [--image]');
   process.exit(2);
 }
+const image = mode === '--image';
 const root = join(import.meta.dirname, '..');
 const dir = join(root, 'services', name);
 await rm(join(dir, 'dist'), { recursive: true, force: true });
@@ -22,7 +25,14 @@ await build({
   format: 'esm',
   target: 'node24',
   sourcemap: true,
-  packages: 'external',
   tsconfig: join(root, 'tsconfig.base.json'),
   logLevel: 'warning',
+  ...(image
+    ? {
+        // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
+        external: ['*.node', 'cpu-features'],
+        // Bundled CommonJS packages call require(): give the ESM bundle one.
+        banner: { js: "import { createRequire as __splitletRequire } from 'node:module'; const require = __splitletRequire(import.meta.url);" },
+      }
+    : { packages: 'external' }),
 });

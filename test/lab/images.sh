@@ -45,7 +45,13 @@ copy_busybox "$nroot"; mkdir -p "$nroot/usr/local/bin" "$nroot/home/node" "$nroo
 cp "$node_bin" "$nroot/usr/local/bin/node"; strip "$nroot/usr/local/bin/node" 2>/dev/null || true
 for lib in $(ldd "$node_bin" | grep -oE '/[^ ]+'); do mkdir -p "$nroot$(dirname "$lib")"; cp -L "$lib" "$nroot$lib"; done
 cp -L /etc/ssl/certs/ca-certificates.crt "$nroot/etc/ssl/certs/" 2>/dev/null || true
+# npm, as the official image has it (the Dockerfiles' build stage runs npm ci)
+npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+mkdir -p "$nroot/usr/local/lib/node_modules"; cp -r "$npm_dir" "$nroot/usr/local/lib/node_modules/npm"
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$nroot/usr/local/bin/npm"
+ln -s ../lib/node_modules/npm/bin/npx-cli.js "$nroot/usr/local/bin/npx"
+mkdir -p "$nroot/usr/bin"; ln -s /bin/busybox "$nroot/usr/bin/env"   # for the scripts' #!/usr/bin/env node
 printf 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000:node:/home/node:/bin/sh\n' > "$nroot/etc/passwd"
 printf 'root:x:0:\nnode:x:1000:\n' > "$nroot/etc/group"
 chown 1000:1000 "$nroot/home/node"
-build_image splitlet-lab/node:24 "$work/node" "$( ("$node_bin" --version; cat "$here/images/node/Dockerfile") | sha256sum | cut -c1-16)"
+build_image splitlet-lab/node:24 "$work/node" "$( ("$node_bin" --version; npm --version; cat "$here/images/node/Dockerfile" "$0") | sha256sum | cut -c1-16)"

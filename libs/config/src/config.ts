@@ -40,6 +40,8 @@ export const commonSchema = z.object({
     .pipe(z.string().transform((v) => v.split(',').map((s) => s.trim())).pipe(z.array(url(['nats:', 'tls:', 'ws:', 'wss:'])).min(1))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SPLITLET_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** A file that exists while the service runs connected to NATS (for container health checks). */
+  SPLITLET_HEALTH_FILE: z.string().optional(),
 });
 
 export type CommonConfig = z.infer<typeof commonSchema>;

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { rmSync, writeFileSync } from 'node:fs';
 import { Svcm, type Service } from '@nats-io/services';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { z } from 'zod';
@@ -72,8 +73,18 @@ export async function runService<S extends z.ZodType<CommonConfig>>(spec: Servic
   });
   const container = rootContainer.createChildContainer();
   registerCommon(container, config, logger, nc, micro);
-  const part = await spec.wire(container, config);
+  let part: Runnable;
+  try {
+    part = await spec.wire(container, config);
+  } catch (err) {
+    if (!isConfigError(err)) throw err;
+    process.stderr.write(`${spec.name}: ${err.message}\n`);
+    await micro.stop().catch(() => undefined);
+    await nc.close().catch(() => undefined);
+    process.exit(EXIT_CONFIG);
+  }
   logger.info({ node: config.SPLITLET_NODE_NAME, id: micro.info().id }, 'started');
+  if (config.SPLITLET_HEALTH_FILE) trackHealth(nc, config.SPLITLET_HEALTH_FILE);
   running = true;
   try {
     await part.run(abort.signal);
@@ -88,6 +99,19 @@ export async function runService<S extends z.ZodType<CommonConfig>>(spec: Servic
   await shutdownTelemetry();
   logger.info('stopped');
   logger.flush();
+}
+
+/** Keeps a file present while connected to NATS, absent while not (a container health check tests it). */
+function trackHealth(nc: NatsConnection, file: string): void {
+  const mark = (healthy: boolean) => (healthy ? writeFileSync(file, `${process.pid}\n`) : rmSync(file, { force: true }));
+  mark(true);
+  process.once('exit', () => mark(false));
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') mark(false);
+      if (s.type === 'reconnect') mark(true);
+    }
+  })();
 }
 
 /** Puts the common TOKENS into a container (also used by tests with their own values). */

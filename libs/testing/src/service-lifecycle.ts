@@ -44,6 +44,14 @@ export function describeServiceLifecycle(name: string, env: Record<string, strin
       expect(svc.stderr()).toMatch(/SPLITLET_NODE_NAME: must be a lower-case DNS-1123 subdomain.*"Not_A_Node"/);
     });
 
+    if (env['KUBECONFIG']) {
+      it(`${name} - refuses a kubeconfig it cannot read with exit code 78, naming it`, async () => {
+        const svc = startServiceProcess(name, { ...env, NATS_URL: server.url, SPLITLET_NODE_NAME: 'node-1', KUBECONFIG: '/nonexistent/kubeconfig' });
+        expect((await svc.exited).code).toBe(78);
+        expect(svc.stderr()).toMatch(/KUBECONFIG: cannot load \/nonexistent\/kubeconfig: ENOENT/);
+      });
+    }
+
     it(`${name} - waits for a NATS server that is not up yet, and exits 0 on SIGTERM meanwhile`, async () => {
       const svc = startServiceProcess(name, { ...env, NATS_URL: 'nats://127.0.0.1:1', SPLITLET_NODE_NAME: 'node-1' });
       await svc.waitForLog((l) => l['msg'] === 'connecting to NATS');

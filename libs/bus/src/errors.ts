@@ -63,6 +63,7 @@ export const ErrorCode = {
   NotFound: 5,
   AlreadyExists: 6,
   FailedPrecondition: 9,
+  Unimplemented: 12,
   Internal: 13,
   Unavailable: 14,
   BadRequest: 400,

@@ -1,4 +1,6 @@
 // The wire contracts between splitlet's services, generated from proto/ by
 // `nx run contracts:generate` (buf + protoc-gen-es). Import from here only.
 export * from './gen/splitlet/runtime/v1/runtime_pb';
+export * from './gen/splitlet/runtime/v1/sandbox_pb';
+export * from './gen/splitlet/runtime/v1/container_pb';
 export { create, toBinary, fromBinary, type MessageShape, type DescService, type DescMethod } from '@bufbuild/protobuf';

@@ -6,6 +6,7 @@ import { ImageService } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { unavailableOnError, type DockerApi } from './docker';
+import { notYet } from './runtime-server';
 import { RT } from './tokens';
 
 /** Measures a filesystem (statfs); injected so tests need no real disk. */
@@ -28,6 +29,7 @@ export class ImageServer implements Runnable {
       this.nodeName,
       ImageService,
       {
+        ...notYet(['pullImage', 'imageStatus'] as const),
         listImages: async () => {
           const images = await unavailableOnError(() => this.docker.listImages());
           return {

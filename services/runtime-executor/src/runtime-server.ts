@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
 import type { Service } from '@nats-io/services';
-import { serveRpc } from '@splitlet/bus';
+import { ErrorCode, HandlerError, serveRpc } from '@splitlet/bus';
 import { RuntimeService } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
@@ -26,6 +26,7 @@ export class RuntimeServer implements Runnable {
       this.nodeName,
       RuntimeService,
       {
+        ...notYet(RUNTIME_TODO),
         version: async () => {
           const v = await this.dockerCall(() => this.docker.version());
           return { version: CONTRACT_VERSION, runtimeName: 'docker', runtimeVersion: v.Version, runtimeApiVersion: v.ApiVersion };
@@ -56,3 +57,12 @@ export class RuntimeServer implements Runnable {
 
 const ready = (type: string) => ({ type, status: true, reason: '', message: '' });
 const notReady = (type: string, message: string) => ({ type, status: false, reason: 'DockerUnreachable', message });
+
+/** Calls of the contract this executor does not serve yet: they answer 12 (unimplemented). */
+const RUNTIME_TODO = ['runPodSandbox', 'stopPodSandbox', 'removePodSandbox', 'podSandboxStatus', 'listPodSandbox', 'createContainer', 'startContainer', 'stopContainer', 'removeContainer', 'listContainers', 'containerStatus', 'execSync'] as const;
+
+export function notYet<K extends string>(names: readonly K[]): Record<K, () => Promise<never>> {
+  const out = {} as Record<K, () => Promise<never>>;
+  for (const n of names) out[n] = () => Promise.reject(new HandlerError(ErrorCode.Unimplemented, `${n} is not implemented yet`));
+  return out;
+}

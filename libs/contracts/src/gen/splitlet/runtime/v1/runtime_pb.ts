@@ -9,13 +9,17 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ContainerStatusRequestSchema, ContainerStatusResponseSchema, CreateContainerRequestSchema, CreateContainerResponseSchema, ExecSyncRequestSchema, ExecSyncResponseSchema, ListContainersRequestSchema, ListContainersResponseSchema, RemoveContainerRequestSchema, RemoveContainerResponseSchema, StartContainerRequestSchema, StartContainerResponseSchema, StopContainerRequestSchema, StopContainerResponseSchema } from "./container_pb";
+import { file_splitlet_runtime_v1_container } from "./container_pb";
+import type { ListPodSandboxRequestSchema, ListPodSandboxResponseSchema, PodSandboxStatusRequestSchema, PodSandboxStatusResponseSchema, RemovePodSandboxRequestSchema, RemovePodSandboxResponseSchema, RunPodSandboxRequestSchema, RunPodSandboxResponseSchema, StopPodSandboxRequestSchema, StopPodSandboxResponseSchema } from "./sandbox_pb";
+import { file_splitlet_runtime_v1_sandbox } from "./sandbox_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file splitlet/runtime/v1/runtime.proto.
  */
 export const file_splitlet_runtime_v1_runtime: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9ydW50aW1lL3YxL3J1bnRpbWUucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiIQoOVmVyc2lvblJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoCSJuCg9WZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxydW50aW1lX25hbWUYAiABKAkSFwoPcnVudGltZV92ZXJzaW9uGAMgASgJEhsKE3J1bnRpbWVfYXBpX3ZlcnNpb24YBCABKAkiIAoNU3RhdHVzUmVxdWVzdBIPCgd2ZXJib3NlGAEgASgIIlEKEFJ1bnRpbWVDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAgSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkiSgoNUnVudGltZVN0YXR1cxI5Cgpjb25kaXRpb25zGAEgAygLMiUuc3BsaXRsZXQucnVudGltZS52MS5SdW50aW1lQ29uZGl0aW9uIq4BCg5TdGF0dXNSZXNwb25zZRIyCgZzdGF0dXMYASABKAsyIi5zcGxpdGxldC5ydW50aW1lLnYxLlJ1bnRpbWVTdGF0dXMSOwoEaW5mbxgCIAMoCzItLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2UuSW5mb0VudHJ5GisKCUluZm9FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhMKEUxpc3RJbWFnZXNSZXF1ZXN0IkoKBUltYWdlEgoKAmlkGAEgASgJEhEKCXJlcG9fdGFncxgCIAMoCRIUCgxyZXBvX2RpZ2VzdHMYAyADKAkSDAoEc2l6ZRgEIAEoBCJAChJMaXN0SW1hZ2VzUmVzcG9uc2USKgoGaW1hZ2VzGAEgAygLMhouc3BsaXRsZXQucnVudGltZS52MS5JbWFnZSIUChJJbWFnZUZzSW5mb1JlcXVlc3QiogEKD0ZpbGVzeXN0ZW1Vc2FnZRIRCgl0aW1lc3RhbXAYASABKAMSEgoKbW91bnRwb2ludBgCIAEoCRIWCg5jYXBhY2l0eV9ieXRlcxgDIAEoBBIXCg9hdmFpbGFibGVfYnl0ZXMYBCABKAQSEgoKdXNlZF9ieXRlcxgFIAEoBBIOCgZpbm9kZXMYBiABKAQSEwoLaW5vZGVzX2ZyZWUYByABKAQiVgoTSW1hZ2VGc0luZm9SZXNwb25zZRI/ChFpbWFnZV9maWxlc3lzdGVtcxgBIAMoCzIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuRmlsZXN5c3RlbVVzYWdlMrkBCg5SdW50aW1lU2VydmljZRJUCgdWZXJzaW9uEiMuc3BsaXRsZXQucnVudGltZS52MS5WZXJzaW9uUmVxdWVzdBokLnNwbGl0bGV0LnJ1bnRpbWUudjEuVmVyc2lvblJlc3BvbnNlElEKBlN0YXR1cxIiLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVxdWVzdBojLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2UyzwEKDEltYWdlU2VydmljZRJdCgpMaXN0SW1hZ2VzEiYuc3BsaXRsZXQucnVudGltZS52MS5MaXN0SW1hZ2VzUmVxdWVzdBonLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdEltYWdlc1Jlc3BvbnNlEmAKC0ltYWdlRnNJbmZvEicuc3BsaXRsZXQucnVudGltZS52MS5JbWFnZUZzSW5mb1JlcXVlc3QaKC5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlRnNJbmZvUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiFzcGxpdGxldC9ydW50aW1lL3YxL3J1bnRpbWUucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiIQoOVmVyc2lvblJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoCSJuCg9WZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxydW50aW1lX25hbWUYAiABKAkSFwoPcnVudGltZV92ZXJzaW9uGAMgASgJEhsKE3J1bnRpbWVfYXBpX3ZlcnNpb24YBCABKAkiIAoNU3RhdHVzUmVxdWVzdBIPCgd2ZXJib3NlGAEgASgIIlEKEFJ1bnRpbWVDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAgSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkiSgoNUnVudGltZVN0YXR1cxI5Cgpjb25kaXRpb25zGAEgAygLMiUuc3BsaXRsZXQucnVudGltZS52MS5SdW50aW1lQ29uZGl0aW9uIq4BCg5TdGF0dXNSZXNwb25zZRIyCgZzdGF0dXMYASABKAsyIi5zcGxpdGxldC5ydW50aW1lLnYxLlJ1bnRpbWVTdGF0dXMSOwoEaW5mbxgCIAMoCzItLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2UuSW5mb0VudHJ5GisKCUluZm9FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhMKEUxpc3RJbWFnZXNSZXF1ZXN0IkoKBUltYWdlEgoKAmlkGAEgASgJEhEKCXJlcG9fdGFncxgCIAMoCRIUCgxyZXBvX2RpZ2VzdHMYAyADKAkSDAoEc2l6ZRgEIAEoBCJAChJMaXN0SW1hZ2VzUmVzcG9uc2USKgoGaW1hZ2VzGAEgAygLMhouc3BsaXRsZXQucnVudGltZS52MS5JbWFnZSIUChJJbWFnZUZzSW5mb1JlcXVlc3QiogEKD0ZpbGVzeXN0ZW1Vc2FnZRIRCgl0aW1lc3RhbXAYASABKAMSEgoKbW91bnRwb2ludBgCIAEoCRIWCg5jYXBhY2l0eV9ieXRlcxgDIAEoBBIXCg9hdmFpbGFibGVfYnl0ZXMYBCABKAQSEgoKdXNlZF9ieXRlcxgFIAEoBBIOCgZpbm9kZXMYBiABKAQSEwoLaW5vZGVzX2ZyZWUYByABKAQiVgoTSW1hZ2VGc0luZm9SZXNwb25zZRI/ChFpbWFnZV9maWxlc3lzdGVtcxgBIAMoCzIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuRmlsZXN5c3RlbVVzYWdlIhoKCUltYWdlU3BlYxINCgVpbWFnZRgBIAEoCSKGAQoKQXV0aENvbmZpZxIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIMCgRhdXRoGAMgASgJEhYKDnNlcnZlcl9hZGRyZXNzGAQgASgJEhYKDmlkZW50aXR5X3Rva2VuGAUgASgJEhYKDnJlZ2lzdHJ5X3Rva2VuGAYgASgJInAKEFB1bGxJbWFnZVJlcXVlc3QSLQoFaW1hZ2UYASABKAsyHi5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlU3BlYxItCgRhdXRoGAIgASgLMh8uc3BsaXRsZXQucnVudGltZS52MS5BdXRoQ29uZmlnIiYKEVB1bGxJbWFnZVJlc3BvbnNlEhEKCWltYWdlX3JlZhgBIAEoCSJDChJJbWFnZVN0YXR1c1JlcXVlc3QSLQoFaW1hZ2UYASABKAsyHi5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlU3BlYyJAChNJbWFnZVN0YXR1c1Jlc3BvbnNlEikKBWltYWdlGAEgASgLMhouc3BsaXRsZXQucnVudGltZS52MS5JbWFnZTK6CwoOUnVudGltZVNlcnZpY2USVAoHVmVyc2lvbhIjLnNwbGl0bGV0LnJ1bnRpbWUudjEuVmVyc2lvblJlcXVlc3QaJC5zcGxpdGxldC5ydW50aW1lLnYxLlZlcnNpb25SZXNwb25zZRJRCgZTdGF0dXMSIi5zcGxpdGxldC5ydW50aW1lLnYxLlN0YXR1c1JlcXVlc3QaIy5zcGxpdGxldC5ydW50aW1lLnYxLlN0YXR1c1Jlc3BvbnNlEmYKDVJ1blBvZFNhbmRib3gSKS5zcGxpdGxldC5ydW50aW1lLnYxLlJ1blBvZFNhbmRib3hSZXF1ZXN0Giouc3BsaXRsZXQucnVudGltZS52MS5SdW5Qb2RTYW5kYm94UmVzcG9uc2USaQoOU3RvcFBvZFNhbmRib3gSKi5zcGxpdGxldC5ydW50aW1lLnYxLlN0b3BQb2RTYW5kYm94UmVxdWVzdBorLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RvcFBvZFNhbmRib3hSZXNwb25zZRJvChBSZW1vdmVQb2RTYW5kYm94Eiwuc3BsaXRsZXQucnVudGltZS52MS5SZW1vdmVQb2RTYW5kYm94UmVxdWVzdBotLnNwbGl0bGV0LnJ1bnRpbWUudjEuUmVtb3ZlUG9kU2FuZGJveFJlc3BvbnNlEm8KEFBvZFNhbmRib3hTdGF0dXMSLC5zcGxpdGxldC5ydW50aW1lLnYxLlBvZFNhbmRib3hTdGF0dXNSZXF1ZXN0Gi0uc3BsaXRsZXQucnVudGltZS52MS5Qb2RTYW5kYm94U3RhdHVzUmVzcG9uc2USaQoOTGlzdFBvZFNhbmRib3gSKi5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RQb2RTYW5kYm94UmVxdWVzdBorLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdFBvZFNhbmRib3hSZXNwb25zZRJsCg9DcmVhdGVDb250YWluZXISKy5zcGxpdGxldC5ydW50aW1lLnYxLkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QaLC5zcGxpdGxldC5ydW50aW1lLnYxLkNyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEmkKDlN0YXJ0Q29udGFpbmVyEiouc3BsaXRsZXQucnVudGltZS52MS5TdGFydENvbnRhaW5lclJlcXVlc3QaKy5zcGxpdGxldC5ydW50aW1lLnYxLlN0YXJ0Q29udGFpbmVyUmVzcG9uc2USZgoNU3RvcENvbnRhaW5lchIpLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RvcENvbnRhaW5lclJlcXVlc3QaKi5zcGxpdGxldC5ydW50aW1lLnYxLlN0b3BDb250YWluZXJSZXNwb25zZRJsCg9SZW1vdmVDb250YWluZXISKy5zcGxpdGxldC5ydW50aW1lLnYxLlJlbW92ZUNvbnRhaW5lclJlcXVlc3QaLC5zcGxpdGxldC5ydW50aW1lLnYxLlJlbW92ZUNvbnRhaW5lclJlc3BvbnNlEmkKDkxpc3RDb250YWluZXJzEiouc3BsaXRsZXQucnVudGltZS52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaKy5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RDb250YWluZXJzUmVzcG9uc2USbAoPQ29udGFpbmVyU3RhdHVzEisuc3BsaXRsZXQucnVudGltZS52MS5Db250YWluZXJTdGF0dXNSZXF1ZXN0Giwuc3BsaXRsZXQucnVudGltZS52MS5Db250YWluZXJTdGF0dXNSZXNwb25zZRJXCghFeGVjU3luYxIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuRXhlY1N5bmNSZXF1ZXN0GiUuc3BsaXRsZXQucnVudGltZS52MS5FeGVjU3luY1Jlc3BvbnNlMo0DCgxJbWFnZVNlcnZpY2USXQoKTGlzdEltYWdlcxImLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdEltYWdlc1JlcXVlc3QaJy5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RJbWFnZXNSZXNwb25zZRJgCgtJbWFnZUZzSW5mbxInLnNwbGl0bGV0LnJ1bnRpbWUudjEuSW1hZ2VGc0luZm9SZXF1ZXN0Giguc3BsaXRsZXQucnVudGltZS52MS5JbWFnZUZzSW5mb1Jlc3BvbnNlEloKCVB1bGxJbWFnZRIlLnNwbGl0bGV0LnJ1bnRpbWUudjEuUHVsbEltYWdlUmVxdWVzdBomLnNwbGl0bGV0LnJ1bnRpbWUudjEuUHVsbEltYWdlUmVzcG9uc2USYAoLSW1hZ2VTdGF0dXMSJy5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlU3RhdHVzUmVxdWVzdBooLnNwbGl0bGV0LnJ1bnRpbWUudjEuSW1hZ2VTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_splitlet_runtime_v1_container, file_splitlet_runtime_v1_sandbox]);
 
 /**
  * @generated from message splitlet.runtime.v1.VersionRequest
@@ -326,6 +330,140 @@ export const ImageFsInfoResponseSchema: GenMessage<ImageFsInfoResponse> = /*@__P
   messageDesc(file_splitlet_runtime_v1_runtime, 11);
 
 /**
+ * @generated from message splitlet.runtime.v1.ImageSpec
+ */
+export type ImageSpec = Message<"splitlet.runtime.v1.ImageSpec"> & {
+  /**
+   * @generated from field: string image = 1;
+   */
+  image: string;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ImageSpec.
+ * Use `create(ImageSpecSchema)` to create a new message.
+ */
+export const ImageSpecSchema: GenMessage<ImageSpec> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 12);
+
+/**
+ * @generated from message splitlet.runtime.v1.AuthConfig
+ */
+export type AuthConfig = Message<"splitlet.runtime.v1.AuthConfig"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * @generated from field: string auth = 3;
+   */
+  auth: string;
+
+  /**
+   * @generated from field: string server_address = 4;
+   */
+  serverAddress: string;
+
+  /**
+   * @generated from field: string identity_token = 5;
+   */
+  identityToken: string;
+
+  /**
+   * @generated from field: string registry_token = 6;
+   */
+  registryToken: string;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.AuthConfig.
+ * Use `create(AuthConfigSchema)` to create a new message.
+ */
+export const AuthConfigSchema: GenMessage<AuthConfig> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 13);
+
+/**
+ * @generated from message splitlet.runtime.v1.PullImageRequest
+ */
+export type PullImageRequest = Message<"splitlet.runtime.v1.PullImageRequest"> & {
+  /**
+   * @generated from field: splitlet.runtime.v1.ImageSpec image = 1;
+   */
+  image?: ImageSpec | undefined;
+
+  /**
+   * @generated from field: splitlet.runtime.v1.AuthConfig auth = 2;
+   */
+  auth?: AuthConfig | undefined;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.PullImageRequest.
+ * Use `create(PullImageRequestSchema)` to create a new message.
+ */
+export const PullImageRequestSchema: GenMessage<PullImageRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 14);
+
+/**
+ * @generated from message splitlet.runtime.v1.PullImageResponse
+ */
+export type PullImageResponse = Message<"splitlet.runtime.v1.PullImageResponse"> & {
+  /**
+   * @generated from field: string image_ref = 1;
+   */
+  imageRef: string;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.PullImageResponse.
+ * Use `create(PullImageResponseSchema)` to create a new message.
+ */
+export const PullImageResponseSchema: GenMessage<PullImageResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 15);
+
+/**
+ * @generated from message splitlet.runtime.v1.ImageStatusRequest
+ */
+export type ImageStatusRequest = Message<"splitlet.runtime.v1.ImageStatusRequest"> & {
+  /**
+   * @generated from field: splitlet.runtime.v1.ImageSpec image = 1;
+   */
+  image?: ImageSpec | undefined;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ImageStatusRequest.
+ * Use `create(ImageStatusRequestSchema)` to create a new message.
+ */
+export const ImageStatusRequestSchema: GenMessage<ImageStatusRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 16);
+
+/**
+ * @generated from message splitlet.runtime.v1.ImageStatusResponse
+ */
+export type ImageStatusResponse = Message<"splitlet.runtime.v1.ImageStatusResponse"> & {
+  /**
+   * Unset when the image is not present.
+   *
+   * @generated from field: splitlet.runtime.v1.Image image = 1;
+   */
+  image?: Image | undefined;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ImageStatusResponse.
+ * Use `create(ImageStatusResponseSchema)` to create a new message.
+ */
+export const ImageStatusResponseSchema: GenMessage<ImageStatusResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 17);
+
+/**
  * RuntimeService: the CRI's runtime calls, over NATS request/reply.
  *
  * @generated from service splitlet.runtime.v1.RuntimeService
@@ -350,6 +488,116 @@ export const RuntimeService: GenService<{
     methodKind: "unary";
     input: typeof StatusRequestSchema;
     output: typeof StatusResponseSchema;
+  },
+  /**
+   * RunPodSandbox creates and starts a pod's sandbox (its pause container and
+   * network namespace); idempotent per pod UID and attempt.
+   *
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.RunPodSandbox
+   */
+  runPodSandbox: {
+    methodKind: "unary";
+    input: typeof RunPodSandboxRequestSchema;
+    output: typeof RunPodSandboxResponseSchema;
+  },
+  /**
+   * StopPodSandbox stops the sandbox and any container still running in it.
+   *
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.StopPodSandbox
+   */
+  stopPodSandbox: {
+    methodKind: "unary";
+    input: typeof StopPodSandboxRequestSchema;
+    output: typeof StopPodSandboxResponseSchema;
+  },
+  /**
+   * RemovePodSandbox removes the sandbox and its containers.
+   *
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.RemovePodSandbox
+   */
+  removePodSandbox: {
+    methodKind: "unary";
+    input: typeof RemovePodSandboxRequestSchema;
+    output: typeof RemovePodSandboxResponseSchema;
+  },
+  /**
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.PodSandboxStatus
+   */
+  podSandboxStatus: {
+    methodKind: "unary";
+    input: typeof PodSandboxStatusRequestSchema;
+    output: typeof PodSandboxStatusResponseSchema;
+  },
+  /**
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.ListPodSandbox
+   */
+  listPodSandbox: {
+    methodKind: "unary";
+    input: typeof ListPodSandboxRequestSchema;
+    output: typeof ListPodSandboxResponseSchema;
+  },
+  /**
+   * CreateContainer creates a container in a sandbox; idempotent per pod UID,
+   * container name and attempt.
+   *
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.CreateContainer
+   */
+  createContainer: {
+    methodKind: "unary";
+    input: typeof CreateContainerRequestSchema;
+    output: typeof CreateContainerResponseSchema;
+  },
+  /**
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.StartContainer
+   */
+  startContainer: {
+    methodKind: "unary";
+    input: typeof StartContainerRequestSchema;
+    output: typeof StartContainerResponseSchema;
+  },
+  /**
+   * StopContainer sends the stop signal, then kills after the timeout.
+   *
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.StopContainer
+   */
+  stopContainer: {
+    methodKind: "unary";
+    input: typeof StopContainerRequestSchema;
+    output: typeof StopContainerResponseSchema;
+  },
+  /**
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.RemoveContainer
+   */
+  removeContainer: {
+    methodKind: "unary";
+    input: typeof RemoveContainerRequestSchema;
+    output: typeof RemoveContainerResponseSchema;
+  },
+  /**
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.ListContainers
+   */
+  listContainers: {
+    methodKind: "unary";
+    input: typeof ListContainersRequestSchema;
+    output: typeof ListContainersResponseSchema;
+  },
+  /**
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.ContainerStatus
+   */
+  containerStatus: {
+    methodKind: "unary";
+    input: typeof ContainerStatusRequestSchema;
+    output: typeof ContainerStatusResponseSchema;
+  },
+  /**
+   * ExecSync runs a command in a container and returns its output (exec probes, hooks).
+   *
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.ExecSync
+   */
+  execSync: {
+    methodKind: "unary";
+    input: typeof ExecSyncRequestSchema;
+    output: typeof ExecSyncResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_splitlet_runtime_v1_runtime, 0);
@@ -380,6 +628,26 @@ export const ImageService: GenService<{
     methodKind: "unary";
     input: typeof ImageFsInfoRequestSchema;
     output: typeof ImageFsInfoResponseSchema;
+  },
+  /**
+   * PullImage pulls an image with optional registry credentials (CRI PullImage).
+   *
+   * @generated from rpc splitlet.runtime.v1.ImageService.PullImage
+   */
+  pullImage: {
+    methodKind: "unary";
+    input: typeof PullImageRequestSchema;
+    output: typeof PullImageResponseSchema;
+  },
+  /**
+   * ImageStatus tells whether an image is present (CRI ImageStatus).
+   *
+   * @generated from rpc splitlet.runtime.v1.ImageService.ImageStatus
+   */
+  imageStatus: {
+    methodKind: "unary";
+    input: typeof ImageStatusRequestSchema;
+    output: typeof ImageStatusResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_splitlet_runtime_v1_runtime, 1);

@@ -3,8 +3,8 @@
  * lets a node set on itself (plugin/pkg/admission/noderestriction, IsKubeletLabel).
  */
 
-/** Label keys a kubelet may set in the kubernetes.io and k8s.io namespaces. */
-const KUBELET_LABELS = new Set([
+/** Label keys a kubelet may set in the kubernetes.io and k8s.io namespaces (kubeletapis.IsKubeletLabel). */
+export const KUBELET_LABEL_KEYS = [
   'kubernetes.io/hostname',
   'topology.kubernetes.io/zone',
   'topology.kubernetes.io/region',
@@ -16,7 +16,8 @@ const KUBELET_LABELS = new Set([
   'kubernetes.io/arch',
   'beta.kubernetes.io/os',
   'beta.kubernetes.io/arch',
-]);
+] as const;
+const KUBELET_LABELS = new Set<string>(KUBELET_LABEL_KEYS);
 
 const inNamespace = (ns: string, domain: string) => ns === domain || ns.endsWith(`.${domain}`);
 

@@ -7,6 +7,7 @@ import { ATTR, type Logger } from '@splitlet/telemetry';
 import { jittered, retryWithBackoff } from './backoff';
 import type { NodeInputsSource } from './inputs';
 import type { NodeApi } from './kube-api';
+import { KUBELET_LABEL_KEYS } from './node-labels';
 import { buildNodeStatus, nodeStatusChanged, PressureTracker, type StatusSettings } from './node-status';
 import { REG } from './tokens';
 
@@ -25,20 +26,7 @@ export interface NodeIdentity {
 }
 
 /** The default labels the kubelet reconciles on an existing Node (updateDefaultLabels). */
-const RECONCILED_LABELS = [
-  'kubernetes.io/hostname',
-  'topology.kubernetes.io/zone',
-  'topology.kubernetes.io/region',
-  'failure-domain.beta.kubernetes.io/zone',
-  'failure-domain.beta.kubernetes.io/region',
-  'node.kubernetes.io/instance-type',
-  'beta.kubernetes.io/instance-type',
-  'kubernetes.io/os',
-  'kubernetes.io/arch',
-  'node.kubernetes.io/windows-build',
-  'beta.kubernetes.io/os',
-  'beta.kubernetes.io/arch',
-];
+const RECONCILED_LABELS = [...KUBELET_LABEL_KEYS, 'node.kubernetes.io/windows-build'];
 const CMAD_ANNOTATION = 'volumes.kubernetes.io/controller-managed-attach-detach';
 /** nodeStatusUpdateRetry */
 const UPDATE_RETRIES = 5;

@@ -8,7 +8,7 @@ import { jittered, retryWithBackoff } from './backoff';
 import type { NodeInputsSource } from './inputs';
 import type { NodeApi } from './kube-api';
 import { KUBELET_LABEL_KEYS } from './node-labels';
-import { buildNodeStatus, nodeStatusChanged, PressureTracker, type StatusSettings } from './node-status';
+import { buildNodeStatus, changedFields, PressureTracker, type StatusSettings } from './node-status';
 import { REG } from './tokens';
 
 export interface RegistrarTiming {
@@ -138,12 +138,14 @@ export class NodeStatusManager implements Runnable {
             const original = attempt === 0 && this.node ? this.node : await this.api.readNode(this.settings.nodeName);
             const status = buildNodeStatus(original.status, inputs, this.settings, this.pressure, this.clock.now());
             const labels = this.missingRequiredLabels(original);
-            const changed = nodeStatusChanged(original.status, status) || Object.keys(labels).length > 0;
+            const fields = changedFields(original.status, status);
+            const changed = fields.length > 0 || Object.keys(labels).length > 0;
             span.setAttribute('splitlet.node_status.changed', changed);
             if (!changed && this.clock.now() - this.lastReportMs < this.timing.reportFrequencyMs) {
               this.node = original;
               return;
             }
+            this.logger.debug({ changed: fields, labels: Object.keys(labels) }, changed ? 'node status changed' : 'node status unchanged; reporting');
             this.node = await this.api.patchNodeStatus(this.settings.nodeName, { ...(Object.keys(labels).length ? { metadata: { labels } } : {}), status });
             this.writes.nodeStatusPatch++;
             this.lastReportMs = this.clock.now();

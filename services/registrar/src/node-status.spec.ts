@@ -93,6 +93,15 @@ describe('registrar buildNodeStatus', () => {
     expect(nodeStatusChanged(first, second)).toBe(false);
   });
 
+  it('nodeStatusChanged - an image without names reads back without `names`: no change', () => {
+    const p = new PressureTracker();
+    const images = [create(ImageSchema, { id: 'sha256:dangling', size: 10n })];
+    const first = buildNodeStatus(undefined, healthyInputs({ images }), settings, p, T0);
+    const readBack = roundTrip(first);
+    for (const i of readBack.images ?? []) if (i.names?.length === 0) delete i.names;
+    expect(nodeStatusChanged(readBack, buildNodeStatus(readBack, healthyInputs({ images }), settings, p, T0 + 10_000))).toBe(false);
+  });
+
   it('buildNodeStatus - runtime-executor down: NotReady with the kubelet reason, a new transition time, a change', () => {
     const p = new PressureTracker();
     const first = roundTrip(buildNodeStatus(undefined, healthyInputs(), settings, p, T0));

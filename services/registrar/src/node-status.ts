@@ -228,16 +228,22 @@ function setPressure(conditions: V1NodeCondition[], type: PressureType, under: b
 
 /** Whether two statuses differ in anything but heartbeat times (nodeStatusHasChanged). */
 export function nodeStatusChanged(a: V1NodeStatus | undefined, b: V1NodeStatus): boolean {
-  return comparable(a) !== comparable(b);
+  return changedFields(a, b).length > 0;
 }
 
-function comparable(s: V1NodeStatus | undefined): string {
-  if (!s) return '';
-  const conditions = [...(s.conditions ?? [])]
+/** The status fields that differ, heartbeat times aside: what made an update a write. */
+export function changedFields(a: V1NodeStatus | undefined, b: V1NodeStatus): string[] {
+  const x = comparable(a);
+  const y = comparable(b);
+  return Object.keys(y).filter((k) => x[k] !== y[k]);
+}
+
+function comparable(s: V1NodeStatus | undefined): Record<string, string> {
+  const conditions = [...(s?.conditions ?? [])]
     .map((c) => ({ ...c, lastHeartbeatTime: undefined, lastTransitionTime: c.lastTransitionTime ? new Date(c.lastTransitionTime).getTime() : undefined }))
-    .sort((x, y) => x.type.localeCompare(y.type));
-  const { addresses, capacity, allocatable, daemonEndpoints, nodeInfo, images } = s;
-  return stableStringify({ addresses, capacity, allocatable, daemonEndpoints, nodeInfo, images, conditions });
+    .sort((p, q) => p.type.localeCompare(q.type));
+  const fields = { addresses: s?.addresses, capacity: s?.capacity, allocatable: s?.allocatable, daemonEndpoints: s?.daemonEndpoints, nodeInfo: s?.nodeInfo, images: s?.images, conditions };
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, stableStringify(v)]));
 }
 
 /** JSON with object keys sorted and empty values dropped, so the API's copy and ours compare equal. */
@@ -247,7 +253,8 @@ function stableStringify(value: unknown): string {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       return Object.fromEntries(
         Object.entries(v as Record<string, unknown>)
-          .filter(([, x]) => x !== undefined && x !== null && x !== '')
+          // The API leaves out empty values (an image without names has no `names`).
+          .filter(([, x]) => x !== undefined && x !== null && x !== '' && !(Array.isArray(x) && x.length === 0))
           .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
       );
     }

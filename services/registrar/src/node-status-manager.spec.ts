@@ -83,6 +83,22 @@ describe('registrar NodeStatusManager', () => {
     expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 
+  it('NodeStatusManager - registered NotReady: looks again every 500 ms and writes the moment it is Ready', async () => {
+    inputs.podSyncPresent = false;
+    const abort = new AbortController();
+    const running = manager.run(abort.signal);
+    await clock.settle();
+    expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
+    await clock.advance(2_000);
+    expect(manager.writes.nodeStatusPatch).toBe(0); // still not ready: nothing written
+    inputs.podSyncPresent = true;
+    await clock.advance(500);
+    expect(manager.writes.nodeStatusPatch).toBe(1);
+    expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    abort.abort();
+    await running;
+  });
+
   it('NodeStatusManager - writes the status when it changes, else once per report period', async () => {
     const abort = new AbortController();
     const running = manager.run(abort.signal);

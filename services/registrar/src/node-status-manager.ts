@@ -30,6 +30,11 @@ const RECONCILED_LABELS = [...KUBELET_LABEL_KEYS, 'node.kubernetes.io/windows-bu
 const CMAD_ANNOTATION = 'volumes.kubernetes.io/controller-managed-attach-detach';
 /** nodeStatusUpdateRetry */
 const UPDATE_RETRIES = 5;
+/** The kubelet polls every 100 ms after start-up until Ready; each poll here asks two services over NATS. */
+const FAST_UPDATE_MS = 500;
+/** nodeReadyGracePeriod */
+const NODE_READY_GRACE_MS = 120_000;
+const isReady = (node: Pick<V1Node, 'status'> | undefined) => node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const tracer = trace.getTracer('registrar');
 
 /**
@@ -64,10 +69,25 @@ export class NodeStatusManager implements Runnable {
       onError: (err, retryInMs) => this.logger.warn({ err: describe(err), retryInMs }, 'unable to register node with API server'),
     });
     if (!registered) return;
+    await this.fastUpdateUntilReady(signal);
     while (!signal.aborted) {
       await this.clock.sleep(jittered(this.timing.updateFrequencyMs), signal).catch(() => undefined);
       if (signal.aborted) break;
       await this.sync().catch((err: unknown) => this.logger.error({ err: describe(err) }, 'unable to update node status'));
+    }
+  }
+
+  /**
+   * Right after start-up, look again every FAST_UPDATE_MS until the node turns
+   * Ready, and write the status the moment it does (the kubelet's
+   * fastStatusUpdateOnce), for at most NODE_READY_GRACE_MS.
+   */
+  private async fastUpdateUntilReady(signal: AbortSignal): Promise<void> {
+    const start = this.clock.now();
+    while (!signal.aborted && !isReady(this.node) && this.clock.now() - start < NODE_READY_GRACE_MS) {
+      await this.clock.sleep(FAST_UPDATE_MS, signal).catch(() => undefined);
+      if (signal.aborted) return;
+      await this.sync({ onlyWhenReady: true }).catch((err: unknown) => this.logger.warn({ err: describe(err) }, 'fast node status update failed'));
     }
   }
 
@@ -127,8 +147,8 @@ export class NodeStatusManager implements Runnable {
     return true;
   }
 
-  /** One status update (tryUpdateNodeStatus with retries). */
-  sync(): Promise<void> {
+  /** One status update (tryUpdateNodeStatus with retries); onlyWhenReady: write only a Ready status. */
+  sync(opts: { onlyWhenReady?: boolean } = {}): Promise<void> {
     return tracer.startActiveSpan('registrar update node status', { kind: SpanKind.INTERNAL, attributes: { [ATTR.nodeName]: this.settings.nodeName } }, async (span) => {
       try {
         const inputs = await this.inputs.gather();
@@ -141,7 +161,8 @@ export class NodeStatusManager implements Runnable {
             const fields = changedFields(original.status, status);
             const changed = fields.length > 0 || Object.keys(labels).length > 0;
             span.setAttribute('splitlet.node_status.changed', changed);
-            if (!changed && this.clock.now() - this.lastReportMs < this.timing.reportFrequencyMs) {
+            const due = this.clock.now() - this.lastReportMs >= this.timing.reportFrequencyMs;
+            if ((!changed && !due) || (opts.onlyWhenReady && !isReady({ status }))) {
               this.node = original;
               return;
             }

@@ -7,6 +7,8 @@ export const configSchema = commonSchema.extend({
     .string()
     .default('unix:///var/run/docker.sock')
     .refine((v) => /^(unix:\/\/\/.+|tcp:\/\/[^/]+)$/.test(v), 'must be unix:///path or tcp://host:port'),
+  /** The sandbox (pause) image when RunPodSandbox names none; the kubelet's default. */
+  SPLITLET_PAUSE_IMAGE: z.string().min(1).default('registry.k8s.io/pause:3.10'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -10,5 +10,6 @@ import { RT } from './tokens';
 export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(RT.Docker, connectDocker(config.DOCKER_HOST));
   container.registerInstance(RT.StatFs, nodeStatFs);
+  container.registerInstance(RT.PauseImage, config.SPLITLET_PAUSE_IMAGE);
   return runAll(container.resolve(RuntimeServer), container.resolve(ImageServer));
 }

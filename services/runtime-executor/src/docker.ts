@@ -2,12 +2,70 @@ import { ErrorCode, HandlerError } from '@splitlet/bus';
 import Docker from 'dockerode';
 
 /** The part of the Docker API the executor uses; dockerode provides it, tests fake it. */
-export type DockerApi = Pick<Docker, 'version' | 'info' | 'listImages'>;
+export type DockerApi = Pick<Docker, 'version' | 'info' | 'listImages' | 'listContainers' | 'createContainer' | 'getContainer' | 'getImage' | 'pull'>;
 
 export function connectDocker(dockerHost: string): Docker {
   if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice('unix://'.length) });
   const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
   return new Docker({ host: url.hostname, port: Number(url.port || 2375) });
+}
+
+/** What dockerode rejects with: the HTTP status and Docker's JSON body when Docker answered. */
+interface DockerodeError extends Error {
+  statusCode?: number;
+  json?: { message?: string } | null;
+}
+
+/** The HTTP status Docker answered with; undefined when Docker did not answer at all. */
+export function dockerStatus(err: unknown): number | undefined {
+  const code = (err as DockerodeError | undefined)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Docker's own message (its JSON body), not dockerode's "(HTTP code ...)" wrapping. */
+export function dockerMessage(err: unknown): string {
+  const e = err as DockerodeError | undefined;
+  const fromBody = e?.json && typeof e.json === 'object' ? e.json.message : undefined;
+  return (fromBody ?? e?.message ?? String(err)).trim();
+}
+
+export const isNotFound = (err: unknown) => dockerStatus(err) === 404;
+export const isConflict = (err: unknown) => dockerStatus(err) === 409;
+/** 304: Docker had nothing to do (already started / already stopped). */
+export const isNotModified = (err: unknown) => dockerStatus(err) === 304;
+
+/**
+ * A failed Docker call as the caller's error: Docker unreachable → 14, 404 → 5,
+ * 409 (conflicts with the container's state) → 9, 400 → 3, anything else → 13;
+ * always with Docker's message.
+ */
+export function toHandlerError(err: unknown): HandlerError {
+  if (err instanceof HandlerError) return err;
+  const status = dockerStatus(err);
+  const message = dockerMessage(err);
+  if (status === undefined) return new HandlerError(ErrorCode.Unavailable, `docker: ${message}`, { cause: err });
+  const code =
+    status === 404 ? ErrorCode.NotFound
+    : status === 409 ? ErrorCode.FailedPrecondition
+    : status === 400 ? ErrorCode.InvalidArgument
+    : ErrorCode.Internal;
+  return new HandlerError(code, message, { cause: err });
+}
+
+/** A failed start answers 13 with Docker's message (14 when Docker is unreachable). */
+export function asStartError(err: unknown, context?: string): HandlerError {
+  const mapped = toHandlerError(err);
+  if (mapped.code === ErrorCode.Unavailable) return mapped;
+  return new HandlerError(ErrorCode.Internal, context ? `${context}: ${mapped.message}` : mapped.message, { cause: err });
+}
+
+/** Runs Docker calls; a failure answers the caller with toHandlerError's code and Docker's message. */
+export async function dockerCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toHandlerError(err);
+  }
 }
 
 /** Runs a Docker call; a failure answers the caller with code 14 (unavailable) and Docker's message. */

@@ -6,7 +6,7 @@ import { ImageService } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { unavailableOnError, type DockerApi } from './docker';
-import { notYet } from './runtime-server';
+import { Images } from './images';
 import { RT } from './tokens';
 
 /** Measures a filesystem (statfs); injected so tests need no real disk. */
@@ -21,6 +21,7 @@ export class ImageServer implements Runnable {
     @inject(RT.Docker) private readonly docker: DockerApi,
     @inject(RT.StatFs) private readonly statFs: StatFs,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(Images) private readonly images: Images,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -29,7 +30,6 @@ export class ImageServer implements Runnable {
       this.nodeName,
       ImageService,
       {
-        ...notYet(['pullImage', 'imageStatus'] as const),
         listImages: async () => {
           const images = await unavailableOnError(() => this.docker.listImages());
           return {
@@ -59,6 +59,11 @@ export class ImageServer implements Runnable {
               },
             ],
           };
+        },
+        pullImage: async (req) => ({ imageRef: await this.images.pull(req.image?.image ?? '', req.auth) }),
+        imageStatus: async (req) => {
+          const image = await this.images.status(req.image?.image ?? '');
+          return image ? { image } : {};
         },
       },
       { logger: this.logger },

@@ -26,6 +26,16 @@ class FakeDocker implements DockerApi {
     if (this.down) throw new Error('connect ENOENT /var/run/docker.sock');
     return { DockerRootDir: '/var/lib/docker', ServerVersion: '20.10.24' };
   }) as unknown as DockerApi['info'];
+  // The container and image calls are exercised against real Docker (test/e2e/runtime-executor.e2e.ts).
+  listContainers = notFaked as unknown as DockerApi['listContainers'];
+  createContainer = notFaked as unknown as DockerApi['createContainer'];
+  getContainer = notFaked as unknown as DockerApi['getContainer'];
+  getImage = notFaked as unknown as DockerApi['getImage'];
+  pull = notFaked as unknown as DockerApi['pull'];
+}
+
+function notFaked(): never {
+  throw new Error('not faked');
 }
 
 const fakeStatFs: StatFs = async (path) => {
@@ -44,6 +54,7 @@ describe('runtime-executor RuntimeServer and ImageServer', () => {
     docker = new FakeDocker();
     h.container.registerInstance(RT.Docker, docker);
     h.container.registerInstance(RT.StatFs, fakeStatFs);
+    h.container.registerInstance(RT.PauseImage, 'splitlet-lab/pause:1');
     abort = new AbortController();
     running = runAll(h.container.resolve(RuntimeServer), h.container.resolve(ImageServer)).run(abort.signal);
     await h.nc.flush();

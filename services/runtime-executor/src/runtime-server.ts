@@ -1,10 +1,12 @@
 import { inject, injectable } from 'tsyringe';
 import type { Service } from '@nats-io/services';
-import { ErrorCode, HandlerError, serveRpc } from '@splitlet/bus';
+import { serveRpc } from '@splitlet/bus';
 import { RuntimeService } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
+import { Containers } from './containers';
 import { unavailableOnError, type DockerApi } from './docker';
+import { Sandboxes } from './sandboxes';
 import { RT } from './tokens';
 
 /** The contract version this executor speaks (CRI's is "v1"). */
@@ -18,6 +20,8 @@ export class RuntimeServer implements Runnable {
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(RT.Docker) private readonly docker: DockerApi,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(Sandboxes) private readonly sandboxes: Sandboxes,
+    @inject(Containers) private readonly containers: Containers,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -26,7 +30,6 @@ export class RuntimeServer implements Runnable {
       this.nodeName,
       RuntimeService,
       {
-        ...notYet(RUNTIME_TODO),
         version: async () => {
           const v = await this.dockerCall(() => this.docker.version());
           return { version: CONTRACT_VERSION, runtimeName: 'docker', runtimeVersion: v.Version, runtimeApiVersion: v.ApiVersion };
@@ -44,6 +47,33 @@ export class RuntimeServer implements Runnable {
             return { status: { conditions: [notReady('RuntimeReady', message), notReady('NetworkReady', message)] } };
           }
         },
+        runPodSandbox: async (req) => ({ podSandboxId: await this.sandboxes.run(req.config) }),
+        stopPodSandbox: async (req) => {
+          await this.sandboxes.stop(req.podSandboxId);
+          return {};
+        },
+        removePodSandbox: async (req) => {
+          await this.sandboxes.remove(req.podSandboxId);
+          return {};
+        },
+        podSandboxStatus: async (req) => ({ status: await this.sandboxes.status(req.podSandboxId) }),
+        listPodSandbox: async (req) => ({ items: await this.sandboxes.list(req.filter) }),
+        createContainer: async (req) => ({ containerId: await this.containers.create(req) }),
+        startContainer: async (req) => {
+          await this.containers.start(req.containerId);
+          return {};
+        },
+        stopContainer: async (req) => {
+          await this.containers.stop(req.containerId, req.timeout);
+          return {};
+        },
+        removeContainer: async (req) => {
+          await this.containers.remove(req.containerId);
+          return {};
+        },
+        listContainers: async (req) => ({ containers: await this.containers.list(req.filter) }),
+        containerStatus: async (req) => ({ status: await this.containers.status(req.containerId) }),
+        execSync: (req) => this.containers.execSync(req),
       },
       { logger: this.logger },
     );
@@ -57,12 +87,3 @@ export class RuntimeServer implements Runnable {
 
 const ready = (type: string) => ({ type, status: true, reason: '', message: '' });
 const notReady = (type: string, message: string) => ({ type, status: false, reason: 'DockerUnreachable', message });
-
-/** Calls of the contract this executor does not serve yet: they answer 12 (unimplemented). */
-const RUNTIME_TODO = ['runPodSandbox', 'stopPodSandbox', 'removePodSandbox', 'podSandboxStatus', 'listPodSandbox', 'createContainer', 'startContainer', 'stopContainer', 'removeContainer', 'listContainers', 'containerStatus', 'execSync'] as const;
-
-export function notYet<K extends string>(names: readonly K[]): Record<K, () => Promise<never>> {
-  const out = {} as Record<K, () => Promise<never>>;
-  for (const n of names) out[n] = () => Promise.reject(new HandlerError(ErrorCode.Unimplemented, `${n} is not implemented yet`));
-  return out;
-}

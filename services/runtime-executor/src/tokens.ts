@@ -4,4 +4,6 @@ export const RT = {
   Docker: Symbol('Docker'),
   /** StatFs: measures the filesystem under Docker's data root. */
   StatFs: Symbol('StatFs'),
+  /** string: the pause image a sandbox runs when the request names none. */
+  PauseImage: Symbol('PauseImage'),
 } as const;

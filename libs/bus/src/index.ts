@@ -4,3 +4,4 @@ export * from './tracing';
 export * from './connection';
 export * from './rpc';
 export * from './pubsub';
+export * from './streams';

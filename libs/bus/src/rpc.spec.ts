@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service } from '@nats-io/services';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { RuntimeService } from '@splitlet/contracts';
 import { createLogger } from '@splitlet/telemetry';
 import { startNatsServer, type NatsServer } from '@splitlet/testing';
@@ -16,7 +17,10 @@ import {
   methodSubject,
   serveRpc,
   type RemoteError,
+  type RpcHandlers,
 } from './index';
+
+type RuntimeMethods = typeof RuntimeService extends GenService<infer M> ? M : never;
 
 const exporter = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -51,7 +55,9 @@ describe('bus rpc', () => {
 
   const serve = async (version: () => Promise<{ runtimeName: string }>, node = 'n1') => {
     micro = await new Svcm(a).add({ name: 'rt', version: '0.0.1' });
-    serveRpc(micro, node, RuntimeService, { version, status: async () => ({}) }, { logger });
+    // Only Version matters here; every other method answers "unimplemented".
+    const others = Object.fromEntries(RuntimeService.methods.map((m) => [m.localName, () => Promise.reject(new HandlerError(12, 'unimplemented'))]));
+    serveRpc(micro, node, RuntimeService, { ...others, version } as unknown as RpcHandlers<RuntimeMethods>, { logger });
     await a.flush();
   };
 

@@ -3,4 +3,5 @@
 export * from './gen/splitlet/runtime/v1/runtime_pb';
 export * from './gen/splitlet/runtime/v1/sandbox_pb';
 export * from './gen/splitlet/runtime/v1/container_pb';
+export * from './gen/splitlet/events/v1/events_pb';
 export { create, toBinary, fromBinary, type MessageShape, type DescService, type DescMethod } from '@bufbuild/protobuf';

@@ -1,6 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import { runAll, type Runnable } from '@splitlet/service';
 import type { Config } from './config';
+import { ContainerEventPublisher } from './container-events';
 import { connectDocker } from './docker';
 import { ImageServer, nodeStatFs } from './image-server';
 import { RuntimeServer } from './runtime-server';
@@ -11,5 +12,5 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(RT.Docker, connectDocker(config.DOCKER_HOST));
   container.registerInstance(RT.StatFs, nodeStatFs);
   container.registerInstance(RT.PauseImage, config.SPLITLET_PAUSE_IMAGE);
-  return runAll(container.resolve(RuntimeServer), container.resolve(ImageServer));
+  return runAll(container.resolve(RuntimeServer), container.resolve(ImageServer), container.resolve(ContainerEventPublisher));
 }

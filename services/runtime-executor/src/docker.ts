@@ -2,7 +2,7 @@ import { ErrorCode, HandlerError } from '@splitlet/bus';
 import Docker from 'dockerode';
 
 /** The part of the Docker API the executor uses; dockerode provides it, tests fake it. */
-export type DockerApi = Pick<Docker, 'version' | 'info' | 'listImages' | 'listContainers' | 'createContainer' | 'getContainer' | 'getImage' | 'pull'>;
+export type DockerApi = Pick<Docker, 'version' | 'info' | 'listImages' | 'listContainers' | 'createContainer' | 'getContainer' | 'getImage' | 'pull' | 'getEvents'>;
 
 export function connectDocker(dockerHost: string): Docker {
   if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice('unix://'.length) });

@@ -10,6 +10,9 @@ import { RT } from './tokens';
 
 /** A Docker that answers like Docker 20.10, or fails like a stopped one. */
 class FakeDocker implements DockerApi {
+  getEvents = (async () => {
+    throw new Error('no events in this test');
+  }) as unknown as DockerApi['getEvents'];
   down = false;
   version = (async () => {
     if (this.down) throw new Error('connect ENOENT /var/run/docker.sock');

@@ -1,4 +1,3 @@
 export * from './client';
 export * from './pod-informer';
 export * from './errors';
-export * from './quantity';

@@ -1,5 +1,5 @@
 import { commonSchema } from '@splitlet/config';
-import { parseResourceList } from '@splitlet/kube';
+import { parseResourceList } from '@splitlet/quantity';
 import { z } from 'zod';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
 import { parseNodeLabels, parseTaints } from './node-labels';

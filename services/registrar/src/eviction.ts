@@ -1,4 +1,4 @@
-import { parseQuantity } from '@splitlet/kube';
+import { parseQuantity } from '@splitlet/quantity';
 
 /** A hard eviction threshold, e.g. memory.available<100Mi or nodefs.available<10%. */
 export interface Threshold {

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { ImageSchema } from '@splitlet/contracts';
-import { parseResourceList } from '@splitlet/kube';
+import { parseResourceList } from '@splitlet/quantity';
 import { healthyInputs } from './__fixtures__/inputs';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
 import { buildNodeStatus, nodeStatusChanged, PRESSURE_TRANSITION_PERIOD_MS, PressureTracker, type StatusSettings } from './node-status';

@@ -1,0 +1,5 @@
+export * from './conditions';
+export * from './features';
+export * from './phase';
+export * from './qos';
+export * from './reasons';

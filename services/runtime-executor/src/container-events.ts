@@ -90,10 +90,20 @@ export class ContainerEventPublisher implements Runnable {
       since,
       filters: { type: ['container'], label: [`${LABEL.node}=${this.nodeName}`], event: Object.keys(ACTIONS) },
     })) as Readable;
-    const stop = () => stream.destroy();
+    const lines = createInterface({ input: stream });
+    // Closing the reader ends the loop below; destroying the stream alone would not.
+    const stop = () => {
+      lines.close();
+      stream.destroy();
+    };
+    // The signal may have fired while Docker was answering: then there is nothing to follow.
+    if (signal.aborted) {
+      stop();
+      return;
+    }
     signal.addEventListener('abort', stop, { once: true });
     try {
-      for await (const line of createInterface({ input: stream })) {
+      for await (const line of lines) {
         let raw: DockerEvent;
         try {
           raw = JSON.parse(line) as DockerEvent;

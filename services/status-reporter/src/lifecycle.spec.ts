@@ -1,3 +1,3 @@
-import { describeServiceLifecycle } from '@splitlet/testing';
+import { describeServiceLifecycle, unreachableKubeconfig } from '@splitlet/testing';
 
-describeServiceLifecycle('status-reporter');
+describeServiceLifecycle('status-reporter', { KUBECONFIG: await unreachableKubeconfig() });

@@ -1,0 +1,150 @@
+import 'reflect-metadata';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApiException, type V1Pod } from '@kubernetes/client-node';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { statusv1 } from '@splitlet/contracts';
+import { TOKENS } from '@splitlet/service';
+import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
+import type { PodApi } from './pod-api';
+import { PodStatusManager, podStatusSubject } from './pod-status-manager';
+import { SR } from './tokens';
+
+/** Records patches and deletes; fails on demand; each call may be held open. */
+class FakePodApi implements PodApi {
+  patches: { ns: string; name: string; patch: { metadata: { uid: string }; status: { phase?: string } } }[] = [];
+  deletes: { ns: string; name: string; uid: string }[] = [];
+  failures: number[] = [];
+  gate: Promise<void> | undefined;
+  async patchPodStatus(ns: string, name: string, patch: object): Promise<V1Pod> {
+    await this.gate;
+    const code = this.failures.shift();
+    if (code) throw new ApiException(code, 'injected', JSON.stringify({ message: `injected ${code}` }), {});
+    this.patches.push({ ns, name, patch: patch as FakePodApi['patches'][number]['patch'] });
+    return {};
+  }
+  async deletePod(ns: string, name: string, uid: string): Promise<void> {
+    this.deletes.push({ ns, name, uid });
+  }
+}
+
+const update = (version: number, phase: string, terminated = false) =>
+  create(statusv1.PodStatusUpdateSchema, {
+    podUid: 'uid-1',
+    namespace: 'default',
+    name: 'web',
+    version: BigInt(version),
+    terminated,
+    status: {
+      phase,
+      podIp: '172.17.0.5',
+      podIps: ['172.17.0.5'],
+      startTime: 1_764_331_200_000_000_000n,
+      conditions: [{ type: 'Ready', status: phase === 'Running' ? 'True' : 'False', lastTransitionTime: 1_764_331_200_000_000_000n }],
+      containerStatuses: [{ name: 'app', ready: phase === 'Running', image: 'splitlet-lab/testbox:1', state: { state: { case: 'running', value: { startedAt: 1_764_331_201_000_000_000n } } } }],
+    },
+  });
+
+describe('status-reporter PodStatusManager', () => {
+  let h: ServiceHarness;
+  let api: FakePodApi;
+  let clock: FakeClock;
+  let manager: PodStatusManager;
+
+  beforeEach(async () => {
+    h = await startServiceHarness('status-reporter');
+    api = new FakePodApi();
+    clock = new FakeClock();
+    h.container.registerInstance(SR.PodApi, api);
+    h.container.registerInstance(TOKENS.Clock, clock);
+    manager = h.container.resolve(PodStatusManager);
+  });
+  afterEach(() => h.close());
+
+  const settled = () => expect.poll(() => manager.idle, { timeout: 2000 }).toBe(true);
+
+  it('PodStatusManager - writes the status as the API\'s JSON, with the pod UID as a precondition', async () => {
+    manager.offer(update(1, 'Running'));
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    expect(api.patches[0]).toEqual({
+      ns: 'default',
+      name: 'web',
+      patch: {
+        metadata: { uid: 'uid-1' },
+        status: {
+          phase: 'Running',
+          podIP: '172.17.0.5',
+          podIPs: [{ ip: '172.17.0.5' }],
+          startTime: '2025-11-28T12:00:00Z',
+          conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-11-28T12:00:00Z', lastProbeTime: null }],
+          containerStatuses: [
+            { name: 'app', ready: true, restartCount: 0, image: 'splitlet-lab/testbox:1', state: { running: { startedAt: '2025-11-28T12:00:01Z' } }, lastState: {} },
+          ],
+        },
+      },
+    });
+  });
+
+  it('PodStatusManager - older and repeated versions are dropped; a burst is one write of the newest', async () => {
+    let open!: () => void;
+    api.gate = new Promise((r) => (open = r));
+    manager.offer(update(1, 'Pending'));
+    manager.offer(update(3, 'Running'));
+    manager.offer(update(2, 'Pending')); // stale
+    manager.offer(update(3, 'Pending')); // repeated version
+    manager.offer(update(4, 'Running'));
+    open();
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Pending', 'Running']);
+    manager.offer(update(2, 'Failed'));
+    await settled();
+    expect(api.patches).toHaveLength(2);
+  });
+
+  it('PodStatusManager - an unchanged status is not written again', async () => {
+    manager.offer(update(1, 'Running'));
+    await settled();
+    manager.offer(update(2, 'Running'));
+    await settled();
+    expect(api.patches).toHaveLength(1);
+  });
+
+  it('PodStatusManager - a failed write is retried with back-off; the newest status wins meanwhile', async () => {
+    api.failures = [503, 503];
+    manager.offer(update(1, 'Pending'));
+    await expect.poll(() => clock.pending).toBe(1);
+    manager.offer(update(2, 'Running'));
+    await clock.advance(200);
+    await expect.poll(() => clock.pending).toBe(1);
+    await clock.advance(400);
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running']);
+  });
+
+  it('PodStatusManager - a terminated pod: the status is written, then the deletion completed under its UID', async () => {
+    manager.offer(update(1, 'Running'));
+    manager.offer(update(2, 'Succeeded', true));
+    await settled();
+    expect(api.patches.at(-1)?.patch.status.phase).toBe('Succeeded');
+    expect(api.deletes).toEqual([{ ns: 'default', name: 'web', uid: 'uid-1' }]);
+  });
+
+  it('PodStatusManager - a pod that is gone (404) is dropped, not retried', async () => {
+    api.failures = [404];
+    manager.offer(update(1, 'Running'));
+    await settled();
+    expect(api.patches).toHaveLength(0);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('PodStatusManager - garbage on the subject is dropped and the next update still written', async () => {
+    const abort = new AbortController();
+    const running = manager.run(abort.signal);
+    await h.nc.flush();
+    h.peer.publish(podStatusSubject(h.nodeName), new Uint8Array([0xff, 0xff, 0xff]));
+    h.peer.publish(podStatusSubject(h.nodeName), toBinary(statusv1.PodStatusUpdateSchema, update(1, 'Running')));
+    await expect.poll(() => api.patches.length, { timeout: 2000 }).toBe(1);
+    abort.abort();
+    await running;
+  });
+});

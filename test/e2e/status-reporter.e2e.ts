@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { nodePrefix } from '@splitlet/bus';
+import { statusv1 } from '@splitlet/contracts';
+import { kubectl, labEnv, mintNodeKubeconfig, testNode, type TestNode } from '@splitlet/testing';
+
+// status-reporter against the lab as the node identity: what it is handed is what
+// `kubectl get pod -o yaml` shows; a stale update changes nothing; a terminated pod's
+// graceful deletion is completed; a pod of another node cannot be touched (403).
+const lab = labEnv();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-sr-${suffix}`;
+const namespace = `e2e-sr-${suffix}`;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+const T0 = BigInt(Date.UTC(2026, 10, 28, 12)) * 1_000_000n;
+
+const podSpec = (name: string, node: string): V1Pod => ({
+  metadata: { name, namespace },
+  spec: { nodeName: node, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1' }] },
+});
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('status-reporter against the lab', () => {
+  let node: TestNode;
+  let nc: NatsConnection;
+  const publish = (pod: V1Pod, version: number, phase: string, terminated = false) =>
+    nc.publish(
+      `${nodePrefix(nodeName)}.status.v1.pod`,
+      toBinary(
+        statusv1.PodStatusUpdateSchema,
+        create(statusv1.PodStatusUpdateSchema, {
+          podUid: pod.metadata!.uid!,
+          namespace,
+          name: pod.metadata!.name!,
+          version: BigInt(version),
+          terminated,
+          status: {
+            phase,
+            hostIp: '192.0.2.2',
+            hostIps: ['192.0.2.2'],
+            podIp: '172.17.0.9',
+            podIps: ['172.17.0.9'],
+            startTime: T0,
+            qosClass: 'BestEffort',
+            conditions: [
+              { type: 'Initialized', status: 'True', lastTransitionTime: T0 },
+              { type: 'Ready', status: phase === 'Running' ? 'True' : 'False', reason: phase === 'Running' ? '' : 'ContainersNotReady', lastTransitionTime: T0 },
+            ],
+            containerStatuses: [
+              {
+                name: 'app',
+                ready: phase === 'Running',
+                restartCount: 0,
+                image: 'splitlet-lab/testbox:1',
+                imageId: 'docker://sha256:abc',
+                containerId: 'docker://0123',
+                started: phase === 'Running',
+                state: phase === 'Running' ? { state: { case: 'running', value: { startedAt: T0 } } } : { state: { case: 'waiting', value: { reason: 'ContainerCreating' } } },
+              },
+            ],
+          },
+        }),
+      ),
+    );
+
+  beforeAll(async () => {
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName));
+    await node.start('status-reporter');
+    nc = await connect({ servers: lab.natsUrl });
+  });
+  afterAll(async () => {
+    await node?.stopAll();
+    await nc?.close();
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+  });
+
+  it('status-reporter - the pod status it is handed is what the API server shows', async () => {
+    const pod = await core.createNamespacedPod({ namespace, body: podSpec('web', nodeName) });
+    publish(pod, 1, 'Pending');
+    publish(pod, 2, 'Running');
+    const got = await waitFor('phase Running', async () => {
+      const p = await core.readNamespacedPod({ namespace, name: 'web' });
+      return p.status?.phase === 'Running' ? p : undefined;
+    });
+    expect(got.status?.podIP).toBe('172.17.0.9');
+    expect(got.status?.hostIP).toBe('192.0.2.2');
+    expect(got.status?.qosClass).toBe('BestEffort');
+    expect(got.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(got.status?.containerStatuses?.[0]).toMatchObject({ name: 'app', ready: true, containerID: 'docker://0123', imageID: 'docker://sha256:abc' });
+    expect(got.status?.containerStatuses?.[0]?.state?.running?.startedAt).toEqual(new Date(Number(T0 / 1_000_000n)));
+
+    publish(pod, 1, 'Failed'); // stale: dropped
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await core.readNamespacedPod({ namespace, name: 'web' })).status?.phase).toBe('Running');
+  });
+
+  it('status-reporter - a deleted pod reported terminated is removed from the API server', async () => {
+    const pod = await core.createNamespacedPod({ namespace, body: podSpec('gone', nodeName) });
+    await core.deleteNamespacedPod({ namespace, name: 'gone', gracePeriodSeconds: 30 });
+    // A graceful deletion waits for the node: the pod is still there, terminating.
+    expect((await core.readNamespacedPod({ namespace, name: 'gone' })).metadata?.deletionTimestamp).toBeDefined();
+    publish(pod, 1, 'Succeeded', true);
+    await waitFor('the pod to be gone', async () => {
+      const r = await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'gone']);
+      return r.code !== 0 && /NotFound/.test(r.stderr) ? true : undefined;
+    });
+  });
+
+  it('status-reporter - a pod bound to another node is refused (403) and does not stop the writer', async () => {
+    const other = await core.createNamespacedPod({ namespace, body: podSpec('elsewhere', 'some-other-node') });
+    publish(other, 1, 'Running');
+    const mine = await core.createNamespacedPod({ namespace, body: podSpec('mine', nodeName) });
+    publish(mine, 1, 'Running');
+    await waitFor('my pod Running', async () => ((await core.readNamespacedPod({ namespace, name: 'mine' })).status?.phase === 'Running' ? true : undefined));
+    expect((await core.readNamespacedPod({ namespace, name: 'elsewhere' })).status?.phase).toBe('Pending');
+    const refused = node.procs['status-reporter']!.logs.find((l) => l['msg'] === 'failed to write pod status; will retry' && String(l['pod']).endsWith('/elsewhere'));
+    expect(String(refused?.['err'])).toMatch(/^HTTP 403: /);
+  });
+});

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
-import { labEnv, mintNodeKubeconfig, testNode, type TestNode } from '@splitlet/testing';
+import { labEnv, mintNodeKubeconfig, testNode, type TestNode, waitFor } from '@splitlet/testing';
 
 // registrar against the lab, as the node identity system:node:<name> under the Node
 // authorizer and NodeRestriction: the node joins, stays Ready, heartbeats through its
@@ -15,21 +15,6 @@ const core = admin.makeApiClient(CoreV1Api);
 const coordination = admin.makeApiClient(CoordinationV1Api);
 const ready = (n: V1Node) => n.status?.conditions?.find((c) => c.type === 'Ready');
 const readNode = () => core.readNode({ name: nodeName });
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 describe('registrar with the wrong identity', () => {
   it('registrar - a kubeconfig for another node: a clear 403 from NodeRestriction, retried, no crash', async () => {

@@ -6,7 +6,7 @@ import { createRpcClient, isRemoteError, type RemoteError, type ServiceClient } 
 import { ContainerState, ImageService, PodSandboxState, RuntimeService } from '@splitlet/contracts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ContainerConfigSchema, CreateContainerRequestSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
-import { labEnv, runCommand, startServiceProcess, type ServiceProcess } from '@splitlet/testing';
+import { labEnv, runCommand, startServiceProcess, type ServiceProcess, waitFor } from '@splitlet/testing';
 
 // runtime-executor against the lab's real Docker and NATS: what each CRI-shaped call
 // makes Docker run, read back with `docker inspect`. Several nodes share the one
@@ -57,21 +57,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
 async function remoteError(p: Promise<unknown>): Promise<RemoteError> {
@@ -263,7 +248,7 @@ describe('runtime-executor against Docker', () => {
   it('RunPodSandbox - the host port reaches a server in the pod from the host, as does the pod IP', async () => {
     const web = (await rt.createContainer(containerRequest('httpd', { command: ['sh', '-c', 'echo pong > /tmp/index.html && exec httpd -f -p 8080 -h /tmp'] }))).containerId;
     await rt.startContainer({ containerId: web });
-    const body = await eventually('the host port to answer', async () => (await fetch(`http://127.0.0.1:${hostPort.value}/index.html`)).text());
+    const body = await waitFor('the host port to answer', async () => (await fetch(`http://127.0.0.1:${hostPort.value}/index.html`)).text());
     expect(body).toBe('pong\n');
     expect(await (await fetch(`http://${sandboxIp}:8080/index.html`)).text()).toBe('pong\n');
   });
@@ -292,7 +277,7 @@ describe('runtime-executor against Docker', () => {
   it('ContainerStatus - a command that exits 0 is exited with reason Completed', async () => {
     const id = (await rt.createContainer(containerRequest('once', { command: ['true'] }))).containerId;
     await rt.startContainer({ containerId: id });
-    const status = await eventually('the container to exit', async () => {
+    const status = await waitFor('the container to exit', async () => {
       const { status: s } = await rt.containerStatus({ containerId: id });
       return s?.state === ContainerState.EXITED ? s : undefined;
     });

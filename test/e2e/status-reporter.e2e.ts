@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { nodePrefix } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
-import { kubectl, labEnv, mintNodeKubeconfig, testNode, type TestNode } from '@splitlet/testing';
+import { kubectl, labEnv, mintNodeKubeconfig, testNode, type TestNode, waitFor } from '@splitlet/testing';
 
 // status-reporter against the lab as the node identity: what it is handed is what
 // `kubectl get pod -o yaml` shows; a stale update changes nothing; a terminated pod's
@@ -23,16 +23,6 @@ const podSpec = (name: string, node: string): V1Pod => ({
   metadata: { name, namespace },
   spec: { nodeName: node, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1' }] },
 });
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('status-reporter against the lab', () => {
   let node: TestNode;

@@ -7,3 +7,4 @@ export * from './service-lifecycle';
 export * from './lab';
 export * from './kubeconfig';
 export * from './node-services';
+export * from './wait';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { nodePrefix } from '@splitlet/bus';
+import { podStatusSubject } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
 import { kubectl, labEnv, mintNodeKubeconfig, testNode, type TestNode, waitFor } from '@splitlet/testing';
 
@@ -29,7 +29,7 @@ describe('status-reporter against the lab', () => {
   let nc: NatsConnection;
   const publish = (pod: V1Pod, version: number, phase: string, terminated = false) =>
     nc.publish(
-      `${nodePrefix(nodeName)}.status.v1.pod`,
+      podStatusSubject(nodeName),
       toBinary(
         statusv1.PodStatusUpdateSchema,
         create(statusv1.PodStatusUpdateSchema, {

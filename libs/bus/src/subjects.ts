@@ -22,3 +22,6 @@ export function serviceSubject(nodeName: string, service: DescService): string {
 /** The subject of one RPC method: `splitlet.<node>.runtime.v1.Version`. */
 export const methodSubject = (nodeName: string, service: DescService, methodName: string): string =>
   `${serviceSubject(nodeName, service)}.${methodName}`;
+
+/** Where pod-sync hands the pod statuses it computes to status-reporter. */
+export const podStatusSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.status.v1.pod`;

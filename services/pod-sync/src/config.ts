@@ -4,6 +4,13 @@ import { z } from 'zod';
 export const configSchema = commonSchema.extend({
   /** The node's kubeconfig (identity system:node:<name>); unset: client-node's default search. */
   KUBECONFIG: z.string().optional(),
+  /** How often every pod is synced even without a change (the kubelet's resync). */
+  SPLITLET_POD_RESYNC_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How long to wait for runtime-executor; a stop waits its grace period on top. */
+  SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Cluster DNS for dnsPolicy ClusterFirst pods (the kubelet's --cluster-dns), comma-separated. */
+  SPLITLET_CLUSTER_DNS: z.string().default(''),
+  SPLITLET_CLUSTER_DOMAIN: z.string().default('cluster.local'),
 });
 
 export type Config = z.infer<typeof configSchema>;

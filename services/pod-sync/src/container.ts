@@ -1,21 +1,62 @@
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { DependencyContainer } from 'tsyringe';
+import { createRpcClient } from '@splitlet/bus';
+import { ImageService, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, PodInformer } from '@splitlet/kube';
 import { TOKENS, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
+import { PodSyncer } from './pod-syncer';
 import { PodWatch } from './pod-watch';
+import { PodWorkers } from './pod-workers';
 import { SYNC } from './tokens';
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
   const logger = container.resolve<Logger>(TOKENS.Logger);
-  const informer = new PodInformer(
-    { kubeConfig: loadKubeConfig(config.KUBECONFIG), nodeName: config.SPLITLET_NODE_NAME, logger },
-    {
-      onUpsert: (pod) => logger.debug({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }, 'pod changed'),
-      onDelete: (pod) => logger.debug({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }, 'pod gone'),
-    },
+  const nc = container.resolve<NatsConnection>(TOKENS.Nats);
+  const kc = loadKubeConfig(config.KUBECONFIG);
+  const node = config.SPLITLET_NODE_NAME;
+  const opts = { timeoutMs: config.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
+  container.registerInstance(SYNC.Runtime, createRpcClient(nc, node, RuntimeService, opts));
+  container.registerInstance(SYNC.Images, createRpcClient(nc, node, ImageService, { timeoutMs: 300_000 }));
+  container.registerInstance(SYNC.Dns, { clusterDNS: config.SPLITLET_CLUSTER_DNS.split(',').map((s) => s.trim()).filter(Boolean), clusterDomain: config.SPLITLET_CLUSTER_DOMAIN });
+  container.registerInstance(SYNC.NodeIP, nodeInternalIP(kc.makeApiClient(CoreV1Api), node));
+  container.registerInstance(SYNC.ResyncMs, config.SPLITLET_POD_RESYNC_MS);
+  const syncer = container.resolve(PodSyncer);
+  container.registerInstance(PodSyncer, syncer);
+  const workers = new PodWorkers((pod) => syncer.sync(pod));
+  container.registerInstance(SYNC.Workers, workers);
+  container.registerInstance(
+    SYNC.PodInformer,
+    new PodInformer(
+      { kubeConfig: kc, nodeName: node, logger },
+      {
+        onUpsert: (pod) => workers.update(pod),
+        onDelete: (pod) => {
+          const uid = pod.metadata?.uid;
+          if (uid) void syncer.cleanup(uid).catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'));
+        },
+      },
+    ),
   );
-  container.registerInstance(SYNC.PodInformer, informer);
   return container.resolve(PodWatch);
+}
+
+/**
+ * The node's InternalIP from its Node object (the pods' hostIP): read when first
+ * needed and whenever still unknown (the Node may not be registered yet), then
+ * refreshed every 30 s.
+ */
+function nodeInternalIP(api: CoreV1Api, node: string): () => Promise<string> {
+  let ip = '';
+  let readAt = 0;
+  return async () => {
+    if (ip && Date.now() - readAt < 30_000) return ip;
+    const n = await api.readNode({ name: node }).catch(() => undefined);
+    ip = n?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? ip;
+    readAt = Date.now();
+    return ip;
+  };
 }

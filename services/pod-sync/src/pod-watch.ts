@@ -1,24 +1,82 @@
+import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { fromBinary } from '@bufbuild/protobuf';
 import { inject, injectable } from 'tsyringe';
-import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
+import { containerEventsSubject, eventsStreamName } from '@splitlet/bus';
+import { ContainerEventSchema, ContainerEventType } from '@splitlet/contracts';
 import type { PodInformer } from '@splitlet/kube';
+import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
+import { PodSyncer } from './pod-syncer';
+import type { PodWorkers } from './pod-workers';
 import { SYNC } from './tokens';
 
 /**
- * Keeps the view of the pods bound to this node. Pod workers come with their own
- * issue; for now the watch is the service's whole duty.
+ * What sets the pod workers going: the pods bound to this node as the informer
+ * sees them; every resync period all of them (level-triggered: a lost hint only
+ * delays); a container of a pod stopping (the runtime's event stream); and pods
+ * that run here but no longer exist in the API server are cleaned up.
  */
 @injectable()
 export class PodWatch implements Runnable {
   constructor(
     @inject(SYNC.PodInformer) private readonly informer: PodInformer,
+    @inject(SYNC.Workers) private readonly workers: PodWorkers,
+    @inject(PodSyncer) private readonly syncer: PodSyncer,
+    @inject(SYNC.ResyncMs) private readonly resyncMs: number,
+    @inject(TOKENS.Nats) private readonly nc: NatsConnection,
+    @inject(TOKENS.NodeName) private readonly nodeName: string,
+    @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    // The informer retries (and logs) by itself until the first list succeeds.
-    void this.informer.start().then(() => this.logger.info({ pods: this.informer.list().length }, 'watching the pods bound to this node'));
-    await untilAborted(signal);
+    await Promise.race([this.informer.start(), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    if (!signal.aborted) this.logger.info({ pods: this.informer.list().length }, 'watching the pods bound to this node');
+    void this.followContainerEvents(signal);
+    while (!signal.aborted) {
+      await this.resync().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'resync failed'));
+      await this.clock.sleep(this.resyncMs, signal).catch(() => undefined);
+    }
     this.informer.stop();
+  }
+
+  private async resync(): Promise<void> {
+    const pods = this.informer.list();
+    for (const pod of pods) this.workers.update(pod);
+    const known = new Set(pods.map((p) => p.metadata?.uid));
+    for (const uid of await this.syncer.podsWithSandboxes()) {
+      if (!known.has(uid)) await this.syncer.cleanup(uid);
+    }
+  }
+
+  /** A stopped container is a reason to sync its pod now (restart, or report it). */
+  private async followContainerEvents(signal: AbortSignal): Promise<void> {
+    for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        const consumer = await jetstream(this.nc).consumers.get(eventsStreamName(this.nodeName), {
+          filter_subjects: [containerEventsSubject(this.nodeName)],
+          deliver_policy: DeliverPolicy.New,
+        });
+        const messages = await consumer.consume();
+        signal.addEventListener('abort', () => void messages.stop(), { once: true });
+        for await (const m of messages) {
+          let event;
+          try {
+            event = fromBinary(ContainerEventSchema, m.data);
+          } catch {
+            continue;
+          }
+          if (event.type !== ContainerEventType.STOPPED || event.isSandbox) continue;
+          const pod = this.informer.list().find((p) => p.metadata?.uid === event.podUid);
+          if (pod) this.workers.update(pod);
+        }
+        delay = 1000;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.debug({ err: (err as Error).message }, 'container events not available yet');
+      }
+      await this.clock.sleep(delay, signal).catch(() => undefined);
+    }
   }
 }

@@ -2,4 +2,16 @@
 export const SYNC = {
   /** The PodInformer of the pods bound to this node. */
   PodInformer: Symbol('PodInformer'),
+  /** ServiceClient<typeof RuntimeService> for this node. */
+  Runtime: Symbol('Runtime'),
+  /** ServiceClient<typeof ImageService> for this node. */
+  Images: Symbol('Images'),
+  /** DnsSettings: cluster DNS and domain. */
+  Dns: Symbol('Dns'),
+  /** () => Promise<string>: the node's InternalIP (the pods' hostIP). */
+  NodeIP: Symbol('NodeIP'),
+  /** PodWorkers */
+  Workers: Symbol('Workers'),
+  /** The resync period in ms. */
+  ResyncMs: Symbol('ResyncMs'),
 } as const;

@@ -6,7 +6,8 @@ import { statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import type { PodApi } from './pod-api';
-import { PodStatusManager, podStatusSubject } from './pod-status-manager';
+import { podStatusSubject } from '@splitlet/bus';
+import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
 
 /** Records patches and deletes; fails on demand; each call may be held open. */

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
-import { nodePrefix, subscribe } from '@splitlet/bus';
+import { podStatusSubject, subscribe } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
 import { apiStatus, describeApiError } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
@@ -9,9 +9,6 @@ import { ATTR, type Logger } from '@splitlet/telemetry';
 import type { PodApi } from './pod-api';
 import { toKubePodStatus } from './to-kube';
 import { SR } from './tokens';
-
-/** Where pod statuses computed on the node arrive. */
-export const podStatusSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.status.v1.pod`;
 
 interface PodEntry {
   /** The newest update received. */

@@ -1,0 +1,287 @@
+import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { SpanKind, trace } from '@opentelemetry/api';
+import { inject, injectable } from 'tsyringe';
+import { isRemoteError, podStatusSubject, publish, type ServiceClient } from '@splitlet/bus';
+import { ContainerState, PodSandboxState, statusv1, type ContainerStatus, type ImageService, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
+import {
+  generateContainersReadyCondition,
+  generatePodInitializedCondition,
+  generatePodReadyCondition,
+  generatePodReadyToStartContainersCondition,
+  mergeConditions,
+  podPhase,
+  podQOSClass,
+  podSandboxChange,
+} from '@splitlet/pod-status';
+import { TOKENS, type Clock } from '@splitlet/service';
+import { ATTR, type Logger } from '@splitlet/telemetry';
+import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
+import { SYNC } from './tokens';
+
+type Runtime = ServiceClient<typeof RuntimeService>;
+type Images = ServiceClient<typeof ImageService>;
+
+/** The kubelet's crash-loop back-off: 10 s doubling to 5 min, forgotten after 10 min of running. */
+export const BACKOFF_INITIAL_MS = 10_000;
+export const BACKOFF_MAX_MS = 300_000;
+const BACKOFF_RESET_MS = 600_000;
+
+/** Why a container could not be made to run this time: its waiting reason and message. */
+interface SyncFailure {
+  reason: string;
+  message: string;
+}
+
+const tracer = trace.getTracer('pod-sync');
+const toKubeTime = (nanos: bigint): Date | undefined => (nanos > 0n ? new Date(Number(nanos / 1_000_000n)) : undefined);
+
+/**
+ * Drives one pod toward its spec, as the kubelet's SyncPod (kuberuntime_manager.go):
+ * a sandbox, then each app container created and started, restarted per the restart
+ * policy with the crash-loop back-off; and SyncTerminatingPod: stop the containers
+ * within the grace period, then the sandbox. Every sync ends with the pod's status
+ * handed to status-reporter.
+ */
+@injectable()
+export class PodSyncer {
+  private readonly versions = new Map<string, bigint>();
+  private readonly backoff = new Map<string, { delayMs: number; until: number }>();
+
+  constructor(
+    @inject(SYNC.Runtime) private readonly runtime: Runtime,
+    @inject(SYNC.Images) private readonly images: Images,
+    @inject(SYNC.Dns) private readonly dns: DnsSettings,
+    @inject(SYNC.NodeIP) private readonly nodeIP: () => Promise<string>,
+    @inject(TOKENS.Nats) private readonly nc: NatsConnection,
+    @inject(TOKENS.NodeName) private readonly nodeName: string,
+    @inject(TOKENS.Clock) private readonly clock: Clock,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  /** One sync of the pod; never throws (a failed sync is retried by the next one). */
+  sync(pod: V1Pod): Promise<void> {
+    const attributes = { [ATTR.podUid]: pod.metadata?.uid ?? '', [ATTR.podName]: pod.metadata?.name ?? '', [ATTR.namespace]: pod.metadata?.namespace ?? '', [ATTR.nodeName]: this.nodeName };
+    return tracer.startActiveSpan(pod.metadata?.deletionTimestamp ? 'pod-sync terminate pod' : 'pod-sync sync pod', { kind: SpanKind.INTERNAL, attributes }, async (span) => {
+      try {
+        if (pod.metadata?.deletionTimestamp) await this.terminate(pod);
+        else await this.syncRunning(pod);
+      } catch (err) {
+        this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'pod sync failed; the next sync retries');
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async syncRunning(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    const sandboxes = await this.sandboxesOf(uid);
+    const change = podSandboxChange(pod, sandboxes.map(asSandboxView));
+    let sandbox = sandboxes[0];
+    if (change) {
+      // A new sandbox means new containers too (the kubelet kills the pod first).
+      for (const s of sandboxes.filter((x) => x.state === PodSandboxState.READY)) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+      const attempt = sandbox ? sandbox.metadata!.attempt + 1 : 0;
+      const { podSandboxId } = await this.runtime.runPodSandbox({ config: sandboxConfig(pod, attempt, this.dns) });
+      sandbox = (await this.runtime.podSandboxStatus({ podSandboxId })).status;
+      this.logger.info({ pod: key(pod), sandbox: podSandboxId, reason: change }, 'pod sandbox started');
+    }
+    const failures = new Map<string, SyncFailure>();
+    const containers = await this.containersOf(uid);
+    for (const c of pod.spec?.containers ?? []) {
+      const mine = containers.filter((x) => x.metadata?.name === c.name);
+      const latest = mine[0];
+      try {
+        if (latest?.state === ContainerState.RUNNING) continue;
+        if (latest?.state === ContainerState.CREATED) {
+          await this.runtime.startContainer({ containerId: latest.id });
+          continue;
+        }
+        if (latest?.state === ContainerState.EXITED) {
+          const policy = pod.spec?.restartPolicy ?? 'Always';
+          if (policy === 'Never' || (policy === 'OnFailure' && latest.exitCode === 0)) continue;
+          if (this.inBackoff(pod, c.name, latest)) continue;
+        }
+        await this.startNew(pod, c, sandbox!, latest ? latest.metadata!.attempt + 1 : 0);
+      } catch (err) {
+        failures.set(c.name, this.failureOf(err));
+      }
+    }
+    await this.report(pod, sandbox ? [sandbox] : [], await this.containersOf(uid), failures, false);
+  }
+
+  /** Whether the container must wait before its next start (CrashLoopBackOff); starts the clock on the first exit. */
+  private inBackoff(pod: V1Pod, name: string, exited: ContainerStatus): boolean {
+    const k = `${pod.metadata!.uid}/${name}`;
+    const now = this.clock.now();
+    const ranFor = Number((exited.finishedAt - exited.startedAt) / 1_000_000n);
+    let b = this.backoff.get(k);
+    if (b && ranFor >= BACKOFF_RESET_MS) b = undefined;
+    if (b && now < b.until) return true;
+    const delayMs = b ? Math.min(b.delayMs * 2, BACKOFF_MAX_MS) : BACKOFF_INITIAL_MS;
+    // The first restart happens at once; the back-off then applies to the next one.
+    this.backoff.set(k, { delayMs: b ? delayMs : BACKOFF_INITIAL_MS, until: now + (b ? delayMs : BACKOFF_INITIAL_MS) });
+    return false;
+  }
+
+  private async startNew(pod: V1Pod, c: NonNullable<V1Pod['spec']>['containers'][number], sandbox: PodSandboxStatus, attempt: number): Promise<void> {
+    const policy = c.imagePullPolicy ?? (c.image?.endsWith(':latest') || !/:[^/]+$/.test(c.image ?? '') ? 'Always' : 'IfNotPresent');
+    const present = (await this.images.imageStatus({ image: { image: c.image ?? '' } })).image;
+    if (policy === 'Never' && !present) throw Object.assign(new Error(`Container image "${c.image}" is not present with pull policy of Never`), { waiting: 'ErrImageNeverPull' });
+    if (policy === 'Always' || !present) {
+      try {
+        await this.images.pullImage({ image: { image: c.image ?? '' } });
+      } catch (err) {
+        // A local image that cannot be pulled again is still usable under Always only when present.
+        if (!(policy === 'Always' && present)) throw Object.assign(err as Error, { waiting: 'ErrImagePull' });
+      }
+    }
+    let containerId: string;
+    try {
+      ({ containerId } = await this.runtime.createContainer({ podSandboxId: sandbox.id, config: containerConfig(pod, c, attempt), sandboxConfig: sandboxConfig(pod, sandbox.metadata!.attempt, this.dns) }));
+    } catch (err) {
+      throw Object.assign(err as Error, { waiting: isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError' });
+    }
+    try {
+      await this.runtime.startContainer({ containerId });
+    } catch (err) {
+      throw Object.assign(err as Error, { waiting: 'RunContainerError' });
+    }
+  }
+
+  private failureOf(err: unknown): SyncFailure {
+    const e = err as Error & { waiting?: string; description?: string };
+    return { reason: e.waiting ?? 'CreateContainerError', message: e.description ?? e.message };
+  }
+
+  /** SyncTerminatingPod: stop every container within the grace period, then the sandbox; report the end. */
+  private async terminate(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    const grace = pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
+    await Promise.all(
+      running.map((c) => this.runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 })),
+    );
+    const sandboxes = await this.sandboxesOf(uid);
+    for (const s of sandboxes) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+    await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), true);
+    for (const s of sandboxes) await this.runtime.removePodSandbox({ podSandboxId: s.id });
+    for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
+  }
+
+  /** Removes what runs for a pod the API server no longer has. */
+  async cleanup(uid: string): Promise<void> {
+    for (const s of await this.sandboxesOf(uid)) {
+      await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+      await this.runtime.removePodSandbox({ podSandboxId: s.id });
+      this.logger.info({ uid, sandbox: s.id }, 'removed the sandbox of a pod that no longer exists');
+    }
+    this.versions.delete(uid);
+  }
+
+  /** Pod UIDs that have sandboxes on this node. */
+  async podsWithSandboxes(): Promise<Set<string>> {
+    const { items } = await this.runtime.listPodSandbox({});
+    return new Set(items.map((s) => s.metadata?.uid ?? '').filter(Boolean));
+  }
+
+  private async sandboxesOf(uid: string): Promise<PodSandboxStatus[]> {
+    const { items } = await this.runtime.listPodSandbox({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } });
+    return items.sort((a, b) => (b.createdAt > a.createdAt ? 1 : b.createdAt < a.createdAt ? -1 : 0));
+  }
+
+  /** The pod's containers, newest attempt first. */
+  private async containersOf(uid: string): Promise<ContainerStatus[]> {
+    const { containers } = await this.runtime.listContainers({ filter: { labelSelector: { 'io.kubernetes.pod.uid': uid } } });
+    return containers.sort((a, b) => (b.metadata?.attempt ?? 0) - (a.metadata?.attempt ?? 0));
+  }
+
+  /** Builds the pod's status as the kubelet's generateAPIPodStatus and hands it to status-reporter. */
+  private async report(pod: V1Pod, sandboxes: PodSandboxStatus[], containers: ContainerStatus[], failures: Map<string, SyncFailure>, terminated: boolean): Promise<void> {
+    const now = this.clock.now();
+    const statuses = (pod.spec?.containers ?? []).map((c) => this.containerStatus(pod, c.name, c.image ?? '', containers, failures.get(c.name)));
+    const phase = podPhase(pod, statuses, [], terminated);
+    const sandboxView = sandboxes.map(asSandboxView);
+    const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, statuses, phase, { oldStatus: pod.status })];
+    generated.push(generateContainersReadyCondition(pod, statuses, phase));
+    generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], statuses, phase));
+    const conditions = mergeConditions(pod.status?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
+    const sandbox = sandboxes.find((s) => s.state === PodSandboxState.READY) ?? sandboxes[0];
+    const hostIP = await this.nodeIP();
+    const podIP = pod.spec?.hostNetwork ? hostIP : (sandbox?.network?.ip ?? '');
+    const version = BigInt(now) * 1000n > (this.versions.get(pod.metadata!.uid!) ?? 0n) ? BigInt(now) * 1000n : (this.versions.get(pod.metadata!.uid!) ?? 0n) + 1n;
+    this.versions.set(pod.metadata!.uid!, version);
+    const nanos = (d: Date | string | undefined) => (d ? BigInt(new Date(d).getTime()) * 1_000_000n : 0n);
+    await publish(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, {
+      podUid: pod.metadata!.uid!,
+      namespace: pod.metadata!.namespace!,
+      name: pod.metadata!.name!,
+      version,
+      terminated,
+      status: {
+        phase,
+        conditions: conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason ?? '', message: c.message ?? '', lastTransitionTime: nanos(c.lastTransitionTime), observedGeneration: BigInt(c.observedGeneration ?? 0) })),
+        hostIp: hostIP,
+        hostIps: hostIP ? [hostIP] : [],
+        podIp: podIP,
+        podIps: podIP ? [podIP] : [],
+        startTime: nanos(pod.status?.startTime) || BigInt(now) * 1_000_000n,
+        qosClass: podQOSClass(pod),
+        containerStatuses: statuses.map(toContractStatus),
+        observedGeneration: BigInt(pod.metadata?.generation ?? 0),
+      },
+    });
+  }
+
+  private containerStatus(pod: V1Pod, name: string, image: string, containers: ContainerStatus[], failure: SyncFailure | undefined): V1ContainerStatus {
+    const mine = containers.filter((c) => c.metadata?.name === name);
+    const [latest, previous] = mine;
+    const terminatedOf = (c: ContainerStatus) => ({
+      terminated: { exitCode: c.exitCode, reason: c.reason, message: c.message || undefined, startedAt: toKubeTime(c.startedAt)!, finishedAt: toKubeTime(c.finishedAt)!, containerID: `docker://${c.id}` },
+    });
+    const base = { name, image, imageID: latest?.imageRef ?? '', containerID: latest ? `docker://${latest.id}` : undefined, restartCount: latest?.metadata?.attempt ?? 0 };
+    if (latest?.state === ContainerState.RUNNING) {
+      return { ...base, ready: true, started: true, state: { running: { startedAt: toKubeTime(latest.startedAt)! } }, lastState: previous ? terminatedOf(previous) : {} };
+    }
+    if (latest?.state === ContainerState.EXITED) {
+      const backoff = this.backoff.get(`${pod.metadata!.uid}/${name}`);
+      const policy = pod.spec?.restartPolicy ?? 'Always';
+      const willRestart = policy === 'Always' || (policy === 'OnFailure' && latest.exitCode !== 0);
+      if (willRestart && backoff && this.clock.now() < backoff.until && !pod.metadata?.deletionTimestamp) {
+        const message = `back-off ${Math.round(backoff.delayMs / 1000)}s restarting failed container=${name} pod=${pod.metadata!.name}_${pod.metadata!.namespace}(${pod.metadata!.uid})`;
+        return { ...base, ready: false, started: false, state: { waiting: { reason: 'CrashLoopBackOff', message } }, lastState: terminatedOf(latest) };
+      }
+      return { ...base, ready: false, started: false, state: terminatedOf(latest), lastState: previous ? terminatedOf(previous) : {} };
+    }
+    const waiting = failure ?? { reason: 'ContainerCreating', message: '' };
+    return { ...base, ready: false, started: false, state: { waiting: { reason: waiting.reason, message: waiting.message || undefined } }, lastState: latest && previous ? terminatedOf(previous) : {} };
+  }
+}
+
+const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+const asSandboxView = (s: PodSandboxStatus) => ({ ready: s.state === PodSandboxState.READY, networkNamespace: s.hostNetwork ? ('NODE' as const) : ('POD' as const), ip: s.network?.ip ?? '' });
+
+function toContractStatus(c: V1ContainerStatus) {
+  const nanos = (d: Date | undefined) => (d ? BigInt(new Date(d).getTime()) * 1_000_000n : 0n);
+  const state = (s: V1ContainerStatus['state']) =>
+    s?.running
+      ? { state: { case: 'running' as const, value: { startedAt: nanos(s.running.startedAt) } } }
+      : s?.terminated
+        ? { state: { case: 'terminated' as const, value: { exitCode: s.terminated.exitCode, signal: s.terminated.signal ?? 0, reason: s.terminated.reason ?? '', message: s.terminated.message ?? '', startedAt: nanos(s.terminated.startedAt), finishedAt: nanos(s.terminated.finishedAt), containerId: s.terminated.containerID ?? '' } } }
+        : s?.waiting
+          ? { state: { case: 'waiting' as const, value: { reason: s.waiting.reason ?? '', message: s.waiting.message ?? '' } } }
+          : {};
+  return {
+    name: c.name,
+    state: state(c.state),
+    lastState: state(c.lastState),
+    ready: c.ready,
+    restartCount: c.restartCount,
+    image: c.image,
+    imageId: c.imageID,
+    containerId: c.containerID ?? '',
+    ...(c.started !== undefined ? { started: c.started } : {}),
+  };
+}

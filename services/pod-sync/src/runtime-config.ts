@@ -1,0 +1,106 @@
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { ContainerConfigSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
+import { parseQuantity } from '@splitlet/quantity';
+
+export interface DnsSettings {
+  clusterDNS: string[];
+  clusterDomain: string;
+}
+
+/** The labels the kubelet puts in every sandbox and container config (newPodSandboxConfig). */
+export const podLabels = (pod: V1Pod): Record<string, string> => ({
+  'io.kubernetes.pod.name': pod.metadata?.name ?? '',
+  'io.kubernetes.pod.namespace': pod.metadata?.namespace ?? '',
+  'io.kubernetes.pod.uid': pod.metadata?.uid ?? '',
+});
+
+/** The pod's sandbox config (kuberuntime_sandbox.go generatePodSandboxConfig). */
+export function sandboxConfig(pod: V1Pod, attempt: number, dns: DnsSettings): MessageInitShape<typeof PodSandboxConfigSchema> {
+  const spec = pod.spec!;
+  const name = pod.metadata?.name ?? '';
+  const ports = spec.containers.flatMap((c) => c.ports ?? []).filter((p) => p.hostPort);
+  return {
+    metadata: { name, namespace: pod.metadata?.namespace ?? '', uid: pod.metadata?.uid ?? '', attempt },
+    // The pod's host name: spec.hostname, else the pod name, cut to 63 characters as the kubelet does.
+    hostname: (spec.hostname || name).slice(0, 63).replace(/[-.]+$/, ''),
+    subdomain: spec.subdomain ?? '',
+    dnsConfig: dnsConfig(pod, dns),
+    portMappings: ports.map((p) => ({
+      protocol: p.protocol === 'UDP' ? 1 : p.protocol === 'SCTP' ? 2 : 0,
+      containerPort: p.containerPort,
+      hostPort: p.hostPort ?? 0,
+      hostIp: p.hostIP ?? '',
+    })),
+    labels: { ...pod.metadata?.labels, ...podLabels(pod) },
+    annotations: pod.metadata?.annotations ?? {},
+    hostNetwork: spec.hostNetwork ?? false,
+    hostAliases: (spec.hostAliases ?? []).map((a) => ({ ip: a.ip ?? '', hostnames: a.hostnames ?? [] })),
+  };
+}
+
+/** resolv.conf as the kubelet's dns configurer writes it (pkg/kubelet/network/dns). */
+function dnsConfig(pod: V1Pod, dns: DnsSettings): MessageInitShape<typeof PodSandboxConfigSchema>['dnsConfig'] {
+  const spec = pod.spec!;
+  let policy = spec.dnsPolicy ?? 'ClusterFirst';
+  if (spec.hostNetwork && policy === 'ClusterFirst') policy = 'Default'; // ClusterFirstWithHostNet is the opt-in
+  if (policy === 'ClusterFirstWithHostNet') policy = 'ClusterFirst';
+  const extra = spec.dnsConfig;
+  if (policy === 'None') {
+    return { servers: extra?.nameservers ?? [], searches: extra?.searches ?? [], options: (extra?.options ?? []).map((o) => (o.value ? `${o.name}:${o.value}` : (o.name ?? ''))) };
+  }
+  if (policy === 'ClusterFirst' && dns.clusterDNS.length) {
+    const ns = pod.metadata?.namespace ?? 'default';
+    const d = dns.clusterDomain;
+    return {
+      servers: [...dns.clusterDNS, ...(extra?.nameservers ?? [])],
+      searches: [`${ns}.svc.${d}`, `svc.${d}`, d, ...(extra?.searches ?? [])],
+      options: ['ndots:5', ...(extra?.options ?? []).map((o) => (o.value ? `${o.name}:${o.value}` : (o.name ?? '')))],
+    };
+  }
+  // Default (or ClusterFirst without cluster DNS, as the kubelet falls back): the node's resolv.conf.
+  return { servers: extra?.nameservers ?? [], searches: extra?.searches ?? [], options: [] };
+}
+
+const milli = (v: string | undefined) => (v === undefined ? undefined : parseQuantity(v));
+
+/** A container's runtime config (kuberuntime_container.go generateContainerConfig), the parts splitlet supports so far. */
+export function containerConfig(pod: V1Pod, c: V1Container, attempt: number): MessageInitShape<typeof ContainerConfigSchema> {
+  const sc = { ...pod.spec?.securityContext, ...c.securityContext };
+  const req = c.resources?.requests ?? {};
+  const lim = c.resources?.limits ?? {};
+  const cpuReq = milli(req['cpu'] ?? lim['cpu']);
+  const cpuLim = milli(lim['cpu']);
+  const memLim = milli(lim['memory']);
+  return {
+    metadata: { name: c.name, attempt },
+    image: c.image ?? '',
+    command: c.command ?? [],
+    args: c.args ?? [],
+    workingDir: c.workingDir ?? '',
+    envs: (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
+    labels: { ...podLabels(pod), 'io.kubernetes.container.name': c.name },
+    annotations: { 'io.kubernetes.container.restartCount': String(attempt), 'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log' },
+    stdin: c.stdin ?? false,
+    stdinOnce: c.stdinOnce ?? false,
+    tty: c.tty ?? false,
+    resources: {
+      // The kubelet's cgroup arithmetic: shares from the request (min 2), quota from the limit per 100 ms period.
+      cpuShares: BigInt(cpuReq === undefined ? 2 : Math.max(2, Number((cpuReq * 1024n) / 1000n))),
+      cpuPeriod: cpuLim === undefined ? 0n : 100_000n,
+      cpuQuota: cpuLim === undefined ? 0n : (cpuLim * 100_000n) / 1000n,
+      memoryLimitInBytes: memLim === undefined ? 0n : memLim / 1000n,
+    },
+    securityContext: {
+      privileged: sc.privileged ?? false,
+      readonlyRootfs: sc.readOnlyRootFilesystem ?? false,
+      runAsNonRoot: sc.runAsNonRoot ?? false,
+      noNewPrivs: sc.allowPrivilegeEscalation === false,
+      ...(sc.runAsUser !== undefined ? { runAsUser: BigInt(sc.runAsUser) } : {}),
+      ...(sc.runAsGroup !== undefined ? { runAsGroup: BigInt(sc.runAsGroup) } : {}),
+      capabilities: { addCapabilities: c.securityContext?.capabilities?.add ?? [], dropCapabilities: c.securityContext?.capabilities?.drop ?? [] },
+      supplementalGroups: (pod.spec?.securityContext?.supplementalGroups ?? []).map((g) => BigInt(g)),
+    },
+    terminationMessagePath: c.terminationMessagePath ?? '/dev/termination-log',
+  };
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+
+// Pods bound to a splitlet node, end to end: created through the API server, run by
+// pod-sync through runtime-executor in Docker, reported by status-reporter; read back
+// as `kubectl get pod -o yaml` shows them and as Docker runs them.
+const lab = labEnv();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-pods-${suffix}`;
+const namespace = `e2e-pods-${suffix}`;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+
+const podOf = (name: string, command: string[], restartPolicy = 'Always', extra: Partial<V1Pod['spec']> = {}): V1Pod => ({
+  metadata: { name, namespace },
+  spec: { nodeName, restartPolicy, terminationGracePeriodSeconds: 5, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command }], ...extra },
+});
+const read = (name: string) => core.readNamespacedPod({ namespace, name });
+const dockerOf = async (containerID: string) => JSON.parse((await runCommand('docker', ['inspect', containerID.replace('docker://', '')])).stdout)[0];
+
+describe('pods on a splitlet node', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
+    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
+    await node.start('pod-sync');
+    await node.start('registrar');
+  });
+  afterAll(async () => {
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    await node?.stopAll();
+    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+  });
+
+  it('pod-sync - a pod runs: Running, Ready, its pod IP, its container running in Docker in the sandbox', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('web', ['sh', '-c', 'echo hello; sleep 3600']) });
+    const pod = await waitFor('web Running and Ready', async () => {
+      const p = await read('web');
+      return p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
+    }, 60_000);
+    const s = pod.status!;
+    expect(s.podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(s.hostIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(s.qosClass).toBe('BestEffort');
+    expect(s.startTime).toBeDefined();
+    expect(s.conditions?.map((c) => [c.type, c.status]).sort()).toEqual(
+      [['ContainersReady', 'True'], ['Initialized', 'True'], ['PodReadyToStartContainers', 'True'], ['Ready', 'True']].sort(),
+    );
+    const cs = s.containerStatuses?.[0];
+    expect(cs).toMatchObject({ name: 'app', ready: true, started: true, restartCount: 0, image: 'splitlet-lab/testbox:1' });
+    expect(cs?.containerID).toMatch(/^docker:\/\/[0-9a-f]{64}$/);
+    expect(cs?.imageID).toMatch(/^docker:\/\/sha256:[0-9a-f]{64}$/);
+    expect(cs?.state?.running?.startedAt).toBeDefined();
+    const inspected = await dockerOf(cs!.containerID!);
+    expect(inspected.State.Running).toBe(true);
+    expect(inspected.Config.Labels).toMatchObject({ 'io.kubernetes.pod.uid': pod.metadata?.uid, 'io.kubernetes.container.name': 'app' });
+    expect(inspected.HostConfig.NetworkMode).toMatch(/^container:[0-9a-f]{64}$/);
+    const logs = await runCommand('docker', ['logs', cs!.containerID!.replace('docker://', '')]);
+    expect(logs.stdout).toBe('hello\n');
+  });
+
+  it('pod-sync - a container that keeps failing: restarted, then CrashLoopBackOff with its last exit', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('crash', ['sh', '-c', 'echo boom; exit 3']) });
+    const pod = await waitFor('crash in CrashLoopBackOff after a restart', async () => {
+      const p = await read('crash');
+      const cs = p.status?.containerStatuses?.[0];
+      return cs?.state?.waiting?.reason === 'CrashLoopBackOff' && (cs.restartCount ?? 0) >= 1 ? p : undefined;
+    }, 60_000);
+    const cs = pod.status!.containerStatuses![0]!;
+    expect(pod.status?.phase).toBe('Running');
+    expect(cs.ready).toBe(false);
+    expect(cs.lastState?.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
+    expect(cs.state?.waiting?.message).toMatch(/^back-off \d+s restarting failed container=app pod=crash_e2e-pods-[0-9a-f]+\(.+\)$/);
+    expect(pod.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
+  });
+
+  it('pod-sync - restartPolicy Never and exit 0: Succeeded, the container terminated Completed', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('once', ['sh', '-c', 'echo done'], 'Never') });
+    const pod = await waitFor('once Succeeded', async () => {
+      const p = await read('once');
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    }, 60_000);
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+    expect(pod.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PodCompleted' });
+  });
+
+  it('pod-sync - deleting a running pod stops its containers and the pod is gone', async () => {
+    const created = await core.createNamespacedPod({ namespace, body: podOf('bye', ['sleep', '3600']) });
+    await waitFor('bye Running', async () => ((await read('bye')).status?.phase === 'Running' ? true : undefined), 60_000);
+    await core.deleteNamespacedPod({ namespace, name: 'bye' });
+    await waitFor('bye gone', async () => {
+      const r = await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'bye']);
+      return r.code !== 0 && /NotFound/.test(r.stderr) ? true : undefined;
+    }, 60_000);
+    const left = await runCommand('docker', ['ps', '-aq', '--filter', `label=io.kubernetes.pod.uid=${created.metadata?.uid}`]);
+    expect(left.stdout.trim()).toBe('');
+  });
+
+  it('pod-sync - an image that cannot be pulled: waiting ErrImagePull, other pods unaffected', async () => {
+    await core.createNamespacedPod({ namespace, body: { ...podOf('nope', ['sleep', '1']), spec: { ...podOf('nope', ['sleep', '1']).spec!, containers: [{ name: 'app', image: 'splitlet-lab/does-not-exist:1' }] } } });
+    const pod = await waitFor('nope waiting ErrImagePull', async () => {
+      const p = await read('nope');
+      return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull' ? p : undefined;
+    }, 60_000);
+    expect(pod.status?.phase).toBe('Pending');
+    expect((await read('web')).status?.phase).toBe('Running');
+  });
+});

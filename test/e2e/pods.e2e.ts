@@ -65,6 +65,28 @@ describe('pods on a splitlet node', () => {
     expect(logs.stdout).toBe('hello\n');
   });
 
+  it('pod-sync - the container sees its env: values, $(VAR) expansion, downward API fields; args expanded', async () => {
+    const body = podOf('env', ['sh', '-c', 'echo "$GREETING|$POD|$NS|$NODE|$IP|$MEM"; echo "$0|$1"', '$(GREETING)', '$$(GREETING)']);
+    body.spec!.restartPolicy = 'Never';
+    body.spec!.containers[0]!.resources = { limits: { memory: '64Mi' } };
+    body.spec!.containers[0]!.env = [
+      { name: 'NAME', value: 'world' },
+      { name: 'GREETING', value: 'hello $(NAME) $(MISSING)' },
+      { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+    ];
+    await core.createNamespacedPod({ namespace, body });
+    const pod = await waitFor('env Succeeded', async () => {
+      const p = await read('env');
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    }, 60_000);
+    const logs = await runCommand('docker', ['logs', pod.status!.containerStatuses![0]!.containerID!.replace('docker://', '')]);
+    expect(logs.stdout).toBe(`hello world $(MISSING)|env|${namespace}|${nodeName}|${pod.status?.podIP}|64\nhello world $(MISSING)|$(GREETING)\n`);
+  });
+
   it('pod-sync - a container that keeps failing: restarted, then CrashLoopBackOff with its last exit', async () => {
     await core.createNamespacedPod({ namespace, body: podOf('crash', ['sh', '-c', 'echo boom; exit 3']) });
     const pod = await waitFor('crash in CrashLoopBackOff after a restart', async () => {

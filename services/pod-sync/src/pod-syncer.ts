@@ -139,7 +139,13 @@ export class PodSyncer {
     }
     let containerId: string;
     try {
-      ({ containerId } = await this.runtime.createContainer({ podSandboxId: sandbox.id, config: containerConfig(pod, c, attempt), sandboxConfig: sandboxConfig(pod, sandbox.metadata!.attempt, this.dns) }));
+      const hostIP = await this.nodeIP();
+      const envCtx = { podIP: pod.spec?.hostNetwork ? hostIP : (sandbox.network?.ip ?? ''), hostIP, nodeName: this.nodeName };
+      ({ containerId } = await this.runtime.createContainer({
+        podSandboxId: sandbox.id,
+        config: containerConfig(pod, c, attempt, envCtx),
+        sandboxConfig: sandboxConfig(pod, sandbox.metadata!.attempt, this.dns),
+      }));
     } catch (err) {
       throw Object.assign(err as Error, { waiting: isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError' });
     }

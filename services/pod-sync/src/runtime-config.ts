@@ -2,6 +2,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ContainerConfigSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
 import { parseQuantity } from '@splitlet/quantity';
+import { containerEnv, expandCommand, type EnvContext } from './env';
 
 export interface DnsSettings {
   clusterDNS: string[];
@@ -65,7 +66,8 @@ function dnsConfig(pod: V1Pod, dns: DnsSettings): MessageInitShape<typeof PodSan
 const milli = (v: string | undefined) => (v === undefined ? undefined : parseQuantity(v));
 
 /** A container's runtime config (kuberuntime_container.go generateContainerConfig), the parts splitlet supports so far. */
-export function containerConfig(pod: V1Pod, c: V1Container, attempt: number): MessageInitShape<typeof ContainerConfigSchema> {
+export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, envCtx: EnvContext): MessageInitShape<typeof ContainerConfigSchema> {
+  const envs = containerEnv(pod, c, envCtx);
   const sc = { ...pod.spec?.securityContext, ...c.securityContext };
   const req = c.resources?.requests ?? {};
   const lim = c.resources?.limits ?? {};
@@ -75,10 +77,10 @@ export function containerConfig(pod: V1Pod, c: V1Container, attempt: number): Me
   return {
     metadata: { name: c.name, attempt },
     image: c.image ?? '',
-    command: c.command ?? [],
-    args: c.args ?? [],
+    command: expandCommand(c.command, envs),
+    args: expandCommand(c.args, envs),
     workingDir: c.workingDir ?? '',
-    envs: (c.env ?? []).filter((e) => e.value !== undefined).map((e) => ({ key: e.name, value: e.value ?? '' })),
+    envs,
     labels: { ...podLabels(pod), 'io.kubernetes.container.name': c.name },
     annotations: { 'io.kubernetes.container.restartCount': String(attempt), 'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log' },
     stdin: c.stdin ?? false,

@@ -87,6 +87,45 @@ describe('pods on a splitlet node', () => {
     expect(logs.stdout).toBe(`hello world $(MISSING)|env|${namespace}|${nodeName}|${pod.status?.podIP}|64\nhello world $(MISSING)|$(GREETING)\n`);
   });
 
+  it('pod-sync - init containers run one at a time, in order, before the app container', async () => {
+    const body = podOf('init', ['sleep', '3600']);
+    body.spec!.initContainers = [
+      { name: 'first', image: 'splitlet-lab/testbox:1', command: ['sleep', '2'] },
+      { name: 'second', image: 'splitlet-lab/testbox:1', command: ['sh', '-c', 'exit 0'] },
+    ];
+    await core.createNamespacedPod({ namespace, body });
+    const initializing = await waitFor('init initializing', async () => {
+      const p = await read('init');
+      return p.status?.initContainerStatuses?.[0]?.state?.running ? p : undefined;
+    }, 30_000);
+    expect(initializing.status?.phase).toBe('Pending');
+    expect(initializing.status?.initContainerStatuses?.[1]?.state?.waiting?.reason).toBe('PodInitializing');
+    expect(initializing.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('PodInitializing');
+    expect(initializing.status?.conditions?.find((c) => c.type === 'Initialized')).toMatchObject({ status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [first second]' });
+    const pod = await waitFor('init Running', async () => {
+      const p = await read('init');
+      return p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state?.running ? p : undefined;
+    }, 60_000);
+    const [first, second] = pod.status!.initContainerStatuses!;
+    expect(first?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+    expect(second?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+    expect(new Date(first!.state!.terminated!.finishedAt!).getTime()).toBeLessThanOrEqual(new Date(second!.state!.terminated!.startedAt!).getTime());
+    expect(new Date(second!.state!.terminated!.finishedAt!).getTime()).toBeLessThanOrEqual(new Date(pod.status!.containerStatuses![0]!.state!.running!.startedAt!).getTime());
+    expect(pod.status?.conditions?.find((c) => c.type === 'Initialized')?.status).toBe('True');
+  });
+
+  it('pod-sync - a failed init container with restartPolicy Never fails the pod; the app never starts', async () => {
+    const body = podOf('init-fail', ['sleep', '3600'], 'Never');
+    body.spec!.initContainers = [{ name: 'check', image: 'splitlet-lab/testbox:1', command: ['sh', '-c', 'exit 4'] }];
+    await core.createNamespacedPod({ namespace, body });
+    const pod = await waitFor('init-fail Failed', async () => {
+      const p = await read('init-fail');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    }, 60_000);
+    expect(pod.status?.initContainerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 4, reason: 'Error' });
+    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('PodInitializing');
+  });
+
   it('pod-sync - a container that keeps failing: restarted, then CrashLoopBackOff with its last exit', async () => {
     await core.createNamespacedPod({ namespace, body: podOf('crash', ['sh', '-c', 'echo boom; exit 3']) });
     const pod = await waitFor('crash in CrashLoopBackOff after a restart', async () => {

@@ -1,4 +1,4 @@
-import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
@@ -89,6 +89,10 @@ export class PodSyncer {
     }
     const failures = new Map<string, SyncFailure>();
     const containers = await this.containersOf(uid);
+    if (!(await this.syncInitContainers(pod, sandbox!, containers, failures))) {
+      await this.report(pod, sandbox ? [sandbox] : [], await this.containersOf(uid), failures, false);
+      return;
+    }
     for (const c of pod.spec?.containers ?? []) {
       const mine = containers.filter((x) => x.metadata?.name === c.name);
       const latest = mine[0];
@@ -111,6 +115,41 @@ export class PodSyncer {
     await this.report(pod, sandbox ? [sandbox] : [], await this.containersOf(uid), failures, false);
   }
 
+  /**
+   * Init containers one at a time, in order (computeInitContainerActions): a regular
+   * one must exit 0 before the next starts; a sidecar (restartPolicy Always) need only
+   * be running, and is restarted when it exits. True once all are done, so the app
+   * containers may start.
+   */
+  private async syncInitContainers(pod: V1Pod, sandbox: PodSandboxStatus, containers: ContainerStatus[], failures: Map<string, SyncFailure>): Promise<boolean> {
+    for (const c of pod.spec?.initContainers ?? []) {
+      const latest = containers.find((x) => x.metadata?.name === c.name);
+      const sidecar = c.restartPolicy === 'Always';
+      try {
+        if (latest?.state === ContainerState.RUNNING) {
+          if (sidecar) continue;
+          return false; // wait for it to finish
+        }
+        if (latest?.state === ContainerState.CREATED) {
+          await this.runtime.startContainer({ containerId: latest.id });
+          if (sidecar) continue;
+          return false;
+        }
+        if (latest?.state === ContainerState.EXITED) {
+          if (!sidecar && latest.exitCode === 0) continue; // completed
+          if (!sidecar && (pod.spec?.restartPolicy ?? 'Always') === 'Never') return false; // the pod has failed
+          if (this.inBackoff(pod, c.name, latest)) return false;
+        }
+        await this.startNew(pod, c, sandbox, latest ? latest.metadata!.attempt + 1 : 0);
+        if (!sidecar) return false;
+      } catch (err) {
+        failures.set(c.name, this.failureOf(err));
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Whether the container must wait before its next start (CrashLoopBackOff); starts the clock on the first exit. */
   private inBackoff(pod: V1Pod, name: string, exited: ContainerStatus): boolean {
     const k = `${pod.metadata!.uid}/${name}`;
@@ -125,7 +164,7 @@ export class PodSyncer {
     return false;
   }
 
-  private async startNew(pod: V1Pod, c: NonNullable<V1Pod['spec']>['containers'][number], sandbox: PodSandboxStatus, attempt: number): Promise<void> {
+  private async startNew(pod: V1Pod, c: V1Container, sandbox: PodSandboxStatus, attempt: number): Promise<void> {
     const policy = c.imagePullPolicy ?? (c.image?.endsWith(':latest') || !/:[^/]+$/.test(c.image ?? '') ? 'Always' : 'IfNotPresent');
     const present = (await this.images.imageStatus({ image: { image: c.image ?? '' } })).image;
     if (policy === 'Never' && !present) throw Object.assign(new Error(`Container image "${c.image}" is not present with pull policy of Never`), { waiting: 'ErrImageNeverPull' });
@@ -206,12 +245,23 @@ export class PodSyncer {
   /** Builds the pod's status as the kubelet's generateAPIPodStatus and hands it to status-reporter. */
   private async report(pod: V1Pod, sandboxes: PodSandboxStatus[], containers: ContainerStatus[], failures: Map<string, SyncFailure>, terminated: boolean): Promise<void> {
     const now = this.clock.now();
-    const statuses = (pod.spec?.containers ?? []).map((c) => this.containerStatus(pod, c.name, c.image ?? '', containers, failures.get(c.name)));
-    const phase = podPhase(pod, statuses, [], terminated);
+    // A pod with init containers shows PodInitializing for what has not been created yet.
+    const waitingReason = pod.spec?.initContainers?.length ? 'PodInitializing' : 'ContainerCreating';
+    const statusesOf = (list: V1Container[] | undefined, init: boolean) =>
+      (list ?? []).map((c) => {
+        const st = this.containerStatus(pod, c.name, c.image ?? '', containers, failures.get(c.name), waitingReason);
+        // A regular init container is ready once it has exited 0 (convertToAPIContainerStatuses).
+        if (init && c.restartPolicy !== 'Always') st.ready = st.state?.terminated?.exitCode === 0;
+        return st;
+      });
+    const statuses = statusesOf(pod.spec?.containers, false);
+    const initStatuses = statusesOf(pod.spec?.initContainers, true);
+    const all = [...statuses, ...initStatuses];
+    const phase = podPhase(pod, statuses, initStatuses, terminated);
     const sandboxView = sandboxes.map(asSandboxView);
-    const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, statuses, phase, { oldStatus: pod.status })];
-    generated.push(generateContainersReadyCondition(pod, statuses, phase));
-    generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], statuses, phase));
+    const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, all, phase, { oldStatus: pod.status })];
+    generated.push(generateContainersReadyCondition(pod, all, phase));
+    generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], all, phase));
     const conditions = mergeConditions(pod.status?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
     const sandbox = sandboxes.find((s) => s.state === PodSandboxState.READY) ?? sandboxes[0];
     const hostIP = await this.nodeIP();
@@ -235,12 +285,13 @@ export class PodSyncer {
         startTime: nanos(pod.status?.startTime) || BigInt(now) * 1_000_000n,
         qosClass: podQOSClass(pod),
         containerStatuses: statuses.map(toContractStatus),
+        initContainerStatuses: initStatuses.map(toContractStatus),
         observedGeneration: BigInt(pod.metadata?.generation ?? 0),
       },
     });
   }
 
-  private containerStatus(pod: V1Pod, name: string, image: string, containers: ContainerStatus[], failure: SyncFailure | undefined): V1ContainerStatus {
+  private containerStatus(pod: V1Pod, name: string, image: string, containers: ContainerStatus[], failure: SyncFailure | undefined, waitingReason: string): V1ContainerStatus {
     const mine = containers.filter((c) => c.metadata?.name === name);
     const [latest, previous] = mine;
     const terminatedOf = (c: ContainerStatus) => ({
@@ -260,7 +311,7 @@ export class PodSyncer {
       }
       return { ...base, ready: false, started: false, state: terminatedOf(latest), lastState: previous ? terminatedOf(previous) : {} };
     }
-    const waiting = failure ?? { reason: 'ContainerCreating', message: '' };
+    const waiting = failure ?? { reason: waitingReason, message: '' };
     return { ...base, ready: false, started: false, state: { waiting: { reason: waiting.reason, message: waiting.message || undefined } }, lastState: latest && previous ? terminatedOf(previous) : {} };
   }
 }

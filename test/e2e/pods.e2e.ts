@@ -65,6 +65,21 @@ describe('pods on a splitlet node', () => {
     expect(logs.stdout).toBe('hello\n');
   });
 
+  it('pod-sync - the pod\'s Events as the kubelet records them: Pulled, Created, Started, for the container', async () => {
+    const events = await waitFor('web events', async () => {
+      const list = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=web' });
+      return list.items.length >= 3 ? list.items : undefined;
+    }, 20_000);
+    const seen = events.map((e) => [e.type, e.reason, e.message, e.involvedObject.fieldPath, e.source?.component, e.source?.host]);
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        ['Normal', 'Pulled', 'Container image "splitlet-lab/testbox:1" already present on machine', 'spec.containers{app}', 'kubelet', nodeName],
+        ['Normal', 'Created', 'Created container: app', 'spec.containers{app}', 'kubelet', nodeName],
+        ['Normal', 'Started', 'Started container app', 'spec.containers{app}', 'kubelet', nodeName],
+      ]),
+    );
+  });
+
   it('pod-sync - the container sees its env: values, $(VAR) expansion, downward API fields; args expanded', async () => {
     const body = podOf('env', ['sh', '-c', 'echo "$GREETING|$POD|$NS|$NODE|$IP|$MEM"; echo "$0|$1"', '$(GREETING)', '$$(GREETING)']);
     body.spec!.restartPolicy = 'Never';
@@ -139,6 +154,11 @@ describe('pods on a splitlet node', () => {
     expect(cs.lastState?.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
     expect(cs.state?.waiting?.message).toMatch(/^back-off \d+s restarting failed container=app pod=crash_e2e-pods-[0-9a-f]+\(.+\)$/);
     expect(pod.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
+    const backoff = await waitFor('a BackOff event', async () => {
+      const list = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=crash,reason=BackOff' });
+      return list.items[0];
+    }, 30_000);
+    expect(backoff).toMatchObject({ type: 'Warning', message: `Back-off restarting failed container app in pod crash_${namespace}(${pod.metadata?.uid})` });
   });
 
   it('pod-sync - restartPolicy Never and exit 0: Succeeded, the container terminated Completed', async () => {
@@ -161,6 +181,8 @@ describe('pods on a splitlet node', () => {
     }, 60_000);
     const left = await runCommand('docker', ['ps', '-aq', '--filter', `label=io.kubernetes.pod.uid=${created.metadata?.uid}`]);
     expect(left.stdout.trim()).toBe('');
+    const killing = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=bye,reason=Killing' });
+    expect(killing.items[0]).toMatchObject({ type: 'Normal', message: 'Stopping container app' });
   });
 
   it('pod-sync - an image that cannot be pulled: waiting ErrImagePull, other pods unaffected', async () => {
@@ -171,5 +193,7 @@ describe('pods on a splitlet node', () => {
     }, 60_000);
     expect(pod.status?.phase).toBe('Pending');
     expect((await read('web')).status?.phase).toBe('Running');
+    const failed = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=nope,reason=Failed' });
+    expect(failed.items.map((e) => e.message)).toEqual(expect.arrayContaining(['Error: ErrImagePull', expect.stringMatching(/^Failed to pull image "splitlet-lab\/does-not-exist:1": /)]));
   });
 });

@@ -5,3 +5,4 @@ export * from './connection';
 export * from './rpc';
 export * from './pubsub';
 export * from './streams';
+export * from './kube-events';

@@ -2,7 +2,7 @@ import type { V1Container, V1ContainerStatus, V1Pod } from '@kubernetes/client-n
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
-import { isRemoteError, podStatusSubject, publish, type ServiceClient } from '@splitlet/bus';
+import { containerFieldPath, isRemoteError, podStatusSubject, publish, recordPodEvent, type ServiceClient } from '@splitlet/bus';
 import { ContainerState, PodSandboxState, statusv1, type ContainerStatus, type ImageService, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
 import {
   generateContainersReadyCondition,
@@ -59,6 +59,12 @@ export class PodSyncer {
     @inject(TOKENS.Logger) private readonly logger: Logger,
   ) {}
 
+  /** Records an Event about the pod (or one of its containers), as the kubelet's recorder. */
+  private event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string, container?: string, init = false): void {
+    const m = pod.metadata!;
+    recordPodEvent(this.nc, this.nodeName, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion, ...(container ? { fieldPath: containerFieldPath(container, init) } : {}) }, type, reason, message);
+  }
+
   /** One sync of the pod; never throws (a failed sync is retried by the next one). */
   sync(pod: V1Pod): Promise<void> {
     const attributes = { [ATTR.podUid]: pod.metadata?.uid ?? '', [ATTR.podName]: pod.metadata?.name ?? '', [ATTR.namespace]: pod.metadata?.namespace ?? '', [ATTR.nodeName]: this.nodeName };
@@ -82,6 +88,7 @@ export class PodSyncer {
     if (change) {
       // A new sandbox means new containers too (the kubelet kills the pod first).
       for (const s of sandboxes.filter((x) => x.state === PodSandboxState.READY)) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+      if (sandbox) this.event(pod, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
       const attempt = sandbox ? sandbox.metadata!.attempt + 1 : 0;
       const { podSandboxId } = await this.runtime.runPodSandbox({ config: sandboxConfig(pod, attempt, this.dns) });
       sandbox = (await this.runtime.podSandboxStatus({ podSandboxId })).status;
@@ -157,7 +164,10 @@ export class PodSyncer {
     const ranFor = Number((exited.finishedAt - exited.startedAt) / 1_000_000n);
     let b = this.backoff.get(k);
     if (b && ranFor >= BACKOFF_RESET_MS) b = undefined;
-    if (b && now < b.until) return true;
+    if (b && now < b.until) {
+      this.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${name} in pod ${formatPod(pod)}`, name, (pod.spec?.initContainers ?? []).some((c) => c.name === name));
+      return true;
+    }
     const delayMs = b ? Math.min(b.delayMs * 2, BACKOFF_MAX_MS) : BACKOFF_INITIAL_MS;
     // The first restart happens at once; the back-off then applies to the next one.
     this.backoff.set(k, { delayMs: b ? delayMs : BACKOFF_INITIAL_MS, until: now + (b ? delayMs : BACKOFF_INITIAL_MS) });
@@ -165,16 +175,34 @@ export class PodSyncer {
   }
 
   private async startNew(pod: V1Pod, c: V1Container, sandbox: PodSandboxStatus, attempt: number): Promise<void> {
-    const policy = c.imagePullPolicy ?? (c.image?.endsWith(':latest') || !/:[^/]+$/.test(c.image ?? '') ? 'Always' : 'IfNotPresent');
-    const present = (await this.images.imageStatus({ image: { image: c.image ?? '' } })).image;
-    if (policy === 'Never' && !present) throw Object.assign(new Error(`Container image "${c.image}" is not present with pull policy of Never`), { waiting: 'ErrImageNeverPull' });
+    const init = (pod.spec?.initContainers ?? []).includes(c);
+    const image = c.image ?? '';
+    const ev = (type: 'Normal' | 'Warning', reason: string, message: string) => this.event(pod, type, reason, message, c.name, init);
+    const policy = c.imagePullPolicy ?? (image.endsWith(':latest') || !/:[^/]+$/.test(image) ? 'Always' : 'IfNotPresent');
+    const present = (await this.images.imageStatus({ image: { image } })).image;
+    if (policy === 'Never' && !present) {
+      const message = `Container image "${image}" is not present with pull policy of Never`;
+      ev('Warning', 'ErrImageNeverPull', message);
+      ev('Warning', 'Failed', 'Error: ErrImageNeverPull');
+      throw Object.assign(new Error(message), { waiting: 'ErrImageNeverPull' });
+    }
     if (policy === 'Always' || !present) {
+      const started = this.clock.now();
+      ev('Normal', 'Pulling', `Pulling image "${image}"`);
       try {
-        await this.images.pullImage({ image: { image: c.image ?? '' } });
+        await this.images.pullImage({ image: { image } });
+        const took = ((this.clock.now() - started) / 1000).toFixed(3);
+        const size = (await this.images.imageStatus({ image: { image } })).image?.size ?? 0n;
+        ev('Normal', 'Pulled', `Successfully pulled image "${image}" in ${took}s (${took}s including waiting). Image size: ${size} bytes.`);
       } catch (err) {
-        // A local image that cannot be pulled again is still usable under Always only when present.
-        if (!(policy === 'Always' && present)) throw Object.assign(err as Error, { waiting: 'ErrImagePull' });
+        const e = err as Error & { description?: string };
+        ev('Warning', 'Failed', `Failed to pull image "${image}": ${e.description ?? e.message}`);
+        ev('Warning', 'Failed', 'Error: ErrImagePull');
+        // A present image that cannot be pulled again is still usable under Always.
+        if (!(policy === 'Always' && present)) throw Object.assign(e, { waiting: 'ErrImagePull' });
       }
+    } else {
+      ev('Normal', 'Pulled', `Container image "${image}" already present on machine`);
     }
     let containerId: string;
     try {
@@ -186,13 +214,19 @@ export class PodSyncer {
         sandboxConfig: sandboxConfig(pod, sandbox.metadata!.attempt, this.dns),
       }));
     } catch (err) {
-      throw Object.assign(err as Error, { waiting: isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError' });
+      const e = err as Error & { description?: string };
+      ev('Warning', 'Failed', `Error: ${e.description ?? e.message}`);
+      throw Object.assign(e, { waiting: isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError' });
     }
+    ev('Normal', 'Created', `Created container: ${c.name}`);
     try {
       await this.runtime.startContainer({ containerId });
     } catch (err) {
-      throw Object.assign(err as Error, { waiting: 'RunContainerError' });
+      const e = err as Error & { description?: string };
+      ev('Warning', 'Failed', `Error: ${e.description ?? e.message}`);
+      throw Object.assign(e, { waiting: 'RunContainerError' });
     }
+    ev('Normal', 'Started', `Started container ${c.name}`);
   }
 
   private failureOf(err: unknown): SyncFailure {
@@ -205,6 +239,10 @@ export class PodSyncer {
     const uid = pod.metadata!.uid!;
     const grace = pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
     const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
+    for (const c of running) {
+      const name = c.metadata?.name ?? '';
+      this.event(pod, 'Normal', 'Killing', `Stopping container ${name}`, name, (pod.spec?.initContainers ?? []).some((x) => x.name === name));
+    }
     await Promise.all(
       running.map((c) => this.runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 })),
     );
@@ -306,7 +344,7 @@ export class PodSyncer {
       const policy = pod.spec?.restartPolicy ?? 'Always';
       const willRestart = policy === 'Always' || (policy === 'OnFailure' && latest.exitCode !== 0);
       if (willRestart && backoff && this.clock.now() < backoff.until && !pod.metadata?.deletionTimestamp) {
-        const message = `back-off ${Math.round(backoff.delayMs / 1000)}s restarting failed container=${name} pod=${pod.metadata!.name}_${pod.metadata!.namespace}(${pod.metadata!.uid})`;
+        const message = `back-off ${Math.round(backoff.delayMs / 1000)}s restarting failed container=${name} pod=${formatPod(pod)}`;
         return { ...base, ready: false, started: false, state: { waiting: { reason: 'CrashLoopBackOff', message } }, lastState: terminatedOf(latest) };
       }
       return { ...base, ready: false, started: false, state: terminatedOf(latest), lastState: previous ? terminatedOf(previous) : {} };
@@ -317,6 +355,9 @@ export class PodSyncer {
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+/** format.Pod: name_namespace(uid), as the kubelet names a pod in messages. */
+const formatPod = (pod: V1Pod) => `${pod.metadata?.name}_${pod.metadata?.namespace}(${pod.metadata?.uid})`;
 
 const asSandboxView = (s: PodSandboxStatus) => ({ ready: s.state === PodSandboxState.READY, networkNamespace: s.hostNetwork ? ('NODE' as const) : ('POD' as const), ip: s.network?.ip ?? '' });
 

@@ -1,4 +1,4 @@
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 
 /** The API calls status-reporter makes for pods bound to its node; unit tests fake them. */
 export interface PodApi {
@@ -6,6 +6,9 @@ export interface PodApi {
   patchPodStatus(namespace: string, name: string, patch: object): Promise<V1Pod>;
   /** Delete with grace period 0 and a UID precondition: completes a graceful deletion. */
   deletePod(namespace: string, name: string, uid: string): Promise<void>;
+  createEvent(namespace: string, event: CoreV1Event): Promise<void>;
+  /** A strategic merge patch of an Event (its count and lastTimestamp). */
+  patchEvent(namespace: string, name: string, patch: object): Promise<void>;
 }
 
 export function kubePodApi(kc: KubeConfig): PodApi {
@@ -15,6 +18,12 @@ export function kubePodApi(kc: KubeConfig): PodApi {
     patchPodStatus: (namespace, name, body) => core.patchNamespacedPodStatus({ namespace, name, body }, strategic),
     deletePod: async (namespace, name, uid) => {
       await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+    },
+    createEvent: async (namespace, body) => {
+      await core.createNamespacedEvent({ namespace, body });
+    },
+    patchEvent: async (namespace, name, body) => {
+      await core.patchNamespacedEvent({ namespace, name, body }, strategic);
     },
   };
 }

@@ -1,32 +1,14 @@
 import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiException, type V1Pod } from '@kubernetes/client-node';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
-import type { PodApi } from './pod-api';
+import { FakePodApi } from './__fixtures__/fake-pod-api';
 import { podStatusSubject } from '@splitlet/bus';
 import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
 
-/** Records patches and deletes; fails on demand; each call may be held open. */
-class FakePodApi implements PodApi {
-  patches: { ns: string; name: string; patch: { metadata: { uid: string }; status: { phase?: string } } }[] = [];
-  deletes: { ns: string; name: string; uid: string }[] = [];
-  failures: number[] = [];
-  gate: Promise<void> | undefined;
-  async patchPodStatus(ns: string, name: string, patch: object): Promise<V1Pod> {
-    await this.gate;
-    const code = this.failures.shift();
-    if (code) throw new ApiException(code, 'injected', JSON.stringify({ message: `injected ${code}` }), {});
-    this.patches.push({ ns, name, patch: patch as FakePodApi['patches'][number]['patch'] });
-    return {};
-  }
-  async deletePod(ns: string, name: string, uid: string): Promise<void> {
-    this.deletes.push({ ns, name, uid });
-  }
-}
 
 const update = (version: number, phase: string, terminated = false) =>
   create(statusv1.PodStatusUpdateSchema, {

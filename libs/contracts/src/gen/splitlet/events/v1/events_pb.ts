@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/events/v1/events.proto.
  */
 export const file_splitlet_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch9zcGxpdGxldC9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJzcGxpdGxldC5ldmVudHMudjEigQIKDkNvbnRhaW5lckV2ZW50EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRI0CgR0eXBlGAIgASgOMiYuc3BsaXRsZXQuZXZlbnRzLnYxLkNvbnRhaW5lckV2ZW50VHlwZRISCgpjcmVhdGVkX2F0GAMgASgDEhYKDnBvZF9zYW5kYm94X2lkGAQgASgJEhIKCmlzX3NhbmRib3gYBSABKAgSDwoHcG9kX3VpZBgGIAEoCRIQCghwb2RfbmFtZRgHIAEoCRIVCg1wb2RfbmFtZXNwYWNlGAggASgJEhYKDmNvbnRhaW5lcl9uYW1lGAkgASgJEhEKCWV4aXRfY29kZRgKIAEoBSrCAQoSQ29udGFpbmVyRXZlbnRUeXBlEiQKIENPTlRBSU5FUl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASIAocQ09OVEFJTkVSX0VWRU5UX1RZUEVfQ1JFQVRFRBABEiAKHENPTlRBSU5FUl9FVkVOVF9UWVBFX1NUQVJURUQQAhIgChxDT05UQUlORVJfRVZFTlRfVFlQRV9TVE9QUEVEEAMSIAocQ09OVEFJTkVSX0VWRU5UX1RZUEVfREVMRVRFRBAEYgZwcm90bzM");
+  fileDesc("Ch9zcGxpdGxldC9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJzcGxpdGxldC5ldmVudHMudjEigQIKDkNvbnRhaW5lckV2ZW50EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRI0CgR0eXBlGAIgASgOMiYuc3BsaXRsZXQuZXZlbnRzLnYxLkNvbnRhaW5lckV2ZW50VHlwZRISCgpjcmVhdGVkX2F0GAMgASgDEhYKDnBvZF9zYW5kYm94X2lkGAQgASgJEhIKCmlzX3NhbmRib3gYBSABKAgSDwoHcG9kX3VpZBgGIAEoCRIQCghwb2RfbmFtZRgHIAEoCRIVCg1wb2RfbmFtZXNwYWNlGAggASgJEhYKDmNvbnRhaW5lcl9uYW1lGAkgASgJEhEKCWV4aXRfY29kZRgKIAEoBSKQAQoPT2JqZWN0UmVmZXJlbmNlEgwKBGtpbmQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSCwoDdWlkGAQgASgJEhMKC2FwaV92ZXJzaW9uGAUgASgJEhgKEHJlc291cmNlX3ZlcnNpb24YBiABKAkSEgoKZmllbGRfcGF0aBgHIAEoCSKLAQoJS3ViZUV2ZW50EjwKD2ludm9sdmVkX29iamVjdBgBIAEoCzIjLnNwbGl0bGV0LmV2ZW50cy52MS5PYmplY3RSZWZlcmVuY2USDAoEdHlwZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIRCgl0aW1lc3RhbXAYBSABKAMqwgEKEkNvbnRhaW5lckV2ZW50VHlwZRIkCiBDT05UQUlORVJfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEiAKHENPTlRBSU5FUl9FVkVOVF9UWVBFX0NSRUFURUQQARIgChxDT05UQUlORVJfRVZFTlRfVFlQRV9TVEFSVEVEEAISIAocQ09OVEFJTkVSX0VWRU5UX1RZUEVfU1RPUFBFRBADEiAKHENPTlRBSU5FUl9FVkVOVF9UWVBFX0RFTEVURUQQBGIGcHJvdG8z");
 
 /**
  * @generated from message splitlet.events.v1.ContainerEvent
@@ -88,6 +88,101 @@ export type ContainerEvent = Message<"splitlet.events.v1.ContainerEvent"> & {
  */
 export const ContainerEventSchema: GenMessage<ContainerEvent> = /*@__PURE__*/
   messageDesc(file_splitlet_events_v1_events, 0);
+
+/**
+ * The object an event is about (v1.ObjectReference).
+ *
+ * @generated from message splitlet.events.v1.ObjectReference
+ */
+export type ObjectReference = Message<"splitlet.events.v1.ObjectReference"> & {
+  /**
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string uid = 4;
+   */
+  uid: string;
+
+  /**
+   * @generated from field: string api_version = 5;
+   */
+  apiVersion: string;
+
+  /**
+   * @generated from field: string resource_version = 6;
+   */
+  resourceVersion: string;
+
+  /**
+   * e.g. "spec.containers{app}"
+   *
+   * @generated from field: string field_path = 7;
+   */
+  fieldPath: string;
+};
+
+/**
+ * Describes the message splitlet.events.v1.ObjectReference.
+ * Use `create(ObjectReferenceSchema)` to create a new message.
+ */
+export const ObjectReferenceSchema: GenMessage<ObjectReference> = /*@__PURE__*/
+  messageDesc(file_splitlet_events_v1_events, 1);
+
+/**
+ * A Kubernetes Event as a service records it (the kubelet's event recorder), published
+ * on splitlet.<node>.events.v1.kube for status-reporter to write, aggregated.
+ *
+ * @generated from message splitlet.events.v1.KubeEvent
+ */
+export type KubeEvent = Message<"splitlet.events.v1.KubeEvent"> & {
+  /**
+   * @generated from field: splitlet.events.v1.ObjectReference involved_object = 1;
+   */
+  involvedObject?: ObjectReference | undefined;
+
+  /**
+   * "Normal" or "Warning"
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string message = 4;
+   */
+  message: string;
+
+  /**
+   * When it happened, in Unix nanoseconds.
+   *
+   * @generated from field: int64 timestamp = 5;
+   */
+  timestamp: bigint;
+};
+
+/**
+ * Describes the message splitlet.events.v1.KubeEvent.
+ * Use `create(KubeEventSchema)` to create a new message.
+ */
+export const KubeEventSchema: GenMessage<KubeEvent> = /*@__PURE__*/
+  messageDesc(file_splitlet_events_v1_events, 2);
 
 /**
  * @generated from enum splitlet.events.v1.ContainerEventType

@@ -1,0 +1,34 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { KubeEventSchema } from '@splitlet/contracts';
+import { publish } from './pubsub';
+import { nodePrefix } from './subjects';
+
+/** Where services hand Kubernetes Events to status-reporter, the one writer of Events. */
+export const kubeEventsSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.events.v1.kube`;
+
+/** The pod an event is about (the involved object), and the container field path when about a container. */
+export interface EventTarget {
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion?: string;
+  /** e.g. "spec.containers{app}" (the kubelet's container field path) */
+  fieldPath?: string;
+}
+
+/**
+ * Records an event about a pod, as the kubelet's recorder.Eventf: best effort (a
+ * lost event is not retried, as client-go's broadcaster drops under pressure).
+ */
+export function recordPodEvent(nc: NatsConnection, nodeName: string, target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  void publish(nc, kubeEventsSubject(nodeName), KubeEventSchema, {
+    involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: target.namespace, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion ?? '', fieldPath: target.fieldPath ?? '' },
+    type,
+    reason,
+    message,
+    timestamp: BigInt(Date.now()) * 1_000_000n,
+  }).catch(() => undefined);
+}
+
+/** The kubelet's field path for a container of a pod spec. */
+export const containerFieldPath = (name: string, init = false): string => `spec.${init ? 'initContainers' : 'containers'}{${name}}`;

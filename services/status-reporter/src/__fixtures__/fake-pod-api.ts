@@ -1,0 +1,28 @@
+import { ApiException, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
+import type { PodApi } from '../pod-api';
+
+/** Records patches and deletes; fails on demand; each call may be held open. */
+export class FakePodApi implements PodApi {
+  patches: { ns: string; name: string; patch: { metadata: { uid: string }; status: { phase?: string } } }[] = [];
+  deletes: { ns: string; name: string; uid: string }[] = [];
+  failures: number[] = [];
+  gate: Promise<void> | undefined;
+  async patchPodStatus(ns: string, name: string, patch: object): Promise<V1Pod> {
+    await this.gate;
+    const code = this.failures.shift();
+    if (code) throw new ApiException(code, 'injected', JSON.stringify({ message: `injected ${code}` }), {});
+    this.patches.push({ ns, name, patch: patch as FakePodApi['patches'][number]['patch'] });
+    return {};
+  }
+  async deletePod(ns: string, name: string, uid: string): Promise<void> {
+    this.deletes.push({ ns, name, uid });
+  }
+  events: CoreV1Event[] = [];
+  eventPatches: { ns: string; name: string; patch: object }[] = [];
+  async createEvent(_ns: string, event: CoreV1Event): Promise<void> {
+    this.events.push(event);
+  }
+  async patchEvent(ns: string, name: string, patch: object): Promise<void> {
+    this.eventPatches.push({ ns, name, patch });
+  }
+}

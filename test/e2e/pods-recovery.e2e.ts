@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+
+// Any replica may die at any moment: containers keep running, nothing is duplicated,
+// and what happened while a service was down is put right when it returns.
+const lab = labEnv();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-recover-${suffix}`;
+const namespace = `e2e-recover-${suffix}`;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+const podOf = (name: string): V1Pod => ({
+  metadata: { name, namespace },
+  spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'] }] },
+});
+const dockerIdsOf = async (uid: string) =>
+  (await runCommand('docker', ['ps', '-aq', '--no-trunc', '--filter', `label=io.kubernetes.pod.uid=${uid}`])).stdout.split('\n').filter(Boolean).sort();
+
+describe('recovery', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '1000' });
+    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
+    await node.start('pod-sync');
+  });
+  afterAll(async () => {
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    await node?.stopAll();
+    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+  });
+
+  it('pod-sync - pod-sync and runtime-executor killed (SIGKILL) while a pod runs: same containers, same restart count, no duplicates', async () => {
+    const pod = await core.createNamespacedPod({ namespace, body: podOf('steady') });
+    const uid = pod.metadata!.uid!;
+    const running = await waitFor('steady Running', async () => {
+      const p = await core.readNamespacedPod({ namespace, name: 'steady' });
+      return p.status?.phase === 'Running' ? p : undefined;
+    }, 60_000);
+    const before = await dockerIdsOf(uid);
+    expect(before).toHaveLength(2); // the sandbox and the app container
+    await node.stop('pod-sync', 'SIGKILL');
+    await node.stop('runtime-executor', 'SIGKILL');
+    await node.start('runtime-executor');
+    const podSync = await node.start('pod-sync');
+    await podSync.waitForLog((l) => l['msg'] === 'watching the pods bound to this node');
+    await new Promise((r) => setTimeout(r, 5000)); // several resyncs
+    expect(await dockerIdsOf(uid)).toEqual(before);
+    const after = await core.readNamespacedPod({ namespace, name: 'steady' });
+    expect(after.status?.containerStatuses?.[0]?.containerID).toBe(running.status?.containerStatuses?.[0]?.containerID);
+    expect(after.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+    expect(after.status?.phase).toBe('Running');
+  });
+
+  it('pod-sync - a pod deleted (forced) while pod-sync was down: its containers are removed when pod-sync returns', async () => {
+    const pod = await core.createNamespacedPod({ namespace, body: podOf('orphan') });
+    const uid = pod.metadata!.uid!;
+    await waitFor('orphan Running', async () => ((await core.readNamespacedPod({ namespace, name: 'orphan' })).status?.phase === 'Running' ? true : undefined), 60_000);
+    await node.stop('pod-sync');
+    await core.deleteNamespacedPod({ namespace, name: 'orphan', gracePeriodSeconds: 0 });
+    expect((await dockerIdsOf(uid)).length).toBeGreaterThan(0);
+    await node.start('pod-sync');
+    await waitFor('the orphan\'s containers gone', async () => ((await dockerIdsOf(uid)).length === 0 ? true : undefined), 30_000);
+  });
+});

@@ -171,6 +171,20 @@ describe('pods on a splitlet node', () => {
     expect(pod.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PodCompleted' });
   });
 
+  it('pod-sync - activeDeadlineSeconds: Failed with DeadlineExceeded, the containers stopped, the pod kept', async () => {
+    const body = podOf('deadline', ['sleep', '3600']);
+    body.spec!.activeDeadlineSeconds = 3;
+    await core.createNamespacedPod({ namespace, body });
+    const pod = await waitFor('deadline Failed', async () => {
+      const p = await read('deadline');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    }, 60_000);
+    expect(pod.status).toMatchObject({ reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
+    const inspected = await dockerOf(pod.status!.containerStatuses![0]!.containerID!);
+    expect(inspected.State.Running).toBe(false);
+  });
+
   it('pod-sync - deleting a running pod stops its containers and the pod is gone', async () => {
     const created = await core.createNamespacedPod({ namespace, body: podOf('bye', ['sleep', '3600']) });
     await waitFor('bye Running', async () => ((await read('bye')).status?.phase === 'Running' ? true : undefined), 60_000);

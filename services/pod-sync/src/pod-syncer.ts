@@ -82,6 +82,7 @@ export class PodSyncer {
 
   private async syncRunning(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
+    if (this.pastActiveDeadline(pod)) return this.failForDeadline(pod);
     const sandboxes = await this.sandboxesOf(uid);
     const change = podSandboxChange(pod, sandboxes.map(asSandboxView));
     let sandbox = sandboxes[0];
@@ -234,6 +235,35 @@ export class PodSyncer {
     return { reason: e.waiting ?? 'CreateContainerError', message: e.description ?? e.message };
   }
 
+  /** activeDeadlineSeconds counts from the pod's startTime (the kubelet's activeDeadlineHandler). */
+  private pastActiveDeadline(pod: V1Pod): boolean {
+    const deadline = pod.spec?.activeDeadlineSeconds;
+    const start = pod.status?.startTime;
+    if (deadline === undefined || !start) return false;
+    return this.clock.now() - new Date(start).getTime() >= deadline * 1000;
+  }
+
+  /**
+   * A pod past its active deadline is failed (DeadlineExceeded) and its containers
+   * stopped; the pod object stays, as the kubelet leaves it.
+   */
+  private async failForDeadline(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
+    if (running.length) {
+      this.event(pod, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
+      const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+      for (const c of running) this.event(pod, 'Normal', 'Killing', `Stopping container ${c.metadata?.name}`, c.metadata?.name);
+      await Promise.all(running.map((c) => this.runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 })));
+    }
+    for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+    await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, {
+      phase: 'Failed',
+      reason: 'DeadlineExceeded',
+      message: 'Pod was active on the node longer than the specified deadline',
+    });
+  }
+
   /** SyncTerminatingPod: stop every container within the grace period, then the sandbox; report the end. */
   private async terminate(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
@@ -281,7 +311,14 @@ export class PodSyncer {
   }
 
   /** Builds the pod's status as the kubelet's generateAPIPodStatus and hands it to status-reporter. */
-  private async report(pod: V1Pod, sandboxes: PodSandboxStatus[], containers: ContainerStatus[], failures: Map<string, SyncFailure>, terminated: boolean): Promise<void> {
+  private async report(
+    pod: V1Pod,
+    sandboxes: PodSandboxStatus[],
+    containers: ContainerStatus[],
+    failures: Map<string, SyncFailure>,
+    terminated: boolean,
+    override?: { phase: string; reason: string; message: string },
+  ): Promise<void> {
     const now = this.clock.now();
     // A pod with init containers shows PodInitializing for what has not been created yet.
     const waitingReason = pod.spec?.initContainers?.length ? 'PodInitializing' : 'ContainerCreating';
@@ -295,7 +332,7 @@ export class PodSyncer {
     const statuses = statusesOf(pod.spec?.containers, false);
     const initStatuses = statusesOf(pod.spec?.initContainers, true);
     const all = [...statuses, ...initStatuses];
-    const phase = podPhase(pod, statuses, initStatuses, terminated);
+    const phase = override ? (override.phase as ReturnType<typeof podPhase>) : podPhase(pod, statuses, initStatuses, terminated);
     const sandboxView = sandboxes.map(asSandboxView);
     const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, all, phase, { oldStatus: pod.status })];
     generated.push(generateContainersReadyCondition(pod, all, phase));
@@ -315,6 +352,8 @@ export class PodSyncer {
       terminated,
       status: {
         phase,
+        reason: override?.reason ?? '',
+        message: override?.message ?? '',
         conditions: conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason ?? '', message: c.message ?? '', lastTransitionTime: nanos(c.lastTransitionTime), observedGeneration: BigInt(c.observedGeneration ?? 0) })),
         hostIp: hostIP,
         hostIps: hostIP ? [hostIP] : [],

@@ -3,3 +3,4 @@ export * from './features';
 export * from './phase';
 export * from './qos';
 export * from './reasons';
+export * from './wire';

@@ -13,6 +13,7 @@ import {
   podPhase,
   podQOSClass,
   podSandboxChange,
+  toWirePodStatus,
 } from '@splitlet/pod-status';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
@@ -343,28 +344,28 @@ export class PodSyncer {
     const podIP = pod.spec?.hostNetwork ? hostIP : (sandbox?.network?.ip ?? '');
     const version = BigInt(now) * 1000n > (this.versions.get(pod.metadata!.uid!) ?? 0n) ? BigInt(now) * 1000n : (this.versions.get(pod.metadata!.uid!) ?? 0n) + 1n;
     this.versions.set(pod.metadata!.uid!, version);
-    const nanos = (d: Date | string | undefined) => (d ? BigInt(new Date(d).getTime()) * 1_000_000n : 0n);
+    const startTime = pod.status?.startTime ?? new Date(Math.floor(now / 1000) * 1000);
     await publish(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, {
       podUid: pod.metadata!.uid!,
       namespace: pod.metadata!.namespace!,
       name: pod.metadata!.name!,
       version,
       terminated,
-      status: {
+      status: toWirePodStatus({
         phase,
-        reason: override?.reason ?? '',
-        message: override?.message ?? '',
-        conditions: conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason ?? '', message: c.message ?? '', lastTransitionTime: nanos(c.lastTransitionTime), observedGeneration: BigInt(c.observedGeneration ?? 0) })),
-        hostIp: hostIP,
-        hostIps: hostIP ? [hostIP] : [],
-        podIp: podIP,
-        podIps: podIP ? [podIP] : [],
-        startTime: nanos(pod.status?.startTime) || BigInt(now) * 1_000_000n,
+        reason: override?.reason,
+        message: override?.message,
+        conditions,
+        hostIP,
+        hostIPs: hostIP ? [{ ip: hostIP }] : [],
+        podIP,
+        podIPs: podIP ? [{ ip: podIP }] : [],
+        startTime,
         qosClass: podQOSClass(pod),
-        containerStatuses: statuses.map(toContractStatus),
-        initContainerStatuses: initStatuses.map(toContractStatus),
-        observedGeneration: BigInt(pod.metadata?.generation ?? 0),
-      },
+        containerStatuses: statuses,
+        initContainerStatuses: initStatuses,
+        observedGeneration: pod.metadata?.generation,
+      }),
     });
   }
 
@@ -399,26 +400,3 @@ const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 const formatPod = (pod: V1Pod) => `${pod.metadata?.name}_${pod.metadata?.namespace}(${pod.metadata?.uid})`;
 
 const asSandboxView = (s: PodSandboxStatus) => ({ ready: s.state === PodSandboxState.READY, networkNamespace: s.hostNetwork ? ('NODE' as const) : ('POD' as const), ip: s.network?.ip ?? '' });
-
-function toContractStatus(c: V1ContainerStatus) {
-  const nanos = (d: Date | undefined) => (d ? BigInt(new Date(d).getTime()) * 1_000_000n : 0n);
-  const state = (s: V1ContainerStatus['state']) =>
-    s?.running
-      ? { state: { case: 'running' as const, value: { startedAt: nanos(s.running.startedAt) } } }
-      : s?.terminated
-        ? { state: { case: 'terminated' as const, value: { exitCode: s.terminated.exitCode, signal: s.terminated.signal ?? 0, reason: s.terminated.reason ?? '', message: s.terminated.message ?? '', startedAt: nanos(s.terminated.startedAt), finishedAt: nanos(s.terminated.finishedAt), containerId: s.terminated.containerID ?? '' } } }
-        : s?.waiting
-          ? { state: { case: 'waiting' as const, value: { reason: s.waiting.reason ?? '', message: s.waiting.message ?? '' } } }
-          : {};
-  return {
-    name: c.name,
-    state: state(c.state),
-    lastState: state(c.lastState),
-    ready: c.ready,
-    restartCount: c.restartCount,
-    image: c.image,
-    imageId: c.imageID,
-    containerId: c.containerID ?? '',
-    ...(c.started !== undefined ? { started: c.started } : {}),
-  };
-}

@@ -6,7 +6,7 @@ import { describeApiError, isNotFound } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { PodApi } from './pod-api';
-import { kubeTime } from './to-kube';
+import { kubeTime } from '@splitlet/pod-status';
 import { SR } from './tokens';
 
 /** client-go's spam filter: 25 events at once per source and object, then one per 5 minutes. */

@@ -7,7 +7,7 @@ import { apiStatus, describeApiError } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import type { PodApi } from './pod-api';
-import { toKubePodStatus } from './to-kube';
+import { toKubePodStatus } from '@splitlet/pod-status';
 import { SR } from './tokens';
 
 interface PodEntry {

@@ -1,5 +1,12 @@
+import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { V1ContainerState, V1ContainerStatus, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import type { statusv1 } from '@splitlet/contracts';
+
+/*
+ * A pod status both ways between the API's shape (v1.PodStatus, as pod-sync builds it
+ * and `kubectl get pod -o yaml` shows it) and the wire's (splitlet.status.v1, as
+ * pod-sync hands it to status-reporter). One place, tested round trip.
+ */
 
 /** Unix nanoseconds as metav1.Time (RFC 3339, second precision); undefined for 0. */
 export function kubeTime(nanos: bigint): string | undefined {
@@ -54,6 +61,65 @@ function condition(c: statusv1.PodCondition): V1PodCondition {
     lastProbeTime: (kubeTime(c.lastProbeTime) ?? null) as unknown as Date,
     observedGeneration: c.observedGeneration ? Number(c.observedGeneration) : undefined,
   });
+}
+
+/** A time as Unix nanoseconds (0 for none). */
+const nanos = (d: Date | string | undefined | null): bigint => (d ? BigInt(new Date(d).getTime()) * 1_000_000n : 0n);
+
+function wireState(s: V1ContainerState | undefined): MessageInitShape<typeof statusv1.ContainerStateSchema> {
+  if (s?.running) return { state: { case: 'running', value: { startedAt: nanos(s.running.startedAt) } } };
+  if (s?.terminated) {
+    const t = s.terminated;
+    return {
+      state: {
+        case: 'terminated',
+        value: { exitCode: t.exitCode, signal: t.signal ?? 0, reason: t.reason ?? '', message: t.message ?? '', startedAt: nanos(t.startedAt), finishedAt: nanos(t.finishedAt), containerId: t.containerID ?? '' },
+      },
+    };
+  }
+  if (s?.waiting) return { state: { case: 'waiting', value: { reason: s.waiting.reason ?? '', message: s.waiting.message ?? '' } } };
+  return {};
+}
+
+function wireContainerStatus(c: V1ContainerStatus): MessageInitShape<typeof statusv1.ContainerStatusSchema> {
+  return {
+    name: c.name,
+    state: wireState(c.state),
+    lastState: wireState(c.lastState),
+    ready: c.ready,
+    restartCount: c.restartCount,
+    image: c.image,
+    imageId: c.imageID,
+    containerId: c.containerID ?? '',
+    ...(c.started !== undefined ? { started: c.started } : {}),
+  };
+}
+
+/** The API's PodStatus for the wire (what pod-sync publishes). */
+export function toWirePodStatus(s: V1PodStatus): MessageInitShape<typeof statusv1.PodStatusSchema> {
+  return {
+    phase: s.phase ?? '',
+    reason: s.reason ?? '',
+    message: s.message ?? '',
+    conditions: (s.conditions ?? []).map((c) => ({
+      type: c.type,
+      status: c.status,
+      reason: c.reason ?? '',
+      message: c.message ?? '',
+      lastTransitionTime: nanos(c.lastTransitionTime),
+      lastProbeTime: nanos(c.lastProbeTime),
+      observedGeneration: BigInt(c.observedGeneration ?? 0),
+    })),
+    hostIp: s.hostIP ?? '',
+    hostIps: (s.hostIPs ?? []).map((i) => i.ip),
+    podIp: s.podIP ?? '',
+    podIps: (s.podIPs ?? []).map((i) => i.ip),
+    startTime: nanos(s.startTime),
+    qosClass: s.qosClass ?? '',
+    initContainerStatuses: (s.initContainerStatuses ?? []).map(wireContainerStatus),
+    containerStatuses: (s.containerStatuses ?? []).map(wireContainerStatus),
+    observedGeneration: BigInt(s.observedGeneration ?? 0),
+  };
 }
 
 /**

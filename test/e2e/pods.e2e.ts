@@ -169,6 +169,14 @@ describe('pods on a splitlet node', () => {
     }, 60_000);
     expect(pod.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
     expect(pod.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PodCompleted' });
+    // A finished pod's sandbox is stopped, as the kubelet does; it is not started again.
+    const done = await waitFor('once: sandbox stopped', async () => {
+      const p = await read('once');
+      return p.status?.conditions?.find((c) => c.type === 'PodReadyToStartContainers')?.status === 'False' ? p : undefined;
+    }, 30_000);
+    expect(done.status?.phase).toBe('Succeeded');
+    const pause = await runCommand('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.uid=${done.metadata?.uid}`]);
+    expect(pause.stdout.trim()).toBe('');
   });
 
   it('pod-sync - activeDeadlineSeconds: Failed with DeadlineExceeded, the containers stopped, the pod kept', async () => {

@@ -84,6 +84,9 @@ export class PodSyncer {
   private async syncRunning(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
     if (this.pastActiveDeadline(pod)) return this.failForDeadline(pod);
+    // A pod that has finished (Succeeded, or Failed for good) is not run again: its
+    // sandbox is stopped and its final status kept (the pod worker's terminated state).
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return this.syncTerminal(pod);
     const sandboxes = await this.sandboxesOf(uid);
     const change = podSandboxChange(pod, sandboxes.map(asSandboxView));
     let sandbox = sandboxes[0];
@@ -234,6 +237,13 @@ export class PodSyncer {
   private failureOf(err: unknown): SyncFailure {
     const e = err as Error & { waiting?: string; description?: string };
     return { reason: e.waiting ?? 'CreateContainerError', message: e.description ?? e.message };
+  }
+
+  private async syncTerminal(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+    const reason = pod.status?.reason ? { phase: pod.status.phase!, reason: pod.status.reason, message: pod.status.message ?? '' } : undefined;
+    await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, reason);
   }
 
   /** activeDeadlineSeconds counts from the pod's startTime (the kubelet's activeDeadlineHandler). */

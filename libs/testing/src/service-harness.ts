@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service } from '@nats-io/services';
 import { container, type DependencyContainer } from 'tsyringe';
-import { registerCommon, TOKENS } from '@splitlet/service';
+import { registerCommon } from '@splitlet/service';
 import { commonSchema, loadConfig } from '@splitlet/config';
 import { createLogger } from '@splitlet/telemetry';
 import { startNatsServer, type NatsServer } from './nats-server';
@@ -48,4 +48,3 @@ export async function startServiceHarness(name: string, nodeName = 'test-node'):
   };
 }
 
-export { TOKENS };

@@ -36,7 +36,11 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         onUpsert: (pod) => workers.update(pod),
         onDelete: (pod) => {
           const uid = pod.metadata?.uid;
-          if (uid) void syncer.cleanup(uid).catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'));
+          if (!uid) return;
+          void syncer
+            .cleanup(uid)
+            .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
+            .finally(() => workers.forget(uid));
         },
       },
     ),

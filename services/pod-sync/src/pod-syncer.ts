@@ -288,6 +288,14 @@ export class PodSyncer {
       running.map((c) => this.runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 })),
     );
     const sandboxes = await this.sandboxesOf(uid);
+    const containers = await this.containersOf(uid);
+    if (!sandboxes.length && !containers.length) {
+      // Already torn down (a repeated sync, or pod-sync restarted meanwhile): nothing is
+      // left to describe, so hand over the status the API has, marked terminated, for
+      // status-reporter to complete the deletion — never a status rebuilt from nothing.
+      await this.publishStatus(pod, toWirePodStatus(pod.status ?? {}), true);
+      return;
+    }
     for (const s of sandboxes) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), true);
     for (const s of sandboxes) await this.runtime.removePodSandbox({ podSandboxId: s.id });
@@ -352,16 +360,10 @@ export class PodSyncer {
     const sandbox = sandboxes.find((s) => s.state === PodSandboxState.READY) ?? sandboxes[0];
     const hostIP = await this.nodeIP();
     const podIP = pod.spec?.hostNetwork ? hostIP : (sandbox?.network?.ip ?? '');
-    const version = BigInt(now) * 1000n > (this.versions.get(pod.metadata!.uid!) ?? 0n) ? BigInt(now) * 1000n : (this.versions.get(pod.metadata!.uid!) ?? 0n) + 1n;
-    this.versions.set(pod.metadata!.uid!, version);
     const startTime = pod.status?.startTime ?? new Date(Math.floor(now / 1000) * 1000);
-    await publish(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, {
-      podUid: pod.metadata!.uid!,
-      namespace: pod.metadata!.namespace!,
-      name: pod.metadata!.name!,
-      version,
-      terminated,
-      status: toWirePodStatus({
+    await this.publishStatus(
+      pod,
+      toWirePodStatus({
         phase,
         reason: override?.reason,
         message: override?.message,
@@ -376,6 +378,24 @@ export class PodSyncer {
         initContainerStatuses: initStatuses,
         observedGeneration: pod.metadata?.generation,
       }),
+      terminated,
+    );
+  }
+
+  /** Hands a status to status-reporter with a version that only grows per pod: max(now in µs, last + 1). */
+  private async publishStatus(pod: V1Pod, status: ReturnType<typeof toWirePodStatus>, terminated: boolean): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    const last = this.versions.get(uid) ?? 0n;
+    const now = BigInt(this.clock.now()) * 1000n;
+    const version = now > last ? now : last + 1n;
+    this.versions.set(uid, version);
+    await publish(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, {
+      podUid: uid,
+      namespace: pod.metadata!.namespace!,
+      name: pod.metadata!.name!,
+      version,
+      terminated,
+      status,
     });
   }
 

@@ -6,3 +6,4 @@ export * from './rpc';
 export * from './pubsub';
 export * from './streams';
 export * from './kube-events';
+export * from './kv';

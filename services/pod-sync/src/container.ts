@@ -8,6 +8,7 @@ import { TOKENS, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { PodSyncer } from './pod-syncer';
+import { ProbeState } from './probe-state';
 import { PodWatch } from './pod-watch';
 import { PodWorkers } from './pod-workers';
 import { SYNC } from './tokens';
@@ -24,6 +25,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.Dns, { clusterDNS: config.SPLITLET_CLUSTER_DNS.split(',').map((s) => s.trim()).filter(Boolean), clusterDomain: config.SPLITLET_CLUSTER_DOMAIN });
   container.registerInstance(SYNC.NodeIP, nodeInternalIP(kc.makeApiClient(CoreV1Api), node));
   container.registerInstance(SYNC.ResyncMs, config.SPLITLET_POD_RESYNC_MS);
+  container.registerInstance(SYNC.Probes, new ProbeState(nc, node, logger));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const workers = new PodWorkers((pod) => syncer.sync(pod));

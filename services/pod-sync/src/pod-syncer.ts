@@ -17,6 +17,8 @@ import {
 } from '@splitlet/pod-status';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
+import { type ProbeState } from './probe-state';
+import { podProbeView } from './probe-view';
 import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
 import { SYNC } from './tokens';
 
@@ -54,6 +56,7 @@ export class PodSyncer {
     @inject(SYNC.Images) private readonly images: Images,
     @inject(SYNC.Dns) private readonly dns: DnsSettings,
     @inject(SYNC.NodeIP) private readonly nodeIP: () => Promise<string>,
+    @inject(SYNC.Probes) private readonly probes: ProbeState,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
@@ -106,9 +109,9 @@ export class PodSyncer {
       return;
     }
     for (const c of pod.spec?.containers ?? []) {
-      const mine = containers.filter((x) => x.metadata?.name === c.name);
-      const latest = mine[0];
+      let latest = containers.find((x) => x.metadata?.name === c.name);
       try {
+        if (latest?.state === ContainerState.RUNNING) latest = await this.killIfProbeFailed(pod, c, latest, false);
         if (latest?.state === ContainerState.RUNNING) continue;
         if (latest?.state === ContainerState.CREATED) {
           await this.runtime.startContainer({ containerId: latest.id });
@@ -135,9 +138,10 @@ export class PodSyncer {
    */
   private async syncInitContainers(pod: V1Pod, sandbox: PodSandboxStatus, containers: ContainerStatus[], failures: Map<string, SyncFailure>): Promise<boolean> {
     for (const c of pod.spec?.initContainers ?? []) {
-      const latest = containers.find((x) => x.metadata?.name === c.name);
+      let latest = containers.find((x) => x.metadata?.name === c.name);
       const sidecar = c.restartPolicy === 'Always';
       try {
+        if (sidecar && latest?.state === ContainerState.RUNNING) latest = await this.killIfProbeFailed(pod, c, latest, true);
         if (latest?.state === ContainerState.RUNNING) {
           if (sidecar) continue;
           return false; // wait for it to finish
@@ -160,6 +164,24 @@ export class PodSyncer {
       }
     }
     return true;
+  }
+
+  /**
+   * A running container that failed its liveness or startup probe is killed
+   * (computePodActions): a Killing Event in the kubelet's words, the probe's own
+   * terminationGracePeriodSeconds when it has one. Returns the instance as it is now;
+   * the caller then restarts it per the restart policy.
+   */
+  private async killIfProbeFailed(pod: V1Pod, c: V1Container, running: ContainerStatus, init: boolean): Promise<ContainerStatus | undefined> {
+    const failed = this.probes.failedProbe(pod.metadata!.uid!, c, running.id);
+    if (!failed) return running;
+    const policy = pod.spec?.restartPolicy ?? 'Always';
+    const restart = init || policy !== 'Never';
+    this.event(pod, 'Normal', 'Killing', `Container ${c.name} failed ${failed} probe${restart ? ', will be restarted' : ''}`, c.name, init);
+    const probe = failed === 'liveness' ? c.livenessProbe : c.startupProbe;
+    const grace = probe?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    await this.runtime.stopContainer({ containerId: running.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 });
+    return (await this.runtime.containerStatus({ containerId: running.id })).status;
   }
 
   /** Whether the container must wait before its next start (CrashLoopBackOff); starts the clock on the first exit. */
@@ -279,7 +301,11 @@ export class PodSyncer {
   private async terminate(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
     const grace = pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
-    const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
+    const before = await this.containersOf(uid);
+    const running = before.filter((c) => c.state === ContainerState.RUNNING);
+    // As SyncTerminatingPod, the status first says the pod is going: its containers no
+    // longer ready, its probes stopped (the view says terminating).
+    if (running.length) await this.report(pod, await this.sandboxesOf(uid), before, new Map(), false);
     for (const c of running) {
       const name = c.metadata?.name ?? '';
       this.event(pod, 'Normal', 'Killing', `Stopping container ${name}`, name, (pod.spec?.initContainers ?? []).some((x) => x.name === name));
@@ -310,6 +336,7 @@ export class PodSyncer {
       this.logger.info({ uid, sandbox: s.id }, 'removed the sandbox of a pod that no longer exists');
     }
     this.versions.delete(uid);
+    await this.probes.remove(uid);
   }
 
   /** Pod UIDs that have sandboxes on this node. */
@@ -343,7 +370,7 @@ export class PodSyncer {
     const waitingReason = pod.spec?.initContainers?.length ? 'PodInitializing' : 'ContainerCreating';
     const statusesOf = (list: V1Container[] | undefined, init: boolean) =>
       (list ?? []).map((c) => {
-        const st = this.containerStatus(pod, c.name, c.image ?? '', containers, failures.get(c.name), waitingReason);
+        const st = this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason);
         // A regular init container is ready once it has exited 0 (convertToAPIContainerStatuses).
         if (init && c.restartPolicy !== 'Always') st.ready = st.state?.terminated?.exitCode === 0;
         return st;
@@ -361,6 +388,9 @@ export class PodSyncer {
     const hostIP = await this.nodeIP();
     const podIP = pod.spec?.hostNetwork ? hostIP : (sandbox?.network?.ip ?? '');
     const startTime = pod.status?.startTime ?? new Date(Math.floor(now / 1000) * 1000);
+    const uid = pod.metadata!.uid!;
+    if (terminated) await this.probes.remove(uid);
+    else await this.probes.publish(uid, podProbeView(pod, [...statuses, ...initStatuses], podIP, hostIP, BigInt(now) * 1000n));
     await this.publishStatus(
       pod,
       toWirePodStatus({
@@ -399,15 +429,18 @@ export class PodSyncer {
     });
   }
 
-  private containerStatus(pod: V1Pod, name: string, image: string, containers: ContainerStatus[], failure: SyncFailure | undefined, waitingReason: string): V1ContainerStatus {
-    const mine = containers.filter((c) => c.metadata?.name === name);
+  private containerStatus(pod: V1Pod, c: V1Container, containers: ContainerStatus[], failure: SyncFailure | undefined, waitingReason: string): V1ContainerStatus {
+    const { name } = c;
+    const image = c.image ?? '';
+    const mine = containers.filter((x) => x.metadata?.name === name);
     const [latest, previous] = mine;
-    const terminatedOf = (c: ContainerStatus) => ({
-      terminated: { exitCode: c.exitCode, reason: c.reason, message: c.message || undefined, startedAt: toKubeTime(c.startedAt)!, finishedAt: toKubeTime(c.finishedAt)!, containerID: `docker://${c.id}` },
+    const terminatedOf = (x: ContainerStatus) => ({
+      terminated: { exitCode: x.exitCode, reason: x.reason, message: x.message || undefined, startedAt: toKubeTime(x.startedAt)!, finishedAt: toKubeTime(x.finishedAt)!, containerID: `docker://${x.id}` },
     });
     const base = { name, image, imageID: latest?.imageRef ?? '', containerID: latest ? `docker://${latest.id}` : undefined, restartCount: latest?.metadata?.attempt ?? 0 };
     if (latest?.state === ContainerState.RUNNING) {
-      return { ...base, ready: true, started: true, state: { running: { startedAt: toKubeTime(latest.startedAt)! } }, lastState: previous ? terminatedOf(previous) : {} };
+      const { ready, started } = this.probes.readiness(pod.metadata!.uid!, c, latest.id);
+      return { ...base, ready: ready && !pod.metadata?.deletionTimestamp, started, state: { running: { startedAt: toKubeTime(latest.startedAt)! } }, lastState: previous ? terminatedOf(previous) : {} };
     }
     if (latest?.state === ContainerState.EXITED) {
       const backoff = this.backoff.get(`${pod.metadata!.uid}/${name}`);

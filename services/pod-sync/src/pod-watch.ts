@@ -9,6 +9,7 @@ import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { PodSyncer } from './pod-syncer';
 import type { PodWorkers } from './pod-workers';
+import type { ProbeState } from './probe-state';
 import { SYNC } from './tokens';
 
 /**
@@ -24,6 +25,7 @@ export class PodWatch implements Runnable {
     @inject(SYNC.Workers) private readonly workers: PodWorkers,
     @inject(PodSyncer) private readonly syncer: PodSyncer,
     @inject(SYNC.ResyncMs) private readonly resyncMs: number,
+    @inject(SYNC.Probes) private readonly probes: ProbeState,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
@@ -34,6 +36,7 @@ export class PodWatch implements Runnable {
     await Promise.race([this.informer.start(), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
     if (!signal.aborted) this.logger.info({ pods: this.informer.list().length }, 'watching the pods bound to this node');
     void this.followContainerEvents(signal);
+    void this.followProbeResults(signal);
     while (!signal.aborted) {
       await this.resync().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'resync failed'));
       await this.clock.sleep(this.resyncMs, signal).catch(() => undefined);
@@ -47,6 +50,26 @@ export class PodWatch implements Runnable {
     const known = new Set(pods.map((p) => p.metadata?.uid));
     for (const uid of await this.syncer.podsWithSandboxes()) {
       if (!known.has(uid)) await this.syncer.cleanup(uid);
+    }
+  }
+
+  /**
+   * The prober's results: a changed one syncs its pod at once (a liveness failure
+   * kills, a readiness change is reported). Retried until JetStream answers.
+   */
+  private async followProbeResults(signal: AbortSignal): Promise<void> {
+    const syncPod = (uid: string) => {
+      const pod = this.informer.list().find((p) => p.metadata?.uid === uid);
+      if (pod) this.workers.update(pod);
+    };
+    for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await this.probes.start(syncPod, signal);
+        return;
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'probe state not available yet; retrying');
+      }
+      await this.clock.sleep(delay, signal).catch(() => undefined);
     }
   }
 

@@ -12,6 +12,8 @@ export const SYNC = {
   NodeIP: Symbol('NodeIP'),
   /** PodWorkers */
   Workers: Symbol('Workers'),
+  /** ProbeState: the pods view for the prober and its results. */
+  Probes: Symbol('Probes'),
   /** The resync period in ms. */
   ResyncMs: Symbol('ResyncMs'),
 } as const;

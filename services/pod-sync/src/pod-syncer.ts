@@ -17,7 +17,8 @@ import {
 } from '@splitlet/pod-status';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
-import { type ProbeState } from './probe-state';
+import { formatPod, runHook } from './lifecycle-hooks';
+import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
 import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
 import { SYNC } from './tokens';
@@ -177,11 +178,38 @@ export class PodSyncer {
     if (!failed) return running;
     const policy = pod.spec?.restartPolicy ?? 'Always';
     const restart = init || policy !== 'Never';
-    this.event(pod, 'Normal', 'Killing', `Container ${c.name} failed ${failed} probe${restart ? ', will be restarted' : ''}`, c.name, init);
     const probe = failed === 'liveness' ? c.livenessProbe : c.startupProbe;
     const grace = probe?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
-    await this.runtime.stopContainer({ containerId: running.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 });
+    await this.killContainer(pod, running, grace, `Container ${c.name} failed ${failed} probe${restart ? ', will be restarted' : ''}`);
     return (await this.runtime.containerStatus({ containerId: running.id })).status;
+  }
+
+  /**
+   * killContainer (kuberuntime_container.go): a Killing Event, the preStop hook within
+   * the grace period (a failure is a FailedPreStopHook Event, the stop goes on), then
+   * the stop signal with what is left of the grace period (at least 2 s), then SIGKILL.
+   */
+  private async killContainer(pod: V1Pod, running: ContainerStatus, graceSeconds: number, message?: string): Promise<void> {
+    const name = running.metadata?.name ?? '';
+    const init = (pod.spec?.initContainers ?? []).some((x) => x.name === name);
+    const spec = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((x) => x.name === name);
+    this.event(pod, 'Normal', 'Killing', message ?? `Stopping container ${name}`, name, init);
+    let grace = graceSeconds;
+    const preStop = spec?.lifecycle?.preStop;
+    if (spec && preStop && grace > 0) {
+      const started = this.clock.now();
+      const failure = await runHook(this.runtime, pod, spec, preStop, { containerId: running.id, podIP: await this.podIPOf(pod) }, grace);
+      if (failure) this.event(pod, 'Warning', 'FailedPreStopHook', failure, name, init);
+      grace = Math.max(2, grace - Math.ceil((this.clock.now() - started) / 1000));
+    }
+    await this.runtime.stopContainer({ containerId: running.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 });
+  }
+
+  /** The pod's IP as its containers see it (the node's for hostNetwork pods). */
+  private async podIPOf(pod: V1Pod): Promise<string> {
+    if (pod.spec?.hostNetwork) return this.nodeIP();
+    const sandbox = (await this.sandboxesOf(pod.metadata!.uid!)).find((s) => s.state === PodSandboxState.READY);
+    return sandbox?.network?.ip ?? '';
   }
 
   /** Whether the container must wait before its next start (CrashLoopBackOff); starts the clock on the first exit. */
@@ -254,6 +282,19 @@ export class PodSyncer {
       throw Object.assign(e, { waiting: 'RunContainerError' });
     }
     ev('Normal', 'Started', `Started container ${c.name}`);
+    const postStart = c.lifecycle?.postStart;
+    if (postStart) {
+      // The container counts as started only once its postStart hook is done; a failed
+      // hook kills it (the restart policy then decides), as the kubelet's startContainer.
+      const podIP = pod.spec?.hostNetwork ? await this.nodeIP() : (sandbox.network?.ip ?? '');
+      const failure = await runHook(this.runtime, pod, c, postStart, { containerId, podIP }, pod.spec?.terminationGracePeriodSeconds ?? 30);
+      if (failure) {
+        ev('Warning', 'FailedPostStartHook', failure);
+        const [status] = [(await this.runtime.containerStatus({ containerId })).status];
+        if (status?.state === ContainerState.RUNNING) await this.killContainer(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, 'FailedPostStartHook');
+        throw Object.assign(new Error(failure), { waiting: 'PostStartHookError' });
+      }
+    }
   }
 
   private failureOf(err: unknown): SyncFailure {
@@ -286,8 +327,7 @@ export class PodSyncer {
     if (running.length) {
       this.event(pod, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
-      for (const c of running) this.event(pod, 'Normal', 'Killing', `Stopping container ${c.metadata?.name}`, c.metadata?.name);
-      await Promise.all(running.map((c) => this.runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 })));
+      await Promise.all(running.map((c) => this.killContainer(pod, c, grace)));
     }
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, {
@@ -306,13 +346,7 @@ export class PodSyncer {
     // As SyncTerminatingPod, the status first says the pod is going: its containers no
     // longer ready, its probes stopped (the view says terminating).
     if (running.length) await this.report(pod, await this.sandboxesOf(uid), before, new Map(), false);
-    for (const c of running) {
-      const name = c.metadata?.name ?? '';
-      this.event(pod, 'Normal', 'Killing', `Stopping container ${name}`, name, (pod.spec?.initContainers ?? []).some((x) => x.name === name));
-    }
-    await Promise.all(
-      running.map((c) => this.runtime.stopContainer({ containerId: c.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 })),
-    );
+    await Promise.all(running.map((c) => this.killContainer(pod, c, grace)));
     const sandboxes = await this.sandboxesOf(uid);
     const containers = await this.containersOf(uid);
     if (!sandboxes.length && !containers.length) {
@@ -458,8 +492,5 @@ export class PodSyncer {
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-
-/** format.Pod: name_namespace(uid), as the kubelet names a pod in messages. */
-const formatPod = (pod: V1Pod) => `${pod.metadata?.name}_${pod.metadata?.namespace}(${pod.metadata?.uid})`;
 
 const asSandboxView = (s: PodSandboxStatus) => ({ ready: s.state === PodSandboxState.READY, networkNamespace: s.hostNetwork ? ('NODE' as const) : ('POD' as const), ip: s.network?.ip ?? '' });

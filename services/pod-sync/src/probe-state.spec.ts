@@ -15,8 +15,8 @@ const web: V1Container = {
   name: 'web',
   image: 'x',
   ports: [{ name: 'http', containerPort: 8080 }],
-  readinessProbe: { httpGet: { path: '/ready', port: 'http' as unknown as object } },
-  livenessProbe: { tcpSocket: { port: 8080 as unknown as object }, periodSeconds: 2, terminationGracePeriodSeconds: 3 },
+  readinessProbe: { httpGet: { path: '/ready', port: 'http' } },
+  livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 2, terminationGracePeriodSeconds: 3 },
   startupProbe: { exec: { command: ['true'] }, failureThreshold: 30 },
 };
 const plain: V1Container = { name: 'plain', image: 'x' };

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+
+// postStart and preStop hooks (exec and httpGet) as the kubelet runs them, end to end:
+// what the container saw, the Events, the restart after a failed postStart.
+const lab = labEnv();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-hooks-${suffix}`;
+const namespace = `e2e-hooks-${suffix}`;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+
+const podOf = (name: string, container: Partial<V1Container>, grace = 10): V1Pod => ({
+  metadata: { name, namespace },
+  spec: { nodeName, terminationGracePeriodSeconds: grace, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', ...container }] },
+});
+const read = (name: string) => core.readNamespacedPod({ namespace, name });
+const eventsOf = async (name: string, reason: string) => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},reason=${reason}` })).items;
+const logsOf = async (containerID: string) => (await runCommand('docker', ['logs', containerID.replace('docker://', '')])).stdout;
+const running = (name: string) =>
+  waitFor(`${name} Running`, async () => {
+    const p = await read(name);
+    return p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state?.running ? p : undefined;
+  }, 60_000);
+
+describe('lifecycle hooks on a splitlet node', () => {
+  let node: TestNode;
+  let server: http.Server;
+  let port = 0;
+  const hits: Array<{ path: string; agent: string; at: number }> = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      hits.push({ path: req.url ?? '', agent: req.headers['user-agent'] ?? '', at: Date.now() });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
+    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
+    await node.start('pod-sync');
+  });
+  afterAll(async () => {
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    await node?.stopAll();
+    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+    await new Promise((r) => server.close(r));
+  });
+
+  it('pod-sync - postStart exec runs in the container before it counts as running; httpGet reaches its host', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: podOf('post', {
+        command: ['sh', '-c', 'while [ ! -f /tmp/hook ]; do sleep 0.1; done; echo "hook said: $(cat /tmp/hook)"; sleep 3600'],
+        lifecycle: { postStart: { exec: { command: ['sh', '-c', 'echo from-post-start > /tmp/hook'] } } },
+      }),
+    });
+    const pod = await running('post');
+    const cid = pod.status!.containerStatuses![0]!.containerID!;
+    await waitFor('the hook output in the logs', async () => ((await logsOf(cid)).includes('hook said: from-post-start') ? true : undefined), 20_000);
+    expect(pod.status!.containerStatuses![0]!.restartCount).toBe(0);
+
+    await core.createNamespacedPod({
+      namespace,
+      body: podOf('post-http', { command: ['sleep', '3600'], lifecycle: { postStart: { httpGet: { host: '127.0.0.1', port: port, path: '/post-start' } } } }),
+    });
+    await running('post-http');
+    expect(hits.find((h) => h.path === '/post-start')?.agent).toMatch(/^kube-lifecycle\//);
+  });
+
+  it('pod-sync - a failing postStart: FailedPostStartHook with the kubelet\'s message, the container killed and restarted', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: podOf('post-fail', { command: ['sleep', '3600'], lifecycle: { postStart: { exec: { command: ['sh', '-c', 'echo nope >&2; exit 3'] } } } }, 2),
+    });
+    const failed = await waitFor('FailedPostStartHook', async () => (await eventsOf('post-fail', 'FailedPostStartHook'))[0], 60_000);
+    const uid = (await read('post-fail')).metadata!.uid!;
+    expect(failed).toMatchObject({ type: 'Warning', involvedObject: { fieldPath: 'spec.containers{app}' } });
+    expect(failed.message).toBe(
+      `Exec lifecycle hook ([sh -c echo nope >&2; exit 3]) for Container "app" in Pod "post-fail_${namespace}(${uid})" failed - error: command 'sh -c echo nope >&2; exit 3' exited with 3: nope\n, message: "nope\\n"`,
+    );
+    const killing = await waitFor('Killing', async () => (await eventsOf('post-fail', 'Killing'))[0], 30_000);
+    expect(killing.message).toBe('FailedPostStartHook');
+    const pod = await waitFor('a restart', async () => {
+      const p = await read('post-fail');
+      return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+    }, 60_000);
+    expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated).toBeDefined();
+  });
+
+  it('pod-sync - deletion runs preStop (exec and httpGet) before the stop signal; a failing one is FailedPreStopHook and the stop goes on', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: podOf('pre', {
+        command: ['sh', '-c', 'trap "echo got-TERM; exit 0" TERM; while true; do sleep 0.2; done'],
+        lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo prestop-ran > /proc/1/fd/1; sleep 2'] } } },
+      }),
+    });
+    await core.createNamespacedPod({
+      namespace,
+      body: podOf('pre-http', { command: ['sleep', '3600'], lifecycle: { preStop: { httpGet: { host: '127.0.0.1', port: port, path: '/pre-stop' } } } }, 3),
+    });
+    await core.createNamespacedPod({
+      namespace,
+      body: podOf('pre-fail', { command: ['sleep', '3600'], lifecycle: { preStop: { exec: { command: ['/no/such/binary'] } } } }, 3),
+    });
+    const cid = (await running('pre')).status!.containerStatuses![0]!.containerID!;
+    await running('pre-http');
+    await running('pre-fail');
+    await core.deleteNamespacedPod({ namespace, name: 'pre' });
+    await core.deleteNamespacedPod({ namespace, name: 'pre-http' });
+    await core.deleteNamespacedPod({ namespace, name: 'pre-fail' });
+    // preStop first (its output while the container still runs), then TERM.
+    const logs = await waitFor('preStop then TERM in the logs', async () => {
+      const l = await logsOf(cid).catch(() => '');
+      return /prestop-ran[\s\S]*got-TERM/.test(l) ? l : undefined;
+    }, 30_000);
+    expect(logs.indexOf('prestop-ran')).toBeLessThan(logs.indexOf('got-TERM'));
+    await waitFor('the preStop GET', async () => (hits.some((h) => h.path === '/pre-stop') ? true : undefined), 30_000);
+    const failed = await waitFor('FailedPreStopHook', async () => (await eventsOf('pre-fail', 'FailedPreStopHook'))[0], 30_000);
+    expect(failed.message).toMatch(/^Exec lifecycle hook \(\[\/no\/such\/binary\]\) for Container "app" in Pod "pre-fail_.+" failed - error: /);
+    for (const name of ['pre', 'pre-http', 'pre-fail'])
+      await waitFor(`${name} gone`, async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, name])).code !== 0 ? true : undefined), 60_000);
+  });
+});

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the lab's real parts from the Go module proxy, once per version.
-# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|all]
+# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|all]
 # Binaries land in $SPLITLET_CACHE/bin/<part>-<version>-<go.sum hash>/ (outside the
 # checkout); a second run finds them and returns at once.
 set -euo pipefail
@@ -49,9 +49,10 @@ build_k8s() {
 build_etcd()   { build_part etcd "$ETCD_VERSION" "" go.etcd.io/etcd/server/v3; }
 build_nats()   { build_part nats "$NATS_VERSION" "" github.com/nats-io/nats-server/v2; }
 build_jaeger() { build_part jaeger "$JAEGER_VERSION" "" github.com/jaegertracing/jaeger/cmd/jaeger; }
+build_registry() { build_part registry "$REGISTRY_VERSION" "" github.com/distribution/distribution/v3/cmd/registry ./htpasswd; }
 
 case "${1:-all}" in
-  k8s) build_k8s ;; etcd) build_etcd ;; nats) build_nats ;; jaeger) build_jaeger ;;
-  all) build_etcd; build_nats; build_jaeger; build_k8s ;;
-  *) echo "usage: $0 [k8s|etcd|nats|jaeger|all]" >&2; exit 2 ;;
+  k8s) build_k8s ;; etcd) build_etcd ;; nats) build_nats ;; jaeger) build_jaeger ;; registry) build_registry ;;
+  all) build_etcd; build_nats; build_registry; build_jaeger; build_k8s ;;
+  *) echo "usage: $0 [k8s|etcd|nats|jaeger|registry|all]" >&2; exit 2 ;;
 esac

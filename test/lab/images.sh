@@ -55,3 +55,17 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000:node:/home/node:/bin/sh\
 printf 'root:x:0:\nnode:x:1000:\n' > "$nroot/etc/group"
 chown 1000:1000 "$nroot/home/node"
 build_image splitlet-lab/node:24 "$work/node" "$( ("$node_bin" --version; npm --version; cat "$here/images/node/Dockerfile" "$0") | sha256sum | cut -c1-16)"
+
+# The registry's copy of the test box: tests pull it with and without credentials.
+if [[ -n "${LAB_REGISTRY:-}" ]]; then
+  ref="$LAB_REGISTRY/splitlet-lab/private:1"
+  if ! curl -sf --noproxy '*' -u "$LAB_REGISTRY_USER:$LAB_REGISTRY_PASSWORD" -o /dev/null \
+      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$LAB_REGISTRY/v2/splitlet-lab/private/manifests/1"; then
+    log "pushing $ref"
+    cfg="$work/docker-config"; mkdir -p "$cfg"   # credentials for this push only, not root's docker config
+    printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$LAB_REGISTRY" "$(printf '%s:%s' "$LAB_REGISTRY_USER" "$LAB_REGISTRY_PASSWORD" | base64 -w0)" >"$cfg/config.json"
+    docker tag splitlet-lab/testbox:1 "$ref"
+    DOCKER_CONFIG=$cfg docker push -q "$ref" >/dev/null
+    docker rmi "$ref" >/dev/null
+  fi
+fi

@@ -32,6 +32,7 @@ LAB_NATS_MONITOR_PORT=${LAB_NATS_MONITOR_PORT:-8222}
 LAB_OTLP_GRPC_PORT=${LAB_OTLP_GRPC_PORT:-4317}
 LAB_OTLP_HTTP_PORT=${LAB_OTLP_HTTP_PORT:-4318}
 LAB_JAEGER_QUERY_PORT=${LAB_JAEGER_QUERY_PORT:-16686}
+LAB_REGISTRY_PORT=${LAB_REGISTRY_PORT:-5000}
 SPLITLET_CACHE=${SPLITLET_CACHE:-/var/cache/splitlet}   # where build.sh caches binaries
 
 # Fixed cluster shape (the node agent and tests assume these).
@@ -39,9 +40,11 @@ SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1          # first IP of SERVICE_CIDR: the `kubernetes` Service
 SA_ISSUER=https://kubernetes.default.svc.cluster.local
 PAUSE_IMAGE=splitlet-lab/pause:1
+# The local registry's basic-auth user (Docker trusts 127.0.0.0/8 registries over HTTP).
+REGISTRY_USER=lab REGISTRY_PASSWORD=lab-registry-secret
 
 # Start order; `down` stops in reverse. dockerd is handled apart (first up, last down).
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler nats-server jaeger)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler nats-server registry jaeger)
 
 LAB_DIR=$(realpath -m "$LAB_DIR")   # absolute: it ends up in daemons' argv and in `env`
 BIN=$LAB_DIR/bin PKI=$LAB_DIR/pki LOGS=$LAB_DIR/logs PIDS=$LAB_DIR/pids
@@ -169,6 +172,7 @@ apiserver_ok() { [[ "$("$BIN/kubectl" --kubeconfig "$ADMIN_KC" --request-timeout
 kcm_ok()       { [[ "$(curl_local -k "https://127.0.0.1:$LAB_KCM_PORT/healthz")" == ok ]]; }
 scheduler_ok() { [[ "$(curl_local -k "https://127.0.0.1:$LAB_SCHEDULER_PORT/healthz")" == ok ]]; }
 nats_ok()      { curl_local "http://127.0.0.1:$LAB_NATS_MONITOR_PORT/healthz" >/dev/null; }
+registry_ok()  { [[ "$(curl -s --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LAB_REGISTRY_PORT/v2/")" == 401 ]]; }
 jaeger_ok()    { curl_local "http://127.0.0.1:$LAB_JAEGER_QUERY_PORT/api/services" >/dev/null; }
 docker_ok()    { docker info >/dev/null 2>&1; }
 
@@ -176,7 +180,7 @@ docker_ok()    { docker info >/dev/null 2>&1; }
 check_of() {
   case $1 in
     etcd) echo etcd_ok ;; kube-apiserver) echo apiserver_ok ;; kube-controller-manager) echo kcm_ok ;;
-    kube-scheduler) echo scheduler_ok ;; nats-server) echo nats_ok ;; jaeger) echo jaeger_ok ;;
+    kube-scheduler) echo scheduler_ok ;; nats-server) echo nats_ok ;; jaeger) echo jaeger_ok ;; registry) echo registry_ok ;;
     dockerd) echo docker_ok ;;
   esac
 }
@@ -244,9 +248,10 @@ link() {
 
 ensure_binaries() {
   mkdir -p "$BIN"
-  local k8s etcd nats jaeger b
+  local k8s etcd nats jaeger registry b
   etcd=$(build etcd "$ETCD_VERSION")
   nats=$(build nats "$NATS_VERSION")
+  registry=$(build registry "$REGISTRY_VERSION")
   jaeger=$(build jaeger "$JAEGER_VERSION")
   k8s=$(build k8s "$K8S_VERSION")
   for b in kubectl kube-apiserver kube-controller-manager kube-scheduler; do link "$k8s" "$b" "$b"; done
@@ -256,6 +261,8 @@ ensure_binaries() {
   link "$etcd" etcd server v3 etcd
   link "$nats" nats-server nats-server v2
   link "$jaeger" jaeger jaeger
+  link "$registry" registry registry
+  link "$registry" registry-htpasswd htpasswd
 }
 
 # --- 3. PKI ----------------------------------------------------------------------
@@ -456,6 +463,24 @@ start_nats() {
     -js -sd "$LAB_DIR/nats" -a 127.0.0.1 -p "$LAB_NATS_PORT" -m "$LAB_NATS_MONITOR_PORT"
 }
 
+# A local image registry (distribution) with basic auth, so that tests pull real
+# images: imagePullSecrets, pull policies, ErrImagePull for an image it lacks.
+start_registry() {
+  mkdir -p "$LAB_DIR/registry"
+  # bcrypt salts differ each time: keep the file (and the running registry) while the user is the same.
+  if [[ "$(cut -d: -f1 "$LAB_DIR/registry/htpasswd" 2>/dev/null)" != "$REGISTRY_USER" ]]; then
+    "$BIN/registry-htpasswd" "$REGISTRY_USER" "$REGISTRY_PASSWORD" >"$LAB_DIR/registry/htpasswd"
+  fi
+  cat >"$LAB_DIR/registry/config.yml" <<EOF
+version: 0.1
+log: { level: warn }
+storage: { filesystem: { rootdirectory: $LAB_DIR/registry/data }, delete: { enabled: true } }
+http: { addr: 127.0.0.1:$LAB_REGISTRY_PORT }
+auth: { htpasswd: { realm: splitlet-lab, path: $LAB_DIR/registry/htpasswd } }
+EOF
+  ensure registry 30 "$LAB_REGISTRY_PORT" registry_ok -- "$BIN/registry" serve "$LAB_DIR/registry/config.yml"
+}
+
 # Jaeger v2 (an OpenTelemetry Collector build). Without --config it runs an embedded
 # all-in-one config that also opens ~10 fixed ports (zipkin 9411, jaeger thrift/grpc,
 # sampling 5778/5779, health 13133, metrics 8888, ...), which would clash with a second
@@ -543,9 +568,11 @@ cmd_up() {
   start_controller_manager
   start_scheduler
   start_nats
+  start_registry
   start_jaeger
   log "building local images"
-  "$here/images.sh" >&2
+  LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT LAB_REGISTRY_USER=$REGISTRY_USER LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD \
+    "$here/images.sh" >&2
   log "up in $((SECONDS - t0)) s"
   cat >&2 <<EOF
 [lab] ready:
@@ -553,6 +580,7 @@ cmd_up() {
 [lab]   node:     $NODE_KC  (system:node:$LAB_NODE_NAME)
 [lab]   apiserver $APISERVER_URL   etcd https://127.0.0.1:$LAB_ETCD_PORT
 [lab]   nats      nats://127.0.0.1:$LAB_NATS_PORT (monitor http://127.0.0.1:$LAB_NATS_MONITOR_PORT)
+[lab]   registry  127.0.0.1:$LAB_REGISTRY_PORT (user $REGISTRY_USER)
 [lab]   jaeger    OTLP grpc 127.0.0.1:$LAB_OTLP_GRPC_PORT, http http://127.0.0.1:$LAB_OTLP_HTTP_PORT, UI http://127.0.0.1:$LAB_JAEGER_QUERY_PORT
 [lab]   test env: eval "\$($0 env)"    logs: $LOGS
 EOF
@@ -588,7 +616,7 @@ cmd_down() {
   remove_lab_containers
   # dockerd only has a pidfile if the lab started it; it may need longer to stop containers.
   stop dockerd 30
-  rm -rf "$LAB_DIR/etcd" "$LAB_DIR/nats"
+  rm -rf "$LAB_DIR/etcd" "$LAB_DIR/nats" "$LAB_DIR/registry"
   log "down (kept $BIN, $PKI and kubeconfigs)"
 }
 
@@ -613,7 +641,8 @@ cmd_env() {
   for kv in "KUBECONFIG_ADMIN=$ADMIN_KC" "LAB_NODE_KUBECONFIG=$NODE_KC" \
     "NATS_URL=nats://127.0.0.1:$LAB_NATS_PORT" "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$LAB_OTLP_HTTP_PORT" \
     "JAEGER_QUERY_URL=http://127.0.0.1:$LAB_JAEGER_QUERY_PORT" "LAB_NODE_NAME=$LAB_NODE_NAME" \
-    "SPLITLET_PAUSE_IMAGE=$PAUSE_IMAGE"; do
+    "SPLITLET_PAUSE_IMAGE=$PAUSE_IMAGE" "LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT" \
+    "LAB_REGISTRY_USER=$REGISTRY_USER" "LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD"; do
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
   done
 }

@@ -45,12 +45,15 @@ describe('lifecycle hooks on a splitlet node', () => {
     node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
     await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
     await node.start('pod-sync');
+    // The Node must exist: the pod GC deletes pods bound to a node that does not.
+    await node.start('registrar');
   });
   afterAll(async () => {
     await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
     await node?.stopAll();
     const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
     if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+    await core.deleteNode({ name: nodeName }).catch(() => undefined);
     await new Promise((r) => server.close(r));
   });
 

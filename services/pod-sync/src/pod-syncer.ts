@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
 import { containerFieldPath, isRemoteError, podStatusSubject, publish, recordPodEvent, type ServiceClient } from '@splitlet/bus';
-import { ContainerState, PodSandboxState, statusv1, type ContainerStatus, type ImageService, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
+import { ContainerState, PodSandboxState, statusv1, type ContainerStatus, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
 import {
   generateContainersReadyCondition,
   generatePodInitializedCondition,
@@ -17,6 +17,7 @@ import {
 } from '@splitlet/pod-status';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
+import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
 import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
@@ -24,7 +25,6 @@ import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-conf
 import { SYNC } from './tokens';
 
 type Runtime = ServiceClient<typeof RuntimeService>;
-type Images = ServiceClient<typeof ImageService>;
 
 /** The kubelet's crash-loop back-off: 10 s doubling to 5 min, forgotten after 10 min of running. */
 export const BACKOFF_INITIAL_MS = 10_000;
@@ -54,10 +54,10 @@ export class PodSyncer {
 
   constructor(
     @inject(SYNC.Runtime) private readonly runtime: Runtime,
-    @inject(SYNC.Images) private readonly images: Images,
     @inject(SYNC.Dns) private readonly dns: DnsSettings,
     @inject(SYNC.NodeIP) private readonly nodeIP: () => Promise<string>,
     @inject(SYNC.Probes) private readonly probes: ProbeState,
+    @inject(SYNC.ImageManager) private readonly imageManager: ImageManager,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
@@ -231,34 +231,8 @@ export class PodSyncer {
 
   private async startNew(pod: V1Pod, c: V1Container, sandbox: PodSandboxStatus, attempt: number): Promise<void> {
     const init = (pod.spec?.initContainers ?? []).includes(c);
-    const image = c.image ?? '';
     const ev = (type: 'Normal' | 'Warning', reason: string, message: string) => this.event(pod, type, reason, message, c.name, init);
-    const policy = c.imagePullPolicy ?? (image.endsWith(':latest') || !/:[^/]+$/.test(image) ? 'Always' : 'IfNotPresent');
-    const present = (await this.images.imageStatus({ image: { image } })).image;
-    if (policy === 'Never' && !present) {
-      const message = `Container image "${image}" is not present with pull policy of Never`;
-      ev('Warning', 'ErrImageNeverPull', message);
-      ev('Warning', 'Failed', 'Error: ErrImageNeverPull');
-      throw Object.assign(new Error(message), { waiting: 'ErrImageNeverPull' });
-    }
-    if (policy === 'Always' || !present) {
-      const started = this.clock.now();
-      ev('Normal', 'Pulling', `Pulling image "${image}"`);
-      try {
-        await this.images.pullImage({ image: { image } });
-        const took = ((this.clock.now() - started) / 1000).toFixed(3);
-        const size = (await this.images.imageStatus({ image: { image } })).image?.size ?? 0n;
-        ev('Normal', 'Pulled', `Successfully pulled image "${image}" in ${took}s (${took}s including waiting). Image size: ${size} bytes.`);
-      } catch (err) {
-        const e = err as Error & { description?: string };
-        ev('Warning', 'Failed', `Failed to pull image "${image}": ${e.description ?? e.message}`);
-        ev('Warning', 'Failed', 'Error: ErrImagePull');
-        // A present image that cannot be pulled again is still usable under Always.
-        if (!(policy === 'Always' && present)) throw Object.assign(e, { waiting: 'ErrImagePull' });
-      }
-    } else {
-      ev('Normal', 'Pulled', `Container image "${image}" already present on machine`);
-    }
+    await this.imageManager.ensure(pod, c, ev);
     let containerId: string;
     try {
       const hostIP = await this.nodeIP();
@@ -360,6 +334,7 @@ export class PodSyncer {
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), true);
     for (const s of sandboxes) await this.runtime.removePodSandbox({ podSandboxId: s.id });
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
+    this.imageManager.forget(uid);
   }
 
   /** Removes what runs for a pod the API server no longer has. */

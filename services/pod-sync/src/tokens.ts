@@ -12,6 +12,8 @@ export const SYNC = {
   NodeIP: Symbol('NodeIP'),
   /** PodWorkers */
   Workers: Symbol('Workers'),
+  /** ImageManager: pull policy, pull secrets, pull back-off. */
+  ImageManager: Symbol('ImageManager'),
   /** ProbeState: the pods view for the prober and its results. */
   Probes: Symbol('Probes'),
   /** The resync period in ms. */

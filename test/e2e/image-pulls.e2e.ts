@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+
+// Image pulls from a real registry (the lab's, with basic auth): imagePullSecrets as
+// registry credentials, ErrImagePull then ImagePullBackOff, InvalidImageName.
+const lab = labEnv();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-pulls-${suffix}`;
+const namespace = `e2e-pulls-${suffix}`;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+const privateImage = `${lab.registry}/splitlet-lab/private:1`;
+
+const podOf = (name: string, container: Partial<V1Container>, pullSecrets: string[] = []): V1Pod => ({
+  metadata: { name, namespace },
+  spec: {
+    nodeName,
+    terminationGracePeriodSeconds: 2,
+    imagePullSecrets: pullSecrets.map((n) => ({ name: n })),
+    containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'], ...container }],
+  },
+});
+const read = (name: string) => core.readNamespacedPod({ namespace, name });
+const eventsOf = async (name: string) => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
+const waiting = (name: string, reason: string) =>
+  waitFor(`${name} waiting ${reason}`, async () => {
+    const p = await read(name);
+    return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === reason ? p : undefined;
+  }, 60_000);
+
+describe('image pulls on a splitlet node', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    const auth = Buffer.from(`${lab.registryUser}:${lab.registryPassword}`).toString('base64');
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [`http://${lab.registry}`]: { auth } } }) } },
+    });
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
+    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
+    await node.start('pod-sync');
+    // The Node must exist: the pod GC deletes pods bound to a node that does not.
+    await node.start('registrar');
+  });
+  afterAll(async () => {
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    await node?.stopAll();
+    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+  });
+
+  it('pod-sync - imagePullSecrets are the registry credentials: the private image is pulled (Always) and runs', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('private', { image: privateImage, imagePullPolicy: 'Always' }, ['regcred']) });
+    const pod = await waitFor('private Running', async () => {
+      const p = await read('private');
+      return p.status?.phase === 'Running' ? p : undefined;
+    }, 90_000);
+    expect(pod.status?.containerStatuses?.[0]).toMatchObject({ image: privateImage, ready: true });
+    expect(pod.status?.containerStatuses?.[0]?.imageID).toMatch(/sha256:[0-9a-f]{64}$/);
+    const seen = (await eventsOf('private')).map((e) => [e.reason, e.message]);
+    expect(seen).toContainEqual(['Pulling', `Pulling image "${privateImage}"`]);
+    expect(seen.find(([r]) => r === 'Pulled')?.[1]).toMatch(new RegExp(`^Successfully pulled image "${privateImage.replace(/[./]/g, '\\$&')}" in [\\d.]+s \\([\\d.]+s including waiting\\)\\. Image size: \\d+ bytes\\.$`));
+  });
+
+  it('pod-sync - without credentials: ErrImagePull with the registry\'s answer, then ImagePullBackOff with its Event; other pods unaffected', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('nocred', { image: privateImage, imagePullPolicy: 'Always' }) });
+    const first = await waiting('nocred', 'ErrImagePull');
+    expect(first.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(/no basic auth credentials|unauthorized|authentication required/i);
+    expect(first.status?.phase).toBe('Pending');
+    const backoff = await waiting('nocred', 'ImagePullBackOff');
+    expect(backoff.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(new RegExp(`^Back-off pulling image "${privateImage.replace(/[./]/g, '\\$&')}": ErrImagePull: `));
+    const events = await eventsOf('nocred');
+    expect(events.find((e) => e.reason === 'BackOff')).toMatchObject({ type: 'Normal', message: `Back-off pulling image "${privateImage}"` });
+    expect(events.filter((e) => e.reason === 'Failed').map((e) => e.message)).toEqual(expect.arrayContaining(['Error: ErrImagePull', 'Error: ImagePullBackOff']));
+    // The back-off is 10 s, then 20 s: with a sync every 2 s, at most one pull per 10 s.
+    const pulls = events.filter((e) => e.reason === 'Pulling').reduce((n, e) => n + (e.count ?? 1), 0);
+    const elapsed = Date.now() - new Date(first.metadata!.creationTimestamp!).getTime();
+    expect(pulls).toBeLessThanOrEqual(1 + Math.floor(elapsed / 10_000));
+    expect((await read('private')).status?.phase).toBe('Running');
+  });
+
+  it('pod-sync - an image the registry does not have: ErrImagePull', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('missing', { image: `${lab.registry}/splitlet-lab/missing:1` }, ['regcred']) });
+    const pod = await waiting('missing', 'ErrImagePull');
+    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(/not found|manifest unknown/i);
+  });
+
+  it('pod-sync - an invalid image name: InvalidImageName and the InspectFailed Event, nothing pulled', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('badname', { image: 'Splitlet-Lab/TestBox:1' }) });
+    const pod = await waiting('badname', 'InvalidImageName');
+    expect(pod.status?.phase).toBe('Pending');
+    const events = await eventsOf('badname');
+    expect(events.find((e) => e.reason === 'InspectFailed')?.message).toBe(
+      'Failed to apply default image tag "Splitlet-Lab/TestBox:1": couldn\'t parse image reference "Splitlet-Lab/TestBox:1": invalid reference format: repository name (Splitlet-Lab/TestBox) must be lowercase',
+    );
+    expect(events.some((e) => e.reason === 'Pulling')).toBe(false);
+  });
+});

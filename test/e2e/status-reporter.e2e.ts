@@ -69,7 +69,9 @@ describe('status-reporter against the lab', () => {
 
   beforeAll(async () => {
     expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName));
+    // The pod GC deletes pods bound to a node that does not exist; no registrar runs here.
+    await core.createNode({ body: { metadata: { name: nodeName } } });
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_STATUS_RECONCILE_MS: '2000' });
     await node.start('status-reporter');
     nc = await connect({ servers: lab.natsUrl });
   });
@@ -77,6 +79,7 @@ describe('status-reporter against the lab', () => {
     await node?.stopAll();
     await nc?.close();
     await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    await core.deleteNode({ name: nodeName }).catch(() => undefined);
   });
 
   it('status-reporter - the pod status it is handed is what the API server shows', async () => {
@@ -97,6 +100,18 @@ describe('status-reporter against the lab', () => {
     publish(pod, 1, 'Failed'); // stale: dropped
     await new Promise((r) => setTimeout(r, 1000));
     expect((await core.readNamespacedPod({ namespace, name: 'web' })).status?.phase).toBe('Running');
+  });
+
+  it('status-reporter - a status someone else overwrote is written again by the reconcile within a period', async () => {
+    await waitFor('web Running', async () => ((await core.readNamespacedPod({ namespace, name: 'web' })).status?.phase === 'Running' ? true : undefined));
+    await kubectl(lab.adminKubeconfig, ['patch', 'pod', 'web', '-n', namespace, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Unknown","podIP":"10.9.9.9","podIPs":[{"ip":"10.9.9.9"}]}}']);
+    expect((await core.readNamespacedPod({ namespace, name: 'web' })).status?.phase).toBe('Unknown');
+    const repaired = await waitFor('the status repaired', async () => {
+      const p = await core.readNamespacedPod({ namespace, name: 'web' });
+      return p.status?.phase === 'Running' ? p : undefined;
+    }, 10_000);
+    expect(repaired.status?.podIP).toBe('172.17.0.9');
+    expect(repaired.status?.podIPs).toEqual([{ ip: '172.17.0.9' }]);
   });
 
   it('status-reporter - a deleted pod reported terminated is removed from the API server', async () => {

@@ -1,14 +1,20 @@
 import type { DependencyContainer } from 'tsyringe';
 import { loadKubeConfig } from '@splitlet/kube';
-import { runAll, type Runnable } from '@splitlet/service';
+import { runAll, TOKENS, type Runnable } from '@splitlet/service';
+import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { EventWriter } from './event-writer';
 import { kubePodApi } from './pod-api';
+import { InformerPodCache } from './pod-cache';
 import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
-  container.registerInstance(SR.PodApi, kubePodApi(loadKubeConfig(config.KUBECONFIG)));
-  return runAll(container.resolve(PodStatusManager), container.resolve(EventWriter));
+  const kc = loadKubeConfig(config.KUBECONFIG);
+  container.registerInstance(SR.PodApi, kubePodApi(kc));
+  const cache = new InformerPodCache(kc, config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger));
+  container.registerInstance(SR.PodCache, cache);
+  container.registerInstance(SR.ReconcileMs, config.SPLITLET_STATUS_RECONCILE_MS);
+  return runAll(cache, container.resolve(PodStatusManager), container.resolve(EventWriter));
 }

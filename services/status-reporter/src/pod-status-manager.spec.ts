@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { create, toBinary } from '@bufbuild/protobuf';
+import { loadYaml, type V1Pod } from '@kubernetes/client-node';
 import { statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
@@ -32,6 +33,15 @@ describe('status-reporter PodStatusManager', () => {
   let api: FakePodApi;
   let clock: FakeClock;
   let manager: PodStatusManager;
+  /** The pods as the API server has them (the informer's cache), by UID. */
+  const cached = new Map<string, V1Pod>();
+  /** What the API server holds once a patch is applied (a JSON round trip, as a GET would give it). */
+  const asApiHas = (status: object): V1Pod =>
+    loadYaml<V1Pod>(
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { uid: 'uid-1', name: 'web', namespace: 'default' }, status }, (k, v: unknown) =>
+        Array.isArray(v) ? v.filter((x: { $patch?: string }) => !x?.$patch) : v,
+      ),
+    );
 
   beforeEach(async () => {
     h = await startServiceHarness('status-reporter');
@@ -39,6 +49,9 @@ describe('status-reporter PodStatusManager', () => {
     clock = new FakeClock();
     h.container.registerInstance(SR.PodApi, api);
     h.container.registerInstance(TOKENS.Clock, clock);
+    cached.clear();
+    h.container.registerInstance(SR.PodCache, { byUid: (uid: string) => cached.get(uid) });
+    h.container.registerInstance(SR.ReconcileMs, 10_000);
     manager = h.container.resolve(PodStatusManager);
   });
   afterEach(() => h.close());
@@ -57,7 +70,9 @@ describe('status-reporter PodStatusManager', () => {
         status: {
           phase: 'Running',
           podIP: '172.17.0.5',
-          podIPs: [{ ip: '172.17.0.5' }],
+          // podIPs and hostIPs are replaced, not merged by IP (a strategic merge patch directive).
+          podIPs: [{ ip: '172.17.0.5' }, { $patch: 'replace' }],
+          hostIPs: [{ $patch: 'replace' }],
           startTime: '2025-11-28T12:00:00Z',
           conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-11-28T12:00:00Z', lastProbeTime: null }],
           containerStatuses: [
@@ -129,5 +144,35 @@ describe('status-reporter PodStatusManager', () => {
     await expect.poll(() => api.patches.length, { timeout: 2000 }).toBe(1);
     abort.abort();
     await running;
+  });
+
+  it('PodStatusManager - after a restart, a status the API server already holds is not written again', async () => {
+    manager.offer(update(1, 'Running'));
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    cached.set('uid-1', asApiHas(api.patches[0]!.patch.status));
+    // A new manager (status-reporter restarted) receives pod-sync's next publication of the same status.
+    const restarted = h.container.resolve(PodStatusManager);
+    restarted.offer(update(2, 'Running'));
+    await expect.poll(() => restarted.idle, { timeout: 2000 }).toBe(true);
+    expect(api.patches).toHaveLength(1);
+    restarted.offer(update(3, 'Succeeded'));
+    await expect.poll(() => restarted.idle, { timeout: 2000 }).toBe(true);
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Succeeded']);
+  });
+
+  it('PodStatusManager - the reconcile writes the latest status again where the API server holds another, and only there', async () => {
+    manager.offer(update(1, 'Running'));
+    await settled();
+    cached.set('uid-1', asApiHas(api.patches[0]!.patch.status));
+    await clock.advance(10_000);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1); // in place: nothing to do
+    // Someone else wrote the status (or our write was lost): the next reconcile repairs it.
+    cached.set('uid-1', asApiHas({ ...api.patches[0]!.patch.status, phase: 'Pending' }));
+    manager.reconcile();
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Running']);
   });
 });

@@ -1,3 +1,4 @@
+import { create } from '@bufbuild/protobuf';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
@@ -6,17 +7,37 @@ import { statusv1 } from '@splitlet/contracts';
 import { apiStatus, describeApiError } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
+import type { V1PodStatus } from '@kubernetes/client-node';
+import { toKubePodStatus, toWirePodStatus } from '@splitlet/pod-status';
 import type { PodApi } from './pod-api';
-import { toKubePodStatus } from '@splitlet/pod-status';
+import type { PodCache } from './pod-cache';
 import { SR } from './tokens';
 
 interface PodEntry {
   /** The newest update received. */
   latest?: statusv1.PodStatusUpdate;
-  /** What was last written: its version and the status as sent. */
-  written?: { version: bigint; json: string };
+  /** What was last written (or found already in place): its version, the status as sent, when. */
+  written?: { version: bigint; json: string; at: number };
+  /** The API's status differs from what was written: write the latest again. */
+  forced?: boolean;
   writing: boolean;
 }
+
+/** A status in the one JSON shape both sides compare in: the API's, through the wire mapping. */
+const normalized = (status: V1PodStatus | undefined): string => JSON.stringify(toKubePodStatus(create(statusv1.PodStatusSchema, toWirePodStatus(status ?? {}))));
+
+/**
+ * podIPs and hostIPs merge by IP in a strategic merge patch: an IP the pod no longer
+ * has would stay. The kubelet patches from old to new (deleting it); a patch built
+ * from the new status alone says so with the `$patch: replace` directive.
+ */
+function withReplacedIPs(status: V1PodStatus): object {
+  const replace = { $patch: 'replace' };
+  return { ...status, podIPs: [...(status.podIPs ?? []), replace], hostIPs: [...(status.hostIPs ?? []), replace] };
+}
+
+/** How long after a write the pod cache may still show the status before it. */
+const CACHE_LAG_MS = 2_000;
 
 const tracer = trace.getTracer('status-reporter');
 
@@ -35,6 +56,8 @@ export class PodStatusManager implements Runnable {
 
   constructor(
     @inject(SR.PodApi) private readonly api: PodApi,
+    @inject(SR.PodCache) private readonly cache: PodCache,
+    @inject(SR.ReconcileMs) private readonly reconcileMs: number,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
@@ -43,8 +66,28 @@ export class PodStatusManager implements Runnable {
 
   async run(signal: AbortSignal): Promise<void> {
     const sub = subscribe(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, async (u) => this.offer(u), { logger: this.logger });
+    while (!signal.aborted) {
+      await this.clock.sleep(this.reconcileMs, signal).catch(() => undefined);
+      if (!signal.aborted) this.reconcile();
+    }
     await untilAborted(signal);
     sub.unsubscribe();
+  }
+
+  /**
+   * The status manager's periodic sync: a pod whose status in the API server is not
+   * what was last written (a lost write, another writer) gets the latest written again.
+   */
+  reconcile(): void {
+    const now = this.clock.now();
+    for (const [uid, entry] of this.pods) {
+      if (entry.writing || !entry.written || !entry.latest || now - entry.written.at < CACHE_LAG_MS) continue;
+      const pod = this.cache.byUid(uid);
+      if (!pod || normalized(pod.status) === entry.written.json) continue;
+      this.logger.info({ pod: `${entry.latest.namespace}/${entry.latest.name}`, uid }, 'the API server holds another status; writing the latest again');
+      entry.forced = true;
+      void this.drain(uid, entry);
+    }
   }
 
   /** Takes an update; returns once it is queued (the write happens behind). */
@@ -70,7 +113,7 @@ export class PodStatusManager implements Runnable {
     if (entry.writing) return;
     entry.writing = true;
     try {
-      for (let delay = 200; entry.latest && (!entry.written || entry.latest.version > entry.written.version); ) {
+      for (let delay = 200; entry.latest && (entry.forced || !entry.written || entry.latest.version > entry.written.version); ) {
         const outcome = await this.write(entry.latest, entry);
         if (outcome === 'retry') {
           await this.clock.sleep(delay);
@@ -91,12 +134,15 @@ export class PodStatusManager implements Runnable {
       try {
         const status = toKubePodStatus(u.status!);
         const json = JSON.stringify(status);
-        if (entry.written?.json !== json) {
+        // Unchanged since the last write, or (after a restart) already what the API server holds.
+        const inPlace = entry.written ? entry.written.json === json : normalized(this.cache.byUid(u.podUid)?.status) === json;
+        if (entry.forced || !inPlace) {
           // metadata.uid in the patch is a precondition: a pod re-created under the same name is not ours.
-          await this.api.patchPodStatus(u.namespace, u.name, { metadata: { uid: u.podUid }, status });
+          await this.api.patchPodStatus(u.namespace, u.name, { metadata: { uid: u.podUid }, status: withReplacedIPs(status) });
           this.writes.statusPatches++;
         }
-        entry.written = { version: u.version, json };
+        entry.forced = false;
+        entry.written = { version: u.version, json, at: this.clock.now() };
         if (u.terminated) {
           await this.api.deletePod(u.namespace, u.name, u.podUid);
           this.writes.deletes++;

@@ -112,6 +112,8 @@ export class Containers {
         CpuQuota: nonZero(r?.cpuQuota),
         CpuPeriod: nonZero(r?.cpuPeriod),
         Memory: nonZero(r?.memoryLimitInBytes),
+        // No swap beyond the limit (dockershim's MemorySwap = Memory): over it, the OOM killer.
+        MemorySwap: nonZero(r?.memoryLimitInBytes),
         Privileged: sc?.privileged ?? false,
         CapAdd: sc?.capabilities?.addCapabilities ?? [],
         CapDrop: sc?.capabilities?.dropCapabilities ?? [],

@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
+import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+
+// What a pod's spec makes Docker run, end to end: host network and ports, resources,
+// security contexts, DNS and host names, sidecars, and the failures a kubelet names
+// (StartError, OOMKilled, runAsNonRoot). Read back through the API server and Docker.
+const lab = labEnv();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-spec-${suffix}`;
+const namespace = `e2e-spec-${suffix}`;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+const hostPort = 20000 + Math.floor(Math.random() * 10000);
+
+const app = (c: Partial<V1Container>): V1Container => ({ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'], ...c });
+const pods: Record<string, Partial<V1PodSpec>> = {
+  hostnet: { hostNetwork: true, containers: [app({})] },
+  ports: { containers: [app({ command: ['sh', '-c', 'mkdir -p /tmp/www && echo hello-from-pod > /tmp/www/index.html && httpd -f -p 8080 -h /tmp/www'], ports: [{ containerPort: 8080, hostPort }] })] },
+  burstable: { containers: [app({ resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '500m', memory: '64Mi' } } })] },
+  guaranteed: { containers: [app({ resources: { requests: { cpu: '1', memory: '64Mi' }, limits: { cpu: '1', memory: '64Mi' } } })] },
+  secure: {
+    securityContext: { runAsUser: 1000, runAsGroup: 1000, supplementalGroups: [2000] },
+    containers: [
+      app({
+        command: ['sh', '-c', 'id; touch /probe 2>&1 || echo read-only-root; sleep 3600'],
+        securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } },
+      }),
+    ],
+  },
+  privileged: { containers: [app({ securityContext: { privileged: true } })] },
+  nonroot: { securityContext: { runAsNonRoot: true }, containers: [app({})] },
+  dnsnone: { dnsPolicy: 'None', dnsConfig: { nameservers: ['192.0.2.53'], searches: ['example.test'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] }, containers: [app({ command: ['sh', '-c', 'cat /etc/resolv.conf; sleep 3600'] })] },
+  dnscluster: { hostname: 'box', subdomain: 'sub', containers: [app({ command: ['sh', '-c', 'echo "host=$(hostname)"; cat /etc/resolv.conf; sleep 3600'] })] },
+  sidecar: {
+    initContainers: [{ name: 'side', image: 'splitlet-lab/testbox:1', restartPolicy: 'Always', command: ['sh', '-c', 'echo side > /dev/shm/side; sleep 3600'] }],
+    containers: [app({ command: ['sh', '-c', 'cat /dev/shm/side 2>/dev/null || echo no-sidecar; sleep 3600'] })],
+  },
+  nocommand: { restartPolicy: 'Never', containers: [app({ command: ['/no/such/command'] })] },
+  oom: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'head -c 300000000 /dev/zero | tail'], resources: { limits: { memory: '16Mi' } } })] },
+  onfailure: { restartPolicy: 'OnFailure', containers: [app({ command: ['sh', '-c', 'sleep 1; exit 1'] })] },
+};
+
+const read = (name: string) => core.readNamespacedPod({ namespace, name });
+const inspect = async (containerID: string) => JSON.parse((await runCommand('docker', ['inspect', containerID.replace('docker://', '')])).stdout)[0];
+const logsOf = async (containerID: string) => (await runCommand('docker', ['logs', containerID.replace('docker://', '')])).stdout;
+const until = (name: string, what: string, ok: (p: V1Pod) => boolean, timeoutMs = 60_000) =>
+  waitFor(`${name}: ${what}`, async () => {
+    const p = await read(name);
+    return ok(p) ? p : undefined;
+  }, timeoutMs);
+const running = (name: string) => until(name, 'Running', (p) => p.status?.phase === 'Running' && Boolean(p.status.containerStatuses?.every((c) => c.state?.running)));
+
+describe('pod specs on a splitlet node', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000', SPLITLET_CLUSTER_DNS: '10.96.0.10' });
+    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
+    await node.start('pod-sync');
+    await node.start('registrar');
+    for (const [name, spec] of Object.entries(pods))
+      await core.createNamespacedPod({ namespace, body: { metadata: { name, namespace }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [], ...spec } } });
+  });
+  afterAll(async () => {
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    await node?.stopAll();
+    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+  });
+
+  it('pod-sync - hostNetwork: the pod IP is the host IP and the container is on the host network', async () => {
+    const p = await running('hostnet');
+    expect(p.status?.podIP).toBe(p.status?.hostIP);
+    expect((await inspect(p.status!.containerStatuses![0]!.containerID!)).HostConfig.NetworkMode).toBe('host');
+  });
+
+  it('pod-sync - a hostPort reaches the container from the host', async () => {
+    await running('ports');
+    const body = await waitFor('the host port answers', async () => {
+      const r = await fetch(`http://127.0.0.1:${hostPort}/`).catch(() => undefined);
+      return r?.ok ? r.text() : undefined;
+    }, 30_000);
+    expect(body.trim()).toBe('hello-from-pod');
+  });
+
+  it('pod-sync - requests and limits: Docker\'s CPU shares, quota and memory limit as the kubelet computes them; the QoS class', async () => {
+    const b = await running('burstable');
+    expect(b.status?.qosClass).toBe('Burstable');
+    const hc = (await inspect(b.status!.containerStatuses![0]!.containerID!)).HostConfig;
+    expect({ shares: hc.CpuShares, quota: hc.CpuQuota, period: hc.CpuPeriod, memory: hc.Memory, swap: hc.MemorySwap }).toEqual({ shares: 256, quota: 50_000, period: 100_000, memory: 64 * 1024 * 1024, swap: 64 * 1024 * 1024 });
+    const g = await running('guaranteed');
+    expect(g.status?.qosClass).toBe('Guaranteed');
+    expect((await inspect(g.status!.containerStatuses![0]!.containerID!)).HostConfig).toMatchObject({ CpuShares: 1024, CpuQuota: 100_000 });
+  });
+
+  it('pod-sync - securityContext: user, group, supplemental groups, read-only root, capabilities, no privilege escalation, privileged', async () => {
+    const p = await running('secure');
+    const cid = p.status!.containerStatuses![0]!.containerID!;
+    const logs = await waitFor('id output', async () => ((await logsOf(cid)).includes('read-only-root') ? logsOf(cid) : undefined), 20_000);
+    expect(logs).toMatch(/uid=1000\(user\) gid=1000\(user\) groups=1000\(user\),2000/);
+    const hc = (await inspect(cid)).HostConfig;
+    expect(hc).toMatchObject({ ReadonlyRootfs: true, CapDrop: ['ALL'], CapAdd: ['NET_BIND_SERVICE'], SecurityOpt: ['no-new-privileges'], Privileged: false });
+    // Docker is asked for a privileged container (whether this machine's runtime may grant
+    // every capability is the machine's business: some sandboxes refuse with a StartError).
+    const priv = await until('privileged', 'a container', (x) => Boolean(x.status?.containerStatuses?.[0]?.containerID));
+    expect((await inspect(priv.status!.containerStatuses![0]!.containerID!)).HostConfig.Privileged).toBe(true);
+  });
+
+  it('pod-sync - runAsNonRoot with an image that runs as root: CreateContainerConfigError with the kubelet\'s message', async () => {
+    const p = await until('nonroot', 'CreateContainerConfigError', (x) => x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError');
+    expect(p.status?.containerStatuses?.[0]?.state?.waiting?.message).toBe(`container has runAsNonRoot and image will run as root (pod: "nonroot_${namespace}(${p.metadata?.uid})", container: app)`);
+    const events = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=nonroot,reason=Failed' });
+    expect(events.items.map((e) => e.message)).toContain(`Error: container has runAsNonRoot and image will run as root (pod: "nonroot_${namespace}(${p.metadata?.uid})", container: app)`);
+  });
+
+  it('pod-sync - dnsPolicy None: resolv.conf is the pod\'s dnsConfig', async () => {
+    const p = await running('dnsnone');
+    const logs = await waitFor('resolv.conf', async () => ((await logsOf(p.status!.containerStatuses![0]!.containerID!)).includes('nameserver') ? logsOf(p.status!.containerStatuses![0]!.containerID!) : undefined), 20_000);
+    expect(logs).toMatch(/^nameserver 192\.0\.2\.53$/m);
+    expect(logs).toMatch(/^search example\.test$/m);
+    expect(logs).toMatch(/^options ndots:2 edns0$/m);
+  });
+
+  it('pod-sync - ClusterFirst: the cluster DNS and search path; spec.hostname is the host name', async () => {
+    const p = await running('dnscluster');
+    const cid = p.status!.containerStatuses![0]!.containerID!;
+    const logs = await waitFor('resolv.conf', async () => ((await logsOf(cid)).includes('nameserver') ? logsOf(cid) : undefined), 20_000);
+    expect(logs).toMatch(/^host=box$/m);
+    expect(logs).toMatch(/^nameserver 10\.96\.0\.10$/m);
+    expect(logs).toMatch(new RegExp(`^search ${namespace}\\.svc\\.cluster\\.local svc\\.cluster\\.local cluster\\.local`, 'm'));
+    expect(logs).toMatch(/^options ndots:5$/m);
+  });
+
+  it('pod-sync - a sidecar (restartPolicy Always init container) starts first and keeps running beside the app', async () => {
+    const p = await running('sidecar');
+    expect(p.status?.initContainerStatuses?.[0]).toMatchObject({ name: 'side', ready: true, started: true });
+    expect(p.status?.initContainerStatuses?.[0]?.state?.running).toBeDefined();
+    expect(p.status?.conditions?.find((c) => c.type === 'Initialized')?.status).toBe('True');
+    const logs = await waitFor('the app saw the sidecar', async () => {
+      const l = await logsOf(p.status!.containerStatuses![0]!.containerID!);
+      return l.trim() ? l : undefined;
+    }, 20_000);
+    expect(logs.trim()).toBe('side');
+  });
+
+  it('pod-sync - a command not in the image: terminated StartError with Docker\'s message; restartPolicy Never fails the pod', async () => {
+    const p = await until('nocommand', 'Failed', (x) => x.status?.phase === 'Failed');
+    const t = p.status?.containerStatuses?.[0]?.state?.terminated;
+    expect(t?.reason).toBe('StartError');
+    expect(t?.message).toMatch(/no such file or directory|executable file not found/);
+  });
+
+  it('pod-sync - a container over its memory limit is OOMKilled', async () => {
+    const p = await until('oom', 'Failed', (x) => x.status?.phase === 'Failed');
+    expect(p.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+  });
+
+  it('pod-sync - restartPolicy OnFailure restarts a failing container (restartCount, lastState)', async () => {
+    const p = await until('onfailure', 'a restart', (x) => (x.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1);
+    expect(p.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
+  });
+});

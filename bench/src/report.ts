@@ -68,6 +68,8 @@ export function latencySpec(info: RunInfo, results: ScenarioResult[]): TopLevelS
     }
   }
   if (!bars.length) return undefined;
+  // A log scale needs a domain above 0: from the power of ten below the smallest value.
+  const domainMin = 10 ** Math.floor(Math.log10(Math.min(...bars.map((b) => b.ms), ...goals.map((g) => g.ms))));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'splitlet latencies (p50, p99) — goals as red ticks', subtitle: `${info.date.slice(0, 16)}Z · ${info.machine.cpuModel} · ${info.machine.cores} cores · commit ${info.commit}` },
@@ -80,11 +82,12 @@ export function latencySpec(info: RunInfo, results: ScenarioResult[]): TopLevelS
         encoding: {
           y: { field: 'figure', type: 'nominal', title: null, sort: null },
           yOffset: { field: 'stat' },
-          x: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'ms (log scale)' },
+          x: { field: 'ms', type: 'quantitative', scale: { type: 'log', domainMin }, title: 'ms (log scale)' },
+          x2: { datum: domainMin },
           color: { field: 'stat', type: 'nominal', title: null },
         },
       },
-      {
+      ...(goals.length ? [{
         data: { values: goals },
         mark: { type: 'tick', color: '#d62728', thickness: 2 },
         encoding: {
@@ -92,7 +95,7 @@ export function latencySpec(info: RunInfo, results: ScenarioResult[]): TopLevelS
           yOffset: { field: 'stat' },
           x: { field: 'ms', type: 'quantitative' },
         },
-      },
+      }] : []),
     ],
   } as TopLevelSpec;
 }

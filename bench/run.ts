@@ -108,8 +108,7 @@ async function main(): Promise<number> {
     let node: NodeUnderTest;
     if (opts.start) {
       log(`starting splitlet node ${nodeName} (services from services/*/dist)`);
-      node = await startOwnNode(cluster, nodeName, log);
-      cleanup.add(`node ${nodeName}`, () => node.stop());
+      node = await startOwnNode(cluster, nodeName, log, cleanup);
     } else {
       node = existingNode(nodeName);
       await waitNodeReady(cluster, nodeName, 10_000);

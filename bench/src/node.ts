@@ -1,8 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { mintNodeKubeconfig, runCommand, testNode, type ServiceName, type TestNode } from '@splitlet/testing';
+import type { Cleanup } from './context';
 import { sleep, type Cluster } from './kube';
 
-export const SERVICES: readonly ServiceName[] = ['runtime-executor', 'status-reporter', 'pod-sync', 'registrar', 'prober'];
 
 /** Where one service of the node runs: a process on this host, or a container (compose). */
 export type ServiceLocation = { service: string; pid: number } | { service: string; container: string };
@@ -20,13 +20,16 @@ export interface NodeUnderTest {
  * Starts a splitlet node named `nodeName` as the end-to-end tests do: a node identity
  * system:node:<name> from a CSR the admin approves, the five services' bundles as
  * processes against the lab's NATS and API server; resolves once the Node is Ready.
+ * Its stop is on `cleanup` before the first process starts, so an interruption at any
+ * point stops what has started (and starts nothing more).
  */
-export async function startOwnNode(cluster: Cluster, nodeName: string, log: (m: string) => void): Promise<NodeUnderTest> {
+export async function startOwnNode(cluster: Cluster, nodeName: string, log: (m: string) => void, cleanup: Cleanup): Promise<NodeUnderTest> {
   const kubeconfig = await mintNodeKubeconfig(nodeName);
   const node: TestNode = testNode(nodeName, kubeconfig, {
     SPLITLET_PAUSE_IMAGE: process.env['SPLITLET_PAUSE_IMAGE'] ?? 'splitlet-lab/pause:1',
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
   });
+  let stopping = false;
   const handle: NodeUnderTest = {
     nodeName,
     ownedByHarness: true,
@@ -34,23 +37,34 @@ export async function startOwnNode(cluster: Cluster, nodeName: string, log: (m: 
       return Object.entries(node.procs).flatMap(([service, p]) => (p?.child.pid ? [{ service, pid: p.child.pid }] : []));
     },
     async stop() {
+      stopping = true;
       await node.stopAll();
+      // Anything of ours still there (a start that raced the stop): our children naming this node.
+      for (const p of await findProcesses(nodeName)) {
+        if ('pid' in p && (await parentOf(p.pid)) === process.pid) process.kill(p.pid, 'SIGKILL');
+      }
       const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
       if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
       await cluster.core.deleteNode({ name: nodeName }).catch(() => undefined);
     },
   };
-  try {
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
-    await node.start('pod-sync');
-    await Promise.all([node.start('registrar'), node.start('prober')]);
-    log(`node ${nodeName}: services started, waiting for the Node to be Ready`);
-    await waitNodeReady(cluster, nodeName, 60_000);
-  } catch (err) {
-    await handle.stop();
-    throw err;
-  }
+  cleanup.add(`node ${nodeName}`, () => handle.stop());
+  const step = async (names: ServiceName[]) => {
+    if (stopping) throw new Error(`node ${nodeName}: interrupted while starting`);
+    await Promise.all(names.map((n) => node.start(n)));
+  };
+  await step(['runtime-executor', 'status-reporter']);
+  await step(['pod-sync']);
+  await step(['registrar', 'prober']);
+  log(`node ${nodeName}: services started, waiting for the Node to be Ready`);
+  await waitNodeReady(cluster, nodeName, 60_000);
   return handle;
+}
+
+async function parentOf(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+  return ppid === undefined ? undefined : Number(ppid);
 }
 
 export async function waitNodeReady(cluster: Cluster, nodeName: string, timeoutMs: number): Promise<void> {

@@ -20,8 +20,9 @@ const UNTIL_T = 'd=$((T - $(date +%s) - 1)); [ "$d" -gt 0 ] && sleep "$d"; while
  * Status freshness: how long after a container's exit, and after a readiness
  * change, the pod's status shows it to a watcher. Each pod acts at a known whole
  * second T (one pod per second), so the latency is the watch event's receive time
- * − T, with no 1 s truncation of the API's timestamps; finishedAt (whole seconds)
- * must read T, else the sample is left out as misaligned.
+ * − T, with no 1 s truncation of the API's timestamps. The container must have
+ * started before T (startedAt) and, for an exit, finished within T (finishedAt),
+ * else the sample is left out as misaligned.
  */
 export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Promise<ScenarioResult> {
   const startedAt = new Date();
@@ -43,8 +44,11 @@ export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Prom
         pods.map(async (p) => {
           const ev = await ns.tracker.first(p.name, (e) => e.type !== 'DELETED' && terminatedFinishedAt(e.pod) !== undefined, p.t * 1000 - Date.now() + opts.timeoutMs);
           if (!ev) return void never++;
+          const terminated = ev.pod.status?.containerStatuses?.[0]?.state?.terminated;
+          const started = Math.floor(new Date(terminated?.startedAt ?? NaN).getTime() / 1000);
           const finished = Math.floor(Date.parse(terminatedFinishedAt(ev.pod)!) / 1000);
-          if (finished !== p.t) return void misaligned++;
+          // It must have run before T (else its exit came with its start) and exited within T.
+          if (!(started < p.t) || finished !== p.t) return void misaligned++;
           samples.push(ev.at - p.t * 1000);
         }),
       );
@@ -74,30 +78,36 @@ export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Prom
       );
       let early = 0;
       let never = 0;
+      let late = 0;
       const samples: number[] = [];
       await Promise.all(
         pods.map(async (p) => {
           const ev = await ns.tracker.first(p.name, (e) => e.type !== 'DELETED' && isReady(e.pod), p.t * 1000 - Date.now() + opts.timeoutMs);
           if (!ev) return void never++;
           if (ev.at < p.t * 1000) return void early++;
+          // It must have been running before T, else the figure would hold its start.
+          const started = Math.floor(new Date(ev.pod.status?.containerStatuses?.[0]?.state?.running?.startedAt ?? NaN).getTime() / 1000);
+          if (!(started < p.t)) return void late++;
           samples.push(ev.at - p.t * 1000);
         }),
       );
       const na =
         samples.length > 0
           ? undefined
-          : early > 0
+          : late > 0 && early + never === 0
+            ? `no container was running before its second T (${late} of ${pods.length}): the pods started too slowly for this measurement`
+            : early > 0
             ? `the Ready condition turned True before the readiness file existed (${early} of ${pods.length} pods): the readiness probe is not evaluated on this node (no prober results yet)`
             : `the Ready condition never turned True within ${opts.timeoutMs / 1000} s after the readiness file was created (${never} of ${pods.length} pods): no prober result reached the status (the prober service is not implemented yet on this node)`;
       figures.push(
         latencyFigure('freshness.readiness', 'Readiness file created → Ready condition True (watch)', samples, {
           goals: [{ stat: 'p99', max: 250, source: '#7' }],
           note: 'Includes the probe period (exec probe `test -f /tmp/ready`, periodSeconds 1): up to 1 s of waiting for the next probe is part of the figure. #7\'s goal is the prober\'s published result → Ready written, which excludes that period.',
-          ...(early + never ? { failures: early + never } : {}),
+          ...(early + never + late ? { failures: early + never + late } : {}),
           ...(na ? { na } : {}),
         }),
       );
-      details['readiness'] = { readyBeforeTheFile: early, neverReady: never };
+      details['readiness'] = { readyBeforeTheFile: early, neverReady: never, startedAfterT: late };
     }
   });
   return { scenario: 'freshness', title: 'Status freshness', figures, notes, details, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime() };

@@ -14,12 +14,15 @@ const typeRules = (testing) => [
     onlyDependOnLibsWithTags: ['type:contracts', 'type:domain', 'type:infra', ...(testing ? ['type:testing'] : [])],
   },
   { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain', 'type:infra', 'type:testing'] },
+  // bench/ starts a node as the e2e tests do (libs/testing) and is never imported.
+  { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain', 'type:infra', 'type:testing'] },
 ];
 const services = ['registrar', 'pod-sync', 'runtime-executor', 'prober', 'status-reporter'];
 const scopeRules = [
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
   ...services.map((s) => ({ sourceTag: `scope:${s}`, onlyDependOnLibsWithTags: [`scope:${s}`, 'scope:shared'] })),
   { sourceTag: 'scope:e2e', onlyDependOnLibsWithTags: ['scope:shared'] },
+  { sourceTag: 'scope:bench', onlyDependOnLibsWithTags: ['scope:shared'] },
 ];
 const boundaries = (testing) => [
   'error',

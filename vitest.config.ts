@@ -21,6 +21,8 @@ export default defineConfig({
     passWithNoTests: false,
     projects: [
       ...unitProjects,
+      // The bench harness's own helpers (the benchmarks themselves run with `npm run bench`).
+      { extends: true, test: { name: 'bench', root: 'bench', include: ['src/**/*.spec.ts'] } },
       {
         extends: true,
         test: {

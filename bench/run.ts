@@ -1,0 +1,171 @@
+// `npm run bench`: the speed and footprint of a splitlet node (issue 9). See bench/README.md.
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { Command, Option } from 'commander';
+import { labEnv, workspaceRoot } from '@splitlet/testing';
+import { Cleanup, type BenchContext } from './src/context';
+import { connectCluster, randomSuffix } from './src/kube';
+import { existingNode, startOwnNode, waitNodeReady, type NodeUnderTest } from './src/node';
+import { footprintSpec, latencySpec, renderSvg, runInfo, writeResults } from './src/report';
+import type { ScenarioResult } from './src/result';
+import { summaryTable } from './src/table';
+import { apiRequests } from './src/scenarios/api-requests';
+import { deletion } from './src/scenarios/deletion';
+import { footprint } from './src/scenarios/footprint';
+import { freshness } from './src/scenarios/freshness';
+import { natsLatency } from './src/scenarios/nats';
+import { startup } from './src/scenarios/startup';
+
+const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'api-requests', 'nats'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a count: ${v}`);
+  return n;
+};
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+const root = workspaceRoot();
+// A worktree has no .lab of its own: use the lab that `lab.sh env` points at.
+if (!process.env['LAB_DIR'] && !existsSync(join(root, '.lab', 'bin')) && process.env['KUBECONFIG_ADMIN']) {
+  process.env['LAB_DIR'] = dirname(process.env['KUBECONFIG_ADMIN']);
+}
+
+const program = new Command('bench')
+  .description('Measures a splitlet node (or any node agent registered under --node) through the API server, /proc or Docker, and NATS.')
+  .option('--kubeconfig <path>', 'admin kubeconfig (default: the lab\'s)')
+  .option('--node <name>', 'node name (default: bench-<hex>, a node the harness starts)')
+  .option('--no-start', 'measure an already running node named --node instead of starting one')
+  .option('--nats-url <url>', 'the node\'s NATS (nats scenario)', process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222')
+  .addOption(new Option('--only <scenarios>', `comma-separated subset of ${SCENARIOS.join(',')}`).argParser(list))
+  .addOption(new Option('--skip <scenarios>', 'comma-separated scenarios to leave out').argParser(list))
+  .option('--sequential <n>', 'startup: pods one after another', int, 50)
+  .option('--burst <n>', 'startup: pods created at once', int, 100)
+  .option('--throughput <n>', 'startup: pods created at --qps', int, 100)
+  .option('--qps <n>', 'startup: creation rate of the throughput run (pods/s)', int, 5)
+  .option('--exits <n>', 'freshness: containers that exit at a known second', int, 20)
+  .option('--readiness <n>', 'freshness: containers that turn ready at a known second', int, 10)
+  .option('--deletions <n>', 'deletion: pods deleted one at a time', int, 20)
+  .option('--footprint-pods <n>', 'footprint: pods running for the loaded measurement', int, 100)
+  .option('--footprint-window <s>', 'footprint: CPU averaging window (s)', int, 10)
+  .option('--api-reps <n>', 'api-requests: pod lifecycles measured', int, 3)
+  .option('--nats-calls <n>', 'nats: round trips per method', int, 500)
+  .option('--timeout <s>', 'how long a pod may take to reach a state before it counts as failed', int, 120)
+  .option('--out <dir>', 'where results go', join(root, 'bench', 'results'))
+  .option('--note <text>', 'recorded with the results (e.g. "machine shared, under load")');
+
+program.parse();
+const opts = program.opts<{
+  kubeconfig?: string;
+  node?: string;
+  start: boolean;
+  natsUrl: string;
+  only?: string[];
+  skip?: string[];
+  sequential: number;
+  burst: number;
+  throughput: number;
+  qps: number;
+  exits: number;
+  readiness: number;
+  deletions: number;
+  footprintPods: number;
+  footprintWindow: number;
+  apiReps: number;
+  natsCalls: number;
+  timeout: number;
+  out: string;
+  note?: string;
+}>();
+
+const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+async function main(): Promise<number> {
+  for (const s of [...(opts.only ?? []), ...(opts.skip ?? [])]) {
+    if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (known: ${SCENARIOS.join(', ')})`);
+  }
+  const chosen = SCENARIOS.filter((s) => (!opts.only || opts.only.includes(s)) && !opts.skip?.includes(s));
+  if (!opts.start && !opts.node) throw new Error('--no-start needs --node <name>');
+  const kubeconfig = opts.kubeconfig ?? process.env['LAB_ADMIN_KUBECONFIG'] ?? process.env['KUBECONFIG_ADMIN'] ?? labEnv().adminKubeconfig;
+  process.env['LAB_ADMIN_KUBECONFIG'] = kubeconfig; // the node identity is minted with it
+  const cluster = connectCluster(kubeconfig);
+  const cleanup = new Cleanup();
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      interrupted = true;
+      log(`${sig}: cleaning up (namespaces, pods, the node) before exiting`);
+      void cleanup.run(log).finally(() => process.exit(130));
+    });
+  }
+
+  const nodeName = opts.node ?? `bench-${randomSuffix()}`;
+  const info = await runInfo(nodeName, opts.start, { ...opts, scenarios: chosen }, opts.note);
+  const results: ScenarioResult[] = [];
+  try {
+    let node: NodeUnderTest;
+    if (opts.start) {
+      log(`starting splitlet node ${nodeName} (services from services/*/dist)`);
+      node = await startOwnNode(cluster, nodeName, log, cleanup);
+    } else {
+      node = existingNode(nodeName);
+      await waitNodeReady(cluster, nodeName, 10_000);
+    }
+    log(`node ${nodeName} is Ready; scenarios: ${chosen.join(', ')}`);
+    const ctx: BenchContext = { cluster, node, cleanup, log };
+    const timeoutMs = opts.timeout * 1000;
+    const run: Record<Scenario, () => Promise<ScenarioResult>> = {
+      footprint: () => footprint(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
+      startup: () => startup(ctx, { sequential: opts.sequential, burst: opts.burst, throughput: opts.throughput, qps: opts.qps, timeoutMs }),
+      freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000 }),
+      deletion: () => deletion(ctx, { pods: opts.deletions, timeoutMs }),
+      'api-requests': () => apiRequests(ctx, { repetitions: opts.apiReps, settleMs: 2000, timeoutMs }),
+      nats: () => natsLatency(ctx, { url: opts.natsUrl, calls: opts.natsCalls }),
+    };
+    // Footprint first: its idle figure wants a node that has not run pods yet.
+    for (const s of ['footprint', ...SCENARIOS.filter((x) => x !== 'footprint')] as Scenario[]) {
+      if (!chosen.includes(s) || interrupted) continue;
+      log(`scenario ${s}`);
+      const t0 = Date.now();
+      try {
+        results.push(await run[s]());
+      } catch (err) {
+        if (interrupted) break;
+        log(`scenario ${s} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        results.push({ scenario: s, title: s, figures: [], notes: [], error: String(err), startedAt: new Date(t0).toISOString(), durationMs: Date.now() - t0 });
+      }
+    }
+  } finally {
+    await cleanup.run(log);
+  }
+  if (interrupted) return 130;
+
+  const written = await writeResults(opts.out, info, results);
+  const charts: string[] = [];
+  const lat = latencySpec(info, results);
+  if (lat) {
+    await writeFile(join(opts.out, 'latency.svg'), await renderSvg(lat));
+    charts.push('latency.svg');
+  }
+  const fpResult = results.find((r) => r.scenario === 'footprint');
+  const fp = fpResult && footprintSpec(info, fpResult);
+  if (fp) {
+    await writeFile(join(opts.out, 'footprint.svg'), await renderSvg(fp));
+    charts.push('footprint.svg');
+  }
+  const table = summaryTable(info, results, charts);
+  await writeFile(join(opts.out, 'summary.md'), table);
+  process.stdout.write(`${table}\n`);
+  log(`wrote ${[...written, ...charts.map((c) => join(opts.out, c)), join(opts.out, 'summary.md')].map((p) => relative(root, p)).join(', ')}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,123 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { mintNodeKubeconfig, runCommand, testNode, type ServiceName, type TestNode } from '@splitlet/testing';
+import type { Cleanup } from './context';
+import { sleep, type Cluster } from './kube';
+
+
+/** Where one service of the node runs: a process on this host, or a container (compose). */
+export type ServiceLocation = { service: string; pid: number } | { service: string; container: string };
+
+export interface NodeUnderTest {
+  nodeName: string;
+  /** True when the harness started the node (and so stops it). */
+  ownedByHarness: boolean;
+  /** The node's service processes or containers, found afresh on each call. */
+  locate(): Promise<ServiceLocation[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a splitlet node named `nodeName` as the end-to-end tests do: a node identity
+ * system:node:<name> from a CSR the admin approves, the five services' bundles as
+ * processes against the lab's NATS and API server; resolves once the Node is Ready.
+ * Its stop is on `cleanup` before the first process starts, so an interruption at any
+ * point stops what has started (and starts nothing more).
+ */
+export async function startOwnNode(cluster: Cluster, nodeName: string, log: (m: string) => void, cleanup: Cleanup): Promise<NodeUnderTest> {
+  const kubeconfig = await mintNodeKubeconfig(nodeName);
+  const node: TestNode = testNode(nodeName, kubeconfig, {
+    SPLITLET_PAUSE_IMAGE: process.env['SPLITLET_PAUSE_IMAGE'] ?? 'splitlet-lab/pause:1',
+    LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
+  });
+  let stopping = false;
+  const handle: NodeUnderTest = {
+    nodeName,
+    ownedByHarness: true,
+    async locate() {
+      return Object.entries(node.procs).flatMap(([service, p]) => (p?.child.pid ? [{ service, pid: p.child.pid }] : []));
+    },
+    async stop() {
+      stopping = true;
+      await node.stopAll();
+      // Anything of ours still there (a start that raced the stop): our children naming this node.
+      for (const p of await findProcesses(nodeName)) {
+        if ('pid' in p && (await parentOf(p.pid)) === process.pid) process.kill(p.pid, 'SIGKILL');
+      }
+      const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+      if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+      await cluster.core.deleteNode({ name: nodeName }).catch(() => undefined);
+    },
+  };
+  cleanup.add(`node ${nodeName}`, () => handle.stop());
+  const step = async (names: ServiceName[]) => {
+    if (stopping) throw new Error(`node ${nodeName}: interrupted while starting`);
+    await Promise.all(names.map((n) => node.start(n)));
+  };
+  await step(['runtime-executor', 'status-reporter']);
+  await step(['pod-sync']);
+  await step(['registrar', 'prober']);
+  log(`node ${nodeName}: services started, waiting for the Node to be Ready`);
+  await waitNodeReady(cluster, nodeName, 60_000);
+  return handle;
+}
+
+async function parentOf(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+  return ppid === undefined ? undefined : Number(ppid);
+}
+
+export async function waitNodeReady(cluster: Cluster, nodeName: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const node = await cluster.core.readNode({ name: nodeName }).catch(() => undefined);
+    if (node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return;
+    if (Date.now() > deadline) throw new Error(`Node ${nodeName} is not Ready after ${timeoutMs / 1000} s`);
+    await sleep(250);
+  }
+}
+
+/**
+ * A node the harness did not start: its services are found each time as processes
+ * whose environment says SPLITLET_NODE_NAME=<node> (npm run node:up, the e2e
+ * harness), else as containers with that variable (docker compose).
+ */
+export function existingNode(nodeName: string): NodeUnderTest {
+  return {
+    nodeName,
+    ownedByHarness: false,
+    async locate() {
+      const procs = await findProcesses(nodeName);
+      return procs.length ? procs : findContainers(nodeName);
+    },
+    async stop() {},
+  };
+}
+
+async function findProcesses(nodeName: string): Promise<ServiceLocation[]> {
+  const found: ServiceLocation[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = (await readFile(`/proc/${entry}/environ`, 'utf8')).split('\0');
+      if (!env.includes(`SPLITLET_NODE_NAME=${nodeName}`)) continue;
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ');
+      const service = /services\/([a-z-]+)\/dist\/main\.js/.exec(cmdline)?.[1];
+      if (service) found.push({ service, pid: Number(entry) });
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+async function findContainers(nodeName: string): Promise<ServiceLocation[]> {
+  const ids = (await runCommand('docker', ['ps', '-q'])).stdout.split('\n').filter(Boolean);
+  if (!ids.length) return [];
+  const r = await runCommand('docker', ['inspect', ...ids]);
+  if (r.code !== 0) return [];
+  const inspected = JSON.parse(r.stdout) as { Id: string; Name: string; Config: { Env?: string[]; Labels?: Record<string, string> } }[];
+  return inspected
+    .filter((c) => c.Config.Env?.includes(`SPLITLET_NODE_NAME=${nodeName}`))
+    .map((c) => ({ service: c.Config.Labels?.['com.docker.compose.service'] ?? c.Name.replace(/^\//, ''), container: c.Id }));
+}

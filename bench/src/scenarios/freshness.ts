@@ -1,0 +1,114 @@
+import { benchPod, isReady, terminatedFinishedAt } from '../kube';
+import { withNamespace, type BenchContext } from '../context';
+import { latencyFigure, type Figure, type ScenarioResult } from '../result';
+
+export interface FreshnessOptions {
+  exits: number;
+  readiness: number;
+  /** How long after its moment a pod may take to show it before it counts as never. */
+  timeoutMs: number;
+}
+
+/**
+ * Sleeps until the whole second T (epoch seconds, from $T): coarsely, then in 10 ms
+ * steps through the last second, so what follows happens within ~10-20 ms after T.
+ * busybox's date has no %N, so the moment is pinned to a second boundary instead.
+ */
+const UNTIL_T = 'd=$((T - $(date +%s) - 1)); [ "$d" -gt 0 ] && sleep "$d"; while [ "$(date +%s)" -lt "$T" ]; do sleep 0.01; done';
+
+/**
+ * Status freshness: how long after a container's exit, and after a readiness
+ * change, the pod's status shows it to a watcher. Each pod acts at a known whole
+ * second T (one pod per second), so the latency is the watch event's receive time
+ * − T, with no 1 s truncation of the API's timestamps. The container must have
+ * started before T (startedAt) and, for an exit, finished within T (finishedAt),
+ * else the sample is left out as misaligned.
+ */
+export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Promise<ScenarioResult> {
+  const startedAt = new Date();
+  const figures: Figure[] = [];
+  const notes = [
+    'Each container acts at a whole second T it is given (it sleeps, then polls `date +%s` every 10 ms); the figure is the watch event receive time − T, so it overstates the true latency by the container\'s own lag past T (about 10-20 ms, more under load).',
+  ];
+  const details: Record<string, unknown> = {};
+  await withNamespace(ctx, 'freshness', async (ns) => {
+    if (opts.exits > 0) {
+      ctx.log(`freshness: ${opts.exits} containers exiting at known seconds`);
+      const base = Math.ceil(Date.now() / 1000) + 10 + Math.ceil(opts.exits / 5);
+      const pods = Array.from({ length: opts.exits }, (_, i) => ({ name: `exit-${i}`, t: base + i }));
+      await Promise.all(pods.map((p) => ns.create(benchPod(p.name, ctx.node.nodeName, `${UNTIL_T}; exit 0`, { restartPolicy: 'Never', env: { T: String(p.t) } }))));
+      let misaligned = 0;
+      let never = 0;
+      const samples: number[] = [];
+      await Promise.all(
+        pods.map(async (p) => {
+          const ev = await ns.tracker.first(p.name, (e) => e.type !== 'DELETED' && terminatedFinishedAt(e.pod) !== undefined, p.t * 1000 - Date.now() + opts.timeoutMs);
+          if (!ev) return void never++;
+          const terminated = ev.pod.status?.containerStatuses?.[0]?.state?.terminated;
+          const started = Math.floor(new Date(terminated?.startedAt ?? NaN).getTime() / 1000);
+          const finished = Math.floor(Date.parse(terminatedFinishedAt(ev.pod)!) / 1000);
+          // It must have run before T (else its exit came with its start) and exited within T.
+          if (!(started < p.t) || finished !== p.t) return void misaligned++;
+          samples.push(ev.at - p.t * 1000);
+        }),
+      );
+      figures.push(
+        latencyFigure('freshness.exit', 'Container exit → pod status shows it terminated (watch)', samples, {
+          goals: [{ stat: 'p99', max: 250, source: '#7' }],
+          note: '#7\'s goal is Docker\'s die → the status PATCH sent; this end-to-end figure also holds the API server\'s write and the watch delivery, so it can only overstate it.',
+          ...(misaligned + never ? { failures: misaligned + never } : {}),
+          ...(samples.length === 0 ? { na: `no usable sample (${never} never showed terminated, ${misaligned} did not exit at their second)` } : {}),
+        }),
+      );
+      details['exit'] = { misaligned, neverTerminated: never };
+    }
+    if (opts.readiness > 0) {
+      ctx.log(`freshness: ${opts.readiness} containers becoming ready at known seconds`);
+      const base = Math.ceil(Date.now() / 1000) + 10 + Math.ceil(opts.readiness / 5);
+      const pods = Array.from({ length: opts.readiness }, (_, i) => ({ name: `ready-${i}`, t: base + i }));
+      await Promise.all(
+        pods.map((p) =>
+          ns.create(
+            benchPod(p.name, ctx.node.nodeName, `${UNTIL_T}; touch /tmp/ready; trap "exit 0" TERM; sleep 3600 & wait`, {
+              env: { T: String(p.t) },
+              readinessProbeCommand: ['test', '-f', '/tmp/ready'],
+            }),
+          ),
+        ),
+      );
+      let early = 0;
+      let never = 0;
+      let late = 0;
+      const samples: number[] = [];
+      await Promise.all(
+        pods.map(async (p) => {
+          const ev = await ns.tracker.first(p.name, (e) => e.type !== 'DELETED' && isReady(e.pod), p.t * 1000 - Date.now() + opts.timeoutMs);
+          if (!ev) return void never++;
+          if (ev.at < p.t * 1000) return void early++;
+          // It must have been running before T, else the figure would hold its start.
+          const started = Math.floor(new Date(ev.pod.status?.containerStatuses?.[0]?.state?.running?.startedAt ?? NaN).getTime() / 1000);
+          if (!(started < p.t)) return void late++;
+          samples.push(ev.at - p.t * 1000);
+        }),
+      );
+      const na =
+        samples.length > 0
+          ? undefined
+          : late > 0 && early + never === 0
+            ? `no container was running before its second T (${late} of ${pods.length}): the pods started too slowly for this measurement`
+            : early > 0
+            ? `the Ready condition turned True before the readiness file existed (${early} of ${pods.length} pods): the readiness probe is not evaluated on this node (no prober results yet)`
+            : `the Ready condition never turned True within ${opts.timeoutMs / 1000} s after the readiness file was created (${never} of ${pods.length} pods): no prober result reached the status (the prober service is not implemented yet on this node)`;
+      figures.push(
+        latencyFigure('freshness.readiness', 'Readiness file created → Ready condition True (watch)', samples, {
+          goals: [{ stat: 'p99', max: 250, source: '#7' }],
+          note: 'Includes the probe period (exec probe `test -f /tmp/ready`, periodSeconds 1): up to 1 s of waiting for the next probe is part of the figure. #7\'s goal is the prober\'s published result → Ready written, which excludes that period.',
+          ...(early + never + late ? { failures: early + never + late } : {}),
+          ...(na ? { na } : {}),
+        }),
+      );
+      details['readiness'] = { readyBeforeTheFile: early, neverReady: never, startedAfterT: late };
+    }
+  });
+  return { scenario: 'freshness', title: 'Status freshness', figures, notes, details, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime() };
+}

@@ -1,0 +1,44 @@
+import type { RunInfo } from './report';
+import type { Figure, Goal, ScenarioResult } from './result';
+
+const fmt = (v: number, unit: string): string => {
+  if (!Number.isFinite(v)) return 'n/a';
+  if (unit === 'ms') return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`;
+  if (unit === 's') return `${v} s`;
+  if (unit === '% of a core') return `${v} %`;
+  return `${v} ${unit}`;
+};
+
+const goalText = (g: Goal, unit: string) => `${g.stat === 'value' ? '' : `${g.stat} `}≤ ${fmt(g.max, unit)} (${g.source})`;
+
+function measured(f: Figure): string {
+  if (f.na) return `n/a — ${f.na}`;
+  if (f.summary) {
+    const s = f.summary;
+    return `p50 ${fmt(s.p50, f.unit)} · p90 ${fmt(s.p90, f.unit)} · p99 ${fmt(s.p99, f.unit)} (n=${s.count}${f.failures ? `, ${f.failures} left out` : ''})`;
+  }
+  return fmt(f.value ?? Number.NaN, f.unit);
+}
+
+/** The performance table as Markdown (what README.md's Performance section shows). */
+export function summaryTable(info: RunInfo, results: ScenarioResult[], charts: string[]): string {
+  const rows = results.flatMap((r) =>
+    r.error
+      ? [`| ${r.title} | failed: ${r.error.replaceAll('|', '\\|').slice(0, 200)} | | |`]
+      : r.figures.map((f) => {
+          const goals = f.goals?.map((g) => goalText(g, f.unit)).join(', ') ?? '—';
+          const met = f.na || !f.met ? '' : f.met.every(Boolean) ? 'yes' : 'no';
+          return `| ${f.title} | ${measured(f)} | ${goals} | ${met} |`;
+        }),
+  );
+  const m = info.machine;
+  return [
+    `Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB (load average at start ${m.loadAverageAtStart.join(' / ')}), commit ${info.commit}, node \`${info.nodeName}\`${info.nodeStartedByHarness ? ' (started by the harness)' : ''}.${info.note ? ` ${info.note}` : ''}`,
+    '',
+    '| figure | measured | goal | met |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+    ...(charts.length ? [`Charts: ${charts.map((c) => `[${c}](${c})`).join(', ')}.`, ''] : []),
+  ].join('\n');
+}

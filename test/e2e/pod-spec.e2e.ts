@@ -19,6 +19,7 @@ const app = (c: Partial<V1Container>): V1Container => ({ name: 'app', image: 'sp
 const pods: Record<string, Partial<V1PodSpec>> = {
   hostnet: { hostNetwork: true, containers: [app({})] },
   ports: { containers: [app({ command: ['sh', '-c', 'mkdir -p /tmp/www && echo hello-from-pod > /tmp/www/index.html && httpd -f -p 8080 -h /tmp/www'], ports: [{ containerPort: 8080, hostPort }] })] },
+  'ports-taken': { containers: [app({ ports: [{ containerPort: 8080, hostPort }] })] },
   burstable: { containers: [app({ resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '500m', memory: '64Mi' } } })] },
   guaranteed: { containers: [app({ resources: { requests: { cpu: '1', memory: '64Mi' }, limits: { cpu: '1', memory: '64Mi' } } })] },
   secure: {
@@ -85,6 +86,18 @@ describe('pod specs on a splitlet node', () => {
       return r?.ok ? r.text() : undefined;
     }, 30_000);
     expect(body.trim()).toBe('hello-from-pod');
+  });
+
+  it('pod-sync - a host port already taken: FailedCreatePodSandBox with Docker\'s message, the pod waits; no dead sandboxes pile up', async () => {
+    await running('ports');
+    const p = await until('ports-taken', 'waiting', (x) => x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ContainerCreating');
+    expect(p.status?.phase).toBe('Pending');
+    const failed = await waitFor('FailedCreatePodSandBox', async () => (await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=ports-taken,reason=FailedCreatePodSandBox' })).items[0], 30_000);
+    expect(failed.type).toBe('Warning');
+    expect(failed.message).toMatch(/^Failed to create pod sandbox: .*(port is already allocated|address already in use)/);
+    const left = await runCommand('docker', ['ps', '-aq', '--filter', `label=io.kubernetes.pod.uid=${p.metadata?.uid}`]);
+    expect(left.stdout.trim()).toBe('');
+    expect((await read('ports')).status?.phase).toBe('Running');
   });
 
   it('pod-sync - requests and limits: Docker\'s CPU shares, quota and memory limit as the kubelet computes them; the QoS class', async () => {

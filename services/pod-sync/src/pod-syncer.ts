@@ -99,7 +99,17 @@ export class PodSyncer {
       for (const s of sandboxes.filter((x) => x.state === PodSandboxState.READY)) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
       if (sandbox) this.event(pod, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
       const attempt = sandbox ? sandbox.metadata!.attempt + 1 : 0;
-      const { podSandboxId } = await this.runtime.runPodSandbox({ config: sandboxConfig(pod, attempt, this.dns) });
+      let podSandboxId: string;
+      try {
+        ({ podSandboxId } = await this.runtime.runPodSandbox({ config: sandboxConfig(pod, attempt, this.dns) }));
+      } catch (err) {
+        // The kubelet's createPodSandbox failure: an Event, the pod stays Pending with its
+        // containers waiting, and the next sync tries again.
+        const e = err as Error & { description?: string };
+        this.event(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${e.description ?? e.message}`);
+        await this.report(pod, await this.sandboxesOf(uid), [], new Map(), false);
+        return;
+      }
       sandbox = (await this.runtime.podSandboxStatus({ podSandboxId })).status;
       this.logger.info({ pod: key(pod), sandbox: podSandboxId, reason: change }, 'pod sandbox started');
     }

@@ -111,7 +111,11 @@ export class Sandboxes {
       try {
         await this.docker.getContainer(id).start();
       } catch (err) {
-        if (!isNotModified(err)) throw asStartError(err, `failed to start sandbox container for pod "${m.name}"`);
+        if (isNotModified(err)) return id;
+        // A sandbox that could not start (e.g. its host port is taken) is removed, as
+        // dockershim does: nothing dead piles up, and the next attempt starts afresh.
+        await this.docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
+        throw asStartError(err, `failed to start sandbox container for pod "${m.name}"`);
       }
     }
     return id;

@@ -1,8 +1,9 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { create, PodProbeViewSchema, ProbedContainerSchema, ProbeSchema, type PodProbeView, type Probe, type ProbedContainer } from '@splitlet/contracts';
 
-type ProbeInit = MessageInitShape<typeof ProbeSchema>;
-type ContainerInit = MessageInitShape<typeof ProbedContainerSchema>;
+export type ProbeInit = MessageInitShape<typeof ProbeSchema>;
+/** A container's fields to override (ports as plain objects). */
+export type ContainerInit = Omit<Exclude<MessageInitShape<typeof ProbedContainerSchema>, ProbedContainer>, '$typeName'>;
 
 /** A probe with the API server's defaults, overridden by init. */
 export const probe = (init: ProbeInit = {}): Probe =>

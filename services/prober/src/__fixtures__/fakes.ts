@@ -16,7 +16,7 @@ export class FakeProber implements Prober {
   readonly calls: { kind: ProbeKindName; container: string; containerId: string; at: number }[] = [];
   private readonly scripts = new Map<string, Scripted[]>();
 
-  constructor(private readonly clock: FakeClock) {}
+  constructor(private readonly clock: Pick<FakeClock, 'now'>) {}
 
   /** What the next probes of kind (on container, default any) answer. */
   script(kind: ProbeKindName, ...answers: Scripted[]): this {

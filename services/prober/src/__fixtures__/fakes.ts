@@ -13,7 +13,7 @@ export type Scripted = ProbeVerdict | 'error' | 'hang' | (() => Promise<ProbeVer
 
 /** A Prober answering from a script (the last entry repeats), counting calls with their (fake) times. */
 export class FakeProber implements Prober {
-  readonly calls: { kind: ProbeKindName; container: string; containerId: string; at: number }[] = [];
+  readonly calls: { kind: ProbeKindName; pod: string; container: string; containerId: string; at: number }[] = [];
   private readonly scripts = new Map<string, Scripted[]>();
 
   constructor(private readonly clock: Pick<FakeClock, 'now'>) {}
@@ -24,8 +24,8 @@ export class FakeProber implements Prober {
     return this;
   }
 
-  async probe(kind: ProbeKindName, _pod: PodProbeView, container: ProbedContainer, _probe: Probe): Promise<ProbeVerdict> {
-    this.calls.push({ kind, container: container.name, containerId: container.containerId, at: this.clock.now() });
+  async probe(kind: ProbeKindName, pod: PodProbeView, container: ProbedContainer, _probe: Probe): Promise<ProbeVerdict> {
+    this.calls.push({ kind, pod: pod.podUid, container: container.name, containerId: container.containerId, at: this.clock.now() });
     const script = this.scripts.get(kind) ?? [];
     const next = script.length > 1 ? script.shift() : script[0];
     if (next === undefined) return { result: 'success', output: '' };

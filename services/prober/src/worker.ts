@@ -88,6 +88,7 @@ export class ProbeWorker {
   /** Stops the loop (an in-flight probe finishes but its result is dropped); resolves when stopped. */
   async stop(): Promise<void> {
     this.stopping.abort(new Error('worker stopped'));
+    this.wake?.abort();
     await this.running;
   }
 
@@ -96,7 +97,11 @@ export class ProbeWorker {
     const { clock } = this.deps;
     const signal = this.stopping.signal;
     // "If kubelet restarted the probes could be started in rapid succession."
-    if (jitter) await clock.sleep(Math.floor(this.deps.random() * periodMs), signal);
+    if (jitter) {
+      this.wake = new AbortController();
+      await clock.sleep(Math.floor(this.deps.random() * periodMs), this.wake.signal).catch(() => undefined);
+      if (signal.aborted) return;
+    }
     let nextTick = clock.now() + periodMs;
     while (!signal.aborted) {
       if (!(await this.doProbe())) return;
@@ -111,9 +116,11 @@ export class ProbeWorker {
         nextTick += Math.floor((now - nextTick) / periodMs + 1) * periodMs;
         continue;
       }
+      // One controller per wait, aborted by trigger() or stop() (no AbortSignal.any: its
+      // followers stay attached to the long-lived stop signal, one per tick).
       this.wake = new AbortController();
       try {
-        await clock.sleep(nextTick - now, AbortSignal.any([signal, this.wake.signal]));
+        await clock.sleep(nextTick - now, this.wake.signal);
         nextTick += periodMs;
       } catch {
         if (signal.aborted) return;

@@ -54,7 +54,7 @@ describe('prober manager', () => {
     return buckets;
   }
 
-  async function startReplica(id: string): Promise<Replica> {
+  async function startReplica(id: string, random = 0): Promise<Replica> {
     const rnc = await connect({ servers: server.url });
     const open = async () => ({
       pods: await openBucket(rnc, podsViewBucket(buckets.name)),
@@ -74,7 +74,7 @@ describe('prober manager', () => {
       prober,
       clock: systemClock,
       logger: silentLogger,
-      random: () => 0,
+      random: () => random,
     });
     const done = Promise.all([manager.run(abort.signal), watching]).then(() => undefined);
     const r = { id, nc: rnc, manager, prober, abort, done };
@@ -228,5 +228,19 @@ describe('prober manager', () => {
     await buckets.pods.delete(b!);
     await waitFor("b's results deleted", async () => ([...(await kvEntries(buckets.results, ProbeResultSchema)).keys()].some((k) => k.startsWith(`${b}.`)) ? undefined : true), 5_000, 50);
     expect(r.manager.ownedPods()).toEqual([a]);
+  });
+
+  it('manager - pods found at start wait a random part of their period (the restart jitter); a pod added later is probed at once', async () => {
+    await freshNode();
+    const [early] = await putPods(1);
+    const start = Date.now();
+    const r = await startReplica('r-a', 0.9);
+    const first = await waitFor('the first probe of the early pod', async () => r.prober.calls.find((c) => c.pod === early), 5_000, 10);
+    expect(first.at - start).toBeGreaterThanOrEqual(900);
+    await new Promise((res) => setTimeout(res, 1_100)); // past one period since the start
+    const added = Date.now();
+    await kvPut(buckets.pods, 'late', PodProbeViewSchema, view('late'));
+    const late = await waitFor('the first probe of the late pod', async () => r.prober.calls.find((c) => c.pod === 'late'), 5_000, 10);
+    expect(late.at - added).toBeLessThan(300);
   });
 });

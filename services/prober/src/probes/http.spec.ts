@@ -133,4 +133,19 @@ describe('prober http probe', () => {
     const port = await serve((_req, res) => res.end('x'.repeat(50_000)));
     expect((await runner.run(httpGet({ port }), 1000)).output).toHaveLength(10 * 1024);
   });
+
+  it('http - a server that closes without answering fails with EOF', async () => {
+    const port = await serve((_req, res) => res.socket?.destroy());
+    expect(await runner.run(httpGet({ port, path: '/' }), 1000)).toEqual({ result: 'failure', output: `Get "http://127.0.0.1:${port}/": EOF` });
+  });
+
+  it('http - a body that stalls past the timeout is a probe error (the kubelet throws the result away)', async () => {
+    const port = await serve((_req, res) => {
+      res.writeHead(200);
+      res.write('partial');
+    });
+    const err = await runner.run(httpGet({ port, path: '/' }), 300).catch((e: unknown) => e);
+    expect(isProbeError(err)).toBe(true);
+    expect((err as Error).message).toBe(`Get "http://127.0.0.1:${port}/": net/http: request canceled (Client.Timeout or context cancellation while reading body)`);
+  });
 });

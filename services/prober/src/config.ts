@@ -18,6 +18,8 @@ export const configSchema = commonSchema
     SPLITLET_PROBER_HEARTBEAT_MS: ms(1_000),
     /** A replica not heard of for this long is dead: its pods move to the others. */
     SPLITLET_PROBER_REPLICA_TTL_MS: ms(3_000),
+    /** How often the whole pods view is read again (level-triggered, beside the watch). */
+    SPLITLET_PROBER_RESYNC_MS: ms(30_000),
     /** Extra time an exec probe's request to runtime-executor may take beyond timeoutSeconds. */
     SPLITLET_PROBER_EXEC_GRACE_MS: ms(2_000),
   })

@@ -36,11 +36,11 @@ export async function wire(container: DependencyContainer, config: Config): Prom
     };
     container.registerInstance(PROBER.Prober, new HandlerProber(handlers, container.resolve<ProbeEventRecorder>(PROBER.Events)));
   }
-  return proberRunnable(container, replica);
+  return proberRunnable(container, replica, config.SPLITLET_PROBER_RESYNC_MS);
 }
 
 /** Opens the node's three buckets, loads the results, then runs the manager. */
-function proberRunnable(container: DependencyContainer, replica: ReplicaSettings): Runnable {
+function proberRunnable(container: DependencyContainer, replica: ReplicaSettings, resyncMs: number): Runnable {
   const nc = container.resolve<NatsConnection>(TOKENS.Nats);
   const node = container.resolve<string>(TOKENS.NodeName);
   const clock = container.resolve<Clock>(TOKENS.Clock);
@@ -63,6 +63,7 @@ function proberRunnable(container: DependencyContainer, replica: ReplicaSettings
         clock,
         logger,
         random: container.resolve<() => number>(PROBER.Random),
+        resyncMs,
       });
       logger.info({ replica: replica.id }, 'probing');
       await Promise.all([manager.run(signal), watching]);

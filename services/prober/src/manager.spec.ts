@@ -54,7 +54,7 @@ describe('prober manager', () => {
     return buckets;
   }
 
-  async function startReplica(id: string, random = 0): Promise<Replica> {
+  async function startReplica(id: string, random = 0, opts: { deafWatch?: boolean; resyncMs?: number } = {}): Promise<Replica> {
     const rnc = await connect({ servers: server.url });
     const open = async () => ({
       pods: await openBucket(rnc, podsViewBucket(buckets.name)),
@@ -67,7 +67,8 @@ describe('prober manager', () => {
     const { watching } = await results.start(abort.signal);
     const prober = new FakeProber(systemClock);
     const manager = new ProbeManager({
-      podsKv: b.pods,
+      podsKv: opts.deafWatch ? deafWatch(b.pods) : b.pods,
+      resyncMs: opts.resyncMs ?? 30_000,
       replicasKv: b.replicas,
       results,
       replica: { id, heartbeatMs: HEARTBEAT_MS, ttlMs: TTL_MS },
@@ -243,4 +244,37 @@ describe('prober manager', () => {
     const late = await waitFor('the first probe of the late pod', async () => r.prober.calls.find((c) => c.pod === 'late'), 5_000, 10);
     expect(late.at - added).toBeLessThan(300);
   });
+
+  it('manager - with a watch that misses everything, the periodic resync still starts and stops pods', async () => {
+    await freshNode();
+    const [a, b] = await putPods(2);
+    const r = await startReplica('r-a', 0, { deafWatch: true, resyncMs: 300 });
+    await readinessOk([a!, b!]);
+    await kvPut(buckets.pods, 'late', PodProbeViewSchema, view('late'));
+    await buckets.pods.delete(b!);
+    await waitFor('the resync to follow the bucket', async () => (r.manager.ownedPods().sort().join() === [a!, 'late'].sort().join() ? true : undefined), 3_000, 20);
+    await readinessOk(['late']);
+  });
 });
+
+/** The bucket, but its watch delivers nothing (a watch that lost events). */
+function deafWatch(kv: KV): KV {
+  return new Proxy(kv, {
+    get(target, prop) {
+      if (prop === 'watch') {
+        return async () => {
+          let stop: () => void = () => undefined;
+          const stopped = new Promise<void>((r) => (stop = r));
+          return {
+            stop,
+            async *[Symbol.asyncIterator]() {
+              await stopped;
+            },
+          };
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}

@@ -24,6 +24,8 @@ export interface ProbeManagerOptions {
   logger: Logger;
   /** In [0, 1): the first-probe jitter after a start. */
   random: () => number;
+  /** How often the pods view is read again in full (a watch may have missed something). */
+  resyncMs: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export class ProbeManager implements Runnable {
     this.running = true;
     this.resyncAll();
     const watching = watchBucket(this.o.podsKv, PodProbeViewSchema, (uid, view) => this.onPodView(uid, view), { logger: this.o.logger, signal });
-    await Promise.all([watching, this.membership.run(signal)]);
+    await Promise.all([watching, this.membership.run(signal), this.resyncLoop(signal)]);
     this.running = false;
     await Promise.all([...this.workers.keys()].map((uid) => this.stopPod(uid)));
   }
@@ -71,6 +73,34 @@ export class ProbeManager implements Runnable {
     if (view) this.pods.set(uid, view);
     else this.pods.delete(uid);
     await this.syncPod(uid);
+  }
+
+  /** Level-triggered: every resyncMs the whole view is read again and every pod synced. */
+  private async resyncLoop(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      try {
+        await this.o.clock.sleep(this.o.resyncMs, signal);
+      } catch {
+        return;
+      }
+      try {
+        await this.reload();
+      } catch (err) {
+        this.o.logger.warn({ err }, 'pods view resync failed');
+      }
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const known = new Set(this.pods.keys());
+    const views = await kvEntries(this.o.podsKv, PodProbeViewSchema);
+    // Only pods known before the read began can be missing for good: a newer one came by the watch meanwhile.
+    for (const uid of known) if (!views.has(uid)) this.pods.delete(uid);
+    for (const [uid, view] of views) {
+      const seen = this.pods.get(uid);
+      if (!seen || view.version >= seen.version) this.pods.set(uid, view);
+    }
+    this.resyncAll();
   }
 
   private resyncAll(): void {

@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import type { PodProbeView, ProbedContainer } from '@splitlet/contracts';
 import { container, podView, probe } from './__fixtures__/views';
 import type { ProbeEventRecorder } from './events';
@@ -71,5 +73,25 @@ describe('prober prober', () => {
   it('prober - a probe without a handler is an error', async () => {
     const { prober } = setup(handler({ result: 'success', output: '' }));
     await expect(prober.probe('liveness', pod, container(), probe({ handler: { case: undefined } }))).rejects.toThrow('missing probe handler for default/web:app');
+  });
+});
+
+describe('prober prober tracing', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  beforeAll(() => void provider.register());
+  afterAll(async () => {
+    await provider.shutdown();
+    trace.disable();
+  });
+
+  it('prober - each run is a span with the pod and container attributes, its result, and an error status when it errored', async () => {
+    const { prober } = setup(handler({ result: 'failure', output: 'x' }));
+    await prober.probe('readiness', podView([]), container({ containerId: 'cid' }), probe());
+    await setup(handler(new ProbeError('down'))).prober.probe('liveness', podView([]), container(), probe()).catch(() => undefined);
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.name)).toEqual(['prober probe readiness', 'prober probe liveness']);
+    expect(spans[0]?.attributes).toMatchObject({ 'k8s.pod.uid': 'uid-1', 'k8s.container.name': 'app', 'container.id': 'cid', 'splitlet.probe.kind': 'readiness', 'splitlet.probe.result': 'failure' });
+    expect(spans[1]?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'down' });
   });
 });

@@ -1,4 +1,6 @@
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Probe, PodProbeView, ProbedContainer } from '@splitlet/contracts';
+import { ATTR } from '@splitlet/telemetry';
 import type { ProbeEventRecorder } from './events';
 import { kindTitle, probeTiming, type ProbeKindName } from './probe-kind';
 import { isProbeError, ProbeError, type ProbeHandler } from './probes/types';
@@ -27,6 +29,8 @@ export interface ProbeHandlers {
 // The kubelet tries a probe that errors (not one that fails) up to 3 times in a row.
 const MAX_PROBE_RETRIES = 3;
 
+const tracer = trace.getTracer('prober');
+
 /** The kubelet's prober.probe: picks the handler, retries errors, records the Events. */
 export class HandlerProber implements Prober {
   constructor(
@@ -35,6 +39,30 @@ export class HandlerProber implements Prober {
   ) {}
 
   async probe(kind: ProbeKindName, pod: PodProbeView, container: ProbedContainer, probe: Probe): Promise<ProbeVerdict> {
+    const attributes = {
+      [ATTR.podUid]: pod.podUid,
+      [ATTR.podName]: pod.name,
+      [ATTR.namespace]: pod.namespace,
+      [ATTR.containerName]: container.name,
+      [ATTR.containerId]: container.containerId,
+      'splitlet.probe.kind': kind,
+      'splitlet.probe.handler': probe.handler.case ?? '',
+    };
+    return tracer.startActiveSpan(`prober probe ${kind}`, { kind: SpanKind.INTERNAL, attributes }, async (span) => {
+      try {
+        const verdict = await this.probeOnce(kind, pod, container, probe);
+        span.setAttribute('splitlet.probe.result', verdict.result);
+        return verdict;
+      } catch (err) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async probeOnce(kind: ProbeKindName, pod: PodProbeView, container: ProbedContainer, probe: Probe): Promise<ProbeVerdict> {
     const title = kindTitle(kind);
     let outcome;
     try {

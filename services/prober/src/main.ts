@@ -1,12 +1,12 @@
 import 'reflect-metadata';
-import { commonSchema, runService, untilAborted } from '@splitlet/service';
+import { runService } from '@splitlet/service';
+import { configSchema } from './config';
+import { wire } from './container';
 
-// The service's duty comes with its own issue; until then it joins the node's
-// services (ping, info, stats) and stops cleanly.
 await runService({
   name: 'prober',
   version: '0.1.0',
   description: 'Liveness, readiness and startup probes',
-  configSchema: commonSchema,
-  wire: () => ({ run: untilAborted }),
+  configSchema,
+  wire,
 });

@@ -1,0 +1,165 @@
+import { equals } from '@bufbuild/protobuf';
+import type { KV } from '@nats-io/kv';
+import { kvEntries, watchBucket } from '@splitlet/bus';
+import { PodProbeViewSchema, ProbeSchema, type PodProbeView } from '@splitlet/contracts';
+import type { Clock, Runnable } from '@splitlet/service';
+import type { Logger } from '@splitlet/telemetry';
+import { Membership, type ReplicaSettings } from './membership';
+import { PROBE_KINDS } from './probe-kind';
+import type { Prober } from './prober';
+import { rendezvousOwner } from './rendezvous';
+import type { ProbeResults } from './results';
+import { ProbeWorker } from './worker';
+
+export interface ProbeManagerOptions {
+  /** SPLITLET_PODS_<node>: pod-sync's PodProbeView per pod UID. */
+  podsKv: KV;
+  /** SPLITLET_PROBERS_<node>: the live replicas (opened with the replica TTL). */
+  replicasKv: KV;
+  /** The results bucket, loaded (see KvProbeResults.start). */
+  results: ProbeResults;
+  replica: ReplicaSettings;
+  prober: Prober;
+  clock: Clock;
+  logger: Logger;
+  /** In [0, 1): the first-probe jitter after a start. */
+  random: () => number;
+  /** How often the pods view is read again in full (a watch may have missed something). */
+  resyncMs: number;
+}
+
+/**
+ * The kubelet's probe manager across replicas: follows the pods view, and runs a
+ * worker per (pod, container, probe kind) for the pods this replica owns by
+ * rendezvous hashing over the live replicas. A pod that is gone has its results
+ * deleted by its owner.
+ */
+export class ProbeManager implements Runnable {
+  private readonly pods = new Map<string, PodProbeView>();
+  /** Workers by pod UID, then by `<container>.<kind>`. */
+  private readonly workers = new Map<string, Map<string, ProbeWorker>>();
+  private readonly membership: Membership;
+  private startedAt = 0;
+  private running = false;
+
+  constructor(private readonly o: ProbeManagerOptions) {
+    this.membership = new Membership(o.replicasKv, o.replica, o.clock, o.logger, () => this.resyncAll());
+  }
+
+  /** Pod UIDs this replica probes now. */
+  ownedPods(): string[] {
+    return [...this.workers.keys()];
+  }
+
+  workerFor(podUid: string, container: string, kind: string): ProbeWorker | undefined {
+    return this.workers.get(podUid)?.get(`${container}.${kind}`);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    for (const [uid, view] of await kvEntries(this.o.podsKv, PodProbeViewSchema)) this.pods.set(uid, view);
+    await this.membership.join();
+    this.startedAt = this.o.clock.now();
+    this.running = true;
+    this.resyncAll();
+    const watching = watchBucket(this.o.podsKv, PodProbeViewSchema, (uid, view) => this.onPodView(uid, view), { logger: this.o.logger, signal });
+    await Promise.all([watching, this.membership.run(signal), this.resyncLoop(signal)]);
+    this.running = false;
+    await Promise.all([...this.workers.keys()].map((uid) => this.stopPod(uid)));
+  }
+
+  private async onPodView(uid: string, view: PodProbeView | undefined): Promise<void> {
+    const known = this.pods.get(uid);
+    if (view && known && view.version < known.version) return; // an older view than one already seen
+    if (view) this.pods.set(uid, view);
+    else this.pods.delete(uid);
+    await this.syncPod(uid);
+  }
+
+  /** Level-triggered: every resyncMs the whole view is read again and every pod synced. */
+  private async resyncLoop(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      try {
+        await this.o.clock.sleep(this.o.resyncMs, signal);
+      } catch {
+        return;
+      }
+      try {
+        await this.reload();
+      } catch (err) {
+        this.o.logger.warn({ err }, 'pods view resync failed');
+      }
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const known = new Set(this.pods.keys());
+    const views = await kvEntries(this.o.podsKv, PodProbeViewSchema);
+    // Only pods known before the read began can be missing for good: a newer one came by the watch meanwhile.
+    for (const uid of known) if (!views.has(uid)) this.pods.delete(uid);
+    for (const [uid, view] of views) {
+      const seen = this.pods.get(uid);
+      if (!seen || view.version >= seen.version) this.pods.set(uid, view);
+    }
+    this.resyncAll();
+  }
+
+  private resyncAll(): void {
+    if (!this.running) return;
+    const uids = new Set([...this.pods.keys(), ...this.workers.keys(), ...this.o.results.podUids()]);
+    for (const uid of uids) void this.syncPod(uid).catch((err: unknown) => this.o.logger.error({ err, pod: uid }, 'pod probe sync failed'));
+  }
+
+  private owns(uid: string): boolean {
+    return rendezvousOwner(uid, this.membership.members) === this.o.replica.id;
+  }
+
+  /** Brings one pod's workers (and, for a gone pod, its results) in line with the view and ownership. */
+  private async syncPod(uid: string): Promise<void> {
+    const view = this.pods.get(uid);
+    const owned = this.owns(uid);
+    if (!view || !owned) {
+      await this.stopPod(uid);
+      if (!view && owned) await this.o.results.deletePod(uid);
+      return;
+    }
+    const current = this.workers.get(uid) ?? new Map<string, ProbeWorker>();
+    this.workers.set(uid, current);
+    const wanted = new Set<string>();
+    for (const c of view.containers) {
+      for (const kind of PROBE_KINDS) {
+        const spec = c[kind];
+        if (!spec) continue;
+        const key = `${c.name}.${kind}`;
+        wanted.add(key);
+        const w = current.get(key);
+        if (w && equals(ProbeSchema, w.spec, spec)) {
+          w.update(view);
+          continue;
+        }
+        if (w) void w.stop();
+        const worker = new ProbeWorker(
+          { clock: this.o.clock, prober: this.o.prober, results: this.o.results, logger: this.o.logger, random: this.o.random },
+          view,
+          c.name,
+          kind,
+          spec,
+        );
+        current.set(key, worker);
+        // The kubelet's jitter only while the prober itself has just started.
+        worker.start({ jitter: this.o.clock.now() - this.startedAt < worker.timing.periodSeconds * 1000 });
+      }
+    }
+    for (const [key, w] of current) {
+      if (wanted.has(key)) continue;
+      current.delete(key);
+      void w.stop();
+    }
+  }
+
+  private async stopPod(uid: string): Promise<void> {
+    const ws = this.workers.get(uid);
+    if (!ws) return;
+    this.workers.delete(uid);
+    await Promise.all([...ws.values()].map((w) => w.stop()));
+  }
+}

@@ -1,0 +1,40 @@
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { container, podView, probe } from '../__fixtures__/views';
+import { TcpProbe } from './tcp';
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+});
+async function listen(): Promise<number> {
+  const s = createServer((sock) => sock.end());
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return (s.address() as AddressInfo).port;
+}
+const target = (value: Record<string, unknown>, podIp = '127.0.0.1') => ({
+  pod: podView([], { podIp }),
+  container: container({ ports: [{ name: 'db', containerPort: 1 }] }),
+  probe: probe({ handler: { case: 'tcpSocket', value } }),
+});
+
+describe('prober tcp probe', () => {
+  const runner = new TcpProbe();
+
+  it('tcp - a listening port succeeds', async () => {
+    const port = await listen();
+    expect(await runner.run(target({ port }), 1000)).toEqual({ result: 'success', output: '' });
+  });
+
+  it('tcp - a closed port fails with Go dial text', async () => {
+    const port = await listen();
+    await new Promise((r) => servers.pop()?.close(r));
+    expect(await runner.run(target({ port }), 1000)).toEqual({ result: 'failure', output: `dial tcp 127.0.0.1:${port}: connect: connection refused` });
+  });
+
+  it('tcp - the host defaults to the pod IP; a named port comes from the container', async () => {
+    expect(await runner.run(target({ portName: 'db' }, '127.0.0.1'), 1000)).toEqual({ result: 'failure', output: 'dial tcp 127.0.0.1:1: connect: connection refused' });
+  });
+});

@@ -160,9 +160,10 @@ export class ProbeWorker {
       return !c.terminated || pod.restartPolicy !== 'Never';
     }
 
-    // Graceful shutdown: liveness and startup end on success, so they never kill a terminating container.
-    if (pod.terminating && this.kind !== 'readiness') {
-      this.set('success');
+    // Graceful shutdown: every probe of a terminating pod stops (pod-sync reports it not
+    // ready); liveness and startup end on success, so they never kill a terminating container.
+    if (pod.terminating) {
+      if (this.kind !== 'readiness') this.set('success');
       return false;
     }
 

@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
+import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+
+// Probes end to end: the prober runs them (exec through runtime-executor, HTTP, TCP,
+// gRPC to the pod IP), pod-sync turns results into ready/started and kills what fails
+// its liveness probe, status-reporter writes what `kubectl get pod -o yaml` shows.
+const lab = labEnv();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-probes-${suffix}`;
+const namespace = `e2e-probes-${suffix}`;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+
+// A gRPC health server (grpc.health.v1.Health/Check answers SERVING, or NOT_SERVING
+// for the service "down") in plain Node.js over h2c: the lab has no gRPC image.
+const grpcServer = `
+const http2 = require('http2');
+http2.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).subarray(5);
+    const service = body.length > 2 ? body.subarray(2, 2 + body[1]).toString() : '';
+    const status = service === 'down' ? 2 : 1;
+    res.writeHead(200, { 'content-type': 'application/grpc' });
+    res.addTrailers({ 'grpc-status': '0' });
+    res.end(Buffer.from([0, 0, 0, 0, 2, 0x08, status]));
+  });
+}).listen(9000);`;
+
+const box = (c: Partial<V1Container>): V1Container => ({ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'], ...c });
+const pods: Record<string, Partial<V1PodSpec>> = {
+  'exec-ready': {
+    containers: [box({ command: ['sh', '-c', 'sleep 4; touch /tmp/ready; sleep 3600'], readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 1 } })],
+  },
+  'http-ready': {
+    containers: [
+      box({
+        command: ['sh', '-c', 'mkdir -p /tmp/www && echo ok > /tmp/www/healthz && httpd -f -p 8080 -h /tmp/www'],
+        ports: [{ name: 'web', containerPort: 8080 }],
+        readinessProbe: { httpGet: { path: '/healthz', port: 'web' }, periodSeconds: 1, failureThreshold: 2 },
+      }),
+    ],
+  },
+  'tcp-liveness': {
+    terminationGracePeriodSeconds: 1,
+    containers: [box({ livenessProbe: { tcpSocket: { port: 7777 }, periodSeconds: 1, failureThreshold: 2, timeoutSeconds: 1 } })],
+  },
+  grpc: {
+    containers: [
+      { name: 'app', image: 'splitlet-lab/node:24', command: ['node', '-e', grpcServer], readinessProbe: { grpc: { port: 9000 }, periodSeconds: 1 } },
+      { name: 'down', image: 'splitlet-lab/node:24', command: ['node', '-e', grpcServer.replace('9000', '9001')], readinessProbe: { grpc: { port: 9001, service: 'down' }, periodSeconds: 1 } },
+    ],
+  },
+};
+
+// Created in its own test: its first seconds are what the test looks at.
+const startupPod: Partial<V1PodSpec> = {
+    containers: [
+      box({
+        command: ['sh', '-c', 'sleep 4; touch /tmp/up; sleep 3600'],
+        startupProbe: { exec: { command: ['cat', '/tmp/up'] }, periodSeconds: 1, failureThreshold: 30 },
+        livenessProbe: { exec: { command: ['cat', '/tmp/up'] }, periodSeconds: 1, failureThreshold: 1 },
+      }),
+    ],
+  };
+
+const read = (name: string) => core.readNamespacedPod({ namespace, name });
+const until = (name: string, what: string, ok: (p: V1Pod) => boolean, timeoutMs = 60_000) =>
+  waitFor(`${name}: ${what}`, async () => {
+    const p = await read(name);
+    return ok(p) ? p : undefined;
+  }, timeoutMs);
+const condition = (p: V1Pod, type: string) => p.status?.conditions?.find((c) => c.type === type);
+const eventsOf = async (name: string, reason: string) => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},reason=${reason}` })).items;
+
+describe('probes on a splitlet node', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
+    await Promise.all([node.start('runtime-executor'), node.start('status-reporter'), node.start('prober')]);
+    await node.start('pod-sync');
+    await node.start('registrar');
+    for (const [name, spec] of Object.entries(pods))
+      await core.createNamespacedPod({ namespace, body: { metadata: { name, namespace }, spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [], ...spec } } });
+  });
+  afterAll(async () => {
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    await node?.stopAll();
+    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+  });
+
+  it('prober - exec readiness: running but not ready until the probe succeeds, then Ready; Unhealthy Events meanwhile', async () => {
+    const notReady = await until('exec-ready', 'running, not ready', (p) => Boolean(p.status?.containerStatuses?.[0]?.state?.running));
+    expect(notReady.status?.containerStatuses?.[0]).toMatchObject({ ready: false, started: true });
+    expect(condition(notReady, 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [app]' });
+    const ready = await until('exec-ready', 'Ready', (p) => condition(p, 'Ready')?.status === 'True', 30_000);
+    expect(ready.status?.containerStatuses?.[0]?.ready).toBe(true);
+    expect(condition(ready, 'ContainersReady')?.status).toBe('True');
+    const unhealthy = await eventsOf('exec-ready', 'Unhealthy');
+    expect(unhealthy[0]).toMatchObject({ type: 'Warning', involvedObject: { fieldPath: 'spec.containers{app}' } });
+    expect(unhealthy[0]?.message).toMatch(/^Readiness probe failed: /);
+  });
+
+  it('prober - httpGet readiness on a named port: Ready; when the path starts failing, not ready after failureThreshold', async () => {
+    const ready = await until('http-ready', 'Ready', (p) => condition(p, 'Ready')?.status === 'True');
+    const cid = ready.status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+    await runCommand('docker', ['exec', cid, 'rm', '/tmp/www/healthz']);
+    const failing = await until('http-ready', 'not ready', (p) => condition(p, 'Ready')?.status === 'False', 20_000);
+    expect(failing.status?.containerStatuses?.[0]).toMatchObject({ ready: false, restartCount: 0 });
+    expect((await eventsOf('http-ready', 'Unhealthy')).map((e) => e.message)).toContain('Readiness probe failed: HTTP probe failed with statuscode: 404');
+  });
+
+  it('prober - a failing tcpSocket liveness probe: the container is killed and restarted, with the kubelet\'s Events', async () => {
+    const restarted = await until('tcp-liveness', 'a restart', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 60_000);
+    expect(restarted.status?.containerStatuses?.[0]?.lastState?.terminated).toBeDefined();
+    const killing = await eventsOf('tcp-liveness', 'Killing');
+    expect(killing.map((e) => e.message)).toContain('Container app failed liveness probe, will be restarted');
+    const unhealthy = await eventsOf('tcp-liveness', 'Unhealthy');
+    expect(unhealthy[0]?.message).toMatch(/^Liveness probe failed: dial tcp [\d.]+:7777: connect: connection refused$/);
+  });
+
+  it('prober - a startup probe holds the container not started (and liveness off) until it succeeds', async () => {
+    await core.createNamespacedPod({ namespace, body: { metadata: { name: 'startup', namespace }, spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [], ...startupPod } } });
+    const early = await until('startup', 'running', (p) => Boolean(p.status?.containerStatuses?.[0]?.state?.running));
+    expect(early.status?.containerStatuses?.[0]).toMatchObject({ started: false, ready: false });
+    const started = await until('startup', 'started', (p) => p.status?.containerStatuses?.[0]?.started === true, 30_000);
+    expect(started.status?.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0 });
+    // The liveness probe (failureThreshold 1) would have killed it had it run before startup succeeded.
+    expect(await eventsOf('startup', 'Killing')).toEqual([]);
+  });
+
+  it('prober - grpc: SERVING is ready; NOT_SERVING for a named service is not', async () => {
+    const p = await until('grpc', 'app ready', (x) => x.status?.containerStatuses?.find((c) => c.name === 'app')?.ready === true, 90_000);
+    expect(p.status?.containerStatuses?.find((c) => c.name === 'down')?.ready).toBe(false);
+    expect(condition(p, 'Ready')).toMatchObject({ status: 'False', message: 'containers with unready status: [down]' });
+    const message = 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")';
+    // (Before the server listens, the probe fails to connect: an Unhealthy Event of its own.)
+    const unhealthy = await waitFor('the NOT_SERVING event', async () => (await eventsOf('grpc', 'Unhealthy')).find((e) => e.involvedObject.fieldPath === 'spec.containers{down}' && e.message === message), 30_000);
+    expect(unhealthy.type).toBe('Warning');
+  });
+
+  it('prober - a deleted pod reports not ready while it terminates, then is gone', async () => {
+    await until('exec-ready', 'Ready', (p) => condition(p, 'Ready')?.status === 'True', 30_000);
+    // Its shell ignores SIGTERM, so it terminates for the whole grace period.
+    await core.deleteNamespacedPod({ namespace, name: 'exec-ready', gracePeriodSeconds: 10 });
+    const terminating = await until('exec-ready', 'terminating, not ready', (p) => Boolean(p.metadata?.deletionTimestamp) && condition(p, 'Ready')?.status === 'False', 8_000);
+    expect(terminating.status?.containerStatuses?.[0]?.ready).toBe(false);
+    await waitFor('exec-ready gone', async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'exec-ready'])).code !== 0 ? true : undefined), 60_000);
+  });
+});

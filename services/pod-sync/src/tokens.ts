@@ -14,4 +14,10 @@ export const SYNC = {
   Workers: Symbol('Workers'),
   /** The resync period in ms. */
   ResyncMs: Symbol('ResyncMs'),
+  /** ObjectSource: the ConfigMaps and Secrets of this node's pods, got by name. */
+  Objects: Symbol('Objects'),
+  /** VolumeManager: the pods' volumes on the host. */
+  Volumes: Symbol('Volumes'),
+  /** PodEventSink: records an Event about a pod. */
+  PodEvents: Symbol('PodEvents'),
 } as const;

@@ -66,6 +66,10 @@ describe('volumes and configuration on a splitlet node', () => {
     await node.start('registrar');
   });
   afterAll(async () => {
+    // The pods go while the node still runs, so pod-sync unmounts and removes their volumes.
+    const uids = (await core.listNamespacedPod({ namespace }).catch(() => ({ items: [] as V1Pod[] }))).items.map((p) => p.metadata!.uid!);
+    await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+    await waitFor('the pods\' volumes removed', async () => (uids.every((u) => !existsSync(`${dataDir}/pods/${u}`)) ? true : undefined), 30_000).catch(() => undefined);
     await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
     await node?.stopAll();
     const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);

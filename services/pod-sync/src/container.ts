@@ -36,7 +36,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const objects = new ApiObjectSource(core, config.SPLITLET_OBJECT_CACHE_TTL_MS);
   container.registerInstance(SYNC.PodEvents, podEvents);
   container.registerInstance(SYNC.Objects, objects);
-  container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
+  container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const workers = new PodWorkers((pod) => syncer.sync(pod));

@@ -1,5 +1,5 @@
 import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -36,7 +36,7 @@ describe('pod-sync volume manager', () => {
       makeRShared: async () => undefined,
     };
     const tokens = { token: async () => 'tok', forget: () => undefined } as unknown as ServiceAccountTokens;
-    manager = new VolumeManager(dataDir, objects, tokens, mounter, (_pod, type, reason, message) => void events.push(`${type} ${reason} ${message}`), silent);
+    manager = new VolumeManager(dataDir, 'n1', objects, tokens, mounter, (_pod, type, reason, message) => void events.push(`${type} ${reason} ${message}`), silent);
   });
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -89,6 +89,14 @@ describe('pod-sync volume manager', () => {
     await expect(manager.mountsFor(p, bidi, [])).rejects.toThrow('Bidirectional mount propagation is available only to privileged containers');
     expect((await manager.mountsFor(p, { ...bidi, securityContext: { privileged: true } }, []))[0]?.propagation).toBe(MountPropagation.BIDIRECTIONAL);
     await expect(manager.mountsFor(p, { name: 'app', volumeMounts: [{ name: 'x', mountPath: '/x' }] }, [])).rejects.toThrow('cannot find volume "x" to mount into container "app"');
+  });
+
+  it('clean-up - only this node\'s pod directories are its to clean up (nodes may share a data dir)', async () => {
+    configMaps.set('cfg', { data: { k: 'one' } });
+    await manager.setUp(pod([{ name: 'c', configMap: { name: 'cfg' } }]), ctx);
+    mkdirSync(join(dataDir, 'pods/other-node-pod'), { recursive: true });
+    writeFileSync(join(dataDir, 'pods/other-node-pod/node-name'), 'n2');
+    expect(manager.podDirs()).toEqual(['u1']);
   });
 
   it('tear-down - mounts undone, then the pod\'s directory removed', async () => {

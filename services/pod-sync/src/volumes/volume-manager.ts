@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { MountPropagation, type MountSchema } from '@splitlet/contracts';
@@ -29,6 +29,9 @@ const PLUGIN = {
   projected: 'kubernetes.io~projected',
 } as const;
 
+/** Names the node a pod directory belongs to. */
+const NODE_FILE = 'node-name';
+
 /** The kubelet's default token lifetime for a serviceAccountToken projection without one. */
 const DEFAULT_TOKEN_SECONDS = 3600;
 
@@ -46,6 +49,7 @@ export class VolumeManager {
 
   constructor(
     private readonly dataDir: string,
+    private readonly nodeName: string,
     private readonly objects: ObjectSource,
     private readonly tokens: ServiceAccountTokens,
     private readonly mounter: Mounter,
@@ -90,7 +94,13 @@ export class VolumeManager {
    */
   async setUp(pod: V1Pod, ctx: EnvContext): Promise<boolean> {
     const uid = pod.metadata!.uid!;
-    if (pod.spec?.volumes?.length) await this.init();
+    if (pod.spec?.volumes?.length) {
+      await this.init();
+      // Whose pod this is: several nodes may share a data dir (the e2e tests run many
+      // on one host), and a node cleans up only the directories of its own pods.
+      mkdirSync(this.podDir(uid), { recursive: true, mode: 0o750 });
+      writeFileSync(join(this.podDir(uid), NODE_FILE), this.nodeName);
+    }
     const ready = this.ready.get(uid) ?? new Set<string>();
     this.ready.set(uid, ready);
     let all = true;
@@ -230,12 +240,20 @@ export class VolumeManager {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  /** Pod uids that have a directory here: the clean-up finds those of pods that are gone. */
+  /** Uids of this node's pods that have a directory here: the clean-up finds those of pods that are gone. */
   podDirs(): string[] {
+    let uids: string[];
     try {
-      return readdirSync(join(this.dataDir, 'pods'));
+      uids = readdirSync(join(this.dataDir, 'pods'));
     } catch {
       return [];
     }
+    return uids.filter((uid) => {
+      try {
+        return readFileSync(join(this.podDir(uid), NODE_FILE), 'utf8') === this.nodeName;
+      } catch {
+        return false;
+      }
+    });
   }
 }

@@ -195,9 +195,8 @@ describe('volumes and configuration on a splitlet node', () => {
     });
     const event = await waitFor('FailedMount', async () => (await eventsOf('nohost')).find((e) => e.reason === 'FailedMount'), 30_000);
     expect([event.type, event.message]).toEqual(['Warning', `MountVolume.SetUp failed for volume "h" : hostPath type check failed: ${missing} is not a directory`]);
-    const pod = await read('nohost');
+    const pod = await waiting('nohost', 'ContainerCreating');
     expect(pod.status?.phase).toBe('Pending');
-    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('ContainerCreating');
     expect(pod.status?.containerStatuses?.[0]?.containerID).toBeUndefined();
   });
 
@@ -208,7 +207,7 @@ describe('volumes and configuration on a splitlet node', () => {
     });
     const event = await waitFor('FailedMount', async () => (await eventsOf('novol')).find((e) => e.reason === 'FailedMount'), 30_000);
     expect(event.message).toBe('MountVolume.SetUp failed for volume "c" : configmap "later-vol" not found');
-    expect((await read('novol')).status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('ContainerCreating');
+    await waiting('novol', 'ContainerCreating');
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'later-vol' }, data: { k: 'arrived' } } });
     expect(await finishedOutput('novol')).toBe('arrived');
   });

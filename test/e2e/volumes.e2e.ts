@@ -98,9 +98,6 @@ describe('volumes and configuration on a splitlet node', () => {
     expect(await finishedOutput('files')).toBe(
       ['/cfg/a.conf 640 alpha', '/cfg/b.conf 640 beta', '/items/sub/x.txt 600 alpha', '/sec/password 400 s3cret', '/sec/user 400 admin', 'sub', 'tmpfs', 'read-only', ''].join('\n'),
     );
-    const uid = (await read('files')).metadata!.uid!;
-    const findmnt = await runCommand('findmnt', ['-n', '-o', 'FSTYPE', `${dataDir}/pods/${uid}/volumes/kubernetes.io~secret/sec`]);
-    expect(findmnt.stdout.trim()).toBe('tmpfs');
   });
 
   it('the service-account volume - token bound to the pod, ca.crt and namespace at /var/run/secrets/kubernetes.io/serviceaccount; none with automountServiceAccountToken false', async () => {
@@ -293,13 +290,19 @@ describe('volumes and configuration on a splitlet node', () => {
     expect(pod.status?.containerStatuses?.[0]?.containerID).toBeUndefined();
   });
 
-  it('clean-up - a deleted pod leaves no directory and no mount behind', async () => {
-    const uid = (await read('files')).metadata!.uid!;
+  it('clean-up - a running pod\'s secret is on a tmpfs on the host; deleted, the pod leaves no directory and no mount behind; a finished pod\'s volumes go when it finishes', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('keep', [box('app', 'sleep 3600', { volumeMounts: [{ name: 'sec', mountPath: '/sec' }] })], { volumes: [{ name: 'sec', secret: { secretName: 'sec' } }] }) });
+    const uid = (await running('keep')).metadata!.uid!;
     const dir = `${dataDir}/pods/${uid}`;
-    expect(existsSync(dir)).toBe(true);
-    await core.deleteNamespacedPod({ namespace, name: 'files' });
-    await waitFor('files gone', () => read('files').then(() => undefined, () => true), 60_000);
+    const findmnt = await runCommand('findmnt', ['-n', '-o', 'FSTYPE', `${dir}/volumes/kubernetes.io~secret/sec`]);
+    expect(findmnt.stdout.trim()).toBe('tmpfs');
+    await core.deleteNamespacedPod({ namespace, name: 'keep' });
+    await waitFor('keep gone', () => read('keep').then(() => undefined, () => true), 60_000);
     await waitFor('its directory removed', async () => (existsSync(dir) ? undefined : true), 30_000);
     expect((await runCommand('sh', ['-c', `grep -c ${uid} /proc/self/mountinfo || true`])).stdout.trim()).toBe('0');
+    // 'files' ran to completion earlier: it is still there, its volumes are not.
+    const finished = await read('files');
+    expect(finished.status?.phase).toBe('Succeeded');
+    await waitFor('the finished pod\'s volumes removed', async () => (existsSync(`${dataDir}/pods/${finished.metadata!.uid}`) ? undefined : true), 30_000);
   });
 });

@@ -250,6 +250,7 @@ export class PodSyncer {
   private async syncTerminal(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+    await this.volumes.tearDown(uid); // a finished pod's volumes go now, as the kubelet's for terminated pods
     const reason = pod.status?.reason ? { phase: pod.status.phase!, reason: pod.status.reason, message: pod.status.message ?? '' } : undefined;
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, reason);
   }

@@ -78,10 +78,12 @@ describe('volumes and configuration on a splitlet node', () => {
     rmSync(hostDir, { recursive: true, force: true });
   });
 
-  it('configMap and secret volumes - keys as files, items key→path, defaultMode and per-item mode, read-only; the secret on tmpfs', async () => {
+  it('configMap and secret volumes - keys as files, items key→path, defaultMode and per-item mode, read-only; the secret on tmpfs; optional ones missing are empty', async () => {
     const body = podOf('files', [
-      box('app', 'for f in /cfg/a.conf /cfg/b.conf /items/sub/x.txt /sec/password /sec/user; do echo "$f $(stat -L -c %a $f) $(cat $f)"; done; ls /items; grep " /sec " /proc/mounts | cut -d" " -f3; touch /cfg/new 2>/dev/null || echo read-only', {
+      box('app', 'for f in /cfg/a.conf /cfg/b.conf /items/sub/x.txt /sec/password /sec/user; do echo "$f $(stat -L -c %a $f) $(cat $f)"; done; ls /items; grep " /sec " /proc/mounts | cut -d" " -f3; touch /cfg/new 2>/dev/null || echo read-only; ls /opt-secret /opt-cfg | grep -v : | grep -vc "^$"; true', {
         volumeMounts: [
+          { name: 'opt-secret', mountPath: '/opt-secret' },
+          { name: 'opt-cfg', mountPath: '/opt-cfg' },
           { name: 'cfg', mountPath: '/cfg' },
           { name: 'items', mountPath: '/items' },
           { name: 'sec', mountPath: '/sec' },
@@ -92,11 +94,13 @@ describe('volumes and configuration on a splitlet node', () => {
         { name: 'cfg', configMap: { name: 'cfg', defaultMode: 0o640 } },
         { name: 'items', configMap: { name: 'cfg', items: [{ key: 'a.conf', path: 'sub/x.txt', mode: 0o600 }] } },
         { name: 'sec', secret: { secretName: 'sec', defaultMode: 0o400 } },
+        { name: 'opt-secret', secret: { secretName: 'absent', optional: true } },
+        { name: 'opt-cfg', configMap: { name: 'cfg', optional: true, items: [{ key: 'absent', path: 'x' }] } },
       ],
     });
     await core.createNamespacedPod({ namespace, body });
     expect(await finishedOutput('files')).toBe(
-      ['/cfg/a.conf 640 alpha', '/cfg/b.conf 640 beta', '/items/sub/x.txt 600 alpha', '/sec/password 400 s3cret', '/sec/user 400 admin', 'sub', 'tmpfs', 'read-only', ''].join('\n'),
+      ['/cfg/a.conf 640 alpha', '/cfg/b.conf 640 beta', '/items/sub/x.txt 600 alpha', '/sec/password 400 s3cret', '/sec/user 400 admin', 'sub', 'tmpfs', 'read-only', '0', ''].join('\n'),
     );
   });
 

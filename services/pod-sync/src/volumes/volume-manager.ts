@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { MountPropagation, type MountSchema } from '@splitlet/contracts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from '@splitlet/telemetry';
 import { parseQuantity } from '@splitlet/quantity';
 import { expand, type EnvContext } from '../env';
@@ -28,6 +29,8 @@ const PLUGIN = {
   downwardAPI: 'kubernetes.io~downward-api',
   projected: 'kubernetes.io~projected',
 } as const;
+
+const tracer = trace.getTracer('pod-sync');
 
 /** Names the node a pod directory belongs to. */
 const NODE_FILE = 'node-name';
@@ -92,7 +95,20 @@ export class VolumeManager {
    * with the kubelet's message; returns false while some volume has never been set
    * up, and the pod's containers must then wait (ContainerCreating).
    */
-  async setUp(pod: V1Pod, ctx: EnvContext): Promise<boolean> {
+  setUp(pod: V1Pod, ctx: EnvContext): Promise<boolean> {
+    if (!pod.spec?.volumes?.length) return Promise.resolve(true);
+    return tracer.startActiveSpan('pod-sync set up volumes', { attributes: { 'splitlet.volumes': pod.spec.volumes.length } }, async (span) => {
+      try {
+        const ok = await this.setUpAll(pod, ctx);
+        if (!ok) span.setStatus({ code: SpanStatusCode.ERROR, message: 'a volume is not set up yet' });
+        return ok;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async setUpAll(pod: V1Pod, ctx: EnvContext): Promise<boolean> {
     const uid = pod.metadata!.uid!;
     if (pod.spec?.volumes?.length) {
       await this.init();

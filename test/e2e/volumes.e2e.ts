@@ -104,6 +104,19 @@ describe('volumes and configuration on a splitlet node', () => {
     );
   });
 
+  it('a non-root user - reads configMap and service-account files; with fsGroup a 0400 secret is the group\'s to read and an emptyDir the group\'s to write', async () => {
+    const body = podOf('nonroot', [
+      box('app', 'id -u; cat /cfg/a.conf; echo; head -c 3 /var/run/secrets/kubernetes.io/serviceaccount/token; echo; cat /sec/password; echo; stat -L -c "%a %g" /sec/password; touch /data/f && stat -c %g /data/f', {
+        volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }, { name: 'sec', mountPath: '/sec' }, { name: 'data', mountPath: '/data' }],
+      }),
+    ], {
+      securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
+      volumes: [{ name: 'cfg', configMap: { name: 'cfg' } }, { name: 'sec', secret: { secretName: 'sec', defaultMode: 0o400 } }, { name: 'data', emptyDir: {} }],
+    });
+    await core.createNamespacedPod({ namespace, body });
+    expect(await finishedOutput('nonroot')).toBe('1000\nalpha\neyJ\ns3cret\n440 2000\n2000\n');
+  });
+
   it('the service-account volume - token bound to the pod, ca.crt and namespace at /var/run/secrets/kubernetes.io/serviceaccount; none with automountServiceAccountToken false', async () => {
     const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
     await core.createNamespacedPod({ namespace, body: podOf('sa', [box('app', `cat ${sa}/namespace; echo; head -n 1 ${sa}/ca.crt; cat ${sa}/token`)]) });

@@ -103,7 +103,8 @@ export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, env
       ...(sc.runAsUser !== undefined ? { runAsUser: BigInt(sc.runAsUser) } : {}),
       ...(sc.runAsGroup !== undefined ? { runAsGroup: BigInt(sc.runAsGroup) } : {}),
       capabilities: { addCapabilities: c.securityContext?.capabilities?.add ?? [], dropCapabilities: c.securityContext?.capabilities?.drop ?? [] },
-      supplementalGroups: (pod.spec?.securityContext?.supplementalGroups ?? []).map((g) => BigInt(g)),
+      // The fsGroup joins them, so the group that owns the pod's volumes is the container's (determineEffectiveSecurityContext).
+      supplementalGroups: [...(pod.spec?.securityContext?.supplementalGroups ?? []), ...(pod.spec?.securityContext?.fsGroup !== undefined ? [pod.spec.securityContext.fsGroup] : [])].map((g) => BigInt(g)),
     },
     terminationMessagePath: c.terminationMessagePath ?? '/dev/termination-log',
   };

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, normalize, sep } from 'node:path';
 
 /** One file of a volume's payload: its bytes and its permission bits. */
@@ -71,9 +71,10 @@ const samePayload = (a: Map<string, FileProjection>, b: Payload) =>
  * timestamped directory and renames a fresh `..data_tmp` symlink over `..data` (one
  * rename, so a reader sees either the whole old payload or the whole new one), then
  * drops names no longer in the payload and the old directory. An unchanged payload
- * writes nothing. Returns whether it wrote.
+ * writes nothing. With a gid (the pod's fsGroup) every file and directory written
+ * belongs to that group. Returns whether it wrote.
  */
-export function writeAtomically(target: string, payload: Payload, now = new Date()): boolean {
+export function writeAtomically(target: string, payload: Payload, now = new Date(), gid?: number): boolean {
   for (const p of payload.keys()) validatePayloadPath(p);
   const clean = new Map([...payload].map(([p, f]) => [normalize(p).split(sep).filter(Boolean).join('/'), f]));
   mkdirSync(target, { recursive: true });
@@ -82,11 +83,15 @@ export function writeAtomically(target: string, payload: Payload, now = new Date
 
   const tsDir = mkdtempSync(join(target, stamp(now)));
   chmodSync(tsDir, 0o755);
+  const own = (path: string) => gid !== undefined && chownSync(path, 0, gid);
+  own(tsDir);
   for (const [p, f] of clean) {
     const file = join(tsDir, p);
-    mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+    const made = mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+    if (made) for (let d = dirname(file); d.length >= made.length; d = dirname(d)) own(d);
     writeFileSync(file, f.data, { mode: f.mode });
-    chmodSync(file, f.mode); // writeFile's mode is filtered by the umask
+    own(file);
+    chmodSync(file, f.mode); // writeFile's mode is filtered by the umask; chown clears setuid bits
   }
   // The names the user sees: one symlink per top-level element, through ..data.
   const visible = new Set([...clean.keys()].map((p) => p.split('/')[0]!));

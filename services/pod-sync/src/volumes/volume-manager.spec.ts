@@ -1,5 +1,5 @@
 import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -54,6 +54,23 @@ describe('pod-sync volume manager', () => {
     configMaps.set('cfg', { data: { k: 'two' } });
     await manager.setUp(p, ctx);
     expect(readFileSync(file, 'utf8')).toBe('two');
+  });
+
+  it('volumes - with an fsGroup, files belong to the group and are group-readable whatever their mode; an emptyDir is the group\'s with setgid', async () => {
+    configMaps.set('cfg', { data: { k: 'one' } });
+    const p = pod([{ name: 'c', configMap: { name: 'cfg', defaultMode: 0o400 } }, { name: 'e', emptyDir: {} }]);
+    p.spec!.securityContext = { fsGroup: 2345 };
+    await manager.setUp(p, ctx);
+    const file = statSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~configmap/c/k'));
+    expect([file.gid, (file.mode & 0o7777).toString(8)]).toEqual([2345, '440']);
+    const dir = statSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~configmap/c'));
+    expect((dir.mode & 0o777).toString(8)).toBe('755');
+    const empty = statSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~empty-dir/e'));
+    expect([empty.gid, (empty.mode & 0o7777).toString(8)]).toEqual([2345, '2777']);
+    // Set up again: nothing changed, so nothing is rewritten.
+    const before = readlinkSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~configmap/c/..data'));
+    await manager.setUp(p, ctx);
+    expect(readlinkSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~configmap/c/..data'))).toBe(before);
   });
 
   it('volumes - secret and projected volumes are written only after a tmpfs is on their directory', async () => {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { MountPropagation, type MountSchema } from '@splitlet/contracts';
@@ -31,6 +31,13 @@ const PLUGIN = {
 } as const;
 
 const tracer = trace.getTracer('pod-sync');
+
+/**
+ * With an fsGroup the kubelet makes read-only volume files readable by the group
+ * (SetVolumeOwnership's 0440 mask), whatever the mode asked for.
+ */
+export const withFsGroup = (payload: Payload, fsGroup: number | undefined): Payload =>
+  fsGroup === undefined ? payload : new Map([...payload].map(([p, f]) => [p, { data: f.data, mode: f.mode | 0o440 }]));
 
 /** Names the node a pod directory belongs to. */
 const NODE_FILE = 'node-name';
@@ -143,12 +150,18 @@ export class VolumeManager {
         const size = v.emptyDir.sizeLimit ? parseQuantity(String(v.emptyDir.sizeLimit)) / 1000n : undefined;
         await this.mounter.mountTmpfs(dir, size);
       }
-      chmodSync(dir, 0o777); // the kubelet's emptyDir is writable by any user of the pod
+      // The kubelet's emptyDir is writable by any user of the pod; with an fsGroup it
+      // belongs to that group and what is made in it too (setgid), as SetVolumeOwnership.
+      const fsGroup = pod.spec?.securityContext?.fsGroup;
+      if (fsGroup !== undefined) chownSync(dir, 0, fsGroup);
+      chmodSync(dir, fsGroup !== undefined ? 0o2777 : 0o777);
       return;
     }
     // Secrets and tokens never touch a disk: their volume is a tmpfs of its own.
     if (v.secret || v.projected) await this.mounter.mountTmpfs(dir);
-    writeAtomically(dir, await this.payload(pod, v, ctx));
+    chmodSync(dir, 0o755); // any user of the pod reads it (the files' own modes decide the rest)
+    const fsGroup = pod.spec?.securityContext?.fsGroup;
+    writeAtomically(dir, withFsGroup(await this.payload(pod, v, ctx), fsGroup), undefined, fsGroup);
   }
 
   private async payload(pod: V1Pod, v: V1Volume, ctx: EnvContext): Promise<Payload> {

@@ -85,6 +85,21 @@ describe('pod-sync volume manager', () => {
     expect(await manager.setUp(pod([{ name: 'c', configMap: { name: 'nope', optional: true } }]), ctx)).toBe(true);
   });
 
+  it('volumes - when the data dir cannot be prepared (no mount rights), each volume is a FailedMount saying why', async () => {
+    const failing = new VolumeManager(dataDir, 'n1', { configMap: async () => ({}), secret: async () => ({}) }, {} as ServiceAccountTokens, {
+      mountTmpfs: async () => undefined,
+      bind: async () => undefined,
+      unmount: async () => undefined,
+      mountPointsUnder: () => [],
+      makeRShared: async () => Promise.reject(new Error('mount: permission denied')),
+    }, (_pod, type, reason, message) => void events.push(`${type} ${reason} ${message}`), silent);
+    expect(await failing.setUp(pod([{ name: 'a', emptyDir: {} }, { name: 'b', configMap: { name: 'cfg' } }]), ctx)).toBe(false);
+    expect(events).toEqual([
+      'Warning FailedMount MountVolume.SetUp failed for volume "a" : mount: permission denied',
+      'Warning FailedMount MountVolume.SetUp failed for volume "b" : mount: permission denied',
+    ]);
+  });
+
   it('volumes - a volume set up once does not hold the pod back when a refresh fails', async () => {
     configMaps.set('cfg', { data: { k: 'one' } });
     const p = pod([{ name: 'c', configMap: { name: 'cfg' } }]);

@@ -117,18 +117,19 @@ export class VolumeManager {
 
   private async setUpAll(pod: V1Pod, ctx: EnvContext): Promise<boolean> {
     const uid = pod.metadata!.uid!;
-    if (pod.spec?.volumes?.length) {
-      await this.init();
-      // Whose pod this is: several nodes may share a data dir (the e2e tests run many
-      // on one host), and a node cleans up only the directories of its own pods.
-      mkdirSync(this.podDir(uid), { recursive: true, mode: 0o750 });
-      writeFileSync(join(this.podDir(uid), NODE_FILE), this.nodeName);
-    }
     const ready = this.ready.get(uid) ?? new Set<string>();
     this.ready.set(uid, ready);
     let all = true;
+    let prepared: unknown;
+    try {
+      await this.init();
+      this.claim(uid);
+    } catch (err) {
+      prepared = err; // every volume fails with it below: the pod shows why it waits
+    }
     for (const v of pod.spec?.volumes ?? []) {
       try {
+        if (prepared) throw prepared;
         await this.setUpVolume(pod, v, ctx);
         ready.add(v.name);
       } catch (err) {
@@ -139,6 +140,21 @@ export class VolumeManager {
       }
     }
     return all;
+  }
+
+  /**
+   * Marks the pod's directory as this node's: several nodes may share a data dir (the
+   * e2e tests run many on one host), and a node cleans up only its own pods'.
+   */
+  private claim(uid: string): void {
+    const file = join(this.podDir(uid), NODE_FILE);
+    try {
+      if (readFileSync(file, 'utf8') === this.nodeName) return;
+    } catch {
+      // not claimed yet
+    }
+    mkdirSync(this.podDir(uid), { recursive: true, mode: 0o750 });
+    writeFileSync(file, this.nodeName);
   }
 
   private async setUpVolume(pod: V1Pod, v: V1Volume, ctx: EnvContext): Promise<void> {

@@ -7,4 +7,5 @@ export * from './service-lifecycle';
 export * from './lab';
 export * from './kubeconfig';
 export * from './node-services';
+export * from './node-volumes';
 export * from './wait';

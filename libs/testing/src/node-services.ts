@@ -1,4 +1,5 @@
 import { labEnv } from './lab';
+import { cleanupNodeVolumes } from './node-volumes';
 import { startServiceProcess, type ServiceProcess } from './service-process';
 
 export type ServiceName = 'registrar' | 'pod-sync' | 'runtime-executor' | 'prober' | 'status-reporter';
@@ -48,6 +49,7 @@ export function testNode(nodeName: string, kubeconfig: string, extraEnv: Record<
     },
     async stopAll() {
       await Promise.all((Object.keys(procs) as ServiceName[]).map((n) => node.stop(n)));
+      await cleanupNodeVolumes(nodeName, (env as Record<string, string>)['SPLITLET_DATA_DIR']);
     },
   };
   return node;

@@ -11,6 +11,10 @@ export const configSchema = commonSchema.extend({
   /** Cluster DNS for dnsPolicy ClusterFirst pods (the kubelet's --cluster-dns), comma-separated. */
   SPLITLET_CLUSTER_DNS: z.string().default(''),
   SPLITLET_CLUSTER_DOMAIN: z.string().default('cluster.local'),
+  /** Where the pods' volumes live on the host: <dir>/pods/<uid>/volumes/<plugin>/<name> (the kubelet's root dir). */
+  SPLITLET_DATA_DIR: z.string().default('/var/lib/splitlet'),
+  /** How long a ConfigMap or Secret read is reused by the pods' syncs (changes show after at most this plus a resync). */
+  SPLITLET_OBJECT_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

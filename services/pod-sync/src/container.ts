@@ -1,7 +1,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient } from '@splitlet/bus';
+import { createRpcClient, recordPodEvent } from '@splitlet/bus';
 import { ImageService, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, PodInformer } from '@splitlet/kube';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
@@ -13,6 +13,10 @@ import { ProbeState } from './probe-state';
 import { PodWatch } from './pod-watch';
 import { PodWorkers } from './pod-workers';
 import { SYNC } from './tokens';
+import { SystemMounter } from './volumes/mounter';
+import { ApiObjectSource } from './volumes/objects';
+import { ServiceAccountTokens } from './volumes/service-account-tokens';
+import { VolumeManager, type PodEventSink } from './volumes/volume-manager';
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
@@ -20,14 +24,23 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const nc = container.resolve<NatsConnection>(TOKENS.Nats);
   const kc = loadKubeConfig(config.KUBECONFIG);
   const node = config.SPLITLET_NODE_NAME;
+  const core = kc.makeApiClient(CoreV1Api);
   const opts = { timeoutMs: config.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
   container.registerInstance(SYNC.Runtime, createRpcClient(nc, node, RuntimeService, opts));
   container.registerInstance(SYNC.Images, createRpcClient(nc, node, ImageService, { timeoutMs: 300_000 }));
   container.registerInstance(SYNC.Dns, { clusterDNS: config.SPLITLET_CLUSTER_DNS.split(',').map((s) => s.trim()).filter(Boolean), clusterDomain: config.SPLITLET_CLUSTER_DOMAIN });
-  container.registerInstance(SYNC.NodeIP, nodeInternalIP(kc.makeApiClient(CoreV1Api), node));
+  container.registerInstance(SYNC.NodeIP, nodeInternalIP(core, node));
   container.registerInstance(SYNC.ResyncMs, config.SPLITLET_POD_RESYNC_MS);
   container.registerInstance(SYNC.Probes, new ProbeState(nc, node, logger));
-  container.registerInstance(SYNC.ImageManager, new ImageManager(container.resolve(SYNC.Images), kc.makeApiClient(CoreV1Api), container.resolve<Clock>(TOKENS.Clock)));
+  container.registerInstance(SYNC.ImageManager, new ImageManager(container.resolve(SYNC.Images), core, container.resolve<Clock>(TOKENS.Clock)));
+  const podEvents: PodEventSink = (pod, type, reason, message) => {
+    const m = pod.metadata!;
+    recordPodEvent(nc, node, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion }, type, reason, message);
+  };
+  const objects = new ApiObjectSource(core, config.SPLITLET_OBJECT_CACHE_TTL_MS);
+  container.registerInstance(SYNC.PodEvents, podEvents);
+  container.registerInstance(SYNC.Objects, objects);
+  container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const workers = new PodWorkers((pod) => syncer.sync(pod));

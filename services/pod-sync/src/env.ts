@@ -1,5 +1,6 @@
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parseQuantity } from '@splitlet/quantity';
+import { ContainerConfigError } from './volumes/errors';
 
 /**
  * $(VAR) expansion as the kubelet's (third_party/forked/golang/expansion): a
@@ -95,25 +96,130 @@ export function resourceValue(c: V1Container, resource: string, divisor = '1'): 
 }
 
 /**
- * The container's environment as the kubelet makes it (makeEnvironmentVariables):
- * values in order, each expanded against the ones before it; fieldRef and
- * resourceFieldRef resolved. configMapKeyRef / secretKeyRef / envFrom come with the
- * volumes-and-configuration work.
+ * The ConfigMaps and Secrets a container's env refers to, fetched before the env is
+ * made; undefined for one that does not exist.
  */
-export function containerEnv(pod: V1Pod, c: V1Container, ctx: EnvContext): { key: string; value: string }[] {
+export interface EnvObjects {
+  configMaps: Map<string, V1ConfigMap | undefined>;
+  secrets: Map<string, V1Secret | undefined>;
+}
+
+/** Keys of an envFrom source skipped as invalid variable names (the kubelet's InvalidEnvironmentVariableNames Event). */
+export interface SkippedEnvKeys {
+  kind: 'configMap' | 'secret';
+  name: string;
+  keys: string[];
+}
+
+/** validation.IsEnvVarName */
+export const isEnvVarName = (name: string): boolean => /^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name);
+
+const secretValue = (s: V1Secret, key: string): string | undefined => {
+  const b64 = s.data?.[key];
+  return b64 === undefined ? s.stringData?.[key] : Buffer.from(b64, 'base64').toString('utf8');
+};
+
+/**
+ * The container's environment as the kubelet makes it (makeEnvironmentVariables):
+ * envFrom first (each key with its prefix, keys that are not variable names
+ * skipped and reported), then env in order, each value expanded against the ones
+ * before it; fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef resolved.
+ * A missing object or key that is not optional is a ContainerConfigError worded as
+ * the kubelet's.
+ */
+export function containerEnv(
+  pod: V1Pod,
+  c: V1Container,
+  ctx: EnvContext,
+  objects: EnvObjects = { configMaps: new Map(), secrets: new Map() },
+  skipped: SkippedEnvKeys[] = [],
+): { key: string; value: string }[] {
+  const ns = pod.metadata?.namespace ?? '';
   const env = new Map<string, string>();
+  for (const from of c.envFrom ?? []) {
+    const prefix = from.prefix ?? '';
+    let entries: [string, string][];
+    let kind: SkippedEnvKeys['kind'];
+    let name: string;
+    if (from.configMapRef) {
+      kind = 'configMap';
+      name = from.configMapRef.name ?? '';
+      const cm = objects.configMaps.get(name);
+      if (!cm) {
+        if (from.configMapRef.optional) continue;
+        throw new ContainerConfigError(`configmap "${name}" not found`);
+      }
+      entries = Object.entries(cm.data ?? {});
+    } else if (from.secretRef) {
+      kind = 'secret';
+      name = from.secretRef.name ?? '';
+      const secret = objects.secrets.get(name);
+      if (!secret) {
+        if (from.secretRef.optional) continue;
+        throw new ContainerConfigError(`secret "${name}" not found`);
+      }
+      entries = Object.keys({ ...secret.data, ...secret.stringData }).map((k) => [k, secretValue(secret, k) ?? '']);
+    } else continue;
+    const invalid: string[] = [];
+    for (const [k, v] of entries) {
+      const key = prefix + k;
+      if (!isEnvVarName(key)) invalid.push(key);
+      else env.set(key, v);
+    }
+    if (invalid.length) skipped.push({ kind, name, keys: invalid.sort() });
+  }
   for (const e of c.env ?? []) {
     let value: string | undefined;
+    const from = e.valueFrom;
     if (e.value !== undefined) value = expand(e.value, (n) => env.get(n));
-    else if (e.valueFrom?.fieldRef) value = fieldValue(pod, e.valueFrom.fieldRef.fieldPath, ctx);
-    else if (e.valueFrom?.resourceFieldRef) {
-      const r = e.valueFrom.resourceFieldRef;
+    else if (from?.fieldRef) value = fieldValue(pod, from.fieldRef.fieldPath, ctx);
+    else if (from?.resourceFieldRef) {
+      const r = from.resourceFieldRef;
       const target = r.containerName ? (pod.spec?.containers.find((x) => x.name === r.containerName) ?? c) : c;
       value = resourceValue(target, r.resource, r.divisor ? String(r.divisor) : '1');
-    } else if (!e.valueFrom) value = '';
+    } else if (from?.configMapKeyRef) {
+      const { name = '', key, optional } = from.configMapKeyRef;
+      const cm = objects.configMaps.get(name);
+      if (!cm) {
+        if (optional) continue;
+        throw new ContainerConfigError(`configmap "${name}" not found`);
+      }
+      value = cm.data?.[key];
+      if (value === undefined) {
+        if (optional) continue;
+        throw new ContainerConfigError(`couldn't find key ${key} in ConfigMap ${ns}/${name}`);
+      }
+    } else if (from?.secretKeyRef) {
+      const { name = '', key, optional } = from.secretKeyRef;
+      const secret = objects.secrets.get(name);
+      if (!secret) {
+        if (optional) continue;
+        throw new ContainerConfigError(`secret "${name}" not found`);
+      }
+      value = secretValue(secret, key);
+      if (value === undefined) {
+        if (optional) continue;
+        throw new ContainerConfigError(`couldn't find key ${key} in Secret ${ns}/${name}`);
+      }
+    } else if (!from) value = '';
     if (value !== undefined) env.set(e.name, value);
   }
   return [...env].map(([key, value]) => ({ key, value }));
+}
+
+/** The names of the ConfigMaps and Secrets the container's env refers to. */
+export function envObjectNames(c: V1Container): { configMaps: Set<string>; secrets: Set<string> } {
+  const configMaps = new Set<string>();
+  const secrets = new Set<string>();
+  for (const f of c.envFrom ?? []) {
+    if (f.configMapRef?.name) configMaps.add(f.configMapRef.name);
+    if (f.secretRef?.name) secrets.add(f.secretRef.name);
+  }
+  for (const e of c.env ?? []) {
+    if (e.valueFrom?.configMapKeyRef?.name) configMaps.add(e.valueFrom.configMapKeyRef.name);
+    if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name);
+  }
+  return { configMaps, secrets };
 }
 
 /** Command and args with $(VAR) expanded against the container's environment. */

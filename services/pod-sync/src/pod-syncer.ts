@@ -17,12 +17,14 @@ import {
 } from '@splitlet/pod-status';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
+import { ContainerInputs } from './container-inputs';
 import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
 import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
 import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
 import { SYNC } from './tokens';
+import type { VolumeManager } from './volumes/volume-manager';
 
 type Runtime = ServiceClient<typeof RuntimeService>;
 
@@ -62,6 +64,8 @@ export class PodSyncer {
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
+    @inject(ContainerInputs) private readonly inputs: ContainerInputs,
   ) {}
 
   /** Records an Event about the pod (or one of its containers), as the kubelet's recorder. */
@@ -91,6 +95,9 @@ export class PodSyncer {
     // A pod that has finished (Succeeded, or Failed for good) is not run again: its
     // sandbox is stopped and its final status kept (the pod worker's terminated state).
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return this.syncTerminal(pod);
+    // WaitForAttachAndMount: no container starts before all the pod's volumes are there (FailedMount otherwise).
+    const volumeCtx = { podIP: pod.status?.podIP ?? '', hostIP: await this.nodeIP(), nodeName: this.nodeName };
+    if (!(await this.volumes.setUp(pod, volumeCtx))) return this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false);
     const sandboxes = await this.sandboxesOf(uid);
     const change = podSandboxChange(pod, sandboxes.map(asSandboxView));
     let sandbox = sandboxes[0];
@@ -247,15 +254,16 @@ export class PodSyncer {
     try {
       const hostIP = await this.nodeIP();
       const envCtx = { podIP: pod.spec?.hostNetwork ? hostIP : (sandbox.network?.ip ?? ''), hostIP, nodeName: this.nodeName };
+      const inputs = await this.inputs.resolve(pod, c, envCtx);
       ({ containerId } = await this.runtime.createContainer({
         podSandboxId: sandbox.id,
-        config: containerConfig(pod, c, attempt, envCtx),
+        config: containerConfig(pod, c, attempt, envCtx, inputs),
         sandboxConfig: sandboxConfig(pod, sandbox.metadata!.attempt, this.dns),
       }));
     } catch (err) {
-      const e = err as Error & { description?: string };
+      const e = err as Error & { description?: string; waiting?: string };
       ev('Warning', 'Failed', `Error: ${e.description ?? e.message}`);
-      throw Object.assign(e, { waiting: isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError' });
+      throw Object.assign(e, { waiting: e.waiting ?? (isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError') });
     }
     ev('Normal', 'Created', `Created container: ${c.name}`);
     try {
@@ -289,6 +297,7 @@ export class PodSyncer {
   private async syncTerminal(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+    await this.volumes.tearDown(uid); // a finished pod's volumes go now, as the kubelet's for terminated pods
     const reason = pod.status?.reason ? { phase: pod.status.phase!, reason: pod.status.reason, message: pod.status.message ?? '' } : undefined;
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, reason);
   }
@@ -343,6 +352,7 @@ export class PodSyncer {
     for (const s of sandboxes) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), true);
     for (const s of sandboxes) await this.runtime.removePodSandbox({ podSandboxId: s.id });
+    await this.volumes.tearDown(uid);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
     this.imageManager.forget(uid);
   }
@@ -354,14 +364,15 @@ export class PodSyncer {
       await this.runtime.removePodSandbox({ podSandboxId: s.id });
       this.logger.info({ uid, sandbox: s.id }, 'removed the sandbox of a pod that no longer exists');
     }
+    await this.volumes.tearDown(uid);
     this.versions.delete(uid);
     await this.probes.remove(uid);
   }
 
-  /** Pod UIDs that have sandboxes on this node. */
+  /** Pod UIDs that have sandboxes or volumes on this node. */
   async podsWithSandboxes(): Promise<Set<string>> {
     const { items } = await this.runtime.listPodSandbox({});
-    return new Set(items.map((s) => s.metadata?.uid ?? '').filter(Boolean));
+    return new Set([...items.map((s) => s.metadata?.uid ?? ''), ...this.volumes.podDirs()].filter(Boolean));
   }
 
   private async sandboxesOf(uid: string): Promise<PodSandboxStatus[]> {

@@ -2,6 +2,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ContainerConfigSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
 import { parseQuantity } from '@splitlet/quantity';
+import type { ContainerInputsResult } from './container-inputs';
 import { containerEnv, expandCommand, type EnvContext } from './env';
 
 export interface DnsSettings {
@@ -66,8 +67,8 @@ function dnsConfig(pod: V1Pod, dns: DnsSettings): MessageInitShape<typeof PodSan
 const milli = (v: string | undefined) => (v === undefined ? undefined : parseQuantity(v));
 
 /** A container's runtime config (kuberuntime_container.go generateContainerConfig), the parts splitlet supports so far. */
-export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, envCtx: EnvContext): MessageInitShape<typeof ContainerConfigSchema> {
-  const envs = containerEnv(pod, c, envCtx);
+export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, envCtx: EnvContext, inputs?: ContainerInputsResult): MessageInitShape<typeof ContainerConfigSchema> {
+  const envs = inputs?.envs ?? containerEnv(pod, c, envCtx);
   const sc = { ...pod.spec?.securityContext, ...c.securityContext };
   const req = c.resources?.requests ?? {};
   const lim = c.resources?.limits ?? {};
@@ -81,6 +82,7 @@ export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, env
     args: expandCommand(c.args, envs),
     workingDir: c.workingDir ?? '',
     envs,
+    mounts: inputs?.mounts ?? [],
     labels: { ...podLabels(pod), 'io.kubernetes.container.name': c.name },
     annotations: { 'io.kubernetes.container.restartCount': String(attempt), 'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log' },
     stdin: c.stdin ?? false,
@@ -101,7 +103,8 @@ export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, env
       ...(sc.runAsUser !== undefined ? { runAsUser: BigInt(sc.runAsUser) } : {}),
       ...(sc.runAsGroup !== undefined ? { runAsGroup: BigInt(sc.runAsGroup) } : {}),
       capabilities: { addCapabilities: c.securityContext?.capabilities?.add ?? [], dropCapabilities: c.securityContext?.capabilities?.drop ?? [] },
-      supplementalGroups: (pod.spec?.securityContext?.supplementalGroups ?? []).map((g) => BigInt(g)),
+      // The fsGroup joins them, so the group that owns the pod's volumes is the container's (determineEffectiveSecurityContext).
+      supplementalGroups: [...(pod.spec?.securityContext?.supplementalGroups ?? []), ...(pod.spec?.securityContext?.fsGroup !== undefined ? [pod.spec.securityContext.fsGroup] : [])].map((g) => BigInt(g)),
     },
     terminationMessagePath: c.terminationMessagePath ?? '/dev/termination-log',
   };

@@ -18,4 +18,10 @@ export const SYNC = {
   Probes: Symbol('Probes'),
   /** The resync period in ms. */
   ResyncMs: Symbol('ResyncMs'),
+  /** ObjectSource: the ConfigMaps and Secrets of this node's pods, got by name. */
+  Objects: Symbol('Objects'),
+  /** VolumeManager: the pods' volumes on the host. */
+  Volumes: Symbol('Volumes'),
+  /** PodEventSink: records an Event about a pod. */
+  PodEvents: Symbol('PodEvents'),
 } as const;

@@ -1,0 +1,53 @@
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { inject, injectable } from 'tsyringe';
+import { containerEnv, envObjectNames, type EnvContext, type EnvObjects, type SkippedEnvKeys } from './env';
+import { SYNC } from './tokens';
+import { ContainerConfigError, isObjectNotFound } from './volumes/errors';
+import type { ObjectSource } from './volumes/objects';
+import type { CriMount, PodEventSink, VolumeManager } from './volumes/volume-manager';
+
+/** What a container's runtime config needs from outside the pod spec: its env and its mounts. */
+export interface ContainerInputsResult {
+  envs: { key: string; value: string }[];
+  mounts: CriMount[];
+}
+
+/**
+ * Resolves a container's env (reading the ConfigMaps and Secrets it names, by name)
+ * and its volume mounts, just before the container is created. Throws a
+ * ContainerConfigError (the waiting reason CreateContainerConfigError) when an
+ * object or key it needs is missing; the next sync tries again, so the container
+ * starts by itself once the object appears.
+ */
+@injectable()
+export class ContainerInputs {
+  constructor(
+    @inject(SYNC.Objects) private readonly objects: ObjectSource,
+    @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
+    @inject(SYNC.PodEvents) private readonly record: PodEventSink,
+  ) {}
+
+  async resolve(pod: V1Pod, c: V1Container, ctx: EnvContext): Promise<ContainerInputsResult> {
+    const objects = await this.fetch(pod, c);
+    const skipped: SkippedEnvKeys[] = [];
+    const envs = containerEnv(pod, c, ctx, objects, skipped);
+    const ns = pod.metadata?.namespace ?? '';
+    for (const s of skipped) {
+      this.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.kind} ${ns}/${s.name} were skipped since they are considered invalid environment variable names.`);
+    }
+    return { envs, mounts: await this.volumes.mountsFor(pod, c, envs) };
+  }
+
+  private async fetch(pod: V1Pod, c: V1Container): Promise<EnvObjects> {
+    const ns = pod.metadata!.namespace!;
+    const names = envObjectNames(c);
+    const orMissing = <T>(p: Promise<T>) =>
+      p.catch((err: unknown) => {
+        if (isObjectNotFound(err)) return undefined;
+        throw new ContainerConfigError((err as Error).message);
+      });
+    const configMaps = new Map(await Promise.all([...names.configMaps].map(async (n) => [n, await orMissing(this.objects.configMap(ns, n))] as const)));
+    const secrets = new Map(await Promise.all([...names.secrets].map(async (n) => [n, await orMissing(this.objects.secret(ns, n))] as const)));
+    return { configMaps, secrets };
+  }
+}

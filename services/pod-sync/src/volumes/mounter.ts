@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/**
+ * The mounts pod-sync makes on the host: tmpfs for memory-backed volumes and
+ * secrets, binds for subPaths. The util-linux tools do it (Node has no mount(2));
+ * pod-sync runs as root with CAP_SYS_ADMIN in the host's mount namespace, or with
+ * a shared-propagation bind of its data dir (docker-compose.yml).
+ */
+export interface Mounter {
+  /** A tmpfs at dir (mode 0755 for the volume's root), of size bytes when given. */
+  mountTmpfs(dir: string, sizeBytes?: bigint): Promise<void>;
+  /** Binds source (which may be a /proc/<pid>/fd/<n> link: not resolved again) at target. */
+  bind(source: string, target: string): Promise<void>;
+  unmount(target: string): Promise<void>;
+  /** Mount points at or below dir, deepest first. */
+  mountPointsUnder(dir: string): string[];
+  /** Makes dir a mount point with shared propagation (the kubelet does this to its root dir). */
+  makeRShared(dir: string): Promise<void>;
+}
+
+/** /proc/self/mountinfo escapes space, tab, newline and backslash in octal. */
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function mountPoints(mountinfo: string): string[] {
+  return mountinfo
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => unescape(l.split(' ')[4] ?? ''));
+}
+
+export class SystemMounter implements Mounter {
+  async mountTmpfs(dir: string, sizeBytes?: bigint): Promise<void> {
+    if (this.isMountPoint(dir)) return;
+    const opts = ['mode=0755', ...(sizeBytes && sizeBytes > 0n ? [`size=${sizeBytes}`] : [])].join(',');
+    await run('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
+  }
+
+  async bind(source: string, target: string): Promise<void> {
+    await run('mount', ['--no-canonicalize', '--bind', source, target]);
+  }
+
+  async unmount(target: string): Promise<void> {
+    await run('umount', [target]);
+  }
+
+  mountPointsUnder(dir: string): string[] {
+    const base = dir.replace(/\/+$/, '');
+    return mountPoints(readFileSync('/proc/self/mountinfo', 'utf8'))
+      .filter((p) => p === base || p.startsWith(`${base}/`))
+      .sort((a, b) => b.length - a.length);
+  }
+
+  async makeRShared(dir: string): Promise<void> {
+    if (!this.isMountPoint(dir)) await run('mount', ['--bind', dir, dir]);
+    await run('mount', ['--make-rshared', dir]);
+  }
+
+  private isMountPoint(dir: string): boolean {
+    return this.mountPointsUnder(dir).includes(dir.replace(/\/+$/, ''));
+  }
+}

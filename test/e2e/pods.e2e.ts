@@ -207,11 +207,12 @@ describe('pods on a splitlet node', () => {
     expect(killing.items[0]).toMatchObject({ type: 'Normal', message: 'Stopping container app' });
   });
 
-  it('pod-sync - an image that cannot be pulled: waiting ErrImagePull, other pods unaffected', async () => {
+  it('pod-sync - an image that cannot be pulled: waiting ErrImagePull (then ImagePullBackOff), other pods unaffected', async () => {
     await core.createNamespacedPod({ namespace, body: { ...podOf('nope', ['sleep', '1']), spec: { ...podOf('nope', ['sleep', '1']).spec!, containers: [{ name: 'app', image: 'splitlet-lab/does-not-exist:1' }] } } });
     const pod = await waitFor('nope waiting ErrImagePull', async () => {
       const p = await read('nope');
-      return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull' ? p : undefined;
+      // ErrImagePull, then ImagePullBackOff until the next pull (the status may show either).
+      return ['ErrImagePull', 'ImagePullBackOff'].includes(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '') ? p : undefined;
     }, 60_000);
     expect(pod.status?.phase).toBe('Pending');
     expect((await read('web')).status?.phase).toBe('Running');

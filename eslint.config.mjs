@@ -43,7 +43,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.e2e.ts'],
+    // Test fixtures are test code too.
+    files: ['**/*.spec.ts', '**/*.e2e.ts', '**/__fixtures__/**/*.ts'],
     rules: { '@nx/enforce-module-boundaries': boundaries(true) },
   },
 );

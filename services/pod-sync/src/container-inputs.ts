@@ -1,6 +1,7 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { inject, injectable } from 'tsyringe';
 import { containerEnv, envObjectNames, type EnvContext, type EnvObjects, type SkippedEnvKeys } from './env';
+import { terminationMessageFile } from './termination-message';
 import { SYNC } from './tokens';
 import { ContainerConfigError, isObjectNotFound } from './volumes/errors';
 import type { ObjectSource } from './volumes/objects';
@@ -35,7 +36,13 @@ export class ContainerInputs {
     for (const s of skipped) {
       this.record(pod, 'Warning', 'InvalidEnvironmentVariableNames', `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.kind} ${ns}/${s.name} were skipped since they are considered invalid environment variable names.`);
     }
-    return { envs, mounts: await this.volumes.mountsFor(pod, c, envs) };
+    const mounts = await this.volumes.mountsFor(pod, c, envs);
+    // The termination message file, bound where the container writes it (kubelet's makeMounts).
+    const path = c.terminationMessagePath ?? '/dev/termination-log';
+    if (path && !mounts.some((m) => m.containerPath === path)) {
+      mounts.push({ containerPath: path, hostPath: terminationMessageFile(this.volumes.podDir(pod.metadata!.uid!), c.name), readonly: false });
+    }
+    return { envs, mounts };
   }
 
   private async fetch(pod: V1Pod, c: V1Container): Promise<EnvObjects> {

@@ -23,6 +23,7 @@ import { formatPod, runHook } from './lifecycle-hooks';
 import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
 import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
+import { TerminationMessages } from './termination-message';
 import { SYNC } from './tokens';
 import type { VolumeManager } from './volumes/volume-manager';
 
@@ -53,6 +54,7 @@ const toKubeTime = (nanos: bigint): Date | undefined => (nanos > 0n ? new Date(N
 export class PodSyncer {
   private readonly versions = new Map<string, bigint>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
+  private readonly terminationMessages: TerminationMessages;
 
   constructor(
     @inject(SYNC.Runtime) private readonly runtime: Runtime,
@@ -66,7 +68,9 @@ export class PodSyncer {
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
     @inject(ContainerInputs) private readonly inputs: ContainerInputs,
-  ) {}
+  ) {
+    this.terminationMessages = new TerminationMessages(runtime);
+  }
 
   /** Records an Event about the pod (or one of its containers), as the kubelet's recorder. */
   private event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string, container?: string, init = false): void {
@@ -396,6 +400,13 @@ export class PodSyncer {
     override?: { phase: string; reason: string; message: string },
   ): Promise<void> {
     const now = this.clock.now();
+    // An exited container's message gets its termination message (kuberuntime's getTerminationMessage).
+    containers = await Promise.all(
+      containers.map(async (x) => {
+        const t = await this.terminationMessages.of(x).catch(() => '');
+        return t ? { ...x, message: x.message ? `${x.message}: ${t}` : t } : x;
+      }),
+    );
     // A pod with init containers shows PodInitializing for what has not been created yet.
     const waitingReason = pod.spec?.initContainers?.length ? 'PodInitializing' : 'ContainerCreating';
     const statusesOf = (list: V1Container[] | undefined, init: boolean) =>

@@ -84,7 +84,11 @@ export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, env
     envs,
     mounts: inputs?.mounts ?? [],
     labels: { ...podLabels(pod), 'io.kubernetes.container.name': c.name },
-    annotations: { 'io.kubernetes.container.restartCount': String(attempt), 'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log' },
+    annotations: {
+      'io.kubernetes.container.restartCount': String(attempt),
+      'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log',
+      'io.kubernetes.container.terminationMessagePolicy': c.terminationMessagePolicy ?? 'File',
+    },
     stdin: c.stdin ?? false,
     stdinOnce: c.stdinOnce ?? false,
     tty: c.tty ?? false,

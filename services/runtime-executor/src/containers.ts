@@ -6,6 +6,7 @@ import type { ContainerFilter, ContainerState, CreateContainerRequest, ExecSyncR
 import { asStartError, dockerCall, isConflict, isNotFound, isNotModified, toHandlerError, type DockerApi } from './docker';
 import {
   Demuxer,
+  demuxInOrder,
   LABEL,
   TYPE_CONTAINER,
   TYPE_SANDBOX,
@@ -44,6 +45,7 @@ export interface ContainerStatusInfo {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   podSandboxId: string;
+  mounts: { containerPath: string; hostPath: string; readonly: boolean }[];
 }
 
 /** A pod's app containers, in the sandbox's network and IPC namespaces. */
@@ -176,6 +178,14 @@ export class Containers {
     return all.filter((s) => matchesFilter(s, filter && { id: filter.id, state: filter.state, podSandboxId: filter.podSandboxId, labelSelector: filter.labelSelector }));
   }
 
+  /** The last `lines` lines of the container's log, at most maxBytes of them (from the end). */
+  async logTail(id: string, lines: number, maxBytes: number): Promise<Uint8Array> {
+    const c = await this.require(id);
+    const raw = (await dockerCall(() => this.docker.getContainer(c.Id).logs({ stdout: true, stderr: true, follow: false, tail: Math.max(1, lines) }))) as unknown as Buffer;
+    const text = c.Config.Tty ? Buffer.from(raw) : demuxInOrder(Buffer.from(raw));
+    return maxBytes > 0 && text.length > maxBytes ? text.subarray(text.length - maxBytes) : text;
+  }
+
   /**
    * Runs the command in the container and collects its stdout and stderr apart. A
    * timeout answers 4; Docker cannot kill an exec, so the command may outlive it.
@@ -246,6 +256,7 @@ export function toContainerStatus(c: Docker.ContainerInspectInfo, repoDigests: r
     labels,
     annotations,
     podSandboxId: raw[LABEL.sandboxId] ?? '',
+    mounts: (c.Mounts ?? []).filter((m) => m.Type === 'bind').map((m) => ({ containerPath: m.Destination, hostPath: m.Source, readonly: !m.RW })),
   };
 }
 

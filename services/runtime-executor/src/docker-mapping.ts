@@ -289,3 +289,15 @@ export class Demuxer {
     return Buffer.concat(this.err);
   }
 }
+
+/** Docker's multiplexed log stream (no TTY) as one byte stream, stdout and stderr in the order written. */
+export function demuxInOrder(raw: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= raw.length) {
+    const size = raw.readUInt32BE(at + 4);
+    parts.push(raw.subarray(at + 8, Math.min(raw.length, at + 8 + size)));
+    at += 8 + size;
+  }
+  return Buffer.concat(parts);
+}

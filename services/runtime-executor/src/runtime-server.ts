@@ -74,6 +74,7 @@ export class RuntimeServer implements Runnable {
         listContainers: async (req) => ({ containers: await this.containers.list(req.filter) }),
         containerStatus: async (req) => ({ status: await this.containers.status(req.containerId) }),
         execSync: (req) => this.containers.execSync(req),
+        containerLogTail: async (req) => ({ log: await this.containers.logTail(req.containerId, req.lines, req.maxBytes) }),
       },
       { logger: this.logger },
     );

@@ -26,8 +26,21 @@ export function recordPodEvent(nc: NatsConnection, nodeName: string, target: Eve
     type,
     reason,
     message,
-    timestamp: BigInt(Date.now()) * 1_000_000n,
+    timestamp: uniqueNanos(),
   }).catch(() => undefined);
+}
+
+let lastNanos = 0n;
+/**
+ * Now in Unix nanoseconds, distinct for every call of this process. An Event is named
+ * `<object>.<hex nanos>` (client-go's scheme, which has real nanoseconds); the clock
+ * here has milliseconds, and two Events of one pod in the same millisecond must not
+ * share a name (the second create would be refused as AlreadyExists).
+ */
+export function uniqueNanos(): bigint {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  lastNanos = now > lastNanos ? now : lastNanos + 1n;
+  return lastNanos;
 }
 
 /** The kubelet's field path for a container of a pod spec. */

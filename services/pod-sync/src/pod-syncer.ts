@@ -126,16 +126,25 @@ export class PodSyncer {
     }
     const failures = new Map<string, SyncFailure>();
     const containers = await this.containersOf(uid);
-    if (!(await this.syncInitContainers(pod, sandbox!, containers, failures))) {
-      await this.report(pod, sandbox ? [sandbox] : [], await this.containersOf(uid), failures, false);
+    // Whether this sync changed anything in the runtime: if not, the list it started
+    // from is still the state to report (one runtime round trip less per quiet sync).
+    const acted = { value: Boolean(change) };
+    const current = async () => (acted.value ? this.containersOf(uid) : containers);
+    if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted))) {
+      await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
       return;
     }
     for (const c of pod.spec?.containers ?? []) {
       let latest = containers.find((x) => x.metadata?.name === c.name);
       try {
-        if (latest?.state === ContainerState.RUNNING) latest = await this.killIfProbeFailed(pod, c, latest, false);
+        if (latest?.state === ContainerState.RUNNING) {
+          const before = latest;
+          latest = await this.killIfProbeFailed(pod, c, latest, false);
+          if (latest !== before) acted.value = true;
+        }
         if (latest?.state === ContainerState.RUNNING) continue;
         if (latest?.state === ContainerState.CREATED) {
+          acted.value = true;
           await this.runtime.startContainer({ containerId: latest.id });
           continue;
         }
@@ -144,12 +153,13 @@ export class PodSyncer {
           if (policy === 'Never' || (policy === 'OnFailure' && latest.exitCode === 0)) continue;
           if (this.inBackoff(pod, c.name, latest)) continue;
         }
+        acted.value = true;
         await this.startNew(pod, c, sandbox!, latest ? latest.metadata!.attempt + 1 : 0);
       } catch (err) {
         failures.set(c.name, this.failureOf(err));
       }
     }
-    await this.report(pod, sandbox ? [sandbox] : [], await this.containersOf(uid), failures, false);
+    await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
   }
 
   /**
@@ -158,17 +168,22 @@ export class PodSyncer {
    * be running, and is restarted when it exits. True once all are done, so the app
    * containers may start.
    */
-  private async syncInitContainers(pod: V1Pod, sandbox: PodSandboxStatus, containers: ContainerStatus[], failures: Map<string, SyncFailure>): Promise<boolean> {
+  private async syncInitContainers(pod: V1Pod, sandbox: PodSandboxStatus, containers: ContainerStatus[], failures: Map<string, SyncFailure>, acted: { value: boolean }): Promise<boolean> {
     for (const c of pod.spec?.initContainers ?? []) {
       let latest = containers.find((x) => x.metadata?.name === c.name);
       const sidecar = c.restartPolicy === 'Always';
       try {
-        if (sidecar && latest?.state === ContainerState.RUNNING) latest = await this.killIfProbeFailed(pod, c, latest, true);
+        if (sidecar && latest?.state === ContainerState.RUNNING) {
+          const before = latest;
+          latest = await this.killIfProbeFailed(pod, c, latest, true);
+          if (latest !== before) acted.value = true;
+        }
         if (latest?.state === ContainerState.RUNNING) {
           if (sidecar) continue;
           return false; // wait for it to finish
         }
         if (latest?.state === ContainerState.CREATED) {
+          acted.value = true;
           await this.runtime.startContainer({ containerId: latest.id });
           if (sidecar) continue;
           return false;
@@ -178,6 +193,7 @@ export class PodSyncer {
           if (!sidecar && (pod.spec?.restartPolicy ?? 'Always') === 'Never') return false; // the pod has failed
           if (this.inBackoff(pod, c.name, latest)) return false;
         }
+        acted.value = true;
         await this.startNew(pod, c, sandbox, latest ? latest.metadata!.attempt + 1 : 0);
         if (!sidecar) return false;
       } catch (err) {

@@ -26,6 +26,9 @@ import { Images } from './images';
 import { Owned } from './owned';
 import { RT } from './tokens';
 
+/** How long an image's repo digests are kept (ContainerStatus.imageRef). */
+const DIGESTS_TTL_MS = 10_000;
+
 /** Most of each output stream ExecSync keeps: the reply must fit in one NATS message. */
 const EXEC_OUTPUT_LIMIT = 256 * 1024;
 
@@ -167,14 +170,13 @@ export class Containers {
 
   async status(id: string): Promise<ContainerStatusInfo> {
     const c = await this.require(id);
-    return this.toStatus(c, new Map());
+    return this.toStatus(c);
   }
 
   async list(filter: ContainerFilter | undefined): Promise<ContainerStatusInfo[]> {
     const listed = await this.owned.list(TYPE_CONTAINER, filter?.labelSelector ?? {});
     const found = await this.owned.inspectAll(listed, TYPE_CONTAINER);
-    const images = new Map<string, Promise<string[] | undefined>>();
-    const all = await Promise.all(found.map((c) => this.toStatus(c, images)));
+    const all = await Promise.all(found.map((c) => this.toStatus(c)));
     return all.filter((s) => matchesFilter(s, filter && { id: filter.id, state: filter.state, podSandboxId: filter.podSandboxId, labelSelector: filter.labelSelector }));
   }
 
@@ -225,13 +227,22 @@ export class Containers {
     return c;
   }
 
-  private async toStatus(c: Docker.ContainerInspectInfo, images: Map<string, Promise<string[] | undefined>>): Promise<ContainerStatusInfo> {
-    let digests = images.get(c.Image);
-    if (!digests) {
-      digests = this.images.inspect(c.Image).then((i) => i?.RepoDigests);
-      images.set(c.Image, digests);
+  /**
+   * An image's repo digests by image ID, kept a few seconds: every list of a pod's
+   * containers needs them, and an image ID's digests change only on a pull or push.
+   */
+  private readonly digests = new Map<string, { at: number; value: Promise<string[] | undefined> }>();
+
+  private async toStatus(c: Docker.ContainerInspectInfo): Promise<ContainerStatusInfo> {
+    const now = Date.now();
+    let d = this.digests.get(c.Image);
+    if (!d || now - d.at > DIGESTS_TTL_MS) {
+      if (this.digests.size > 1000) this.digests.clear();
+      d = { at: now, value: this.images.inspect(c.Image).then((i) => i?.RepoDigests) };
+      d.value.catch(() => this.digests.delete(c.Image));
+      this.digests.set(c.Image, d);
     }
-    return toContainerStatus(c, await digests);
+    return toContainerStatus(c, await d.value);
   }
 }
 

@@ -10,13 +10,14 @@ import { FakePodApi } from './__fixtures__/fake-pod-api';
 import { EventWriter, SPAM_BURST, SPAM_REFILL_MS } from './event-writer';
 import { SR } from './tokens';
 
-const event = (reason: string, message: string, name = 'web') =>
+let stamp = 1_764_331_200_000_000_000n;
+const event = (reason: string, message: string, name = 'web', timestamp = stamp) =>
   create(KubeEventSchema, {
     involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name, uid: `uid-${name}`, fieldPath: 'spec.containers{app}' },
     type: 'Normal',
     reason,
     message,
-    timestamp: 1_764_331_200_000_000_000n,
+    timestamp,
   });
 
 describe('status-reporter EventWriter', () => {
@@ -63,13 +64,20 @@ describe('status-reporter EventWriter', () => {
   });
 
   it('EventWriter - a flood from one object is throttled after 25, then one per 5 minutes', async () => {
-    for (let i = 0; i < SPAM_BURST + 5; i++) await writer.write(event('Test', `message ${i}`));
+    for (let i = 0; i < SPAM_BURST + 5; i++) await writer.write(event('Test', `message ${i}`, 'web', (stamp += 1000n)));
     expect(api.events).toHaveLength(SPAM_BURST);
     expect(writer.writes.dropped).toBe(5);
     await writer.write(event('Test', 'other pod', 'db'));
     expect(api.events).toHaveLength(SPAM_BURST + 1);
     await clock.advance(SPAM_REFILL_MS);
-    await writer.write(event('Test', 'after the refill'));
+    await writer.write(event('Test', 'after the refill', 'web', (stamp += 1000n)));
     expect(api.events).toHaveLength(SPAM_BURST + 2);
+  });
+
+  it('EventWriter - two Events stamped the same nanosecond (two services) are both written, under names of their own', async () => {
+    await writer.write(event('Failed', 'Failed to pull image "x"'));
+    await writer.write(event('Failed', 'Error: ErrImagePull'));
+    expect(api.events.map((e) => e.message)).toEqual(['Failed to pull image "x"', 'Error: ErrImagePull']);
+    expect(new Set(api.events.map((e) => e.metadata.name)).size).toBe(2);
   });
 });

@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
 import { kubeEventsSubject, subscribe } from '@splitlet/bus';
 import { KubeEventSchema, type KubeEvent } from '@splitlet/contracts';
-import { describeApiError, isNotFound } from '@splitlet/kube';
+import { apiStatus, describeApiError, isNotFound } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { PodApi } from './pod-api';
@@ -64,20 +64,31 @@ export class EventWriter implements Runnable {
         this.writes.patches++;
         return;
       }
-      const name = `${o.name}.${(e.timestamp || BigInt(this.clock.now()) * 1_000_000n).toString(16)}`;
-      await this.api.createEvent(o.namespace, {
-        metadata: { name, namespace: o.namespace },
-        involvedObject: { kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid, apiVersion: o.apiVersion, resourceVersion: o.resourceVersion || undefined, fieldPath: o.fieldPath || undefined },
-        reason: e.reason,
-        message: e.message,
-        type: e.type,
-        source: { component: 'kubelet', host: this.nodeName },
-        firstTimestamp: when as unknown as Date,
-        lastTimestamp: when as unknown as Date,
-        count: 1,
-        reportingComponent: 'kubelet',
-        reportingInstance: this.nodeName,
-      });
+      // Named <object>.<hex nanos>; two services may stamp the same nanosecond, so a
+      // name already taken (409) moves on by one.
+      const base = e.timestamp || BigInt(this.clock.now()) * 1_000_000n;
+      let name = '';
+      for (let i = 0n; ; i++) {
+        name = `${o.name}.${(base + i).toString(16)}`;
+        try {
+          await this.api.createEvent(o.namespace, {
+            metadata: { name, namespace: o.namespace },
+            involvedObject: { kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid, apiVersion: o.apiVersion, resourceVersion: o.resourceVersion || undefined, fieldPath: o.fieldPath || undefined },
+            reason: e.reason,
+            message: e.message,
+            type: e.type,
+            source: { component: 'kubelet', host: this.nodeName },
+            firstTimestamp: when as unknown as Date,
+            lastTimestamp: when as unknown as Date,
+            count: 1,
+            reportingComponent: 'kubelet',
+            reportingInstance: this.nodeName,
+          });
+          break;
+        } catch (err) {
+          if (apiStatus(err) !== 409 || i >= 3n) throw err;
+        }
+      }
       this.writes.creates++;
       this.remember(key, { name, namespace: o.namespace, count: 1 });
     } catch (err) {

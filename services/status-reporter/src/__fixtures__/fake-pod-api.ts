@@ -20,6 +20,8 @@ export class FakePodApi implements PodApi {
   events: CoreV1Event[] = [];
   eventPatches: { ns: string; name: string; patch: object }[] = [];
   async createEvent(_ns: string, event: CoreV1Event): Promise<void> {
+    // As the API server: a name already taken is refused.
+    if (this.events.some((e) => e.metadata.name === event.metadata.name)) throw new ApiException(409, 'AlreadyExists', JSON.stringify({ message: `events "${event.metadata.name}" already exists` }), {});
     this.events.push(event);
   }
   async patchEvent(ns: string, name: string, patch: object): Promise<void> {

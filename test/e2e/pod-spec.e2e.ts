@@ -33,7 +33,12 @@ const pods: Record<string, Partial<V1PodSpec>> = {
   privileged: { containers: [app({ securityContext: { privileged: true } })] },
   nonroot: { securityContext: { runAsNonRoot: true }, containers: [app({})] },
   dnsnone: { dnsPolicy: 'None', dnsConfig: { nameservers: ['192.0.2.53'], searches: ['example.test'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] }, containers: [app({ command: ['sh', '-c', 'cat /etc/resolv.conf; sleep 3600'] })] },
-  dnscluster: { hostname: 'box', subdomain: 'sub', containers: [app({ command: ['sh', '-c', 'echo "host=$(hostname)"; cat /etc/resolv.conf; sleep 3600'] })] },
+  dnscluster: {
+    hostname: 'box',
+    subdomain: 'sub',
+    hostAliases: [{ ip: '192.0.2.10', hostnames: ['db', 'db.local'] }],
+    containers: [app({ command: ['sh', '-c', 'echo "host=$(hostname)"; cat /etc/resolv.conf; cat /etc/hosts; sleep 3600'] })],
+  },
   sidecar: {
     initContainers: [{ name: 'side', image: 'splitlet-lab/testbox:1', restartPolicy: 'Always', command: ['sh', '-c', 'echo side > /dev/shm/side; sleep 3600'] }],
     containers: [app({ command: ['sh', '-c', 'cat /dev/shm/side 2>/dev/null || echo no-sidecar; sleep 3600'] })],
@@ -42,7 +47,7 @@ const pods: Record<string, Partial<V1PodSpec>> = {
   oom: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'head -c 300000000 /dev/zero | tail'], resources: { limits: { memory: '16Mi' } } })] },
   termmsg: { restartPolicy: 'Never', securityContext: { runAsUser: 1000 }, containers: [app({ command: ['sh', '-c', 'printf "bye: all done" > /dev/termination-log; exit 3'] })] },
   termpath: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'echo custom > /tmp/why'], terminationMessagePath: '/tmp/why' })] },
-  termlogs: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'echo line1; echo oops >&2; exit 2'], terminationMessagePolicy: 'FallbackToLogsOnError' })] },
+  termlogs: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'echo line1; sleep 0.5; echo oops >&2; exit 2'], terminationMessagePolicy: 'FallbackToLogsOnError' })] },
   termlogsok: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'echo fine'], terminationMessagePolicy: 'FallbackToLogsOnError' })] },
   onfailure: { restartPolicy: 'OnFailure', containers: [app({ command: ['sh', '-c', 'sleep 1; exit 1'] })] },
 };
@@ -155,6 +160,10 @@ describe('pod specs on a splitlet node', () => {
     expect(logs).toMatch(/^nameserver 10\.96\.0\.10$/m);
     expect(logs).toMatch(new RegExp(`^search ${namespace}\\.svc\\.cluster\\.local svc\\.cluster\\.local cluster\\.local`, 'm'));
     expect(logs).toMatch(/^options ndots:5$/m);
+    // The kubelet's managed hosts file: its header, the FQDN, the host aliases.
+    expect(logs).toContain('# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n');
+    expect(logs).toContain(`${p.status?.podIP}\tbox.sub.${namespace}.svc.cluster.local\tbox\n`);
+    expect(logs).toContain('\n# Entries added by HostAliases.\n192.0.2.10\tdb\tdb.local\n');
   });
 
   it('pod-sync - a sidecar (restartPolicy Always init container) starts first and keeps running beside the app', async () => {

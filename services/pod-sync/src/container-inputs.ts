@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { inject, injectable } from 'tsyringe';
 import { containerEnv, envObjectNames, type EnvContext, type EnvObjects, type SkippedEnvKeys } from './env';
+import { ensureHostsFile, hostsFileContent } from './etc-hosts';
+import type { DnsSettings } from './runtime-config';
 import { terminationMessageFile } from './termination-message';
 import { SYNC } from './tokens';
 import { ContainerConfigError, isObjectNotFound } from './volumes/errors';
@@ -26,6 +29,7 @@ export class ContainerInputs {
     @inject(SYNC.Objects) private readonly objects: ObjectSource,
     @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
     @inject(SYNC.PodEvents) private readonly record: PodEventSink,
+    @inject(SYNC.Dns) private readonly dns: DnsSettings,
   ) {}
 
   async resolve(pod: V1Pod, c: V1Container, ctx: EnvContext): Promise<ContainerInputsResult> {
@@ -41,6 +45,11 @@ export class ContainerInputs {
     const path = c.terminationMessagePath ?? '/dev/termination-log';
     if (path && !mounts.some((m) => m.containerPath === path)) {
       mounts.push({ containerPath: path, hostPath: terminationMessageFile(this.volumes.podDir(pod.metadata!.uid!), c.name), readonly: false });
+    }
+    // The kubelet's managed /etc/hosts (makeMounts), unless the container mounts its own.
+    if (ctx.podIP && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
+      const content = hostsFileContent(pod, [ctx.podIP], this.dns.clusterDomain, () => readFileSync('/etc/hosts', 'utf8'));
+      mounts.push({ containerPath: '/etc/hosts', hostPath: ensureHostsFile(this.volumes.podDir(pod.metadata!.uid!), content), readonly: false });
     }
     return { envs, mounts };
   }

@@ -53,6 +53,8 @@ const toKubeTime = (nanos: bigint): Date | undefined => (nanos > 0n ? new Date(N
 @injectable()
 export class PodSyncer {
   private readonly versions = new Map<string, bigint>();
+  /** The last status handed over per pod (a torn-down pod's is handed over again, never an older one). */
+  private readonly lastStatus = new Map<string, ReturnType<typeof toWirePodStatus>>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
   private readonly terminationMessages: TerminationMessages;
 
@@ -366,7 +368,9 @@ export class PodSyncer {
       // Already torn down (a repeated sync, or pod-sync restarted meanwhile): nothing is
       // left to describe, so hand over the status the API has, marked terminated, for
       // status-reporter to complete the deletion — never a status rebuilt from nothing.
-      await this.publishStatus(pod, toWirePodStatus(pod.status ?? {}), true);
+      // The status this worker last handed over wins over the informer's copy, which
+      // may not have caught up with it yet (an older status would be written back).
+      await this.publishStatus(pod, this.lastStatus.get(uid) ?? toWirePodStatus(pod.status ?? {}), true);
       return;
     }
     for (const s of sandboxes) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
@@ -386,6 +390,7 @@ export class PodSyncer {
     }
     await this.volumes.tearDown(uid);
     this.versions.delete(uid);
+    this.lastStatus.delete(uid);
     await this.probes.remove(uid);
   }
 
@@ -472,6 +477,7 @@ export class PodSyncer {
   /** Hands a status to status-reporter with a version that only grows per pod: max(now in µs, last + 1). */
   private async publishStatus(pod: V1Pod, status: ReturnType<typeof toWirePodStatus>, terminated: boolean): Promise<void> {
     const uid = pod.metadata!.uid!;
+    this.lastStatus.set(uid, status);
     const last = this.versions.get(uid) ?? 0n;
     const now = BigInt(this.clock.now()) * 1000n;
     const version = now > last ? now : last + 1n;

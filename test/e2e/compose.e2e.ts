@@ -23,9 +23,20 @@ const admin = new KubeConfig();
 admin.loadFromFile(lab.adminKubeconfig);
 const core = admin.makeApiClient(CoreV1Api);
 
-/** `docker compose` (v2) where the CLI plugin is installed (the lab installs it), else the machine's docker-compose 1.29. */
+/**
+ * `docker compose` (v2) where the CLI plugin is installed (the lab installs it), else
+ * the machine's docker-compose 1.29; LAB_COMPOSE=docker-compose picks 1.29 anyway.
+ */
 async function composeTool(): Promise<string[]> {
+  if (process.env['LAB_COMPOSE']) return process.env['LAB_COMPOSE'].split(' ');
   return (await runCommand('docker', ['compose', 'version'])).code === 0 ? ['docker', 'compose'] : ['docker-compose'];
+}
+
+/** A pinned version from test/lab/versions.env. */
+async function labVersion(name: string): Promise<string> {
+  const line = (await readFile(join(root, 'test/lab/versions.env'), 'utf8')).split('\n').find((l) => l.startsWith(`${name}=`));
+  if (!line) throw new Error(`${name} is not in test/lab/versions.env`);
+  return line.slice(name.length + 1).trim();
 }
 
 /**
@@ -128,7 +139,8 @@ describe('a node under docker compose', () => {
       // This machine's / is a private mount: rshared propagation cannot be had here.
       SPLITLET_DATA_PROPAGATION: 'rprivate',
       NODE_IMAGE: nodeImage,
-      NATS_IMAGE: process.env['LAB_NATS_IMAGE'] ?? 'splitlet-lab/nats:v2.15.2',
+      // the lab's nats-server in an image (test/lab/compose-images.sh)
+      NATS_IMAGE: `splitlet-lab/nats:${await labVersion('NATS_VERSION')}`,
       NATS_PORT: String(natsPort),
     };
     const missing = await Promise.all(SERVICES.map(async (s) => (await runCommand('docker', ['image', 'inspect', `splitlet/${s}:${env['SPLITLET_TAG']}`])).code !== 0));

@@ -93,8 +93,12 @@ describe('a pod\'s trace', () => {
 
   it('tracing - the trace spans pod-sync, runtime-executor and status-reporter, from creation to deletion', () => {
     expect(new Set(trace.spans.map(service))).toEqual(new Set(['pod-sync', 'runtime-executor', 'status-reporter']));
+    // Roots: pod-sync's first sight of the pod, and each Docker event about its containers.
     const roots = trace.spans.filter((s) => s.references.length === 0);
-    expect(roots.map((s) => [service(s), s.operationName])).toEqual([['pod-sync', `pod ${namespace}/traced`]]);
+    expect(roots.filter((s) => service(s) === 'pod-sync').map((s) => s.operationName)).toEqual([`pod ${namespace}/traced`]);
+    expect(new Set(roots.filter((s) => service(s) !== 'pod-sync').map((s) => `${service(s)}: ${s.operationName}`))).toEqual(
+      new Set(['create', 'start', 'die', 'destroy'].map((a) => `runtime-executor: runtime-executor docker ${a}`)),
+    );
     const ops = new Set(trace.spans.map((s) => s.operationName));
     for (const op of ['pod-sync sync pod', 'pod-sync terminate pod', 'status-reporter write pod status']) expect(ops).toContain(op);
     const executorMethods = new Set(trace.spans.filter((s) => service(s) === 'runtime-executor' && kind(s) === 'consumer').map((s) => tag(s, 'rpc.method')));
@@ -112,13 +116,20 @@ describe('a pod\'s trace', () => {
 
   it('tracing - across NATS every CONSUMER span is the child of a PRODUCER span in another service, on the same subject', () => {
     const consumers = trace.spans.filter((s) => kind(s) === 'consumer');
-    expect(new Set(consumers.map(service))).toEqual(new Set(['runtime-executor', 'status-reporter']));
+    expect(new Set(consumers.map(service))).toEqual(new Set(['runtime-executor', 'status-reporter', 'pod-sync']));
     for (const c of consumers) {
       const p = parentOf(c);
       expect(p && kind(p), c.operationName).toBe('producer');
       expect(p && service(p)).not.toBe(service(c));
       expect(tag(c, 'messaging.system')).toBe('nats');
       expect(tag(c, 'messaging.destination.name')).toBe(tag(p!, 'messaging.destination.name'));
+    }
+    // the app container's stop, as Docker reported it, reached pod-sync in the pod's trace
+    const stopSeen = consumers.filter((c) => service(c) === 'pod-sync');
+    expect(stopSeen.length).toBeGreaterThan(0);
+    for (const c of stopSeen) {
+      expect(c.operationName).toBe(`process splitlet.${nodeName.replaceAll('.', '_')}.events.v1.container`);
+      expect(parentOf(parentOf(c)!)?.operationName).toBe('runtime-executor docker die');
     }
     // status-reporter writes each status in the trace of the update it got from pod-sync
     const writes = trace.spans.filter((s) => s.operationName === 'status-reporter write pod status');

@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, trace, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
 import { RandomIdGenerator, type IdGenerator } from '@opentelemetry/sdk-trace-base';
 
 /**
@@ -50,4 +50,17 @@ export function startRootSpanInTrace(tracer: Tracer, name: string, traceId: stri
 export function podTraceId(uid: string): string | undefined {
   const hex = uid.replace(/-/g, '').toLowerCase();
   return /^[0-9a-f]{32}$/.test(hex) && !/^0+$/.test(hex) ? hex : undefined;
+}
+
+/**
+ * Runs fn in a root span of the trace `traceId` (see startRootSpanInTrace), ended when
+ * fn settles: how work that no request started (a Docker event) joins a pod's trace.
+ */
+export async function withRootSpanInTrace<T>(tracer: Tracer, name: string, traceId: string | undefined, options: SpanOptions, fn: () => Promise<T>): Promise<T> {
+  const span = startRootSpanInTrace(tracer, name, traceId, options);
+  try {
+    return await context.with(trace.setSpan(ROOT_CONTEXT, span), fn);
+  } finally {
+    span.end();
+  }
 }

@@ -147,6 +147,12 @@ describe('a node under docker compose', () => {
     if (missing.some(Boolean)) {
       const built = await compose('build', ...SERVICES);
       expect(built.code, built.stderr).toBe(0);
+      // Images of earlier inputs go (one in use by another run stays: rmi refuses it).
+      for (const s of SERVICES) {
+        const tags = (await runCommand('docker', ['images', `splitlet/${s}`, '--format', '{{.Tag}}'])).stdout.split('\n');
+        const stale = tags.filter((t) => /^[0-9a-f]{16}$/.test(t) && t !== env['SPLITLET_TAG']).map((t) => `splitlet/${s}:${t}`);
+        if (stale.length) await runCommand('docker', ['rmi', ...stale]);
+      }
     }
     const up = await compose('up', '-d', '--no-build', 'nats', ...SERVICES);
     expect(up.code, up.stderr).toBe(0);

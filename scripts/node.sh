@@ -50,7 +50,11 @@ compose_up() {
     echo "SPLITLET_CLUSTER_DNS=${SPLITLET_CLUSTER_DNS:-10.96.0.10}"
     echo "SPLITLET_DATA_DIR=$data"
   } >"$env_file"
-  export SPLITLET_ENV_FILE=$env_file SPLITLET_KUBECONFIG=$KUBECONFIG SPLITLET_DATA_DIR=$data DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
+  # registrar and status-reporter run as uid 1000: their copy of the kubeconfig is
+  # theirs to read (0600, owned by 1000; pod-sync, root, reads it too).
+  local kc=$lab_dir/node-compose.kubeconfig
+  install -m 600 -o 1000 -g 1000 "$KUBECONFIG" "$kc"
+  export SPLITLET_ENV_FILE=$env_file SPLITLET_KUBECONFIG=$kc SPLITLET_DATA_DIR=$data DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
   # A host whose / is a private mount (this lab's) cannot have rshared binds.
   if [[ "$(findmnt -no PROPAGATION --target "$data" 2>/dev/null)" == private ]]; then export SPLITLET_DATA_PROPAGATION=${SPLITLET_DATA_PROPAGATION:-rprivate}; fi
   local targets=(nats jaeger "${services[@]}") opts=()

@@ -112,7 +112,8 @@ describe('a node under docker compose', () => {
     tool = await composeTool();
     expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
     const dir = await mkdtemp(join(tmpdir(), `splitlet-compose-${suffix}-`));
-    const natsPort = await freePort();
+    const [natsPort, jaegerPort, otlpPort, otlpGrpcPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    jaegerUrl = `http://127.0.0.1:${jaegerPort}`;
     // The data dir must exist: a bind with a propagation mode is not created by compose.
     await mkdir(join(dir, 'data'));
     await writeFile(
@@ -120,7 +121,7 @@ describe('a node under docker compose', () => {
       [
         `SPLITLET_NODE_NAME=${nodeName}`,
         `NATS_URL=nats://127.0.0.1:${natsPort}`,
-        `OTEL_EXPORTER_OTLP_ENDPOINT=${lab.otlpEndpoint}`,
+        `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:${otlpPort}`,
         'SPLITLET_PAUSE_IMAGE=splitlet-lab/pause:1',
         'SPLITLET_CLUSTER_DNS=10.96.0.10',
         `SPLITLET_DATA_DIR=${join(dir, 'data')}`,
@@ -142,6 +143,11 @@ describe('a node under docker compose', () => {
       // the lab's nats-server in an image (test/lab/compose-images.sh)
       NATS_IMAGE: `splitlet-lab/nats:${await labVersion('NATS_VERSION')}`,
       NATS_PORT: String(natsPort),
+      // compose's own Jaeger: the lab's jaeger binary in an image
+      JAEGER_IMAGE: `splitlet-lab/jaeger:${await labVersion('JAEGER_VERSION')}`,
+      JAEGER_UI_PORT: String(jaegerPort),
+      OTLP_HTTP_PORT: String(otlpPort),
+      OTLP_GRPC_PORT: String(otlpGrpcPort),
     };
     const missing = await Promise.all(SERVICES.map(async (s) => (await runCommand('docker', ['image', 'inspect', `splitlet/${s}:${env['SPLITLET_TAG']}`])).code !== 0));
     if (missing.some(Boolean)) {
@@ -154,7 +160,7 @@ describe('a node under docker compose', () => {
         if (stale.length) await runCommand('docker', ['rmi', ...stale]);
       }
     }
-    const up = await compose('up', '-d', '--no-build', 'nats', ...SERVICES);
+    const up = await compose('up', '-d', '--no-build', 'nats', 'jaeger', ...SERVICES);
     expect(up.code, up.stderr).toBe(0);
   }, 1_200_000);
   afterAll(async () => {
@@ -166,6 +172,7 @@ describe('a node under docker compose', () => {
   });
 
   let uid = '';
+  let jaegerUrl = '';
   let before: Record<string, boolean> = {};
 
   it('compose up - every service is healthy, the Node is Ready and a pod runs', async () => {
@@ -183,6 +190,17 @@ describe('a node under docker compose', () => {
     uid = pod.metadata!.uid!;
     before = await dockerContainersOf(uid);
     expect(Object.values(before)).toEqual([true, true]); // the sandbox and the app container
+  });
+
+  it('compose up - the pod\'s trace is in compose\'s Jaeger, its id the pod\'s UID, across the services', async () => {
+    const services = await waitFor('the pod\'s trace in Jaeger', async () => {
+      const res = await fetch(`${jaegerUrl}/api/traces/${uid.replaceAll('-', '')}`).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const [t] = ((await res.json()) as { data: { processes: Record<string, { serviceName: string }> }[] }).data;
+      const names = new Set(Object.values(t?.processes ?? {}).map((p) => p.serviceName));
+      return names.has('status-reporter') && names.has('runtime-executor') && names.has('pod-sync') ? names : undefined;
+    }, 30_000, 1000);
+    expect([...services].sort()).toEqual(['pod-sync', 'runtime-executor', 'status-reporter']);
   });
 
   it('compose stop pod-sync status-reporter - the pod\'s containers keep running, the same ones', async () => {

@@ -1,24 +1,97 @@
 #!/usr/bin/env bash
 # The node's five services in the background: `up`, `down`, `status`.
 # Against $KUBECONFIG when set, else the lab's node identity (.lab/node.kubeconfig).
-# Logs: .lab/logs/node-<service>.log (JSON lines); pids: .lab/pids/node-<service>.pid
+#
+# SPLITLET_NODE_MODE picks how they run:
+#   compose  (the default when `docker compose` or docker-compose is there) containers
+#            from docker-compose.yml, project "splitlet-node"; against the lab, only the
+#            five services (the lab's NATS and Jaeger serve them); with $KUBECONFIG, the
+#            whole node: NATS and Jaeger too. Logs: `docker compose -p splitlet-node logs`.
+#   process  node processes; logs .lab/logs/node-<service>.log, pids .lab/pids/node-<service>.pid
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 lab_dir=${LAB_DIR:-$root/.lab}
 services=(runtime-executor registrar pod-sync prober status-reporter)
+project=splitlet-node
 log() { printf '[node] %s\n' "$*" >&2; }
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-up() {
+compose_tool() {
+  if docker compose version >/dev/null 2>&1; then echo "docker compose"
+  elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose
+  fi
+}
+mode=${SPLITLET_NODE_MODE:-$( [[ -n "$(compose_tool)" ]] && echo compose || echo process )}
+
+# The settings both modes share; against the lab when no KUBECONFIG is given.
+settings() {
   export PATH="$root/node_modules/.bin:$PATH"
-  [[ -f services/registrar/dist/main.js ]] || bash scripts/setup.sh
+  lab=0
   if [[ -z "${KUBECONFIG:-}" ]]; then
     eval "$(bash test/lab/lab.sh env)"
     export KUBECONFIG=$LAB_NODE_KUBECONFIG SPLITLET_NODE_NAME=${SPLITLET_NODE_NAME:-$LAB_NODE_NAME}
+    lab=1
   fi
   export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
   export OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:4318}
+}
+
+compose_up() {
+  settings
+  local env_file=$lab_dir/node.env data=${SPLITLET_DATA_DIR:-/var/lib/splitlet}
+  mkdir -p "$lab_dir" "$data"
+  # One env file configures the node (node.env.example says what each line is).
+  {
+    echo "SPLITLET_NODE_NAME=${SPLITLET_NODE_NAME:-$(hostname | tr '[:upper:]' '[:lower:]')}"
+    echo "NATS_URL=$NATS_URL"
+    echo "OTEL_EXPORTER_OTLP_ENDPOINT=$OTEL_EXPORTER_OTLP_ENDPOINT"
+    echo "SPLITLET_PAUSE_IMAGE=${SPLITLET_PAUSE_IMAGE:-registry.k8s.io/pause:3.10}"
+    echo "SPLITLET_CLUSTER_DNS=${SPLITLET_CLUSTER_DNS:-10.96.0.10}"
+    echo "SPLITLET_DATA_DIR=$data"
+  } >"$env_file"
+  # registrar and status-reporter run as uid 1000: their copy of the kubeconfig is
+  # theirs to read (0600, owned by 1000; pod-sync, root, reads it too).
+  local kc=$lab_dir/node-compose.kubeconfig
+  install -m 600 -o 1000 -g 1000 "$KUBECONFIG" "$kc"
+  export SPLITLET_ENV_FILE=$env_file SPLITLET_KUBECONFIG=$kc SPLITLET_DATA_DIR=$data DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
+  # The data dir must be a shared mount for pod-sync's mounts (tmpfs per Secret) to
+  # reach Docker on the host; where / is private (this lab's host), make it one.
+  if [[ "$(findmnt -no PROPAGATION --target "$data" 2>/dev/null)" == private ]]; then
+    if ! { mountpoint -q "$data" || mount --bind "$data" "$data"; } || ! mount --make-rshared "$data"; then
+      log "cannot make $data a shared mount: pods' Secret volumes will look empty"; export SPLITLET_DATA_PROPAGATION=${SPLITLET_DATA_PROPAGATION:-rprivate}
+    fi
+  fi
+  local targets=(nats jaeger "${services[@]}") opts=()
+  if ((lab)); then
+    # The lab's own images (no registry), its NATS and Jaeger.
+    export NODE_IMAGE=${NODE_IMAGE:-splitlet-lab/node:24} SPLITLET_PAUSE_IMAGE=${SPLITLET_PAUSE_IMAGE:-splitlet-lab/pause:1}
+    sed -i "s|^SPLITLET_PAUSE_IMAGE=.*|SPLITLET_PAUSE_IMAGE=$SPLITLET_PAUSE_IMAGE|" "$env_file"
+    targets=("${services[@]}") opts=(--no-deps)
+  fi
+  log "docker-compose.yml: building and starting ${targets[*]} (project $project)"
+  $(compose_tool) -p "$project" up -d --build "${opts[@]}" "${targets[@]}"
+  cat >&2 <<MSG
+
+splitlet node "$(grep ^SPLITLET_NODE_NAME= "$env_file" | cut -d= -f2)" is running under compose (npm run node:down stops it).
+  kubectl:  export KUBECONFIG=${KUBECONFIG_ADMIN:-$KUBECONFIG}
+            kubectl get nodes; kubectl get pods -A -o wide
+  services: $(compose_tool) -p $project ps    (logs: ... logs -f pod-sync)
+  NATS:     $NATS_URL
+  traces:   http://127.0.0.1:16686 (Jaeger); a pod's trace: /trace/<its UID without dashes>
+MSG
+}
+
+compose_down() {
+  local env_file=$lab_dir/node.env
+  [[ -f $env_file ]] || { log "no compose node was started from here ($env_file missing)"; return; }
+  # down needs the file's variables set, not their values.
+  SPLITLET_ENV_FILE=$env_file SPLITLET_KUBECONFIG=/dev/null $(compose_tool) -p "$project" down --remove-orphans
+}
+
+process_up() {
+  [[ -f services/registrar/dist/main.js ]] || bash scripts/setup.sh
+  settings
   mkdir -p "$lab_dir/logs" "$lab_dir/pids"
   for svc in "${services[@]}"; do
     local pidfile="$lab_dir/pids/node-$svc.pid"
@@ -34,11 +107,11 @@ splitlet node "${SPLITLET_NODE_NAME:-$(hostname)}" is running (npm run node:down
   kubectl:  export KUBECONFIG=${KUBECONFIG_ADMIN:-$KUBECONFIG}
             kubectl get nodes; kubectl get pods -A -o wide
   NATS:     $NATS_URL   (nats micro ls: the node's services)
-  traces:   http://127.0.0.1:16686 (Jaeger)
+  traces:   http://127.0.0.1:16686 (Jaeger); a pod's trace: /trace/<its UID without dashes>
 MSG
 }
 
-down() {
+process_down() {
   for ((i = ${#services[@]} - 1; i >= 0; i--)); do
     local svc=${services[i]} pidfile="$lab_dir/pids/node-${services[i]}.pid"
     if alive "$pidfile"; then
@@ -53,11 +126,17 @@ down() {
 
 status() {
   for svc in "${services[@]}"; do
-    if alive "$lab_dir/pids/node-$svc.pid"; then echo "$svc running"; else echo "$svc stopped"; fi
+    if alive "$lab_dir/pids/node-$svc.pid"; then echo "$svc running (process)"; fi
   done
+  if [[ -n "$(compose_tool)" && -f $lab_dir/node.env ]]; then
+    SPLITLET_ENV_FILE=$lab_dir/node.env SPLITLET_KUBECONFIG=/dev/null $(compose_tool) -p "$project" ps
+  fi
 }
 
-case "${1:-}" in
-  up) up ;; down) down ;; status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+case "${1:-}:$mode" in
+  up:compose) compose_up ;; up:process) process_up ;;
+  # down stops the node whichever way it was started
+  down:*) process_down; [[ -z "$(compose_tool)" ]] || compose_down ;;
+  status:*) status ;;
+  *) echo "usage: [SPLITLET_NODE_MODE=compose|process] $0 up|down|status" >&2; exit 2 ;;
 esac

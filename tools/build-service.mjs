@@ -31,8 +31,18 @@ await build({
     ? {
         // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
         external: ['*.node', 'cpu-features'],
-        // Bundled CommonJS packages call require(): give the ESM bundle one.
-        banner: { js: "import { createRequire as __splitletRequire } from 'node:module'; const require = __splitletRequire(import.meta.url);" },
+        // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
+        // under dockerode): give the ESM bundle them, or node stops at the first use.
+        banner: {
+          js: [
+            "import { createRequire as __splitletRequire } from 'node:module';",
+            "import { fileURLToPath as __splitletFileURLToPath } from 'node:url';",
+            "import { dirname as __splitletDirname } from 'node:path';",
+            'const require = __splitletRequire(import.meta.url);',
+            'const __filename = __splitletFileURLToPath(import.meta.url);',
+            'const __dirname = __splitletDirname(__filename);',
+          ].join(' '),
+        },
       }
     : { packages: 'external' }),
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the lab's real parts from the Go module proxy, once per version.
-# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|all]
+# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|compose|all]
 # Binaries land in $SPLITLET_CACHE/bin/<part>-<version>-<go.sum hash>/ (outside the
 # checkout); a second run finds them and returns at once.
 set -euo pipefail
@@ -50,9 +50,13 @@ build_etcd()   { build_part etcd "$ETCD_VERSION" "" go.etcd.io/etcd/server/v3; }
 build_nats()   { build_part nats "$NATS_VERSION" "" github.com/nats-io/nats-server/v2; }
 build_jaeger() { build_part jaeger "$JAEGER_VERSION" "" github.com/jaegertracing/jaeger/cmd/jaeger; }
 build_registry() { build_part registry "$REGISTRY_VERSION" "" github.com/distribution/distribution/v3/cmd/registry ./htpasswd; }
+# docker compose v2 as the `docker-compose` CLI plugin (Debian has only 1.29); its
+# main package is .../cmd, so the binary is named cmd: the lab installs it as a plugin.
+build_compose() { build_part compose "$COMPOSE_VERSION" "-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" github.com/docker/compose/v2/cmd; }
 
 case "${1:-all}" in
   k8s) build_k8s ;; etcd) build_etcd ;; nats) build_nats ;; jaeger) build_jaeger ;; registry) build_registry ;;
-  all) build_etcd; build_nats; build_registry; build_jaeger; build_k8s ;;
-  *) echo "usage: $0 [k8s|etcd|nats|jaeger|registry|all]" >&2; exit 2 ;;
+  compose) build_compose ;;
+  all) build_etcd; build_nats; build_registry; build_jaeger; build_compose; build_k8s ;;
+  *) echo "usage: $0 [k8s|etcd|nats|jaeger|registry|compose|all]" >&2; exit 2 ;;
 esac

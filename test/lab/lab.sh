@@ -248,11 +248,12 @@ link() {
 
 ensure_binaries() {
   mkdir -p "$BIN"
-  local k8s etcd nats jaeger registry b
+  local k8s etcd nats jaeger registry compose b
   etcd=$(build etcd "$ETCD_VERSION")
   nats=$(build nats "$NATS_VERSION")
   registry=$(build registry "$REGISTRY_VERSION")
   jaeger=$(build jaeger "$JAEGER_VERSION")
+  compose=$(build compose "$COMPOSE_VERSION")
   k8s=$(build k8s "$K8S_VERSION")
   for b in kubectl kube-apiserver kube-controller-manager kube-scheduler; do link "$k8s" "$b" "$b"; done
   # go build names a binary after its package path; the Go toolchain here drops a
@@ -263,6 +264,21 @@ ensure_binaries() {
   link "$jaeger" jaeger jaeger
   link "$registry" registry registry
   link "$registry" registry-htpasswd htpasswd
+  link "$compose" docker-compose cmd
+  install_compose_plugin "$compose/cmd"
+}
+
+# install_compose_plugin BINARY: `docker compose` (v2) for this machine, whose Debian
+# packages have only docker-compose 1.29: the CLI plugin in the system-wide plugin
+# folder the docker CLI searches. A plugin installed there by anything else is left alone.
+install_compose_plugin() {
+  local dir=/usr/local/lib/docker/cli-plugins current
+  current=$(readlink "$dir/docker-compose" 2>/dev/null || true)
+  if [[ -e $dir/docker-compose && $current != "$SPLITLET_CACHE"/bin/compose-* ]]; then
+    log "$dir/docker-compose is not the lab's: left as it is"; return
+  fi
+  [[ $current == "$1" ]] && return
+  mkdir -p "$dir" && ln -sfn "$1" "$dir/docker-compose" && log "docker compose: $dir/docker-compose -> $1"
 }
 
 # --- 3. PKI ----------------------------------------------------------------------
@@ -573,6 +589,7 @@ cmd_up() {
   log "building local images"
   LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT LAB_REGISTRY_USER=$REGISTRY_USER LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD \
     "$here/images.sh" >&2
+  "$here/compose-images.sh" "$BIN" >&2
   log "up in $((SECONDS - t0)) s"
   cat >&2 <<EOF
 [lab] ready:

@@ -1,3 +1,4 @@
 export * from './sdk';
 export * from './logger';
 export * from './attributes';
+export * from './trace-ids';

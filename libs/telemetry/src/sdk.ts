@@ -5,6 +5,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { hostname } from 'node:os';
 import { ATTR } from './attributes';
+import { RequestableIdGenerator } from './trace-ids';
 
 export interface TelemetryOptions {
   /** service.name, e.g. "runtime-executor". */
@@ -34,6 +35,7 @@ export function startTelemetry(opts: TelemetryOptions): void {
       [ATTR.nodeName]: nodeName,
     }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 500 })],
+    idGenerator: new RequestableIdGenerator(),
     instrumentations: [],
   });
   sdk.start();

@@ -10,6 +10,7 @@ import type { Config } from './config';
 import { ImageManager } from './image-manager';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
+import { PodTraces } from './pod-traces';
 import { PodWatch } from './pod-watch';
 import { PodWorkers } from './pod-workers';
 import { SYNC } from './tokens';
@@ -43,7 +44,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
-  const workers = new PodWorkers((pod) => syncer.sync(pod));
+  const traces = new PodTraces(node);
+  const workers = new PodWorkers((pod) => traces.run(pod, () => syncer.sync(pod)));
   container.registerInstance(SYNC.Workers, workers);
   container.registerInstance(
     SYNC.PodInformer,
@@ -54,8 +56,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         onDelete: (pod) => {
           const uid = pod.metadata?.uid;
           if (!uid) return;
-          void syncer
-            .cleanup(uid)
+          void traces
+            .run(pod, () => syncer.cleanup(uid))
             .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
             .finally(() => workers.forget(uid));
         },

@@ -2,11 +2,11 @@ import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { fromBinary } from '@bufbuild/protobuf';
 import { inject, injectable } from 'tsyringe';
-import { containerEventsSubject, eventsStreamName } from '@splitlet/bus';
+import { containerEventsSubject, eventsStreamName, withConsumerSpan } from '@splitlet/bus';
 import { ContainerEventSchema, ContainerEventType } from '@splitlet/contracts';
 import type { PodInformer } from '@splitlet/kube';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
-import type { Logger } from '@splitlet/telemetry';
+import { ATTR, type Logger } from '@splitlet/telemetry';
 import { PodSyncer } from './pod-syncer';
 import type { PodWorkers } from './pod-workers';
 import type { ProbeState } from './probe-state';
@@ -91,8 +91,12 @@ export class PodWatch implements Runnable {
             continue;
           }
           if (event.type !== ContainerEventType.STOPPED || event.isSandbox) continue;
-          const pod = this.informer.list().find((p) => p.metadata?.uid === event.podUid);
-          if (pod) this.workers.update(pod);
+          const stopped = event;
+          // In the pod's trace, as the child of the executor's PRODUCER span.
+          await withConsumerSpan(m.subject, m.headers, { [ATTR.podUid]: stopped.podUid, [ATTR.containerId]: stopped.containerId }, async () => {
+            const pod = this.informer.list().find((p) => p.metadata?.uid === stopped.podUid);
+            if (pod) this.workers.update(pod);
+          });
         }
         delay = 1000;
       } catch (err) {

@@ -6,7 +6,8 @@ import { inject, injectable } from 'tsyringe';
 import { containerEventsSubject, ensureStream, eventsStreamName, publishToStream } from '@splitlet/bus';
 import { ContainerEventSchema, ContainerEventType, type ContainerEvent } from '@splitlet/contracts';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
-import { ATTR, type Logger } from '@splitlet/telemetry';
+import { trace } from '@opentelemetry/api';
+import { ATTR, podTraceId, withRootSpanInTrace, type Logger } from '@splitlet/telemetry';
 import type { DockerApi } from './docker';
 import { LABEL, SANDBOX_CONTAINER_NAME, TYPE_SANDBOX } from './docker-mapping';
 import { RT } from './tokens';
@@ -15,6 +16,8 @@ import { RT } from './tokens';
 const EVENTS_MAX_AGE_MS = 60 * 60_000;
 /** On (re)connecting to Docker's event stream, replay this far back; the stream drops repeats. */
 const REPLAY_MS = 60_000;
+
+const tracer = trace.getTracer('runtime-executor');
 
 const ACTIONS: Record<string, ContainerEventType> = {
   create: ContainerEventType.CREATED,
@@ -112,10 +115,11 @@ export class ContainerEventPublisher implements Runnable {
         }
         const event = toContainerEvent(raw, this.nodeName);
         if (!event) continue;
-        await publishToStream(js, subject, ContainerEventSchema, event, {
-          msgId: `${event.containerId}:${raw.Action}:${event.createdAt}`,
-          attributes: { [ATTR.containerId]: event.containerId, [ATTR.podUid]: event.podUid, [ATTR.containerName]: event.containerName },
-        });
+        const attributes = { [ATTR.containerId]: event.containerId, [ATTR.podUid]: event.podUid, [ATTR.containerName]: event.containerName };
+        // A Docker event is part of its pod's life: it is published in the pod's trace.
+        await withRootSpanInTrace(tracer, `runtime-executor docker ${raw.Action}`, podTraceId(event.podUid), { attributes }, () =>
+          publishToStream(js, subject, ContainerEventSchema, event, { msgId: `${event.containerId}:${raw.Action}:${event.createdAt}`, attributes }),
+        );
       }
     } finally {
       signal.removeEventListener('abort', stop);

@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SpanKind, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
 import { podStatusSubject, subscribe } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
@@ -16,6 +16,8 @@ import { SR } from './tokens';
 interface PodEntry {
   /** The newest update received. */
   latest?: statusv1.PodStatusUpdate;
+  /** The trace context it came in (its CONSUMER span): its write is a child of it. */
+  latestContext?: Context;
   /** What was last written (or found already in place): its version, the status as sent, when. */
   written?: { version: bigint; json: string; at: number };
   /** The API's status differs from what was written: write the latest again. */
@@ -101,6 +103,7 @@ export class PodStatusManager implements Runnable {
     const newest = entry.latest?.version ?? entry.written?.version ?? -1n;
     if (update.version <= newest) return; // stale or repeated
     entry.latest = update;
+    entry.latestContext = context.active();
     void this.drain(update.podUid, entry);
   }
 
@@ -114,7 +117,8 @@ export class PodStatusManager implements Runnable {
     entry.writing = true;
     try {
       for (let delay = 200; entry.latest && (entry.forced || !entry.written || entry.latest.version > entry.written.version); ) {
-        const outcome = await this.write(entry.latest, entry);
+        const latest = entry.latest;
+        const outcome = await context.with(entry.latestContext ?? context.active(), () => this.write(latest, entry));
         if (outcome === 'retry') {
           await this.clock.sleep(delay);
           delay = Math.min(delay * 2, 30_000);

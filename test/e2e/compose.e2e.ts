@@ -1,0 +1,259 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { kubectl, labEnv, mintNodeKubeconfig, runCommand, waitFor, workspaceRoot, type CommandResult } from '@splitlet/testing';
+
+// A splitlet node as users run it: docker-compose.yml — its own NATS (JetStream on
+// a named volume) and the five services in containers built from services/Dockerfile
+// on the lab's Node.js base — against the lab's API server; traces to the lab's
+// Jaeger. What a user sees: the Node Ready, pods running, and pods untouched while
+// the node's services are stopped, started, restarted and scaled.
+const lab = labEnv();
+const root = workspaceRoot();
+const suffix = randomBytes(3).toString('hex');
+const nodeName = `e2e-compose-${suffix}`;
+const namespace = `e2e-compose-${suffix}`;
+const project = `splitlet-e2e-${suffix}`;
+/** The test's own folder: env file and the node's data dir. */
+let dir = '';
+const SERVICES = ['runtime-executor', 'registrar', 'pod-sync', 'prober', 'status-reporter'] as const;
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const core = admin.makeApiClient(CoreV1Api);
+
+/**
+ * `docker compose` (v2) where the CLI plugin is installed (the lab installs it), else
+ * the machine's docker-compose 1.29; LAB_COMPOSE=docker-compose picks 1.29 anyway.
+ */
+async function composeTool(): Promise<string[]> {
+  if (process.env['LAB_COMPOSE']) return process.env['LAB_COMPOSE'].split(' ');
+  return (await runCommand('docker', ['compose', 'version'])).code === 0 ? ['docker', 'compose'] : ['docker-compose'];
+}
+
+/** A pinned version from test/lab/versions.env. */
+async function labVersion(name: string): Promise<string> {
+  const line = (await readFile(join(root, 'test/lab/versions.env'), 'utf8')).split('\n').find((l) => l.startsWith(`${name}=`));
+  if (!line) throw new Error(`${name} is not in test/lab/versions.env`);
+  return line.slice(name.length + 1).trim();
+}
+
+/**
+ * The images' tag: a hash of everything services/Dockerfile reads and of the base
+ * image, so a warm run finds its images built and builds nothing.
+ */
+async function imageTag(nodeImage: string): Promise<string> {
+  const hash = createHash('sha256');
+  const files = ['services/Dockerfile', 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.base.json', 'tools/build-service.mjs'];
+  for (const dir of ['libs', 'services']) {
+    for (const e of await readdir(join(root, dir), { recursive: true, withFileTypes: true })) {
+      const path = relative(root, join(e.parentPath, e.name));
+      if (e.isFile() && !/(^|\/)(dist|node_modules)\//.test(path)) files.push(path);
+    }
+  }
+  for (const f of files.sort()) hash.update(f).update('\0').update(await readFile(join(root, f))).update('\0');
+  hash.update((await runCommand('docker', ['image', 'inspect', '-f', '{{.Id}}', nodeImage])).stdout);
+  return hash.digest('hex').slice(0, 16);
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+const podOf = (name: string): V1Pod => ({
+  metadata: { name, namespace },
+  spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'] }] },
+});
+const running = (name: string) =>
+  waitFor(`${name} Running and Ready`, async () => {
+    const p = await core.readNamespacedPod({ namespace, name });
+    return p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
+  }, 90_000);
+/** The pod's containers in Docker (its sandbox and app container): id → running. */
+async function dockerContainersOf(uid: string): Promise<Record<string, boolean>> {
+  const ids = (await runCommand('docker', ['ps', '-aq', '--no-trunc', '--filter', `label=io.kubernetes.pod.uid=${uid}`])).stdout.split('\n').filter(Boolean);
+  if (!ids.length) return {};
+  const inspected = JSON.parse((await runCommand('docker', ['inspect', ...ids])).stdout) as { Id: string; State: { Running: boolean } }[];
+  return Object.fromEntries(inspected.map((c) => [c.Id, c.State.Running]));
+}
+
+describe('a node under docker compose', () => {
+  let tool: string[] = [];
+  let env: NodeJS.ProcessEnv = {};
+  const compose = (...args: string[]): Promise<CommandResult> => runCompose(args);
+  async function runCompose(args: string[]): Promise<CommandResult> {
+    const [file, ...pre] = tool;
+    const { execFile } = await import('node:child_process');
+    return new Promise((resolve) => {
+      execFile(file!, [...pre, '-p', project, '-f', join(root, 'docker-compose.yml'), ...args], { env, cwd: root, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+  /** The service's containers: [id, health status]. */
+  async function containersOf(service: string): Promise<[string, string][]> {
+    const ids = (await compose('ps', '-a', '-q', service)).stdout.split('\n').filter(Boolean);
+    if (!ids.length) return [];
+    const inspected = JSON.parse((await runCommand('docker', ['inspect', ...ids])).stdout) as { Id: string; State: { Status: string; Health?: { Status: string } } }[];
+    return inspected.map((c) => [c.Id, c.State.Status === 'running' ? (c.State.Health?.Status ?? 'none') : c.State.Status]);
+  }
+  async function allHealthy(services: readonly string[]): Promise<void> {
+    const states = async () => Object.fromEntries(await Promise.all(services.map(async (s) => [s, (await containersOf(s)).map(([, h]) => h)] as const)));
+    const ok = await waitFor('the services healthy', async () => (Object.values(await states()).every((s) => s.length > 0 && s.every((h) => h === 'healthy')) ? true : undefined), 90_000, 1000).catch(() => false);
+    if (!ok) expect.fail(`not all healthy: ${JSON.stringify(await states())}\n${(await compose('logs', '--tail', '15', ...services)).stdout}`);
+  }
+
+  beforeAll(async () => {
+    tool = await composeTool();
+    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    dir = await mkdtemp(join(tmpdir(), `splitlet-compose-${suffix}-`));
+    const [natsPort, jaegerPort, otlpPort, otlpGrpcPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    jaegerUrl = `http://127.0.0.1:${jaegerPort}`;
+    // The data dir must exist (a bind with a propagation mode is not created by compose)
+    // and be a shared mount, as node.env.example asks: this machine's / is private.
+    await mkdir(join(dir, 'data'));
+    expect((await runCommand('mount', ['--bind', join(dir, 'data'), join(dir, 'data')])).code).toBe(0);
+    expect((await runCommand('mount', ['--make-rshared', join(dir, 'data')])).code).toBe(0);
+    await writeFile(
+      join(dir, 'node.env'),
+      [
+        `SPLITLET_NODE_NAME=${nodeName}`,
+        `NATS_URL=nats://127.0.0.1:${natsPort}`,
+        `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:${otlpPort}`,
+        'SPLITLET_PAUSE_IMAGE=splitlet-lab/pause:1',
+        'SPLITLET_CLUSTER_DNS=10.96.0.10',
+        `SPLITLET_DATA_DIR=${join(dir, 'data')}`,
+      ].join('\n') + '\n',
+    );
+    const nodeImage = 'splitlet-lab/node:24';
+    env = {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      DOCKER_BUILDKIT: '0',
+      COMPOSE_DOCKER_CLI_BUILD: '0',
+      SPLITLET_ENV_FILE: join(dir, 'node.env'),
+      SPLITLET_KUBECONFIG: await mintNodeKubeconfig(nodeName),
+      SPLITLET_TAG: await imageTag(nodeImage),
+      SPLITLET_DATA_DIR: join(dir, 'data'),
+      SPLITLET_DATA_PROPAGATION: 'rshared',
+      NODE_IMAGE: nodeImage,
+      // the lab's nats-server in an image (test/lab/compose-images.sh)
+      NATS_IMAGE: `splitlet-lab/nats:${await labVersion('NATS_VERSION')}`,
+      NATS_PORT: String(natsPort),
+      // compose's own Jaeger: the lab's jaeger binary in an image
+      JAEGER_IMAGE: `splitlet-lab/jaeger:${await labVersion('JAEGER_VERSION')}`,
+      JAEGER_UI_PORT: String(jaegerPort),
+      OTLP_HTTP_PORT: String(otlpPort),
+      OTLP_GRPC_PORT: String(otlpGrpcPort),
+    };
+    const missing = await Promise.all(SERVICES.map(async (s) => (await runCommand('docker', ['image', 'inspect', `splitlet/${s}:${env['SPLITLET_TAG']}`])).code !== 0));
+    if (missing.some(Boolean)) {
+      const built = await compose('build', ...SERVICES);
+      expect(built.code, built.stderr).toBe(0);
+      // Images of earlier inputs go (one in use by another run stays: rmi refuses it).
+      for (const s of SERVICES) {
+        const tags = (await runCommand('docker', ['images', `splitlet/${s}`, '--format', '{{.Tag}}'])).stdout.split('\n');
+        const stale = tags.filter((t) => /^[0-9a-f]{16}$/.test(t) && t !== env['SPLITLET_TAG']).map((t) => `splitlet/${s}:${t}`);
+        if (stale.length) await runCommand('docker', ['rmi', ...stale]);
+      }
+    }
+    const up = await compose('up', '-d', '--no-build', 'nats', 'jaeger', ...SERVICES);
+    expect(up.code, up.stderr).toBe(0);
+  }, 1_200_000);
+  afterAll(async () => {
+    await compose('down', '-v', '--remove-orphans', '-t', '5');
+    if (dir) await runCommand('umount', ['-R', '-l', join(dir, 'data')]);
+    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
+    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
+    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
+    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+  });
+
+  let uid = '';
+  let jaegerUrl = '';
+  let before: Record<string, boolean> = {};
+
+  it('compose up - every service is healthy, the Node is Ready and a pod runs', async () => {
+    await allHealthy(['nats', ...SERVICES]);
+    const users = await Promise.all(SERVICES.map(async (s) => (await runCommand('docker', ['inspect', '-f', '{{.Config.User}}', (await containersOf(s))[0]![0]])).stdout.trim()));
+    expect(Object.fromEntries(SERVICES.map((s, i) => [s, users[i]]))).toEqual({ 'runtime-executor': 'root', registrar: '1000', 'pod-sync': 'root', prober: '1000', 'status-reporter': '1000' });
+    await waitFor('the Node Ready', async () => {
+      const n = await core.readNode({ name: nodeName }).catch(() => undefined);
+      return n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? n : undefined;
+    }, 60_000);
+    const pod = await (async () => {
+      await core.createNamespacedPod({ namespace, body: podOf('web') });
+      return running('web');
+    })();
+    uid = pod.metadata!.uid!;
+    before = await dockerContainersOf(uid);
+    expect(Object.values(before)).toEqual([true, true]); // the sandbox and the app container
+    // pod-sync in its container made the pod's volumes where Docker on the host finds
+    // them: the service-account volume (a tmpfs through the shared data dir) is there.
+    const app = pod.status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+    const seen = await runCommand('docker', ['exec', app, 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/namespace']);
+    expect(seen.stdout).toBe(namespace);
+  });
+
+  it('compose up - the pod\'s trace is in compose\'s Jaeger, its id the pod\'s UID, across the services', async () => {
+    const services = await waitFor('the pod\'s trace in Jaeger', async () => {
+      const res = await fetch(`${jaegerUrl}/api/traces/${uid.replaceAll('-', '')}`).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const [t] = ((await res.json()) as { data: { processes: Record<string, { serviceName: string }> }[] }).data;
+      const names = new Set(Object.values(t?.processes ?? {}).map((p) => p.serviceName));
+      return names.has('status-reporter') && names.has('runtime-executor') && names.has('pod-sync') ? names : undefined;
+    }, 30_000, 1000);
+    expect([...services].sort()).toEqual(['pod-sync', 'runtime-executor', 'status-reporter']);
+  });
+
+  it('compose stop pod-sync status-reporter - the pod\'s containers keep running, the same ones', async () => {
+    const stopped = await compose('stop', '-t', '10', 'pod-sync', 'status-reporter');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect((await containersOf('pod-sync')).map(([, s]) => s)).toEqual(['exited']);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await dockerContainersOf(uid)).toEqual(before);
+    expect((await core.readNamespacedPod({ namespace, name: 'web' })).status?.phase).toBe('Running');
+  });
+
+  it('compose start - the node converges: a pod made meanwhile runs; the first one\'s containers were not restarted', async () => {
+    await core.createNamespacedPod({ namespace, body: podOf('later') });
+    const started = await compose('start', 'pod-sync', 'status-reporter');
+    expect(started.code, started.stderr).toBe(0);
+    await allHealthy(['pod-sync', 'status-reporter']);
+    await running('later');
+    expect(await dockerContainersOf(uid)).toEqual(before);
+    const web = await core.readNamespacedPod({ namespace, name: 'web' });
+    const app = web.status?.containerStatuses?.[0];
+    expect(app).toMatchObject({ restartCount: 0, ready: true });
+    expect(Object.keys(before)).toContain(app?.containerID?.replace('docker://', ''));
+  });
+
+  it('compose restart - restarting any one service container leaves the pods\' containers untouched', async () => {
+    for (const s of SERVICES) {
+      const r = await compose('restart', '-t', '10', s);
+      expect(r.code, `${s}: ${r.stderr}`).toBe(0);
+    }
+    await allHealthy(SERVICES);
+    expect(await dockerContainersOf(uid)).toEqual(before);
+    expect((await core.readNamespacedPod({ namespace, name: 'web' })).status?.containerStatuses?.[0]?.restartCount).toBe(0);
+  });
+
+  it('compose up --scale runtime-executor=2 - two healthy executors in one queue group; a new pod runs, once; nothing restarts', async () => {
+    const scaled = await compose('up', '-d', '--no-build', '--no-recreate', '--scale', 'runtime-executor=2', 'runtime-executor');
+    expect(scaled.code, scaled.stderr).toBe(0);
+    expect(await containersOf('runtime-executor')).toHaveLength(2);
+    await allHealthy(['runtime-executor']);
+    await core.createNamespacedPod({ namespace, body: podOf('scaled') });
+    const pod = await running('scaled');
+    // one sandbox and one app container: no work done twice
+    expect(Object.values(await dockerContainersOf(pod.metadata!.uid!))).toEqual([true, true]);
+    expect(await dockerContainersOf(uid)).toEqual(before);
+  });
+});

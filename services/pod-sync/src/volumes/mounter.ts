@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -20,6 +21,29 @@ export interface Mounter {
   mountPointsUnder(dir: string): string[];
   /** Makes dir a mount point with shared propagation (the kubelet does this to its root dir). */
   makeRShared(dir: string): Promise<void>;
+}
+
+/**
+ * Runs fn holding a lock file (created exclusively; one left by a process that died
+ * is taken over after 30 s). Across processes, unlike an in-memory lock.
+ */
+export async function withLockFile<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  for (const start = Date.now(); ; ) {
+    try {
+      closeSync(openSync(path, 'wx'));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const age = Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 30_000 || Date.now() - start > 60_000) rmSync(path, { force: true });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(path, { force: true });
+  }
 }
 
 /** /proc/self/mountinfo escapes space, tab, newline and backslash in octal. */
@@ -55,8 +79,13 @@ export class SystemMounter implements Mounter {
   }
 
   async makeRShared(dir: string): Promise<void> {
-    if (!this.isMountPoint(dir)) await run('mount', ['--bind', dir, dir]);
-    await run('mount', ['--make-rshared', dir]);
+    // Several pod-syncs may share a data dir (nodes on one host, as the e2e tests run
+    // them): two binding it onto itself at once would stack two mounts, and the upper
+    // one hides every tmpfs made below the lower one. A lock file serializes them.
+    await withLockFile(join(dir, '.splitlet-mount.lock'), async () => {
+      if (!this.isMountPoint(dir)) await run('mount', ['--bind', dir, dir]);
+      await run('mount', ['--make-rshared', dir]);
+    });
   }
 
   private isMountPoint(dir: string): boolean {

@@ -1,17 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import { type CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { labEnv, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
 
 // Image pulls from a real registry (the lab's, with basic auth): imagePullSecrets as
 // registry credentials, ErrImagePull then ImagePullBackOff, InvalidImageName.
 const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-pulls-${suffix}`;
-const namespace = `e2e-pulls-${suffix}`;
-const admin = new KubeConfig();
-admin.loadFromFile(lab.adminKubeconfig);
-const core = admin.makeApiClient(CoreV1Api);
+const names = podTestNames('e2e-pulls');
+const { nodeName, namespace } = names;
+let core: CoreV1Api;
 const privateImage = `${lab.registry}/splitlet-lab/private:1`;
 
 const podOf = (name: string, container: Partial<V1Container>, pullSecrets: string[] = []): V1Pod => ({
@@ -32,26 +28,17 @@ const waiting = (name: string, reason: string) =>
   }, 60_000);
 
 describe('image pulls on a splitlet node', () => {
-  let node: TestNode;
+  let stopNode: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
+    ({ core, stop: stopNode } = await startPodTestNode(names));
     const auth = Buffer.from(`${lab.registryUser}:${lab.registryPassword}`).toString('base64');
     await core.createNamespacedSecret({
       namespace,
       body: { metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [`http://${lab.registry}`]: { auth } } }) } },
     });
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
-    await node.start('pod-sync');
-    // The Node must exist: the pod GC deletes pods bound to a node that does not.
-    await node.start('registrar');
   });
   afterAll(async () => {
-    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
-    await node?.stopAll();
-    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
-    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
-    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+    await stopNode?.();
   });
 
   it('pod-sync - imagePullSecrets are the registry credentials: the private image is pulled (Always) and runs', async () => {

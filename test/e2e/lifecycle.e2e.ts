@@ -1,19 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import { type CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { kubectl, labEnv, runCommand, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
 
 // postStart and preStop hooks (exec and httpGet) as the kubelet runs them, end to end:
 // what the container saw, the Events, the restart after a failed postStart.
 const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-hooks-${suffix}`;
-const namespace = `e2e-hooks-${suffix}`;
-const admin = new KubeConfig();
-admin.loadFromFile(lab.adminKubeconfig);
-const core = admin.makeApiClient(CoreV1Api);
+const names = podTestNames('e2e-hooks');
+const { nodeName, namespace } = names;
+let core: CoreV1Api;
 
 const podOf = (name: string, container: Partial<V1Container>, grace = 10): V1Pod => ({
   metadata: { name, namespace },
@@ -29,7 +25,7 @@ const running = (name: string) =>
   }, 60_000);
 
 describe('lifecycle hooks on a splitlet node', () => {
-  let node: TestNode;
+  let stopNode: (() => Promise<void>) | undefined;
   let server: http.Server;
   let port = 0;
   const hits: Array<{ path: string; agent: string; at: number }> = [];
@@ -41,19 +37,10 @@ describe('lifecycle hooks on a splitlet node', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
-    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
-    await node.start('pod-sync');
-    // The Node must exist: the pod GC deletes pods bound to a node that does not.
-    await node.start('registrar');
+    ({ core, stop: stopNode } = await startPodTestNode(names));
   });
   afterAll(async () => {
-    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
-    await node?.stopAll();
-    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
-    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
-    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+    await stopNode?.();
     await new Promise((r) => server.close(r));
   });
 

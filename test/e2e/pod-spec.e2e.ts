@@ -1,18 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import { type CoreV1Api, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
+import { runCommand, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
 
 // What a pod's spec makes Docker run, end to end: host network and ports, resources,
 // security contexts, DNS and host names, sidecars, and the failures a kubelet names
 // (StartError, OOMKilled, runAsNonRoot). Read back through the API server and Docker.
-const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-spec-${suffix}`;
-const namespace = `e2e-spec-${suffix}`;
-const admin = new KubeConfig();
-admin.loadFromFile(lab.adminKubeconfig);
-const core = admin.makeApiClient(CoreV1Api);
+const names = podTestNames('e2e-spec');
+const { nodeName, namespace } = names;
+let core: CoreV1Api;
 const hostPort = 20000 + Math.floor(Math.random() * 10000);
 
 const app = (c: Partial<V1Container>): V1Container => ({ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'], ...c });
@@ -63,22 +58,14 @@ const until = (name: string, what: string, ok: (p: V1Pod) => boolean, timeoutMs 
 const running = (name: string) => until(name, 'Running', (p) => p.status?.phase === 'Running' && Boolean(p.status.containerStatuses?.every((c) => c.state?.running)));
 
 describe('pod specs on a splitlet node', () => {
-  let node: TestNode;
+  let stopNode: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000', SPLITLET_CLUSTER_DNS: '10.96.0.10' });
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
-    await node.start('pod-sync');
-    await node.start('registrar');
+    ({ core, stop: stopNode } = await startPodTestNode(names, { env: { SPLITLET_CLUSTER_DNS: '10.96.0.10' } }));
     for (const [name, spec] of Object.entries(pods))
       await core.createNamespacedPod({ namespace, body: { metadata: { name, namespace }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [], ...spec } } });
   });
   afterAll(async () => {
-    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
-    await node?.stopAll();
-    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
-    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
-    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+    await stopNode?.();
   });
 
   it('pod-sync - hostNetwork: the pod IP is the host IP and the container is on the host network', async () => {

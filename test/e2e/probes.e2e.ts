@@ -1,18 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import { type CoreV1Api, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
+import { kubectl, labEnv, runCommand, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
 
 // Probes end to end: the prober runs them (exec through runtime-executor, HTTP, TCP,
 // gRPC to the pod IP), pod-sync turns results into ready/started and kills what fails
 // its liveness probe, status-reporter writes what `kubectl get pod -o yaml` shows.
 const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-probes-${suffix}`;
-const namespace = `e2e-probes-${suffix}`;
-const admin = new KubeConfig();
-admin.loadFromFile(lab.adminKubeconfig);
-const core = admin.makeApiClient(CoreV1Api);
+const names = podTestNames('e2e-probes');
+const { nodeName, namespace } = names;
+let core: CoreV1Api;
 
 // A gRPC health server (grpc.health.v1.Health/Check answers SERVING, or NOT_SERVING
 // for the service "down") in plain Node.js over h2c: the lab has no gRPC image.
@@ -78,22 +74,14 @@ const condition = (p: V1Pod, type: string) => p.status?.conditions?.find((c) => 
 const eventsOf = async (name: string, reason: string) => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},reason=${reason}` })).items;
 
 describe('probes on a splitlet node', () => {
-  let node: TestNode;
+  let stopNode: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter'), node.start('prober')]);
-    await node.start('pod-sync');
-    await node.start('registrar');
+    ({ core, stop: stopNode } = await startPodTestNode(names, { prober: true }));
     for (const [name, spec] of Object.entries(pods))
       await core.createNamespacedPod({ namespace, body: { metadata: { name, namespace }, spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [], ...spec } } });
   });
   afterAll(async () => {
-    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
-    await node?.stopAll();
-    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
-    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
-    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+    await stopNode?.();
   });
 
   it('prober - exec readiness: running but not ready until the probe succeeds, then Ready; Unhealthy Events meanwhile', async () => {

@@ -9,3 +9,4 @@ export * from './kubeconfig';
 export * from './node-services';
 export * from './node-volumes';
 export * from './wait';
+export * from './pod-node';

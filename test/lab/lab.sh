@@ -120,8 +120,10 @@ stop() {
 wait_healthy() {
   local name=$1 timeout=$2; shift 2
   local deadline=$((SECONDS + timeout)) start=$SECONDS
+  local pid; pid=$(<"$(pidfile "$name")")
   until "$@" >/dev/null 2>&1; do
-    if ! pid_of "$name" >/dev/null; then
+    # Alive by pid, not pid_of: just after spawn argv[0] may still be setsid's or nohup's.
+    if ! proc_running "$pid"; then
       log "$name exited during startup; last 40 lines of $LOGS/$name.log:"
       tail -n 40 "$LOGS/$name.log" >&2 || true
       exit 1

@@ -496,7 +496,9 @@ export class PodSyncer {
     const { name } = c;
     const image = c.image ?? '';
     const mine = containers.filter((x) => x.metadata?.name === name);
-    const [latest, previous] = mine;
+    const [latest, before] = mine;
+    // The last termination is the previous instance's only once it has exited (as the kubelet's).
+    const previous = before?.state === ContainerState.EXITED ? before : undefined;
     const terminatedOf = (x: ContainerStatus) => ({
       terminated: { exitCode: x.exitCode, reason: x.reason, message: x.message || undefined, startedAt: toKubeTime(x.startedAt)!, finishedAt: toKubeTime(x.finishedAt)!, containerID: `docker://${x.id}` },
     });

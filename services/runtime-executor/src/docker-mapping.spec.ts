@@ -102,6 +102,13 @@ describe('docker-mapping state', () => {
     expect(s).toEqual({ state: ContainerState.EXITED, reason: 'StartError', message: error, exitCode: 127, startedAt: created, finishedAt: created });
   });
 
+  it('mapContainerState - a finished container that is dead or being removed is still exited, with its reason', () => {
+    for (const Status of ['dead', 'removing']) {
+      const s = mapContainerState({ Status, ExitCode: 1, StartedAt: '2026-11-28T08:00:01Z', FinishedAt: '2026-11-28T08:00:02Z' }, created);
+      expect(s).toMatchObject({ state: ContainerState.EXITED, reason: 'Error', exitCode: 1 });
+    }
+  });
+
   it('mapContainerState - created and never started; paused, restarting or dead are unknown', () => {
     expect(mapContainerState({ Status: 'created', ExitCode: 0 }, created)).toMatchObject({ state: ContainerState.CREATED, reason: '' });
     for (const Status of ['paused', 'restarting', 'dead', 'removing']) {

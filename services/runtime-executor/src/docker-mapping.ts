@@ -111,7 +111,8 @@ export interface MappedState {
  * (it ran and finished: OOMKilled, Completed or Error); exited with "StartError" (as
  * containerd reports it to a CRI kubelet; dockershim said "ContainerCannotRun")
  * when the start failed (Docker leaves it "created" with an exit code and an error);
- * created; anything else (paused, restarting, removing, dead) unknown.
+ * created; a dead or removing container that finished is exited too (dockershim read
+ * FinishedAt); anything else (paused, restarting, never finished) unknown.
  */
 export function mapContainerState(s: DockerState, createdAt: bigint): MappedState {
   const startedAt = dockerTimeToNanos(s.StartedAt);
@@ -119,7 +120,9 @@ export function mapContainerState(s: DockerState, createdAt: bigint): MappedStat
   const exitCode = s.ExitCode ?? 0;
   const base = { exitCode, startedAt, finishedAt, message: s.Error ?? '' };
   if (s.Running || s.Status === 'running') return { ...base, state: ContainerState.RUNNING, reason: '', message: '' };
-  if (s.Status === 'exited') {
+  // dockershim's rule: not running and finished is exited, whatever else Docker says
+  // (dead, or being removed, still ran and ended: its exit code and reason stand).
+  if (s.Status === 'exited' || (finishedAt > 0n && s.Status !== 'paused' && s.Status !== 'restarting')) {
     const reason = s.OOMKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
     return { ...base, state: ContainerState.EXITED, reason };
   }

@@ -127,6 +127,27 @@ describe('status-reporter PodStatusManager', () => {
     expect(api.deletes).toEqual([{ ns: 'default', name: 'web', uid: 'uid-1' }]);
   });
 
+  it('PodStatusManager - an update that comes after the pod was deleted is not written (no PATCH to answer 404)', async () => {
+    manager.offer(update(1, 'Running'));
+    manager.offer(update(2, 'Succeeded', true));
+    await settled();
+    const writes = api.patches.length;
+    manager.offer(update(3, 'Succeeded'));
+    await settled();
+    expect(api.patches).toHaveLength(writes);
+    expect(api.deletes).toHaveLength(1);
+  });
+
+  it('PodStatusManager - a status the API server refuses (422) is not retried, and the next one is written', async () => {
+    api.failures = [422];
+    manager.offer(update(1, 'Running'));
+    await settled();
+    expect(clock.pending).toBe(0);
+    manager.offer(update(2, 'Succeeded'));
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Succeeded']);
+  });
+
   it('PodStatusManager - a pod that is gone (404) is dropped, not retried', async () => {
     api.failures = [404];
     manager.offer(update(1, 'Running'));

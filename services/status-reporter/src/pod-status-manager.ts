@@ -38,6 +38,9 @@ function withReplacedIPs(status: V1PodStatus): object {
   return { ...status, podIPs: [...(status.podIPs ?? []), replace], hostIPs: [...(status.hostIPs ?? []), replace] };
 }
 
+/** How many deleted pods' UIDs are remembered to drop their late updates. */
+const GONE_REMEMBERED = 10_000;
+
 /** How long after a write the pod cache may still show the status before it. */
 const CACHE_LAG_MS = 2_000;
 
@@ -53,6 +56,12 @@ const tracer = trace.getTracer('status-reporter');
 @injectable()
 export class PodStatusManager implements Runnable {
   private readonly pods = new Map<string, PodEntry>();
+  /**
+   * Pods this manager deleted or found gone (by UID, oldest first): a late update for
+   * one (pod-sync may still publish while its worker winds down) is not written,
+   * which would only be a PATCH answered 404. Bounded; a UID is never reused.
+   */
+  private readonly gone = new Set<string>();
   /** Counts of API writes, for the record. */
   readonly writes = { statusPatches: 0, deletes: 0 };
 
@@ -98,6 +107,7 @@ export class PodStatusManager implements Runnable {
       this.logger.warn({ uid: update.podUid, pod: `${update.namespace}/${update.name}` }, 'pod status update without pod identity or status dropped');
       return;
     }
+    if (this.gone.has(update.podUid)) return;
     const entry = this.pods.get(update.podUid) ?? { writing: false };
     this.pods.set(update.podUid, entry);
     const newest = entry.latest?.version ?? entry.written?.version ?? -1n;
@@ -124,7 +134,13 @@ export class PodStatusManager implements Runnable {
           delay = Math.min(delay * 2, 30_000);
         } else if (outcome === 'gone') {
           this.pods.delete(uid);
+          this.gone.add(uid);
+          if (this.gone.size > GONE_REMEMBERED) this.gone.delete(this.gone.values().next().value!);
           return;
+        } else if (outcome === 'refused') {
+          // This status cannot be written (403, 422); a later one may be.
+          entry.written = { version: latest.version, json: '', at: this.clock.now() };
+          entry.forced = false;
         }
       }
     } finally {
@@ -132,7 +148,7 @@ export class PodStatusManager implements Runnable {
     }
   }
 
-  private write(u: statusv1.PodStatusUpdate, entry: PodEntry): Promise<'ok' | 'retry' | 'gone'> {
+  private write(u: statusv1.PodStatusUpdate, entry: PodEntry): Promise<'ok' | 'retry' | 'gone' | 'refused'> {
     const attributes = { [ATTR.podUid]: u.podUid, [ATTR.podName]: u.name, [ATTR.namespace]: u.namespace, [ATTR.nodeName]: this.nodeName };
     return tracer.startActiveSpan('status-reporter write pod status', { kind: SpanKind.INTERNAL, attributes }, async (span) => {
       try {
@@ -163,7 +179,7 @@ export class PodStatusManager implements Runnable {
           return 'gone';
         }
         this.logger.warn({ pod: `${u.namespace}/${u.name}`, err: describeApiError(err) }, 'failed to write pod status; will retry');
-        return code === 403 || code === 422 ? 'gone' : 'retry';
+        return code === 403 || code === 422 ? 'refused' : 'retry';
       } finally {
         span.end();
       }

@@ -119,7 +119,7 @@ async function main(): Promise<number> {
     const run: Record<Scenario, () => Promise<ScenarioResult>> = {
       footprint: () => footprint(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
       startup: () => startup(ctx, { sequential: opts.sequential, burst: opts.burst, throughput: opts.throughput, qps: opts.qps, timeoutMs }),
-      freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000 }),
+      freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000, natsUrl: opts.natsUrl }),
       deletion: () => deletion(ctx, { pods: opts.deletions, timeoutMs }),
       'api-requests': () => apiRequests(ctx, { repetitions: opts.apiReps, settleMs: 2000, timeoutMs }),
       nats: () => natsLatency(ctx, { url: opts.natsUrl, calls: opts.natsCalls }),

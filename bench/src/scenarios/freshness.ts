@@ -1,3 +1,8 @@
+import { fromBinary } from '@bufbuild/protobuf';
+import { Kvm, KvWatchInclude } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { probeResultsBucket } from '@splitlet/bus';
+import { ProbeKind, ProbeResultSchema, ProbeResultValue } from '@splitlet/contracts';
 import { benchPod, isReady, terminatedFinishedAt } from '../kube';
 import { withNamespace, type BenchContext } from '../context';
 import { latencyFigure, type Figure, type ScenarioResult } from '../result';
@@ -7,6 +12,38 @@ export interface FreshnessOptions {
   readiness: number;
   /** How long after its moment a pod may take to show it before it counts as never. */
   timeoutMs: number;
+  /** The node's NATS, where the prober publishes its results (SPLITLET_PROBES_<node>); none: that figure is left out. */
+  natsUrl?: string;
+}
+
+/**
+ * When the prober published each pod's first readiness success (the KV entry's
+ * server time, ms), watched from the harness's own NATS connection.
+ */
+async function watchReadinessPublished(url: string, nodeName: string): Promise<{ firstSuccess: Map<string, number>; stop: () => Promise<void> }> {
+  const nc: NatsConnection = await connect({ servers: url.split(','), name: 'splitlet-bench-freshness' });
+  const kv = await new Kvm(nc).open(probeResultsBucket(nodeName));
+  const firstSuccess = new Map<string, number>();
+  const it = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+  const done = (async () => {
+    for await (const e of it) {
+      if (e.operation !== 'PUT') continue;
+      try {
+        const r = fromBinary(ProbeResultSchema, e.value);
+        if (r.kind === ProbeKind.READINESS && r.result === ProbeResultValue.SUCCESS && !firstSuccess.has(r.podUid)) firstSuccess.set(r.podUid, e.created.getTime());
+      } catch {
+        // not a result: skipped
+      }
+    }
+  })();
+  return {
+    firstSuccess,
+    async stop() {
+      it.stop();
+      await done.catch(() => undefined);
+      await nc.close();
+    },
+  };
 }
 
 /**
@@ -66,6 +103,9 @@ export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Prom
       ctx.log(`freshness: ${opts.readiness} containers becoming ready at known seconds`);
       const base = Math.ceil(Date.now() / 1000) + 10 + Math.ceil(opts.readiness / 5);
       const pods = Array.from({ length: opts.readiness }, (_, i) => ({ name: `ready-${i}`, t: base + i }));
+      const published = opts.natsUrl ? await watchReadinessPublished(opts.natsUrl, ctx.node.nodeName).catch((err: unknown) => (ctx.log(`freshness: cannot watch the prober's results: ${String(err)}`), undefined)) : undefined;
+      const fromPublished: number[] = [];
+      let unpublished = 0;
       await Promise.all(
         pods.map((p) =>
           ns.create(
@@ -89,8 +129,12 @@ export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Prom
           const started = Math.floor(new Date(ev.pod.status?.containerStatuses?.[0]?.state?.running?.startedAt ?? NaN).getTime() / 1000);
           if (!(started < p.t)) return void late++;
           samples.push(ev.at - p.t * 1000);
+          const at = published?.firstSuccess.get(ev.pod.metadata?.uid ?? '');
+          if (at === undefined) unpublished++;
+          else fromPublished.push(ev.at - at);
         }),
       );
+      await published?.stop();
       const na =
         samples.length > 0
           ? undefined
@@ -107,7 +151,17 @@ export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Prom
           ...(na ? { na } : {}),
         }),
       );
-      details['readiness'] = { readyBeforeTheFile: early, neverReady: never, startedAfterT: late };
+      if (published) {
+        figures.push(
+          latencyFigure('freshness.readiness.published', 'Prober publishes readiness success → Ready condition True (watch)', fromPublished, {
+            goals: [{ stat: 'p99', max: 250, source: '#7' }],
+            note: 'From the server time of the prober\'s result in SPLITLET_PROBES_<node> (JetStream KV) to the watch event showing Ready True: pod-sync\'s reaction, status-reporter\'s PATCH, the API server\'s write and the watch delivery.',
+            ...(unpublished ? { failures: unpublished } : {}),
+            ...(fromPublished.length === 0 ? { na: 'no readiness result from the prober was seen in its bucket' } : {}),
+          }),
+        );
+      }
+      details['readiness'] = { readyBeforeTheFile: early, neverReady: never, startedAfterT: late, readyWithoutAPublishedResult: unpublished };
     }
   });
   return { scenario: 'freshness', title: 'Status freshness', figures, notes, details, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime() };

@@ -45,7 +45,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);
-  const workers = new PodWorkers((pod) => traces.run(pod, () => syncer.sync(pod)));
+  const workers = new PodWorkers((pod, statusOnly) => traces.run(pod, () => syncer.sync(pod, statusOnly)));
   container.registerInstance(SYNC.Workers, workers);
   container.registerInstance(
     SYNC.PodInformer,

@@ -55,6 +55,8 @@ export class PodSyncer {
   private readonly versions = new Map<string, bigint>();
   /** The last status handed over per pod (a torn-down pod's is handed over again, never an older one). */
   private readonly lastStatus = new Map<string, ReturnType<typeof toWirePodStatus>>();
+  /** What the last report of a running pod was computed from (for a status-only sync). */
+  private readonly lastSeen = new Map<string, { sandboxes: PodSandboxStatus[]; containers: ContainerStatus[]; failures: Map<string, SyncFailure> }>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
   private readonly terminationMessages: TerminationMessages;
 
@@ -80,12 +82,19 @@ export class PodSyncer {
     recordPodEvent(this.nc, this.nodeName, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion, ...(container ? { fieldPath: containerFieldPath(container, init) } : {}) }, type, reason, message);
   }
 
-  /** One sync of the pod; never throws (a failed sync is retried by the next one). */
-  sync(pod: V1Pod): Promise<void> {
+  /**
+   * One sync of the pod; never throws (a failed sync is retried by the next one).
+   * statusOnly (a probe result changed, nothing else): the status is computed again
+   * from the runtime state the last full sync reported, with no runtime call.
+   */
+  sync(pod: V1Pod, statusOnly = false): Promise<void> {
     const attributes = { [ATTR.podUid]: pod.metadata?.uid ?? '', [ATTR.podName]: pod.metadata?.name ?? '', [ATTR.namespace]: pod.metadata?.namespace ?? '', [ATTR.nodeName]: this.nodeName };
     return tracer.startActiveSpan(pod.metadata?.deletionTimestamp ? 'pod-sync terminate pod' : 'pod-sync sync pod', { kind: SpanKind.INTERNAL, attributes }, async (span) => {
       try {
-        if (pod.metadata?.deletionTimestamp) await this.terminate(pod);
+        const seen = statusOnly && !pod.metadata?.deletionTimestamp ? this.lastSeen.get(pod.metadata!.uid!) : undefined;
+        span.setAttribute('splitlet.sync.status_only', Boolean(seen));
+        if (seen) await this.report(pod, seen.sandboxes, seen.containers, seen.failures, false);
+        else if (pod.metadata?.deletionTimestamp) await this.terminate(pod);
         else await this.syncRunning(pod);
       } catch (err) {
         this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'pod sync failed; the next sync retries');
@@ -391,6 +400,7 @@ export class PodSyncer {
     await this.volumes.tearDown(uid);
     this.versions.delete(uid);
     this.lastStatus.delete(uid);
+    this.lastSeen.delete(uid);
     await this.probes.remove(uid);
   }
 
@@ -421,6 +431,8 @@ export class PodSyncer {
     override?: { phase: string; reason: string; message: string },
   ): Promise<void> {
     const now = this.clock.now();
+    if (terminated || override) this.lastSeen.delete(pod.metadata!.uid!);
+    else this.lastSeen.set(pod.metadata!.uid!, { sandboxes, containers, failures });
     // An exited container's message gets its termination message (kuberuntime's getTerminationMessage).
     containers = await Promise.all(
       containers.map(async (x) => {

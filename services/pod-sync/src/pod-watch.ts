@@ -58,9 +58,11 @@ export class PodWatch implements Runnable {
    * kills, a readiness change is reported). Retried until JetStream answers.
    */
   private async followProbeResults(signal: AbortSignal): Promise<void> {
-    const syncPod = (uid: string) => {
+    // A readiness result, or a success, changes only the status; a liveness or startup
+    // failure needs a full sync (the container is killed).
+    const syncPod = (uid: string, statusOnly: boolean) => {
       const pod = this.informer.list().find((p) => p.metadata?.uid === uid);
-      if (pod) this.workers.update(pod);
+      if (pod) this.workers.update(pod, { statusOnly });
     };
     for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
       try {

@@ -27,6 +27,27 @@ describe('pod-sync PodWorkers', () => {
     expect(maxActive).toBe(1);
   });
 
+  it('PodWorkers - a status-only sync stays one only while every pending trigger asked for the status only', async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const workers = new PodWorkers(async (p, statusOnly) => {
+      seen.push(`${p.metadata?.generation}:${statusOnly ? 'status' : 'full'}`);
+      if (p.metadata?.generation === 1) await new Promise<void>((r) => (release = r));
+    });
+    workers.update(pod('a', 1));
+    workers.update(pod('a', 2), { statusOnly: true });
+    workers.update(pod('a', 3), { statusOnly: true });
+    release();
+    await expect.poll(() => workers.idle).toBe(true);
+    workers.update(pod('a', 1));
+    workers.update(pod('a', 4), { statusOnly: true });
+    workers.update(pod('a', 5));
+    workers.update(pod('a', 6), { statusOnly: true });
+    release();
+    await expect.poll(() => workers.idle).toBe(true);
+    expect(seen).toEqual(['1:full', '3:status', '1:full', '6:full']);
+  });
+
   it('PodWorkers - different pods sync side by side; a finished pod can be forgotten', async () => {
     const gates = new Map<string, () => void>();
     let active = 0;

@@ -1,10 +1,16 @@
 import type { V1Pod } from '@kubernetes/client-node';
 
-/** Syncs one pod; must not throw (errors are its own to report). */
-export type SyncFn = (pod: V1Pod) => Promise<void>;
+/**
+ * Syncs one pod; must not throw (errors are its own to report). `statusOnly`: only a
+ * probe result changed, so the status may be computed again from what the last sync
+ * saw of the runtime, with nothing to do in it (the kubelet reads its PLEG cache).
+ */
+export type SyncFn = (pod: V1Pod, statusOnly: boolean) => Promise<void>;
 
 interface Worker {
   pending: V1Pod | undefined;
+  /** Every trigger of the pending sync asked for the status only. */
+  pendingStatusOnly: boolean;
   running: boolean;
 }
 
@@ -18,11 +24,13 @@ export class PodWorkers {
 
   constructor(private readonly sync: SyncFn) {}
 
-  update(pod: V1Pod): void {
+  update(pod: V1Pod, opts: { statusOnly?: boolean } = {}): void {
     const uid = pod.metadata?.uid;
     if (!uid) return;
-    const w = this.workers.get(uid) ?? { pending: undefined, running: false };
+    const w = this.workers.get(uid) ?? { pending: undefined, pendingStatusOnly: false, running: false };
     this.workers.set(uid, w);
+    // A full sync asked for earlier (or now) is not narrowed by a status-only one.
+    w.pendingStatusOnly = (w.pending === undefined || w.pendingStatusOnly) && Boolean(opts.statusOnly);
     w.pending = pod;
     if (!w.running) void this.loop(uid, w);
   }
@@ -47,8 +55,10 @@ export class PodWorkers {
     try {
       while (w.pending) {
         const pod = w.pending;
+        const statusOnly = w.pendingStatusOnly;
         w.pending = undefined;
-        await this.sync(pod);
+        w.pendingStatusOnly = false;
+        await this.sync(pod, statusOnly);
       }
     } finally {
       w.running = false;

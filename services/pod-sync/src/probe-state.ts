@@ -3,7 +3,7 @@ import { equals } from '@bufbuild/protobuf';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { kvEntries, kvPut, openBucket, podsViewBucket, probeResultKey, probeResultsBucket, watchBucket, type ProbeKindName } from '@splitlet/bus';
-import { PodProbeViewSchema, ProbeResultSchema, ProbeResultValue, type PodProbeView, type ProbeResult } from '@splitlet/contracts';
+import { PodProbeViewSchema, ProbeKind, ProbeResultSchema, ProbeResultValue, type PodProbeView, type ProbeResult } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
 
 /**
@@ -25,7 +25,7 @@ export class ProbeState {
   ) {}
 
   /** Opens the buckets, loads what is there and follows the results until signal aborts. */
-  async start(onResult: (podUid: string) => void, signal: AbortSignal): Promise<void> {
+  async start(onResult: (podUid: string, statusOnly: boolean) => void, signal: AbortSignal): Promise<void> {
     this.views = await openBucket(this.nc, podsViewBucket(this.nodeName));
     this.results = await openBucket(this.nc, probeResultsBucket(this.nodeName));
     for (const [k, v] of await kvEntries(this.views, PodProbeViewSchema)) this.published.set(k, v);
@@ -38,7 +38,8 @@ export class ProbeState {
         if (value) this.settled.set(key, value);
         else this.settled.delete(key);
         const uid = value?.podUid ?? key.split('.')[0] ?? '';
-        if (uid) onResult(uid);
+        const statusOnly = value !== undefined && (value.kind === ProbeKind.READINESS || value.result === ProbeResultValue.SUCCESS);
+        if (uid) onResult(uid, statusOnly);
       },
       { logger: this.logger, signal },
     ).catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'probe results watch ended'));

@@ -1,3 +1,4 @@
+import type { CoreV1Event } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
 import { kubeEventsSubject, subscribe } from '@splitlet/bus';
@@ -7,30 +8,27 @@ import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/servi
 import type { Logger } from '@splitlet/telemetry';
 import type { PodApi } from './pod-api';
 import { kubeTime } from '@splitlet/pod-status';
+import { EventCorrelator, type KubeEventObject } from './event-correlator';
 import { SR } from './tokens';
 
-/** client-go's spam filter: 25 events at once per source and object, then one per 5 minutes. */
-export const SPAM_BURST = 25;
-export const SPAM_REFILL_MS = 300_000;
-/** How many distinct events are remembered for counting repeats (client-go's LRU: 4096). */
-const CACHE_SIZE = 4096;
+export { AGGREGATE_INTERVAL_MS, AGGREGATE_MAX_EVENTS, COMBINED_PREFIX, SPAM_BURST, SPAM_REFILL_MS } from './event-correlator';
 
-interface Seen {
-  name: string;
-  namespace: string;
-  count: number;
-}
+/** Events waiting to be written; past it new ones are dropped (client-go's broadcaster queue, DropIfChannelFull). */
+export const QUEUE_LENGTH = 1000;
 
 /**
  * The one writer of Events: the kubelet's event recorder and client-go's
- * EventCorrelator. An event seen before (same object, type, reason and message) is
- * the same Event with its count raised and lastTimestamp moved; a source and object
- * that emit too much are throttled; events of objects that are gone are dropped.
+ * EventCorrelator. Similar events (all but the message equal) with 10 distinct
+ * messages within 10 minutes become one "(combined from similar events)" Event; an
+ * event seen before is the same Event with its count raised and lastTimestamp moved;
+ * a source and object that emit too much are throttled. Events are written one at a
+ * time, in the order they arrive, as client-go's broadcaster hands them to its sink.
  */
 @injectable()
 export class EventWriter implements Runnable {
-  private readonly seen = new Map<string, Seen>();
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly correlator: EventCorrelator;
+  private tail: Promise<void> = Promise.resolve();
+  private queued = 0;
   readonly writes = { creates: 0, patches: 0, dropped: 0 };
 
   constructor(
@@ -39,7 +37,9 @@ export class EventWriter implements Runnable {
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.correlator = new EventCorrelator(clock);
+  }
 
   async run(signal: AbortSignal): Promise<void> {
     const sub = subscribe(this.nc, kubeEventsSubject(this.nodeName), KubeEventSchema, (e) => this.write(e), { logger: this.logger });
@@ -47,71 +47,85 @@ export class EventWriter implements Runnable {
     sub.unsubscribe();
   }
 
-  async write(e: KubeEvent): Promise<void> {
-    const o = e.involvedObject;
-    if (!o?.name || !o.namespace || !e.reason) return;
-    if (!this.allow(`${o.kind}/${o.namespace}/${o.name}/${o.uid}`)) {
+  /** Writes the event after those before it; resolves when it is written (or dropped). */
+  write(e: KubeEvent): Promise<void> {
+    if (this.queued >= QUEUE_LENGTH) {
+      this.writes.dropped++;
+      return Promise.resolve();
+    }
+    this.queued++;
+    const done = this.tail.then(() => this.record(e)).finally(() => this.queued--);
+    this.tail = done.catch(() => undefined);
+    return done;
+  }
+
+  /** client-go's recordToSink: correlate, then patch the Event it repeats or create it. Never throws. */
+  private async record(e: KubeEvent): Promise<void> {
+    const made = this.makeEvent(e);
+    if (!made) return;
+    const c = this.correlator.correlate(made);
+    if (c.skip) {
       this.writes.dropped++;
       return;
     }
-    const key = [o.kind, o.namespace, o.name, o.uid, o.fieldPath, e.type, e.reason, e.message].join('\u0000');
-    const when = kubeTime(e.timestamp) ?? new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
-    const prior = this.seen.get(key);
+    const { event, key, patch } = c;
     try {
-      if (prior) {
-        prior.count++;
-        await this.api.patchEvent(prior.namespace, prior.name, { count: prior.count, lastTimestamp: when });
-        this.writes.patches++;
-        return;
-      }
-      // Named <object>.<hex nanos>; two services may stamp the same nanosecond, so a
-      // name already taken (409) moves on by one.
-      const base = e.timestamp || BigInt(this.clock.now()) * 1_000_000n;
-      let name = '';
-      for (let i = 0n; ; i++) {
-        name = `${o.name}.${(base + i).toString(16)}`;
+      if (patch) {
         try {
-          await this.api.createEvent(o.namespace, {
-            metadata: { name, namespace: o.namespace },
-            involvedObject: { kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid, apiVersion: o.apiVersion, resourceVersion: o.resourceVersion || undefined, fieldPath: o.fieldPath || undefined },
-            reason: e.reason,
-            message: e.message,
-            type: e.type,
-            source: { component: 'kubelet', host: this.nodeName },
-            firstTimestamp: when as unknown as Date,
-            lastTimestamp: when as unknown as Date,
-            count: 1,
-            reportingComponent: 'kubelet',
-            reportingInstance: this.nodeName,
-          });
-          break;
+          await this.api.patchEvent(event.metadata.namespace, event.metadata.name, patch);
+          this.writes.patches++;
+          return;
         } catch (err) {
-          if (apiStatus(err) !== 409 || i >= 3n) throw err;
+          // The Event is not there (deleted, or its create was throttled or failed):
+          // create it with the count so far, as client-go's recordEvent does.
+          if (!isNotFound(err)) throw err;
         }
       }
+      const name = await this.create(event);
       this.writes.creates++;
-      this.remember(key, { name, namespace: o.namespace, count: 1 });
+      if (name !== event.metadata.name) this.correlator.updateState(key, { ...event, metadata: { ...event.metadata, name } });
     } catch (err) {
-      // The Event or its namespace is gone: start over next time.
-      if (isNotFound(err)) this.seen.delete(key);
-      this.logger.warn({ reason: e.reason, object: `${o.namespace}/${o.name}`, err: describeApiError(err) }, 'failed to write event');
+      this.logger.warn({ reason: event.reason, object: `${event.metadata.namespace}/${event.involvedObject.name}`, err: describeApiError(err) }, 'failed to write event');
     }
   }
 
-  private remember(key: string, s: Seen): void {
-    if (this.seen.size >= CACHE_SIZE) this.seen.delete(this.seen.keys().next().value as string);
-    this.seen.set(key, s);
+  /** The kubelet recorder's makeEvent: named <object>.<hex nanos>, source kubelet on this node. */
+  private makeEvent(e: KubeEvent): KubeEventObject | undefined {
+    const o = e.involvedObject;
+    if (!o?.name || !o.namespace || !e.reason) return undefined;
+    const nanos = e.timestamp || BigInt(this.clock.now()) * 1_000_000n;
+    const when = kubeTime(nanos) as string;
+    return {
+      metadata: { name: `${o.name}.${nanos.toString(16)}`, namespace: o.namespace },
+      involvedObject: { kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid, apiVersion: o.apiVersion, resourceVersion: o.resourceVersion || undefined, fieldPath: o.fieldPath || undefined },
+      reason: e.reason,
+      message: e.message,
+      type: e.type,
+      source: { component: 'kubelet', host: this.nodeName },
+      firstTimestamp: when,
+      lastTimestamp: when,
+      count: 1,
+      reportingComponent: 'kubelet',
+      reportingInstance: this.nodeName,
+    };
   }
 
-  /** A token bucket per source and object (client-go's EventSourceObjectSpamFilter). */
-  private allow(key: string): boolean {
-    const now = this.clock.now();
-    const b = this.buckets.get(key) ?? { tokens: SPAM_BURST, at: now };
-    b.tokens = Math.min(SPAM_BURST, b.tokens + (now - b.at) / SPAM_REFILL_MS);
-    b.at = now;
-    this.buckets.set(key, b);
-    if (b.tokens < 1) return false;
-    b.tokens--;
-    return true;
+  /**
+   * Creates the Event; returns the name it got. Two services may stamp the same
+   * nanosecond, so a name already taken (409) moves on by one.
+   */
+  private async create(event: KubeEventObject): Promise<string> {
+    const dot = event.metadata.name.lastIndexOf('.');
+    const object = event.metadata.name.slice(0, dot);
+    const base = BigInt(`0x${event.metadata.name.slice(dot + 1)}`);
+    for (let i = 0n; ; i++) {
+      const name = `${object}.${(base + i).toString(16)}`;
+      try {
+        await this.api.createEvent(event.metadata.namespace, { ...event, metadata: { ...event.metadata, name } } as unknown as CoreV1Event);
+        return name;
+      } catch (err) {
+        if (apiStatus(err) !== 409 || i >= 3n) throw err;
+      }
+    }
   }
 }

@@ -20,11 +20,16 @@ export class FakePodApi implements PodApi {
   events: CoreV1Event[] = [];
   eventPatches: { ns: string; name: string; patch: object }[] = [];
   async createEvent(_ns: string, event: CoreV1Event): Promise<void> {
+    await this.gate;
     // As the API server: a name already taken is refused.
     if (this.events.some((e) => e.metadata.name === event.metadata.name)) throw new ApiException(409, 'AlreadyExists', JSON.stringify({ message: `events "${event.metadata.name}" already exists` }), {});
     this.events.push(event);
   }
+  /** As the API server: an Event that is not there is 404; the patch's fields replace the Event's. */
   async patchEvent(ns: string, name: string, patch: object): Promise<void> {
+    const event = this.events.find((e) => e.metadata.namespace === ns && e.metadata.name === name);
+    if (!event) throw new ApiException(404, 'NotFound', JSON.stringify({ message: `events "${name}" not found` }), {});
     this.eventPatches.push({ ns, name, patch });
+    Object.assign(event, patch);
   }
 }

@@ -124,6 +124,8 @@ describe('pod specs on a splitlet node', () => {
     expect(b.status?.qosClass).toBe('Burstable');
     const hc = (await inspect(b.status!.containerStatuses![0]!.containerID!)).HostConfig;
     expect({ shares: hc.CpuShares, quota: hc.CpuQuota, period: hc.CpuPeriod, memory: hc.Memory, swap: hc.MemorySwap }).toEqual({ shares: 256, quota: 50_000, period: 100_000, memory: 64 * 1024 * 1024, swap: 64 * 1024 * 1024 });
+    // The running container's status shows what it was given, as a 1.36 kubelet's (InPlacePodVerticalScaling).
+    expect(b.status!.containerStatuses![0]!.resources).toEqual({ requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '500m', memory: '64Mi' } });
     const g = await running('guaranteed');
     expect(g.status?.qosClass).toBe('Guaranteed');
     expect((await inspect(g.status!.containerStatuses![0]!.containerID!)).HostConfig).toMatchObject({ CpuShares: 1024, CpuQuota: 100_000 });

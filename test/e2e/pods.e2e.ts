@@ -25,7 +25,7 @@ describe('pods on a splitlet node', () => {
   let node: TestNode;
   beforeAll(async () => {
     expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000' });
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000', SPLITLET_STATUS_RECONCILE_MS: '2000' });
     await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
     await node.start('pod-sync');
     await node.start('registrar');
@@ -57,12 +57,28 @@ describe('pods on a splitlet node', () => {
     expect(cs?.containerID).toMatch(/^docker:\/\/[0-9a-f]{64}$/);
     expect(cs?.imageID).toMatch(/^docker:\/\/sha256:[0-9a-f]{64}$/);
     expect(cs?.state?.running?.startedAt).toBeDefined();
+    // As a 1.36 kubelet shows them: the mounts by name (the API's default token volume
+    // is read-only, not recursively), and resources (none asked for) on a running container.
+    expect(cs?.resources).toEqual({});
+    expect(cs?.volumeMounts).toEqual(
+      (pod.spec?.containers[0]?.volumeMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath, ...(m.readOnly ? { readOnly: true, recursiveReadOnly: 'Disabled' } : {}) })),
+    );
+    expect(cs?.volumeMounts?.some((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount' && m.readOnly)).toBe(true);
     const inspected = await dockerOf(cs!.containerID!);
     expect(inspected.State.Running).toBe(true);
     expect(inspected.Config.Labels).toMatchObject({ 'io.kubernetes.pod.uid': pod.metadata?.uid, 'io.kubernetes.container.name': 'app' });
     expect(inspected.HostConfig.NetworkMode).toMatch(/^container:[0-9a-f]{64}$/);
     const logs = await runCommand('docker', ['logs', cs!.containerID!.replace('docker://', '')]);
     expect(logs.stdout).toBe('hello\n');
+  });
+
+  it('status-reporter - a running pod\'s status is not written again: syncs and reconciles find it in place (no churn)', async () => {
+    const before = await read('web');
+    // Several pod syncs (2 s) and status reconciles (2 s) later, the object is the same.
+    await new Promise((r) => setTimeout(r, 7_000));
+    const after = await read('web');
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(node.procs['status-reporter']!.logs.filter((l) => String(l['msg']).includes('another status'))).toEqual([]);
   });
 
   it('pod-sync - the pod\'s Events as the kubelet records them: Pulled, Created, Started, for the container', async () => {

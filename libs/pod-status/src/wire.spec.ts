@@ -43,6 +43,33 @@ describe('pod-status wire', () => {
     });
   });
 
+  it('toWirePodStatus / toKubePodStatus - volumeMounts and a running container\'s resources survive the trip, resource names in order', () => {
+    const status: V1PodStatus = {
+      containerStatuses: [
+        {
+          name: 'app',
+          ready: true,
+          restartCount: 0,
+          image: 'busybox',
+          imageID: 'docker://sha256:1',
+          state: { running: { startedAt: new Date('2026-11-28T12:00:00Z') } },
+          resources: { requests: { memory: '64Mi', cpu: '100m' } as never, limits: { memory: '128Mi' } as never },
+          volumeMounts: [
+            { name: 'data', mountPath: '/data' },
+            { name: 'kube-api-access-x', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true, recursiveReadOnly: 'Disabled' },
+          ],
+        },
+        { name: 'idle', ready: true, restartCount: 0, image: 'busybox', imageID: '', state: { running: {} }, resources: {} },
+      ],
+    };
+    const back = JSON.parse(JSON.stringify(toKubePodStatus(create(statusv1.PodStatusSchema, toWirePodStatus(status))))) as V1PodStatus;
+    const [app, idle] = back.containerStatuses!;
+    expect(JSON.stringify(app!.resources)).toBe('{"limits":{"memory":"128Mi"},"requests":{"cpu":"100m","memory":"64Mi"}}');
+    expect(app!.volumeMounts).toEqual(status.containerStatuses![0]!.volumeMounts);
+    expect(idle!.resources).toEqual({});
+    expect(idle!.volumeMounts).toBeUndefined();
+  });
+
   it('kubeTime - second precision as the API prints metav1.Time; nothing for zero', () => {
     expect(kubeTime(1_764_331_200_999_000_000n)).toBe('2025-11-28T12:00:00Z');
     expect(kubeTime(0n)).toBeUndefined();

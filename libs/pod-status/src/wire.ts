@@ -37,6 +37,12 @@ function state(s: statusv1.ContainerState | undefined): V1ContainerState {
   return {};
 }
 
+/** A resource list with its names in order, so two equal lists are equal JSON. */
+const sortedList = (m: Record<string, string> | undefined): Record<string, string> | undefined => {
+  const keys = Object.keys(m ?? {}).sort();
+  return keys.length ? Object.fromEntries(keys.map((k) => [k, m![k]!])) : undefined;
+};
+
 function containerStatus(c: statusv1.ContainerStatus): V1ContainerStatus {
   return clean({
     name: c.name,
@@ -48,6 +54,10 @@ function containerStatus(c: statusv1.ContainerStatus): V1ContainerStatus {
     imageID: c.imageId,
     containerID: c.containerId,
     started: c.started,
+    resources: c.resources ? (clean({ limits: sortedList(c.resources.limits), requests: sortedList(c.resources.requests) }) as V1ContainerStatus['resources']) : undefined,
+    volumeMounts: c.volumeMounts.length
+      ? c.volumeMounts.map((v) => clean({ name: v.name, mountPath: v.mountPath, readOnly: v.readOnly || undefined, recursiveReadOnly: v.recursiveReadOnly }))
+      : undefined,
   });
 }
 
@@ -92,8 +102,13 @@ function wireContainerStatus(c: V1ContainerStatus): MessageInitShape<typeof stat
     imageId: c.imageID,
     containerId: c.containerID ?? '',
     ...(c.started !== undefined ? { started: c.started } : {}),
+    volumeMounts: (c.volumeMounts ?? []).map((v) => ({ name: v.name, mountPath: v.mountPath, readOnly: v.readOnly ?? false, recursiveReadOnly: v.recursiveReadOnly ?? '' })),
+    ...(c.resources ? { resources: { limits: quantities(c.resources.limits), requests: quantities(c.resources.requests) } } : {}),
   };
 }
+
+/** A resource list's quantities as strings (the client's Quantity type is a string on the wire). */
+const quantities = (m: Record<string, unknown> | undefined): Record<string, string> => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, String(v)]));
 
 /** The API's PodStatus for the wire (what pod-sync publishes). */
 export function toWirePodStatus(s: V1PodStatus): MessageInitShape<typeof statusv1.PodStatusSchema> {

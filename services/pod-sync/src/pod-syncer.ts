@@ -1,4 +1,4 @@
-import type { V1Container, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerStatus, V1Pod, V1ResourceRequirements, V1VolumeMountStatus } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
@@ -514,10 +514,24 @@ export class PodSyncer {
     const terminatedOf = (x: ContainerStatus) => ({
       terminated: { exitCode: x.exitCode, reason: x.reason, message: x.message || undefined, startedAt: toKubeTime(x.startedAt)!, finishedAt: toKubeTime(x.finishedAt)!, containerID: `docker://${x.id}` },
     });
-    const base = { name, image, imageID: latest?.imageRef ?? '', containerID: latest ? `docker://${latest.id}` : undefined, restartCount: latest?.metadata?.attempt ?? 0 };
+    const base = {
+      name,
+      image,
+      imageID: latest?.imageRef ?? '',
+      containerID: latest ? `docker://${latest.id}` : undefined,
+      restartCount: latest?.metadata?.attempt ?? 0,
+      ...(c.volumeMounts?.length ? { volumeMounts: volumeMountStatuses(c) } : {}),
+    };
     if (latest?.state === ContainerState.RUNNING) {
       const { ready, started } = this.probes.readiness(pod.metadata!.uid!, c, latest.id);
-      return { ...base, ready: ready && !pod.metadata?.deletionTimestamp, started, state: { running: { startedAt: toKubeTime(latest.startedAt)! } }, lastState: previous ? terminatedOf(previous) : {} };
+      return {
+        ...base,
+        ready: ready && !pod.metadata?.deletionTimestamp,
+        started,
+        state: { running: { startedAt: toKubeTime(latest.startedAt)! } },
+        lastState: previous ? terminatedOf(previous) : {},
+        resources: runningResources(c),
+      };
     }
     if (latest?.state === ContainerState.EXITED) {
       const backoff = this.backoff.get(`${pod.metadata!.uid}/${name}`);
@@ -535,5 +549,25 @@ export class PodSyncer {
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+/**
+ * The container's mounts as the kubelet reports them (RecursiveReadOnlyMounts, GA):
+ * name, path, readOnly, and for a read-only mount its recursive mode — Disabled, since
+ * this runtime does not make read-only mounts recursive (IfPossible resolves to that).
+ */
+function volumeMountStatuses(c: V1Container): V1VolumeMountStatus[] {
+  return (c.volumeMounts ?? []).map((m) => ({ name: m.name, mountPath: m.mountPath, ...(m.readOnly ? { readOnly: true, recursiveReadOnly: 'Disabled' } : {}) }));
+}
+
+/** The kubelet's convertContainerStatusResources (InPlacePodVerticalScaling, GA) for a running container: its cpu, memory and ephemeral-storage limits and requests. */
+function runningResources(c: V1Container): V1ResourceRequirements {
+  const pick = (list: Record<string, string> | undefined) => {
+    const out = Object.fromEntries(['cpu', 'ephemeral-storage', 'memory'].filter((r) => list?.[r] !== undefined).map((r) => [r, String(list![r])]));
+    return Object.keys(out).length ? out : undefined;
+  };
+  const limits = pick(c.resources?.limits as Record<string, string> | undefined);
+  const requests = pick(c.resources?.requests as Record<string, string> | undefined);
+  return { ...(limits ? { limits } : {}), ...(requests ? { requests } : {}) } as V1ResourceRequirements;
+}
 
 const asSandboxView = (s: PodSandboxStatus) => ({ ready: s.state === PodSandboxState.READY, networkNamespace: s.hostNetwork ? ('NODE' as const) : ('POD' as const), ip: s.network?.ip ?? '' });

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/status/v1/status.proto.
  */
 export const file_splitlet_status_v1_status: GenFile = /*@__PURE__*/
-  fileDesc("Ch9zcGxpdGxldC9zdGF0dXMvdjEvc3RhdHVzLnByb3RvEhJzcGxpdGxldC5zdGF0dXMudjEiOAoVQ29udGFpbmVyU3RhdGVXYWl0aW5nEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIisKFUNvbnRhaW5lclN0YXRlUnVubmluZxISCgpzdGFydGVkX2F0GAEgASgDIp0BChhDb250YWluZXJTdGF0ZVRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRISCgpzdGFydGVkX2F0GAUgASgDEhMKC2ZpbmlzaGVkX2F0GAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCSLZAQoOQ29udGFpbmVyU3RhdGUSPAoHd2FpdGluZxgBIAEoCzIpLnNwbGl0bGV0LnN0YXR1cy52MS5Db250YWluZXJTdGF0ZVdhaXRpbmdIABI8CgdydW5uaW5nGAIgASgLMikuc3BsaXRsZXQuc3RhdHVzLnYxLkNvbnRhaW5lclN0YXRlUnVubmluZ0gAEkIKCnRlcm1pbmF0ZWQYAyABKAsyLC5zcGxpdGxldC5zdGF0dXMudjEuQ29udGFpbmVyU3RhdGVUZXJtaW5hdGVkSABCBwoFc3RhdGUiiQIKD0NvbnRhaW5lclN0YXR1cxIMCgRuYW1lGAEgASgJEjEKBXN0YXRlGAIgASgLMiIuc3BsaXRsZXQuc3RhdHVzLnYxLkNvbnRhaW5lclN0YXRlEjYKCmxhc3Rfc3RhdGUYAyABKAsyIi5zcGxpdGxldC5zdGF0dXMudjEuQ29udGFpbmVyU3RhdGUSDQoFcmVhZHkYBCABKAgSFQoNcmVzdGFydF9jb3VudBgFIAEoBRINCgVpbWFnZRgGIAEoCRIQCghpbWFnZV9pZBgHIAEoCRIUCgxjb250YWluZXJfaWQYCCABKAkSFAoHc3RhcnRlZBgJIAEoCEgAiAEBQgoKCF9zdGFydGVkIqEBCgxQb2RDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSHAoUbGFzdF90cmFuc2l0aW9uX3RpbWUYBSABKAMSFwoPbGFzdF9wcm9iZV90aW1lGAYgASgDEhsKE29ic2VydmVkX2dlbmVyYXRpb24YByABKAMigAMKCVBvZFN0YXR1cxINCgVwaGFzZRgBIAEoCRI0Cgpjb25kaXRpb25zGAIgAygLMiAuc3BsaXRsZXQuc3RhdHVzLnYxLlBvZENvbmRpdGlvbhIPCgdtZXNzYWdlGAMgASgJEg4KBnJlYXNvbhgEIAEoCRIPCgdob3N0X2lwGAUgASgJEhAKCGhvc3RfaXBzGAYgAygJEg4KBnBvZF9pcBgHIAEoCRIPCgdwb2RfaXBzGAggAygJEhIKCnN0YXJ0X3RpbWUYCSABKAMSEQoJcW9zX2NsYXNzGAogASgJEkQKF2luaXRfY29udGFpbmVyX3N0YXR1c2VzGAsgAygLMiMuc3BsaXRsZXQuc3RhdHVzLnYxLkNvbnRhaW5lclN0YXR1cxI/ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyIy5zcGxpdGxldC5zdGF0dXMudjEuQ29udGFpbmVyU3RhdHVzEhsKE29ic2VydmVkX2dlbmVyYXRpb24YDSABKAMilwEKD1BvZFN0YXR1c1VwZGF0ZRIPCgdwb2RfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEg8KB3ZlcnNpb24YBCABKAQSLQoGc3RhdHVzGAUgASgLMh0uc3BsaXRsZXQuc3RhdHVzLnYxLlBvZFN0YXR1cxISCgp0ZXJtaW5hdGVkGAYgASgIYgZwcm90bzM");
+  fileDesc("Ch9zcGxpdGxldC9zdGF0dXMvdjEvc3RhdHVzLnByb3RvEhJzcGxpdGxldC5zdGF0dXMudjEiOAoVQ29udGFpbmVyU3RhdGVXYWl0aW5nEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIisKFUNvbnRhaW5lclN0YXRlUnVubmluZxISCgpzdGFydGVkX2F0GAEgASgDIp0BChhDb250YWluZXJTdGF0ZVRlcm1pbmF0ZWQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRISCgpzdGFydGVkX2F0GAUgASgDEhMKC2ZpbmlzaGVkX2F0GAYgASgDEhQKDGNvbnRhaW5lcl9pZBgHIAEoCSLZAQoOQ29udGFpbmVyU3RhdGUSPAoHd2FpdGluZxgBIAEoCzIpLnNwbGl0bGV0LnN0YXR1cy52MS5Db250YWluZXJTdGF0ZVdhaXRpbmdIABI8CgdydW5uaW5nGAIgASgLMikuc3BsaXRsZXQuc3RhdHVzLnYxLkNvbnRhaW5lclN0YXRlUnVubmluZ0gAEkIKCnRlcm1pbmF0ZWQYAyABKAsyLC5zcGxpdGxldC5zdGF0dXMudjEuQ29udGFpbmVyU3RhdGVUZXJtaW5hdGVkSABCBwoFc3RhdGUilwMKD0NvbnRhaW5lclN0YXR1cxIMCgRuYW1lGAEgASgJEjEKBXN0YXRlGAIgASgLMiIuc3BsaXRsZXQuc3RhdHVzLnYxLkNvbnRhaW5lclN0YXRlEjYKCmxhc3Rfc3RhdGUYAyABKAsyIi5zcGxpdGxldC5zdGF0dXMudjEuQ29udGFpbmVyU3RhdGUSDQoFcmVhZHkYBCABKAgSFQoNcmVzdGFydF9jb3VudBgFIAEoBRINCgVpbWFnZRgGIAEoCRIQCghpbWFnZV9pZBgHIAEoCRIUCgxjb250YWluZXJfaWQYCCABKAkSFAoHc3RhcnRlZBgJIAEoCEgAiAEBEjwKDXZvbHVtZV9tb3VudHMYCiADKAsyJS5zcGxpdGxldC5zdGF0dXMudjEuVm9sdW1lTW91bnRTdGF0dXMSQAoJcmVzb3VyY2VzGAsgASgLMiguc3BsaXRsZXQuc3RhdHVzLnYxLlJlc291cmNlUmVxdWlyZW1lbnRzSAGIAQFCCgoIX3N0YXJ0ZWRCDAoKX3Jlc291cmNlcyJlChFWb2x1bWVNb3VudFN0YXR1cxIMCgRuYW1lGAEgASgJEhIKCm1vdW50X3BhdGgYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIEhsKE3JlY3Vyc2l2ZV9yZWFkX29ubHkYBCABKAkihgIKFFJlc291cmNlUmVxdWlyZW1lbnRzEkQKBmxpbWl0cxgBIAMoCzI0LnNwbGl0bGV0LnN0YXR1cy52MS5SZXNvdXJjZVJlcXVpcmVtZW50cy5MaW1pdHNFbnRyeRJICghyZXF1ZXN0cxgCIAMoCzI2LnNwbGl0bGV0LnN0YXR1cy52MS5SZXNvdXJjZVJlcXVpcmVtZW50cy5SZXF1ZXN0c0VudHJ5Gi0KC0xpbWl0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNUmVxdWVzdHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqEBCgxQb2RDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAkSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSHAoUbGFzdF90cmFuc2l0aW9uX3RpbWUYBSABKAMSFwoPbGFzdF9wcm9iZV90aW1lGAYgASgDEhsKE29ic2VydmVkX2dlbmVyYXRpb24YByABKAMigAMKCVBvZFN0YXR1cxINCgVwaGFzZRgBIAEoCRI0Cgpjb25kaXRpb25zGAIgAygLMiAuc3BsaXRsZXQuc3RhdHVzLnYxLlBvZENvbmRpdGlvbhIPCgdtZXNzYWdlGAMgASgJEg4KBnJlYXNvbhgEIAEoCRIPCgdob3N0X2lwGAUgASgJEhAKCGhvc3RfaXBzGAYgAygJEg4KBnBvZF9pcBgHIAEoCRIPCgdwb2RfaXBzGAggAygJEhIKCnN0YXJ0X3RpbWUYCSABKAMSEQoJcW9zX2NsYXNzGAogASgJEkQKF2luaXRfY29udGFpbmVyX3N0YXR1c2VzGAsgAygLMiMuc3BsaXRsZXQuc3RhdHVzLnYxLkNvbnRhaW5lclN0YXR1cxI/ChJjb250YWluZXJfc3RhdHVzZXMYDCADKAsyIy5zcGxpdGxldC5zdGF0dXMudjEuQ29udGFpbmVyU3RhdHVzEhsKE29ic2VydmVkX2dlbmVyYXRpb24YDSABKAMilwEKD1BvZFN0YXR1c1VwZGF0ZRIPCgdwb2RfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEg8KB3ZlcnNpb24YBCABKAQSLQoGc3RhdHVzGAUgASgLMh0uc3BsaXRsZXQuc3RhdHVzLnYxLlBvZFN0YXR1cxISCgp0ZXJtaW5hdGVkGAYgASgIYgZwcm90bzM");
 
 /**
  * @generated from message splitlet.status.v1.ContainerStateWaiting
@@ -194,6 +194,20 @@ export type ContainerStatus = Message<"splitlet.status.v1.ContainerStatus"> & {
    * @generated from field: optional bool started = 9;
    */
   started?: boolean | undefined;
+
+  /**
+   * The container's volume mounts as the spec names them (v1.VolumeMountStatus).
+   *
+   * @generated from field: repeated splitlet.status.v1.VolumeMountStatus volume_mounts = 10;
+   */
+  volumeMounts: VolumeMountStatus[];
+
+  /**
+   * What a running container was given (v1.ResourceRequirements); unset otherwise.
+   *
+   * @generated from field: optional splitlet.status.v1.ResourceRequirements resources = 11;
+   */
+  resources?: ResourceRequirements | undefined;
 };
 
 /**
@@ -202,6 +216,66 @@ export type ContainerStatus = Message<"splitlet.status.v1.ContainerStatus"> & {
  */
 export const ContainerStatusSchema: GenMessage<ContainerStatus> = /*@__PURE__*/
   messageDesc(file_splitlet_status_v1_status, 4);
+
+/**
+ * v1.VolumeMountStatus
+ *
+ * @generated from message splitlet.status.v1.VolumeMountStatus
+ */
+export type VolumeMountStatus = Message<"splitlet.status.v1.VolumeMountStatus"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string mount_path = 2;
+   */
+  mountPath: string;
+
+  /**
+   * @generated from field: bool read_only = 3;
+   */
+  readOnly: boolean;
+
+  /**
+   * "Disabled" or "Enabled" for a read-only mount; empty otherwise.
+   *
+   * @generated from field: string recursive_read_only = 4;
+   */
+  recursiveReadOnly: string;
+};
+
+/**
+ * Describes the message splitlet.status.v1.VolumeMountStatus.
+ * Use `create(VolumeMountStatusSchema)` to create a new message.
+ */
+export const VolumeMountStatusSchema: GenMessage<VolumeMountStatus> = /*@__PURE__*/
+  messageDesc(file_splitlet_status_v1_status, 5);
+
+/**
+ * v1.ResourceRequirements: quantities as the API writes them.
+ *
+ * @generated from message splitlet.status.v1.ResourceRequirements
+ */
+export type ResourceRequirements = Message<"splitlet.status.v1.ResourceRequirements"> & {
+  /**
+   * @generated from field: map<string, string> limits = 1;
+   */
+  limits: { [key: string]: string };
+
+  /**
+   * @generated from field: map<string, string> requests = 2;
+   */
+  requests: { [key: string]: string };
+};
+
+/**
+ * Describes the message splitlet.status.v1.ResourceRequirements.
+ * Use `create(ResourceRequirementsSchema)` to create a new message.
+ */
+export const ResourceRequirementsSchema: GenMessage<ResourceRequirements> = /*@__PURE__*/
+  messageDesc(file_splitlet_status_v1_status, 6);
 
 /**
  * v1.PodCondition
@@ -254,7 +328,7 @@ export type PodCondition = Message<"splitlet.status.v1.PodCondition"> & {
  * Use `create(PodConditionSchema)` to create a new message.
  */
 export const PodConditionSchema: GenMessage<PodCondition> = /*@__PURE__*/
-  messageDesc(file_splitlet_status_v1_status, 5);
+  messageDesc(file_splitlet_status_v1_status, 7);
 
 /**
  * v1.PodStatus, the fields a kubelet writes.
@@ -333,7 +407,7 @@ export type PodStatus = Message<"splitlet.status.v1.PodStatus"> & {
  * Use `create(PodStatusSchema)` to create a new message.
  */
 export const PodStatusSchema: GenMessage<PodStatus> = /*@__PURE__*/
-  messageDesc(file_splitlet_status_v1_status, 6);
+  messageDesc(file_splitlet_status_v1_status, 8);
 
 /**
  * A pod's status as computed on the node, for status-reporter to write.
@@ -383,5 +457,5 @@ export type PodStatusUpdate = Message<"splitlet.status.v1.PodStatusUpdate"> & {
  * Use `create(PodStatusUpdateSchema)` to create a new message.
  */
 export const PodStatusUpdateSchema: GenMessage<PodStatusUpdate> = /*@__PURE__*/
-  messageDesc(file_splitlet_status_v1_status, 7);
+  messageDesc(file_splitlet_status_v1_status, 9);
 

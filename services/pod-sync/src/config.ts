@@ -15,6 +15,8 @@ export const configSchema = commonSchema.extend({
   SPLITLET_DATA_DIR: z.string().default('/var/lib/splitlet'),
   /** How long a ConfigMap or Secret read is reused by the pods' syncs (changes show after at most this plus a resync). */
   SPLITLET_OBJECT_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
+  /** How often dead containers and sandboxes are garbage-collected (the kubelet's ContainerGCPeriod). */
+  SPLITLET_CONTAINER_GC_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

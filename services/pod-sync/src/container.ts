@@ -4,9 +4,10 @@ import type { DependencyContainer } from 'tsyringe';
 import { createRpcClient, recordPodEvent } from '@splitlet/bus';
 import { ImageService, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, PodInformer } from '@splitlet/kube';
-import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
+import { runAll, TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
+import { ContainerGC } from './container-gc';
 import { ImageManager } from './image-manager';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
@@ -64,7 +65,10 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       },
     ),
   );
-  return container.resolve(PodWatch);
+  // The container GC runs beside the pod watch, on the same informer, once it has listed.
+  const gc = new ContainerGC(container.resolve(SYNC.Runtime), container.resolve(SYNC.PodInformer), container.resolve<Clock>(TOKENS.Clock), logger, node);
+  const watch = container.resolve(PodWatch);
+  return runAll(watch, { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS) });
 }
 
 /**

@@ -20,6 +20,7 @@ import { ATTR, type Logger } from '@splitlet/telemetry';
 import { ContainerInputs } from './container-inputs';
 import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
+import { keepCollectedLastState, shownContainerStatuses } from './last-state';
 import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
 import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
@@ -442,9 +443,11 @@ export class PodSyncer {
     );
     // A pod with init containers shows PodInitializing for what has not been created yet.
     const waitingReason = pod.spec?.initContainers?.length ? 'PodInitializing' : 'ContainerCreating';
+    // A lastState whose instance the container GC removed stays as shown (last-state.ts).
+    const shown = shownContainerStatuses(pod, this.lastStatus.get(pod.metadata!.uid!));
     const statusesOf = (list: V1Container[] | undefined, init: boolean) =>
       (list ?? []).map((c) => {
-        const st = this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason);
+        const st = keepCollectedLastState(this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason), shown.get(c.name));
         // A regular init container is ready once it has exited 0 (convertToAPIContainerStatuses).
         if (init && c.restartPolicy !== 'Always') st.ready = st.state?.terminated?.exitCode === 0;
         return st;

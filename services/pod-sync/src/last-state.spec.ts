@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import { toWirePodStatus } from '@splitlet/pod-status';
+import { keepCollectedLastState, shownContainerStatuses } from './last-state';
+
+const t = (id: string, exitCode: number) => ({
+  terminated: { exitCode, reason: exitCode ? 'Error' : 'Completed', startedAt: new Date('2026-01-01T00:00:00Z'), finishedAt: new Date('2026-01-01T00:00:01Z'), containerID: `docker://${id}` },
+});
+const st = (id: string, state: V1ContainerStatus['state'], lastState: V1ContainerStatus['lastState'] = {}): V1ContainerStatus => ({
+  name: 'app',
+  image: 'x',
+  imageID: '',
+  ready: false,
+  restartCount: 1,
+  containerID: `docker://${id}`,
+  state,
+  lastState,
+});
+
+describe('pod-sync keepCollectedLastState', () => {
+  it('the instance before the latest was collected: the lastState shown for the same latest instance stands', () => {
+    const shown = st('b', t('b', 0), t('a', 1));
+    const computed = st('b', t('b', 0));
+    expect(keepCollectedLastState(computed, shown).lastState).toEqual(t('a', 1));
+  });
+
+  it('a status shown for another instance does not carry over', () => {
+    const shown = st('a', { running: { startedAt: new Date() } }, t('z', 1));
+    const computed = st('b', t('b', 0));
+    expect(keepCollectedLastState(computed, shown)).toBe(computed);
+  });
+
+  it('a lastState the runtime still gives wins', () => {
+    const computed = st('c', { running: { startedAt: new Date() } }, t('b', 1));
+    expect(keepCollectedLastState(computed, st('c', { running: {} }, t('a', 1)))).toBe(computed);
+  });
+
+  it('a lastState that was the latest instance itself (CrashLoopBackOff) does not become its lastState', () => {
+    const shown = st('b', { waiting: { reason: 'CrashLoopBackOff' } }, t('b', 1));
+    const computed = st('b', t('b', 1));
+    expect(keepCollectedLastState(computed, shown)).toBe(computed);
+  });
+
+  it('a container with no instance yet, or nothing shown, is left as computed', () => {
+    const waiting: V1ContainerStatus = { name: 'app', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } }, lastState: {} };
+    expect(keepCollectedLastState(waiting, st('a', t('a', 1), t('z', 1)))).toBe(waiting);
+    const computed = st('b', t('b', 0));
+    expect(keepCollectedLastState(computed, undefined)).toBe(computed);
+  });
+});
+
+describe('pod-sync shownContainerStatuses', () => {
+  const pod: V1Pod = {
+    metadata: { uid: 'u' },
+    status: { initContainerStatuses: [{ ...st('i', t('i', 0)), name: 'init' }], containerStatuses: [st('api', t('api', 0), t('api0', 1))] },
+  };
+
+  it("is the API's status when pod-sync handed over none yet (after a restart)", () => {
+    const shown = shownContainerStatuses(pod, undefined);
+    expect([...shown.keys()]).toEqual(['init', 'app']);
+    expect(shown.get('app')?.containerID).toBe('docker://api');
+  });
+
+  it('is what pod-sync last handed over when it did (the informer may lag), read back from the wire shape', () => {
+    const handed = toWirePodStatus({ containerStatuses: [st('b', t('b', 0), t('a', 1))] });
+    const shown = shownContainerStatuses(pod, handed).get('app')!;
+    expect(shown.containerID).toBe('docker://b');
+    expect(shown.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error', containerID: 'docker://a' });
+    // And it goes out again as it came.
+    const again = keepCollectedLastState(st('b', t('b', 0)), shown);
+    expect(toWirePodStatus({ containerStatuses: [again] }).containerStatuses).toEqual(handed.containerStatuses);
+  });
+});

@@ -28,6 +28,23 @@ const update = (version: number, phase: string, terminated = false) =>
     },
   });
 
+const T = 1_764_331_200_000_000_000n; // 2025-11-28T12:00:00Z in ns
+const SEC = 1_000_000_000n;
+/** A status as pod-sync stamps it: its Ready condition's lastTransitionTime and startTime as given. */
+const stamped = (version: number, o: { ready: boolean; readyAt: bigint; startAt: bigint; uid?: string; name?: string }) =>
+  create(statusv1.PodStatusUpdateSchema, {
+    podUid: o.uid ?? 'uid-1',
+    namespace: 'default',
+    name: o.name ?? 'web',
+    version: BigInt(version),
+    status: {
+      phase: 'Running',
+      startTime: o.startAt,
+      conditions: [{ type: 'Ready', status: o.ready ? 'True' : 'False', lastTransitionTime: o.readyAt }],
+      containerStatuses: [{ name: 'app', ready: o.ready, image: 'splitlet-lab/testbox:1', state: { state: { case: 'running', value: { startedAt: T } } } }],
+    },
+  });
+
 describe('status-reporter PodStatusManager', () => {
   let h: ServiceHarness;
   let api: FakePodApi;
@@ -174,5 +191,35 @@ describe('status-reporter PodStatusManager', () => {
     manager.reconcile();
     await settled();
     expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Running']);
+  });
+
+  it('PodStatusManager - times settle against the newest status held: an unchanged condition keeps its lastTransitionTime, startTime never moves, a transition is dated when it is received', async () => {
+    const ready = (i: number) => api.patches[i]!.patch.status as { startTime: string; conditions: { type: string; status: string; lastTransitionTime: string }[] };
+    manager.offer(stamped(1, { ready: true, readyAt: T, startAt: T }));
+    await settled();
+    // pod-sync stamped again against its (lagging) copy of the pod: the same status, not written again.
+    manager.offer(stamped(2, { ready: true, readyAt: T + 5n * SEC, startAt: T + 5n * SEC }));
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    // A transition stamped with a stale time (the copy pod-sync compared with was older still) is dated now.
+    manager.offer(stamped(3, { ready: false, readyAt: T, startAt: T + 6n * SEC }));
+    await settled();
+    expect(api.patches).toHaveLength(2);
+    expect(ready(1).conditions).toEqual([{ type: 'Ready', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z', lastProbeTime: null }]);
+    expect(ready(1).startTime).toBe('2025-11-28T12:00:00Z');
+    await clock.advance(7_000);
+    manager.offer(stamped(4, { ready: false, readyAt: T + 7n * SEC, startAt: T + 7n * SEC }));
+    await settled();
+    expect(api.patches).toHaveLength(2);
+  });
+
+  it('PodStatusManager - the first status of a pod settles against the API server\'s (another writer marked it not ready meanwhile)', async () => {
+    cached.set('uid-1', asApiHas({ startTime: '2025-11-28T11:00:00Z', conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2025-11-28T12:30:00Z' }] }));
+    manager.offer(stamped(1, { ready: true, readyAt: T, startAt: T }));
+    await settled();
+    expect(api.patches[0]!.patch.status).toMatchObject({
+      startTime: '2025-11-28T11:00:00Z',
+      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z' }],
+    });
   });
 });

@@ -8,7 +8,7 @@ import { apiStatus, describeApiError } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import type { V1PodStatus } from '@kubernetes/client-node';
-import { toKubePodStatus, toWirePodStatus } from '@splitlet/pod-status';
+import { mergeConditions, toKubePodStatus, toWirePodStatus } from '@splitlet/pod-status';
 import type { PodApi } from './pod-api';
 import type { PodCache } from './pod-cache';
 import { SR } from './tokens';
@@ -36,6 +36,23 @@ const normalized = (status: V1PodStatus | undefined): string => JSON.stringify(t
 function withReplacedIPs(status: V1PodStatus): object {
   const replace = { $patch: 'replace' };
   return { ...status, podIPs: [...(status.podIPs ?? []), replace], hostIPs: [...(status.hostIPs ?? []), replace] };
+}
+
+/**
+ * The status manager's updateStatusInternal: against the newest status held for the
+ * pod, a condition whose status did not change keeps its lastTransitionTime, one that
+ * changed gets `now`, and startTime never changes once set. The producer (pod-sync)
+ * stamps them against its copy of the pod from the API server, which lags behind our
+ * writes — or is cut off while the API server is away — so its times would step back
+ * and forth between writes, and a transition would be dated when the API server
+ * returned instead of when it happened.
+ */
+export function settleTransitionTimes(status: statusv1.PodStatus, old: V1PodStatus | undefined, nowMs: number): statusv1.PodStatus {
+  if (!old) return status;
+  const next = toKubePodStatus(status);
+  next.conditions = mergeConditions(old.conditions, next.conditions ?? [], new Date(Math.floor(nowMs / 1000) * 1000));
+  if (old.startTime) next.startTime = old.startTime;
+  return create(statusv1.PodStatusSchema, toWirePodStatus(next));
 }
 
 /** How long after a write the pod cache may still show the status before it. */
@@ -102,6 +119,8 @@ export class PodStatusManager implements Runnable {
     this.pods.set(update.podUid, entry);
     const newest = entry.latest?.version ?? entry.written?.version ?? -1n;
     if (update.version <= newest) return; // stale or repeated
+    const old = entry.latest?.status ? toKubePodStatus(entry.latest.status) : this.cache.byUid(update.podUid)?.status;
+    update.status = settleTransitionTimes(update.status, old, this.clock.now());
     entry.latest = update;
     entry.latestContext = context.active();
     void this.drain(update.podUid, entry);

@@ -222,4 +222,34 @@ describe('status-reporter PodStatusManager', () => {
       conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z' }],
     });
   });
+
+  it('PodStatusManager - while the API server is away a write is retried with back-off capped at the reconcile period', async () => {
+    api.unreachable = true;
+    manager.offer(update(1, 'Running'));
+    await expect.poll(() => api.attempts.length).toBe(1);
+    await clock.advance(200 + 400 + 800 + 1600 + 3200 + 6400);
+    expect(api.attempts).toHaveLength(7);
+    await clock.advance(9_999);
+    expect(api.attempts).toHaveLength(7);
+    await clock.advance(1);
+    expect(api.attempts).toHaveLength(8);
+    await clock.advance(10_000);
+    expect(api.attempts).toHaveLength(9);
+    api.unreachable = false;
+    await clock.advance(10_000);
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running']);
+  });
+
+  it('PodStatusManager - once a write succeeds, the writes waiting to retry go at once', async () => {
+    api.unreachable = true;
+    manager.offer(update(1, 'Running'));
+    await expect.poll(() => api.attempts.length).toBe(1);
+    await clock.advance(200 + 400 + 800 + 1600 + 3200 + 6400);
+    expect(api.attempts).toHaveLength(7); // web now waits 10 s
+    api.unreachable = false;
+    manager.offer(stamped(1, { uid: 'uid-2', name: 'db', ready: true, readyAt: T, startAt: T }));
+    await settled(); // without the clock moving
+    expect(api.patches.map((p) => p.name)).toEqual(['db', 'web']);
+  });
 });

@@ -57,6 +57,8 @@ export function settleTransitionTimes(status: statusv1.PodStatus, old: V1PodStat
 
 /** How long after a write the pod cache may still show the status before it. */
 const CACHE_LAG_MS = 2_000;
+/** The longest wait between two attempts of a failed write, when the reconcile period is longer. */
+const MAX_RETRY_MS = 30_000;
 
 const tracer = trace.getTracer('status-reporter');
 
@@ -70,6 +72,8 @@ const tracer = trace.getTracer('status-reporter');
 @injectable()
 export class PodStatusManager implements Runnable {
   private readonly pods = new Map<string, PodEntry>();
+  /** Aborted (and replaced) when a write succeeds: failed writes waiting to retry go at once. */
+  private wake = new AbortController();
   /** Counts of API writes, for the record. */
   readonly writes = { statusPatches: 0, deletes: 0 };
 
@@ -135,12 +139,16 @@ export class PodStatusManager implements Runnable {
     if (entry.writing) return;
     entry.writing = true;
     try {
+      // The back-off is capped at the reconcile period (the kubelet retries a failed
+      // write at its next 10 s syncBatch), and cut short when another write succeeds:
+      // once the API server answers again, every waiting status goes at once.
+      const cap = Math.min(this.reconcileMs, MAX_RETRY_MS);
       for (let delay = 200; entry.latest && (entry.forced || !entry.written || entry.latest.version > entry.written.version); ) {
         const latest = entry.latest;
         const outcome = await context.with(entry.latestContext ?? context.active(), () => this.write(latest, entry));
         if (outcome === 'retry') {
-          await this.clock.sleep(delay);
-          delay = Math.min(delay * 2, 30_000);
+          await this.clock.sleep(delay, this.wake.signal).catch(() => undefined);
+          delay = Math.min(delay * 2, cap);
         } else if (outcome === 'gone') {
           this.pods.delete(uid);
           return;
@@ -149,6 +157,11 @@ export class PodStatusManager implements Runnable {
     } finally {
       entry.writing = false;
     }
+  }
+
+  private wakeRetries(): void {
+    this.wake.abort();
+    this.wake = new AbortController();
   }
 
   private write(u: statusv1.PodStatusUpdate, entry: PodEntry): Promise<'ok' | 'retry' | 'gone'> {
@@ -163,6 +176,7 @@ export class PodStatusManager implements Runnable {
           // metadata.uid in the patch is a precondition: a pod re-created under the same name is not ours.
           await this.api.patchPodStatus(u.namespace, u.name, { metadata: { uid: u.podUid }, status: withReplacedIPs(status) });
           this.writes.statusPatches++;
+          this.wakeRetries(); // the API server answers
         }
         entry.forced = false;
         entry.written = { version: u.version, json, at: this.clock.now() };

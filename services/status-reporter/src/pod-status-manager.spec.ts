@@ -252,4 +252,62 @@ describe('status-reporter PodStatusManager', () => {
     await settled(); // without the clock moving
     expect(api.patches.map((p) => p.name)).toEqual(['db', 'web']);
   });
+
+  it('PodStatusManager - the reconcile repairs a status another writer changed while the producer keeps re-sending the one held', async () => {
+    manager.offer(update(1, 'Running'));
+    await settled();
+    // The node lifecycle controller marked the pod not ready; pod-sync re-sends the same status every second.
+    cached.set('uid-1', asApiHas({ ...api.patches[0]!.patch.status, conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2025-11-28T12:30:00Z' }] }));
+    for (let v = 2; v <= 11; v++) {
+      await clock.advance(1_000);
+      manager.offer(update(v, 'Running'));
+      await settled();
+    }
+    expect(api.patches).toHaveLength(1);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(2);
+    expect(api.patches[1]!.patch.status).toMatchObject({ conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-11-28T12:00:00Z' }] });
+  });
+
+  it('PodStatusManager - the reconcile compares with what the API server answered the write with, not what was sent (an IP a patch cannot remove)', async () => {
+    // A finished pod's stopped sandbox reports no IP: the patch leaves podIP out and the API server keeps it.
+    api.answer = (patch) => asApiHas({ ...patch.status, podIP: '172.17.0.5', podIPs: [{ ip: '172.17.0.5' }] });
+    manager.offer(stamped(1, { ready: false, readyAt: T, startAt: T }));
+    await settled();
+    cached.set('uid-1', api.answer(api.patches[0]!.patch));
+    await clock.advance(10_000);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    // The same status again (pod-sync's next sync) is no write either.
+    manager.offer(stamped(2, { ready: false, readyAt: T, startAt: T }));
+    await settled();
+    expect(api.patches).toHaveLength(1);
+  });
+
+  it('PodStatusManager - the reconcile waits for the pod cache to see the last write (its watch still cut after an outage) before comparing', async () => {
+    const withRv = (rv: string, status: object): V1Pod => {
+      const p = asApiHas(status);
+      p.metadata!.resourceVersion = rv;
+      return p;
+    };
+    // The cache shows the status from before the outage (resourceVersion 5) when the latest is written.
+    cached.set('uid-1', withRv('5', { phase: 'Pending' }));
+    manager.offer(update(1, 'Running'));
+    await settled();
+    await clock.advance(10_000);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1); // the cache is behind: nothing to conclude
+    // The cache catches up: it shows the write, then another writer's change.
+    cached.set('uid-1', withRv('6', api.patches[0]!.patch.status));
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    cached.set('uid-1', withRv('7', { ...api.patches[0]!.patch.status, phase: 'Unknown' }));
+    manager.reconcile();
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Running']);
+  });
 });

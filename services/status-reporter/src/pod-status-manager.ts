@@ -18,8 +18,18 @@ interface PodEntry {
   latest?: statusv1.PodStatusUpdate;
   /** The trace context it came in (its CONSUMER span): its write is a child of it. */
   latestContext?: Context;
-  /** What was last written (or found already in place): its version, the status as sent, when. */
-  written?: { version: bigint; json: string; at: number };
+  /**
+   * What was last written (or found already in place): its version, the status as sent,
+   * and when it was last PATCHed (0: never by us) — an update found in place is no write,
+   * so the pod cache has nothing to catch up with — and `held`, the status the API server
+   * answered that PATCH with: what the pod cache should show. It may differ from what was
+   * sent (a patch leaves out what the status does not have: an IP a stopped sandbox no
+   * longer reports stays), and the reconcile must not write forever to change it.
+   * `cacheRv`: the pod's resourceVersion in the pod cache when it was PATCHed; while the
+   * cache still shows it, the cache has not seen that write (e.g. its watch is still
+   * cut after the API server was away) and cannot tell whether it took.
+   */
+  written?: { version: bigint; json: string; held: string; at: number; cacheRv?: string };
   /** The API's status differs from what was written: write the latest again. */
   forced?: boolean;
   writing: boolean;
@@ -53,6 +63,12 @@ export function settleTransitionTimes(status: statusv1.PodStatus, old: V1PodStat
   next.conditions = mergeConditions(old.conditions, next.conditions ?? [], new Date(Math.floor(nowMs / 1000) * 1000));
   if (old.startTime) next.startTime = old.startTime;
   return create(statusv1.PodStatusSchema, toWirePodStatus(next));
+}
+
+/** The top-level status fields in which two normalized statuses differ (for the log). */
+function differingFields(a: string, b: string): string[] {
+  const [x, y] = [JSON.parse(a) as Record<string, unknown>, JSON.parse(b) as Record<string, unknown>];
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
 }
 
 /** How long after a write the pod cache may still show the status before it. */
@@ -106,8 +122,10 @@ export class PodStatusManager implements Runnable {
     for (const [uid, entry] of this.pods) {
       if (entry.writing || !entry.written || !entry.latest || now - entry.written.at < CACHE_LAG_MS) continue;
       const pod = this.cache.byUid(uid);
-      if (!pod || normalized(pod.status) === entry.written.json) continue;
-      this.logger.info({ pod: `${entry.latest.namespace}/${entry.latest.name}`, uid }, 'the API server holds another status; writing the latest again');
+      if (!pod || (entry.written.cacheRv !== undefined && pod.metadata?.resourceVersion === entry.written.cacheRv)) continue;
+      const api = normalized(pod.status);
+      if (api === entry.written.held) continue;
+      this.logger.info({ pod: `${entry.latest.namespace}/${entry.latest.name}`, uid, fields: differingFields(api, entry.written.held) }, 'the API server holds another status; writing the latest again');
       entry.forced = true;
       void this.drain(uid, entry);
     }
@@ -172,14 +190,20 @@ export class PodStatusManager implements Runnable {
         const json = JSON.stringify(status);
         // Unchanged since the last write, or (after a restart) already what the API server holds.
         const inPlace = entry.written ? entry.written.json === json : normalized(this.cache.byUid(u.podUid)?.status) === json;
+        let at = entry.written?.at ?? 0;
+        let held = entry.written ? entry.written.held : json;
+        let cacheRv = entry.written?.cacheRv;
         if (entry.forced || !inPlace) {
+          cacheRv = this.cache.byUid(u.podUid)?.metadata?.resourceVersion;
           // metadata.uid in the patch is a precondition: a pod re-created under the same name is not ours.
-          await this.api.patchPodStatus(u.namespace, u.name, { metadata: { uid: u.podUid }, status: withReplacedIPs(status) });
+          const answer = await this.api.patchPodStatus(u.namespace, u.name, { metadata: { uid: u.podUid }, status: withReplacedIPs(status) });
           this.writes.statusPatches++;
           this.wakeRetries(); // the API server answers
+          at = this.clock.now();
+          held = answer?.status ? normalized(answer.status) : json;
         }
         entry.forced = false;
-        entry.written = { version: u.version, json, at: this.clock.now() };
+        entry.written = { version: u.version, json, held, at, cacheRv };
         if (u.terminated) {
           await this.api.deletePod(u.namespace, u.name, u.podUid);
           this.writes.deletes++;

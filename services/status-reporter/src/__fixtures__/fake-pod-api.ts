@@ -11,6 +11,8 @@ export class FakePodApi implements PodApi {
   /** The pod name of every patch attempted, failed or not. */
   attempts: string[] = [];
   gate: Promise<void> | undefined;
+  /** What a patch is answered with (the pod as the API server then holds it); default {}. */
+  answer: ((patch: FakePodApi['patches'][number]['patch']) => V1Pod) | undefined;
   async patchPodStatus(ns: string, name: string, patch: object): Promise<V1Pod> {
     await this.gate;
     this.attempts.push(name);
@@ -18,7 +20,7 @@ export class FakePodApi implements PodApi {
     const code = this.failures.shift();
     if (code) throw new ApiException(code, 'injected', JSON.stringify({ message: `injected ${code}` }), {});
     this.patches.push({ ns, name, patch: patch as FakePodApi['patches'][number]['patch'] });
-    return {};
+    return this.answer?.(patch as FakePodApi['patches'][number]['patch']) ?? {};
   }
   async deletePod(ns: string, name: string, uid: string): Promise<void> {
     this.deletes.push({ ns, name, uid });

@@ -201,6 +201,7 @@ export class PodStatusManager implements Runnable {
           this.wakeRetries(); // the API server answers
           at = this.clock.now();
           held = answer?.status ? normalized(answer.status) : json;
+          this.logger.debug({ pod: `${u.namespace}/${u.name}`, uid: u.podUid, version: String(u.version), phase: status.phase, forced: entry.forced === true }, 'pod status patched');
         }
         entry.forced = false;
         entry.written = { version: u.version, json, held, at, cacheRv };

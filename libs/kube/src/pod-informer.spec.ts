@@ -59,4 +59,44 @@ describe('kube PodInformer', () => {
     expect(lists).toHaveLength(2); // the failed one, then the one that filled the cache
     for (const r of fake.requests) expect(r).toContain(`fieldSelector=${encodeURIComponent('spec.nodeName=node-1')}`);
   });
+
+  it('PodInformer - after a run of failed watches, a watch that then stays up for resetAfterMs resets the back-off', async () => {
+    // Lists succeed; the next `failures` watches answer 500, the others stay open.
+    let failures = 4;
+    const fake = createServer((req, res) => {
+      if (new URL(req.url ?? '/', 'http://x').searchParams.get('watch') !== 'true') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"kind":"PodList","metadata":{"resourceVersion":"5"},"items":[]}');
+      } else if (failures > 0) {
+        failures--;
+        res.writeHead(500, { 'content-type': 'application/json' }).end('{"kind":"Status","code":500}');
+      } else res.writeHead(200, { 'content-type': 'application/json' }).flushHeaders();
+    });
+    server = fake;
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const delays: number[] = [];
+    const logger = createLogger('t', { level: 'warn', destination: { write: (line: string) => void delays.push(JSON.parse(line).retryInMs as number) } });
+    informer = new PodInformer({ kubeConfig: kc, nodeName: 'node-1', logger, backoff: { initialMs: 20, maxMs: 200, resetAfterMs: 1000 } }, { onUpsert: () => undefined, onDelete: () => undefined });
+    await informer.start();
+    await expect.poll(() => delays.length, { timeout: 5000 }).toBe(4);
+    expect(delays).toEqual([20, 40, 80, 160]);
+    // The watch is up again (a restart from the last resourceVersion: no list). Quiet for longer than resetAfterMs.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(delays).toHaveLength(4);
+    // A blip: the watch is cut — the back-off starts over...
+    fake.closeAllConnections();
+    await expect.poll(() => delays.length, { timeout: 5000 }).toBe(5);
+    expect(delays[4]).toBe(20);
+    // ...and goes on from there for a blip soon after.
+    await new Promise((r) => setTimeout(r, 100));
+    fake.closeAllConnections();
+    await expect.poll(() => delays.length, { timeout: 5000 }).toBe(6);
+    expect(delays[5]).toBe(40);
+  });
 });

@@ -22,20 +22,28 @@ export interface PodInformerOptions {
   kubeConfig: KubeConfig;
   nodeName: string;
   logger: Logger;
-  /** Back-off after a watch error: first delay, doubling up to max (default 800 ms .. 30 s). */
-  backoff?: { initialMs: number; maxMs: number };
+  /**
+   * Back-off after a list or watch error: first delay, doubling up to max, back to the
+   * first once no error came for resetAfterMs (client-go's reflector: 800 ms .. 30 s,
+   * reset after 2 min).
+   */
+  backoff?: { initialMs: number; maxMs: number; resetAfterMs?: number };
 }
 
 /**
  * The pods bound to one node (field selector spec.nodeName=<node>), as a cache kept
  * by a list+watch. client-node's informer stays stopped after an error, so this one
- * restarts it with back-off until stopped; the delay resets once a start succeeds.
+ * restarts it with back-off until stopped. The delay resets when a list succeeds, or
+ * when the last error is older than `resetAfterMs`: a restart from the last
+ * resourceVersion lists nothing, so without it one long outage would leave every
+ * later blip waiting the longest delay.
  */
 export class PodInformer {
   private readonly lw: ListWatch<V1Pod>;
   private readonly opts: Required<PodInformerOptions>;
   private stopped = false;
   private delayMs: number;
+  private lastErrorAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private markSynced!: () => void;
   /** Resolves once a list has filled the cache. */
@@ -91,6 +99,9 @@ export class PodInformer {
 
   private restartLater(err: unknown): void {
     if (this.stopped || this.timer) return;
+    const now = Date.now();
+    if (now - this.lastErrorAt > (this.opts.backoff.resetAfterMs ?? 120_000)) this.delayMs = this.opts.backoff.initialMs;
+    this.lastErrorAt = now;
     const delay = this.delayMs;
     this.delayMs = Math.min(this.delayMs * 2, this.opts.backoff.maxMs);
     this.opts.logger.warn({ err: (err as Error)?.message ?? err, retryInMs: delay }, 'pod watch failed; restarting');

@@ -10,3 +10,4 @@ export * from './node-services';
 export * from './node-volumes';
 export * from './wait';
 export * from './pod-node';
+export * from './tcp-proxy';

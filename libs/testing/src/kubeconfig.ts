@@ -24,9 +24,10 @@ current-context: x
  * Gets a node identity for `nodeName` the way a node joins a cluster: a key and a
  * CSR for system:node:<name> in system:nodes, signed by the cluster's
  * kube-apiserver-client-kubelet signer once an admin approves it. Returns the
- * path of a kubeconfig that uses it.
+ * path of a kubeconfig that uses it, for the lab's API server or `opts.server` (e.g. a
+ * proxy in front of it; the lab's CA still verifies it).
  */
-export async function mintNodeKubeconfig(nodeName: string): Promise<string> {
+export async function mintNodeKubeconfig(nodeName: string, opts: { server?: string } = {}): Promise<string> {
   const lab = labEnv();
   const dir = await mkdtemp(join(tmpdir(), `splitlet-node-${nodeName}-`));
   const key = join(dir, 'node.key');
@@ -59,7 +60,7 @@ export async function mintNodeKubeconfig(nodeName: string): Promise<string> {
   const cluster = admin.getCurrentCluster()!;
   const node = new KubeConfig();
   node.loadFromOptions({
-    clusters: [{ name: 'lab', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
+    clusters: [{ name: 'lab', server: opts.server ?? cluster.server, caData: cluster.caData, skipTLSVerify: false }],
     users: [{ name: `system:node:${nodeName}`, certData: cert, keyData: (await readFile(key)).toString('base64') }],
     contexts: [{ name: 'node', cluster: 'lab', user: `system:node:${nodeName}` }],
     currentContext: 'node',

@@ -26,7 +26,7 @@ export interface PodTestNode {
  */
 export async function startPodTestNode(
   names: { nodeName: string; namespace: string },
-  opts: { env?: Record<string, string>; prober?: boolean } = {},
+  opts: { env?: Record<string, string>; prober?: boolean; server?: string } = {},
 ): Promise<PodTestNode> {
   const lab = labEnv();
   const admin = new KubeConfig();
@@ -34,7 +34,7 @@ export async function startPodTestNode(
   const core = admin.makeApiClient(CoreV1Api);
   const created = await kubectl(lab.adminKubeconfig, ['create', 'namespace', names.namespace]);
   if (created.code !== 0) throw new Error(`cannot create namespace ${names.namespace}: ${created.stderr}`);
-  const node = testNode(names.nodeName, await mintNodeKubeconfig(names.nodeName), {
+  const node = testNode(names.nodeName, await mintNodeKubeconfig(names.nodeName, { server: opts.server }), {
     SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1',
     SPLITLET_POD_RESYNC_MS: '2000',
     ...opts.env,

@@ -28,6 +28,23 @@ const update = (version: number, phase: string, terminated = false) =>
     },
   });
 
+const T = 1_764_331_200_000_000_000n; // 2025-11-28T12:00:00Z in ns
+const SEC = 1_000_000_000n;
+/** A status as pod-sync stamps it: its Ready condition's lastTransitionTime and startTime as given. */
+const stamped = (version: number, o: { ready: boolean; readyAt: bigint; startAt: bigint; uid?: string; name?: string }) =>
+  create(statusv1.PodStatusUpdateSchema, {
+    podUid: o.uid ?? 'uid-1',
+    namespace: 'default',
+    name: o.name ?? 'web',
+    version: BigInt(version),
+    status: {
+      phase: 'Running',
+      startTime: o.startAt,
+      conditions: [{ type: 'Ready', status: o.ready ? 'True' : 'False', lastTransitionTime: o.readyAt }],
+      containerStatuses: [{ name: 'app', ready: o.ready, image: 'splitlet-lab/testbox:1', state: { state: { case: 'running', value: { startedAt: T } } } }],
+    },
+  });
+
 describe('status-reporter PodStatusManager', () => {
   let h: ServiceHarness;
   let api: FakePodApi;
@@ -192,6 +209,124 @@ describe('status-reporter PodStatusManager', () => {
     expect(api.patches).toHaveLength(1); // in place: nothing to do
     // Someone else wrote the status (or our write was lost): the next reconcile repairs it.
     cached.set('uid-1', asApiHas({ ...api.patches[0]!.patch.status, phase: 'Pending' }));
+    manager.reconcile();
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Running']);
+  });
+
+  it('PodStatusManager - times settle against the newest status held: an unchanged condition keeps its lastTransitionTime, startTime never moves, a transition is dated when it is received', async () => {
+    const ready = (i: number) => api.patches[i]!.patch.status as { startTime: string; conditions: { type: string; status: string; lastTransitionTime: string }[] };
+    manager.offer(stamped(1, { ready: true, readyAt: T, startAt: T }));
+    await settled();
+    // pod-sync stamped again against its (lagging) copy of the pod: the same status, not written again.
+    manager.offer(stamped(2, { ready: true, readyAt: T + 5n * SEC, startAt: T + 5n * SEC }));
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    // A transition stamped with a stale time (the copy pod-sync compared with was older still) is dated now.
+    manager.offer(stamped(3, { ready: false, readyAt: T, startAt: T + 6n * SEC }));
+    await settled();
+    expect(api.patches).toHaveLength(2);
+    expect(ready(1).conditions).toEqual([{ type: 'Ready', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z', lastProbeTime: null }]);
+    expect(ready(1).startTime).toBe('2025-11-28T12:00:00Z');
+    await clock.advance(7_000);
+    manager.offer(stamped(4, { ready: false, readyAt: T + 7n * SEC, startAt: T + 7n * SEC }));
+    await settled();
+    expect(api.patches).toHaveLength(2);
+  });
+
+  it('PodStatusManager - the first status of a pod settles against the API server\'s (another writer marked it not ready meanwhile)', async () => {
+    cached.set('uid-1', asApiHas({ startTime: '2025-11-28T11:00:00Z', conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2025-11-28T12:30:00Z' }] }));
+    manager.offer(stamped(1, { ready: true, readyAt: T, startAt: T }));
+    await settled();
+    expect(api.patches[0]!.patch.status).toMatchObject({
+      startTime: '2025-11-28T11:00:00Z',
+      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z' }],
+    });
+  });
+
+  it('PodStatusManager - while the API server is away a write is retried with back-off capped at the reconcile period', async () => {
+    api.unreachable = true;
+    manager.offer(update(1, 'Running'));
+    await expect.poll(() => api.attempts.length).toBe(1);
+    await clock.advance(200 + 400 + 800 + 1600 + 3200 + 6400);
+    expect(api.attempts).toHaveLength(7);
+    await clock.advance(9_999);
+    expect(api.attempts).toHaveLength(7);
+    await clock.advance(1);
+    expect(api.attempts).toHaveLength(8);
+    await clock.advance(10_000);
+    expect(api.attempts).toHaveLength(9);
+    api.unreachable = false;
+    await clock.advance(10_000);
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running']);
+  });
+
+  it('PodStatusManager - once a write succeeds, the writes waiting to retry go at once', async () => {
+    api.unreachable = true;
+    manager.offer(update(1, 'Running'));
+    await expect.poll(() => api.attempts.length).toBe(1);
+    await clock.advance(200 + 400 + 800 + 1600 + 3200 + 6400);
+    expect(api.attempts).toHaveLength(7); // web now waits 10 s
+    api.unreachable = false;
+    manager.offer(stamped(1, { uid: 'uid-2', name: 'db', ready: true, readyAt: T, startAt: T }));
+    await settled(); // without the clock moving
+    expect(api.patches.map((p) => p.name)).toEqual(['db', 'web']);
+  });
+
+  it('PodStatusManager - the reconcile repairs a status another writer changed while the producer keeps re-sending the one held', async () => {
+    manager.offer(update(1, 'Running'));
+    await settled();
+    // The node lifecycle controller marked the pod not ready; pod-sync re-sends the same status every second.
+    cached.set('uid-1', asApiHas({ ...api.patches[0]!.patch.status, conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2025-11-28T12:30:00Z' }] }));
+    for (let v = 2; v <= 11; v++) {
+      await clock.advance(1_000);
+      manager.offer(update(v, 'Running'));
+      await settled();
+    }
+    expect(api.patches).toHaveLength(1);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(2);
+    expect(api.patches[1]!.patch.status).toMatchObject({ conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-11-28T12:00:00Z' }] });
+  });
+
+  it('PodStatusManager - the reconcile compares with what the API server answered the write with, not what was sent (an IP a patch cannot remove)', async () => {
+    // A finished pod's stopped sandbox reports no IP: the patch leaves podIP out and the API server keeps it.
+    api.answer = (patch) => asApiHas({ ...patch.status, podIP: '172.17.0.5', podIPs: [{ ip: '172.17.0.5' }] });
+    manager.offer(stamped(1, { ready: false, readyAt: T, startAt: T }));
+    await settled();
+    cached.set('uid-1', api.answer(api.patches[0]!.patch));
+    await clock.advance(10_000);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    // The same status again (pod-sync's next sync) is no write either.
+    manager.offer(stamped(2, { ready: false, readyAt: T, startAt: T }));
+    await settled();
+    expect(api.patches).toHaveLength(1);
+  });
+
+  it('PodStatusManager - the reconcile waits for the pod cache to see the last write (its watch still cut after an outage) before comparing', async () => {
+    const withRv = (rv: string, status: object): V1Pod => {
+      const p = asApiHas(status);
+      p.metadata!.resourceVersion = rv;
+      return p;
+    };
+    // The cache shows the status from before the outage (resourceVersion 5) when the latest is written.
+    cached.set('uid-1', withRv('5', { phase: 'Pending' }));
+    manager.offer(update(1, 'Running'));
+    await settled();
+    await clock.advance(10_000);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1); // the cache is behind: nothing to conclude
+    // The cache catches up: it shows the write, then another writer's change.
+    cached.set('uid-1', withRv('6', api.patches[0]!.patch.status));
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    cached.set('uid-1', withRv('7', { ...api.patches[0]!.patch.status, phase: 'Unknown' }));
     manager.reconcile();
     await settled();
     expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Running']);

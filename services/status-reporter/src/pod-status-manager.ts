@@ -8,7 +8,7 @@ import { apiStatus, describeApiError } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import type { V1PodStatus } from '@kubernetes/client-node';
-import { toKubePodStatus, toWirePodStatus } from '@splitlet/pod-status';
+import { mergeConditions, toKubePodStatus, toWirePodStatus } from '@splitlet/pod-status';
 import type { PodApi } from './pod-api';
 import type { PodCache } from './pod-cache';
 import { SR } from './tokens';
@@ -18,8 +18,18 @@ interface PodEntry {
   latest?: statusv1.PodStatusUpdate;
   /** The trace context it came in (its CONSUMER span): its write is a child of it. */
   latestContext?: Context;
-  /** What was last written (or found already in place): its version, the status as sent, when. */
-  written?: { version: bigint; json: string; at: number };
+  /**
+   * What was last written (or found already in place): its version, the status as sent,
+   * and when it was last PATCHed (0: never by us) — an update found in place is no write,
+   * so the pod cache has nothing to catch up with — and `held`, the status the API server
+   * answered that PATCH with: what the pod cache should show. It may differ from what was
+   * sent (a patch leaves out what the status does not have: an IP a stopped sandbox no
+   * longer reports stays), and the reconcile must not write forever to change it.
+   * `cacheRv`: the pod's resourceVersion in the pod cache when it was PATCHed; while the
+   * cache still shows it, the cache has not seen that write (e.g. its watch is still
+   * cut after the API server was away) and cannot tell whether it took.
+   */
+  written?: { version: bigint; json: string; held: string; at: number; cacheRv?: string };
   /** The API's status differs from what was written: write the latest again. */
   forced?: boolean;
   writing: boolean;
@@ -40,9 +50,33 @@ function withReplacedIPs(status: V1PodStatus): object {
 
 /** How many deleted pods' UIDs are remembered to drop their late updates. */
 const GONE_REMEMBERED = 10_000;
+/**
+ * The status manager's updateStatusInternal: against the newest status held for the
+ * pod, a condition whose status did not change keeps its lastTransitionTime, one that
+ * changed gets `now`, and startTime never changes once set. The producer (pod-sync)
+ * stamps them against its copy of the pod from the API server, which lags behind our
+ * writes — or is cut off while the API server is away — so its times would step back
+ * and forth between writes, and a transition would be dated when the API server
+ * returned instead of when it happened.
+ */
+export function settleTransitionTimes(status: statusv1.PodStatus, old: V1PodStatus | undefined, nowMs: number): statusv1.PodStatus {
+  if (!old) return status;
+  const next = toKubePodStatus(status);
+  next.conditions = mergeConditions(old.conditions, next.conditions ?? [], new Date(Math.floor(nowMs / 1000) * 1000));
+  if (old.startTime) next.startTime = old.startTime;
+  return create(statusv1.PodStatusSchema, toWirePodStatus(next));
+}
+
+/** The top-level status fields in which two normalized statuses differ (for the log). */
+function differingFields(a: string, b: string): string[] {
+  const [x, y] = [JSON.parse(a) as Record<string, unknown>, JSON.parse(b) as Record<string, unknown>];
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
+}
 
 /** How long after a write the pod cache may still show the status before it. */
 const CACHE_LAG_MS = 2_000;
+/** The longest wait between two attempts of a failed write, when the reconcile period is longer. */
+const MAX_RETRY_MS = 30_000;
 
 const tracer = trace.getTracer('status-reporter');
 
@@ -62,6 +96,8 @@ export class PodStatusManager implements Runnable {
    * which would only be a PATCH answered 404. Bounded; a UID is never reused.
    */
   private readonly gone = new Set<string>();
+  /** Aborted (and replaced) when a write succeeds: failed writes waiting to retry go at once. */
+  private wake = new AbortController();
   /** Counts of API writes, for the record. */
   readonly writes = { statusPatches: 0, deletes: 0 };
 
@@ -94,8 +130,10 @@ export class PodStatusManager implements Runnable {
     for (const [uid, entry] of this.pods) {
       if (entry.writing || !entry.written || !entry.latest || now - entry.written.at < CACHE_LAG_MS) continue;
       const pod = this.cache.byUid(uid);
-      if (!pod || normalized(pod.status) === entry.written.json) continue;
-      this.logger.info({ pod: `${entry.latest.namespace}/${entry.latest.name}`, uid }, 'the API server holds another status; writing the latest again');
+      if (!pod || (entry.written.cacheRv !== undefined && pod.metadata?.resourceVersion === entry.written.cacheRv)) continue;
+      const api = normalized(pod.status);
+      if (api === entry.written.held) continue;
+      this.logger.info({ pod: `${entry.latest.namespace}/${entry.latest.name}`, uid, fields: differingFields(api, entry.written.held) }, 'the API server holds another status; writing the latest again');
       entry.forced = true;
       void this.drain(uid, entry);
     }
@@ -112,6 +150,8 @@ export class PodStatusManager implements Runnable {
     this.pods.set(update.podUid, entry);
     const newest = entry.latest?.version ?? entry.written?.version ?? -1n;
     if (update.version <= newest) return; // stale or repeated
+    const old = entry.latest?.status ? toKubePodStatus(entry.latest.status) : this.cache.byUid(update.podUid)?.status;
+    update.status = settleTransitionTimes(update.status, old, this.clock.now());
     entry.latest = update;
     entry.latestContext = context.active();
     void this.drain(update.podUid, entry);
@@ -126,12 +166,16 @@ export class PodStatusManager implements Runnable {
     if (entry.writing) return;
     entry.writing = true;
     try {
+      // The back-off is capped at the reconcile period (the kubelet retries a failed
+      // write at its next 10 s syncBatch), and cut short when another write succeeds:
+      // once the API server answers again, every waiting status goes at once.
+      const cap = Math.min(this.reconcileMs, MAX_RETRY_MS);
       for (let delay = 200; entry.latest && (entry.forced || !entry.written || entry.latest.version > entry.written.version); ) {
         const latest = entry.latest;
         const outcome = await context.with(entry.latestContext ?? context.active(), () => this.write(latest, entry));
         if (outcome === 'retry') {
-          await this.clock.sleep(delay);
-          delay = Math.min(delay * 2, 30_000);
+          await this.clock.sleep(delay, this.wake.signal).catch(() => undefined);
+          delay = Math.min(delay * 2, cap);
         } else if (outcome === 'gone') {
           this.pods.delete(uid);
           this.gone.add(uid);
@@ -139,13 +183,18 @@ export class PodStatusManager implements Runnable {
           return;
         } else if (outcome === 'refused') {
           // This status cannot be written (403, 422); a later one may be.
-          entry.written = { version: latest.version, json: '', at: this.clock.now() };
+          entry.written = { version: latest.version, json: '', held: '', at: this.clock.now(), cacheRv: undefined };
           entry.forced = false;
         }
       }
     } finally {
       entry.writing = false;
     }
+  }
+
+  private wakeRetries(): void {
+    this.wake.abort();
+    this.wake = new AbortController();
   }
 
   private write(u: statusv1.PodStatusUpdate, entry: PodEntry): Promise<'ok' | 'retry' | 'gone' | 'refused'> {
@@ -156,13 +205,21 @@ export class PodStatusManager implements Runnable {
         const json = JSON.stringify(status);
         // Unchanged since the last write, or (after a restart) already what the API server holds.
         const inPlace = entry.written ? entry.written.json === json : normalized(this.cache.byUid(u.podUid)?.status) === json;
+        let at = entry.written?.at ?? 0;
+        let held = entry.written ? entry.written.held : json;
+        let cacheRv = entry.written?.cacheRv;
         if (entry.forced || !inPlace) {
+          cacheRv = this.cache.byUid(u.podUid)?.metadata?.resourceVersion;
           // metadata.uid in the patch is a precondition: a pod re-created under the same name is not ours.
-          await this.api.patchPodStatus(u.namespace, u.name, { metadata: { uid: u.podUid }, status: withReplacedIPs(status) });
+          const answer = await this.api.patchPodStatus(u.namespace, u.name, { metadata: { uid: u.podUid }, status: withReplacedIPs(status) });
           this.writes.statusPatches++;
+          this.wakeRetries(); // the API server answers
+          at = this.clock.now();
+          held = answer?.status ? normalized(answer.status) : json;
+          this.logger.debug({ pod: `${u.namespace}/${u.name}`, uid: u.podUid, version: String(u.version), phase: status.phase, forced: entry.forced === true }, 'pod status patched');
         }
         entry.forced = false;
-        entry.written = { version: u.version, json, at: this.clock.now() };
+        entry.written = { version: u.version, json, held, at, cacheRv };
         if (u.terminated) {
           await this.api.deletePod(u.namespace, u.name, u.podUid);
           this.writes.deletes++;

@@ -6,13 +6,21 @@ export class FakePodApi implements PodApi {
   patches: { ns: string; name: string; patch: { metadata: { uid: string }; status: { phase?: string } } }[] = [];
   deletes: { ns: string; name: string; uid: string }[] = [];
   failures: number[] = [];
+  /** While true, every call fails as a request to an API server that is not there does. */
+  unreachable = false;
+  /** The pod name of every patch attempted, failed or not. */
+  attempts: string[] = [];
   gate: Promise<void> | undefined;
+  /** What a patch is answered with (the pod as the API server then holds it); default {}. */
+  answer: ((patch: FakePodApi['patches'][number]['patch']) => V1Pod) | undefined;
   async patchPodStatus(ns: string, name: string, patch: object): Promise<V1Pod> {
     await this.gate;
+    this.attempts.push(name);
+    if (this.unreachable) throw new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:6443') });
     const code = this.failures.shift();
     if (code) throw new ApiException(code, 'injected', JSON.stringify({ message: `injected ${code}` }), {});
     this.patches.push({ ns, name, patch: patch as FakePodApi['patches'][number]['patch'] });
-    return {};
+    return this.answer?.(patch as FakePodApi['patches'][number]['patch']) ?? {};
   }
   async deletePod(ns: string, name: string, uid: string): Promise<void> {
     this.deletes.push({ ns, name, uid });

@@ -7,6 +7,9 @@ import {
   UPDATE,
   Watch,
   type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -18,10 +21,7 @@ export interface PodInformerHandlers {
   onDelete(pod: V1Pod): void;
 }
 
-export interface PodInformerOptions {
-  kubeConfig: KubeConfig;
-  nodeName: string;
-  logger: Logger;
+export interface InformerBackoff {
   /**
    * Back-off after a list or watch error: first delay, doubling up to max, back to the
    * first once no error came for resetAfterMs (client-go's reflector: 800 ms .. 30 s,
@@ -30,17 +30,35 @@ export interface PodInformerOptions {
   backoff?: { initialMs: number; maxMs: number; resetAfterMs?: number };
 }
 
+export interface PodInformerOptions extends InformerBackoff {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  logger: Logger;
+}
+
+interface KubeInformerSpec<T extends KubernetesObject> extends InformerBackoff {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** What is watched, for the log ("pod", "node"). */
+  what: string;
+  path: string;
+  fieldSelector: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  onUpsert?: (o: T) => void;
+  onDelete?: (o: T) => void;
+}
+
 /**
- * The pods bound to one node (field selector spec.nodeName=<node>), as a cache kept
- * by a list+watch. client-node's informer stays stopped after an error, so this one
+ * A cache of some objects kept by a list+watch (field selector), as client-go's
+ * informer. client-node's informer stays stopped after an error, so this one
  * restarts it with back-off until stopped. The delay resets when a list succeeds, or
  * when the last error is older than `resetAfterMs`: a restart from the last
  * resourceVersion lists nothing, so without it one long outage would leave every
  * later blip waiting the longest delay.
  */
-export class PodInformer {
-  private readonly lw: ListWatch<V1Pod>;
-  private readonly opts: Required<PodInformerOptions>;
+export class KubeInformer<T extends KubernetesObject> {
+  private readonly lw: ListWatch<T>;
+  private readonly backoff: { initialMs: number; maxMs: number; resetAfterMs?: number };
   private stopped = false;
   private delayMs: number;
   private lastErrorAt = -Infinity;
@@ -49,27 +67,27 @@ export class PodInformer {
   /** Resolves once a list has filled the cache. */
   readonly synced = new Promise<void>((resolve) => (this.markSynced = resolve));
 
-  constructor(opts: PodInformerOptions, handlers: PodInformerHandlers) {
-    this.opts = { backoff: { initialMs: 800, maxMs: 30_000 }, ...opts };
-    this.delayMs = this.opts.backoff.initialMs;
-    const api = opts.kubeConfig.makeApiClient(CoreV1Api);
-    const fieldSelector = `spec.nodeName=${opts.nodeName}`;
-    this.lw = new ListWatch<V1Pod>(
-      '/api/v1/pods',
-      new Watch(opts.kubeConfig),
+  constructor(private readonly spec: KubeInformerSpec<T>) {
+    this.backoff = spec.backoff ?? { initialMs: 800, maxMs: 30_000 };
+    this.delayMs = this.backoff.initialMs;
+    this.lw = new ListWatch<T>(
+      spec.path,
+      new Watch(spec.kubeConfig),
       async () => {
-        const list = await api.listPodForAllNamespaces({ fieldSelector });
-        this.delayMs = this.opts.backoff.initialMs;
+        const list = await spec.list();
+        this.delayMs = this.backoff.initialMs;
         this.markSynced();
         return list;
       },
       false,
       undefined,
-      fieldSelector,
+      spec.fieldSelector,
     );
-    this.lw.on(ADD, handlers.onUpsert);
-    this.lw.on(UPDATE, handlers.onUpsert);
-    this.lw.on(DELETE, handlers.onDelete);
+    if (spec.onUpsert) {
+      this.lw.on(ADD, spec.onUpsert);
+      this.lw.on(UPDATE, spec.onUpsert);
+    }
+    if (spec.onDelete) this.lw.on(DELETE, spec.onDelete);
     this.lw.on(ERROR, (err: unknown) => this.restartLater(err));
   }
 
@@ -82,12 +100,12 @@ export class PodInformer {
     await this.synced;
   }
 
-  /** The cached pods. The returned objects are shared: do not mutate them. */
-  list(): readonly V1Pod[] {
+  /** The cached objects. The returned objects are shared: do not mutate them. */
+  list(): readonly T[] {
     return this.lw.list();
   }
 
-  get(namespace: string, name: string): V1Pod | undefined {
+  get(name: string, namespace?: string): T | undefined {
     return this.lw.get(name, namespace);
   }
 
@@ -100,14 +118,39 @@ export class PodInformer {
   private restartLater(err: unknown): void {
     if (this.stopped || this.timer) return;
     const now = Date.now();
-    if (now - this.lastErrorAt > (this.opts.backoff.resetAfterMs ?? 120_000)) this.delayMs = this.opts.backoff.initialMs;
+    if (now - this.lastErrorAt > (this.backoff.resetAfterMs ?? 120_000)) this.delayMs = this.backoff.initialMs;
     this.lastErrorAt = now;
     const delay = this.delayMs;
-    this.delayMs = Math.min(this.delayMs * 2, this.opts.backoff.maxMs);
-    this.opts.logger.warn({ err: (err as Error)?.message ?? err, retryInMs: delay }, 'pod watch failed; restarting');
+    this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
+    this.spec.logger.warn({ err: (err as Error)?.message ?? err, retryInMs: delay }, `${this.spec.what} watch failed; restarting`);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (!this.stopped) void this.lw.start().catch((e: unknown) => this.restartLater(e));
     }, delay);
+  }
+}
+
+/** The pods bound to one node (field selector spec.nodeName=<node>). */
+export class PodInformer extends KubeInformer<V1Pod> {
+  constructor(opts: PodInformerOptions, handlers: PodInformerHandlers) {
+    const api = opts.kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = `spec.nodeName=${opts.nodeName}`;
+    super({ ...opts, what: 'pod', path: '/api/v1/pods', fieldSelector, list: () => api.listPodForAllNamespaces({ fieldSelector }), ...handlers });
+  }
+
+  override get(namespace: string, name?: string): V1Pod | undefined {
+    return super.get(name!, namespace);
+  }
+}
+
+/**
+ * The node's own Node object (a node may list and watch only that one, by
+ * metadata.name): what the API server holds now, as the kubelet's node lister.
+ */
+export class OwnNodeInformer extends KubeInformer<V1Node> {
+  constructor(opts: { kubeConfig: KubeConfig; nodeName: string; logger: Logger } & InformerBackoff) {
+    const api = opts.kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = `metadata.name=${opts.nodeName}`;
+    super({ ...opts, what: 'node', path: '/api/v1/nodes', fieldSelector, list: () => api.listNode({ fieldSelector }) });
   }
 }

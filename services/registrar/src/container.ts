@@ -1,7 +1,8 @@
 import { hostname, platform } from 'node:os';
 import type { DependencyContainer } from 'tsyringe';
 import { loadKubeConfig } from '@splitlet/kube';
-import { runAll, type Runnable } from '@splitlet/service';
+import { runAll, TOKENS, type Runnable } from '@splitlet/service';
+import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { goArch } from './host-facts';
 import { BusNodeInputs } from './inputs';
@@ -14,7 +15,7 @@ import { REG } from './tokens';
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
-  container.registerInstance(REG.NodeApi, kubeNodeApi(loadKubeConfig(config.KUBECONFIG)));
+  container.registerInstance(REG.NodeApi, kubeNodeApi(loadKubeConfig(config.KUBECONFIG), config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger)));
   container.register(REG.Inputs, { useClass: BusNodeInputs });
   const settings: StatusSettings = {
     nodeName: config.SPLITLET_NODE_NAME,

@@ -1,4 +1,6 @@
 import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Lease, type V1Node } from '@kubernetes/client-node';
+import { OwnNodeInformer } from '@splitlet/kube';
+import type { Logger } from '@splitlet/telemetry';
 
 /**
  * The API calls the registrar makes — all a node identity may make for its own
@@ -7,6 +9,12 @@ import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type Kub
 export interface NodeApi {
   createNode(node: V1Node): Promise<V1Node>;
   readNode(name: string): Promise<V1Node>;
+  /**
+   * The Node as a watch of it last showed it (the kubelet's node lister), undefined
+   * before the first list; it sees what others wrote, e.g. the node lifecycle
+   * controller's Ready Unknown.
+   */
+  watchedNode(name: string): V1Node | undefined;
   /** A JSON merge patch of nodes/<name>/status (status, and metadata labels/annotations). */
   patchNodeStatus(name: string, patch: object): Promise<V1Node>;
   readLease(namespace: string, name: string): Promise<V1Lease>;
@@ -15,13 +23,17 @@ export interface NodeApi {
   replaceLease(namespace: string, name: string, lease: V1Lease): Promise<V1Lease>;
 }
 
-export function kubeNodeApi(kc: KubeConfig): NodeApi {
+export function kubeNodeApi(kc: KubeConfig, nodeName: string, logger: Logger): NodeApi {
   const core = kc.makeApiClient(CoreV1Api);
+  // Started at once and kept for the process's life; it retries on its own.
+  const watch = new OwnNodeInformer({ kubeConfig: kc, nodeName, logger });
+  void watch.start();
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   return {
     createNode: (body) => core.createNode({ body }),
     readNode: (name) => core.readNode({ name }),
+    watchedNode: (name) => watch.get(name),
     patchNodeStatus: (name, body) => core.patchNodeStatus({ name, body }, mergePatch),
     readLease: (namespace, name) => coordination.readNamespacedLease({ namespace, name }),
     createLease: (namespace, body) => coordination.createNamespacedLease({ namespace, body }),

@@ -8,7 +8,7 @@ import { FakeNodeApi } from './__fixtures__/fake-node-api';
 import { healthyInputs } from './__fixtures__/inputs';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
 import type { NodeInputs } from './node-status';
-import { NodeStatusManager, type NodeIdentity, type RegistrarTiming } from './node-status-manager';
+import { NodeStatusManager, newer, type NodeIdentity, type RegistrarTiming } from './node-status-manager';
 import { REG } from './tokens';
 
 describe('registrar NodeStatusManager', () => {
@@ -118,5 +118,31 @@ describe('registrar NodeStatusManager', () => {
     expect(manager.writes.nodeStatusPatch).toBe(3);
     abort.abort();
     await running;
+  });
+
+  it('NodeStatusManager - another writer\'s Ready Unknown (the node lifecycle controller after an outage), seen through the watch, is overwritten at the next update', async () => {
+    api.watching = true;
+    const abort = new AbortController();
+    const running = manager.run(abort.signal);
+    await clock.settle();
+    await clock.advance(20_500);
+    expect(manager.writes.nodeStatusPatch).toBe(0);
+    // The controller marks the node Unknown behind the registrar's back (a newer resourceVersion).
+    const stored = api.nodes.get('node-a')!;
+    const conditions = stored.status!.conditions!.map((c) => (c.type === 'Ready' ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' } : c));
+    api.nodes.set('node-a', { ...stored, metadata: { ...stored.metadata, resourceVersion: '999' }, status: { ...stored.status, conditions } });
+    await clock.advance(10_500);
+    expect(manager.writes.nodeStatusPatch).toBe(1);
+    expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'KubeletReady' });
+    abort.abort();
+    await running;
+  });
+
+  it('newer - the copy with the greater resourceVersion; the first when they cannot be compared', () => {
+    const n = (rv: string | undefined, tag: string) => ({ metadata: { resourceVersion: rv, name: tag } });
+    expect(newer(n('5', 'a'), n('7', 'b'))?.metadata.name).toBe('b');
+    expect(newer(n('7', 'a'), n('5', 'b'))?.metadata.name).toBe('a');
+    expect(newer(n('x', 'a'), n('5', 'b'))?.metadata.name).toBe('a');
+    expect(newer(undefined, n('5', 'b'))?.metadata.name).toBe('b');
   });
 });

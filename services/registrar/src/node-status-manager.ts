@@ -37,6 +37,13 @@ const NODE_READY_GRACE_MS = 120_000;
 const isReady = (node: Pick<V1Node, 'status'> | undefined) => node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const tracer = trace.getTracer('registrar');
 
+/** The newer of two copies of one object by resourceVersion (etcd's revisions are numbers); the first when not comparable. */
+export function newer<T extends { metadata?: { resourceVersion?: string } }>(a: T | undefined, b: T | undefined): T | undefined {
+  if (!a || !b) return a ?? b;
+  const [x, y] = [Number(a.metadata?.resourceVersion), Number(b.metadata?.resourceVersion)];
+  return Number.isFinite(x) && Number.isFinite(y) && y > x ? b : a;
+}
+
 /**
  * Registers the Node and keeps its status current, as the kubelet's
  * kubelet_node_status.go: create (or reconcile) once, then every update period
@@ -155,7 +162,11 @@ export class NodeStatusManager implements Runnable {
         let lastErr: unknown;
         for (let attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
           try {
-            const original = attempt === 0 && this.node ? this.node : await this.api.readNode(this.settings.nodeName);
+            // First from what is known — the newer of the last written and the watched
+            // Node, so another writer's change (the node lifecycle controller's Ready
+            // Unknown after an outage) is seen and overwritten — then from the API server.
+            const known = attempt === 0 ? newer(this.node, this.api.watchedNode(this.settings.nodeName)) : undefined;
+            const original = known ?? (await this.api.readNode(this.settings.nodeName));
             const status = buildNodeStatus(original.status, inputs, this.settings, this.pressure, this.clock.now());
             const labels = this.missingRequiredLabels(original);
             const fields = changedFields(original.status, status);

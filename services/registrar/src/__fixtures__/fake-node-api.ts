@@ -30,6 +30,14 @@ export class FakeNodeApi implements NodeApi {
     return roundTrip(stored);
   }
 
+  /** What the watch shows: the stored Node while `watching`. */
+  watching = false;
+
+  watchedNode(name: string): V1Node | undefined {
+    const n = this.watching ? this.nodes.get(name) : undefined;
+    return n && roundTrip(n);
+  }
+
   async readNode(name: string): Promise<V1Node> {
     this.record('readNode');
     const n = this.nodes.get(name);

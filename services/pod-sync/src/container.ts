@@ -8,6 +8,7 @@ import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { ImageManager } from './image-manager';
+import { PodUpdateFilter } from './pod-changes';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
@@ -47,15 +48,19 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const traces = new PodTraces(node);
   const workers = new PodWorkers((pod) => traces.run(pod, () => syncer.sync(pod)));
   container.registerInstance(SYNC.Workers, workers);
+  const updates = new PodUpdateFilter();
   container.registerInstance(
     SYNC.PodInformer,
     new PodInformer(
       { kubeConfig: kc, nodeName: node, logger },
       {
-        onUpsert: (pod) => workers.update(pod),
+        onUpsert: (pod) => {
+          if (updates.shouldSync(pod)) workers.update(pod);
+        },
         onDelete: (pod) => {
           const uid = pod.metadata?.uid;
           if (!uid) return;
+          updates.forget(uid);
           void traces
             .run(pod, () => syncer.cleanup(uid))
             .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))

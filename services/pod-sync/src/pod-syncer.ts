@@ -1,4 +1,4 @@
-import type { V1Container, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
@@ -55,6 +55,14 @@ export class PodSyncer {
   private readonly versions = new Map<string, bigint>();
   /** The last status handed over per pod (a torn-down pod's is handed over again, never an older one). */
   private readonly lastStatus = new Map<string, ReturnType<typeof toWirePodStatus>>();
+  /**
+   * What this worker last generated per pod: its own conditions and start time are the
+   * "old status" of the next one (the kubelet's status manager cache, which
+   * generateAPIPodStatus prefers to the API's copy). The informer's copy lags behind
+   * the writes; taking transition times from it made two syncs a second apart disagree,
+   * and each write's watch event then synced the pod again with the other value.
+   */
+  private readonly generated = new Map<string, { conditions: V1PodCondition[]; startTime: Date }>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
   private readonly terminationMessages: TerminationMessages;
 
@@ -391,6 +399,7 @@ export class PodSyncer {
     await this.volumes.tearDown(uid);
     this.versions.delete(uid);
     this.lastStatus.delete(uid);
+    this.generated.delete(uid);
     await this.probes.remove(uid);
   }
 
@@ -440,17 +449,22 @@ export class PodSyncer {
     const statuses = statusesOf(pod.spec?.containers, false);
     const initStatuses = statusesOf(pod.spec?.initContainers, true);
     const all = [...statuses, ...initStatuses];
+    const uid = pod.metadata!.uid!;
+    // The old status: what this worker generated last, else (a restart) the API's.
+    const mine = this.generated.get(uid);
+    const oldStatus = mine ? { ...pod.status, conditions: mine.conditions, startTime: mine.startTime } : pod.status;
     const phase = override ? (override.phase as ReturnType<typeof podPhase>) : podPhase(pod, statuses, initStatuses, terminated);
     const sandboxView = sandboxes.map(asSandboxView);
-    const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, all, phase, { oldStatus: pod.status })];
+    const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, all, phase, { oldStatus })];
     generated.push(generateContainersReadyCondition(pod, all, phase));
+    // Readiness gates are other writers' conditions: those come from the API's copy.
     generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], all, phase));
-    const conditions = mergeConditions(pod.status?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
+    const conditions = mergeConditions(oldStatus?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
     const sandbox = sandboxes.find((s) => s.state === PodSandboxState.READY) ?? sandboxes[0];
     const hostIP = await this.nodeIP();
     const podIP = pod.spec?.hostNetwork ? hostIP : (sandbox?.network?.ip ?? '');
-    const startTime = pod.status?.startTime ?? new Date(Math.floor(now / 1000) * 1000);
-    const uid = pod.metadata!.uid!;
+    const startTime = oldStatus?.startTime ? new Date(oldStatus.startTime) : new Date(Math.floor(now / 1000) * 1000);
+    this.generated.set(uid, { conditions, startTime });
     if (terminated) await this.probes.remove(uid);
     else await this.probes.publish(uid, podProbeView(pod, [...statuses, ...initStatuses], podIP, hostIP, BigInt(now) * 1000n));
     await this.publishStatus(

@@ -20,6 +20,9 @@ import { ApiObjectSource } from './volumes/objects';
 import { ServiceAccountTokens } from './volumes/service-account-tokens';
 import { VolumeManager, type PodEventSink } from './volumes/volume-manager';
 
+/** The kubelet's backOffPeriod: a pod whose sync failed is synced again after this (plus up to half of it). */
+const RETRY_MS = 10_000;
+
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
   const logger = container.resolve<Logger>(TOKENS.Logger);
@@ -46,29 +49,36 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);
-  const workers = new PodWorkers((pod) => traces.run(pod, () => syncer.sync(pod)));
+  const workers = new PodWorkers((pod) => traces.run(pod, () => syncer.sync(pod)), {
+    resyncMs: config.SPLITLET_POD_RESYNC_MS,
+    retryMs: Math.min(RETRY_MS, config.SPLITLET_POD_RESYNC_MS),
+    refreshMs: config.SPLITLET_VOLUME_REFRESH_MS,
+    refresh: (pod) => traces.run(pod, () => syncer.refreshVolumes(pod)),
+    latest: (pod) => {
+      const now = informer.get(pod.metadata!.namespace!, pod.metadata!.name!);
+      return now?.metadata?.uid === pod.metadata?.uid ? now : undefined;
+    },
+  });
   container.registerInstance(SYNC.Workers, workers);
   const updates = new PodUpdateFilter();
-  container.registerInstance(
-    SYNC.PodInformer,
-    new PodInformer(
-      { kubeConfig: kc, nodeName: node, logger },
-      {
-        onUpsert: (pod) => {
-          if (updates.shouldSync(pod)) workers.update(pod);
-        },
-        onDelete: (pod) => {
-          const uid = pod.metadata?.uid;
-          if (!uid) return;
-          updates.forget(uid);
-          void traces
-            .run(pod, () => syncer.cleanup(uid))
-            .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
-            .finally(() => workers.forget(uid));
-        },
+  const informer: PodInformer = new PodInformer(
+    { kubeConfig: kc, nodeName: node, logger },
+    {
+      onUpsert: (pod) => {
+        if (updates.shouldSync(pod)) workers.update(pod);
       },
-    ),
+      onDelete: (pod) => {
+        const uid = pod.metadata?.uid;
+        if (!uid) return;
+        updates.forget(uid);
+        void traces
+          .run(pod, () => syncer.cleanup(uid))
+          .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
+          .finally(() => workers.forget(uid));
+      },
+    },
   );
+  container.registerInstance(SYNC.PodInformer, informer);
   return container.resolve(PodWatch);
 }
 

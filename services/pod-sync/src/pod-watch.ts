@@ -79,7 +79,7 @@ export class PodWatch implements Runnable {
     }
   }
 
-  /** A stopped container is a reason to sync its pod now (restart, or report it). */
+  /** A stopped container or sandbox is a reason to sync its pod now (restart, re-create, or report it). */
   private async followContainerEvents(signal: AbortSignal): Promise<void> {
     for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
       try {
@@ -96,7 +96,9 @@ export class PodWatch implements Runnable {
           } catch {
             continue;
           }
-          if (event.type !== ContainerEventType.STOPPED || event.isSandbox) continue;
+          // A sandbox that stopped too: with a resync of a minute, a dead sandbox would
+          // otherwise wait that long to be re-created (the kubelet's PLEG sees it at once).
+          if (event.type !== ContainerEventType.STOPPED) continue;
           const stopped = event;
           // In the pod's trace, as the child of the executor's PRODUCER span.
           await withConsumerSpan(m.subject, m.headers, { [ATTR.podUid]: stopped.podUid, [ATTR.containerId]: stopped.containerId }, async () => {

@@ -4,10 +4,20 @@ import { z } from 'zod';
 export const configSchema = commonSchema.extend({
   /** The node's kubeconfig (identity system:node:<name>); unset: client-node's default search. */
   KUBECONFIG: z.string().optional(),
-  /** How often every pod is synced even without a change (the kubelet's resync). */
-  SPLITLET_POD_RESYNC_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * How often each pod is synced even without a change: after this plus up to half
+   * of it (the kubelet's syncFrequency, 1 min, jitter 0.5); a sync that failed or
+   * waits in a back-off is retried after 10 s (+ up to 5 s) or this when shorter.
+   */
+  SPLITLET_POD_RESYNC_MS: z.coerce.number().int().min(100).default(60_000),
   /** How long to wait for runtime-executor; a stop waits its grace period on top. */
   SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * Between two syncs of a pod, how often its ConfigMap, Secret and projected volumes
+   * are written again from their sources (only what changed is written): with the
+   * object cache's TTL, how long a change takes to reach the files.
+   */
+  SPLITLET_VOLUME_REFRESH_MS: z.coerce.number().int().min(100).default(10_000),
   /** Cluster DNS for dnsPolicy ClusterFirst pods (the kubelet's --cluster-dns), comma-separated. */
   SPLITLET_CLUSTER_DNS: z.string().default(''),
   SPLITLET_CLUSTER_DOMAIN: z.string().default('cluster.local'),

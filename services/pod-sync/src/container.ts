@@ -9,6 +9,7 @@ import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { ContainerGC } from './container-gc';
 import { ImageManager } from './image-manager';
+import { PodUpdateFilter } from './pod-changes';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
@@ -19,6 +20,9 @@ import { SystemMounter } from './volumes/mounter';
 import { ApiObjectSource } from './volumes/objects';
 import { ServiceAccountTokens } from './volumes/service-account-tokens';
 import { VolumeManager, type PodEventSink } from './volumes/volume-manager';
+
+/** The kubelet's backOffPeriod: a pod whose sync failed is synced again after this (plus up to half of it). */
+const RETRY_MS = 10_000;
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
@@ -46,27 +50,38 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);
-  const workers = new PodWorkers((pod, statusOnly) => traces.run(pod, () => syncer.sync(pod, statusOnly)));
+  const workers = new PodWorkers((pod, statusOnly) => traces.run(pod, () => syncer.sync(pod, statusOnly)), {
+    resyncMs: config.SPLITLET_POD_RESYNC_MS,
+    retryMs: Math.min(RETRY_MS, config.SPLITLET_POD_RESYNC_MS),
+    refreshMs: config.SPLITLET_VOLUME_REFRESH_MS,
+    refresh: (pod) => traces.run(pod, () => syncer.refreshVolumes(pod)),
+    latest: (pod) => {
+      const now = informer.get(pod.metadata!.namespace!, pod.metadata!.name!);
+      return now?.metadata?.uid === pod.metadata?.uid ? now : undefined;
+    },
+  });
   container.registerInstance(SYNC.Workers, workers);
-  container.registerInstance(
-    SYNC.PodInformer,
-    new PodInformer(
-      { kubeConfig: kc, nodeName: node, logger },
-      {
-        onUpsert: (pod) => workers.update(pod),
-        onDelete: (pod) => {
-          const uid = pod.metadata?.uid;
-          if (!uid) return;
-          void traces
-            .run(pod, () => syncer.cleanup(uid))
-            .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
-            .finally(() => workers.forget(uid));
-        },
+  const updates = new PodUpdateFilter();
+  const informer: PodInformer = new PodInformer(
+    { kubeConfig: kc, nodeName: node, logger },
+    {
+      onUpsert: (pod) => {
+        if (updates.shouldSync(pod)) workers.update(pod);
       },
-    ),
+      onDelete: (pod) => {
+        const uid = pod.metadata?.uid;
+        if (!uid) return;
+        updates.forget(uid);
+        void traces
+          .run(pod, () => syncer.cleanup(uid))
+          .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
+          .finally(() => workers.forget(uid));
+      },
+    },
   );
+  container.registerInstance(SYNC.PodInformer, informer);
   // The container GC runs beside the pod watch, on the same informer, once it has listed.
-  const gc = new ContainerGC(container.resolve(SYNC.Runtime), container.resolve(SYNC.PodInformer), container.resolve<Clock>(TOKENS.Clock), logger, node);
+  const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node);
   const watch = container.resolve(PodWatch);
   return runAll(watch, { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS) });
 }

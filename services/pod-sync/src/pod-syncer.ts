@@ -1,4 +1,4 @@
-import type { V1Container, V1ContainerStatus, V1Pod, V1ResourceRequirements, V1VolumeMountStatus } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1ResourceRequirements, V1VolumeMountStatus } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
@@ -21,6 +21,7 @@ import { ContainerInputs } from './container-inputs';
 import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
 import { keepCollectedLastState, shownContainerStatuses } from './last-state';
+import type { SyncResult } from './pod-workers';
 import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
 import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
@@ -58,6 +59,14 @@ export class PodSyncer {
   private readonly lastStatus = new Map<string, ReturnType<typeof toWirePodStatus>>();
   /** What the last report of a running pod was computed from (for a status-only sync). */
   private readonly lastSeen = new Map<string, { sandboxes: PodSandboxStatus[]; containers: ContainerStatus[]; failures: Map<string, SyncFailure> }>();
+  /**
+   * What this worker last generated per pod: its own conditions and start time are the
+   * "old status" of the next one (the kubelet's status manager cache, which
+   * generateAPIPodStatus prefers to the API's copy). The informer's copy lags behind
+   * the writes; taking transition times from it made two syncs a second apart disagree,
+   * and each write's watch event then synced the pod again with the other value.
+   */
+  private readonly generated = new Map<string, { conditions: V1PodCondition[]; startTime: Date; phase: string }>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
   private readonly terminationMessages: TerminationMessages;
 
@@ -84,36 +93,97 @@ export class PodSyncer {
   }
 
   /**
-   * One sync of the pod; never throws (a failed sync is retried by the next one).
+   * One sync of the pod; never throws (a failed sync is retried by the next one). Says
+   * whether to retry soon (something failed or waits in a back-off, as the kubelet's
+   * SyncPod error) and when the pod is due at the latest (its active deadline).
    * statusOnly (a probe result changed, nothing else): the status is computed again
    * from the runtime state the last full sync reported, with no runtime call.
    */
-  sync(pod: V1Pod, statusOnly = false): Promise<void> {
+  sync(pod: V1Pod, statusOnly = false): Promise<SyncResult> {
     const attributes = { [ATTR.podUid]: pod.metadata?.uid ?? '', [ATTR.podName]: pod.metadata?.name ?? '', [ATTR.namespace]: pod.metadata?.namespace ?? '', [ATTR.nodeName]: this.nodeName };
-    return tracer.startActiveSpan(pod.metadata?.deletionTimestamp ? 'pod-sync terminate pod' : 'pod-sync sync pod', { kind: SpanKind.INTERNAL, attributes }, async (span) => {
+    return tracer.startActiveSpan(pod.metadata?.deletionTimestamp ? 'pod-sync terminate pod' : 'pod-sync sync pod', { kind: SpanKind.INTERNAL, attributes }, async (span): Promise<SyncResult> => {
       try {
         const seen = statusOnly && !pod.metadata?.deletionTimestamp ? this.lastSeen.get(pod.metadata!.uid!) : undefined;
         span.setAttribute('splitlet.sync.status_only', Boolean(seen));
-        if (seen) await this.report(pod, seen.sandboxes, seen.containers, seen.failures, false);
-        else if (pod.metadata?.deletionTimestamp) await this.terminate(pod);
-        else await this.syncRunning(pod);
+        if (seen) {
+          await this.report(pod, seen.sandboxes, seen.containers, seen.failures, false);
+          return {};
+        }
+        if (pod.metadata?.deletionTimestamp) {
+          // Until status-reporter has deleted it, a terminated pod is looked at again soon.
+          await this.terminate(pod);
+          return { retry: true };
+        }
+        const retry = await this.syncRunning(pod);
+        // Past it, the pod has been failed already: no hurry for the next sync.
+        const due = this.activeDeadlineIn(pod);
+        return { retry, refresh: this.runs(pod) && this.volumes.hasChangingSources(pod), ...(due !== undefined && due > 0 ? { dueInMs: due } : {}) };
       } catch (err) {
         this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'pod sync failed; the next sync retries');
+        return { retry: true };
       } finally {
         span.end();
       }
     });
   }
 
-  private async syncRunning(pod: V1Pod): Promise<void> {
-    const uid = pod.metadata!.uid!;
-    if (this.pastActiveDeadline(pod)) return this.failForDeadline(pod);
+  /**
+   * Between two syncs: the pod's ConfigMap, Secret and projected volumes written again
+   * from their sources when those changed (a token renewed), so a change reaches the
+   * files within the refresh period whatever the resync period — nothing asked of the
+   * runtime, no status. Never throws.
+   */
+  async refreshVolumes(pod: V1Pod): Promise<void> {
+    if (!this.runs(pod)) return;
+    try {
+      await this.volumes.setUp(pod, { podIP: pod.status?.podIP ?? '', hostIP: await this.nodeIP(), nodeName: this.nodeName });
+    } catch (err) {
+      this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'volume refresh failed; the next sync retries');
+    }
+  }
+
+  /** Whether the pod is one to run (not terminating, not finished). */
+  private runs(pod: V1Pod): boolean {
+    return !pod.metadata?.deletionTimestamp && !this.finished(pod);
+  }
+
+  /** Returns whether the pod waits on something that failed (the next sync comes sooner). */
+  private async syncRunning(pod: V1Pod): Promise<boolean> {
+    if (this.pastActiveDeadline(pod)) {
+      await this.failForDeadline(pod);
+      return false;
+    }
     // A pod that has finished (Succeeded, or Failed for good) is not run again: its
     // sandbox is stopped and its final status kept (the pod worker's terminated state).
-    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return this.syncTerminal(pod);
+    if (this.finished(pod)) {
+      await this.syncTerminal(pod);
+      return false;
+    }
+    const retry = await this.runPod(pod);
+    // Finished by this sync: torn down now, as the kubelet's pod worker goes on to
+    // SyncTerminatedPod — not once the status written comes back from the API.
+    if (this.finished(pod)) {
+      await this.syncTerminal(pod);
+      return false;
+    }
+    return retry;
+  }
+
+  /** Finished: by the API's status, or by the one this worker generated last (a terminal phase is for good). */
+  private finished(pod: V1Pod): boolean {
+    const done = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
+    return done(pod.status?.phase) || done(this.generated.get(pod.metadata?.uid ?? '')?.phase);
+  }
+
+  /** SyncPod for a pod to run: volumes, sandbox, init and app containers, the status. Returns whether to retry soon. */
+  private async runPod(pod: V1Pod): Promise<boolean> {
+    const uid = pod.metadata!.uid!;
     // WaitForAttachAndMount: no container starts before all the pod's volumes are there (FailedMount otherwise).
     const volumeCtx = { podIP: pod.status?.podIP ?? '', hostIP: await this.nodeIP(), nodeName: this.nodeName };
-    if (!(await this.volumes.setUp(pod, volumeCtx))) return this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false);
+    if (!(await this.volumes.setUp(pod, volumeCtx))) {
+      await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false);
+      return true;
+    }
     const sandboxes = await this.sandboxesOf(uid);
     const change = podSandboxChange(pod, sandboxes.map(asSandboxView));
     let sandbox = sandboxes[0];
@@ -131,7 +201,7 @@ export class PodSyncer {
         const e = err as Error & { description?: string };
         this.event(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${e.description ?? e.message}`);
         await this.report(pod, await this.sandboxesOf(uid), [], new Map(), false);
-        return;
+        return true;
       }
       sandbox = (await this.runtime.podSandboxStatus({ podSandboxId })).status;
       this.logger.info({ pod: key(pod), sandbox: podSandboxId, reason: change }, 'pod sandbox started');
@@ -141,10 +211,12 @@ export class PodSyncer {
     // Whether this sync changed anything in the runtime: if not, the list it started
     // from is still the state to report (one runtime round trip less per quiet sync).
     const acted = { value: Boolean(change) };
+    // A container waiting out its crash-loop back-off: the sync is an error for the kubelet (retried soon).
+    const backedOff = { value: false };
     const current = async () => (acted.value ? this.containersOf(uid) : containers);
-    if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted))) {
+    if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted, backedOff))) {
       await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
-      return;
+      return failures.size > 0 || backedOff.value;
     }
     for (const c of pod.spec?.containers ?? []) {
       let latest = containers.find((x) => x.metadata?.name === c.name);
@@ -163,7 +235,10 @@ export class PodSyncer {
         if (latest?.state === ContainerState.EXITED) {
           const policy = pod.spec?.restartPolicy ?? 'Always';
           if (policy === 'Never' || (policy === 'OnFailure' && latest.exitCode === 0)) continue;
-          if (this.inBackoff(pod, c.name, latest)) continue;
+          if (this.inBackoff(pod, c.name, latest)) {
+            backedOff.value = true;
+            continue;
+          }
         }
         acted.value = true;
         await this.startNew(pod, c, sandbox!, latest ? latest.metadata!.attempt + 1 : 0);
@@ -172,6 +247,7 @@ export class PodSyncer {
       }
     }
     await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
+    return failures.size > 0 || backedOff.value;
   }
 
   /**
@@ -180,7 +256,14 @@ export class PodSyncer {
    * be running, and is restarted when it exits. True once all are done, so the app
    * containers may start.
    */
-  private async syncInitContainers(pod: V1Pod, sandbox: PodSandboxStatus, containers: ContainerStatus[], failures: Map<string, SyncFailure>, acted: { value: boolean }): Promise<boolean> {
+  private async syncInitContainers(
+    pod: V1Pod,
+    sandbox: PodSandboxStatus,
+    containers: ContainerStatus[],
+    failures: Map<string, SyncFailure>,
+    acted: { value: boolean },
+    backedOff: { value: boolean },
+  ): Promise<boolean> {
     for (const c of pod.spec?.initContainers ?? []) {
       let latest = containers.find((x) => x.metadata?.name === c.name);
       const sidecar = c.restartPolicy === 'Always';
@@ -203,7 +286,10 @@ export class PodSyncer {
         if (latest?.state === ContainerState.EXITED) {
           if (!sidecar && latest.exitCode === 0) continue; // completed
           if (!sidecar && (pod.spec?.restartPolicy ?? 'Always') === 'Never') return false; // the pod has failed
-          if (this.inBackoff(pod, c.name, latest)) return false;
+          if (this.inBackoff(pod, c.name, latest)) {
+            backedOff.value = true;
+            return false;
+          }
         }
         acted.value = true;
         await this.startNew(pod, c, sandbox, latest ? latest.metadata!.attempt + 1 : 0);
@@ -334,12 +420,21 @@ export class PodSyncer {
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, reason);
   }
 
-  /** activeDeadlineSeconds counts from the pod's startTime (the kubelet's activeDeadlineHandler). */
+  /**
+   * activeDeadlineSeconds counts from the pod's startTime (the kubelet's
+   * activeDeadlineHandler, which reads the status manager's copy: ours first).
+   */
   private pastActiveDeadline(pod: V1Pod): boolean {
+    const left = this.activeDeadlineIn(pod);
+    return left !== undefined && left <= 0;
+  }
+
+  /** How long until the pod's active deadline (ms), if it has one and has started. */
+  private activeDeadlineIn(pod: V1Pod): number | undefined {
     const deadline = pod.spec?.activeDeadlineSeconds;
-    const start = pod.status?.startTime;
-    if (deadline === undefined || !start) return false;
-    return this.clock.now() - new Date(start).getTime() >= deadline * 1000;
+    const start = this.generated.get(pod.metadata?.uid ?? '')?.startTime ?? pod.status?.startTime;
+    if (deadline === undefined || !start) return undefined;
+    return new Date(start).getTime() + deadline * 1000 - this.clock.now();
   }
 
   /**
@@ -402,6 +497,7 @@ export class PodSyncer {
     this.versions.delete(uid);
     this.lastStatus.delete(uid);
     this.lastSeen.delete(uid);
+    this.generated.delete(uid);
     await this.probes.remove(uid);
   }
 
@@ -455,17 +551,22 @@ export class PodSyncer {
     const statuses = statusesOf(pod.spec?.containers, false);
     const initStatuses = statusesOf(pod.spec?.initContainers, true);
     const all = [...statuses, ...initStatuses];
+    const uid = pod.metadata!.uid!;
+    // The old status: what this worker generated last, else (a restart) the API's.
+    const mine = this.generated.get(uid);
+    const oldStatus = mine ? { ...pod.status, conditions: mine.conditions, startTime: mine.startTime } : pod.status;
     const phase = override ? (override.phase as ReturnType<typeof podPhase>) : podPhase(pod, statuses, initStatuses, terminated);
     const sandboxView = sandboxes.map(asSandboxView);
-    const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, all, phase, { oldStatus: pod.status })];
+    const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, all, phase, { oldStatus })];
     generated.push(generateContainersReadyCondition(pod, all, phase));
+    // Readiness gates are other writers' conditions: those come from the API's copy.
     generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], all, phase));
-    const conditions = mergeConditions(pod.status?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
+    const conditions = mergeConditions(oldStatus?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
     const sandbox = sandboxes.find((s) => s.state === PodSandboxState.READY) ?? sandboxes[0];
     const hostIP = await this.nodeIP();
     const podIP = pod.spec?.hostNetwork ? hostIP : (sandbox?.network?.ip ?? '');
-    const startTime = pod.status?.startTime ?? new Date(Math.floor(now / 1000) * 1000);
-    const uid = pod.metadata!.uid!;
+    const startTime = oldStatus?.startTime ? new Date(oldStatus.startTime) : new Date(Math.floor(now / 1000) * 1000);
+    this.generated.set(uid, { conditions, startTime, phase });
     if (terminated) await this.probes.remove(uid);
     else await this.probes.publish(uid, podProbeView(pod, [...statuses, ...initStatuses], podIP, hostIP, BigInt(now) * 1000n));
     await this.publishStatus(

@@ -12,11 +12,16 @@ import type { PodWorkers } from './pod-workers';
 import type { ProbeState } from './probe-state';
 import { SYNC } from './tokens';
 
+/** How often the housekeeping looks for pods without a worker and for what is left of deleted ones (at most; the kubelet's is 2 s). */
+export const HOUSEKEEPING_MS = 10_000;
+
 /**
  * What sets the pod workers going: the pods bound to this node as the informer
- * sees them; every resync period all of them (level-triggered: a lost hint only
- * delays); a container of a pod stopping (the runtime's event stream); and pods
- * that run here but no longer exist in the API server are cleaned up.
+ * sees them (each worker then resyncs its pod on its own timer); a container of a
+ * pod stopping (the runtime's event stream); a changed probe result. The
+ * housekeeping (every HOUSEKEEPING_MS, or the resync period when shorter) gives a
+ * worker to any pod without one (level-triggered: a lost hint only delays) and
+ * cleans up pods that run here but no longer exist in the API server.
  */
 @injectable()
 export class PodWatch implements Runnable {
@@ -38,15 +43,16 @@ export class PodWatch implements Runnable {
     void this.followContainerEvents(signal);
     void this.followProbeResults(signal);
     while (!signal.aborted) {
-      await this.resync().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'resync failed'));
-      await this.clock.sleep(this.resyncMs, signal).catch(() => undefined);
+      await this.housekeeping().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'housekeeping failed'));
+      await this.clock.sleep(Math.min(this.resyncMs, HOUSEKEEPING_MS), signal).catch(() => undefined);
     }
+    this.workers.stop();
     this.informer.stop();
   }
 
-  private async resync(): Promise<void> {
+  private async housekeeping(): Promise<void> {
     const pods = this.informer.list();
-    for (const pod of pods) this.workers.update(pod);
+    for (const pod of pods) if (!this.workers.has(pod.metadata?.uid ?? '')) this.workers.update(pod);
     const known = new Set(pods.map((p) => p.metadata?.uid));
     for (const uid of await this.syncer.podsWithSandboxes()) {
       if (!known.has(uid)) await this.syncer.cleanup(uid);
@@ -75,7 +81,7 @@ export class PodWatch implements Runnable {
     }
   }
 
-  /** A stopped container is a reason to sync its pod now (restart, or report it). */
+  /** A stopped container or sandbox is a reason to sync its pod now (restart, re-create, or report it). */
   private async followContainerEvents(signal: AbortSignal): Promise<void> {
     for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, 30_000)) {
       try {
@@ -92,7 +98,9 @@ export class PodWatch implements Runnable {
           } catch {
             continue;
           }
-          if (event.type !== ContainerEventType.STOPPED || event.isSandbox) continue;
+          // A sandbox that stopped too: with a resync of a minute, a dead sandbox would
+          // otherwise wait that long to be re-created (the kubelet's PLEG sees it at once).
+          if (event.type !== ContainerEventType.STOPPED) continue;
           const stopped = event;
           // In the pod's trace, as the child of the executor's PRODUCER span.
           await withConsumerSpan(m.subject, m.headers, { [ATTR.podUid]: stopped.podUid, [ATTR.containerId]: stopped.containerId }, async () => {

@@ -68,3 +68,104 @@ describe('pod-sync PodWorkers', () => {
     expect(workers.size).toBe(1);
   });
 });
+
+describe('pod-sync PodWorkers resync', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('PodWorkers - each pod is synced again on its own timer with its latest copy: after resyncMs, after retryMs when the sync asked to retry, by dueInMs at the latest', async () => {
+    const seen: { uid: string; gen: number; at: number }[] = [];
+    const current = new Map<string, V1Pod>([['ok', pod('ok', 1)], ['fail', pod('fail', 1)], ['due', pod('due', 1)]]);
+    const t0 = Date.now();
+    const workers = new PodWorkers(
+      async (p) => {
+        seen.push({ uid: p.metadata!.uid!, gen: p.metadata!.generation!, at: Date.now() - t0 });
+        if (p.metadata?.uid === 'fail') return { retry: true };
+        if (p.metadata?.uid === 'due') return { dueInMs: 30 };
+        return {};
+      },
+      { resyncMs: 400, retryMs: 60, refreshMs: 10_000, refresh: async () => undefined, latest: (p) => current.get(p.metadata!.uid!), random: () => 0 },
+    );
+    for (const p of current.values()) workers.update(p);
+    current.set('ok', pod('ok', 2));
+    await sleep(300);
+    const of = (uid: string) => seen.filter((s) => s.uid === uid);
+    expect(of('ok')).toEqual([expect.objectContaining({ gen: 1 })]);
+    expect(of('fail').length).toBeGreaterThanOrEqual(2); // every ~60 ms
+    expect(of('due').length).toBeGreaterThanOrEqual(3); // every ~30 ms
+    await expect.poll(() => of('ok').map((s) => s.gen)).toEqual([1, 2]); // the informer's newer copy
+    expect(of('ok')[1]!.at).toBeGreaterThanOrEqual(390);
+    workers.stop();
+  });
+
+  it('PodWorkers - a status-only sync keeps the schedule the last full sync set (a retry due soon is not pushed back to the resync period)', async () => {
+    const full: number[] = [];
+    const t0 = Date.now();
+    const workers = new PodWorkers(
+      async (_p, statusOnly) => {
+        if (statusOnly) return {};
+        full.push(Date.now() - t0);
+        return { retry: true };
+      },
+      { resyncMs: 10_000, retryMs: 100, refreshMs: 10_000, refresh: async () => undefined, latest: (p) => p, random: () => 0 },
+    );
+    workers.update(pod('a', 1));
+    await sleep(30);
+    workers.update(pod('a', 1), { statusOnly: true }); // a readiness result meanwhile
+    await expect.poll(() => full.length, { timeout: 1000 }).toBeGreaterThanOrEqual(2);
+    expect(full[1]!).toBeLessThan(400); // the retry ~100 ms after the first, not 10 s
+    workers.stop();
+  });
+
+  it('PodWorkers - an update meanwhile replaces the timer; a pod gone from the informer is not synced again and is forgotten', async () => {
+    let syncs = 0;
+    let gone = false;
+    const workers = new PodWorkers(
+      async () => {
+        syncs++;
+        return {};
+      },
+      { resyncMs: 80, retryMs: 80, refreshMs: 10_000, refresh: async () => undefined, latest: (p) => (gone ? undefined : p), random: () => 0 },
+    );
+    workers.update(pod('a', 1));
+    await sleep(50);
+    workers.update(pod('a', 2)); // the timer starts over after this sync
+    await sleep(60);
+    expect(syncs).toBe(2);
+    gone = true;
+    await expect.poll(() => workers.size).toBe(0);
+    expect(syncs).toBe(2);
+    workers.stop();
+  });
+
+  it('PodWorkers - between syncs a pod that asked for it has its volumes refreshed every refreshMs, never during a sync; one that failed is not (its retry comes)', async () => {
+    const log: string[] = [];
+    let release: (() => void) | undefined;
+    const workers = new PodWorkers(
+      async (p) => {
+        log.push(`sync ${p.metadata!.uid}`);
+        if (p.metadata?.generation === 2) await new Promise<void>((r) => (release = r));
+        return p.metadata?.uid === 'bad' ? { retry: true, refresh: true } : { refresh: true };
+      },
+      {
+        resyncMs: 10_000,
+        retryMs: 10_000,
+        refreshMs: 40,
+        refresh: async (p) => void log.push(`refresh ${p.metadata!.uid}`),
+        latest: (p) => p,
+        random: () => 0,
+      },
+    );
+    workers.update(pod('a', 1));
+    workers.update(pod('bad', 1));
+    await expect.poll(() => log.filter((l) => l === 'refresh a').length).toBeGreaterThanOrEqual(2);
+    expect(log.filter((l) => l === 'sync a')).toHaveLength(1);
+    expect(log).not.toContain('refresh bad');
+    workers.update(pod('a', 2)); // a long sync: no refresh meanwhile
+    await sleep(150);
+    const during = log.length;
+    expect(log.at(-1)).toBe('sync a');
+    release!();
+    await expect.poll(() => log.slice(during).includes('refresh a')).toBe(true);
+    workers.stop();
+  });
+});

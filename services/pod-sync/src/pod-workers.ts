@@ -1,44 +1,99 @@
 import type { V1Pod } from '@kubernetes/client-node';
 
 /**
+ * What a sync says about the next one: `retry` when something failed or waits (the
+ * kubelet's SyncPod returning an error: a container that could not start, a crash
+ * loop back-off, a volume not set up), `dueInMs` when the pod must be synced again by
+ * then whatever happens (an active deadline), `refresh` when the pod has volumes whose
+ * sources may change (ConfigMaps, Secrets, tokens) and should be refreshed between syncs.
+ */
+export interface SyncResult {
+  retry?: boolean;
+  dueInMs?: number;
+  refresh?: boolean;
+}
+
+/**
  * Syncs one pod; must not throw (errors are its own to report). `statusOnly`: only a
  * probe result changed, so the status may be computed again from what the last sync
  * saw of the runtime, with nothing to do in it (the kubelet reads its PLEG cache).
  */
-export type SyncFn = (pod: V1Pod, statusOnly: boolean) => Promise<void>;
+export type SyncFn = (pod: V1Pod, statusOnly: boolean) => Promise<SyncResult | void>;
+
+export interface ResyncOptions {
+  /** A pod whose sync went well is synced again after this, plus up to half of it (the kubelet's syncFrequency, jitter 0.5). */
+  resyncMs: number;
+  /** A pod whose sync asked to retry is synced again after this, plus up to half of it (the kubelet's backOffPeriod). */
+  retryMs: number;
+  /** Between two syncs, a pod that asked for it has its volumes refreshed this often (never while it syncs). */
+  refreshMs: number;
+  refresh(pod: V1Pod): Promise<void>;
+  /** The pod's current copy (the informer's), or undefined once it is gone. */
+  latest(pod: V1Pod): V1Pod | undefined;
+  random?: () => number;
+}
 
 interface Worker {
   pending: V1Pod | undefined;
   /** Every trigger of the pending sync asked for the status only. */
   pendingStatusOnly: boolean;
   running: boolean;
+  /** The copy last synced: the resync asks for its newer version. */
+  last?: V1Pod;
+  timer?: NodeJS.Timeout;
+  /** When the next sync is due (ms since the epoch) and whether to refresh until then. */
+  syncAt?: number;
+  refresh?: boolean;
 }
 
 /**
  * One worker per pod UID, as pod_workers.go: a pod is never synced by two workers
  * at once, and an update that arrives while a sync runs replaces any older pending
- * one, so the worker sees the latest spec, not every spec in between.
+ * one, so the worker sees the latest spec, not every spec in between. With resync
+ * options each pod is synced again on its own timer once its sync is done (the
+ * kubelet's work queue): after resyncMs (+ jitter), or retryMs (+ jitter) when the
+ * sync asked to retry, or sooner when it said the pod is due; until then its volumes
+ * are refreshed every refreshMs if it asked for that.
  */
 export class PodWorkers {
   private readonly workers = new Map<string, Worker>();
+  private stopped = false;
 
-  constructor(private readonly sync: SyncFn) {}
+  constructor(
+    private readonly sync: SyncFn,
+    private readonly resync?: ResyncOptions,
+  ) {}
 
   update(pod: V1Pod, opts: { statusOnly?: boolean } = {}): void {
     const uid = pod.metadata?.uid;
-    if (!uid) return;
+    if (!uid || this.stopped) return;
     const w = this.workers.get(uid) ?? { pending: undefined, pendingStatusOnly: false, running: false };
     this.workers.set(uid, w);
+    clearTimeout(w.timer);
+    w.timer = undefined;
     // A full sync asked for earlier (or now) is not narrowed by a status-only one.
     w.pendingStatusOnly = (w.pending === undefined || w.pendingStatusOnly) && Boolean(opts.statusOnly);
     w.pending = pod;
     if (!w.running) void this.loop(uid, w);
   }
 
+  has(uid: string): boolean {
+    return this.workers.has(uid);
+  }
+
   /** Forgets a pod once its worker has nothing left to do. */
   forget(uid: string): void {
     const w = this.workers.get(uid);
-    if (w && !w.running && !w.pending) this.workers.delete(uid);
+    if (w && !w.running && !w.pending) {
+      clearTimeout(w.timer);
+      this.workers.delete(uid);
+    }
+  }
+
+  /** No more syncs start (a running one finishes); timers are cleared. */
+  stop(): void {
+    this.stopped = true;
+    for (const w of this.workers.values()) clearTimeout(w.timer);
   }
 
   get size(): number {
@@ -52,16 +107,69 @@ export class PodWorkers {
 
   private async loop(uid: string, w: Worker): Promise<void> {
     w.running = true;
+    let result: SyncResult | void = undefined;
+    // Only status-only syncs: the schedule the last full sync set stands (a retry due
+    // in a crash-loop back-off is not pushed back to the resync period).
+    let full = false;
     try {
-      while (w.pending) {
+      while (w.pending && !this.stopped) {
         const pod = w.pending;
         const statusOnly = w.pendingStatusOnly;
         w.pending = undefined;
         w.pendingStatusOnly = false;
-        await this.sync(pod, statusOnly);
+        w.last = pod;
+        if (!statusOnly) full = true;
+        const r = await this.sync(pod, statusOnly);
+        if (!statusOnly) result = r;
       }
+    } catch {
+      result = { retry: true };
+      full = true;
     } finally {
       w.running = false;
     }
+    if (!this.resync) return;
+    if (!full && w.syncAt !== undefined) return this.arm(uid, w);
+    const { resyncMs, retryMs, random = Math.random } = this.resync;
+    const r = result ?? {};
+    const base = r.retry ? retryMs : resyncMs;
+    w.syncAt = Date.now() + Math.min(base + random() * base * 0.5, r.dueInMs ?? Infinity);
+    w.refresh = (r.refresh ?? false) && !r.retry; // a retry comes soon anyway
+    this.arm(uid, w);
+  }
+
+  /** Sets the worker's timer: the next sync, or a volume refresh before it. */
+  private arm(uid: string, w: Worker): void {
+    if (!this.resync || this.stopped || this.workers.get(uid) !== w || w.running || w.pending || w.syncAt === undefined) return;
+    const now = Date.now();
+    const { refreshMs, latest } = this.resync;
+    const syncIn = Math.max(0, w.syncAt - now);
+    const refreshFirst = w.refresh && refreshMs < syncIn;
+    clearTimeout(w.timer);
+    w.timer = setTimeout(
+      () => {
+        w.timer = undefined;
+        const pod = w.last && latest(w.last);
+        if (!pod) this.forget(uid); // gone from the API server: its deletion cleans up
+        else if (refreshFirst) void this.refreshVolumes(uid, w, pod);
+        else this.update(pod);
+      },
+      refreshFirst ? refreshMs : syncIn,
+    );
+    w.timer.unref?.();
+  }
+
+  private async refreshVolumes(uid: string, w: Worker, pod: V1Pod): Promise<void> {
+    if (w.running || w.pending || this.stopped) return;
+    w.running = true;
+    try {
+      await this.resync!.refresh(pod);
+    } catch {
+      // the next sync sees it
+    } finally {
+      w.running = false;
+    }
+    if (w.pending) void this.loop(uid, w);
+    else this.arm(uid, w);
   }
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, utimesSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withLockFile } from './mounter';
+import { isLikelyMountPoint, withLockFile } from './mounter';
 
 describe('the data dir lock', () => {
   it('runs one holder at a time (a second waits for the first) and removes the lock after', async () => {
@@ -25,5 +25,14 @@ describe('the data dir lock', () => {
     const old = new Date(Date.now() - 60_000);
     utimesSync(lock, old, old);
     expect(await withLockFile(lock, async () => 'ran')).toBe('ran');
+  });
+});
+
+describe('the mount point check', () => {
+  it('a directory on another device than its parent is a mount point; a plain or missing directory is not', () => {
+    expect(isLikelyMountPoint('/proc')).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'mnt-'));
+    expect(isLikelyMountPoint(dir)).toBe(false);
+    expect(isLikelyMountPoint(join(dir, 'missing'))).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -56,9 +56,23 @@ export function mountPoints(mountinfo: string): string[] {
     .map((l) => unescape(l.split(' ')[4] ?? ''));
 }
 
+/**
+ * The kubelet's IsLikelyNotMountPoint, inverted: a directory on another device than
+ * its parent is a mount point. Two stats, where /proc/self/mountinfo (hundreds of
+ * lines with a node's containers) costs a read and a parse: enough for the tmpfs
+ * mounts pod-sync makes (each has a device of its own), blind to a bind of the same
+ * filesystem.
+ */
+export function isLikelyMountPoint(dir: string): boolean {
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (!st) return false;
+  return st.dev !== statSync(dirname(dir)).dev;
+}
+
 export class SystemMounter implements Mounter {
   async mountTmpfs(dir: string, sizeBytes?: bigint): Promise<void> {
-    if (this.isMountPoint(dir)) return;
+    // Every sync asks again (a volume is refreshed each time): the cheap check.
+    if (isLikelyMountPoint(dir)) return;
     const opts = ['mode=0755', ...(sizeBytes && sizeBytes > 0n ? [`size=${sizeBytes}`] : [])].join(',');
     await run('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
   }

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { MountPropagation, type MountSchema } from '@splitlet/contracts';
@@ -95,6 +95,11 @@ export class VolumeManager {
     const plugin = v.emptyDir ? PLUGIN.emptyDir : v.configMap ? PLUGIN.configMap : v.secret ? PLUGIN.secret : v.downwardAPI ? PLUGIN.downwardAPI : v.projected ? PLUGIN.projected : undefined;
     if (!plugin) throw new Error(`volume "${v.name}" has a type splitlet does not support`);
     return join(this.podDir(pod.metadata!.uid!), 'volumes', plugin, v.name);
+  }
+
+  /** Whether the pod has volumes whose content follows objects that may change (ConfigMaps, Secrets, tokens). */
+  hasChangingSources(pod: V1Pod): boolean {
+    return (pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.projected);
   }
 
   /**
@@ -278,6 +283,9 @@ export class VolumeManager {
     this.ready.delete(uid);
     this.tokens.forget(uid);
     const dir = this.podDir(uid);
+    // Nothing can be mounted below a directory that is not there (a finished pod's
+    // resyncs come here every time): no mount table to read.
+    if (!existsSync(dir)) return;
     for (const m of this.mounter.mountPointsUnder(dir)) {
       await this.mounter.unmount(m).catch((err: unknown) => this.logger.warn({ uid, mount: m, err: (err as Error).message }, 'unmount failed; retried with the next clean-up'));
     }

@@ -15,6 +15,8 @@ export interface NodeApi {
    * controller's Ready Unknown.
    */
   watchedNode(name: string): V1Node | undefined;
+  /** Keeps the watch of the Node until signal aborts. */
+  watchNode(signal: AbortSignal): void;
   /** A JSON merge patch of nodes/<name>/status (status, and metadata labels/annotations). */
   patchNodeStatus(name: string, patch: object): Promise<V1Node>;
   readLease(namespace: string, name: string): Promise<V1Lease>;
@@ -25,15 +27,20 @@ export interface NodeApi {
 
 export function kubeNodeApi(kc: KubeConfig, nodeName: string, logger: Logger): NodeApi {
   const core = kc.makeApiClient(CoreV1Api);
-  // Started at once and kept for the process's life; it retries on its own.
-  const watch = new OwnNodeInformer({ kubeConfig: kc, nodeName, logger });
-  void watch.start();
+  let watch: OwnNodeInformer | undefined;
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   return {
     createNode: (body) => core.createNode({ body }),
     readNode: (name) => core.readNode({ name }),
-    watchedNode: (name) => watch.get(name),
+    watchedNode: (name) => watch?.get(name),
+    watchNode: (signal) => {
+      if (watch || signal.aborted) return;
+      const w = new OwnNodeInformer({ kubeConfig: kc, nodeName, logger });
+      watch = w;
+      signal.addEventListener('abort', () => w.stop(), { once: true });
+      void w.start(); // retries on its own until stopped
+    },
     patchNodeStatus: (name, body) => core.patchNodeStatus({ name, body }, mergePatch),
     readLease: (namespace, name) => coordination.readNamespacedLease({ namespace, name }),
     createLease: (namespace, body) => coordination.createNamespacedLease({ namespace, body }),

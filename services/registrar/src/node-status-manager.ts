@@ -68,6 +68,7 @@ export class NodeStatusManager implements Runnable {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
+    this.api.watchNode(signal);
     const registered = await retryWithBackoff(() => this.register(), {
       initialMs: 100,
       maxMs: 7000,

@@ -33,6 +33,10 @@ export class FakeNodeApi implements NodeApi {
   /** What the watch shows: the stored Node while `watching`. */
   watching = false;
 
+  watchNode(): void {
+    // the store is always current
+  }
+
   watchedNode(name: string): V1Node | undefined {
     const n = this.watching ? this.nodes.get(name) : undefined;
     return n && roundTrip(n);

@@ -1,15 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import { kubectl, labEnv, podTestNames, runCommand, startPodTestNode, waitFor, type PodTestNode, type TestNode } from '@splitlet/testing';
 
 // Pods bound to a splitlet node, end to end: created through the API server, run by
 // pod-sync through runtime-executor in Docker, reported by status-reporter; read back
 // as `kubectl get pod -o yaml` shows them and as Docker runs them.
 const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-pods-${suffix}`;
-const namespace = `e2e-pods-${suffix}`;
+const { nodeName, namespace } = podTestNames('e2e-pods');
 const admin = new KubeConfig();
 admin.loadFromFile(lab.adminKubeconfig);
 const core = admin.makeApiClient(CoreV1Api);
@@ -22,20 +19,14 @@ const read = (name: string) => core.readNamespacedPod({ namespace, name });
 const dockerOf = async (containerID: string) => JSON.parse((await runCommand('docker', ['inspect', containerID.replace('docker://', '')])).stdout)[0];
 
 describe('pods on a splitlet node', () => {
+  let t: PodTestNode;
   let node: TestNode;
   beforeAll(async () => {
-    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000', SPLITLET_STATUS_RECONCILE_MS: '2000' });
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
-    await node.start('pod-sync');
-    await node.start('registrar');
+    t = await startPodTestNode({ nodeName, namespace }, { env: { SPLITLET_STATUS_RECONCILE_MS: '2000' } });
+    node = t.node;
   });
   afterAll(async () => {
-    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
-    await node?.stopAll();
-    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
-    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
-    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+    await t?.stop();
   });
 
   it('pod-sync - a pod runs: Running, Ready, its pod IP, its container running in Docker in the sandbox', async () => {

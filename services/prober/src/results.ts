@@ -58,7 +58,11 @@ export class KvProbeResults implements ProbeResults {
         else this.mirror.delete(key);
       },
       { logger: this.logger, signal },
-    );
+    ).catch((err: unknown) => {
+      // Held by the caller only later (or not at all): a watch that cannot start — the
+      // connection closing meanwhile — must not be an unhandled rejection.
+      if (!signal.aborted) this.logger.warn({ err: (err as Error).message }, 'probe results watch ended');
+    });
     return { watching };
   }
 

@@ -105,7 +105,8 @@ export class KubeInformer<T extends KubernetesObject> {
     return this.lw.list();
   }
 
-  get(name: string, namespace?: string): T | undefined {
+  /** One cached object by name (and namespace, for a namespaced kind). */
+  protected cached(name: string, namespace?: string): T | undefined {
     return this.lw.get(name, namespace);
   }
 
@@ -138,8 +139,8 @@ export class PodInformer extends KubeInformer<V1Pod> {
     super({ ...opts, what: 'pod', path: '/api/v1/pods', fieldSelector, list: () => api.listPodForAllNamespaces({ fieldSelector }), ...handlers });
   }
 
-  override get(namespace: string, name?: string): V1Pod | undefined {
-    return super.get(name!, namespace);
+  get(namespace: string, name: string): V1Pod | undefined {
+    return this.cached(name, namespace);
   }
 }
 
@@ -152,5 +153,9 @@ export class OwnNodeInformer extends KubeInformer<V1Node> {
     const api = opts.kubeConfig.makeApiClient(CoreV1Api);
     const fieldSelector = `metadata.name=${opts.nodeName}`;
     super({ ...opts, what: 'node', path: '/api/v1/nodes', fieldSelector, list: () => api.listNode({ fieldSelector }) });
+  }
+
+  get(name: string): V1Node | undefined {
+    return this.cached(name);
   }
 }

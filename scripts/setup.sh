@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Everything a fresh clone needs before it can run: npm packages (with Node.js 24
-# from the npm registry's `node` package), then the services' bundles.
+# Everything a fresh clone needs before it can run: the host's prerequisites (Debian
+# packages: scripts/prereqs.sh), npm packages (with Node.js 24 from the npm
+# registry's `node` package), then the services' bundles.
 # Usage: scripts/setup.sh [--deps-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
+
+bash scripts/prereqs.sh
 
 # npm ci when node_modules is missing or older than the lock file.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then

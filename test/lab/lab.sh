@@ -2,8 +2,10 @@
 # Brings a real single-node Kubernetes control plane (no kubelet: splitlet is the
 # node) up and down on this machine, with NATS JetStream and Jaeger beside it.
 #
-# Usage: test/lab/lab.sh up|down|status|env
+# Usage: test/lab/lab.sh up|down|status|env|images
 #   up      start whatever is not running yet (idempotent; a second run is fast)
+#   images  only the host's prerequisites, Docker, and the local images of images.sh
+#           (what test/lab/rehearse-fresh.sh runs on a fresh system)
 #   down    stop everything the lab started and drop etcd/NATS state (keeps pki,
 #           bin and kubeconfigs so the next up is quick)
 #   status  one line per component; exit 0 when all run, 3 otherwise
@@ -197,15 +199,7 @@ ensure_docker() {
     if pid=$(pid_of dockerd); then log "docker up (started by the lab, pid $pid)"; else log "docker up (not managed by the lab)"; fi
     return
   fi
-  if ! command -v dockerd >/dev/null; then
-    log "installing docker.io (Debian package)"
-    # 9>&-: a daemon the package's scripts might start must not inherit our lock.
-    apt-get update >&2 9>&-
-    DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io >&2 9>&-
-    # Where an init system is present the package starts its own dockerd; that one
-    # belongs to the system, not to the lab.
-    if docker_ok; then log "docker up (started by the docker.io package, not managed by the lab)"; return; fi
-  fi
+  # scripts/prereqs.sh (run by cmd_up) installed Debian's docker.io where it was missing.
   rm -f "$(pidfile dockerd)"
   log "starting dockerd"
   spawn dockerd "$(command -v dockerd)"
@@ -572,9 +566,25 @@ take_lock() {
   flock -n 9 || { log "another lab.sh up/down is running; waiting"; flock 9; }
 }
 
+ensure_prereqs() {
+  # 9>&-: the prerequisites' package scripts may start daemons; they must not hold the lock.
+  log "checking the host's prerequisites (scripts/prereqs.sh)"
+  bash "$root/scripts/prereqs.sh" 9>&-
+}
+
+cmd_images() {
+  take_lock
+  ensure_prereqs
+  mkdir -p "$LOGS" "$PIDS"
+  ensure_docker
+  log "building local images"
+  "$here/images.sh" >&2
+}
+
 cmd_up() {
   local t0=$SECONDS
   take_lock
+  ensure_prereqs
   mkdir -p "$LOGS" "$PIDS"
   ensure_docker
   ensure_binaries
@@ -671,5 +681,6 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  images) cmd_images ;;
+  *) echo "usage: $0 up|down|status|env|images" >&2; exit 2 ;;
 esac

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Rehearses set-up on a really fresh system: a minimal Debian bookworm made by
+# debootstrap (nothing but the base system), a copy of this checkout's files (git's
+# tracked and untracked-but-not-ignored ones: no node_modules, no .lab), then
+#   1. scripts/prereqs.sh          installs every host prerequisite from Debian's packages
+#   2. scripts/setup.sh --deps-only npm ci, Node.js 24 from the npm registry
+#   3. test/lab/lab.sh images       starts a Docker Engine inside the rehearsal and
+#                                   builds every image of test/lab/images.sh
+# A prerequisite that the scripts use but do not install fails step 1's final check
+# or steps 2–3. Run it whenever set-up changes:  bash test/lab/rehearse-fresh.sh
+#
+# What the machine itself brings is lent from the host, as a new machine of this kind
+# has it: Go (/usr/local/go, read-only), and the host's extra CA certificates (this
+# machine reaches the registries through a TLS-inspecting proxy). Node.js is NOT lent:
+# prereqs.sh installs Debian's, which runs npm ci as the machine's own would.
+# Runs as root (debootstrap, chroot, mounts); takes ~5–8 minutes, most of it apt and
+# npm ci. The base system is debootstrapped once and kept as a tarball in
+# $SPLITLET_CACHE/rehearsal/; every run unpacks it anew.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${SPLITLET_CACHE:-/var/cache/splitlet}
+mirror=${REHEARSAL_MIRROR:-http://deb.debian.org/debian}
+log() { printf '[rehearsal] %s\n' "$*" >&2; }
+(($(id -u) == 0)) || { log "run as root (debootstrap, chroot, mounts)"; exit 1; }
+
+command -v debootstrap >/dev/null || {
+  log "installing debootstrap (the rehearsal's own tool)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2
+}
+
+base=$cache/rehearsal/bookworm-minbase.tar
+if [[ ! -f $base ]]; then
+  log "debootstrapping a minimal bookworm (once; kept in $base)"
+  mkdir -p "$(dirname "$base")"
+  tmp=$(mktemp -d /var/tmp/splitlet-debootstrap.XXXXXX)
+  debootstrap --variant=minbase bookworm "$tmp" "$mirror" >&2
+  tar -C "$tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base"
+  rm -rf "$tmp"
+fi
+
+sys=$(mktemp -d /var/tmp/splitlet-rehearsal.XXXXXX)
+cleanup() {
+  # Anything still mounted below the rehearsal (lazily: a dockerd may still hold it).
+  local m
+  for m in $(awk -v d="$sys" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$sys"
+}
+trap cleanup EXIT
+log "unpacking the base system into $sys"
+tar -C "$sys" -xf "$base"
+
+log "copying the checkout (tracked and untracked-not-ignored files)"
+mkdir -p "$sys/work/splitlet"
+git -C "$root" ls-files -z --cached --others --exclude-standard |
+  (cd "$root" && xargs -0 tar --ignore-failed-read -cf - 2>/dev/null) | tar -C "$sys/work/splitlet" -xf -
+
+# What a new machine of this kind brings: Go, and the extra CA certificates.
+mkdir -p "$sys/usr/local/go" "$sys/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/* "$sys/usr/local/share/ca-certificates/" 2>/dev/null || true
+cp /etc/apt/sources.list.d/* "$sys/etc/apt/sources.list.d/" 2>/dev/null && rm -f "$sys/etc/apt/sources.list" || true
+cp /etc/resolv.conf "$sys/etc/resolv.conf"
+# No service starts from a package's postinst inside the rehearsal (as in a container).
+printf '#!/bin/sh\nexit 101\n' >"$sys/usr/sbin/policy-rc.d"; chmod +x "$sys/usr/sbin/policy-rc.d"
+
+# in_sys [--net-private] SCRIPT: run SCRIPT in the rehearsal, in its own mount and pid
+# namespaces (and, for the Docker step, its own network namespace: the rehearsal's
+# dockerd makes its bridge and iptables rules there, not on the host).
+in_sys() {
+  local net=()
+  [[ $1 == --net-private ]] && { net=(--net); shift; }
+  unshare --mount --pid --fork "${net[@]}" --propagation private bash -euo pipefail -c '
+    sys=$1; script=$2
+    mount -t proc proc "$sys/proc"
+    mount --rbind /sys "$sys/sys"
+    mount --rbind /dev "$sys/dev"
+    mount -t tmpfs tmpfs "$sys/run"
+    mount --bind -o ro /usr/local/go "$sys/usr/local/go"
+    exec chroot "$sys" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+      PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt CI=true \
+      /bin/bash -euo pipefail -c "cd /work/splitlet; $script"
+  ' _ "$sys" "$*"
+}
+
+t0=$SECONDS
+log "1. scripts/prereqs.sh (on a system that has none of them)"
+in_sys 'bash scripts/prereqs.sh'
+log "   took $((SECONDS - t0)) s"
+t1=$SECONDS
+log "2. scripts/setup.sh --deps-only (npm ci with the system's Node.js)"
+in_sys 'bash scripts/setup.sh --deps-only'
+log "   took $((SECONDS - t1)) s"
+t2=$SECONDS
+log "3. test/lab/lab.sh images (a Docker Engine of the rehearsal's own, every lab image)"
+in_sys --net-private 'ip link set lo up; bash test/lab/lab.sh images; docker images --format "{{.Repository}}:{{.Tag}}" | sort; bash test/lab/lab.sh down >/dev/null 2>&1 || true'
+log "   took $((SECONDS - t2)) s"
+log "passed: a fresh bookworm got every prerequisite from the set-up and built the lab's images ($((SECONDS - t0)) s)"

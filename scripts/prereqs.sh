@@ -28,6 +28,8 @@ ok_ca() { [[ -s /etc/ssl/certs/ca-certificates.crt ]]; }
 ok_docker() { has docker && has dockerd; }
 ok_iptables() { has iptables; }   # dockerd's networking
 ok_node() { has node && has npm; }
+npm_major() { npm --version 2>/dev/null | cut -d. -f1; }
+ok_npm10() { ok_node && (($(npm_major) >= 10)); }
 ok_cmds() { local c; for c in "$@"; do has "$c" || return 1; done; }
 
 # PART | Debian package(s) | check | what needs it
@@ -66,7 +68,10 @@ elif [[ "$(printf '%s\n' "$go_need" "$(go env GOVERSION | sed 's/^go//')" | sort
   go_problem="Go $(go env GOVERSION) is older than the lab's go.mod files need ($go_need): install a newer one from go.dev"
 fi
 
-if ((${#missing[@]} == 0)); then
+npm_old=0
+ok_node && ! ok_npm10 && npm_old=1
+
+if ((${#missing[@]} == 0 && npm_old == 0)); then
   [[ -z $go_problem ]] || { log "MISSING: $go_problem"; exit 1; }
   exit 0
 fi
@@ -75,6 +80,7 @@ for m in "${missing[@]}"; do
   IFS='|' read -r part pkgs why <<<"$m"
   log "missing: $part (Debian: $pkgs) — needed by $why"
 done
+((npm_old)) && log "missing: npm 10 or newer (npm $(npm --version) misreads the lock file) — npm install -g npm@10"
 [[ -z $go_problem ]] || log "MISSING: $go_problem"
 
 cannot=""
@@ -87,13 +93,20 @@ if [[ -n $cannot ]]; then
   exit 1
 fi
 
-log "installing from Debian: ${packages[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# 9>&-: a daemon a package's scripts might start must not inherit a caller's lock.
-apt-get update -q >&2 9>&-
-apt-get install -y -q --no-install-recommends "${packages[@]}" >&2 9>&-
-# Trust anchors added by the machine (/usr/local/share/ca-certificates) join the bundle.
-has update-ca-certificates && update-ca-certificates >/dev/null 2>&1 || true
+if ((${#packages[@]})); then
+  log "installing from Debian: ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # 9>&-: a daemon a package's scripts might start must not inherit a caller's lock.
+  apt-get update -q >&2 9>&-
+  apt-get install -y -q --no-install-recommends "${packages[@]}" >&2 9>&-
+  # Trust anchors added by the machine (/usr/local/share/ca-certificates) join the bundle.
+  has update-ca-certificates && update-ca-certificates >/dev/null 2>&1 || true
+fi
+if ok_node && ! ok_npm10; then
+  log "installing npm 10 from the npm registry (npm $(npm --version) is too old)"
+  npm install -g --no-audit --no-fund --loglevel=error npm@10 >&2
+  hash -r
+fi
 
 # Check again: a package that installed but did not give what it should is a failure here.
 failed=0
@@ -101,6 +114,7 @@ for row in "${PARTS[@]}"; do
   IFS='|' read -r part pkgs check why <<<"$row"
   if ! $check; then log "still missing after install: $part (Debian: $pkgs)"; failed=1; fi
 done
+ok_node && ! ok_npm10 && { log "still too old after install: npm $(npm --version)"; failed=1; }
 [[ -z $go_problem ]] || { log "MISSING: $go_problem"; failed=1; }
 ((failed == 0)) && log "all prerequisites present"
 exit "$failed"

@@ -13,6 +13,10 @@ export GOCACHE=${GOCACHE:-$cache/go-build}
 
 log() { printf '[lab build] %s\n' "$*" >&2; }
 
+# How long a first build of each part took here (2 cores, module downloads included,
+# other work beside it): what the log line promises a new user.
+declare -A EXPECTED=([etcd]="3 min" [nats]="1 min" [registry]="3 min" [jaeger]="6 min" [compose]="4 min" [k8s]="12 min")
+
 # part_dir PART VERSION -> the cache folder for that part's binaries
 part_dir() {
   local sum; sum=$(sha256sum "$here/$1/go.sum" | cut -c1-12)
@@ -22,12 +26,17 @@ part_dir() {
 # build_part PART VERSION LDFLAGS PKG... : go build the packages into the part's cache folder
 build_part() {
   local part=$1 version=$2 ldflags=$3; shift 3
-  local out; out=$(part_dir "$part" "$version")
+  local out logf; out=$(part_dir "$part" "$version"); logf=$cache/logs/build-$part.log
+  mkdir -p "$cache/logs"
   if [[ -f "$out/.complete" ]]; then log "$part $version cached in $out"; echo "$out"; return; fi
-  log "building $part $version into $out (first time only)"
+  log "building $part $version (first time only; about ${EXPECTED[$part]:-a few minutes} on 2 cores; go's output in $logf)"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   local start=$SECONDS
-  (cd "$here/$part" && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/" "$@")
+  # go's download and compile lines go to a log (minutes of them on a first run); its
+  # end is shown when the build fails.
+  if ! (cd "$here/$part" && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/" "$@") >"$logf" 2>&1; then
+    log "building $part failed; the end of $logf:"; tail -n 30 "$logf" >&2; rm -rf "$tmp"; return 1
+  fi
   touch "$tmp/.complete"; rm -rf "$out"; mv "$tmp" "$out"
   log "built $part in $((SECONDS - start)) s"
   echo "$out"

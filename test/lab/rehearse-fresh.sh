@@ -71,6 +71,8 @@ in_sys() {
   [[ $1 == --net-private ]] && { net=(--net); shift; }
   unshare --mount --pid --fork "${net[@]}" --propagation private bash -euo pipefail -c '
     sys=$1; script=$2
+    # Its root a mount point of its own: dockerd remounts / private (EINVAL otherwise).
+    mount --bind "$sys" "$sys"
     mount -t proc proc "$sys/proc"
     mount --rbind /sys "$sys/sys"
     mount --rbind /dev "$sys/dev"

@@ -13,7 +13,8 @@
 #
 # State lives in $LAB_DIR (default <repo>/.lab): bin/ (symlinks into the build
 # cache), pki/, *.kubeconfig, jaeger.yaml, logs/<name>.log (+ .prev), pids/<name>.pid,
-# etcd/, nats/. Ports, node name and LAB_DIR come from LAB_* variables (see below).
+# etcd/, nats/, nats-auth/ (the bus's keys, its server config and each node's .creds;
+# kept by `down`). Ports, node name and LAB_DIR come from LAB_* variables (see below).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -469,10 +470,23 @@ start_scheduler() {
     --leader-elect=false --bind-address=127.0.0.1 --secure-port="$LAB_SCHEDULER_PORT"
 }
 
+# The bus's identities (libs/bus-auth, tools/bus-creds): the operator and account keys
+# are made once and kept 0600 in $NATS_AUTH; the server trusts them through auth.conf;
+# the lab node's services get one .creds file each. Tests mint their own nodes' files
+# with the same account key (libs/testing reads LAB_NATS_AUTH_DIR).
+NATS_AUTH=$LAB_DIR/nats-auth
+ensure_bus_auth() {
+  "$root/tools/bus-creds" init --state "$NATS_AUTH" --server-config "$NATS_AUTH/auth.conf" >&2
+  "$root/tools/bus-creds" mint --state "$NATS_AUTH" --node "$LAB_NODE_NAME" >/dev/null
+  log "bus identities: $NATS_AUTH/creds/$(lab_node_token)/<service>.creds"
+}
+lab_node_token() { echo "${LAB_NODE_NAME//./_}"; }
+
+# Auth on: operator mode, anonymous connections refused (auth.conf from ensure_bus_auth).
 start_nats() {
   mkdir -p "$LAB_DIR/nats"
   ensure nats-server 30 "$LAB_NATS_PORT $LAB_NATS_MONITOR_PORT" nats_ok -- "$BIN/nats-server" \
-    -js -sd "$LAB_DIR/nats" -a 127.0.0.1 -p "$LAB_NATS_PORT" -m "$LAB_NATS_MONITOR_PORT"
+    -c "$NATS_AUTH/auth.conf" -js -sd "$LAB_DIR/nats" -a 127.0.0.1 -p "$LAB_NATS_PORT" -m "$LAB_NATS_MONITOR_PORT"
 }
 
 # A local image registry (distribution) with basic auth, so that tests pull real
@@ -595,6 +609,7 @@ cmd_up() {
   start_apiserver
   start_controller_manager
   start_scheduler
+  ensure_bus_auth
   start_nats
   start_registry
   start_jaeger
@@ -608,7 +623,7 @@ cmd_up() {
 [lab]   kubectl:  export KUBECONFIG=$ADMIN_KC   (binary: $BIN/kubectl)
 [lab]   node:     $NODE_KC  (system:node:$LAB_NODE_NAME)
 [lab]   apiserver $APISERVER_URL   etcd https://127.0.0.1:$LAB_ETCD_PORT
-[lab]   nats      nats://127.0.0.1:$LAB_NATS_PORT (monitor http://127.0.0.1:$LAB_NATS_MONITOR_PORT)
+[lab]   nats      nats://127.0.0.1:$LAB_NATS_PORT (monitor http://127.0.0.1:$LAB_NATS_MONITOR_PORT), auth on: $NATS_AUTH/creds/$(lab_node_token)/<service>.creds
 [lab]   registry  127.0.0.1:$LAB_REGISTRY_PORT (user $REGISTRY_USER)
 [lab]   jaeger    OTLP grpc 127.0.0.1:$LAB_OTLP_GRPC_PORT, http http://127.0.0.1:$LAB_OTLP_HTTP_PORT, UI http://127.0.0.1:$LAB_JAEGER_QUERY_PORT
 [lab]   test env: eval "\$($0 env)"    logs: $LOGS
@@ -671,7 +686,8 @@ cmd_env() {
     "NATS_URL=nats://127.0.0.1:$LAB_NATS_PORT" "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$LAB_OTLP_HTTP_PORT" \
     "JAEGER_QUERY_URL=http://127.0.0.1:$LAB_JAEGER_QUERY_PORT" "LAB_NODE_NAME=$LAB_NODE_NAME" \
     "SPLITLET_PAUSE_IMAGE=$PAUSE_IMAGE" "LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT" \
-    "LAB_REGISTRY_USER=$REGISTRY_USER" "LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD"; do
+    "LAB_REGISTRY_USER=$REGISTRY_USER" "LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD" \
+    "LAB_NATS_AUTH_DIR=$NATS_AUTH" "LAB_NATS_CREDS_DIR=$NATS_AUTH/creds/$(lab_node_token)"; do
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
   done
 }

@@ -12,3 +12,4 @@ export * from './wait';
 export * from './pod-node';
 export * from './tcp-proxy';
 export * from './nats-auth';
+export * from './lab-bus';

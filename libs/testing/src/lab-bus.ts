@@ -1,0 +1,49 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefix } from '@splitlet/bus';
+import { credsPath, loadAuthority, mintNodeCreds, nodeCredsDir, type BusServiceName } from '@splitlet/bus-auth';
+import { labEnv } from './lab';
+import { labDir } from './paths';
+import { connectWithCreds } from './nats-auth';
+
+/**
+ * The lab's bus keys (LAB_NATS_AUTH_DIR, else <lab>/nats-auth): present when the lab's
+ * NATS runs with auth on (`lab.sh up` makes them), absent on a lab from before.
+ */
+export function labBusAuthDir(): string | undefined {
+  const dir = process.env['LAB_NATS_AUTH_DIR'] ?? join(labDir(), 'nats-auth');
+  return existsSync(join(dir, 'account.nk')) ? dir : undefined;
+}
+
+const minted = new Map<string, Promise<unknown>>();
+
+/**
+ * The .creds file of one service of a test node, minted (once per node and process)
+ * with the lab's account key; undefined when the lab's bus has no auth.
+ */
+export async function labCredsFile(nodeName: string, service: BusServiceName): Promise<string | undefined> {
+  const state = labBusAuthDir();
+  if (!state) return undefined;
+  const dir = nodeCredsDir(state, nodeName);
+  if (!minted.has(nodeName)) minted.set(nodeName, loadAuthority(state).then((a) => mintNodeCreds(a, nodeName, dir)));
+  await minted.get(nodeName);
+  return credsPath(dir, service);
+}
+
+/** What one service of a test node needs to join the lab's NATS: NATS_URL and its own SPLITLET_NATS_CREDS. */
+export async function labBusEnv(nodeName: string, service: BusServiceName): Promise<Record<string, string>> {
+  const creds = await labCredsFile(nodeName, service);
+  return { NATS_URL: labEnv().natsUrl, ...(creds ? { SPLITLET_NATS_CREDS: creds } : {}) };
+}
+
+/**
+ * A test's connection to the lab's NATS in the place of one service of a node (e.g.
+ * pod-sync, to call runtime-executor or hand status-reporter a status): that
+ * service's identity and rights, its inbox prefix.
+ */
+export async function connectToLabBus(nodeName: string, as: BusServiceName): Promise<NatsConnection> {
+  const creds = await labCredsFile(nodeName, as);
+  const servers = labEnv().natsUrl;
+  return creds ? connectWithCreds(servers, creds, inboxPrefix(nodeName, as)) : connect({ servers });
+}

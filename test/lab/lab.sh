@@ -2,8 +2,10 @@
 # Brings a real single-node Kubernetes control plane (no kubelet: splitlet is the
 # node) up and down on this machine, with NATS JetStream and Jaeger beside it.
 #
-# Usage: test/lab/lab.sh up|down|status|env|images
+# Usage: test/lab/lab.sh up|down|status|env|images|bus
 #   up      start whatever is not running yet (idempotent; a second run is fast)
+#   bus     only the bus: its identities and NATS with auth on (with a scratch LAB_DIR
+#           and other LAB_NATS_*_PORTs it runs beside a lab without touching it)
 #   images  only the host's prerequisites, Docker, and the local images of images.sh
 #           (what test/lab/rehearse-fresh.sh runs on a fresh system)
 #   down    stop everything the lab started and drop etcd/NATS state (keeps pki,
@@ -595,6 +597,15 @@ cmd_images() {
   "$here/images.sh" >&2
 }
 
+cmd_bus() {
+  take_lock
+  mkdir -p "$LOGS" "$PIDS" "$BIN"
+  link "$(build nats "$NATS_VERSION")" nats-server nats-server v2
+  ensure_bus_auth
+  start_nats
+  log "bus up: nats://127.0.0.1:$LAB_NATS_PORT, auth on (stop it: kill \$(cat $(pidfile nats-server)))"
+}
+
 cmd_up() {
   local t0=$SECONDS
   take_lock
@@ -698,5 +709,6 @@ case "${1:-}" in
   status) cmd_status ;;
   env) cmd_env ;;
   images) cmd_images ;;
-  *) echo "usage: $0 up|down|status|env|images" >&2; exit 2 ;;
+  bus) cmd_bus ;;
+  *) echo "usage: $0 up|down|status|env|images|bus" >&2; exit 2 ;;
 esac

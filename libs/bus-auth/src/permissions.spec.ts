@@ -77,6 +77,20 @@ describe('bus permissions', () => {
     }
   });
 
+  it('bus permissions - every identity of a node with the longest name allowed (253 characters) connects and uses its row', async () => {
+    const longest = `${'n'.repeat(63)}.${'o'.repeat(63)}.${'d'.repeat(63)}.${'e'.repeat(61)}`;
+    expect(longest).toHaveLength(253);
+    for (const service of SERVICE_NAMES) {
+      const nc = await server.connectAs(longest, service);
+      try {
+        const own = permissionsFor(longest, service);
+        expect(await refused(nc, 'publish', own.pub.map(concrete))).toEqual(new Set());
+      } finally {
+        await nc.close();
+      }
+    }
+  });
+
   describe.each(SERVICE_NAMES.map((s) => [s] as [BusServiceName]))('%s', (service) => {
     let nc: NatsConnection;
     beforeAll(async () => {

@@ -121,6 +121,19 @@ describe('bus identities at work', () => {
     await expect(openBucket(await as('pod-sync'), proberReplicasBucket(NODE))).rejects.toThrow(/Permissions Violation/);
   });
 
+  it("bus identities - the registrar hears its own node's pod-sync; another node's pod-sync, posing as this node's, cannot answer", async () => {
+    const mine = await new Svcm(await as('pod-sync')).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
+    const impostor = await new Svcm(await as('pod-sync', 'node-b')).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
+    try {
+      const answers: string[] = [];
+      for await (const p of await new Svcm(await as('registrar')).client({ strategy: 'timer', maxWait: 1000 }).ping('pod-sync')) answers.push(p.id);
+      expect(answers).toEqual([mine.info().id]);
+    } finally {
+      await mine.stop();
+      await impostor.stop();
+    }
+  });
+
   it("bus identities - another node's services cannot open this node's buckets or streams", async () => {
     const other = await as('pod-sync', 'node-b');
     await expect(openBucket(other, podsViewBucket(NODE))).rejects.toThrow(/Permissions Violation/);

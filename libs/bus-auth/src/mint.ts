@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createUser, encodeUser, fmtCreds } from '@nats-io/jwt';
 import { nodeToken } from '@splitlet/bus';
 import { writeSecret, type BusAuthority } from './authority';
-import { permissionsFor, RESPONSE_TTL_MS, SERVICE_NAMES, type BusServiceName } from './permissions';
+import { permissionsFor, SERVICE_NAMES, type BusServiceName } from './permissions';
 
 /** The user name of one service of one node, as the server shows it. */
 export const identityName = (nodeName: string, service: BusServiceName): string => `${nodeName}/${service}`;
@@ -19,8 +19,6 @@ export async function mintServiceCreds(a: BusAuthority, nodeName: string, servic
   const jwt = await encodeUser(identityName(nodeName, service), user, a.account, {
     pub: { allow: p.pub },
     sub: { allow: p.sub },
-    // One reply per request received, within the TTL (nanoseconds in the JWT).
-    ...(p.respond ? { resp: { max: 1, ttl: RESPONSE_TTL_MS * 1_000_000 } } : {}),
   });
   return fmtCreds(jwt, user);
 }

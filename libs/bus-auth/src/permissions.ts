@@ -111,14 +111,15 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
   },
 };
 
-/** How long a responder may take to answer one request (PullImage may take 5 minutes). */
-export const RESPONSE_TTL_MS = 10 * 60_000;
+/**
+ * The inbox prefix of operators' tools (`nats --inbox-prefix _INBOX_OPERATOR micro ls`):
+ * every service may answer there, as it answers its own node's services.
+ */
+export const OPERATOR_INBOX_PREFIX = '_INBOX_OPERATOR';
 
 export interface SubjectPermissions {
   pub: string[];
   sub: string[];
-  /** Whether it may reply to the requests it receives (NATS `allow_responses`, one reply each). */
-  respond: boolean;
 }
 
 const JS_API_INFO = '$JS.API.INFO'; // the account's JetStream info: every JetStream client asks it once
@@ -149,7 +150,10 @@ function bucketSubjects(bucket: string, write: boolean): string[] {
 
 /** Every subject one service of one node may publish and subscribe to. */
 export function permissionsFor(nodeName: string, service: BusServiceName): SubjectPermissions {
-  const pub = new Set<string>();
+  // Replies go to the inboxes of this node's services (and operators' tools) only, not
+  // wherever a request says (NATS `allow_responses`): another node's service that
+  // receives a $SRV ping cannot answer it, so it cannot pose as this node's pod-sync.
+  const pub = new Set<string>([`${inboxPrefix(nodeName, '*')}.>`, `${OPERATOR_INBOX_PREFIX}.>`]);
   const sub = new Set<string>([`${inboxPrefix(nodeName, service)}.>`]);
   // Every service is a NATS micro service: it answers discovery for its own name only,
   // so no identity can pose as another service. $SRV subjects are not node-scoped (the
@@ -185,7 +189,7 @@ export function permissionsFor(nodeName: string, service: BusServiceName): Subje
         break;
     }
   }
-  return { pub: [...pub], sub: [...sub], respond: true };
+  return { pub: [...pub], sub: [...sub] };
 }
 
 /** The subjects a service serves, for the table in the docs. */
@@ -199,7 +203,7 @@ export function permissionTableMarkdown(): string {
     return `| ${name} | ${PERMISSION_TABLE[name].why} | ${lines.join('<br>')} |`;
   });
   return [
-    '| identity `<node>/<service>` | why | may (besides its own inbox `_INBOX.<node>.<service>.>`, its own `$SRV` discovery, and replying to what it receives) |',
+    '| identity `<node>/<service>` | why | may (besides reading its own inbox `_INBOX.<node>.<service>.>`, answering its own `$SRV` discovery, and replying into `_INBOX.<node>.*.>` and `_INBOX_OPERATOR.>`) |',
     '|---|---|---|',
     ...rows,
   ].join('\n');

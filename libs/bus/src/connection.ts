@@ -41,12 +41,23 @@ export async function connectBus(opts: BusConnectOptions): Promise<NatsConnectio
     throw err;
   }
   opts.logger.info({ server: nc.getServer() }, 'connected to NATS');
+  const nodeInboxes = opts.inboxPrefix ? `${opts.inboxPrefix.slice(0, opts.inboxPrefix.lastIndexOf('.'))}.` : undefined;
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === 'error' && nodeInboxes && isForeignReply(s.error, nodeInboxes)) {
+        // $SRV discovery is not node-scoped: every node's service hears every ping, and
+        // may answer only its own node's (the bus's permissions). Not a fault here.
+        opts.logger.debug({ subject: (s.error as InstanceType<typeof errors.PermissionViolationError>).subject }, 'a reply to another node was refused');
+        continue;
+      }
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
         opts.logger.warn({ event: s.type, status: s }, `NATS ${s.type}`);
       }
     }
   })();
   return nc;
+}
+
+function isForeignReply(err: unknown, nodeInboxes: string): boolean {
+  return err instanceof errors.PermissionViolationError && err.operation === 'publish' && err.subject.startsWith('_INBOX') && !err.subject.startsWith(nodeInboxes);
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { encodeUser, createUser, fmtCreds } from '@nats-io/jwt';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefix } from '@splitlet/bus';
-import { credsPath, loadOrCreateAuthority, mintNodeCreds, nodeCredsDir, serverAuthConfig, writeSecret, type BusAuthority, type BusServiceName } from '@splitlet/bus-auth';
+import { credsPath, loadOrCreateAuthority, OPERATOR_INBOX_PREFIX, mintNodeCreds, nodeCredsDir, serverAuthConfig, writeSecret, type BusAuthority, type BusServiceName } from '@splitlet/bus-auth';
 import { startNatsServer, type NatsServer } from './nats-server';
 
 export interface AuthNatsServer extends NatsServer {
@@ -13,7 +13,7 @@ export interface AuthNatsServer extends NatsServer {
   credsFile(nodeName: string, service: BusServiceName): Promise<string>;
   /** Connects as one service of one node, with its own inbox prefix, as the service does. */
   connectAs(nodeName: string, service: BusServiceName): Promise<NatsConnection>;
-  /** A client with every right in the account (to look at things, as `nats` with the account's admin would). */
+  /** A client with every right in the account, its inbox where services answer operators' tools. */
   connectAdmin(): Promise<NatsConnection>;
 }
 
@@ -42,7 +42,7 @@ export async function startAuthNatsServer(): Promise<AuthNatsServer> {
       const user = createUser();
       const file = join(state, 'admin.creds');
       await writeSecret(file, fmtCreds(await encodeUser('test-admin', user, authority.account, { pub: { allow: ['>'] }, sub: { allow: ['>'] } }), user));
-      return connectWithCreds(server.url, file);
+      return connectWithCreds(server.url, file, OPERATOR_INBOX_PREFIX);
     },
     stop: async () => {
       await server.stop();

@@ -69,8 +69,11 @@ export const ACCOUNT_NAME = 'splitlet';
  * account signed is accepted, so a new node's identities need no server reload.
  */
 export async function serverAuthConfig(a: BusAuthority): Promise<string> {
-  const operatorJwt = await encodeOperator('splitlet-operator', a.operator, { system_account: a.system.getPublicKey() });
-  const systemJwt = await encodeAccount('SYS', a.system, {}, { signer: a.operator });
+  const revocations = await loadRevocations(a.dir);
+  // The operator's JWT is made once and kept: a server reloads a changed account list
+  // (a revocation) but refuses to reload a changed operator, and each encoding differs.
+  const operatorJwt = await keptJwt(a.dir, 'operator.jwt', () => encodeOperator('splitlet-operator', a.operator, { system_account: a.system.getPublicKey() }));
+  const systemJwt = await keptJwt(a.dir, 'system.jwt', () => encodeAccount('SYS', a.system, {}, { signer: a.operator }));
   const accountJwt = await encodeAccount(
     ACCOUNT_NAME,
     a.account,
@@ -90,6 +93,8 @@ export async function serverAuthConfig(a: BusAuthority): Promise<string> {
         streams: -1,
         consumer: -1,
       },
+      // Users whose keys were revoked (bus-creds revoke): refused, even with a valid JWT.
+      ...(Object.keys(revocations).length ? { revocations } : {}),
     },
     { signer: a.operator },
   );
@@ -115,4 +120,34 @@ export async function writeSecret(path: string, content: string | Uint8Array): P
   await writeFile(tmp, content, { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, path);
+}
+
+const REVOCATIONS = 'revocations.json';
+
+/** Revoked user public keys, each with the time (Unix seconds) before which its JWTs are void. */
+async function loadRevocations(dir: string): Promise<Record<string, number>> {
+  const text = await readFile(join(dir, REVOCATIONS), 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return '{}';
+    throw err;
+  });
+  return JSON.parse(text) as Record<string, number>;
+}
+
+/**
+ * Revokes one user (by its public key, `U...`): every JWT issued to it until now is
+ * void once the server runs with the config serverAuthConfig writes next (a reload).
+ */
+export async function revokeUser(a: BusAuthority, userPublicKey: string, now = new Date()): Promise<void> {
+  if (!/^U[A-Z2-7]{55}$/.test(userPublicKey)) throw new AuthorityError(`${userPublicKey} is not a user public key`);
+  const revocations = await loadRevocations(a.dir);
+  revocations[userPublicKey] = Math.floor(now.getTime() / 1000) + 1;
+  await writeSecret(join(a.dir, REVOCATIONS), JSON.stringify(revocations, null, 2) + '\n');
+}
+
+async function keptJwt(dir: string, file: string, make: () => Promise<string>): Promise<string> {
+  const kept = await readFile(join(dir, file), 'utf8').catch(() => undefined);
+  if (kept?.trim()) return kept.trim();
+  const jwt = await make();
+  await writeSecret(join(dir, file), `${jwt}\n`);
+  return jwt;
 }

@@ -1,9 +1,10 @@
 // bus-creds: the bus's keys, the server's auth config, and each service's credentials.
 // Run as `tools/bus-creds <command>` (tsx); see the README, "The bus's credentials".
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseCreds } from '@nats-io/jwt';
 import { Command, InvalidArgumentError } from 'commander';
 import { nodeName as nodeNameSchema } from '@splitlet/config';
-import { isAuthorityError, loadAuthority, loadOrCreateAuthority, serverAuthConfig } from './authority';
+import { isAuthorityError, loadAuthority, loadOrCreateAuthority, revokeUser, serverAuthConfig } from './authority';
 import { mintNodeCreds, nodeCredsDir } from './mint';
 import { isBusServiceName, permissionTableMarkdown, SERVICE_NAMES, type BusServiceName } from './permissions';
 
@@ -41,6 +42,20 @@ program
     const a = await loadAuthority(o.state);
     const paths = await mintNodeCreds(a, o.node, o.out ?? nodeCredsDir(o.state, o.node), o.service ?? SERVICE_NAMES);
     for (const [s, p] of Object.entries(paths)) process.stdout.write(`${s}\t${p}\n`);
+  });
+
+program
+  .command('revoke')
+  .description("revoke one identity (its .creds file) and rewrite the server config; then reload nats-server (kill -HUP)")
+  .requiredOption('--state <dir>', 'where the keys live')
+  .requiredOption('--creds <file>', 'the .creds file to revoke')
+  .requiredOption('--server-config <file>', 'the nats-server config fragment to rewrite')
+  .action(async (o: { state: string; creds: string; serverConfig: string }) => {
+    const a = await loadAuthority(o.state);
+    const { uc } = await parseCreds(await readFile(o.creds));
+    await revokeUser(a, uc.sub);
+    await writeFile(o.serverConfig, await serverAuthConfig(a));
+    process.stdout.write(`revoked ${uc.name} (${uc.sub}); reload nats-server to apply: kill -HUP <pid>\n`);
   });
 
 program

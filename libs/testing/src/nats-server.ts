@@ -11,6 +11,8 @@ export interface NatsServer {
   port: number;
   /** Stops the server (SIGKILL if it does not stop in time) and removes its store. */
   stop(): Promise<void>;
+  /** Rewrites the server's config (a server started with `config`) and reloads it (SIGHUP). */
+  reload(config: string): Promise<void>;
 }
 
 /**
@@ -35,6 +37,11 @@ export async function startNatsServer(opts: { startTimeoutMs?: number; config?: 
     stop: async () => {
       await stopProcess(child);
       await rm(dir, { recursive: true, force: true });
+    },
+    reload: async (text) => {
+      if (opts.config === undefined) throw new Error('reload: the server was started without a config');
+      await writeFile(join(dir, 'server.conf'), text);
+      child.kill('SIGHUP');
     },
   };
 }

@@ -4,8 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseCreds } from '@nats-io/jwt';
 import { Command, InvalidArgumentError } from 'commander';
 import { nodeName as nodeNameSchema } from '@splitlet/config';
-import { isAuthorityError, loadAuthority, loadOrCreateAuthority, revokeUser, serverAuthConfig } from './authority';
-import { mintNodeCreds, nodeCredsDir } from './mint';
+import { isAuthorityError, loadAuthority, loadOrCreateAuthority, revokeUser, serverAuthConfig, writeSecret } from './authority';
+import { mintNodeCreds, mintOperatorCreds, nodeCredsDir } from './mint';
 import { isBusServiceName, permissionTableMarkdown, SERVICE_NAMES, type BusServiceName } from './permissions';
 
 const node = (v: string): string => {
@@ -42,6 +42,16 @@ program
     const a = await loadAuthority(o.state);
     const paths = await mintNodeCreds(a, o.node, o.out ?? nodeCredsDir(o.state, o.node), o.service ?? SERVICE_NAMES);
     for (const [s, p] of Object.entries(paths)) process.stdout.write(`${s}\t${p}\n`);
+  });
+
+program
+  .command('mint-operator')
+  .description("mint an operator's .creds (every subject of the account: for the nats CLI with --inbox-prefix _INBOX_OPERATOR, and the benchmarks)")
+  .requiredOption('--state <dir>', 'where the keys live')
+  .requiredOption('--out <file>', 'the .creds file to write (0600)')
+  .action(async (o: { state: string; out: string }) => {
+    await writeSecret(o.out, await mintOperatorCreds(await loadAuthority(o.state)));
+    process.stdout.write(`${o.out}\n`);
   });
 
 program

@@ -44,3 +44,16 @@ export async function mintNodeCreds(
 
 /** The default folder for a node's creds under a state dir: `<state>/creds/<node token>`. */
 export const nodeCredsDir = (stateDir: string, nodeName: string): string => join(stateDir, 'creds', nodeToken(nodeName));
+
+/**
+ * A .creds file for an operator's tools (the `nats` CLI, the benchmarks): every subject
+ * of the account, every node. As powerful as the account key for the bus, so it is
+ * kept as that key is; tools use the inbox prefix the services answer into:
+ * `nats --creds F --inbox-prefix _INBOX_OPERATOR micro ls`.
+ */
+export async function mintOperatorCreds(a: BusAuthority, name = 'operator'): Promise<Uint8Array> {
+  const user = createUser();
+  const jwt = await encodeUser(name, user, a.account, { pub: { allow: ['>'] }, sub: { allow: ['>'] } });
+  return fmtCreds(jwt, user);
+}
+

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefix } from '@splitlet/bus';
-import { credsPath, loadAuthority, mintNodeCreds, nodeCredsDir, type BusServiceName } from '@splitlet/bus-auth';
+import { credsPath, loadAuthority, mintNodeCreds, mintOperatorCreds, nodeCredsDir, OPERATOR_INBOX_PREFIX, writeSecret, type BusServiceName } from '@splitlet/bus-auth';
 import { labEnv } from './lab';
 import { labDir } from './paths';
 import { connectWithCreds } from './nats-auth';
@@ -42,8 +42,16 @@ export async function labBusEnv(nodeName: string, service: BusServiceName): Prom
  * pod-sync, to call runtime-executor or hand status-reporter a status): that
  * service's identity and rights, its inbox prefix.
  */
-export async function connectToLabBus(nodeName: string, as: BusServiceName): Promise<NatsConnection> {
+export async function connectToLabBus(nodeName: string, as: BusServiceName, servers: string | string[] = labEnv().natsUrl): Promise<NatsConnection> {
   const creds = await labCredsFile(nodeName, as);
-  const servers = labEnv().natsUrl;
   return creds ? connectWithCreds(servers, creds, inboxPrefix(nodeName, as)) : connect({ servers });
+}
+
+/** A connection to the lab's NATS as an operator's tool (every subject; replies into _INBOX_OPERATOR). */
+export async function connectToLabBusAsOperator(servers: string | string[] = labEnv().natsUrl, name = 'splitlet-test-operator'): Promise<NatsConnection> {
+  const state = labBusAuthDir();
+  if (!state) return connect({ servers, name });
+  const file = join(state, 'operator.creds');
+  if (!existsSync(file)) await writeSecret(file, await mintOperatorCreds(await loadAuthority(state)));
+  return connectWithCreds(servers, file, OPERATOR_INBOX_PREFIX);
 }

@@ -1,10 +1,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeUser, createUser, fmtCreds } from '@nats-io/jwt';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefix } from '@splitlet/bus';
-import { credsPath, loadOrCreateAuthority, OPERATOR_INBOX_PREFIX, mintNodeCreds, nodeCredsDir, serverAuthConfig, writeSecret, type BusAuthority, type BusServiceName } from '@splitlet/bus-auth';
+import { credsPath, loadOrCreateAuthority, OPERATOR_INBOX_PREFIX, mintNodeCreds, mintOperatorCreds, nodeCredsDir, serverAuthConfig, writeSecret, type BusAuthority, type BusServiceName } from '@splitlet/bus-auth';
 import { startNatsServer, type NatsServer } from './nats-server';
 
 export interface AuthNatsServer extends NatsServer {
@@ -39,9 +38,8 @@ export async function startAuthNatsServer(): Promise<AuthNatsServer> {
     credsFile,
     connectAs: async (nodeName, service) => connectWithCreds(server.url, await credsFile(nodeName, service), inboxPrefix(nodeName, service)),
     connectAdmin: async () => {
-      const user = createUser();
-      const file = join(state, 'admin.creds');
-      await writeSecret(file, fmtCreds(await encodeUser('test-admin', user, authority.account, { pub: { allow: ['>'] }, sub: { allow: ['>'] } }), user));
+      const file = join(state, 'operator.creds');
+      await writeSecret(file, await mintOperatorCreds(authority));
       return connectWithCreds(server.url, file, OPERATOR_INBOX_PREFIX);
     },
     stop: async () => {
@@ -52,6 +50,6 @@ export async function startAuthNatsServer(): Promise<AuthNatsServer> {
 }
 
 /** Connects with a .creds file (and an inbox prefix its identity may read). */
-export async function connectWithCreds(servers: string, credsFile: string, prefix?: string): Promise<NatsConnection> {
+export async function connectWithCreds(servers: string | string[], credsFile: string, prefix?: string): Promise<NatsConnection> {
   return connect({ servers, authenticator: credsAuthenticator(await readFile(credsFile)), ...(prefix ? { inboxPrefix: prefix } : {}) });
 }

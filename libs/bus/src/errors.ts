@@ -83,6 +83,24 @@ export class BusAuthError extends Error {
   }
 }
 
+/**
+ * The server's certificate does not verify against the CA the service was given (or
+ * the system's, when none was), or a CA was given for a server without TLS.
+ */
+export class BusTlsError extends Error {
+  override readonly name = 'BusTlsError';
+  constructor(
+    readonly servers: string,
+    readonly caFile: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    const cause = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super(`NATS at ${servers}: TLS with ${caFile ? `the CA in ${caFile}` : "the system's CAs"} failed${cause}`, options);
+  }
+}
+
+export const isBusTlsError = (err: unknown): err is BusTlsError => err instanceof BusTlsError;
+
 export const isBusAuthError = (err: unknown): err is BusAuthError => err instanceof BusAuthError;
 
 export const isBusError = (err: unknown): err is BusError => err instanceof BusError;

@@ -47,6 +47,12 @@ export const commonSchema = z.object({
     .string()
     .refine(readable, 'cannot read the credentials file (mint it with bus-creds, see the README)')
     .optional(),
+  /**
+   * The CA that signed the NATS server's certificate (PEM). Set, the connection is TLS
+   * and the server must present a certificate it signed; unset, a server that requires
+   * TLS is verified against the system's CAs.
+   */
+  SPLITLET_NATS_CA: z.string().refine(readable, 'cannot read the CA file').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SPLITLET_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** A file that exists while the service runs connected to NATS (for container health checks). */

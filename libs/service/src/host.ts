@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Svcm, type Service } from '@nats-io/services';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { z } from 'zod';
-import { connectBus, inboxPrefix, isBusAuthError, type NatsConnection } from '@splitlet/bus';
+import { connectBus, inboxPrefix, isBusAuthError, isBusTlsError, type NatsConnection } from '@splitlet/bus';
 import { commonSchema, EXIT_CONFIG, isConfigError, loadConfig, type CommonConfig } from '@splitlet/config';
 import { createLogger, shutdownTelemetry, type Logger } from '@splitlet/telemetry';
 import { systemClock } from './clock';
@@ -72,8 +72,15 @@ export async function runService<S extends z.ZodType<CommonConfig>>(spec: Servic
       logger,
       inboxPrefix: inboxPrefix(config.SPLITLET_NODE_NAME, spec.name),
       ...(config.SPLITLET_NATS_CREDS ? { creds: readFileSync(config.SPLITLET_NATS_CREDS) } : {}),
+      ...(config.SPLITLET_NATS_CA ? { caFile: config.SPLITLET_NATS_CA } : {}),
     });
   } catch (err) {
+    if (isBusTlsError(err)) {
+      const hint = config.SPLITLET_NATS_CA ? 'SPLITLET_NATS_CA must be the CA that signed the NATS server\'s certificate (and the server must serve TLS)' : 'SPLITLET_NATS_CA is not set: give the CA that signed the NATS server\'s certificate';
+      process.stderr.write(`${spec.name}: ${err.message}\n${spec.name}: ${hint}\n`);
+      await shutdownTelemetry();
+      process.exit(EXIT_CONFIG);
+    }
     if (!isBusAuthError(err)) throw err;
     // A refused identity is a configuration error, not an outage: retrying cannot help.
     const hint = err.hadCredentials

@@ -90,7 +90,10 @@ compose_up() {
     echo "SPLITLET_PAUSE_IMAGE=${SPLITLET_PAUSE_IMAGE:-registry.k8s.io/pause:3.10}"
     echo "SPLITLET_CLUSTER_DNS=${SPLITLET_CLUSTER_DNS:-10.96.0.10}"
     echo "SPLITLET_DATA_DIR=$data"
+    # A NATS that serves TLS (the lab's): its CA, mounted into each service (SPLITLET_NATS_CA_FILE).
+    [[ -z ${SPLITLET_NATS_CA:-} ]] || echo "SPLITLET_NATS_CA=/etc/splitlet/nats-ca.crt"
   } >"$env_file"
+  [[ -z ${SPLITLET_NATS_CA:-} ]] || export SPLITLET_NATS_CA_FILE=$SPLITLET_NATS_CA
   # registrar and status-reporter run as uid 1000: their copy of the kubeconfig is
   # theirs to read (0600, owned by 1000; pod-sync, root, reads it too).
   local kc=$lab_dir/node-compose.kubeconfig

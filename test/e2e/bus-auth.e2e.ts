@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsConnection } from '@nats-io/transport-node';
@@ -39,9 +40,11 @@ describe('the bus as a trust boundary', () => {
 
   it('bus - a local user without credentials can neither connect nor read a service\'s credentials', async () => {
     const transport = join(workspaceRoot(), 'node_modules/@nats-io/transport-node/lib/mod.js');
+    // The lab CA's certificate is public (nobody cannot read the pki folder: it is inlined).
+    const tls = lab.natsCa ? { ca: await readFile(lab.natsCa, 'utf8') } : undefined;
     const r = await asNobody(
       `const { connect } = await import(${JSON.stringify(transport)});
-       try { await connect({ servers: ${JSON.stringify(lab.natsUrl)}, reconnect: false }); console.log('connected'); }
+       try { await connect({ servers: ${JSON.stringify(lab.natsUrl)}, reconnect: false, tls: ${JSON.stringify(tls)} }); console.log('connected'); }
        catch (e) { console.log(e.constructor.name); }`,
     );
     expect(r.stdout.trim()).toBe('AuthorizationError');

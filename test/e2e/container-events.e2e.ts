@@ -16,7 +16,9 @@ describe('container events', () => {
   let nc: NatsConnection;
   beforeAll(async () => {
     executor = startServiceProcess('runtime-executor', { SPLITLET_NODE_NAME: nodeName, ...(await labBusEnv(nodeName, 'runtime-executor')), SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1' });
-    await executor.waitForLog((l) => l['msg'] === 'started');
+    // The start budget every e2e file gives a service (testNode, runtime-executor.e2e): with
+    // the suite's files in parallel, 10 s was seen to pass before the process logged at all.
+    await executor.waitForLog((l) => l['msg'] === 'started', 30_000);
     // As pod-sync: it drives the containers and reads the stream.
     nc = await connectToLabBus(nodeName, 'pod-sync');
   });

@@ -31,11 +31,14 @@ export async function labCredsFile(nodeName: string, service: BusServiceName): P
   return credsPath(dir, service);
 }
 
-/** What one service of a test node needs to join the lab's NATS: NATS_URL and its own SPLITLET_NATS_CREDS. */
+/** What one service of a test node needs to join the lab's NATS: NATS_URL, its own SPLITLET_NATS_CREDS, the CA. */
 export async function labBusEnv(nodeName: string, service: BusServiceName): Promise<Record<string, string>> {
   const creds = await labCredsFile(nodeName, service);
-  return { NATS_URL: labEnv().natsUrl, ...(creds ? { SPLITLET_NATS_CREDS: creds } : {}) };
+  const lab = labEnv();
+  return { NATS_URL: lab.natsUrl, ...(creds ? { SPLITLET_NATS_CREDS: creds } : {}), ...(lab.natsCa ? { SPLITLET_NATS_CA: lab.natsCa } : {}) };
 }
+
+const tlsOf = (ca: string | undefined) => (ca ? { tls: { caFile: ca } } : {});
 
 /**
  * A test's connection to the lab's NATS in the place of one service of a node (e.g.
@@ -44,14 +47,16 @@ export async function labBusEnv(nodeName: string, service: BusServiceName): Prom
  */
 export async function connectToLabBus(nodeName: string, as: BusServiceName, servers: string | string[] = labEnv().natsUrl): Promise<NatsConnection> {
   const creds = await labCredsFile(nodeName, as);
-  return creds ? connectWithCreds(servers, creds, inboxPrefix(nodeName, as)) : connect({ servers });
+  const ca = labEnv().natsCa;
+  return creds ? connectWithCreds(servers, creds, inboxPrefix(nodeName, as), ca) : connect({ servers, ...tlsOf(ca) });
 }
 
 /** A connection to the lab's NATS as an operator's tool (every subject; replies into _INBOX_OPERATOR). */
 export async function connectToLabBusAsOperator(servers: string | string[] = labEnv().natsUrl, name = 'splitlet-test-operator'): Promise<NatsConnection> {
   const state = labBusAuthDir();
-  if (!state) return connect({ servers, name });
+  const ca = labEnv().natsCa;
+  if (!state) return connect({ servers, name, ...tlsOf(ca) });
   const file = join(state, 'operator.creds');
   if (!existsSync(file)) await writeSecret(file, await mintOperatorCreds(await loadAuthority(state)));
-  return connectWithCreds(servers, file, OPERATOR_INBOX_PREFIX);
+  return connectWithCreds(servers, file, OPERATOR_INBOX_PREFIX, ca);
 }

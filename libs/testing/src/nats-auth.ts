@@ -49,7 +49,12 @@ export async function startAuthNatsServer(): Promise<AuthNatsServer> {
   };
 }
 
-/** Connects with a .creds file (and an inbox prefix its identity may read). */
-export async function connectWithCreds(servers: string | string[], credsFile: string, prefix?: string): Promise<NatsConnection> {
-  return connect({ servers, authenticator: credsAuthenticator(await readFile(credsFile)), ...(prefix ? { inboxPrefix: prefix } : {}) });
+/** Connects with a .creds file (and an inbox prefix its identity may read; over TLS verified by caFile). */
+export async function connectWithCreds(servers: string | string[], credsFile: string, prefix?: string, caFile?: string): Promise<NatsConnection> {
+  return connect({
+    servers,
+    authenticator: credsAuthenticator(await readFile(credsFile)),
+    ...(prefix ? { inboxPrefix: prefix } : {}),
+    ...(caFile ? { tls: { caFile } } : {}),
+  });
 }

@@ -16,9 +16,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { Kvm } from '@nats-io/kv';
-import { connect } from '@nats-io/transport-node';
 import { podsViewBucket, probeResultsBucket, proberReplicasBucket } from '@splitlet/bus';
 import { PodProbeViewSchema, type ProbeSchema } from '@splitlet/contracts';
+import { connectToLabBusAsOperator, labBusEnv } from '@splitlet/testing';
 
 const ROOT = join(import.meta.dirname, '..');
 const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -43,7 +43,8 @@ async function main(): Promise<void> {
   const httpPort = (http.address() as AddressInfo).port;
   const tcpServers: Server[] = [];
 
-  const nc = await connect({ servers: NATS_URL });
+  // As an operator's tool: it writes the pods view in pod-sync's place and removes the buckets after.
+  const nc = await connectToLabBusAsOperator(NATS_URL, 'splitlet-bench-prober');
   const kvm = new Kvm(nc);
   const pods = await kvm.create(podsViewBucket(NODE), { history: 1 });
   try {
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
     // BENCH_NODE_ARGS: extra node flags for the prober (e.g. --max-old-space-size=64 to tell a leak from a lazy GC).
     const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, '--import', join(ROOT, 'services/prober/dist/instrumentation.js'), join(ROOT, 'services/prober/dist/main.js')], {
-      env: { PATH: process.env['PATH'] ?? '', NATS_URL, SPLITLET_NODE_NAME: NODE, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', SPLITLET_PROBER_REPLICA_ID: 'bench' },
+      env: { PATH: process.env['PATH'] ?? '', ...(await labBusEnv(NODE, 'prober')), NATS_URL, SPLITLET_NODE_NAME: NODE, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', SPLITLET_PROBER_REPLICA_ID: 'bench' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     const pid = child.pid!;

@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { loadOrCreateAuthority, mintNodeCreds, serverAuthConfig } from '@splitlet/bus-auth';
 import { kubectl, labEnv, mintNodeKubeconfig, runCommand, waitFor, workspaceRoot, type CommandResult } from '@splitlet/testing';
 
 // A splitlet node as users run it: docker-compose.yml — its own NATS (JetStream on
@@ -132,6 +133,12 @@ describe('a node under docker compose', () => {
         `SPLITLET_DATA_DIR=${join(dir, 'data')}`,
       ].join('\n') + '\n',
     );
+    // Compose's own NATS with auth on, as node.sh sets it up: bus-creds' config, and each
+    // service's .creds owned by the uid it runs as (runtime-executor and pod-sync: root).
+    const authority = await loadOrCreateAuthority(join(dir, 'nats-auth'));
+    await writeFile(join(dir, 'nats-auth.conf'), await serverAuthConfig(authority));
+    const creds = await mintNodeCreds(authority, nodeName, join(dir, 'creds'));
+    for (const s of ['registrar', 'prober', 'status-reporter'] as const) await chown(creds[s], 1000, 1000);
     const nodeImage = 'splitlet-lab/node:24';
     env = {
       PATH: process.env['PATH'],
@@ -143,6 +150,8 @@ describe('a node under docker compose', () => {
       SPLITLET_TAG: await imageTag(nodeImage),
       SPLITLET_DATA_DIR: join(dir, 'data'),
       SPLITLET_DATA_PROPAGATION: 'rshared',
+      SPLITLET_NATS_AUTH_CONF: join(dir, 'nats-auth.conf'),
+      SPLITLET_NATS_CREDS_DIR: join(dir, 'creds'),
       NODE_IMAGE: nodeImage,
       // the lab's nats-server in an image (test/lab/compose-images.sh)
       NATS_IMAGE: `splitlet-lab/nats:${await labVersion('NATS_VERSION')}`,

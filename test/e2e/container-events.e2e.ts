@@ -1,24 +1,26 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { fromBinary } from '@bufbuild/protobuf';
 import { containerEventsSubject, createRpcClient, eventsStreamName } from '@splitlet/bus';
 import { ContainerEventSchema, ContainerEventType, RuntimeService, type ContainerEvent } from '@splitlet/contracts';
-import { labEnv, startServiceProcess, type ServiceProcess } from '@splitlet/testing';
+import { connectToLabBus, labBusEnv, startServiceProcess, type ServiceProcess } from '@splitlet/testing';
 
 // runtime-executor publishes the node's container lifecycle, as Docker reports it,
 // to the node's JetStream stream: a consumer reads it in order, from the start.
-const lab = labEnv();
 const nodeName = `e2e-events-${randomBytes(3).toString('hex')}`;
 
 describe('container events', () => {
   let executor: ServiceProcess;
   let nc: NatsConnection;
   beforeAll(async () => {
-    executor = startServiceProcess('runtime-executor', { SPLITLET_NODE_NAME: nodeName, NATS_URL: lab.natsUrl, SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1' });
-    await executor.waitForLog((l) => l['msg'] === 'started');
-    nc = await connect({ servers: lab.natsUrl });
+    executor = startServiceProcess('runtime-executor', { SPLITLET_NODE_NAME: nodeName, ...(await labBusEnv(nodeName, 'runtime-executor')), SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1' });
+    // The start budget every e2e file gives a service (testNode, runtime-executor.e2e): with
+    // the suite's files in parallel, 10 s was seen to pass before the process logged at all.
+    await executor.waitForLog((l) => l['msg'] === 'started', 30_000);
+    // As pod-sync: it drives the containers and reads the stream.
+    nc = await connectToLabBus(nodeName, 'pod-sync');
   });
   afterAll(async () => {
     executor.kill('SIGTERM');

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { recordPodEvent } from '@splitlet/bus';
-import { kubectl, labEnv, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
+import { connectToLabBus, kubectl, labEnv, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
 
 // Events as a user reads them from a splitlet node, written by status-reporter with
 // client-go's EventCorrelator: a pod's similar events (same reason and type, other
@@ -27,7 +27,7 @@ describe('Events on a splitlet node', () => {
 
   beforeAll(async () => {
     ({ core, stop: stopNode } = await startPodTestNode(names));
-    nc = await connect({ servers: lab.natsUrl });
+    nc = await connectToLabBus(nodeName, 'pod-sync');
     await core.createNamespacedPod({
       namespace,
       body: { metadata: { name: 'web', namespace }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'] }] } },

@@ -1,17 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { createRpcClient, isRemoteError, type RemoteError, type ServiceClient } from '@splitlet/bus';
 import { ContainerState, ImageService, PodSandboxState, RuntimeService } from '@splitlet/contracts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ContainerConfigSchema, CreateContainerRequestSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
-import { labEnv, runCommand, startServiceProcess, type ServiceProcess, waitFor } from '@splitlet/testing';
+import { connectToLabBus, labBusEnv, runCommand, startServiceProcess, type ServiceProcess, waitFor } from '@splitlet/testing';
 
 // runtime-executor against the lab's real Docker and NATS: what each CRI-shaped call
 // makes Docker run, read back with `docker inspect`. Several nodes share the one
 // Docker engine, so everything is scoped by the node's label.
-const lab = labEnv();
 const nodeName = `e2e-rx-${randomBytes(3).toString('hex')}`;
 const otherNode = `${nodeName}-b`;
 const TESTBOX = 'splitlet-lab/testbox:1';
@@ -69,7 +68,7 @@ async function remoteError(p: Promise<unknown>): Promise<RemoteError> {
 }
 
 async function startExecutor(node: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const p = startServiceProcess('runtime-executor', { SPLITLET_NODE_NAME: node, NATS_URL: lab.natsUrl, SPLITLET_PAUSE_IMAGE: PAUSE, ...env });
+  const p = startServiceProcess('runtime-executor', { SPLITLET_NODE_NAME: node, ...(await labBusEnv(node, 'runtime-executor')), SPLITLET_PAUSE_IMAGE: PAUSE, ...env });
   await p.waitForLog((l) => l['msg'] === 'started', 30_000);
   return p;
 }
@@ -77,6 +76,7 @@ async function startExecutor(node: string, env: Record<string, string> = {}): Pr
 describe('runtime-executor against Docker', () => {
   const procs: ServiceProcess[] = [];
   let nc: NatsConnection;
+  let otherNc: NatsConnection;
   let rt: Runtime;
   let images: ServiceClient<typeof ImageService>;
   let other: Runtime;
@@ -109,10 +109,12 @@ describe('runtime-executor against Docker', () => {
   beforeAll(async () => {
     hostPort.value = await freePort();
     procs.push(await startExecutor(nodeName), await startExecutor(otherNode));
-    nc = await connect({ servers: lab.natsUrl });
+    // As each node's pod-sync: the one caller of the mutating RPCs, and of its own node only.
+    nc = await connectToLabBus(nodeName, 'pod-sync');
+    otherNc = await connectToLabBus(otherNode, 'pod-sync');
     rt = createRpcClient(nc, nodeName, RuntimeService, { timeoutMs: 30_000 });
     images = createRpcClient(nc, nodeName, ImageService, { timeoutMs: 30_000 });
-    other = createRpcClient(nc, otherNode, RuntimeService, { timeoutMs: 30_000 });
+    other = createRpcClient(otherNc, otherNode, RuntimeService, { timeoutMs: 30_000 });
   });
 
   afterAll(async () => {
@@ -123,6 +125,7 @@ describe('runtime-executor against Docker', () => {
     procs.forEach((p) => p.kill());
     await Promise.all(procs.map((p) => p.exited));
     await nc?.close();
+    await otherNc?.close();
   });
 
   it('RunPodSandbox - runs the pause image on the bridge with the pod\'s labels, IPC shareable and its host port published', async () => {
@@ -403,10 +406,15 @@ describe('runtime-executor against Docker', () => {
   it('RuntimeService - with Docker unreachable, the container calls answer 14', async () => {
     const node = `${nodeName}-down`;
     procs.push(await startExecutor(node, { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }));
-    const down = createRpcClient(nc, node, RuntimeService, { timeoutMs: 10_000 });
-    const err = await remoteError(down.listContainers({}));
-    expect(err.code).toBe(14);
-    expect(err.description).toMatch(/^docker: .*ENOENT/);
-    expect((await remoteError(down.runPodSandbox({ config: { metadata: { name: 'x', namespace: 'y', uid: 'z' } } }))).code).toBe(14);
+    const downNc = await connectToLabBus(node, 'pod-sync');
+    try {
+      const down = createRpcClient(downNc, node, RuntimeService, { timeoutMs: 10_000 });
+      const err = await remoteError(down.listContainers({}));
+      expect(err.code).toBe(14);
+      expect(err.description).toMatch(/^docker: .*ENOENT/);
+      expect((await remoteError(down.runPodSandbox({ config: { metadata: { name: 'x', namespace: 'y', uid: 'z' } } }))).code).toBe(14);
+    } finally {
+      await downNc.close();
+    }
   });
 });

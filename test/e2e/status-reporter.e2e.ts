@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { podStatusSubject } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
-import { kubectl, labEnv, mintNodeKubeconfig, testNode, type TestNode, waitFor } from '@splitlet/testing';
+import { connectToLabBus, kubectl, labEnv, mintNodeKubeconfig, testNode, type TestNode, waitFor } from '@splitlet/testing';
 
 // status-reporter against the lab as the node identity: what it is handed is what
 // `kubectl get pod -o yaml` shows; a stale update changes nothing; a terminated pod's
@@ -73,7 +73,8 @@ describe('status-reporter against the lab', () => {
     await core.createNode({ body: { metadata: { name: nodeName } } });
     node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_STATUS_RECONCILE_MS: '2000' });
     await node.start('status-reporter');
-    nc = await connect({ servers: lab.natsUrl });
+    // As pod-sync, the one publisher of pod statuses.
+    nc = await connectToLabBus(nodeName, 'pod-sync');
   });
   afterAll(async () => {
     await node?.stopAll();

@@ -2,8 +2,10 @@
 # Brings a real single-node Kubernetes control plane (no kubelet: splitlet is the
 # node) up and down on this machine, with NATS JetStream and Jaeger beside it.
 #
-# Usage: test/lab/lab.sh up|down|status|env|images
+# Usage: test/lab/lab.sh up|down|status|env|images|bus
 #   up      start whatever is not running yet (idempotent; a second run is fast)
+#   bus     only the bus: its identities and NATS with auth on (with a scratch LAB_DIR
+#           and other LAB_NATS_*_PORTs it runs beside a lab without touching it)
 #   images  only the host's prerequisites, Docker, and the local images of images.sh
 #           (what test/lab/rehearse-fresh.sh runs on a fresh system)
 #   down    stop everything the lab started and drop etcd/NATS state (keeps pki,
@@ -13,7 +15,8 @@
 #
 # State lives in $LAB_DIR (default <repo>/.lab): bin/ (symlinks into the build
 # cache), pki/, *.kubeconfig, jaeger.yaml, logs/<name>.log (+ .prev), pids/<name>.pid,
-# etcd/, nats/. Ports, node name and LAB_DIR come from LAB_* variables (see below).
+# etcd/, nats/, nats-auth/ (the bus's keys, its server config and each node's .creds;
+# kept by `down`). Ports, node name and LAB_DIR come from LAB_* variables (see below).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -364,6 +367,7 @@ ensure_pki() {
   issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client
   # Named by node name so a new LAB_NODE_NAME gets its own identity.
   no_restart issue "node-$LAB_NODE_NAME" "/O=system:nodes/CN=system:node:$LAB_NODE_NAME" client
+  ensure_nats_pki
   if [[ ! -f $PKI/sa.key || ! -f $PKI/sa.pub ]]; then
     log "generating service-account key pair"
     (umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null)
@@ -469,9 +473,36 @@ start_scheduler() {
     --leader-elect=false --bind-address=127.0.0.1 --secure-port="$LAB_SCHEDULER_PORT"
 }
 
+# NATS serves TLS with a certificate of the lab CA (the services verify it with
+# SPLITLET_NATS_CA); a new certificate restarts nats-server only, not the control plane.
+NATS_CERT_CHANGED=0
+ensure_nats_pki() {
+  mkdir -p "$PKI"; chmod 700 "$PKI"
+  ensure_ca ca splitlet-lab-ca
+  local before; before=$(stat -c %Y "$PKI/nats-server.crt" 2>/dev/null || echo none)
+  no_restart issue nats-server "/CN=nats-server" server "IP:127.0.0.1,DNS:localhost"
+  [[ "$(stat -c %Y "$PKI/nats-server.crt")" == "$before" ]] || NATS_CERT_CHANGED=1
+}
+
+# The bus's identities (libs/bus-auth, tools/bus-creds): the operator and account keys
+# are made once and kept 0600 in $NATS_AUTH; the server trusts them through auth.conf;
+# the lab node's services get one .creds file each. Tests mint their own nodes' files
+# with the same account key (libs/testing reads LAB_NATS_AUTH_DIR).
+NATS_AUTH=$LAB_DIR/nats-auth
+ensure_bus_auth() {
+  "$root/tools/bus-creds" init --state "$NATS_AUTH" --server-config "$NATS_AUTH/auth.conf" >&2
+  "$root/tools/bus-creds" mint --state "$NATS_AUTH" --node "$LAB_NODE_NAME" >/dev/null
+  log "bus identities: $NATS_AUTH/creds/$(lab_node_token)/<service>.creds"
+}
+lab_node_token() { echo "${LAB_NODE_NAME//./_}"; }
+
+# Auth on: operator mode, anonymous connections refused (auth.conf from ensure_bus_auth);
+# TLS with the lab CA's certificate (ensure_nats_pki). The monitor port stays HTTP.
 start_nats() {
   mkdir -p "$LAB_DIR/nats"
+  if ((NATS_CERT_CHANGED)) && pid_of nats-server >/dev/null; then log "nats-server: certificate changed, restarting"; stop nats-server; fi
   ensure nats-server 30 "$LAB_NATS_PORT $LAB_NATS_MONITOR_PORT" nats_ok -- "$BIN/nats-server" \
+    -c "$NATS_AUTH/auth.conf" --tls --tlscert "$PKI/nats-server.crt" --tlskey "$PKI/nats-server.key" \
     -js -sd "$LAB_DIR/nats" -a 127.0.0.1 -p "$LAB_NATS_PORT" -m "$LAB_NATS_MONITOR_PORT"
 }
 
@@ -581,6 +612,16 @@ cmd_images() {
   "$here/images.sh" >&2
 }
 
+cmd_bus() {
+  take_lock
+  mkdir -p "$LOGS" "$PIDS" "$BIN"
+  link "$(build nats "$NATS_VERSION")" nats-server nats-server v2
+  ensure_nats_pki
+  ensure_bus_auth
+  start_nats
+  log "bus up: nats://127.0.0.1:$LAB_NATS_PORT, auth on (stop it: kill \$(cat $(pidfile nats-server)))"
+}
+
 cmd_up() {
   local t0=$SECONDS
   take_lock
@@ -595,6 +636,7 @@ cmd_up() {
   start_apiserver
   start_controller_manager
   start_scheduler
+  ensure_bus_auth
   start_nats
   start_registry
   start_jaeger
@@ -608,7 +650,7 @@ cmd_up() {
 [lab]   kubectl:  export KUBECONFIG=$ADMIN_KC   (binary: $BIN/kubectl)
 [lab]   node:     $NODE_KC  (system:node:$LAB_NODE_NAME)
 [lab]   apiserver $APISERVER_URL   etcd https://127.0.0.1:$LAB_ETCD_PORT
-[lab]   nats      nats://127.0.0.1:$LAB_NATS_PORT (monitor http://127.0.0.1:$LAB_NATS_MONITOR_PORT)
+[lab]   nats      nats://127.0.0.1:$LAB_NATS_PORT (monitor http://127.0.0.1:$LAB_NATS_MONITOR_PORT), TLS (CA $PKI/ca.crt), auth on: $NATS_AUTH/creds/$(lab_node_token)/<service>.creds
 [lab]   registry  127.0.0.1:$LAB_REGISTRY_PORT (user $REGISTRY_USER)
 [lab]   jaeger    OTLP grpc 127.0.0.1:$LAB_OTLP_GRPC_PORT, http http://127.0.0.1:$LAB_OTLP_HTTP_PORT, UI http://127.0.0.1:$LAB_JAEGER_QUERY_PORT
 [lab]   test env: eval "\$($0 env)"    logs: $LOGS
@@ -671,7 +713,9 @@ cmd_env() {
     "NATS_URL=nats://127.0.0.1:$LAB_NATS_PORT" "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$LAB_OTLP_HTTP_PORT" \
     "JAEGER_QUERY_URL=http://127.0.0.1:$LAB_JAEGER_QUERY_PORT" "LAB_NODE_NAME=$LAB_NODE_NAME" \
     "SPLITLET_PAUSE_IMAGE=$PAUSE_IMAGE" "LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT" \
-    "LAB_REGISTRY_USER=$REGISTRY_USER" "LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD"; do
+    "LAB_REGISTRY_USER=$REGISTRY_USER" "LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD" \
+    "LAB_NATS_AUTH_DIR=$NATS_AUTH" "LAB_NATS_CREDS_DIR=$NATS_AUTH/creds/$(lab_node_token)" \
+    "SPLITLET_NATS_CA=$PKI/ca.crt"; do
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
   done
 }
@@ -682,5 +726,6 @@ case "${1:-}" in
   status) cmd_status ;;
   env) cmd_env ;;
   images) cmd_images ;;
-  *) echo "usage: $0 up|down|status|env|images" >&2; exit 2 ;;
+  bus) cmd_bus ;;
+  *) echo "usage: $0 up|down|status|env|images|bus" >&2; exit 2 ;;
 esac

@@ -1,8 +1,9 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { probeResultsBucket } from '@splitlet/bus';
 import { ProbeKind, ProbeResultSchema, ProbeResultValue } from '@splitlet/contracts';
+import { connectToLabBus } from '@splitlet/testing';
 import { benchPod, isReady, terminatedFinishedAt } from '../kube';
 import { withNamespace, type BenchContext } from '../context';
 import { latencyFigure, type Figure, type ScenarioResult } from '../result';
@@ -21,7 +22,8 @@ export interface FreshnessOptions {
  * server time, ms), watched from the harness's own NATS connection.
  */
 async function watchReadinessPublished(url: string, nodeName: string): Promise<{ firstSuccess: Map<string, number>; stop: () => Promise<void> }> {
-  const nc: NatsConnection = await connect({ servers: url.split(','), name: 'splitlet-bench-freshness' });
+  // As the node's pod-sync, which reads the probe results.
+  const nc: NatsConnection = await connectToLabBus(nodeName, 'pod-sync', url.split(','));
   const kv = await new Kvm(nc).open(probeResultsBucket(nodeName));
   const firstSuccess = new Map<string, number>();
   const it = await kv.watch({ include: KvWatchInclude.UpdatesOnly });

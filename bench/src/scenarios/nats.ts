@@ -1,7 +1,8 @@
 import { Svcm } from '@nats-io/services';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { createRpcClient } from '@splitlet/bus';
 import { RuntimeService } from '@splitlet/contracts';
+import { connectToLabBusAsOperator } from '@splitlet/testing';
 import type { BenchContext } from '../context';
 import { latencyFigure, type ScenarioResult } from '../result';
 
@@ -20,7 +21,8 @@ export interface NatsOptions {
  */
 export async function natsLatency(ctx: BenchContext, opts: NatsOptions): Promise<ScenarioResult> {
   const startedAt = new Date();
-  const nc = await connect({ servers: opts.url.split(','), name: 'splitlet-bench' });
+  // As an operator's tool: it pings the executor by id, which no service of the node may.
+  const nc = await connectToLabBusAsOperator(opts.url.split(','), 'splitlet-bench');
   try {
     const runtime = createRpcClient(nc, ctx.node.nodeName, RuntimeService);
     const time = async (fn: () => Promise<unknown>) => {

@@ -1,5 +1,6 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, errors, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { BusAuthError, BusTlsError } from './errors';
 
 export type { NatsConnection };
 
@@ -8,24 +9,54 @@ export interface BusConnectOptions {
   /** Client name shown by the server (`nats server report connections`). */
   name: string;
   logger: Logger;
+  /** The service's .creds file content (user JWT + seed); none connects anonymously. */
+  creds?: Uint8Array;
+  /** Where replies come back (`inboxPrefix(node, service)`): the only inbox its identity may read. */
+  inboxPrefix?: string;
+  /** The CA that signed the server's certificate: the connection is TLS, the server verified by it. */
+  caFile?: string;
 }
 
 /**
  * Connects to NATS and stays connected: waits for a server that is not up yet and
  * reconnects forever after a loss, logging each change, so a NATS outage delays a
- * service and never kills it.
+ * service and never kills it. A server that refuses the credentials (or their absence)
+ * is not an outage: it rejects with BusAuthError at once (nats.js gives up after the
+ * same authorization error twice), so the service can exit with a configuration error.
+ * Neither is a server whose certificate does not verify (BusTlsError): the first
+ * attempt says which it is, and only a server that cannot be reached is waited for.
  */
 export async function connectBus(opts: BusConnectOptions): Promise<NatsConnection> {
-  const nc = await connect({
+  const options: ConnectionOptions = {
     servers: opts.servers,
     name: opts.name,
-    waitOnFirstConnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
-  });
+    ...(opts.creds ? { authenticator: credsAuthenticator(opts.creds) } : {}),
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+    ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
+  };
+  let nc: NatsConnection;
+  try {
+    nc = await connect(options).catch((err: unknown) => {
+      if (refusal(err)) throw err;
+      return connect({ ...options, waitOnFirstConnect: true });
+    });
+  } catch (err) {
+    if (authRefusal(err)) throw new BusAuthError(opts.servers.join(','), opts.creds !== undefined, { cause: err });
+    if (tlsRefusal(err)) throw new BusTlsError(opts.servers.join(','), opts.caFile, { cause: err });
+    throw err;
+  }
   opts.logger.info({ server: nc.getServer() }, 'connected to NATS');
+  const nodeInboxes = opts.inboxPrefix ? `${opts.inboxPrefix.slice(0, opts.inboxPrefix.lastIndexOf('.'))}.` : undefined;
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === 'error' && nodeInboxes && isForeignReply(s.error, nodeInboxes)) {
+        // $SRV discovery is not node-scoped: every node's service hears every ping, and
+        // may answer only its own node's (the bus's permissions). Not a fault here.
+        opts.logger.debug({ subject: (s.error as InstanceType<typeof errors.PermissionViolationError>).subject }, 'a reply to another node was refused');
+        continue;
+      }
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
         opts.logger.warn({ event: s.type, status: s }, `NATS ${s.type}`);
       }
@@ -33,3 +64,26 @@ export async function connectBus(opts: BusConnectOptions): Promise<NatsConnectio
   })();
   return nc;
 }
+
+function isForeignReply(err: unknown, nodeInboxes: string): boolean {
+  return err instanceof errors.PermissionViolationError && err.operation === 'publish' && err.subject.startsWith('_INBOX') && !err.subject.startsWith(nodeInboxes);
+}
+
+const authRefusal = (err: unknown): boolean => err instanceof errors.AuthorizationError || err instanceof errors.UserAuthenticationExpiredError;
+
+// Node's codes for a certificate that does not verify (openssl's, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+// SELF_SIGNED_CERT_IN_CHAIN, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID).
+const TLS_CODES = /CERT|SIGNATURE|ISSUER|ALTNAME/;
+
+function tlsRefusal(err: unknown): boolean {
+  // A CA given for a server without TLS: nats.js says so in a ConnectionError of no
+  // other kind ("server does not support 'tls'"), so here the text is all there is.
+  if ((err instanceof errors.ConnectionError || err instanceof errors.InvalidArgumentError) && /\btls\b/i.test(err.message)) return true;
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && TLS_CODES.test(code)) return true;
+  }
+  return false;
+}
+
+const refusal = (err: unknown): boolean => authRefusal(err) || tlsRefusal(err);

@@ -1,5 +1,5 @@
 /** Why a request over the bus failed. Callers handle each kind. */
-export type BusErrorKind = 'no-responders' | 'timeout' | 'remote' | 'bad-message' | 'closed';
+export type BusErrorKind = 'no-responders' | 'timeout' | 'remote' | 'bad-message' | 'closed' | 'forbidden';
 
 export class BusError extends Error {
   override readonly name: string = 'BusError';
@@ -41,6 +41,17 @@ export class RemoteError extends BusError {
   }
 }
 
+/**
+ * The server refused the request: this service's identity may not publish to the
+ * subject (or read its replies). A wiring bug or a wrong identity, never transient.
+ */
+export class PermissionDeniedError extends BusError {
+  override readonly name = 'PermissionDeniedError';
+  constructor(subject: string, options?: ErrorOptions) {
+    super('forbidden', subject, `this identity may not request ${subject}`, options);
+  }
+}
+
 /** A message that does not decode as the contract's type. */
 export class BadMessageError extends BusError {
   override readonly name = 'BadMessageError';
@@ -50,10 +61,53 @@ export class BadMessageError extends BusError {
   }
 }
 
+/**
+ * The server refused the connection's credentials, or wanted some and got none. Not
+ * worth retrying: the service must be started with its own .creds file.
+ */
+export class BusAuthError extends Error {
+  override readonly name = 'BusAuthError';
+  constructor(
+    readonly servers: string,
+    /** Whether credentials were presented (refused) or none were (anonymous refused). */
+    readonly hadCredentials: boolean,
+    options?: ErrorOptions,
+  ) {
+    const cause = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super(
+      hadCredentials
+        ? `NATS at ${servers} refused this service's credentials${cause}`
+        : `NATS at ${servers} requires credentials and none were given${cause}`,
+      options,
+    );
+  }
+}
+
+/**
+ * The server's certificate does not verify against the CA the service was given (or
+ * the system's, when none was), or a CA was given for a server without TLS.
+ */
+export class BusTlsError extends Error {
+  override readonly name = 'BusTlsError';
+  constructor(
+    readonly servers: string,
+    readonly caFile: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    const cause = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super(`NATS at ${servers}: TLS with ${caFile ? `the CA in ${caFile}` : "the system's CAs"} failed${cause}`, options);
+  }
+}
+
+export const isBusTlsError = (err: unknown): err is BusTlsError => err instanceof BusTlsError;
+
+export const isBusAuthError = (err: unknown): err is BusAuthError => err instanceof BusAuthError;
+
 export const isBusError = (err: unknown): err is BusError => err instanceof BusError;
 export const isNoResponders = (err: unknown): err is NoRespondersError => err instanceof NoRespondersError;
 export const isRequestTimeout = (err: unknown): err is RequestTimeoutError => err instanceof RequestTimeoutError;
 export const isRemoteError = (err: unknown): err is RemoteError => err instanceof RemoteError;
+export const isPermissionDenied = (err: unknown): err is PermissionDeniedError => err instanceof PermissionDeniedError;
 export const isBadMessage = (err: unknown): err is BadMessageError => err instanceof BadMessageError;
 
 /** Error codes a responder sends back; the gRPC codes the CRI uses, plus the micro protocol's. */

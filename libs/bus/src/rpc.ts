@@ -4,7 +4,7 @@ import { errors, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnec
 import { ServiceErrorCodeHeader, ServiceErrorHeader, type Service, type ServiceMsg } from '@nats-io/services';
 import type { Attributes } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { BadMessageError, BusError, ErrorCode, HandlerError, NoRespondersError, RemoteError, RequestTimeoutError } from './errors';
+import { BadMessageError, BusError, ErrorCode, HandlerError, NoRespondersError, PermissionDeniedError, RemoteError, RequestTimeoutError } from './errors';
 import { methodSubject } from './subjects';
 import { injectContext, withConsumerSpan, withProducerSpan } from './tracing';
 
@@ -23,7 +23,8 @@ export type RpcClient<M extends GenServiceMethods> = {
 /**
  * Creates a client for `service` as served by the node `nodeName`. Each call
  * rejects with a typed BusError: NoRespondersError, RequestTimeoutError,
- * RemoteError (the handler's error and code) or BadMessageError.
+ * RemoteError (the handler's error and code), BadMessageError or PermissionDeniedError
+ * (this identity may not call the method).
  */
 export function createRpcClient<M extends GenServiceMethods>(
   nc: NatsConnection,
@@ -75,7 +76,9 @@ function toBusError(err: unknown, subject: string, timeoutMs: number): Error {
   if (err instanceof errors.RequestError) {
     if (err.isNoResponders()) return new NoRespondersError(subject, { cause: err });
     if (err.cause instanceof errors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs, { cause: err });
+    if (err.cause instanceof errors.PermissionViolationError) return new PermissionDeniedError(subject, { cause: err });
   }
+  if (err instanceof errors.PermissionViolationError) return new PermissionDeniedError(subject, { cause: err });
   if (err instanceof errors.NoRespondersError) return new NoRespondersError(subject, { cause: err });
   if (err instanceof errors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs, { cause: err });
   if (err instanceof errors.ClosedConnectionError || err instanceof errors.DrainingConnectionError) {

@@ -25,3 +25,10 @@ export const methodSubject = (nodeName: string, service: DescService, methodName
 
 /** Where pod-sync hands the pod statuses it computes to status-reporter. */
 export const podStatusSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.status.v1.pod`;
+
+/**
+ * Where one service of one node receives its replies: `_INBOX.<node>.<service>`. Each
+ * identity may subscribe only below its own prefix, so no one reads another's replies
+ * (a shared `_INBOX.>` would let any client read every reply on the bus).
+ */
+export const inboxPrefix = (nodeName: string, service: string): string => `_INBOX.${nodeToken(nodeName)}.${service}`;

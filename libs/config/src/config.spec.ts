@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { commonSchema, type ConfigError, isConfigError, loadConfig } from './config';
@@ -27,6 +30,20 @@ describe('config', () => {
     expect(issues).toMatch(/^SPLITLET_NODE_NAME: must be a lower-case DNS-1123 subdomain.*\(got "Bad_Name"\)$/m);
     expect(issues).toMatch(/^NATS_URL: .*nats:.*\(got "http:\/\/x"\)$/m);
     expect(issues).toMatch(/^LOG_LEVEL: .*\(got "loud"\)$/m);
+  });
+
+  it('loadConfig - takes a readable credentials file and refuses a missing one by name', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'splitlet-config-')), 'prober.creds');
+    await writeFile(file, 'creds', { mode: 0o600 });
+    expect(loadConfig(commonSchema, { SPLITLET_NATS_CREDS: file }).SPLITLET_NATS_CREDS).toBe(file);
+    expect(loadConfig(commonSchema, {}).SPLITLET_NATS_CREDS).toBeUndefined();
+    let err: ConfigError | undefined;
+    try {
+      loadConfig(commonSchema, { SPLITLET_NATS_CREDS: '/nonexistent/prober.creds' });
+    } catch (e) {
+      if (isConfigError(e)) err = e;
+    }
+    expect(err?.issues).toEqual([expect.stringMatching(/^SPLITLET_NATS_CREDS: cannot read the credentials file .*"\/nonexistent\/prober.creds"/)]);
   });
 
   it('loadConfig - extends the common schema per service', () => {

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -38,11 +39,34 @@ export const commonSchema = z.object({
     .string()
     .default('nats://127.0.0.1:4222')
     .pipe(z.string().transform((v) => v.split(',').map((s) => s.trim())).pipe(z.array(url(['nats:', 'tls:', 'ws:', 'wss:'])).min(1))),
+  /**
+   * This service's own NATS credentials (a .creds file: user JWT and seed, 0600, minted
+   * by bus-creds). Unset connects anonymously, which a bus with auth on refuses.
+   */
+  SPLITLET_NATS_CREDS: z
+    .string()
+    .refine(readable, 'cannot read the credentials file (mint it with bus-creds, see the README)')
+    .optional(),
+  /**
+   * The CA that signed the NATS server's certificate (PEM). Set, the connection is TLS
+   * and the server must present a certificate it signed; unset, a server that requires
+   * TLS is verified against the system's CAs.
+   */
+  SPLITLET_NATS_CA: z.string().refine(readable, 'cannot read the CA file').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SPLITLET_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** A file that exists while the service runs connected to NATS (for container health checks). */
   SPLITLET_HEALTH_FILE: z.string().optional(),
 });
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type CommonConfig = z.infer<typeof commonSchema>;
 

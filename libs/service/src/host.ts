@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Svcm, type Service } from '@nats-io/services';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { z } from 'zod';
-import { connectBus, type NatsConnection } from '@splitlet/bus';
+import { connectBus, inboxPrefix, isBusAuthError, isBusTlsError, type NatsConnection } from '@splitlet/bus';
 import { commonSchema, EXIT_CONFIG, isConfigError, loadConfig, type CommonConfig } from '@splitlet/config';
 import { createLogger, shutdownTelemetry, type Logger } from '@splitlet/telemetry';
 import { systemClock } from './clock';
@@ -63,8 +63,33 @@ export async function runService<S extends z.ZodType<CommonConfig>>(spec: Servic
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 
-  logger.info({ servers: config.NATS_URL }, 'connecting to NATS');
-  const nc = await connectBus({ servers: config.NATS_URL, name: `${spec.name}@${config.SPLITLET_NODE_NAME}`, logger });
+  logger.info({ servers: config.NATS_URL, credentials: config.SPLITLET_NATS_CREDS ?? 'none' }, 'connecting to NATS');
+  let nc: NatsConnection;
+  try {
+    nc = await connectBus({
+      servers: config.NATS_URL,
+      name: `${spec.name}@${config.SPLITLET_NODE_NAME}`,
+      logger,
+      inboxPrefix: inboxPrefix(config.SPLITLET_NODE_NAME, spec.name),
+      ...(config.SPLITLET_NATS_CREDS ? { creds: readFileSync(config.SPLITLET_NATS_CREDS) } : {}),
+      ...(config.SPLITLET_NATS_CA ? { caFile: config.SPLITLET_NATS_CA } : {}),
+    });
+  } catch (err) {
+    if (isBusTlsError(err)) {
+      const hint = config.SPLITLET_NATS_CA ? 'SPLITLET_NATS_CA must be the CA that signed the NATS server\'s certificate (and the server must serve TLS)' : 'SPLITLET_NATS_CA is not set: give the CA that signed the NATS server\'s certificate';
+      process.stderr.write(`${spec.name}: ${err.message}\n${spec.name}: ${hint}\n`);
+      await shutdownTelemetry();
+      process.exit(EXIT_CONFIG);
+    }
+    if (!isBusAuthError(err)) throw err;
+    // A refused identity is a configuration error, not an outage: retrying cannot help.
+    const hint = err.hadCredentials
+      ? `SPLITLET_NATS_CREDS (${config.SPLITLET_NATS_CREDS}) is not an identity this server accepts: mint this service's credentials again for node ${config.SPLITLET_NODE_NAME}`
+      : "SPLITLET_NATS_CREDS is not set: give the service its own credentials file (bus-creds mint)";
+    process.stderr.write(`${spec.name}: ${err.message}\n${spec.name}: ${hint}\n`);
+    await shutdownTelemetry();
+    process.exit(EXIT_CONFIG);
+  }
   const micro = await new Svcm(nc).add({
     name: spec.name,
     version: spec.version,

@@ -11,3 +11,5 @@ export * from './node-volumes';
 export * from './wait';
 export * from './pod-node';
 export * from './tcp-proxy';
+export * from './nats-auth';
+export * from './lab-bus';

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +16,8 @@ export function labEnv() {
     nodeKubeconfig: process.env['LAB_NODE_KUBECONFIG'] ?? join(dir, 'node.kubeconfig'),
     nodeName: process.env['LAB_NODE_NAME'] ?? hostname().toLowerCase(),
     natsUrl: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
+    /** The CA of the lab's NATS TLS certificate (none: a lab whose NATS has no TLS). */
+    natsCa: process.env['SPLITLET_NATS_CA'] ?? (existsSync(join(dir, 'pki', 'nats-server.crt')) ? join(dir, 'pki', 'ca.crt') : undefined),
     otlpEndpoint: process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? 'http://127.0.0.1:4318',
     jaegerUrl: process.env['JAEGER_QUERY_URL'] ?? 'http://127.0.0.1:16686',
     /** The lab's image registry (basic auth) holding `splitlet-lab/private:1`. */

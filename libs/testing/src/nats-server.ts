@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,16 +11,21 @@ export interface NatsServer {
   port: number;
   /** Stops the server (SIGKILL if it does not stop in time) and removes its store. */
   stop(): Promise<void>;
+  /** Rewrites the server's config (a server started with `config`) and reloads it (SIGHUP). */
+  reload(config: string): Promise<void>;
 }
 
 /**
  * Starts a real nats-server with JetStream on a random port with a temporary store,
  * as nats.js's own test harness does. The binary is NATS_SERVER_BIN or the lab's.
+ * With `config` (e.g. bus-creds' auth config), the server runs with it (`-c`).
  */
-export async function startNatsServer(opts: { startTimeoutMs?: number } = {}): Promise<NatsServer> {
+export async function startNatsServer(opts: { startTimeoutMs?: number; config?: string } = {}): Promise<NatsServer> {
   const bin = process.env['NATS_SERVER_BIN'] ?? labBinary('nats-server');
   const dir = await mkdtemp(join(tmpdir(), 'splitlet-nats-'));
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', '-1', '-js', '-sd', join(dir, 'js'), '--ports_file_dir', dir], {
+  const config = opts.config === undefined ? [] : ['-c', join(dir, 'server.conf')];
+  if (opts.config !== undefined) await writeFile(join(dir, 'server.conf'), opts.config);
+  const child = spawn(bin, [...config, '-a', '127.0.0.1', '-p', '-1', '-js', '-sd', join(dir, 'js'), '--ports_file_dir', dir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -32,6 +37,11 @@ export async function startNatsServer(opts: { startTimeoutMs?: number } = {}): P
     stop: async () => {
       await stopProcess(child);
       await rm(dir, { recursive: true, force: true });
+    },
+    reload: async (text) => {
+      if (opts.config === undefined) throw new Error('reload: the server was started without a config');
+      await writeFile(join(dir, 'server.conf'), text);
+      child.kill('SIGHUP');
     },
   };
 }

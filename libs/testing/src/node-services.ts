@@ -1,4 +1,5 @@
 import { labEnv } from './lab';
+import { labBusEnv } from './lab-bus';
 import { cleanupNodeVolumes } from './node-volumes';
 import { startServiceProcess, type ServiceProcess } from './service-process';
 
@@ -17,7 +18,8 @@ export interface TestNode {
 
 /**
  * A splitlet node for an end-to-end test: its services run as processes against
- * the lab's NATS and API server, under the node identity of `kubeconfig`.
+ * the lab's NATS and API server, under the node identity of `kubeconfig`; on a bus
+ * with auth on, each with its own credentials, minted for this node.
  */
 export function testNode(nodeName: string, kubeconfig: string, extraEnv: Record<string, string> = {}): TestNode {
   const lab = labEnv();
@@ -35,7 +37,7 @@ export function testNode(nodeName: string, kubeconfig: string, extraEnv: Record<
     env,
     procs,
     async start(name) {
-      const p = startServiceProcess(name, env);
+      const p = startServiceProcess(name, { ...(await labBusEnv(nodeName, name)), ...env });
       procs[name] = p;
       await p.waitForLog((l) => l['msg'] === 'started', 30_000);
       return p;

@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@splitlet/telemetry';
+import { startAuthNatsServer, startNatsServer, type AuthNatsServer, type NatsServer } from '@splitlet/testing';
+import { connectBus } from './connection';
+import { isBusAuthError, isBusTlsError } from './errors';
+
+const openssl = (...args: string[]) => promisify(execFile)('openssl', args);
+const logger = createLogger('test', { level: 'silent' });
+
+/** A CA and a server certificate for 127.0.0.1 it signed, and a second CA that signed nothing. */
+async function testPki(dir: string) {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const p = (f: string) => join(dir, f);
+  await openssl('req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.crt'), '-subj', '/CN=splitlet-test-ca', '-days', '1');
+  await openssl('req', '-x509', ...ec, '-keyout', p('other.key'), '-out', p('other.crt'), '-subj', '/CN=another-ca', '-days', '1');
+  await openssl('req', ...ec, '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=nats');
+  await writeFile(p('ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await openssl('x509', '-req', '-in', p('server.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.crt'), '-days', '1', '-extfile', p('ext'));
+  return { ca: p('ca.crt'), other: p('other.crt'), cert: p('server.crt'), key: p('server.key') };
+}
+
+describe('connectBus', () => {
+  let dir: string;
+  let pki: Awaited<ReturnType<typeof testPki>>;
+  let tlsServer: NatsServer;
+  let plainServer: NatsServer;
+  let authServer: AuthNatsServer;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'splitlet-bus-tls-'));
+    pki = await testPki(dir);
+    [tlsServer, plainServer, authServer] = await Promise.all([
+      startNatsServer({ config: `tls { cert_file: "${pki.cert}", key_file: "${pki.key}" }\n` }),
+      startNatsServer(),
+      startAuthNatsServer(),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([tlsServer?.stop(), plainServer?.stop(), authServer?.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('connectBus - over TLS, verifies the server against the CA it is given', async () => {
+    const nc = await connectBus({ servers: [tlsServer.url], name: 't', logger, caFile: pki.ca });
+    await nc.flush();
+    await nc.close();
+  });
+
+  it('connectBus - a server certificate the CA did not sign, or no CA at all, is refused at once with BusTlsError', async () => {
+    for (const caFile of [pki.other, undefined]) {
+      const err = await connectBus({ servers: [tlsServer.url], name: 't', logger, ...(caFile ? { caFile } : {}) }).catch((e: unknown) => e);
+      expect(isBusTlsError(err)).toBe(true);
+    }
+  });
+
+  it('connectBus - a CA given for a server without TLS is refused with BusTlsError', async () => {
+    const err = await connectBus({ servers: [plainServer.url], name: 't', logger, caFile: pki.ca }).catch((e: unknown) => e);
+    expect(isBusTlsError(err)).toBe(true);
+  });
+
+  it('connectBus - no credentials for a bus that requires them is refused with BusAuthError', async () => {
+    const err = await connectBus({ servers: [authServer.url], name: 't', logger }).catch((e: unknown) => e);
+    expect(isBusAuthError(err) && !err.hadCredentials).toBe(true);
+  });
+});

@@ -174,10 +174,7 @@ export class PodStatusManager implements Runnable {
     if (this.gone.has(update.podUid)) return undefined;
     const pod = this.cache.byUid(update.podUid);
     if (pod && identityMismatch(update, pod)) return this.reject('identity-mismatch', update);
-    if (!pod) {
-      if (!this.waitingForPod.has(update.podUid) && this.waitingForPod.size >= MAX_WAITING_FOR_POD) return this.reject('not-bound', update);
-      this.waitingForPod.add(update.podUid);
-    }
+    if (!pod && !this.waitingForPod.has(update.podUid) && this.waitingForPod.size >= MAX_WAITING_FOR_POD) return this.reject('not-bound', update);
     const entry = this.pods.get(update.podUid) ?? { writing: false };
     this.pods.set(update.podUid, entry);
     const newest = entry.latest?.version ?? entry.written?.version ?? -1n;
@@ -187,6 +184,7 @@ export class PodStatusManager implements Runnable {
     entry.latest = update;
     entry.latestContext = context.active();
     entry.newer?.abort();
+    if (!pod) this.waitingForPod.add(update.podUid); // until its drain ends
     void this.drain(update.podUid, entry);
     return undefined;
   }

@@ -155,6 +155,23 @@ describe('status-reporter - forged pod status updates', () => {
     expect(manager.terminalPhasesHeld).toBe(0);
   });
 
+  it('PodStatusManager - a container of a restartPolicy Never pod shown running again after it exited is refused, as the kubelet aborts it', async () => {
+    const never = runningPod('uid-web', 'web');
+    never.spec!.restartPolicy = 'Never';
+    cached.set('uid-web', never);
+    manager.offer(update({ version: versionAt(START), phase: 'Failed', containers: ['exited'] }));
+    await settled();
+    manager.offer(update({ version: versionAt(START) + 1n, phase: 'Running', containers: ['running'] }));
+    await settled();
+    expect(phases()).toEqual(['Failed']);
+    expect(manager.rejected['illegal-container-transition']).toBe(1);
+    // Under restartPolicy Always the same restart is a restart.
+    never.spec!.restartPolicy = 'Always';
+    manager.offer(update({ version: versionAt(START) + 2n, phase: 'Running', containers: ['running'] }));
+    await settled();
+    expect(phases()).toEqual(['Failed', 'Running']);
+  });
+
   it('PodStatusManager - a version of 2^64 - 1 is refused and does not hold the next status off', async () => {
     expect(manager.offer(update({ version: 2n ** 64n - 1n, phase: 'Failed', containers: ['exited'] }))).toBe('version-ahead');
     manager.offer(update({ version: versionAt(START), phase: 'Running' }));

@@ -12,7 +12,7 @@ import { mergeConditions, toKubePodStatus, toWirePodStatus } from '@splitlet/pod
 import type { PodApi } from './pod-api';
 import type { PodCache } from './pod-cache';
 import { SR } from './tokens';
-import { hasIdentity, holdTerminalPhase, identityMismatch, REJECTIONS, terminatedButNotDeleting, versionTooFarAhead, type Rejection } from './update-checks';
+import { hasIdentity, holdTerminalPhase, identityMismatch, illegalContainerTransition, REJECTIONS, terminatedButNotDeleting, versionTooFarAhead, type Rejection } from './update-checks';
 
 interface PodEntry {
   /** The newest update received. */
@@ -286,7 +286,11 @@ export class PodStatusManager implements Runnable {
         }
         if (terminatedButNotDeleting(u, pod)) return 'terminated-not-deleting';
         entry.waiting = undefined;
-        const old: { phase?: string; reason?: string; message?: string } = entry.written?.json ? (JSON.parse(entry.written.json) as object) : (pod.status ?? {});
+        const old: V1PodStatus = entry.written?.json ? (JSON.parse(entry.written.json) as V1PodStatus) : (pod.status ?? {});
+        if (illegalContainerTransition(u.status!, old, pod)) {
+          this.reject('illegal-container-transition', u);
+          return 'rejected';
+        }
         const merged = holdTerminalPhase(u.status!, old, pod);
         if (merged.held) {
           this.terminalPhasesHeld++;

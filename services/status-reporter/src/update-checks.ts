@@ -1,4 +1,4 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { statusv1 } from '@splitlet/contracts';
 
 // A PodStatusUpdate is untrusted input: anything that may publish on the node's status
@@ -18,9 +18,11 @@ export type Rejection =
   /** The UID is a pod of this node, but of another name or namespace. */
   | 'identity-mismatch'
   /** `terminated` for a pod the API server is not deleting (after waiting for the pod cache to show a deletion). */
-  | 'terminated-not-deleting';
+  | 'terminated-not-deleting'
+  /** A container that may not restart shown leaving the terminated state (the kubelet's checkContainerStateTransition). */
+  | 'illegal-container-transition';
 
-export const REJECTIONS: readonly Rejection[] = ['no-identity', 'version-ahead', 'not-bound', 'identity-mismatch', 'terminated-not-deleting'];
+export const REJECTIONS: readonly Rejection[] = ['no-identity', 'version-ahead', 'not-bound', 'identity-mismatch', 'terminated-not-deleting', 'illegal-container-transition'];
 
 /**
  * How far ahead of status-reporter's clock a version may be. pod-sync stamps each
@@ -74,4 +76,20 @@ export function holdTerminalPhase(status: statusv1.PodStatus, old: { phase?: str
   const unaccounted = (pod.spec?.containers ?? []).some((c) => !reported.has(c.name));
   if (!running && !unaccounted) return { status, held: false };
   return { status: { ...status, phase: old.phase || 'Pending', reason: old.reason ?? '', message: old.message ?? '' }, held: true };
+}
+
+/**
+ * The kubelet's checkContainerStateTransition (its status manager aborts such an
+ * update): unless the pod restarts always, a container the old status shows
+ * terminated — successfully, under OnFailure — may not be shown running or waiting
+ * again. `old` is the status last written (or the API server's).
+ */
+export function illegalContainerTransition(status: statusv1.PodStatus, old: V1PodStatus, pod: V1Pod): boolean {
+  const policy = pod.spec?.restartPolicy ?? 'Always';
+  if (policy === 'Always') return false;
+  return (old.containerStatuses ?? []).some((o) => {
+    const t = o.state?.terminated;
+    if (!t || (t.exitCode !== 0 && policy === 'OnFailure')) return false;
+    return status.containerStatuses.some((n) => n.name === o.name && n.state?.state.case !== 'terminated');
+  });
 }

@@ -403,6 +403,31 @@ describe('runtime-executor against Docker', () => {
     expect(await nodeContainers(nodeName)).toEqual([]);
   });
 
+  it('hostile ids and references - each RPC answers 3 to "", "/", "..", "../../info", "%2F" and 4 KiB of "A"; the executor stays up and Docker keeps the node\'s containers', async () => {
+    const before = await nodeContainers(nodeName);
+    const hostile = ['', '/', '..', '../../info', '%2F', 'A'.repeat(4096)];
+    const calls: Record<string, (bad: string) => Promise<unknown>> = {
+      StopPodSandbox: (bad) => rt.stopPodSandbox({ podSandboxId: bad }),
+      RemovePodSandbox: (bad) => rt.removePodSandbox({ podSandboxId: bad }),
+      PodSandboxStatus: (bad) => rt.podSandboxStatus({ podSandboxId: bad }),
+      CreateContainer: (bad) => rt.createContainer({ podSandboxId: bad, config: { metadata: { name: 'c', attempt: 0 }, image: TESTBOX } }),
+      StartContainer: (bad) => rt.startContainer({ containerId: bad }),
+      StopContainer: (bad) => rt.stopContainer({ containerId: bad, timeout: 0n }),
+      RemoveContainer: (bad) => rt.removeContainer({ containerId: bad }),
+      ContainerStatus: (bad) => rt.containerStatus({ containerId: bad }),
+      ExecSync: (bad) => rt.execSync({ containerId: bad, cmd: ['true'] }),
+      ContainerLogTail: (bad) => rt.containerLogTail({ containerId: bad, lines: 1, maxBytes: 100 }),
+      PullImage: (bad) => images.pullImage({ image: { image: bad } }),
+      ImageStatus: (bad) => images.imageStatus({ image: { image: bad } }),
+    };
+    const codes: Record<string, number[]> = {};
+    for (const [rpc, call] of Object.entries(calls)) codes[rpc] = await Promise.all(hostile.map(async (bad) => (await remoteError(call(bad))).code));
+    expect(codes).toEqual(Object.fromEntries(Object.keys(calls).map((rpc) => [rpc, hostile.map(() => 3)])));
+    expect(procs[0]!.child.exitCode).toBeNull();
+    expect((await rt.version({})).runtimeName).toBe('docker');
+    expect(await nodeContainers(nodeName)).toEqual(before);
+  });
+
   it('RuntimeService - with Docker unreachable, the container calls answer 14', async () => {
     const node = `${nodeName}-down`;
     procs.push(await startExecutor(node, { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }));

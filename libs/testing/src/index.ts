@@ -13,3 +13,4 @@ export * from './pod-node';
 export * from './tcp-proxy';
 export * from './nats-auth';
 export * from './lab-bus';
+export * from './fuzz';

@@ -57,6 +57,8 @@ export class PodWatch implements Runnable {
     for (const uid of await this.syncer.podsWithSandboxes()) {
       if (!known.has(uid)) await this.syncer.cleanup(uid);
     }
+    const strays = await this.probes.removeUnknown(() => new Set(this.informer.list().map((p) => p.metadata?.uid ?? '')));
+    if (strays.length) this.logger.warn({ count: strays.length, pods: strays.slice(0, 10).map((k) => k.slice(0, 64)) }, 'removed probe views of pods this node does not run');
   }
 
   /**

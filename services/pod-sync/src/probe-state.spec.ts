@@ -91,4 +91,13 @@ describe('pod-sync probe state', () => {
     await state.remove('u1');
     expect((await kvEntries(views, PodProbeViewSchema)).size).toBe(0);
   });
+
+  it('ProbeState - removes the views of pods the node does not run (a forged one), and keeps the known pods\' views', async () => {
+    const views = await openBucket(nc, podsViewBucket(node));
+    const running = [{ name: 'web', image: 'x', imageID: '', ready: false, restartCount: 0, started: false, containerID: 'docker://c1', state: { running: { startedAt: new Date(1_700_000_000_000) } } }];
+    await state.publish('u1', podProbeView(pod, running, '10.0.0.5', '192.168.1.1', 5n));
+    await kvPut(views, 'ghost', PodProbeViewSchema, { podUid: 'ghost', name: 'ghost', namespace: 'ns', podIp: '127.0.0.1', version: 1n });
+    expect(await state.removeUnknown(() => new Set(['u1']))).toEqual(['ghost']);
+    expect([...(await kvEntries(views, PodProbeViewSchema)).keys()]).toEqual(['u1']);
+  });
 });

@@ -86,6 +86,24 @@ export class ProbeState {
     this.published.set(podUid, view);
   }
 
+  /**
+   * Removes every view in the bucket whose key is not a pod `known()` names: pod-sync
+   * is the bucket's one writer, so any other entry was put by someone else (issue 14:
+   * a forged view made the prober act), or is left from a pod pod-sync no longer has.
+   * The keys are read first and `known` asked after, so a pod added meanwhile, whose
+   * view can only have been put once the pod was known, is never taken for a stray.
+   * Answers the keys removed.
+   */
+  async removeUnknown(known: () => ReadonlySet<string>): Promise<string[]> {
+    if (!this.views) return [];
+    const keys: string[] = [];
+    for await (const k of await this.views.keys()) keys.push(k);
+    const pods = known();
+    const strays = keys.filter((k) => !pods.has(k));
+    for (const k of strays) await this.remove(k);
+    return strays;
+  }
+
   /** The pod is gone: the prober stops probing it. */
   async remove(podUid: string): Promise<void> {
     if (!this.views) return;

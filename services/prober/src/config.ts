@@ -7,6 +7,12 @@ const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback
 export const configSchema = commonSchema
   .extend({
     /**
+     * The node's kubeconfig (identity system:node:<name>): the node's pods, against
+     * which every probe view is checked before it is acted on. Unset: views are not
+     * checked (a warning at start).
+     */
+    KUBECONFIG: z.string().optional(),
+    /**
      * This replica's id in SPLITLET_PROBERS_<node> (the rendezvous hashing input). A
      * stable id (e.g. the pod or host name) keeps a restarted replica's pods; unset: random.
      */

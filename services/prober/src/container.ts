@@ -1,11 +1,13 @@
 import type { DependencyContainer } from 'tsyringe';
 import { createRpcClient, openBucket, podsViewBucket, probeResultsBucket, proberReplicasBucket, type NatsConnection } from '@splitlet/bus';
 import { RuntimeService } from '@splitlet/contracts';
-import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
+import { loadKubeConfig } from '@splitlet/kube';
+import { TOKENS, runAll, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { BusProbeEvents, type ProbeEventRecorder } from './events';
 import { ProbeManager } from './manager';
+import { InformerNodePods, type NodePods } from './node-pods';
 import type { ReplicaSettings } from './membership';
 import { HandlerProber, type Prober } from './prober';
 import { ExecProbe } from './probes/exec';
@@ -36,11 +38,17 @@ export async function wire(container: DependencyContainer, config: Config): Prom
     };
     container.registerInstance(PROBER.Prober, new HandlerProber(handlers, container.resolve<ProbeEventRecorder>(PROBER.Events)));
   }
-  return proberRunnable(container, replica, config.SPLITLET_PROBER_RESYNC_MS);
+  const logger = container.resolve<Logger>(TOKENS.Logger);
+  if (!config.KUBECONFIG) {
+    logger.warn('KUBECONFIG is not set: probe views are acted on without checking them against the API server');
+    return proberRunnable(container, replica, config.SPLITLET_PROBER_RESYNC_MS, undefined);
+  }
+  const nodePods = new InformerNodePods(loadKubeConfig(config.KUBECONFIG), config.SPLITLET_NODE_NAME, logger);
+  return runAll(nodePods, proberRunnable(container, replica, config.SPLITLET_PROBER_RESYNC_MS, nodePods));
 }
 
 /** Opens the node's three buckets, loads the results, then runs the manager. */
-function proberRunnable(container: DependencyContainer, replica: ReplicaSettings, resyncMs: number): Runnable {
+function proberRunnable(container: DependencyContainer, replica: ReplicaSettings, resyncMs: number, nodePods: NodePods | undefined): Runnable {
   const nc = container.resolve<NatsConnection>(TOKENS.Nats);
   const node = container.resolve<string>(TOKENS.NodeName);
   const clock = container.resolve<Clock>(TOKENS.Clock);
@@ -64,6 +72,7 @@ function proberRunnable(container: DependencyContainer, replica: ReplicaSettings
         logger,
         random: container.resolve<() => number>(PROBER.Random),
         resyncMs,
+        nodePods,
       });
       logger.info({ replica: replica.id }, 'probing');
       await Promise.all([manager.run(signal), watching]);

@@ -5,10 +5,12 @@ import { PodProbeViewSchema, ProbeSchema, type PodProbeView } from '@splitlet/co
 import type { Clock, Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { Membership, type ReplicaSettings } from './membership';
+import type { NodePods } from './node-pods';
 import { PROBE_KINDS } from './probe-kind';
 import type { Prober } from './prober';
 import { rendezvousOwner } from './rendezvous';
 import type { ProbeResults } from './results';
+import { checkView, type ViewRefusal } from './view-checks';
 import { ProbeWorker } from './worker';
 
 export interface ProbeManagerOptions {
@@ -26,6 +28,11 @@ export interface ProbeManagerOptions {
   random: () => number;
   /** How often the pods view is read again in full (a watch may have missed something). */
   resyncMs: number;
+  /**
+   * The API server's pods of this node: a view is acted on only where it agrees with
+   * its pod (view-checks.ts). Unset (no KUBECONFIG): views are taken as they are.
+   */
+  nodePods?: NodePods;
 }
 
 /**
@@ -41,9 +48,15 @@ export class ProbeManager implements Runnable {
   private readonly membership: Membership;
   private startedAt = 0;
   private running = false;
+  /** Views not acted on, by why; each (pod, view version) counted once. */
+  readonly refused: Record<ViewRefusal, number> = { 'not-bound': 0, 'identity-mismatch': 0, 'probe-mismatch': 0, 'pod-ip-mismatch': 0 };
+  private readonly refusedVersions = new Map<string, bigint>();
 
   constructor(private readonly o: ProbeManagerOptions) {
     this.membership = new Membership(o.replicasKv, o.replica, o.clock, o.logger, () => this.resyncAll());
+    o.nodePods?.onChange((uid) => {
+      if (this.running) void this.syncPod(uid).catch((err: unknown) => this.o.logger.error({ err, pod: uid }, 'pod probe sync failed'));
+    });
   }
 
   /** Pod UIDs this replica probes now. */
@@ -113,13 +126,37 @@ export class ProbeManager implements Runnable {
     return rendezvousOwner(uid, this.membership.members) === this.o.replica.id;
   }
 
+  /**
+   * The pod's view and whether it may be acted on. Before the first list of the
+   * node's pods nothing can be checked, so nothing is probed (as the kubelet, whose
+   * probe workers start from the pods the API server gives it).
+   */
+  private checked(uid: string): { view: PodProbeView | undefined; refusal?: ViewRefusal | 'unchecked' } {
+    const view = this.pods.get(uid);
+    const pods = this.o.nodePods;
+    if (!view || !pods) return { view };
+    if (!pods.synced) return { view, refusal: 'unchecked' };
+    const refusal = checkView(view, pods.byUid(uid));
+    if (refusal && this.refusedVersions.get(uid) !== view.version) {
+      this.refusedVersions.set(uid, view.version);
+      const n = ++this.refused[refusal];
+      // Who and why, never the probes; at the 1st, 2nd, 4th… of each kind.
+      if ((n & (n - 1)) === 0) this.o.logger.warn({ pod: uid.slice(0, 64), reason: refusal, count: n }, 'probe view not acted on: it does not agree with the API server');
+    }
+    if (!refusal) this.refusedVersions.delete(uid);
+    return { view, refusal };
+  }
+
   /** Brings one pod's workers (and, for a gone pod, its results) in line with the view and ownership. */
   private async syncPod(uid: string): Promise<void> {
-    const view = this.pods.get(uid);
+    const { view: seen, refusal } = this.checked(uid);
+    const view = refusal ? undefined : seen;
     const owned = this.owns(uid);
     if (!view || !owned) {
       await this.stopPod(uid);
-      if (!view && owned) await this.o.results.deletePod(uid);
+      // Results go with the pod: no view, or none of this node's pods has that UID.
+      if ((!seen || refusal === 'not-bound') && owned) await this.o.results.deletePod(uid);
+      if (!seen) this.refusedVersions.delete(uid);
       return;
     }
     const current = this.workers.get(uid) ?? new Map<string, ProbeWorker>();

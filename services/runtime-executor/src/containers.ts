@@ -24,10 +24,14 @@ import {
 } from './docker-mapping';
 import { Images } from './images';
 import { Owned } from './owned';
+import { requireContainerId, requireContainerName, requireImageRef } from './request-validation';
 import { RT } from './tokens';
 
 /** How long an image's repo digests are kept (ContainerStatus.imageRef). */
 const DIGESTS_TTL_MS = 10_000;
+
+/** setTimeout's longest delay (2^31 - 1 ms), in whole seconds. */
+const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** Most of each output stream ExecSync keeps: the reply must fit in one NATS message. */
 const EXEC_OUTPUT_LIMIT = 256 * 1024;
@@ -65,7 +69,9 @@ export class Containers {
     const config = req.config;
     const meta = config?.metadata;
     if (!config || !meta?.name || !config.image) throw new HandlerError(ErrorCode.InvalidArgument, 'container config with metadata name and image is required');
-    const sandbox = await this.owned.inspect(req.podSandboxId, TYPE_SANDBOX);
+    requireContainerName(meta.name);
+    requireImageRef(config.image);
+    const sandbox = await this.owned.inspect(requireContainerId(req.podSandboxId, 'pod sandbox'), TYPE_SANDBOX);
     if (!sandbox) throw new HandlerError(ErrorCode.NotFound, `pod sandbox ${JSON.stringify(req.podSandboxId)} not found`);
     const sl = sandbox.Config.Labels ?? {};
     const pod = { name: sl[LABEL.podName] ?? '', namespace: sl[LABEL.podNamespace] ?? '', uid: sl[LABEL.podUid] ?? '' };
@@ -206,7 +212,8 @@ export class Containers {
     });
     // After a timeout nobody awaits it any more; a late stream error must not go unhandled.
     done.catch(() => undefined);
-    const seconds = Number(req.timeout);
+    // Past the longest timer Node keeps (24.8 days) a timeout would fire at once: it means none.
+    const seconds = req.timeout > BigInt(MAX_TIMEOUT_SECONDS) ? 0 : Number(req.timeout);
     if (seconds > 0) await withTimeout(done, seconds, stream);
     else await done;
     return { stdout: out.stdout, stderr: out.stderr, exitCode: await exitCodeOf(exec) };

@@ -5,9 +5,48 @@ import Docker from 'dockerode';
 export type DockerApi = Pick<Docker, 'version' | 'info' | 'listImages' | 'listContainers' | 'createContainer' | 'getContainer' | 'getImage' | 'pull' | 'getEvents'>;
 
 export function connectDocker(dockerHost: string): Docker {
-  if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice('unix://'.length) });
-  const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
-  return new Docker({ host: url.hostname, port: Number(url.port || 2375) });
+  let docker: Docker;
+  if (dockerHost.startsWith('unix://')) docker = new Docker({ socketPath: dockerHost.slice('unix://'.length) });
+  else {
+    const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
+    docker = new Docker({ host: url.hostname, port: Number(url.port || 2375) });
+  }
+  refuseRedirects(docker.modem);
+  return docker;
+}
+
+type ModemCallback = (err: Error | null, result: unknown) => void;
+type BuildRequest = (options: object, context: unknown, data: unknown, callback: ModemCallback) => void;
+
+/**
+ * docker-modem follows a 3xx itself (its lib/http.js, after follow-redirects): Docker
+ * answers 301 to a path that is not clean ("/containers/../info/json"), and the
+ * follower requests the Location resolved against a URL without the socket — host
+ * "containers" — on a ClientRequest nobody listens to for 'error': the DNS failure
+ * is thrown as an unhandled 'error' event and the process exits. Docker's API never
+ * redirects a request it serves, so none is followed: with maxRedirects 0 the
+ * follower fails the original request (whose 'error' docker-modem handles) instead,
+ * and the call rejects with a DockerRedirectError.
+ */
+export function refuseRedirects(modem: Docker['modem']): void {
+  const m = modem as unknown as { buildRequest: BuildRequest };
+  const build = m.buildRequest.bind(modem);
+  m.buildRequest = (options, context, data, callback) =>
+    build({ ...options, maxRedirects: 0 }, context, data, (err, result) => callback(err && isRedirectRefusal(err) ? new DockerRedirectError({ cause: err }) : err, result));
+}
+
+/**
+ * docker-modem's error for a redirect not followed carries no code or status, only
+ * this message (lib/http.js); it is matched here, at the one place it can arise.
+ */
+const isRedirectRefusal = (err: Error) => err.message.startsWith('Max redirects exceeded');
+
+/** Docker answered a redirect: the request's path was not a clean one (an id or reference with "/", ".."). */
+export class DockerRedirectError extends Error {
+  override readonly name = 'DockerRedirectError';
+  constructor(options?: ErrorOptions) {
+    super('docker redirected the request: the id or reference is not one Docker can name in a path', options);
+  }
 }
 
 /** What dockerode rejects with: the HTTP status and Docker's JSON body when Docker answered. */
@@ -35,12 +74,13 @@ export const isConflict = (err: unknown) => dockerStatus(err) === 409;
 export const isNotModified = (err: unknown) => dockerStatus(err) === 304;
 
 /**
- * A failed Docker call as the caller's error: Docker unreachable → 14, 404 → 5,
+ * A failed Docker call as the caller's error: a redirect → 3, Docker unreachable → 14, 404 → 5,
  * 409 (conflicts with the container's state) → 9, 400 → 3, anything else → 13;
  * always with Docker's message.
  */
 export function toHandlerError(err: unknown): HandlerError {
   if (err instanceof HandlerError) return err;
+  if (err instanceof DockerRedirectError) return new HandlerError(ErrorCode.InvalidArgument, err.message, { cause: err });
   const status = dockerStatus(err);
   const message = dockerMessage(err);
   if (status === undefined) return new HandlerError(ErrorCode.Unavailable, `docker: ${message}`, { cause: err });

@@ -7,6 +7,7 @@ import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { unavailableOnError, type DockerApi } from './docker';
 import { Images } from './images';
+import { requireImageRef } from './request-validation';
 import { RT } from './tokens';
 
 /** Measures a filesystem (statfs); injected so tests need no real disk. */
@@ -60,9 +61,9 @@ export class ImageServer implements Runnable {
             ],
           };
         },
-        pullImage: async (req) => ({ imageRef: await this.images.pull(req.image?.image ?? '', req.auth) }),
+        pullImage: async (req) => ({ imageRef: await this.images.pull(requireImageRef(req.image?.image ?? ''), req.auth) }),
         imageStatus: async (req) => {
-          const image = await this.images.status(req.image?.image ?? '');
+          const image = await this.images.status(requireImageRef(req.image?.image ?? ''));
           return image ? { image } : {};
         },
       },

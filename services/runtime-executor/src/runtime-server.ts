@@ -1,12 +1,13 @@
 import { inject, injectable } from 'tsyringe';
 import type { Service } from '@nats-io/services';
-import { serveRpc } from '@splitlet/bus';
+import { ErrorCode, HandlerError, serveRpc } from '@splitlet/bus';
 import { RuntimeService } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { Containers } from './containers';
 import { unavailableOnError, type DockerApi } from './docker';
 import { Sandboxes } from './sandboxes';
+import { requireContainerId } from './request-validation';
 import { RT } from './tokens';
 
 /** The contract version this executor speaks (CRI's is "v1"). */
@@ -49,32 +50,37 @@ export class RuntimeServer implements Runnable {
         },
         runPodSandbox: async (req) => ({ podSandboxId: await this.sandboxes.run(req.config) }),
         stopPodSandbox: async (req) => {
-          await this.sandboxes.stop(req.podSandboxId);
+          await this.sandboxes.stop(requireContainerId(req.podSandboxId, 'pod sandbox'));
           return {};
         },
         removePodSandbox: async (req) => {
-          await this.sandboxes.remove(req.podSandboxId);
+          await this.sandboxes.remove(requireContainerId(req.podSandboxId, 'pod sandbox'));
           return {};
         },
-        podSandboxStatus: async (req) => ({ status: await this.sandboxes.status(req.podSandboxId) }),
+        podSandboxStatus: async (req) => ({ status: await this.sandboxes.status(requireContainerId(req.podSandboxId, 'pod sandbox')) }),
         listPodSandbox: async (req) => ({ items: await this.sandboxes.list(req.filter) }),
         createContainer: async (req) => ({ containerId: await this.containers.create(req) }),
         startContainer: async (req) => {
-          await this.containers.start(req.containerId);
+          await this.containers.start(requireContainerId(req.containerId, 'container'));
           return {};
         },
         stopContainer: async (req) => {
-          await this.containers.stop(req.containerId, req.timeout);
+          if (req.timeout < 0n) throw new HandlerError(ErrorCode.InvalidArgument, `invalid timeout ${req.timeout}: seconds, not negative`);
+          await this.containers.stop(requireContainerId(req.containerId, 'container'), req.timeout);
           return {};
         },
         removeContainer: async (req) => {
-          await this.containers.remove(req.containerId);
+          await this.containers.remove(requireContainerId(req.containerId, 'container'));
           return {};
         },
         listContainers: async (req) => ({ containers: await this.containers.list(req.filter) }),
-        containerStatus: async (req) => ({ status: await this.containers.status(req.containerId) }),
-        execSync: (req) => this.containers.execSync(req),
-        containerLogTail: async (req) => ({ log: await this.containers.logTail(req.containerId, req.lines, req.maxBytes) }),
+        containerStatus: async (req) => ({ status: await this.containers.status(requireContainerId(req.containerId, 'container')) }),
+        execSync: (req) => {
+          requireContainerId(req.containerId, 'container');
+          if (req.timeout < 0n) throw new HandlerError(ErrorCode.InvalidArgument, `invalid timeout ${req.timeout}: seconds, 0 for none`);
+          return this.containers.execSync(req);
+        },
+        containerLogTail: async (req) => ({ log: await this.containers.logTail(requireContainerId(req.containerId, 'container'), req.lines, req.maxBytes) }),
       },
       { logger: this.logger },
     );

@@ -20,6 +20,7 @@ import {
 } from './docker-mapping';
 import { Images } from './images';
 import { Owned } from './owned';
+import { requireImageRef, requirePodMetadata } from './request-validation';
 import { RT } from './tokens';
 
 /**
@@ -57,7 +58,8 @@ export class Sandboxes {
   async run(config: PodSandboxConfig | undefined): Promise<string> {
     const m = config?.metadata;
     if (!config || !m?.name || !m.namespace || !m.uid) throw new HandlerError(ErrorCode.InvalidArgument, 'sandbox config with metadata name, namespace and uid is required');
-    const image = config.sandboxImage || this.pauseImage;
+    requirePodMetadata(m);
+    const image = requireImageRef(config.sandboxImage || this.pauseImage);
     // As dockershim: a missing pause image is pulled rather than failing the pod.
     if (!(await this.images.inspect(image))) await this.images.pull(image, undefined);
 

@@ -24,9 +24,23 @@ const update = (version: number, phase: string, terminated = false) =>
       podIps: ['172.17.0.5'],
       startTime: 1_764_331_200_000_000_000n,
       conditions: [{ type: 'Ready', status: phase === 'Running' ? 'True' : 'False', lastTransitionTime: 1_764_331_200_000_000_000n }],
-      containerStatuses: [{ name: 'app', ready: phase === 'Running', image: 'splitlet-lab/testbox:1', state: { state: { case: 'running', value: { startedAt: 1_764_331_201_000_000_000n } } } }],
+      containerStatuses: [{ name: 'app', ready: phase === 'Running', image: 'splitlet-lab/testbox:1', state: appState(phase) }],
     },
   });
+
+/** The app container's state as pod-sync reports it in that phase: running, or exited once the pod is finished. */
+function appState(phase: string) {
+  const terminal = phase === 'Succeeded' || phase === 'Failed';
+  return terminal
+    ? { state: { case: 'terminated' as const, value: { exitCode: phase === 'Failed' ? 1 : 0, startedAt: 1_764_331_201_000_000_000n, finishedAt: 1_764_331_202_000_000_000n } } }
+    : { state: { case: 'running' as const, value: { startedAt: 1_764_331_201_000_000_000n } } };
+}
+
+/** A pod bound to the node as the pod cache holds it (no status yet). */
+const boundPod = (uid: string, name: string, deleting = false): V1Pod => ({
+  metadata: { uid, name, namespace: 'default', ...(deleting ? { deletionTimestamp: new Date('2026-01-01T00:00:00Z') } : {}) },
+  spec: { nodeName: 'test-node', containers: [{ name: 'app' }] },
+});
 
 const T = 1_764_331_200_000_000_000n; // 2025-11-28T12:00:00Z in ns
 const SEC = 1_000_000_000n;
@@ -67,6 +81,8 @@ describe('status-reporter PodStatusManager', () => {
     h.container.registerInstance(SR.PodApi, api);
     h.container.registerInstance(TOKENS.Clock, clock);
     cached.clear();
+    cached.set('uid-1', boundPod('uid-1', 'web'));
+    cached.set('uid-2', boundPod('uid-2', 'db'));
     h.container.registerInstance(SR.PodCache, { byUid: (uid: string) => cached.get(uid) });
     h.container.registerInstance(SR.ReconcileMs, 10_000);
     manager = h.container.resolve(PodStatusManager);
@@ -138,6 +154,7 @@ describe('status-reporter PodStatusManager', () => {
 
   it('PodStatusManager - a terminated pod: the status is written, then the deletion completed under its UID', async () => {
     manager.offer(update(1, 'Running'));
+    cached.set('uid-1', boundPod('uid-1', 'web', true));
     manager.offer(update(2, 'Succeeded', true));
     await settled();
     expect(api.patches.at(-1)?.patch.status.phase).toBe('Succeeded');
@@ -146,6 +163,7 @@ describe('status-reporter PodStatusManager', () => {
 
   it('PodStatusManager - an update that comes after the pod was deleted is not written (no PATCH to answer 404)', async () => {
     manager.offer(update(1, 'Running'));
+    cached.set('uid-1', boundPod('uid-1', 'web', true));
     manager.offer(update(2, 'Succeeded', true));
     await settled();
     const writes = api.patches.length;

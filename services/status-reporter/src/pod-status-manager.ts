@@ -12,6 +12,7 @@ import { mergeConditions, toKubePodStatus, toWirePodStatus } from '@splitlet/pod
 import type { PodApi } from './pod-api';
 import type { PodCache } from './pod-cache';
 import { SR } from './tokens';
+import { hasIdentity, holdTerminalPhase, identityMismatch, illegalContainerTransition, REJECTIONS, terminatedButNotDeleting, versionTooFarAhead, type Rejection } from './update-checks';
 
 interface PodEntry {
   /** The newest update received. */
@@ -33,6 +34,10 @@ interface PodEntry {
   /** The API's status differs from what was written: write the latest again. */
   forced?: boolean;
   writing: boolean;
+  /** An update that waits for the pod cache to agree with it (show its pod, or its deletion), and since when. */
+  waiting?: { update: statusv1.PodStatusUpdate; since: number };
+  /** Aborted when a newer update comes: a waiting one must not hold it up. */
+  newer?: AbortController;
 }
 
 /** A status in the one JSON shape both sides compare in: the API's, through the wire mapping. */
@@ -50,6 +55,19 @@ function withReplacedIPs(status: V1PodStatus): object {
 
 /** How many deleted pods' UIDs are remembered to drop their late updates. */
 const GONE_REMEMBERED = 10_000;
+/**
+ * How long an update may wait for the pod cache to agree with it — show its pod bound
+ * to this node (a pod's first status can come before the informer's event, every
+ * status after a restart before the first list), or show the deletion of a pod
+ * reported terminated: longer than pod-sync's resync, which would send it again
+ * anyway. Past it, the update is refused. A newer update replaces a waiting one.
+ */
+const CACHE_WAIT_MS = 300_000;
+/**
+ * How many pods' updates may wait so at once: more than a node runs (the kubelet's
+ * default is 110 pods), so a flood of forged UIDs holds little memory.
+ */
+const MAX_WAITING_FOR_POD = 128;
 /**
  * The status manager's updateStatusInternal: against the newest status held for the
  * pod, a condition whose status did not change keeps its lastTransitionTime, one that
@@ -100,6 +118,12 @@ export class PodStatusManager implements Runnable {
   private wake = new AbortController();
   /** Counts of API writes, for the record. */
   readonly writes = { statusPatches: 0, deletes: 0 };
+  /** Updates refused, by why (update-checks.ts): never written, never the newest version. */
+  readonly rejected = Object.fromEntries(REJECTIONS.map((r) => [r, 0])) as Record<Rejection, number>;
+  /** Statuses written with their move into a terminal phase held (containers could still run). */
+  terminalPhasesHeld = 0;
+  /** Pods whose updates came before the pod cache showed them (and wait for it). */
+  private readonly waitingForPod = new Set<string>();
 
   constructor(
     @inject(SR.PodApi) private readonly api: PodApi,
@@ -112,7 +136,7 @@ export class PodStatusManager implements Runnable {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    const sub = subscribe(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, async (u) => this.offer(u), { logger: this.logger });
+    const sub = subscribe(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, async (u) => void this.offer(u), { logger: this.logger });
     while (!signal.aborted) {
       await this.clock.sleep(this.reconcileMs, signal).catch(() => undefined);
       if (!signal.aborted) this.reconcile();
@@ -139,13 +163,18 @@ export class PodStatusManager implements Runnable {
     }
   }
 
-  /** Takes an update; returns once it is queued (the write happens behind). */
-  offer(update: statusv1.PodStatusUpdate): void {
-    if (!update.podUid || !update.name || !update.namespace || !update.status) {
-      this.logger.warn({ uid: update.podUid, pod: `${update.namespace}/${update.name}` }, 'pod status update without pod identity or status dropped');
-      return;
-    }
-    if (this.gone.has(update.podUid)) return;
+  /**
+   * Takes an update; returns once it is queued (the write happens behind), or why it
+   * was refused. An update that can be checked against the pod cache only once the
+   * cache shows its pod is checked again before it is written.
+   */
+  offer(update: statusv1.PodStatusUpdate): Rejection | undefined {
+    if (!hasIdentity(update)) return this.reject('no-identity', update);
+    if (versionTooFarAhead(update.version, this.clock.now())) return this.reject('version-ahead', update);
+    if (this.gone.has(update.podUid)) return undefined;
+    const pod = this.cache.byUid(update.podUid);
+    if (pod && identityMismatch(update, pod)) return this.reject('identity-mismatch', update);
+    if (!pod && !this.waitingForPod.has(update.podUid) && this.waitingForPod.size >= MAX_WAITING_FOR_POD) return this.reject('not-bound', update);
     const entry = this.pods.get(update.podUid) ?? { writing: false };
     this.pods.set(update.podUid, entry);
     const newest = entry.latest?.version ?? entry.written?.version ?? -1n;
@@ -154,7 +183,24 @@ export class PodStatusManager implements Runnable {
     update.status = settleTransitionTimes(update.status, old, this.clock.now());
     entry.latest = update;
     entry.latestContext = context.active();
+    entry.newer?.abort();
+    if (!pod) this.waitingForPod.add(update.podUid); // until its drain ends
     void this.drain(update.podUid, entry);
+    return undefined;
+  }
+
+  /**
+   * Counts a refused update and logs it — who and why, never the status — at the 1st,
+   * 2nd, 4th, 8th… of each kind, so a flood does not flood the log.
+   */
+  private reject(why: Rejection, u: statusv1.PodStatusUpdate): Rejection {
+    const n = ++this.rejected[why];
+    if ((n & (n - 1)) === 0) {
+      const uid = u.podUid.slice(0, 64);
+      const pod = `${u.namespace.slice(0, 63)}/${u.name.slice(0, 253)}`;
+      this.logger.warn({ uid, pod, version: String(u.version), terminated: u.terminated, reason: why, count: n }, 'pod status update refused');
+    }
+    return why;
   }
 
   /** Whether every received update has been written (for tests and shutdown). */
@@ -181,6 +227,20 @@ export class PodStatusManager implements Runnable {
           this.gone.add(uid);
           if (this.gone.size > GONE_REMEMBERED) this.gone.delete(this.gone.values().next().value!);
           return;
+        } else if (outcome === 'not-bound' || outcome === 'terminated-not-deleting') {
+          const now = this.clock.now();
+          if (entry.waiting?.update !== latest) entry.waiting = { update: latest, since: now };
+          if (now - entry.waiting.since >= CACHE_WAIT_MS) {
+            this.reject(outcome, latest);
+            this.forget(uid, entry, latest);
+            continue; // with a newer update if one came, else done
+          }
+          if (entry.latest !== latest) continue; // replaced while it was looked at: the newer one goes now
+          entry.newer = new AbortController();
+          await this.clock.sleep(delay, AbortSignal.any([this.wake.signal, entry.newer.signal])).catch(() => undefined);
+          delay = Math.min(delay * 2, cap);
+        } else if (outcome === 'rejected') {
+          this.forget(uid, entry, latest);
         } else if (outcome === 'refused') {
           // This status cannot be written (403, 422); a later one may be.
           entry.written = { version: latest.version, json: '', held: '', at: this.clock.now(), cacheRv: undefined };
@@ -189,7 +249,22 @@ export class PodStatusManager implements Runnable {
       }
     } finally {
       entry.writing = false;
+      // The loop ends with the update written, dropped or refused: nothing waits any more.
+      this.waitingForPod.delete(uid);
     }
+  }
+
+  /**
+   * Drops a refused update as if it had never come: it is not the newest version, so
+   * the producer's next one is taken whatever version the forged one claimed.
+   */
+  private forget(uid: string, entry: PodEntry, refused: statusv1.PodStatusUpdate): void {
+    entry.waiting = undefined;
+    this.waitingForPod.delete(uid);
+    if (entry.latest !== refused) return; // a newer update came meanwhile: the loop goes on with it
+    entry.latest = undefined;
+    entry.latestContext = undefined;
+    if (!entry.written) this.pods.delete(uid);
   }
 
   private wakeRetries(): void {
@@ -197,11 +272,31 @@ export class PodStatusManager implements Runnable {
     this.wake = new AbortController();
   }
 
-  private write(u: statusv1.PodStatusUpdate, entry: PodEntry): Promise<'ok' | 'retry' | 'gone' | 'refused'> {
+  private write(u: statusv1.PodStatusUpdate, entry: PodEntry): Promise<'ok' | 'retry' | 'gone' | 'refused' | 'rejected' | 'not-bound' | 'terminated-not-deleting'> {
     const attributes = { [ATTR.podUid]: u.podUid, [ATTR.podName]: u.name, [ATTR.namespace]: u.namespace, [ATTR.nodeName]: this.nodeName };
     return tracer.startActiveSpan('status-reporter write pod status', { kind: SpanKind.INTERNAL, attributes }, async (span) => {
       try {
-        const status = toKubePodStatus(u.status!);
+        // Only a pod the API server binds to this node, under the update's name, gets a write.
+        const pod = this.cache.byUid(u.podUid);
+        // Written before and no longer in the cache: deleted meanwhile (as a 404 would say).
+        if (!pod) return entry.written ? 'gone' : 'not-bound';
+        if (identityMismatch(u, pod)) {
+          this.reject('identity-mismatch', u);
+          return 'rejected';
+        }
+        if (terminatedButNotDeleting(u, pod)) return 'terminated-not-deleting';
+        entry.waiting = undefined;
+        const old: V1PodStatus = entry.written?.json ? (JSON.parse(entry.written.json) as V1PodStatus) : (pod.status ?? {});
+        if (illegalContainerTransition(u.status!, old, pod)) {
+          this.reject('illegal-container-transition', u);
+          return 'rejected';
+        }
+        const merged = holdTerminalPhase(u.status!, old, pod);
+        if (merged.held) {
+          this.terminalPhasesHeld++;
+          this.logger.info({ pod: `${u.namespace}/${u.name}`, uid: u.podUid, phase: u.status!.phase, kept: old.phase ?? 'Pending' }, 'terminal phase held: the pod\'s containers could still run');
+        }
+        const status = toKubePodStatus(merged.status);
         const json = JSON.stringify(status);
         // Unchanged since the last write, or (after a restart) already what the API server holds.
         const inPlace = entry.written ? entry.written.json === json : normalized(this.cache.byUid(u.podUid)?.status) === json;

@@ -25,3 +25,12 @@ export const methodSubject = (nodeName: string, service: DescService, methodName
 
 /** Where pod-sync hands the pod statuses it computes to status-reporter. */
 export const podStatusSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.status.v1.pod`;
+
+/**
+ * Where one open container log is pulled from: `splitlet.<node>.runtime.v1.log.<id>`,
+ * served by the runtime-executor replica that opened it (ContainerLogService).
+ */
+export const containerLogStreamSubject = (nodeName: string, streamId: string): string => {
+  if (!/^[A-Za-z0-9_-]+$/.test(streamId)) throw new Error(`bad log stream id ${JSON.stringify(streamId)}`);
+  return `${nodePrefix(nodeName)}.runtime.v1.log.${streamId}`;
+};

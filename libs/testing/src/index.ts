@@ -11,3 +11,4 @@ export * from './node-volumes';
 export * from './wait';
 export * from './pod-node';
 export * from './tcp-proxy';
+export * from './serving-csr';

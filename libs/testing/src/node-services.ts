@@ -2,7 +2,7 @@ import { labEnv } from './lab';
 import { cleanupNodeVolumes } from './node-volumes';
 import { startServiceProcess, type ServiceProcess } from './service-process';
 
-export type ServiceName = 'registrar' | 'pod-sync' | 'runtime-executor' | 'prober' | 'status-reporter';
+export type ServiceName = 'registrar' | 'pod-sync' | 'runtime-executor' | 'prober' | 'status-reporter' | 'node-api';
 
 export interface TestNode {
   nodeName: string;

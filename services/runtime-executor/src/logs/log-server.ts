@@ -74,7 +74,7 @@ export class ContainerLogServer implements Runnable {
     const id = randomBytes(12).toString('hex');
     const sub = this.nc.subscribe(containerLogStreamSubject(this.nodeName, id), { callback: (err, msg) => (err ? this.closeLog(id) : void this.pull(id, msg)) });
     this.open.set(id, { session, sub, idle: this.idleTimer(id), reading: false });
-    this.logger.debug({ container: c.Id, stream: id, follow: query.follow }, 'container log opened');
+    this.logger.info({ container: c.Id, stream: id, follow: query.follow }, 'container log opened');
     return id;
   }
 
@@ -124,5 +124,6 @@ export class ContainerLogServer implements Runnable {
     clearTimeout(log.idle);
     log.session.close();
     log.sub.unsubscribe();
+    this.logger.info({ stream: id }, 'container log closed');
   }
 }

@@ -5,7 +5,7 @@ import { createRpcClient, type NatsConnection } from '@splitlet/bus';
 import { ConfigError } from '@splitlet/config';
 import { ContainerLogService } from '@splitlet/contracts';
 import { loadKubeConfig, PodInformer } from '@splitlet/kube';
-import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
+import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { RequestAuthenticator } from './auth/authenticator';
 import { RequestAuthorizer } from './auth/authorizer';
@@ -50,7 +50,9 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   });
   return {
     run: async (signal) => {
-      await informer?.start();
+      // The first list may wait for the API server as long as it is away; a stop must not.
+      await Promise.race([informer?.start(), untilAborted(signal)]);
+      if (signal.aborted) return informer?.stop();
       try {
         await api.run(signal);
       } finally {

@@ -152,7 +152,7 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     const token = (await k('create', 'token', 'nobody')).stdout.trim();
     expect(await kubeletGet(t.kubeletPort!, `/containerLogs/${namespace}/web/app`, { token })).toEqual({
       status: 403,
-      body: `Forbidden (user=system:serviceaccount:${namespace}:nobody, verb=get, resource=nodes, subresource=proxy)`,
+      body: `Forbidden (user=system:serviceaccount:${namespace}:nobody, verb=get, resource=nodes, subresource(s)=[proxy])\n`,
     });
     const pods = await kubeletGet(t.kubeletPort!, '/pods', { cert: true });
     expect(pods.status).toBe(200);

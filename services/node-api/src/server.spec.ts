@@ -37,11 +37,11 @@ const server = await (async () => {
   strangerCert = await (await testCA('other-ca')).issue('CN=admin', 'client');
   const clock = new FakeClock();
   const pods: PodSource = { get: (ns, name) => (ns === 'ns' && name === 'web' ? waitingPod : undefined), list: () => [waitingPod] };
-  const authenticator = new RequestAuthenticator(async (token) => (token === 'good-token' ? { authenticated: true, user: { username: 'system:serviceaccount:ns:reader', groups: ['system:serviceaccounts'] } } : token === 'nobody-token' ? { authenticated: true, user: { username: 'system:serviceaccount:ns:nobody' } } : { authenticated: false }), clock);
+  const authenticator = new RequestAuthenticator(async (token) => (token === 'good-token' ? { authenticated: true, user: { username: 'system:serviceaccount:ns:reader', groups: ['system:serviceaccounts'] } } : token === 'nobody-token' ? { authenticated: true, user: { username: 'system:serviceaccount:ns:nobody' } } : token === 'pods-token' ? { authenticated: true, user: { username: 'pods-reader' } } : { authenticated: false }), clock);
   const authorizer = new RequestAuthorizer(async (user, attrs) => {
     reviewed.attrs.push(attrs);
     reviewed.users.push(user);
-    return allowedUsers.has(user.username);
+    return allowedUsers.has(user.username) || (user.username === 'pods-reader' && attrs.subresource === 'pods');
   }, clock);
   const logger = createLogger('node-api', { level: 'silent' });
   const deps = { pods, logs: {} as ServiceClient<typeof ContainerLogService>, nc: undefined as never, nodeName: 'node-a', clock, logger };
@@ -90,7 +90,7 @@ describe('kubelet server', () => {
   it('kubelet server - takes the user and groups from a verified client certificate', async () => {
     expect(await get('/healthz', { client: adminCert })).toEqual({ status: 200, body: 'ok' });
     expect(reviewed.users.at(-1)).toEqual({ username: 'admin', uid: '', groups: ['system:masters'], extra: {} });
-    expect(reviewed.attrs.at(-1)).toEqual({ verb: 'get', resource: 'nodes', subresource: 'proxy', name: 'node-a' });
+    expect(reviewed.attrs.at(-1)).toEqual({ verb: 'get', resource: 'nodes', subresource: 'healthz', name: 'node-a' });
   });
 
   it('kubelet server - authenticates a bearer token through the token review', async () => {
@@ -101,11 +101,20 @@ describe('kubelet server', () => {
   it('kubelet server - answers 403 in the kubelet\'s words when the access review denies', async () => {
     expect(await get('/containerLogs/ns/web/app', { token: 'nobody-token' })).toEqual({
       status: 403,
-      body: 'Forbidden (user=system:serviceaccount:ns:nobody, verb=get, resource=nodes, subresource=proxy)',
+      body: 'Forbidden (user=system:serviceaccount:ns:nobody, verb=get, resource=nodes, subresource(s)=[proxy])\n',
     });
     expect(await get('/stats/summary', { token: 'nobody-token' })).toEqual({
       status: 403,
-      body: 'Forbidden (user=system:serviceaccount:ns:nobody, verb=get, resource=nodes, subresource=stats)',
+      body: 'Forbidden (user=system:serviceaccount:ns:nobody, verb=get, resource=nodes, subresource(s)=[stats])\n',
+    });
+  });
+
+  it('kubelet server - lets nodes/pods alone read /pods (fine-grained authorization), and names both subresources when denied', async () => {
+    expect((await get('/pods', { token: 'pods-token' })).status).toBe(200);
+    expect((await get('/containerLogs/ns/web/app', { token: 'pods-token' })).status).toBe(403);
+    expect(await get('/pods', { token: 'nobody-token' })).toEqual({
+      status: 403,
+      body: 'Forbidden (user=system:serviceaccount:ns:nobody, verb=get, resource=nodes, subresource(s)=[pods proxy])\n',
     });
   });
 

@@ -27,7 +27,7 @@ export interface KubeletServerOptions {
 /**
  * The kubelet's HTTPS server with its auth filter (pkg/kubelet/server: InstallAuthFilter):
  * every request authenticated (401 "Unauthorized"), then authorized for its
- * attributes (403 "Forbidden (user=…, verb=…, resource=…, subresource=…)", 500 when
+ * attributes (403 "Forbidden (user=…, verb=…, resource=…, subresource(s)=[…])", 500 when
  * the review fails), then routed (404 "404 page not found").
  */
 export function createKubeletServer(tls: { cert: string; key: string; clientCA: string }, opts: KubeletServerOptions): Server {
@@ -52,16 +52,22 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: KubeletSe
     opts.logger.error({ err: (err as Error).message }, 'Unable to authenticate the request due to an error');
   }
   if (!user) return plain(res, 401, 'Unauthorized');
+  // As the kubelet's InstallAuthFilter: the first allowed subresource wins; a failed review is 500.
   const attrs = requestAttributes(req.method ?? '', url.pathname, opts.nodeName);
-  const who = `user=${user.username}, verb=${attrs.verb}, resource=${attrs.resource}, subresource=${attrs.subresource}`;
-  let allowed: boolean;
-  try {
-    allowed = await opts.authorizer.authorize(user, attrs);
-  } catch (err) {
-    opts.logger.error({ err: (err as Error).message, user: user.username }, 'Authorization error');
-    return plain(res, 500, `Authorization error (${who})`);
+  let allowed = false;
+  for (const a of attrs) {
+    try {
+      allowed = await opts.authorizer.authorize(user, a);
+    } catch (err) {
+      opts.logger.error({ err: (err as Error).message, user: user.username, subresource: a.subresource }, 'Authorization error');
+      return plain(res, 500, `Authorization error (user=${user.username}, verb=${a.verb}, resource=${a.resource}, subresource=${a.subresource})`);
+    }
+    if (allowed) break;
   }
-  if (!allowed) return plain(res, 403, `Forbidden (${who})`);
+  if (!allowed) {
+    const first = attrs[0]!;
+    return plain(res, 403, `Forbidden (user=${user.username}, verb=${first.verb}, resource=${first.resource}, subresource(s)=[${attrs.map((a) => a.subresource).join(' ')}])\n`);
+  }
   for (const route of opts.routes) {
     const m = route.path.exec(url.pathname);
     if (!m) continue;

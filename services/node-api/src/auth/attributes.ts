@@ -1,6 +1,7 @@
 /**
- * What a request to the kubelet API asks to do, as a SubjectAccessReview's resource
- * attributes: pkg/kubelet/server/auth.go's nodeAuthorizerAttributesGetter.
+ * What a request to the kubelet API asks to do, as SubjectAccessReview resource
+ * attributes: pkg/kubelet/server/auth.go's nodeAuthorizerAttributesGetter. A request
+ * may be allowed by any of several subresources, tried in order.
  */
 export interface RequestAttributes {
   verb: string;
@@ -11,14 +12,30 @@ export interface RequestAttributes {
 
 const VERBS: Record<string, string> = { POST: 'create', GET: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
-/** /stats → nodes/stats, /metrics… → nodes/metrics, /logs → nodes/log, anything else → nodes/proxy. */
-export function requestAttributes(method: string, path: string, nodeName: string): RequestAttributes {
-  const subresource = isSubpath(path, '/stats') ? 'stats' : isSubpath(path, '/metrics') ? 'metrics' : isSubpath(path, '/logs') ? 'log' : 'proxy';
+/**
+ * /stats → nodes/stats, /metrics… → nodes/metrics, /logs → nodes/log, /checkpoint →
+ * nodes/checkpoint, anything else → nodes/proxy; with KubeletFineGrainedAuthz (on by
+ * default since 1.33) /pods and /runningpods first try nodes/pods, /healthz
+ * nodes/healthz, /configz nodes/configz, /statusz nodes/statusz.
+ */
+export function requestAttributes(method: string, path: string, nodeName: string): RequestAttributes[] {
+  const subresources: string[] = [];
+  const fine = FINE_GRAINED.find(([prefix]) => isSubpath(path, prefix));
+  if (fine) subresources.push(fine[1]);
+  subresources.push(isSubpath(path, '/stats') ? 'stats' : isSubpath(path, '/metrics') ? 'metrics' : isSubpath(path, '/logs') ? 'log' : isSubpath(path, '/checkpoint') ? 'checkpoint' : 'proxy');
   // An HTTP method the kubelet does not map (HEAD, OPTIONS) asks for the empty verb, which no RBAC rule grants.
-  return { verb: VERBS[method] ?? '', resource: 'nodes', subresource, name: nodeName };
+  return subresources.map((subresource) => ({ verb: VERBS[method] ?? '', resource: 'nodes', subresource, name: nodeName }));
 }
 
-// The kubelet's isSubpath: the path itself, or below it.
+const FINE_GRAINED: [string, string][] = [
+  ['/pods', 'pods'],
+  ['/healthz', 'healthz'],
+  ['/configz', 'configz'],
+  ['/statusz', 'statusz'],
+  ['/runningpods', 'pods'],
+];
+
+// The kubelet's isSubpath: the path itself, or below it (a trailing "/" of the prefix ignored).
 function isSubpath(path: string, prefix: string): boolean {
   return path === prefix || (path.startsWith(prefix) && path[prefix.length] === '/');
 }

@@ -4,7 +4,7 @@ import { requestAttributes } from './attributes';
 import { RequestAuthorizer } from './authorizer';
 
 const alice = { username: 'alice', uid: '', groups: ['devs'], extra: {} };
-const logs = requestAttributes('GET', '/containerLogs/a/b/c', 'n');
+const logs = requestAttributes('GET', '/containerLogs/a/b/c', 'n')[0]!;
 
 function setup(answer: () => boolean) {
   const clock = new FakeClock();
@@ -44,7 +44,7 @@ describe('request authorizer', () => {
     const t = setup(() => true);
     await t.authz.authorize(alice, logs);
     await t.authz.authorize({ ...alice, groups: ['ops'] }, logs);
-    await t.authz.authorize(alice, requestAttributes('GET', '/stats/summary', 'n'));
+    await t.authz.authorize(alice, requestAttributes('GET', '/stats/summary', 'n')[0]!);
     expect(t.reviews()).toBe(3);
   });
 

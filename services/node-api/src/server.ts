@@ -71,7 +71,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: KubeletSe
   for (const route of opts.routes) {
     const m = route.path.exec(url.pathname);
     if (!m) continue;
-    if (req.method !== route.method) return plain(res, 405, '405: Method Not Allowed');
+    // The kubelet's GETOnlyRestfulFilter.
+    if (req.method !== route.method) {
+      res.setHeader('Allow', route.method);
+      return plain(res, 405, 'Method Not Allowed');
+    }
     return route.handle(req, res, url, m.slice(1).map((p) => decodeURIComponent(p)));
   }
   plain(res, 404, '404 page not found');

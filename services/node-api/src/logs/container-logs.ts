@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { isRemoteError, ErrorCode, type ServiceClient } from '@splitlet/bus';
-import type { ContainerLogService } from '@splitlet/contracts';
+import { LogStream, type ContainerLogService } from '@splitlet/contracts';
 import type { Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { ContainerLogStatusError, containerLogId, hasContainerSpec } from './container-log-status';
@@ -51,6 +51,7 @@ export async function serveContainerLogs(deps: ContainerLogsDeps, req: IncomingM
     timestamps: opts.timestamps,
     sinceUnixNano: sinceUnixNano(opts, deps.clock.now()),
     limitBytes: BigInt(opts.limitBytes ?? 0),
+    stream: opts.stream === 'Stdout' ? LogStream.STDOUT : opts.stream === 'Stderr' ? LogStream.STDERR : LogStream.ALL_UNSPECIFIED,
     ...(opts.tailLines !== undefined ? { tailLines: BigInt(opts.tailLines) } : {}),
   };
   let streamId: string;

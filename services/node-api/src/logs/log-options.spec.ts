@@ -30,6 +30,13 @@ describe('log options', () => {
     expect(() => parseLogQuery(q('sinceSeconds=1&sinceTime=2026-01-01T00:00:00Z'))).toThrow(expect.objectContaining({ status: 422 }));
   });
 
+  it('parseLogQuery - takes one stream, not with tailLines (PodLogsQuerySplitStreams)', () => {
+    expect(parseLogQuery(q('stream=Stderr')).stream).toBe('Stderr');
+    expect(() => parseLogQuery(q('stream=Both'))).toThrow(expect.objectContaining({ status: 422 }));
+    expect(() => parseLogQuery(q('stream=Stdout&tailLines=1'))).toThrow(expect.objectContaining({ status: 422 }));
+    expect(parseLogQuery(q('stream=All&tailLines=1')).tailLines).toBe(1);
+  });
+
   it('sinceUnixNano - now minus sinceSeconds, or sinceTime (whole seconds)', () => {
     const now = Date.UTC(2026, 0, 1, 12);
     expect(sinceUnixNano(parseLogQuery(q('sinceSeconds=10')), now)).toBe(BigInt(now - 10_000) * 1_000_000n);

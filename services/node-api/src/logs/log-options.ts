@@ -8,6 +8,8 @@ export interface PodLogOptions {
   /** Unix milliseconds (metav1.Time: RFC3339, seconds precision on the wire). */
   sinceTime?: number;
   limitBytes?: number;
+  /** PodLogsQuerySplitStreams: one stream only; unset: "All". */
+  stream?: 'All' | 'Stdout' | 'Stderr';
 }
 
 /** A query the kubelet refuses: its status and (JSON-looking, as the kubelet's) message. */
@@ -49,6 +51,13 @@ export function parseLogQuery(query: URLSearchParams): PodLogOptions {
     throw new LogQueryError(422, INVALID);
   }
   if (sinceSeconds !== undefined && sinceTime !== undefined) throw new LogQueryError(422, INVALID);
+  const stream = q.get('stream');
+  if (stream !== null && stream !== '') {
+    if (stream !== 'All' && stream !== 'Stdout' && stream !== 'Stderr') throw new LogQueryError(422, INVALID);
+    // ValidatePodLogOptions: tailLines and a single stream are mutually exclusive (for now).
+    if (stream !== 'All' && tailLines !== undefined) throw new LogQueryError(422, INVALID);
+    opts.stream = stream;
+  }
   return opts;
 }
 

@@ -45,6 +45,12 @@ describe('log format', () => {
     expect(text(f.push(Buffer.from('o\n')))).toBe('two\n');
   });
 
+  it('LogFormatter - keeps only the stream asked for', () => {
+    const raw = Buffer.concat([frame(1, '2026-12-03T10:00:00.1Z out\n'), frame(2, '2026-12-03T10:00:00.2Z err\n')]);
+    expect(text(new LogFormatter({ tty: false, timestamps: false, limitBytes: 0, only: 2 }).push(raw))).toBe('err\n');
+    expect(text(new LogFormatter({ tty: false, timestamps: false, limitBytes: 0, only: 1 }).push(raw))).toBe('out\n');
+  });
+
   it('rfc3339Nano - drops trailing zeros of the fraction, and the dot when none is left', () => {
     expect(rfc3339Nano('2026-12-03T10:00:00.123456789Z')).toBe('2026-12-03T10:00:00.123456789Z');
     expect(rfc3339Nano('2026-12-03T10:00:00.120000000Z')).toBe('2026-12-03T10:00:00.12Z');

@@ -11,6 +11,8 @@ export interface LogFormatOptions {
   timestamps: boolean;
   /** 0: no limit. */
   limitBytes: number;
+  /** Only this stream (1 stdout, 2 stderr); unset: both. A TTY has only stdout. */
+  only?: 1 | 2;
 }
 
 export class LogFormatter {
@@ -30,7 +32,8 @@ export class LogFormatter {
     for (;;) {
       const message = this.opts.tty ? this.nextLine() : this.nextFrame();
       if (!message) break;
-      const line = this.format(message);
+      if (this.opts.only && message.stream !== this.opts.only) continue;
+      const line = this.format(message.payload);
       if (line) out.push(line);
       if (this.done) break;
     }
@@ -42,26 +45,28 @@ export class LogFormatter {
     if (this.done || !this.opts.tty || !this.pending.length) return [];
     const rest = this.pending;
     this.pending = Buffer.alloc(0);
+    if (this.opts.only === 2) return [];
     const line = this.format(rest);
     return line ? [line] : [];
   }
 
   // One framed message: [stream, 0, 0, 0, size (uint32 BE)] then the payload "<time> <log>".
-  private nextFrame(): Buffer | undefined {
+  private nextFrame(): { stream: number; payload: Buffer } | undefined {
     if (this.pending.length < 8) return undefined;
     const size = this.pending.readUInt32BE(4);
     if (this.pending.length < 8 + size) return undefined;
+    const stream = this.pending[0]!;
     const payload = this.pending.subarray(8, 8 + size);
     this.pending = this.pending.subarray(8 + size);
-    return payload;
+    return { stream, payload };
   }
 
-  private nextLine(): Buffer | undefined {
+  private nextLine(): { stream: number; payload: Buffer } | undefined {
     const nl = this.pending.indexOf(0x0a);
     if (nl < 0) return undefined;
-    const line = this.pending.subarray(0, nl + 1);
+    const payload = this.pending.subarray(0, nl + 1);
     this.pending = this.pending.subarray(nl + 1);
-    return line;
+    return { stream: 1, payload };
   }
 
   private format(message: Buffer): Buffer | undefined {

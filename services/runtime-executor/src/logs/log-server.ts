@@ -4,7 +4,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Service } from '@nats-io/services';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { containerLogStreamSubject, ErrorCode, HandlerError, serveRpc } from '@splitlet/bus';
-import { ContainerLogService, create, fromBinary, ReadContainerLogRequestSchema, ReadContainerLogResponseSchema, toBinary, type OpenContainerLogRequest } from '@splitlet/contracts';
+import { ContainerLogService, LogStream, create, fromBinary, ReadContainerLogRequestSchema, ReadContainerLogResponseSchema, toBinary, type OpenContainerLogRequest } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { dockerCall, type DockerApi } from '../docker';
@@ -59,6 +59,7 @@ export class ContainerLogServer implements Runnable {
     const o = req.options;
     const tail = o?.tailLines;
     if (tail !== undefined && tail < 0n) throw new HandlerError(ErrorCode.InvalidArgument, 'tail_lines must not be negative');
+    // Both streams are always read: Docker's tail counts the lines of both, as the kubelet's log file holds both.
     const query = {
       stdout: true,
       stderr: true,
@@ -70,7 +71,8 @@ export class ContainerLogServer implements Runnable {
     // dockerode answers a Buffer without follow and a stream with it.
     const raw = (await dockerCall(() => this.docker.getContainer(c.Id).logs(query as typeof query & { follow: true }))) as unknown as Buffer | Readable;
     const stream = Buffer.isBuffer(raw) ? Readable.from([raw]) : raw;
-    const session = new LogSession(stream, { tty: Boolean(c.Config.Tty), timestamps: o?.timestamps ?? false, limitBytes: Number(o?.limitBytes ?? 0n) });
+    const only = o?.stream === LogStream.STDOUT ? 1 : o?.stream === LogStream.STDERR ? 2 : undefined;
+    const session = new LogSession(stream, { tty: Boolean(c.Config.Tty), timestamps: o?.timestamps ?? false, limitBytes: Number(o?.limitBytes ?? 0n), ...(only ? { only } : {}) });
     const id = randomBytes(12).toString('hex');
     const sub = this.nc.subscribe(containerLogStreamSubject(this.nodeName, id), { callback: (err, msg) => (err ? this.closeLog(id) : void this.pull(id, msg)) });
     this.open.set(id, { session, sub, idle: this.idleTimer(id), reading: false });

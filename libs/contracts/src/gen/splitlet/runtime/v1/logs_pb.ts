@@ -14,15 +14,15 @@
 // while it holds less than a small window, so a slow reader never makes any process
 // buffer more than that; a stream nobody pulls for a while is closed.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file splitlet/runtime/v1/logs.proto.
  */
 export const file_splitlet_runtime_v1_logs: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zcGxpdGxldC9ydW50aW1lL3YxL2xvZ3MucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEihgEKCkxvZ09wdGlvbnMSDgoGZm9sbG93GAEgASgIEhcKCnRhaWxfbGluZXMYAiABKANIAIgBARIXCg9zaW5jZV91bml4X25hbm8YAyABKAMSEgoKdGltZXN0YW1wcxgEIAEoCBITCgtsaW1pdF9ieXRlcxgFIAEoA0INCgtfdGFpbF9saW5lcyJhChdPcGVuQ29udGFpbmVyTG9nUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSMAoHb3B0aW9ucxgCIAEoCzIfLnNwbGl0bGV0LnJ1bnRpbWUudjEuTG9nT3B0aW9ucyItChhPcGVuQ29udGFpbmVyTG9nUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJIkwKF1JlYWRDb250YWluZXJMb2dSZXF1ZXN0EhEKCW1heF9ieXRlcxgBIAEoDRIPCgd3YWl0X21zGAIgASgNEg0KBWNsb3NlGAMgASgIIkQKGFJlYWRDb250YWluZXJMb2dSZXNwb25zZRIMCgRkYXRhGAEgASgMEgsKA2VvZhgCIAEoCBINCgVlcnJvchgDIAEoCTKGAQoTQ29udGFpbmVyTG9nU2VydmljZRJvChBPcGVuQ29udGFpbmVyTG9nEiwuc3BsaXRsZXQucnVudGltZS52MS5PcGVuQ29udGFpbmVyTG9nUmVxdWVzdBotLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlbkNvbnRhaW5lckxvZ1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Ch5zcGxpdGxldC9ydW50aW1lL3YxL2xvZ3MucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEitgEKCkxvZ09wdGlvbnMSDgoGZm9sbG93GAEgASgIEhcKCnRhaWxfbGluZXMYAiABKANIAIgBARIXCg9zaW5jZV91bml4X25hbm8YAyABKAMSEgoKdGltZXN0YW1wcxgEIAEoCBITCgtsaW1pdF9ieXRlcxgFIAEoAxIuCgZzdHJlYW0YBiABKA4yHi5zcGxpdGxldC5ydW50aW1lLnYxLkxvZ1N0cmVhbUINCgtfdGFpbF9saW5lcyJhChdPcGVuQ29udGFpbmVyTG9nUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSMAoHb3B0aW9ucxgCIAEoCzIfLnNwbGl0bGV0LnJ1bnRpbWUudjEuTG9nT3B0aW9ucyItChhPcGVuQ29udGFpbmVyTG9nUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJIkwKF1JlYWRDb250YWluZXJMb2dSZXF1ZXN0EhEKCW1heF9ieXRlcxgBIAEoDRIPCgd3YWl0X21zGAIgASgNEg0KBWNsb3NlGAMgASgIIkQKGFJlYWRDb250YWluZXJMb2dSZXNwb25zZRIMCgRkYXRhGAEgASgMEgsKA2VvZhgCIAEoCBINCgVlcnJvchgDIAEoCSpZCglMb2dTdHJlYW0SHgoaTE9HX1NUUkVBTV9BTExfVU5TUEVDSUZJRUQQABIVChFMT0dfU1RSRUFNX1NURE9VVBABEhUKEUxPR19TVFJFQU1fU1RERVJSEAIyhgEKE0NvbnRhaW5lckxvZ1NlcnZpY2USbwoQT3BlbkNvbnRhaW5lckxvZxIsLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlbkNvbnRhaW5lckxvZ1JlcXVlc3QaLS5zcGxpdGxldC5ydW50aW1lLnYxLk9wZW5Db250YWluZXJMb2dSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * LogOptions: the kubelet's PodLogOptions as ReadLogs applies them.
@@ -64,6 +64,13 @@ export type LogOptions = Message<"splitlet.runtime.v1.LogOptions"> & {
    * @generated from field: int64 limit_bytes = 5;
    */
   limitBytes: bigint;
+
+  /**
+   * Which stream: LOG_STREAM_ALL (both, merged) or one of them (PodLogOptions.stream).
+   *
+   * @generated from field: splitlet.runtime.v1.LogStream stream = 6;
+   */
+  stream: LogStream;
 };
 
 /**
@@ -181,6 +188,32 @@ export type ReadContainerLogResponse = Message<"splitlet.runtime.v1.ReadContaine
  */
 export const ReadContainerLogResponseSchema: GenMessage<ReadContainerLogResponse> = /*@__PURE__*/
   messageDesc(file_splitlet_runtime_v1_logs, 4);
+
+/**
+ * @generated from enum splitlet.runtime.v1.LogStream
+ */
+export enum LogStream {
+  /**
+   * @generated from enum value: LOG_STREAM_ALL_UNSPECIFIED = 0;
+   */
+  ALL_UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: LOG_STREAM_STDOUT = 1;
+   */
+  STDOUT = 1,
+
+  /**
+   * @generated from enum value: LOG_STREAM_STDERR = 2;
+   */
+  STDERR = 2,
+}
+
+/**
+ * Describes the enum splitlet.runtime.v1.LogStream.
+ */
+export const LogStreamSchema: GenEnum<LogStream> = /*@__PURE__*/
+  enumDesc(file_splitlet_runtime_v1_logs, 0);
 
 /**
  * ContainerLogService: opening a container's log stream (request/reply).

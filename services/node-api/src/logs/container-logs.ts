@@ -62,11 +62,10 @@ export async function serveContainerLogs(deps: ContainerLogsDeps, req: IncomingM
     if (isRemoteError(err) && err.code === ErrorCode.NotFound) return plain(res, 400, `unable to retrieve container logs for ${target.uri}`);
     throw err;
   }
+  // The response's 'close' is the client going away (or the end); the request's fires
+  // as soon as its (empty) body is read, so it says nothing about the client.
   const gone = new AbortController();
   res.on('close', () => gone.abort());
-  req.on('close', () => {
-    if (!res.writableFinished) gone.abort();
-  });
   res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Transfer-Encoding': 'chunked' });
   res.flushHeaders();
   try {

@@ -50,9 +50,10 @@ export async function startPodTestNode(
   await Promise.all(first.map((s) => node.start(s)));
   await node.start('pod-sync');
   await node.start('registrar');
+  let servingCsr: string | undefined;
   if (opts.nodeApi) {
     const api = await node.start('node-api');
-    await approveServingCsr(names.nodeName);
+    servingCsr = await approveServingCsr(names.nodeName);
     await api.waitForLog((l) => l['msg'] === 'listening', 30_000);
   }
   return {
@@ -65,6 +66,7 @@ export async function startPodTestNode(
       const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${names.nodeName}`])).stdout.split('\n').filter(Boolean);
       if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
       await core.deleteNode({ name: names.nodeName }).catch(() => undefined);
+      if (servingCsr) await kubectl(lab.adminKubeconfig, ['delete', 'csr', servingCsr, '--ignore-not-found']);
     },
   };
 }

@@ -116,10 +116,8 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     const waiting = await k('logs', 'held', '-c', 'app');
     expect(waiting.code).not.toBe(0);
     expect(waiting.stderr).toContain('container "app" in pod "held" is waiting to start: PodInitializing');
-    // Through the API server's node proxy to the kubelet's own 404.
-    const unknown = await kubectl(lab.adminKubeconfig, ['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/containerLogs/${namespace}/web/nope`]);
-    expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toMatch(/NotFound|not found/);
+    // kubectl checks the name itself; the kubelet's own 404, asked directly (the API server's
+    // nodes/proxy refuses the lab's node address: its host name resolves to 127.0.0.1).
     expect(await kubeletGet(t.kubeletPort!, `/containerLogs/${namespace}/web/nope`, { cert: true })).toEqual({ status: 404, body: 'container "nope" not found in pod "web"' });
   });
 
@@ -136,18 +134,18 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     const stoppedAt = Date.now();
     follower.kill('SIGINT');
     const closed = await executor.waitForLog((l) => l['msg'] === 'container log closed' && l['stream'] === opened['stream'], 5_000);
-    expect(Number(closed['time']) - stoppedAt).toBeLessThan(1_000);
+    expect(Date.parse(String(closed['time'])) - stoppedAt).toBeLessThan(1_000);
   });
 
   it('node-api - kubectl logs --previous after a restart shows the last instance', async () => {
-    await t.core.createNamespacedPod({ namespace, body: pod('crasher', [{ name: 'app', script: 'echo run-$(date +%s%N); sleep 1; exit 3' }]) });
+    await t.core.createNamespacedPod({ namespace, body: pod('crasher', [{ name: 'app', script: 'echo run-$(cat /proc/sys/kernel/random/uuid); sleep 1; exit 3' }]) });
     const p = await waitFor('crasher restarted', async () => {
       const got = await t.core.readNamespacedPod({ namespace, name: 'crasher' });
       return got.status?.containerStatuses?.[0]?.lastState?.terminated?.containerID ? got : undefined;
     }, 90_000);
     const lastId = p.status!.containerStatuses![0]!.lastState!.terminated!.containerID!.replace('docker://', '');
     const expected = (await runCommand('docker', ['logs', lastId])).stdout;
-    expect(expected).toMatch(/^run-\d+\n$/);
+    expect(expected).toMatch(/^run-[0-9a-f-]{36}\n$/);
     expect(await k('logs', 'crasher', '--previous')).toMatchObject({ code: 0, stdout: expected });
   });
 

@@ -26,11 +26,14 @@ function fakeDocker(nodeName: string) {
         if (id !== 'c1') throw Object.assign(new Error('No such container'), { statusCode: 404 });
         return { Id: 'c1', Config: { Tty: false, Labels: { [LABEL.node]: nodeName, [LABEL.type]: TYPE_CONTAINER } } };
       },
-      logs: async (q: Record<string, unknown>) => {
-        queries.push(q);
-        const s = new PassThrough();
-        streams.push(s);
-        return s;
+      modem: {
+        dial: (opts: { path: string; isStream: boolean; options: Record<string, unknown> }, cb: (err: unknown, s?: unknown) => void) => {
+          if (opts.path !== '/containers/c1/logs?' || !opts.isStream) return cb(new Error(`unexpected ${opts.path}`));
+          queries.push(opts.options);
+          const s = new PassThrough();
+          streams.push(s);
+          cb(null, s);
+        },
       },
     }),
   } as unknown as DockerApi;
@@ -70,6 +73,13 @@ describe('container log server', () => {
     fake.streams[0]!.end();
     expect(await pull(streamId, { maxBytes: 1024, waitMs: 2_000 })).toMatchObject({ eof: true, error: '' });
     await waitFor('stream freed', async () => (server.openCount === 0 ? true : undefined));
+  });
+
+  it('ContainerLogServer - reads a log without follow as a stream too (never the whole log at once)', async () => {
+    const { streamId } = await client().openContainerLog({ containerId: 'c1', options: {} });
+    expect(fake.queries[0]).toMatchObject({ follow: false });
+    fake.streams[0]!.end(frame('all\n'));
+    expect((await pull(streamId, { maxBytes: 1024, waitMs: 2_000 })).data.toString()).toBe('all\n');
   });
 
   it('ContainerLogServer - a reader\'s close destroys Docker\'s stream and frees the stream', async () => {

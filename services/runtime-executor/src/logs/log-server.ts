@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
 import type { Service } from '@nats-io/services';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -68,9 +68,7 @@ export class ContainerLogServer implements Runnable {
       ...(tail !== undefined ? { tail: Number(tail) } : {}),
       ...(o?.sinceUnixNano ? { since: dockerSince(o.sinceUnixNano) } : {}),
     };
-    // dockerode answers a Buffer without follow and a stream with it.
-    const raw = (await dockerCall(() => this.docker.getContainer(c.Id).logs(query as typeof query & { follow: true }))) as unknown as Buffer | Readable;
-    const stream = Buffer.isBuffer(raw) ? Readable.from([raw]) : raw;
+    const stream = await dockerCall(() => logStream(this.docker, c.Id, query));
     const only = o?.stream === LogStream.STDOUT ? 1 : o?.stream === LogStream.STDERR ? 2 : undefined;
     const session = new LogSession(stream, { tty: Boolean(c.Config.Tty), timestamps: o?.timestamps ?? false, limitBytes: Number(o?.limitBytes ?? 0n), ...(only ? { only } : {}) });
     const id = randomBytes(12).toString('hex');
@@ -128,4 +126,24 @@ export class ContainerLogServer implements Runnable {
     log.sub.unsubscribe();
     this.logger.info({ stream: id }, 'container log closed');
   }
+}
+
+/**
+ * Docker's GET /containers/{id}/logs as a stream, with or without follow: dockerode's
+ * logs() reads the whole answer into one Buffer unless it follows, and a log may be
+ * gigabytes; its own request, made as a stream, keeps the window's bound.
+ */
+function logStream(docker: DockerApi, id: string, query: Record<string, unknown>): Promise<Readable> {
+  const modem = (docker.getContainer(id) as unknown as { modem: DockerModem }).modem;
+  return new Promise((resolve, reject) =>
+    modem.dial(
+      { path: `/containers/${id}/logs?`, method: 'GET', isStream: true, statusCodes: { 200: true, 404: 'no such container', 500: 'server error' }, options: query },
+      (err, stream) => (err ? reject(err) : resolve(stream as Readable)),
+    ),
+  );
+}
+
+/** The part of docker-modem (dockerode's HTTP client) used here. */
+interface DockerModem {
+  dial(opts: Record<string, unknown>, cb: (err: unknown, stream?: unknown) => void): void;
 }

@@ -183,7 +183,14 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     const seconds = (Date.now() - started) / 1000;
     expect(all.length).toBe(expected.length);
     expect(createHash('sha256').update(all).digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
-    console.log(`[node-api] kubectl logs: ${(all.length / 1048576).toFixed(1)} MiB in ${seconds.toFixed(2)} s = ${(all.length / 1048576 / seconds).toFixed(1)} MiB/s`);
+    // The same log straight from Docker, for scale: what the machine gives at all.
+    const bulkId = (await t.core.readNamespacedPod({ namespace, name: 'bulk' })).status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+    const dockerStarted = Date.now();
+    const direct = await runCommand('docker', ['logs', bulkId]);
+    const dockerSeconds = (Date.now() - dockerStarted) / 1000;
+    expect(direct.stdout.length).toBe(expected.length);
+    const mib = all.length / 1048576;
+    console.log(`[node-api] kubectl logs: ${mib.toFixed(1)} MiB in ${seconds.toFixed(2)} s = ${(mib / seconds).toFixed(1)} MiB/s (docker logs: ${dockerSeconds.toFixed(2)} s = ${(mib / dockerSeconds).toFixed(1)} MiB/s)`);
 
     // A reader that does not read: kubectl blocks on its full stdout pipe, the API server on kubectl.
     const executorPid = t.node.procs['runtime-executor']!.child.pid!;

@@ -9,9 +9,8 @@ import type { RequestAuthorizer } from './auth/authorizer';
 import { serveContainerLogs, type PodSource } from './logs/container-logs';
 import { serveHealthz, servePods } from './pods';
 import { createKubeletServer, type Route } from './server';
-import { renewalAt, type ServingCert } from './tls/serving-cert';
-
-const RENEW_RETRY_MS = 30_000;
+import { keepRenewed } from './tls/rotation';
+import type { ServingCert } from './tls/serving-cert';
 
 export interface KubeletApiOptions {
   nodeName: string;
@@ -39,7 +38,7 @@ export class KubeletApi implements Runnable {
 
   async run(signal: AbortSignal): Promise<void> {
     const o = this.opts;
-    let cert = await o.servingCert(signal);
+    const cert = await o.servingCert(signal);
     const deps = { pods: o.pods, logs: o.logs, nc: o.nc, nodeName: o.nodeName, clock: o.clock, logger: o.logger };
     const routes: Route[] = [
       { method: 'GET', path: /^\/healthz$/, handle: async (_req, res) => serveHealthz(res) },
@@ -49,22 +48,10 @@ export class KubeletApi implements Runnable {
     const server = createKubeletServer({ cert: cert.cert, key: cert.key, clientCA: o.clientCA }, { nodeName: o.nodeName, authenticator: o.authenticator, authorizer: o.authorizer, routes, logger: o.logger });
     await listen(server, o.port, o.address);
     o.logger.info({ port: o.port, address: o.address }, 'listening');
-    const renewing = (async () => {
-      while (!signal.aborted && Number.isFinite(cert.notAfter)) {
-        await o.clock.sleep(Math.max(0, renewalAt(cert, Math.random) - o.clock.now()), signal);
-        try {
-          cert = await o.servingCert(signal);
-        } catch (err) {
-          if (signal.aborted) return;
-          // The current certificate still serves; the kubelet's manager too retries with back-off.
-          o.logger.error({ err: (err as Error).message }, 'serving certificate renewal failed; retrying in 30 s');
-          await o.clock.sleep(RENEW_RETRY_MS, signal);
-          continue;
-        }
-        server.setSecureContext({ cert: cert.cert, key: cert.key, ca: o.clientCA });
-        o.logger.info({ notAfter: new Date(cert.notAfter).toISOString() }, 'serving certificate renewed');
-      }
-    })().catch(() => undefined); // only the abort of a sleep ends it
+    const renewing = keepRenewed(
+      { current: cert, obtain: o.servingCert, apply: (c) => server.setSecureContext({ cert: c.cert, key: c.key, ca: o.clientCA }), clock: o.clock, random: Math.random, logger: o.logger },
+      signal,
+    ).catch((err: unknown) => o.logger.error({ err }, 'serving certificate rotation stopped'));
     await untilAborted(signal);
     server.close();
     server.closeAllConnections();

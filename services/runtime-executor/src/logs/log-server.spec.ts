@@ -54,6 +54,8 @@ describe('container log server', () => {
     server = h.container.resolve(ContainerLogServer);
     abort = new AbortController();
     running = server.run(abort.signal);
+    // The endpoint's subscription reaches the server before any request (else: no responders).
+    await h.nc.flush();
   });
   afterEach(async () => {
     abort.abort();

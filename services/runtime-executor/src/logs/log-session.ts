@@ -77,12 +77,14 @@ export class LogSession {
     return this.ended;
   }
 
+  // One buffer per Docker chunk, not per line: a window of short lines would otherwise be
+  // thousands of entries, each shifted off the front by take().
   private add(lines: Buffer[]): void {
-    for (const line of lines) {
-      this.chunks.push(line);
-      this.bytes += line.length;
-    }
-    if (lines.length) this.wake?.();
+    if (!lines.length) return;
+    const joined = lines.length === 1 ? lines[0]! : Buffer.concat(lines);
+    this.chunks.push(joined);
+    this.bytes += joined.length;
+    this.wake?.();
   }
 
   private take(max: number): Buffer {

@@ -42,9 +42,9 @@ function kubeletGet(port: number, path: string, auth: { token?: string; cert?: b
         headers: auth.token ? { authorization: `Bearer ${auth.token}` } : {},
       },
       (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
       },
     );
     req.on('error', reject);
@@ -189,7 +189,13 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     const direct = await runCommand('docker', ['logs', bulkId]);
     const dockerSeconds = (Date.now() - dockerStarted) / 1000;
     expect(direct.stdout.length).toBe(expected.length);
+    // And straight from node-api, without the API server in between.
+    const directStarted = Date.now();
+    const fromNodeApi = await kubeletGet(t.kubeletPort!, `/containerLogs/${namespace}/bulk/app`, { cert: true });
+    const nodeApiSeconds = (Date.now() - directStarted) / 1000;
+    expect(fromNodeApi.body.length).toBe(expected.length);
     const mib = all.length / 1048576;
+    console.log(`[node-api] GET /containerLogs on the kubelet port: ${(mib / nodeApiSeconds).toFixed(1)} MiB/s`);
     console.log(`[node-api] kubectl logs: ${mib.toFixed(1)} MiB in ${seconds.toFixed(2)} s = ${(mib / seconds).toFixed(1)} MiB/s (docker logs: ${dockerSeconds.toFixed(2)} s = ${(mib / dockerSeconds).toFixed(1)} MiB/s)`);
 
     // A reader that does not read: kubectl blocks on its full stdout pipe, the API server on kubectl.

@@ -1,5 +1,6 @@
 import {
   containerEventsSubject,
+  containerLogStreamsSubject,
   eventsStreamName,
   inboxPrefix,
   kubeEventsSubject,
@@ -10,7 +11,7 @@ import {
   proberReplicasBucket,
   serviceSubject,
 } from '@splitlet/bus';
-import { ImageService, RuntimeService, type DescService } from '@splitlet/contracts';
+import { ContainerLogService, ImageService, RuntimeService, type DescService } from '@splitlet/contracts';
 
 // THE permission table of the bus: what each service of a node may publish and
 // subscribe to. Minting turns a row into the user JWT's permissions and
@@ -19,7 +20,7 @@ import { ImageService, RuntimeService, type DescService } from '@splitlet/contra
 // buckets, or its own inbox: the bus's NodeRestriction. The exceptions are written out
 // where they occur ($SRV discovery, $JS.API.INFO).
 
-export const SERVICE_NAMES = ['registrar', 'pod-sync', 'runtime-executor', 'prober', 'status-reporter'] as const;
+export const SERVICE_NAMES = ['registrar', 'pod-sync', 'runtime-executor', 'prober', 'status-reporter', 'node-api'] as const;
 export type BusServiceName = (typeof SERVICE_NAMES)[number];
 export const isBusServiceName = (s: string): s is BusServiceName => (SERVICE_NAMES as readonly string[]).includes(s);
 
@@ -51,6 +52,8 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     grants: [
       { kind: 'serve', service: RuntimeService },
       { kind: 'serve', service: ImageService },
+      { kind: 'serve', service: ContainerLogService },
+      { kind: 'consume', subject: containerLogStreamsSubject, what: 'pulls of the container logs it opened' },
       { kind: 'stream-produce', stream: eventsStreamName, subject: containerEventsSubject },
     ],
   },
@@ -100,6 +103,13 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'call', service: RuntimeService, methods: rt('version', 'status') },
       { kind: 'call', service: ImageService, methods: img('listImages', 'imageFsInfo') },
       { kind: 'ping', name: 'pod-sync' },
+    ],
+  },
+  'node-api': {
+    why: "the kubelet's HTTPS API: opens and pulls container logs, nothing else on the bus",
+    grants: [
+      { kind: 'call', service: ContainerLogService, methods: [ContainerLogService.method.openContainerLog.name] },
+      { kind: 'publish', subject: containerLogStreamsSubject, what: 'pulls of the container logs it opened' },
     ],
   },
   'status-reporter': {

@@ -32,3 +32,15 @@ export const podStatusSubject = (nodeName: string): string => `${nodePrefix(node
  * (a shared `_INBOX.>` would let any client read every reply on the bus).
  */
 export const inboxPrefix = (nodeName: string, service: string): string => `_INBOX.${nodeToken(nodeName)}.${service}`;
+
+/**
+ * Where one open container log is pulled from: `splitlet.<node>.runtime.v1.log.<id>`,
+ * served by the runtime-executor replica that opened it (ContainerLogService).
+ */
+export const containerLogStreamSubject = (nodeName: string, streamId: string): string => {
+  if (!/^[A-Za-z0-9_-]+$/.test(streamId)) throw new Error(`bad log stream id ${JSON.stringify(streamId)}`);
+  return `${nodePrefix(nodeName)}.runtime.v1.log.${streamId}`;
+};
+
+/** Every open container log's subject of one node (for permissions): `splitlet.<node>.runtime.v1.log.*`. */
+export const containerLogStreamsSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.runtime.v1.log.*`;

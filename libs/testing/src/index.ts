@@ -14,3 +14,4 @@ export * from './tcp-proxy';
 export * from './nats-auth';
 export * from './lab-bus';
 export * from './fuzz';
+export * from './serving-csr';

@@ -3,7 +3,7 @@ import { labBusEnv } from './lab-bus';
 import { cleanupNodeVolumes } from './node-volumes';
 import { startServiceProcess, type ServiceProcess } from './service-process';
 
-export type ServiceName = 'registrar' | 'pod-sync' | 'runtime-executor' | 'prober' | 'status-reporter';
+export type ServiceName = 'registrar' | 'pod-sync' | 'runtime-executor' | 'prober' | 'status-reporter' | 'node-api';
 
 export interface TestNode {
   nodeName: string;

@@ -3,6 +3,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { mintNodeKubeconfig } from './kubeconfig';
 import { kubectl, labEnv, runCommand } from './lab';
 import { testNode, type ServiceName, type TestNode } from './node-services';
+import { approveServingCsr, freePort } from './serving-csr';
 
 /** A fresh node name and namespace for one e2e file: `<prefix>-<hex>`, the same for both. */
 export function podTestNames(prefix: string): { nodeName: string; namespace: string } {
@@ -14,6 +15,8 @@ export interface PodTestNode {
   node: TestNode;
   /** The API as the lab's admin. */
   core: CoreV1Api;
+  /** The kubelet port node-api listens on (and registrar reports), when started with `nodeApi`. */
+  kubeletPort?: number;
   /** Deletes the namespace, stops the services, removes what Docker still runs for the node and the Node object. */
   stop(): Promise<void>;
 }
@@ -23,10 +26,12 @@ export interface PodTestNode {
  * identity minted through the CSR API, runtime-executor and status-reporter (and the
  * prober when asked) started, then pod-sync, then registrar — the Node must exist, or
  * the pod GC deletes the pods bound to it. Syncs every 2 s; env adds or overrides.
+ * With `nodeApi`, node-api too, on a free port that registrar reports, once its
+ * kubelet-serving CSR is approved (the harness approves it as admin).
  */
 export async function startPodTestNode(
   names: { nodeName: string; namespace: string },
-  opts: { env?: Record<string, string>; prober?: boolean; server?: string } = {},
+  opts: { env?: Record<string, string>; prober?: boolean; server?: string; nodeApi?: boolean } = {},
 ): Promise<PodTestNode> {
   const lab = labEnv();
   const admin = new KubeConfig();
@@ -34,24 +39,34 @@ export async function startPodTestNode(
   const core = admin.makeApiClient(CoreV1Api);
   const created = await kubectl(lab.adminKubeconfig, ['create', 'namespace', names.namespace]);
   if (created.code !== 0) throw new Error(`cannot create namespace ${names.namespace}: ${created.stderr}`);
+  const kubeletPort = opts.nodeApi ? await freePort() : undefined;
   const node = testNode(names.nodeName, await mintNodeKubeconfig(names.nodeName, { server: opts.server }), {
     SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1',
     SPLITLET_POD_RESYNC_MS: '2000',
+    ...(kubeletPort ? { SPLITLET_KUBELET_PORT: String(kubeletPort) } : {}),
     ...opts.env,
   });
   const first: ServiceName[] = ['runtime-executor', 'status-reporter', ...(opts.prober ? (['prober'] as const) : [])];
   await Promise.all(first.map((s) => node.start(s)));
   await node.start('pod-sync');
   await node.start('registrar');
+  let servingCsr: string | undefined;
+  if (opts.nodeApi) {
+    const api = await node.start('node-api');
+    servingCsr = await approveServingCsr(names.nodeName);
+    await api.waitForLog((l) => l['msg'] === 'listening', 30_000);
+  }
   return {
     node,
     core,
+    ...(kubeletPort ? { kubeletPort } : {}),
     async stop() {
       await kubectl(lab.adminKubeconfig, ['delete', 'namespace', names.namespace, '--wait=false']);
       await node.stopAll();
       const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${names.nodeName}`])).stdout.split('\n').filter(Boolean);
       if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
       await core.deleteNode({ name: names.nodeName }).catch(() => undefined);
+      if (servingCsr) await kubectl(lab.adminKubeconfig, ['delete', 'csr', servingCsr, '--ignore-not-found']);
     },
   };
 }

@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { ContainerEventPublisher } from './container-events';
 import { connectDocker } from './docker';
 import { ImageServer, nodeStatFs } from './image-server';
+import { ContainerLogServer } from './logs/log-server';
 import { RuntimeServer } from './runtime-server';
 import { RT } from './tokens';
 
@@ -12,5 +13,10 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(RT.Docker, connectDocker(config.DOCKER_HOST));
   container.registerInstance(RT.StatFs, nodeStatFs);
   container.registerInstance(RT.PauseImage, config.SPLITLET_PAUSE_IMAGE);
-  return runAll(container.resolve(RuntimeServer), container.resolve(ImageServer), container.resolve(ContainerEventPublisher));
+  return runAll(
+    container.resolve(RuntimeServer),
+    container.resolve(ImageServer),
+    container.resolve(ContainerEventPublisher),
+    container.resolve(ContainerLogServer),
+  );
 }

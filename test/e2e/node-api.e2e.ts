@@ -1,0 +1,219 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { kubectl, labBinary, labEnv, podTestNames, runCommand, startPodTestNode, waitFor, type PodTestNode } from '@splitlet/testing';
+
+// node-api end to end: the lab's API server reaches the node's kubelet port (the
+// address and port registrar reports) for `kubectl logs`, as it would a kubelet's.
+const lab = labEnv();
+const { nodeName, namespace } = podTestNames('e2e-nodeapi');
+const admin = new KubeConfig();
+admin.loadFromFile(lab.adminKubeconfig);
+const adminUser = admin.getCurrentUser()!;
+const clusterCA = Buffer.from(admin.getCurrentCluster()!.caData!, 'base64').toString();
+
+const k = (...args: string[]) => kubectl(lab.adminKubeconfig, ['-n', namespace, ...args]);
+const pod = (name: string, containers: { name: string; script: string }[], extra: Partial<V1Pod['spec']> = {}): V1Pod => ({
+  metadata: { name, namespace },
+  spec: {
+    nodeName,
+    terminationGracePeriodSeconds: 1,
+    containers: containers.map((c) => ({ name: c.name, image: 'splitlet-lab/testbox:1', command: ['sh', '-c', c.script] })),
+    ...extra,
+  },
+});
+
+/** GET on the node's kubelet port directly, as a client of the API server would not. */
+function kubeletGet(port: number, path: string, auth: { token?: string; cert?: boolean } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        ca: clusterCA,
+        // Verified against the cluster CA (the CSR-issued serving certificate); it names the
+        // node's host name and InternalIP, not 127.0.0.1, so the name is not checked here.
+        checkServerIdentity: () => undefined,
+        ...(auth.cert ? { cert: Buffer.from(adminUser.certData!, 'base64'), key: Buffer.from(adminUser.keyData!, 'base64') } : {}),
+        headers: auth.token ? { authorization: `Bearer ${auth.token}` } : {},
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A process's resident memory now, in MiB (Linux /proc). */
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+describe('node-api: the kubelet API of a splitlet node', () => {
+  let t: PodTestNode;
+  beforeAll(async () => {
+    t = await startPodTestNode({ nodeName, namespace }, { nodeApi: true });
+    await t.core.createNamespacedPod({
+      namespace,
+      body: pod('web', [
+        { name: 'app', script: 'echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3600' },
+        { name: 'side', script: 'echo from-side; sleep 3600' },
+      ]),
+    });
+    await waitFor('web running', async () => {
+      const p = await t.core.readNamespacedPod({ namespace, name: 'web' });
+      return p.status?.containerStatuses?.every((c) => c.state?.running) && p.status.containerStatuses.length === 2 ? p : undefined;
+    }, 60_000);
+    // Running is reported before the third line is written.
+    await waitFor('web wrote its lines', async () => ((await k('logs', 'web', '-c', 'app')).stdout.includes('three') ? true : undefined), 10_000);
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('node-api - registrar reports the port node-api listens on', async () => {
+    const node = await t.core.readNode({ name: nodeName });
+    expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(t.kubeletPort);
+  });
+
+  it('node-api - kubectl logs: stdout and stderr in the order written', async () => {
+    expect(await k('logs', 'web', '-c', 'app')).toMatchObject({ code: 0, stdout: 'one\ntwo\nthree\n' });
+  });
+
+  it('node-api - kubectl logs --tail, --limit-bytes, --timestamps, -c', async () => {
+    expect((await k('logs', 'web', '-c', 'app', '--tail=1')).stdout).toBe('three\n');
+    expect((await k('logs', 'web', '-c', 'app', '--limit-bytes=6')).stdout).toBe('one\ntw');
+    const stamped = (await k('logs', 'web', '-c', 'app', '--timestamps')).stdout.split('\n').filter(Boolean);
+    expect(stamped).toHaveLength(3);
+    for (const [i, line] of stamped.entries()) expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d*[1-9])?Z ${['one', 'two', 'three'][i]}$`));
+    expect((await k('logs', 'web', '-c', 'side')).stdout).toBe('from-side\n');
+  });
+
+  it('node-api - kubectl logs --since keeps only the recent lines', async () => {
+    expect((await k('logs', 'web', '-c', 'side', '--since=1h')).stdout).toBe('from-side\n');
+    const future = new Date(Date.now() + 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    expect((await k('logs', 'web', '-c', 'side', `--since-time=${future}`)).stdout).toBe('');
+  });
+
+  it('node-api - the kubelet\'s refusals: no previous instance, a container waiting to start, an unknown container', async () => {
+    const prev = await k('logs', 'web', '-c', 'app', '--previous');
+    expect(prev.code).not.toBe(0);
+    expect(prev.stderr).toContain('previous terminated container "app" in pod "web" not found');
+    await t.core.createNamespacedPod({
+      namespace,
+      body: pod('held', [{ name: 'app', script: 'echo never' }], { initContainers: [{ name: 'wait', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'] }] }),
+    });
+    await waitFor('held initializing', async () => {
+      const p = await t.core.readNamespacedPod({ namespace, name: 'held' });
+      return p.status?.initContainerStatuses?.[0]?.state?.running ? p : undefined;
+    }, 60_000);
+    const waiting = await k('logs', 'held', '-c', 'app');
+    expect(waiting.code).not.toBe(0);
+    expect(waiting.stderr).toContain('container "app" in pod "held" is waiting to start: PodInitializing');
+    // kubectl checks the name itself; the kubelet's own 404, asked directly (the API server's
+    // nodes/proxy refuses the lab's node address: its host name resolves to 127.0.0.1).
+    expect(await kubeletGet(t.kubeletPort!, `/containerLogs/${namespace}/web/nope`, { cert: true })).toEqual({ status: 404, body: 'container "nope" not found in pod "web"' });
+  });
+
+  it('node-api - kubectl logs -f sees a new line, and a client that goes away frees the Docker stream within a second', async () => {
+    await t.core.createNamespacedPod({ namespace, body: pod('ticker', [{ name: 'app', script: 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.3; done' }]) });
+    await waitFor('ticker running', async () => ((await t.core.readNamespacedPod({ namespace, name: 'ticker' })).status?.containerStatuses?.[0]?.state?.running ? true : undefined), 60_000);
+    const follower = spawn(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'logs', '-f', 'ticker', '--tail=1']);
+    let out = '';
+    follower.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const first = await waitFor('a first line', async () => /tick-(\d+)/.exec(out)?.[1], 20_000);
+    await waitFor('a line written after -f started', async () => ([...out.matchAll(/tick-(\d+)/g)].some((m) => Number(m[1]) > Number(first)) ? true : undefined), 10_000);
+    const executor = t.node.procs['runtime-executor']!;
+    const opened = executor.logs.filter((l) => l['msg'] === 'container log opened' && l['follow'] === true).at(-1)!;
+    const stoppedAt = Date.now();
+    follower.kill('SIGINT');
+    const closed = await executor.waitForLog((l) => l['msg'] === 'container log closed' && l['stream'] === opened['stream'], 5_000);
+    expect(Date.parse(String(closed['time'])) - stoppedAt).toBeLessThan(1_000);
+  });
+
+  it('node-api - kubectl logs --previous after a restart shows the last instance', async () => {
+    await t.core.createNamespacedPod({ namespace, body: pod('crasher', [{ name: 'app', script: 'echo run-$(cat /proc/sys/kernel/random/uuid); sleep 1; exit 3' }]) });
+    const p = await waitFor('crasher restarted', async () => {
+      const got = await t.core.readNamespacedPod({ namespace, name: 'crasher' });
+      return got.status?.containerStatuses?.[0]?.lastState?.terminated?.containerID ? got : undefined;
+    }, 90_000);
+    const lastId = p.status!.containerStatuses![0]!.lastState!.terminated!.containerID!.replace('docker://', '');
+    const expected = (await runCommand('docker', ['logs', lastId])).stdout;
+    expect(expected).toMatch(/^run-[0-9a-f-]{36}\n$/);
+    expect(await k('logs', 'crasher', '--previous')).toMatchObject({ code: 0, stdout: expected });
+  });
+
+  it('node-api - 401 without credentials, 403 for a service account that may not nodes/proxy, the PodList for the admin', async () => {
+    expect(await kubeletGet(t.kubeletPort!, '/pods')).toEqual({ status: 401, body: 'Unauthorized' });
+    expect((await k('create', 'serviceaccount', 'nobody')).code).toBe(0);
+    const token = (await k('create', 'token', 'nobody')).stdout.trim();
+    expect(await kubeletGet(t.kubeletPort!, `/containerLogs/${namespace}/web/app`, { token })).toEqual({
+      status: 403,
+      body: `Forbidden (user=system:serviceaccount:${namespace}:nobody, verb=get, resource=nodes, subresource(s)=[proxy])\n`,
+    });
+    const pods = await kubeletGet(t.kubeletPort!, '/pods', { cert: true });
+    expect(pods.status).toBe(200);
+    const list = JSON.parse(pods.body) as { kind: string; items: V1Pod[] };
+    expect(list.kind).toBe('PodList');
+    expect(list.items.map((i) => i.metadata?.name)).toContain('web');
+    expect(await kubeletGet(t.kubeletPort!, '/healthz', { cert: true })).toEqual({ status: 200, body: 'ok' });
+  });
+
+  it('node-api - 40 MiB through kubectl logs byte-exact; a reader that stops reading makes no process hold the log', async () => {
+    // 400 000 numbered lines of 105 bytes: order and completeness are checkable.
+    const pad = 'x'.repeat(96);
+    await t.core.createNamespacedPod({ namespace, body: pod('bulk', [{ name: 'app', script: `seq 100000001 100400000 | sed 's/$/ ${pad}/'; echo done; sleep 3600` }]) });
+    const expected = Array.from({ length: 400_000 }, (_, i) => `${100_000_001 + i} ${pad}\n`).join('') + 'done\n';
+    await waitFor('bulk wrote everything', async () => ((await k('logs', 'bulk', '--tail=1')).stdout === 'done\n' ? true : undefined), 120_000, 1_000);
+
+    const started = Date.now();
+    const all = await new Promise<Buffer>((resolve, reject) => {
+      const p = spawn(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'logs', 'bulk']);
+      const parts: Buffer[] = [];
+      p.stdout.on('data', (d: Buffer) => parts.push(d));
+      p.on('error', reject);
+      p.on('close', () => resolve(Buffer.concat(parts)));
+    });
+    const seconds = (Date.now() - started) / 1000;
+    expect(all.length).toBe(expected.length);
+    expect(createHash('sha256').update(all).digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    // The same log straight from Docker, for scale: what the machine gives at all.
+    const bulkId = (await t.core.readNamespacedPod({ namespace, name: 'bulk' })).status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+    const dockerStarted = Date.now();
+    const direct = await runCommand('docker', ['logs', bulkId]);
+    const dockerSeconds = (Date.now() - dockerStarted) / 1000;
+    expect(direct.stdout.length).toBe(expected.length);
+    // And straight from node-api, without the API server in between.
+    const directStarted = Date.now();
+    const fromNodeApi = await kubeletGet(t.kubeletPort!, `/containerLogs/${namespace}/bulk/app`, { cert: true });
+    const nodeApiSeconds = (Date.now() - directStarted) / 1000;
+    expect(fromNodeApi.body.length).toBe(expected.length);
+    const mib = all.length / 1048576;
+    console.log(`[node-api] GET /containerLogs on the kubelet port: ${(mib / nodeApiSeconds).toFixed(1)} MiB/s`);
+    console.log(`[node-api] kubectl logs: ${mib.toFixed(1)} MiB in ${seconds.toFixed(2)} s = ${(mib / seconds).toFixed(1)} MiB/s (docker logs: ${dockerSeconds.toFixed(2)} s = ${(mib / dockerSeconds).toFixed(1)} MiB/s)`);
+
+    // A reader that does not read: kubectl blocks on its full stdout pipe, the API server on kubectl.
+    const executorPid = t.node.procs['runtime-executor']!.child.pid!;
+    const apiPid = t.node.procs['node-api']!.child.pid!;
+    const before = { executor: rssMiB(executorPid), api: rssMiB(apiPid) };
+    const stalled = spawn(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'logs', '-f', 'bulk'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    stalled.stdout.pause();
+    await new Promise((r) => setTimeout(r, 5_000));
+    const during = { executor: rssMiB(executorPid), api: rssMiB(apiPid) };
+    console.log(`[node-api] RSS (MiB) before / with a stalled reader of a 40 MiB log: runtime-executor ${before.executor.toFixed(0)} / ${during.executor.toFixed(0)}, node-api ${before.api.toFixed(0)} / ${during.api.toFixed(0)}`);
+    // Buffering the log would take 40 MiB (twice that for raw + formatted); the window is 512 KiB.
+    expect(during.executor - before.executor).toBeLessThan(20);
+    expect(during.api - before.api).toBeLessThan(20);
+    let received = 0;
+    stalled.stdout.on('data', (d: Buffer) => (received += d.length));
+    stalled.stdout.resume();
+    await waitFor('the stalled reader gets it all once it reads', async () => (received >= expected.length ? true : undefined), 60_000);
+    stalled.kill('SIGINT');
+  });
+});

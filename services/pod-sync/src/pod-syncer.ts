@@ -18,6 +18,8 @@ import {
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { ContainerInputs } from './container-inputs';
+import type { ResourceList } from './downward-resources';
+import type { EnvContext } from './env';
 import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
 import { keepCollectedLastState, shownContainerStatuses } from './last-state';
@@ -74,6 +76,7 @@ export class PodSyncer {
     @inject(SYNC.Runtime) private readonly runtime: Runtime,
     @inject(SYNC.Dns) private readonly dns: DnsSettings,
     @inject(SYNC.NodeIP) private readonly nodeIP: () => Promise<string>,
+    @inject(SYNC.NodeAllocatable) private readonly allocatable: () => ResourceList | undefined,
     @inject(SYNC.Probes) private readonly probes: ProbeState,
     @inject(SYNC.ImageManager) private readonly imageManager: ImageManager,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
@@ -136,10 +139,15 @@ export class PodSyncer {
   async refreshVolumes(pod: V1Pod): Promise<void> {
     if (!this.runs(pod)) return;
     try {
-      await this.volumes.setUp(pod, { podIP: pod.status?.podIP ?? '', hostIP: await this.nodeIP(), nodeName: this.nodeName });
+      await this.volumes.setUp(pod, await this.envContext(pod.status?.podIP ?? ''));
     } catch (err) {
       this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'volume refresh failed; the next sync retries');
     }
+  }
+
+  /** What the downward API and env of a pod with this IP read from the node: its IP, name and allocatable. */
+  private async envContext(podIP: string): Promise<EnvContext> {
+    return { podIP, hostIP: await this.nodeIP(), nodeName: this.nodeName, allocatable: this.allocatable() };
   }
 
   /** Whether the pod is one to run (not terminating, not finished). */
@@ -179,7 +187,7 @@ export class PodSyncer {
   private async runPod(pod: V1Pod): Promise<boolean> {
     const uid = pod.metadata!.uid!;
     // WaitForAttachAndMount: no container starts before all the pod's volumes are there (FailedMount otherwise).
-    const volumeCtx = { podIP: pod.status?.podIP ?? '', hostIP: await this.nodeIP(), nodeName: this.nodeName };
+    const volumeCtx = await this.envContext(pod.status?.podIP ?? '');
     if (!(await this.volumes.setUp(pod, volumeCtx))) {
       await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false);
       return true;
@@ -371,7 +379,7 @@ export class PodSyncer {
     let containerId: string;
     try {
       const hostIP = await this.nodeIP();
-      const envCtx = { podIP: pod.spec?.hostNetwork ? hostIP : (sandbox.network?.ip ?? ''), hostIP, nodeName: this.nodeName };
+      const envCtx = await this.envContext(pod.spec?.hostNetwork ? hostIP : (sandbox.network?.ip ?? ''));
       const inputs = await this.inputs.resolve(pod, c, envCtx);
       ({ containerId } = await this.runtime.createContainer({
         podSandboxId: sandbox.id,

@@ -18,6 +18,7 @@ import {
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { ContainerInputs } from './container-inputs';
+import { ContainerKiller } from './container-kill';
 import type { ResourceList } from './downward-resources';
 import type { EnvContext } from './env';
 import type { ImageManager } from './image-manager';
@@ -71,6 +72,7 @@ export class PodSyncer {
   private readonly generated = new Map<string, { conditions: V1PodCondition[]; startTime: Date; phase: string }>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
   private readonly terminationMessages: TerminationMessages;
+  private readonly killer: ContainerKiller;
 
   constructor(
     @inject(SYNC.Runtime) private readonly runtime: Runtime,
@@ -87,6 +89,7 @@ export class PodSyncer {
     @inject(ContainerInputs) private readonly inputs: ContainerInputs,
   ) {
     this.terminationMessages = new TerminationMessages(runtime);
+    this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
   }
 
   /** Records an Event about the pod (or one of its containers), as the kubelet's recorder. */
@@ -323,29 +326,8 @@ export class PodSyncer {
     const restart = init || policy !== 'Never';
     const probe = failed === 'liveness' ? c.livenessProbe : c.startupProbe;
     const grace = probe?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
-    await this.killContainer(pod, running, grace, `Container ${c.name} failed ${failed} probe${restart ? ', will be restarted' : ''}`);
+    await this.killer.killContainer(pod, running, grace, `Container ${c.name} failed ${failed} probe${restart ? ', will be restarted' : ''}`);
     return (await this.runtime.containerStatus({ containerId: running.id })).status;
-  }
-
-  /**
-   * killContainer (kuberuntime_container.go): a Killing Event, the preStop hook within
-   * the grace period (a failure is a FailedPreStopHook Event, the stop goes on), then
-   * the stop signal with what is left of the grace period (at least 2 s), then SIGKILL.
-   */
-  private async killContainer(pod: V1Pod, running: ContainerStatus, graceSeconds: number, message?: string): Promise<void> {
-    const name = running.metadata?.name ?? '';
-    const init = (pod.spec?.initContainers ?? []).some((x) => x.name === name);
-    const spec = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((x) => x.name === name);
-    this.event(pod, 'Normal', 'Killing', message ?? `Stopping container ${name}`, name, init);
-    let grace = graceSeconds;
-    const preStop = spec?.lifecycle?.preStop;
-    if (spec && preStop && grace > 0) {
-      const started = this.clock.now();
-      const failure = await runHook(this.runtime, pod, spec, preStop, { containerId: running.id, podIP: await this.podIPOf(pod) }, grace);
-      if (failure) this.event(pod, 'Warning', 'FailedPreStopHook', failure, name, init);
-      grace = Math.max(2, grace - Math.ceil((this.clock.now() - started) / 1000));
-    }
-    await this.runtime.stopContainer({ containerId: running.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 });
   }
 
   /** The pod's IP as its containers see it (the node's for hostNetwork pods). */
@@ -409,7 +391,7 @@ export class PodSyncer {
       if (failure) {
         ev('Warning', 'FailedPostStartHook', failure);
         const [status] = [(await this.runtime.containerStatus({ containerId })).status];
-        if (status?.state === ContainerState.RUNNING) await this.killContainer(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, 'FailedPostStartHook');
+        if (status?.state === ContainerState.RUNNING) await this.killer.killContainer(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, 'FailedPostStartHook');
         throw Object.assign(new Error(failure), { waiting: 'PostStartHookError' });
       }
     }
@@ -422,6 +404,10 @@ export class PodSyncer {
 
   private async syncTerminal(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
+    // What still runs of a finished pod (its sidecars) is stopped gracefully, in the
+    // termination order, as the kubelet's SyncTerminatingPod — not killed with the sandbox.
+    const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
+    if (running.length) await this.killer.killContainers(pod, running, pod.spec?.terminationGracePeriodSeconds ?? 30);
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.volumes.tearDown(uid); // a finished pod's volumes go now, as the kubelet's for terminated pods
     const reason = pod.status?.reason ? { phase: pod.status.phase!, reason: pod.status.reason, message: pod.status.message ?? '' } : undefined;
@@ -455,7 +441,7 @@ export class PodSyncer {
     if (running.length) {
       this.event(pod, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
-      await Promise.all(running.map((c) => this.killContainer(pod, c, grace)));
+      await this.killer.killContainers(pod, running, grace);
     }
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, {
@@ -474,7 +460,8 @@ export class PodSyncer {
     // As SyncTerminatingPod, the status first says the pod is going: its containers no
     // longer ready, its probes stopped (the view says terminating).
     if (running.length) await this.report(pod, await this.sandboxesOf(uid), before, new Map(), false);
-    await Promise.all(running.map((c) => this.killContainer(pod, c, grace)));
+    // The app containers first, then the sidecars in reverse order (container-kill.ts).
+    await this.killer.killContainers(pod, running, grace);
     const sandboxes = await this.sandboxesOf(uid);
     const containers = await this.containersOf(uid);
     if (!sandboxes.length && !containers.length) {

@@ -26,7 +26,13 @@ export interface PodTestNode {
  */
 export async function startPodTestNode(
   names: { nodeName: string; namespace: string },
-  opts: { env?: Record<string, string>; prober?: boolean; server?: string } = {},
+  opts: {
+    env?: Record<string, string>;
+    prober?: boolean;
+    server?: string;
+    /** Runs once the namespace exists, before any service starts: objects the node's first lists must already hold (Services). */
+    setup?: (core: CoreV1Api) => Promise<void>;
+  } = {},
 ): Promise<PodTestNode> {
   const lab = labEnv();
   const admin = new KubeConfig();
@@ -34,6 +40,7 @@ export async function startPodTestNode(
   const core = admin.makeApiClient(CoreV1Api);
   const created = await kubectl(lab.adminKubeconfig, ['create', 'namespace', names.namespace]);
   if (created.code !== 0) throw new Error(`cannot create namespace ${names.namespace}: ${created.stderr}`);
+  await opts.setup?.(core);
   const node = testNode(names.nodeName, await mintNodeKubeconfig(names.nodeName, { server: opts.server }), {
     SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1',
     SPLITLET_POD_RESYNC_MS: '2000',

@@ -41,7 +41,11 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   // kubelet's node and service listers.
   const ownNode = new OwnNodeInformer({ kubeConfig: kc, nodeName: node, logger });
   const services = new ServiceInformer({ kubeConfig: kc, logger });
-  container.registerInstance(SYNC.NodeAllocatable, () => ownNode.get(node)?.status?.allocatable);
+  // A Node not registered yet, or registered without its status, has no allocatable yet.
+  container.registerInstance(SYNC.NodeAllocatable, () => {
+    const allocatable = ownNode.get(node)?.status?.allocatable;
+    return allocatable && Object.keys(allocatable).length ? allocatable : undefined;
+  });
   container.registerInstance(SYNC.Services, services);
   const caches: Caches = {
     start: async () => {

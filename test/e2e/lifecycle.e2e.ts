@@ -167,4 +167,35 @@ describe('lifecycle hooks on a splitlet node', () => {
     await waitFor('sidecars gone', async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'sidecars'])).code !== 0 ? true : undefined), 60_000);
     expect(readFileSync(events, 'utf8')).toBe('pong\napp-TERM\nlogger-TERM\nproxy-TERM\n');
   });
+
+  it('pod-sync - a finished pod\'s sidecar gets a graceful stop (its preStop, then TERM), not a SIGKILL with the sandbox', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'splitlet-e2e-finished-'));
+    const log = { name: 'log', mountPath: '/log' };
+    const body: V1Pod = {
+      metadata: { name: 'finished', namespace },
+      spec: {
+        nodeName,
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 20,
+        volumes: [{ name: 'log', hostPath: { path: dir, type: 'Directory' } }],
+        initContainers: [
+          {
+            name: 'side',
+            image: 'splitlet-lab/testbox:1',
+            restartPolicy: 'Always',
+            command: ['sh', '-c', `trap 'echo side-TERM >> /log/events; exit 0' TERM; while true; do sleep 0.2; done`],
+            lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo side-preStop >> /log/events'] } } },
+            volumeMounts: [log],
+          },
+        ],
+        containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sh', '-c', 'sleep 1; echo app-done >> /log/events'], volumeMounts: [log] }],
+      },
+    };
+    await core.createNamespacedPod({ namespace, body });
+    await waitFor('finished Succeeded with its sidecar stopped', async () => {
+      const p = await read('finished');
+      return p.status?.phase === 'Succeeded' && p.status.initContainerStatuses?.[0]?.state?.terminated ? p : undefined;
+    }, 60_000);
+    expect(readFileSync(join(dir, 'events'), 'utf8')).toBe('app-done\nside-preStop\nside-TERM\n');
+  });
 });

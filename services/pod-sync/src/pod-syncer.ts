@@ -225,6 +225,18 @@ export class PodSyncer {
     // A container waiting out its crash-loop back-off: the sync is an error for the kubelet (retried soon).
     const backedOff = { value: false };
     const current = async () => (acted.value ? this.containersOf(uid) : containers);
+    // computePodActions' KillPod: once no app container runs or is to be started, the
+    // sidecars are not restarted but stopped, in the termination order; the status then
+    // says Succeeded or Failed, and the pod is torn down.
+    if (appContainersDone(pod, containers)) {
+      const running = containers.filter((c) => c.state === ContainerState.RUNNING);
+      if (running.length) {
+        acted.value = true;
+        await this.killer.killContainers(pod, running, pod.spec?.terminationGracePeriodSeconds ?? 30);
+      }
+      await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
+      return false;
+    }
     if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted, backedOff))) {
       await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
       return failures.size > 0 || backedOff.value;
@@ -648,6 +660,20 @@ export class PodSyncer {
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+/**
+ * Whether every app container has run and none is to run again (the kubelet's
+ * computePodActions keepCount 0 with nothing to start): each one's newest instance
+ * has exited and its restart policy does not restart it.
+ */
+function appContainersDone(pod: V1Pod, containers: ContainerStatus[]): boolean {
+  const policy = pod.spec?.restartPolicy ?? 'Always';
+  return (pod.spec?.containers ?? []).every((c) => {
+    const latest = containers.find((x) => x.metadata?.name === c.name);
+    if (latest?.state !== ContainerState.EXITED) return false;
+    return policy === 'Never' || (policy === 'OnFailure' && latest.exitCode === 0);
+  });
+}
 
 /**
  * The container's mounts as the kubelet reports them (RecursiveReadOnlyMounts, GA):

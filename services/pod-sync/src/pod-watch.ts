@@ -63,10 +63,14 @@ export class PodWatch implements Runnable {
   }
 
   private async housekeeping(): Promise<void> {
-    const pods = this.informer.list();
-    for (const pod of pods) if (!this.workers.has(pod.metadata?.uid ?? '')) this.workers.update(pod);
-    const known = new Set(pods.map((p) => p.metadata?.uid));
-    for (const uid of await this.syncer.podsWithSandboxes()) {
+    for (const pod of this.informer.list()) if (!this.workers.has(pod.metadata?.uid ?? '')) this.workers.update(pod);
+    const here = await this.syncer.podsWithSandboxes();
+    // The pods the API server has, read after what runs here: a pod added while the
+    // runtime was asked got its sandbox and volumes meanwhile, and a list taken before
+    // would not know it — its sandbox stopped and its volumes removed under its sync
+    // (seen as SandboxChanged and a container started with empty volume directories).
+    const known = new Set(this.informer.list().map((p) => p.metadata?.uid));
+    for (const uid of here) {
       if (!known.has(uid)) await this.syncer.cleanup(uid);
     }
   }

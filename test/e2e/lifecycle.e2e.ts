@@ -1,5 +1,8 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { kubectl, labEnv, runCommand, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
@@ -118,5 +121,81 @@ describe('lifecycle hooks on a splitlet node', () => {
     expect(failed.message).toMatch(/^Exec lifecycle hook \(\[\/no\/such\/binary\]\) for Container "app" in Pod "pre-fail_.+" failed - error: /);
     for (const name of ['pre', 'pre-http', 'pre-fail'])
       await waitFor(`${name} gone`, async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, name])).code !== 0 ? true : undefined), 60_000);
+  });
+
+  it('pod-sync - deletion stops the app container first (its preStop still reaches the sidecar), then the sidecars in reverse order', async () => {
+    // Each container writes what happened to a host directory the test reads (the
+    // containers are removed with the pod).
+    const dir = mkdtempSync(join(tmpdir(), 'splitlet-e2e-sidecars-'));
+    const events = join(dir, 'events');
+    const onTerm = (who: string) => `trap 'echo ${who}-TERM >> /log/events; exit 0' TERM; while true; do sleep 0.2; done`;
+    const body: V1Pod = {
+      metadata: { name: 'sidecars', namespace },
+      spec: {
+        nodeName,
+        terminationGracePeriodSeconds: 20,
+        volumes: [{ name: 'log', hostPath: { path: dir, type: 'Directory' } }],
+        initContainers: [
+          {
+            name: 'proxy',
+            image: 'splitlet-lab/testbox:1',
+            restartPolicy: 'Always',
+            command: ['sh', '-c', `trap 'echo proxy-TERM >> /log/events; exit 0' TERM; mkdir -p /tmp/www; echo pong > /tmp/www/ping; httpd -f -p 8080 -h /tmp/www & wait`],
+            volumeMounts: [{ name: 'log', mountPath: '/log' }],
+          },
+          { name: 'logger', image: 'splitlet-lab/testbox:1', restartPolicy: 'Always', command: ['sh', '-c', onTerm('logger')], volumeMounts: [{ name: 'log', mountPath: '/log' }] },
+        ],
+        containers: [
+          {
+            name: 'app',
+            image: 'splitlet-lab/testbox:1',
+            command: ['sh', '-c', onTerm('app')],
+            volumeMounts: [{ name: 'log', mountPath: '/log' }],
+            // Through the sidecar, after a moment: a sidecar stopped at once is gone by then.
+            lifecycle: { preStop: { exec: { command: ['sh', '-c', 'sleep 2; wget -qO- http://127.0.0.1:8080/ping >> /log/events || echo prestop-failed >> /log/events'] } } },
+          },
+        ],
+      },
+    };
+    await core.createNamespacedPod({ namespace, body });
+    await waitFor('sidecars Running with all three containers', async () => {
+      const p = await read('sidecars');
+      const all = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+      return all.length === 3 && all.every((c) => c.state?.running) ? p : undefined;
+    }, 60_000);
+    await core.deleteNamespacedPod({ namespace, name: 'sidecars' });
+    await waitFor('sidecars gone', async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'sidecars'])).code !== 0 ? true : undefined), 60_000);
+    expect(readFileSync(events, 'utf8')).toBe('pong\napp-TERM\nlogger-TERM\nproxy-TERM\n');
+  });
+
+  it('pod-sync - a finished pod\'s sidecar gets a graceful stop (its preStop, then TERM), not a SIGKILL with the sandbox', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'splitlet-e2e-finished-'));
+    const log = { name: 'log', mountPath: '/log' };
+    const body: V1Pod = {
+      metadata: { name: 'finished', namespace },
+      spec: {
+        nodeName,
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 20,
+        volumes: [{ name: 'log', hostPath: { path: dir, type: 'Directory' } }],
+        initContainers: [
+          {
+            name: 'side',
+            image: 'splitlet-lab/testbox:1',
+            restartPolicy: 'Always',
+            command: ['sh', '-c', `trap 'echo side-TERM >> /log/events; exit 0' TERM; while true; do sleep 0.2; done`],
+            lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo side-preStop >> /log/events'] } } },
+            volumeMounts: [log],
+          },
+        ],
+        containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sh', '-c', 'sleep 1; echo app-done >> /log/events'], volumeMounts: [log] }],
+      },
+    };
+    await core.createNamespacedPod({ namespace, body });
+    await waitFor('finished Succeeded with its sidecar stopped', async () => {
+      const p = await read('finished');
+      return p.status?.phase === 'Succeeded' && p.status.initContainerStatuses?.[0]?.state?.terminated ? p : undefined;
+    }, 60_000);
+    expect(readFileSync(join(dir, 'events'), 'utf8')).toBe('app-done\nside-preStop\nside-TERM\n');
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CoreV1Api, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
+import { parseQuantity } from '@splitlet/quantity';
 import { runCommand, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
 
 // What a pod's spec makes Docker run, end to end: host network and ports, resources,
@@ -45,6 +46,40 @@ const pods: Record<string, Partial<V1PodSpec>> = {
   termlogs: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'echo line1; sleep 0.5; echo oops >&2; exit 2'], terminationMessagePolicy: 'FallbackToLogsOnError' })] },
   termlogsok: { restartPolicy: 'Never', containers: [app({ command: ['sh', '-c', 'echo fine'], terminationMessagePolicy: 'FallbackToLogsOnError' })] },
   onfailure: { restartPolicy: 'OnFailure', containers: [app({ command: ['sh', '-c', 'sleep 1; exit 1'] })] },
+  // resourceFieldRef without a divisor (the API stores "0"), and limits the container does not set.
+  downward: {
+    containers: [
+      app({
+        command: ['sh', '-c', 'echo "env $CPU_LIMIT $CPU_REQUEST $MEM_LIMIT $MEM_REQUEST"; echo "files $(cat /podinfo/cpu_limit) $(cat /podinfo/mem_request) $(cat /projected/mem_limit)"; sleep 3600'],
+        resources: { requests: { cpu: '250m', memory: '32Mi' } },
+        env: [
+          { name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } },
+          { name: 'CPU_REQUEST', valueFrom: { resourceFieldRef: { resource: 'requests.cpu' } } },
+          { name: 'MEM_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } },
+          { name: 'MEM_REQUEST', valueFrom: { resourceFieldRef: { resource: 'requests.memory' } } },
+        ],
+        volumeMounts: [
+          { name: 'podinfo', mountPath: '/podinfo' },
+          { name: 'projected', mountPath: '/projected' },
+        ],
+      }),
+    ],
+    volumes: [
+      {
+        name: 'podinfo',
+        downwardAPI: {
+          items: [
+            { path: 'cpu_limit', resourceFieldRef: { containerName: 'app', resource: 'limits.cpu' } },
+            { path: 'mem_request', resourceFieldRef: { containerName: 'app', resource: 'requests.memory' } },
+          ],
+        },
+      },
+      { name: 'projected', projected: { sources: [{ downwardAPI: { items: [{ path: 'mem_limit', resourceFieldRef: { containerName: 'app', resource: 'limits.memory' } }] } }] } },
+    ],
+  },
+  // Service variables: the namespace's services (created before the node starts) and default/kubernetes.
+  svcenv: { containers: [app({ command: ['sh', '-c', 'env | sort; sleep 3600'], env: [{ name: 'DB_SERVICE_PORT', value: 'mine' }, { name: 'API', value: '$(KUBERNETES_SERVICE_HOST):$(DB_PORT_6379_TCP_PORT)' }] })] },
+  nolinks: { enableServiceLinks: false, containers: [app({ command: ['sh', '-c', 'env | sort; sleep 3600'] })] },
 };
 
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
@@ -78,7 +113,16 @@ async function outputOf(name: string, needle: string): Promise<{ logs: string; p
 describe('pod specs on a splitlet node', () => {
   let stopNode: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    ({ core, stop: stopNode } = await startPodTestNode(names, { env: { SPLITLET_CLUSTER_DNS: '10.96.0.10' } }));
+    ({ core, stop: stopNode } = await startPodTestNode(names, {
+      env: { SPLITLET_CLUSTER_DNS: '10.96.0.10' },
+      // Listed by pod-sync before it serves a pod: the kubelet's own race between a new
+      // Service and a new pod is not what this file tests.
+      setup: async (api) => {
+        const ports = [{ name: 'redis', port: 6379 }, { name: 'dns-udp', port: 53, protocol: 'UDP' }];
+        await api.createNamespacedService({ namespace, body: { metadata: { name: 'db' }, spec: { ports } } });
+        await api.createNamespacedService({ namespace, body: { metadata: { name: 'headless' }, spec: { clusterIP: 'None', ports: [{ port: 80 }] } } });
+      },
+    }));
     for (const [name, spec] of Object.entries(pods))
       await core.createNamespacedPod({ namespace, body: { metadata: { name, namespace }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [], ...spec } } });
   });
@@ -171,6 +215,52 @@ describe('pod specs on a splitlet node', () => {
     expect(logs).toContain('# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n');
     expect(logs).toContain(`${p.status?.podIP}\tbox.sub.${namespace}.svc.cluster.local\tbox\n`);
     expect(logs).toContain('\n# Entries added by HostAliases.\n192.0.2.10\tdb\tdb.local\n');
+  });
+
+  it('pod-sync - resourceFieldRef without a divisor is in whole units, rounded up; an unset limit is the node\'s allocatable (env, downwardAPI and projected files)', async () => {
+    const allocatable = (await core.readNode({ name: nodeName })).status!.allocatable!;
+    const cores = (parseQuantity(allocatable.cpu!) + 999n) / 1000n;
+    const bytes = (parseQuantity(allocatable.memory!) + 999n) / 1000n;
+    const { logs } = await outputOf('downward', 'files');
+    expect(logs).toBe(`env ${cores} 1 ${bytes} ${32 * 1024 * 1024}\nfiles ${cores} ${32 * 1024 * 1024} ${bytes}\n`);
+  });
+
+  it('pod-sync - service environment variables: the namespace\'s services with a ClusterIP and default/kubernetes, after the container\'s own; none but kubernetes without enableServiceLinks', async () => {
+    const db = await core.readNamespacedService({ namespace, name: 'db' });
+    const kube = await core.readNamespacedService({ namespace: 'default', name: 'kubernetes' });
+    const ip = db.spec!.clusterIP!;
+    const k = kube.spec!.clusterIP!;
+    const kubePort = kube.spec!.ports![0]!.port;
+    const envOf = (logs: string) => Object.fromEntries(logs.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const env = envOf((await outputOf('svcenv', 'KUBERNETES_SERVICE_HOST')).logs);
+    expect(env).toMatchObject({
+      DB_SERVICE_HOST: ip,
+      DB_SERVICE_PORT: 'mine', // the container's own wins
+      DB_SERVICE_PORT_REDIS: '6379',
+      DB_SERVICE_PORT_DNS_UDP: '53',
+      DB_PORT: `tcp://${ip}:6379`,
+      DB_PORT_6379_TCP: `tcp://${ip}:6379`,
+      DB_PORT_6379_TCP_PROTO: 'tcp',
+      DB_PORT_6379_TCP_PORT: '6379',
+      DB_PORT_6379_TCP_ADDR: ip,
+      DB_PORT_53_UDP: `udp://${ip}:53`,
+      DB_PORT_53_UDP_PROTO: 'udp',
+      DB_PORT_53_UDP_PORT: '53',
+      DB_PORT_53_UDP_ADDR: ip,
+      KUBERNETES_SERVICE_HOST: k,
+      KUBERNETES_SERVICE_PORT: String(kubePort),
+      KUBERNETES_SERVICE_PORT_HTTPS: String(kubePort),
+      KUBERNETES_PORT: `tcp://${k}:${kubePort}`,
+      [`KUBERNETES_PORT_${kubePort}_TCP`]: `tcp://${k}:${kubePort}`,
+      [`KUBERNETES_PORT_${kubePort}_TCP_PROTO`]: 'tcp',
+      [`KUBERNETES_PORT_${kubePort}_TCP_PORT`]: String(kubePort),
+      [`KUBERNETES_PORT_${kubePort}_TCP_ADDR`]: k,
+      API: `${k}:6379`, // $(VAR) expands service variables too
+    });
+    expect(Object.keys(env).filter((n) => n.startsWith('HEADLESS_'))).toEqual([]);
+    const plain = envOf((await outputOf('nolinks', 'KUBERNETES_SERVICE_HOST')).logs);
+    expect(plain.KUBERNETES_SERVICE_HOST).toBe(k);
+    expect(Object.keys(plain).filter((n) => n.startsWith('DB_'))).toEqual([]);
   });
 
   it('pod-sync - a sidecar (restartPolicy Always init container) starts first and keeps running beside the app', async () => {

@@ -52,7 +52,9 @@ describe('kube PodInformer', () => {
       { kubeConfig: kc, nodeName: 'node-1', logger: createLogger('t', { level: 'silent' }), backoff: { initialMs: 20, maxMs: 100 } },
       { onUpsert: (p) => seen.push(p.metadata?.name ?? ''), onDelete: () => undefined },
     );
+    expect(informer.hasSynced).toBe(false);
     await informer.start();
+    expect(informer.hasSynced).toBe(true);
     expect(seen).toEqual(['web']);
     expect(informer.list().map((p) => p.metadata?.uid)).toEqual(['u1']);
     const lists = fake.requests.filter((r) => !r.includes('watch=true'));

@@ -42,7 +42,8 @@ interface KubeInformerSpec<T extends KubernetesObject> extends InformerBackoff {
   /** What is watched, for the log ("pod", "node"). */
   what: string;
   path: string;
-  fieldSelector: string;
+  /** Only the objects it selects; unset: all of them. */
+  fieldSelector?: string;
   list: () => Promise<KubernetesListObject<T>>;
   onUpsert?: (o: T) => void;
   onDelete?: (o: T) => void;
@@ -64,6 +65,7 @@ export class KubeInformer<T extends KubernetesObject> {
   private lastErrorAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private markSynced!: () => void;
+  private listed = false;
   /** Resolves once a list has filled the cache. */
   readonly synced = new Promise<void>((resolve) => (this.markSynced = resolve));
 
@@ -76,6 +78,7 @@ export class KubeInformer<T extends KubernetesObject> {
       async () => {
         const list = await spec.list();
         this.delayMs = this.backoff.initialMs;
+        this.listed = true;
         this.markSynced();
         return list;
       },
@@ -98,6 +101,11 @@ export class KubeInformer<T extends KubernetesObject> {
   async start(): Promise<void> {
     await this.lw.start().catch((err: unknown) => this.restartLater(err));
     await this.synced;
+  }
+
+  /** Whether a list has filled the cache at least once (client-go's HasSynced). */
+  get hasSynced(): boolean {
+    return this.listed;
   }
 
   /** The cached objects. The returned objects are shared: do not mutate them. */

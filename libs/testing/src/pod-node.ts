@@ -31,7 +31,14 @@ export interface PodTestNode {
  */
 export async function startPodTestNode(
   names: { nodeName: string; namespace: string },
-  opts: { env?: Record<string, string>; prober?: boolean; server?: string; nodeApi?: boolean } = {},
+  opts: {
+    env?: Record<string, string>;
+    prober?: boolean;
+    server?: string;
+    nodeApi?: boolean;
+    /** Runs once the namespace exists, before any service starts: objects the node's first lists must already hold (Services). */
+    setup?: (core: CoreV1Api) => Promise<void>;
+  } = {},
 ): Promise<PodTestNode> {
   const lab = labEnv();
   const admin = new KubeConfig();
@@ -39,6 +46,7 @@ export async function startPodTestNode(
   const core = admin.makeApiClient(CoreV1Api);
   const created = await kubectl(lab.adminKubeconfig, ['create', 'namespace', names.namespace]);
   if (created.code !== 0) throw new Error(`cannot create namespace ${names.namespace}: ${created.stderr}`);
+  await opts.setup?.(core);
   const kubeletPort = opts.nodeApi ? await freePort() : undefined;
   const node = testNode(names.nodeName, await mintNodeKubeconfig(names.nodeName, { server: opts.server }), {
     SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1',

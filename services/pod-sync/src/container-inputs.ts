@@ -4,6 +4,7 @@ import { inject, injectable } from 'tsyringe';
 import { containerEnv, envObjectNames, type EnvContext, type EnvObjects, type SkippedEnvKeys } from './env';
 import { ensureHostsFile, hostsFileContent } from './etc-hosts';
 import type { DnsSettings } from './runtime-config';
+import { serviceEnv, type ServiceSource } from './service-env';
 import { terminationMessageFile } from './termination-message';
 import { SYNC } from './tokens';
 import { ContainerConfigError, isObjectNotFound } from './volumes/errors';
@@ -17,8 +18,9 @@ export interface ContainerInputsResult {
 }
 
 /**
- * Resolves a container's env (reading the ConfigMaps and Secrets it names, by name)
- * and its volume mounts, just before the container is created. Throws a
+ * Resolves a container's env (reading the ConfigMaps and Secrets it names, by name,
+ * and the service variables of its namespace) and its volume mounts, just before the
+ * container is created. Throws a
  * ContainerConfigError (the waiting reason CreateContainerConfigError) when an
  * object or key it needs is missing; the next sync tries again, so the container
  * starts by itself once the object appears.
@@ -30,6 +32,7 @@ export class ContainerInputs {
     @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
     @inject(SYNC.PodEvents) private readonly record: PodEventSink,
     @inject(SYNC.Dns) private readonly dns: DnsSettings,
+    @inject(SYNC.Services) private readonly services: ServiceSource,
   ) {}
 
   async resolve(pod: V1Pod, c: V1Container, ctx: EnvContext): Promise<ContainerInputsResult> {
@@ -55,6 +58,9 @@ export class ContainerInputs {
   }
 
   private async fetch(pod: V1Pod, c: V1Container): Promise<EnvObjects> {
+    // As the kubelet's makeEnvironmentVariables: no env before the Services have been
+    // listed once, or a container could start without KUBERNETES_SERVICE_HOST.
+    if (!this.services.hasSynced) throw new ContainerConfigError('services have not yet been read at least once, cannot construct envvars');
     const ns = pod.metadata!.namespace!;
     const names = envObjectNames(c);
     const orMissing = <T>(p: Promise<T>) =>
@@ -64,6 +70,6 @@ export class ContainerInputs {
       });
     const configMaps = new Map(await Promise.all([...names.configMaps].map(async (n) => [n, await orMissing(this.objects.configMap(ns, n))] as const)));
     const secrets = new Map(await Promise.all([...names.secrets].map(async (n) => [n, await orMissing(this.objects.secret(ns, n))] as const)));
-    return { configMaps, secrets };
+    return { configMaps, secrets, services: serviceEnv(pod, this.services.list()) };
   }
 }

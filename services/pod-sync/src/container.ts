@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { DependencyContainer } from 'tsyringe';
 import { createRpcClient, recordPodEvent } from '@splitlet/bus';
 import { ImageService, RuntimeService } from '@splitlet/contracts';
-import { loadKubeConfig, PodInformer } from '@splitlet/kube';
+import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
 import { runAll, TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
@@ -13,7 +13,7 @@ import { PodUpdateFilter } from './pod-changes';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
-import { PodWatch } from './pod-watch';
+import { PodWatch, type Caches } from './pod-watch';
 import { PodWorkers } from './pod-workers';
 import { SYNC } from './tokens';
 import { SystemMounter } from './volumes/mounter';
@@ -36,6 +36,27 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.Images, createRpcClient(nc, node, ImageService, { timeoutMs: 300_000 }));
   container.registerInstance(SYNC.Dns, { clusterDNS: config.SPLITLET_CLUSTER_DNS.split(',').map((s) => s.trim()).filter(Boolean), clusterDomain: config.SPLITLET_CLUSTER_DOMAIN });
   container.registerInstance(SYNC.NodeIP, nodeInternalIP(core, node));
+  // The node's own Node (its allocatable: what an unset limit reads as in the downward
+  // API) and every Service (the pods' service variables), each kept by a watch as the
+  // kubelet's node and service listers.
+  const ownNode = new OwnNodeInformer({ kubeConfig: kc, nodeName: node, logger });
+  const services = new ServiceInformer({ kubeConfig: kc, logger });
+  // A Node not registered yet, or registered without its status, has no allocatable yet.
+  container.registerInstance(SYNC.NodeAllocatable, () => {
+    const allocatable = ownNode.get(node)?.status?.allocatable;
+    return allocatable && Object.keys(allocatable).length ? allocatable : undefined;
+  });
+  container.registerInstance(SYNC.Services, services);
+  const caches: Caches = {
+    start: async () => {
+      await Promise.all([ownNode.start(), services.start()]);
+    },
+    stop: () => {
+      ownNode.stop();
+      services.stop();
+    },
+  };
+  container.registerInstance(SYNC.Caches, caches);
   container.registerInstance(SYNC.ResyncMs, config.SPLITLET_POD_RESYNC_MS);
   container.registerInstance(SYNC.Probes, new ProbeState(nc, node, logger));
   container.registerInstance(SYNC.ImageManager, new ImageManager(container.resolve(SYNC.Images), core, container.resolve<Clock>(TOKENS.Clock)));

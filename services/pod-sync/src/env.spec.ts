@@ -51,6 +51,11 @@ describe('pod-sync env', () => {
             { name: 'CPU_M', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '1m' } } },
             { name: 'MEM_MI', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
             { name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'requests.cpu' } } },
+            // The API server stores an unset divisor as "0": it means 1.
+            { name: 'CPU_0', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '0' } } },
+            { name: 'MEM_0', valueFrom: { resourceFieldRef: { resource: 'requests.memory', divisor: '0' } } },
+            // No cpu limit: the node's allocatable.
+            { name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '0' } } },
           ],
         },
       ],
@@ -58,7 +63,7 @@ describe('pod-sync env', () => {
   };
 
   it('containerEnv - values in order with $(VAR) against earlier ones, downward API fields and resources', () => {
-    const env = Object.fromEntries(containerEnv(pod, pod.spec!.containers[0]!, { podIP: '10.0.0.5', hostIP: '192.0.2.2', nodeName: 'node-a' }).map((e) => [e.key, e.value]));
+    const env = Object.fromEntries(containerEnv(pod, pod.spec!.containers[0]!, { podIP: '10.0.0.5', hostIP: '192.0.2.2', nodeName: 'node-a', allocatable: { cpu: '4', memory: '8Gi' } }).map((e) => [e.key, e.value]));
     expect(env).toEqual({
       A: 'one',
       B: 'one-two',
@@ -76,7 +81,30 @@ describe('pod-sync env', () => {
       CPU_M: '250',
       MEM_MI: '128',
       CPU: '1', // 250m rounded up to whole cores
+      CPU_0: '1',
+      MEM_0: '67108864',
+      CPU_LIMIT: '4',
     });
+  });
+
+  it('containerEnv - a resourceFieldRef before the Node is known is a CreateContainerConfigError, as the kubelet\'s', () => {
+    expect(() => containerEnv(pod, pod.spec!.containers[0]!, { podIP: '', hostIP: '', nodeName: 'node-a' })).toThrow('failed to find node object, expected a node');
+  });
+
+  it('containerEnv - service variables: after the container\'s own, which win; $(VAR) sees them', () => {
+    const c = { name: 'app', env: [{ name: 'URL', value: 'https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)' }, { name: 'DB_SERVICE_HOST', value: 'mine' }] };
+    const services = new Map([
+      ['KUBERNETES_SERVICE_HOST', '10.96.0.1'],
+      ['KUBERNETES_SERVICE_PORT', '443'],
+      ['DB_SERVICE_HOST', '10.96.0.7'],
+    ]);
+    const env = containerEnv(pod, c, { podIP: '', hostIP: '', nodeName: 'n' }, { configMaps: new Map(), secrets: new Map(), services });
+    expect(env).toEqual([
+      { key: 'URL', value: 'https://10.96.0.1:443' },
+      { key: 'DB_SERVICE_HOST', value: 'mine' },
+      { key: 'KUBERNETES_SERVICE_HOST', value: '10.96.0.1' },
+      { key: 'KUBERNETES_SERVICE_PORT', value: '443' },
+    ]);
   });
 
   it('expandCommand - command and args see the container env', () => {

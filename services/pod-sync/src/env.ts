@@ -1,5 +1,5 @@
 import type { V1ConfigMap, V1Container, V1Pod, V1Secret } from '@kubernetes/client-node';
-import { parseQuantity } from '@splitlet/quantity';
+import { resourceFieldValue, type ResourceList } from './downward-resources';
 import { ContainerConfigError } from './volumes/errors';
 
 /**
@@ -41,6 +41,8 @@ export interface EnvContext {
   podIP: string;
   hostIP: string;
   nodeName: string;
+  /** The node's allocatable from its Node object (what an unset limit reads as in resourceFieldRef); undefined until the Node is read. */
+  allocatable?: ResourceList;
 }
 
 /** fieldpath.FormatMap: sorted key="value" lines. */
@@ -82,26 +84,14 @@ export function fieldValue(pod: V1Pod, path: string, ctx: EnvContext): string | 
 }
 
 /**
- * resourceFieldRef: the container's request or limit divided by the divisor, rounded
- * up (ExtractContainerResourceValue). A limit the container does not set would be
- * the node's allocatable in the kubelet; here it reads 0 until that is wired in.
- */
-export function resourceValue(c: V1Container, resource: string, divisor = '1'): string {
-  const [kind, name] = resource.split('.') as [string, string];
-  const list = kind === 'limits' ? c.resources?.limits : c.resources?.requests;
-  const value = parseQuantity(list?.[name] ?? '0');
-  const div = parseQuantity(divisor || '1');
-  if (div === 0n) return '0';
-  return String((value + div - 1n) / div);
-}
-
-/**
- * The ConfigMaps and Secrets a container's env refers to, fetched before the env is
- * made; undefined for one that does not exist.
+ * What a container's env draws on, fetched before the env is made: the ConfigMaps and
+ * Secrets it refers to (undefined for one that does not exist) and the service
+ * variables of the pod's namespace (service-env.ts).
  */
 export interface EnvObjects {
   configMaps: Map<string, V1ConfigMap | undefined>;
   secrets: Map<string, V1Secret | undefined>;
+  services?: Map<string, string>;
 }
 
 /** Keys of an envFrom source skipped as invalid variable names (the kubelet's InvalidEnvironmentVariableNames Event). */
@@ -123,9 +113,10 @@ const secretValue = (s: V1Secret, key: string): string | undefined => {
  * The container's environment as the kubelet makes it (makeEnvironmentVariables):
  * envFrom first (each key with its prefix, keys that are not variable names
  * skipped and reported), then env in order, each value expanded against the ones
- * before it; fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef resolved.
- * A missing object or key that is not optional is a ContainerConfigError worded as
- * the kubelet's.
+ * before it and then the service variables; fieldRef, resourceFieldRef,
+ * configMapKeyRef and secretKeyRef resolved; last the service variables the
+ * container does not set itself. A missing object or key that is not optional is a
+ * ContainerConfigError worded as the kubelet's.
  */
 export function containerEnv(
   pod: V1Pod,
@@ -136,6 +127,9 @@ export function containerEnv(
 ): { key: string; value: string }[] {
   const ns = pod.metadata?.namespace ?? '';
   const env = new Map<string, string>();
+  const services = objects.services ?? new Map<string, string>();
+  // expansion.MappingFuncFor(tmpEnv, serviceEnv): the container's own first.
+  const lookup = (n: string) => env.get(n) ?? services.get(n);
   for (const from of c.envFrom ?? []) {
     const prefix = from.prefix ?? '';
     let entries: [string, string][];
@@ -171,13 +165,10 @@ export function containerEnv(
   for (const e of c.env ?? []) {
     let value: string | undefined;
     const from = e.valueFrom;
-    if (e.value !== undefined) value = expand(e.value, (n) => env.get(n));
+    if (e.value !== undefined) value = expand(e.value, lookup);
     else if (from?.fieldRef) value = fieldValue(pod, from.fieldRef.fieldPath, ctx);
-    else if (from?.resourceFieldRef) {
-      const r = from.resourceFieldRef;
-      const target = r.containerName ? (pod.spec?.containers.find((x) => x.name === r.containerName) ?? c) : c;
-      value = resourceValue(target, r.resource, r.divisor ? String(r.divisor) : '1');
-    } else if (from?.configMapKeyRef) {
+    else if (from?.resourceFieldRef) value = resourceFieldValue(pod, from.resourceFieldRef, ctx.allocatable, c);
+    else if (from?.configMapKeyRef) {
       const { name = '', key, optional } = from.configMapKeyRef;
       const cm = objects.configMaps.get(name);
       if (!cm) {
@@ -204,7 +195,9 @@ export function containerEnv(
     } else if (!from) value = '';
     if (value !== undefined) env.set(e.name, value);
   }
-  return [...env].map(([key, value]) => ({ key, value }));
+  const all = [...env];
+  for (const [k, v] of services) if (!env.has(k)) all.push([k, v]);
+  return all.map(([key, value]) => ({ key, value }));
 }
 
 /** The names of the ConfigMaps and Secrets the container's env refers to. */

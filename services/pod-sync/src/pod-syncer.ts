@@ -18,6 +18,9 @@ import {
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { ContainerInputs } from './container-inputs';
+import { ContainerKiller } from './container-kill';
+import type { ResourceList } from './downward-resources';
+import type { EnvContext } from './env';
 import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
 import { keepCollectedLastState, shownContainerStatuses } from './last-state';
@@ -69,11 +72,13 @@ export class PodSyncer {
   private readonly generated = new Map<string, { conditions: V1PodCondition[]; startTime: Date; phase: string }>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
   private readonly terminationMessages: TerminationMessages;
+  private readonly killer: ContainerKiller;
 
   constructor(
     @inject(SYNC.Runtime) private readonly runtime: Runtime,
     @inject(SYNC.Dns) private readonly dns: DnsSettings,
     @inject(SYNC.NodeIP) private readonly nodeIP: () => Promise<string>,
+    @inject(SYNC.NodeAllocatable) private readonly allocatable: () => ResourceList | undefined,
     @inject(SYNC.Probes) private readonly probes: ProbeState,
     @inject(SYNC.ImageManager) private readonly imageManager: ImageManager,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
@@ -84,6 +89,7 @@ export class PodSyncer {
     @inject(ContainerInputs) private readonly inputs: ContainerInputs,
   ) {
     this.terminationMessages = new TerminationMessages(runtime);
+    this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
   }
 
   /** Records an Event about the pod (or one of its containers), as the kubelet's recorder. */
@@ -136,10 +142,15 @@ export class PodSyncer {
   async refreshVolumes(pod: V1Pod): Promise<void> {
     if (!this.runs(pod)) return;
     try {
-      await this.volumes.setUp(pod, { podIP: pod.status?.podIP ?? '', hostIP: await this.nodeIP(), nodeName: this.nodeName });
+      await this.volumes.setUp(pod, await this.envContext(pod.status?.podIP ?? ''));
     } catch (err) {
       this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'volume refresh failed; the next sync retries');
     }
+  }
+
+  /** What the downward API and env of a pod with this IP read from the node: its IP, name and allocatable. */
+  private async envContext(podIP: string): Promise<EnvContext> {
+    return { podIP, hostIP: await this.nodeIP(), nodeName: this.nodeName, allocatable: this.allocatable() };
   }
 
   /** Whether the pod is one to run (not terminating, not finished). */
@@ -179,7 +190,7 @@ export class PodSyncer {
   private async runPod(pod: V1Pod): Promise<boolean> {
     const uid = pod.metadata!.uid!;
     // WaitForAttachAndMount: no container starts before all the pod's volumes are there (FailedMount otherwise).
-    const volumeCtx = { podIP: pod.status?.podIP ?? '', hostIP: await this.nodeIP(), nodeName: this.nodeName };
+    const volumeCtx = await this.envContext(pod.status?.podIP ?? '');
     if (!(await this.volumes.setUp(pod, volumeCtx))) {
       await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false);
       return true;
@@ -214,6 +225,18 @@ export class PodSyncer {
     // A container waiting out its crash-loop back-off: the sync is an error for the kubelet (retried soon).
     const backedOff = { value: false };
     const current = async () => (acted.value ? this.containersOf(uid) : containers);
+    // computePodActions' KillPod: once no app container runs or is to be started, the
+    // sidecars are not restarted but stopped, in the termination order; the status then
+    // says Succeeded or Failed, and the pod is torn down.
+    if (appContainersDone(pod, containers)) {
+      const running = containers.filter((c) => c.state === ContainerState.RUNNING);
+      if (running.length) {
+        acted.value = true;
+        await this.killer.killContainers(pod, running, pod.spec?.terminationGracePeriodSeconds ?? 30);
+      }
+      await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
+      return false;
+    }
     if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted, backedOff))) {
       await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
       return failures.size > 0 || backedOff.value;
@@ -315,29 +338,8 @@ export class PodSyncer {
     const restart = init || policy !== 'Never';
     const probe = failed === 'liveness' ? c.livenessProbe : c.startupProbe;
     const grace = probe?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
-    await this.killContainer(pod, running, grace, `Container ${c.name} failed ${failed} probe${restart ? ', will be restarted' : ''}`);
+    await this.killer.killContainer(pod, running, grace, `Container ${c.name} failed ${failed} probe${restart ? ', will be restarted' : ''}`);
     return (await this.runtime.containerStatus({ containerId: running.id })).status;
-  }
-
-  /**
-   * killContainer (kuberuntime_container.go): a Killing Event, the preStop hook within
-   * the grace period (a failure is a FailedPreStopHook Event, the stop goes on), then
-   * the stop signal with what is left of the grace period (at least 2 s), then SIGKILL.
-   */
-  private async killContainer(pod: V1Pod, running: ContainerStatus, graceSeconds: number, message?: string): Promise<void> {
-    const name = running.metadata?.name ?? '';
-    const init = (pod.spec?.initContainers ?? []).some((x) => x.name === name);
-    const spec = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((x) => x.name === name);
-    this.event(pod, 'Normal', 'Killing', message ?? `Stopping container ${name}`, name, init);
-    let grace = graceSeconds;
-    const preStop = spec?.lifecycle?.preStop;
-    if (spec && preStop && grace > 0) {
-      const started = this.clock.now();
-      const failure = await runHook(this.runtime, pod, spec, preStop, { containerId: running.id, podIP: await this.podIPOf(pod) }, grace);
-      if (failure) this.event(pod, 'Warning', 'FailedPreStopHook', failure, name, init);
-      grace = Math.max(2, grace - Math.ceil((this.clock.now() - started) / 1000));
-    }
-    await this.runtime.stopContainer({ containerId: running.id, timeout: BigInt(grace) }, { timeoutMs: (grace + 30) * 1000 });
   }
 
   /** The pod's IP as its containers see it (the node's for hostNetwork pods). */
@@ -371,7 +373,7 @@ export class PodSyncer {
     let containerId: string;
     try {
       const hostIP = await this.nodeIP();
-      const envCtx = { podIP: pod.spec?.hostNetwork ? hostIP : (sandbox.network?.ip ?? ''), hostIP, nodeName: this.nodeName };
+      const envCtx = await this.envContext(pod.spec?.hostNetwork ? hostIP : (sandbox.network?.ip ?? ''));
       const inputs = await this.inputs.resolve(pod, c, envCtx);
       ({ containerId } = await this.runtime.createContainer({
         podSandboxId: sandbox.id,
@@ -401,7 +403,7 @@ export class PodSyncer {
       if (failure) {
         ev('Warning', 'FailedPostStartHook', failure);
         const [status] = [(await this.runtime.containerStatus({ containerId })).status];
-        if (status?.state === ContainerState.RUNNING) await this.killContainer(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, 'FailedPostStartHook');
+        if (status?.state === ContainerState.RUNNING) await this.killer.killContainer(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, 'FailedPostStartHook');
         throw Object.assign(new Error(failure), { waiting: 'PostStartHookError' });
       }
     }
@@ -414,6 +416,10 @@ export class PodSyncer {
 
   private async syncTerminal(pod: V1Pod): Promise<void> {
     const uid = pod.metadata!.uid!;
+    // What still runs of a finished pod (its sidecars) is stopped gracefully, in the
+    // termination order, as the kubelet's SyncTerminatingPod — not killed with the sandbox.
+    const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
+    if (running.length) await this.killer.killContainers(pod, running, pod.spec?.terminationGracePeriodSeconds ?? 30);
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.volumes.tearDown(uid); // a finished pod's volumes go now, as the kubelet's for terminated pods
     const reason = pod.status?.reason ? { phase: pod.status.phase!, reason: pod.status.reason, message: pod.status.message ?? '' } : undefined;
@@ -447,7 +453,7 @@ export class PodSyncer {
     if (running.length) {
       this.event(pod, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
-      await Promise.all(running.map((c) => this.killContainer(pod, c, grace)));
+      await this.killer.killContainers(pod, running, grace);
     }
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, {
@@ -466,7 +472,8 @@ export class PodSyncer {
     // As SyncTerminatingPod, the status first says the pod is going: its containers no
     // longer ready, its probes stopped (the view says terminating).
     if (running.length) await this.report(pod, await this.sandboxesOf(uid), before, new Map(), false);
-    await Promise.all(running.map((c) => this.killContainer(pod, c, grace)));
+    // The app containers first, then the sidecars in reverse order (container-kill.ts).
+    await this.killer.killContainers(pod, running, grace);
     const sandboxes = await this.sandboxesOf(uid);
     const containers = await this.containersOf(uid);
     if (!sandboxes.length && !containers.length) {
@@ -653,6 +660,20 @@ export class PodSyncer {
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+/**
+ * Whether every app container has run and none is to run again (the kubelet's
+ * computePodActions keepCount 0 with nothing to start): each one's newest instance
+ * has exited and its restart policy does not restart it.
+ */
+function appContainersDone(pod: V1Pod, containers: ContainerStatus[]): boolean {
+  const policy = pod.spec?.restartPolicy ?? 'Always';
+  return (pod.spec?.containers ?? []).every((c) => {
+    const latest = containers.find((x) => x.metadata?.name === c.name);
+    if (latest?.state !== ContainerState.EXITED) return false;
+    return policy === 'Never' || (policy === 'OnFailure' && latest.exitCode === 0);
+  });
+}
 
 /**
  * The container's mounts as the kubelet reports them (RecursiveReadOnlyMounts, GA):

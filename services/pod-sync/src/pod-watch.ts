@@ -12,6 +12,13 @@ import type { PodWorkers } from './pod-workers';
 import type { ProbeState } from './probe-state';
 import { SYNC } from './tokens';
 
+/** Other watches the syncs read from; the pods are served once these have listed too. */
+export interface Caches {
+  /** Lists and starts watching; resolves once every cache holds its first list (retrying meanwhile). */
+  start(): Promise<void>;
+  stop(): void;
+}
+
 /** How often the housekeeping looks for pods without a worker and for what is left of deleted ones (at most; the kubelet's is 2 s). */
 export const HOUSEKEEPING_MS = 10_000;
 
@@ -27,6 +34,7 @@ export const HOUSEKEEPING_MS = 10_000;
 export class PodWatch implements Runnable {
   constructor(
     @inject(SYNC.PodInformer) private readonly informer: PodInformer,
+    @inject(SYNC.Caches) private readonly caches: Caches,
     @inject(SYNC.Workers) private readonly workers: PodWorkers,
     @inject(PodSyncer) private readonly syncer: PodSyncer,
     @inject(SYNC.ResyncMs) private readonly resyncMs: number,
@@ -38,7 +46,10 @@ export class PodWatch implements Runnable {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.race([this.informer.start(), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    // The Node and the Services listed first too: a sync before that could not make an
+    // env (the kubelet's "services have not yet been read at least once") and would
+    // only wait for its retry.
+    await Promise.race([Promise.all([this.informer.start(), this.caches.start()]), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
     if (!signal.aborted) this.logger.info({ pods: this.informer.list().length }, 'watching the pods bound to this node');
     void this.followContainerEvents(signal);
     void this.followProbeResults(signal);
@@ -48,13 +59,18 @@ export class PodWatch implements Runnable {
     }
     this.workers.stop();
     this.informer.stop();
+    this.caches.stop();
   }
 
   private async housekeeping(): Promise<void> {
-    const pods = this.informer.list();
-    for (const pod of pods) if (!this.workers.has(pod.metadata?.uid ?? '')) this.workers.update(pod);
-    const known = new Set(pods.map((p) => p.metadata?.uid));
-    for (const uid of await this.syncer.podsWithSandboxes()) {
+    for (const pod of this.informer.list()) if (!this.workers.has(pod.metadata?.uid ?? '')) this.workers.update(pod);
+    const here = await this.syncer.podsWithSandboxes();
+    // The pods the API server has, read after what runs here: a pod added while the
+    // runtime was asked got its sandbox and volumes meanwhile, and a list taken before
+    // would not know it — its sandbox stopped and its volumes removed under its sync
+    // (seen as SandboxChanged and a container started with empty volume directories).
+    const known = new Set(this.informer.list().map((p) => p.metadata?.uid));
+    for (const uid of here) {
       if (!known.has(uid)) await this.syncer.cleanup(uid);
     }
     const strays = await this.probes.removeUnknown(() => new Set(this.informer.list().map((p) => p.metadata?.uid ?? '')));

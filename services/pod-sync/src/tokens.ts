@@ -10,6 +10,12 @@ export const SYNC = {
   Dns: Symbol('Dns'),
   /** () => Promise<string>: the node's InternalIP (the pods' hostIP). */
   NodeIP: Symbol('NodeIP'),
+  /** () => ResourceList | undefined: the node's allocatable from its Node object (undefined until read). */
+  NodeAllocatable: Symbol('NodeAllocatable'),
+  /** ServiceSource: the cluster's Services (for the pods' service environment variables). */
+  Services: Symbol('Services'),
+  /** Caches: the other watches the syncs read (the node's own Node, the Services), started before the pods are. */
+  Caches: Symbol('Caches'),
   /** PodWorkers */
   Workers: Symbol('Workers'),
   /** ImageManager: pull policy, pull secrets, pull back-off. */

@@ -40,10 +40,13 @@ describe('pod-sync volume payloads', () => {
         { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
         { path: 'name', fieldRef: { fieldPath: 'metadata.name' }, mode: 0o400 },
         { path: 'mem', resourceFieldRef: { containerName: 'app', resource: 'limits.memory', divisor: '1Mi' } },
+        // An unset divisor ("0" in the API) is 1; an unset limit is the node's allocatable.
+        { path: 'cpu', resourceFieldRef: { containerName: 'app', resource: 'limits.cpu', divisor: '0' } },
+        { path: 'mem-bytes', resourceFieldRef: { containerName: 'app', resource: 'limits.memory', divisor: '0' } },
       ],
       0o644,
-      { podIP: '', hostIP: '', nodeName: 'n' },
+      { podIP: '', hostIP: '', nodeName: 'n', allocatable: { cpu: '3', memory: '4Gi' } },
     );
-    expect(text(p)).toEqual({ labels: ['a="two"\nz="1"', '644'], name: ['web', '400'], mem: ['64', '644'] });
+    expect(text(p)).toEqual({ labels: ['a="two"\nz="1"', '644'], name: ['web', '400'], mem: ['64', '644'], cpu: ['3', '644'], 'mem-bytes': ['67108864', '644'] });
   });
 });

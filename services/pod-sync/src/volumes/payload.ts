@@ -1,5 +1,6 @@
 import type { V1ConfigMap, V1DownwardAPIVolumeFile, V1KeyToPath, V1Pod, V1Secret } from '@kubernetes/client-node';
-import { fieldValue, resourceValue, type EnvContext } from '../env';
+import { resourceFieldValue } from '../downward-resources';
+import { fieldValue, type EnvContext } from '../env';
 import type { Payload } from './atomic-writer';
 
 /** The API's default for defaultMode of configMap, secret, downwardAPI and projected volumes (0644). */
@@ -54,12 +55,8 @@ export function downwardPayload(pod: V1Pod, items: V1DownwardAPIVolumeFile[] | u
     if (item.fieldRef) {
       value = fieldValue(pod, item.fieldRef.fieldPath, ctx);
       if (value === undefined) throw new Error(`unable to extract field path ${item.fieldRef.fieldPath}: unsupported fieldPath`);
-    } else if (item.resourceFieldRef) {
-      const r = item.resourceFieldRef;
-      const c = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((x) => x.name === r.containerName);
-      if (!c) throw new Error(`container ${r.containerName ?? ''} not found`);
-      value = resourceValue(c, r.resource, r.divisor ? String(r.divisor) : '1');
-    } else value = '';
+    } else if (item.resourceFieldRef) value = resourceFieldValue(pod, item.resourceFieldRef, ctx.allocatable);
+    else value = '';
     payload.set(item.path, { data: Buffer.from(value, 'utf8'), mode: item.mode ?? defaultMode });
   }
   return payload;

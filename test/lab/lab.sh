@@ -500,6 +500,14 @@ lab_node_token() { echo "${LAB_NODE_NAME//./_}"; }
 # TLS with the lab CA's certificate (ensure_nats_pki). The monitor port stays HTTP.
 start_nats() {
   mkdir -p "$LAB_DIR/nats"
+  # A store from a lab whose NATS ran without accounts ($G, the global account) cannot
+  # be recovered in operator mode and keeps /healthz failing: that lab's streams and
+  # buckets are dropped (as `down` drops them), once.
+  if [[ -d "$LAB_DIR/nats/jetstream/\$G" ]]; then
+    log "nats-server: dropping the JetStream store of the global account (a lab from before the bus's auth)"
+    stop nats-server
+    rm -rf "$LAB_DIR/nats/jetstream/\$G"
+  fi
   if ((NATS_CERT_CHANGED)) && pid_of nats-server >/dev/null; then log "nats-server: certificate changed, restarting"; stop nats-server; fi
   ensure nats-server 30 "$LAB_NATS_PORT $LAB_NATS_MONITOR_PORT" nats_ok -- "$BIN/nats-server" \
     -c "$NATS_AUTH/auth.conf" --tls --tlscert "$PKI/nats-server.crt" --tlskey "$PKI/nats-server.key" \

@@ -25,8 +25,28 @@ describe('registrar over a 3-minute run', () => {
     const notReady: string[] = [];
     let lastHeartbeat = '';
     const watch = new Watch(admin);
+    // A watch the API server ends (it may, any time) is resumed from the last
+    // resourceVersion seen, as an informer would: an ended watch must not read as "no writes".
+    const resumed: string[] = [];
+    const resumable = async (path: string, onEvent: (type: string, obj: V1Node & V1Lease) => void) => {
+      let rv: string | undefined;
+      let stopped = false;
+      let req: { abort(): void } | undefined;
+      const start = async (): Promise<void> => {
+        req = await watch.watch(path, { fieldSelector: `metadata.name=${nodeName}`, ...(rv ? { resourceVersion: rv } : {}) }, (type: string, obj: V1Node & V1Lease) => {
+          rv = obj.metadata?.resourceVersion ?? rv;
+          onEvent(type, obj);
+        }, (err: unknown) => {
+          if (stopped) return;
+          resumed.push(`${path}: ${String(err ?? 'ended')}`);
+          void start();
+        });
+      };
+      await start();
+      return { abort: () => { stopped = true; req?.abort(); } };
+    };
     const watches = [
-      await watch.watch('/api/v1/nodes', { fieldSelector: `metadata.name=${nodeName}` }, (type: string, n: V1Node) => {
+      await resumable('/api/v1/nodes', (type: string, n: V1Node) => {
         // The node's own writes move its heartbeat; the controller manager's (taints) do not.
         const heartbeat = String(n.status?.conditions?.find((c) => c.type === 'Ready')?.lastHeartbeatTime ?? '');
         if ((type === 'ADDED' || type === 'MODIFIED') && heartbeat !== lastHeartbeat) counts.nodeWrites++;
@@ -38,10 +58,10 @@ describe('registrar over a 3-minute run', () => {
           if (c.status === 'Unknown') problems.push(`${c.type}=Unknown: ${c.message}`);
           if (c.type === 'Ready' && c.status === 'False') notReady.push(`Ready=False: ${c.message}`);
         }
-      }, () => undefined),
-      await watch.watch('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { fieldSelector: `metadata.name=${nodeName}` }, (type: string, _l: V1Lease) => {
+      }),
+      await resumable('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', (type: string) => {
         if (type === 'ADDED' || type === 'MODIFIED') counts.leaseWrites++;
-      }, () => undefined),
+      }),
     ];
     await node.start('runtime-executor');
     await node.start('pod-sync');
@@ -49,7 +69,7 @@ describe('registrar over a 3-minute run', () => {
     await new Promise((r) => setTimeout(r, RUN_MS));
     for (const w of watches) w.abort();
 
-    console.log(`registrar writes over ${RUN_MS / 1000} s: Node ${counts.nodeWrites} (create + status patches), Lease ${counts.leaseWrites} (create + renewals)`);
+    console.log(`registrar writes over ${RUN_MS / 1000} s: Node ${counts.nodeWrites} (create + status patches), Lease ${counts.leaseWrites} (create + renewals); watches resumed: ${JSON.stringify(resumed)}`);
     expect(problems).toEqual([]);
     expect(notReady).toEqual([]);
     // A kubelet: one create, status patches only on change (none here) or every 5 minutes;

@@ -1,13 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createRpcClient, methodSubject } from '@splitlet/bus';
 import { ImageService, RuntimeService } from '@splitlet/contracts';
-import { runAll } from '@splitlet/service';
-import { randomMessageBytes, SeededRandom, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
-import { startFakeDockerApi, type FakeDockerApi } from './__fixtures__/docker-api';
-import { connectDocker } from './docker';
-import { ImageServer } from './image-server';
-import { RuntimeServer } from './runtime-server';
-import { RT } from './tokens';
+import { randomMessageBytes, SeededRandom, type ServiceHarness } from '@splitlet/testing';
+import { useExecutorOnFakeDocker } from './__fixtures__/executor';
 
 // Every endpoint of runtime-executor on a real nats-server, with the real dockerode
 // talking to a Docker that holds nothing (answering as Docker's router does), fed
@@ -19,26 +14,9 @@ const N = Number(process.env['FUZZ_N'] ?? 60);
 
 describe('runtime-executor - fuzz', () => {
   let h: ServiceHarness;
-  let docker: FakeDockerApi;
-  let abort: AbortController;
-  let running: Promise<void>;
-
-  beforeAll(async () => {
-    docker = await startFakeDockerApi();
-    h = await startServiceHarness('runtime-executor');
-    h.container.registerInstance(RT.Docker, connectDocker(docker.host));
-    h.container.registerInstance(RT.StatFs, async () => ({ bsize: 4096, blocks: 1, bfree: 1, bavail: 1, files: 1, ffree: 1 }));
-    h.container.registerInstance(RT.PauseImage, 'splitlet-lab/pause:1');
-    abort = new AbortController();
-    running = runAll(h.container.resolve(RuntimeServer), h.container.resolve(ImageServer)).run(abort.signal);
-    await h.nc.flush();
-  });
-
-  afterAll(async () => {
-    abort.abort();
-    await running;
-    await h.close();
-    await docker.close();
+  const executor = useExecutorOnFakeDocker();
+  beforeAll(() => {
+    h = executor.harness();
   });
 
   const endpoints = [RuntimeService, ImageService].flatMap((service) => service.methods.map((method) => ({ service, method })));

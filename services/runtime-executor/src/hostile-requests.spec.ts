@@ -1,13 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRpcClient, ErrorCode, HandlerError, isRemoteError } from '@splitlet/bus';
 import { ImageService, RuntimeService } from '@splitlet/contracts';
-import { runAll } from '@splitlet/service';
-import { startServiceHarness, type ServiceHarness } from '@splitlet/testing';
+import { type ServiceHarness } from '@splitlet/testing';
 import { startFakeDockerApi, type FakeDockerApi } from './__fixtures__/docker-api';
+import { useExecutorOnFakeDocker } from './__fixtures__/executor';
 import { connectDocker, dockerCall } from './docker';
-import { ImageServer } from './image-server';
-import { RuntimeServer } from './runtime-server';
-import { RT } from './tokens';
 
 // Ids and image references as an attacker sends them: each once made Docker answer a
 // 301 that docker-modem followed into a crash, or names another Docker endpoint.
@@ -25,26 +22,9 @@ async function codeOf(p: Promise<unknown>): Promise<number | unknown> {
 
 describe('runtime-executor - hostile requests', () => {
   let h: ServiceHarness;
-  let docker: FakeDockerApi;
-  let abort: AbortController;
-  let running: Promise<void>;
-
-  beforeAll(async () => {
-    docker = await startFakeDockerApi();
-    h = await startServiceHarness('runtime-executor');
-    h.container.registerInstance(RT.Docker, connectDocker(docker.host));
-    h.container.registerInstance(RT.StatFs, async () => ({ bsize: 4096, blocks: 1, bfree: 1, bavail: 1, files: 1, ffree: 1 }));
-    h.container.registerInstance(RT.PauseImage, 'splitlet-lab/pause:1');
-    abort = new AbortController();
-    running = runAll(h.container.resolve(RuntimeServer), h.container.resolve(ImageServer)).run(abort.signal);
-    await h.nc.flush();
-  });
-
-  afterAll(async () => {
-    abort.abort();
-    await running;
-    await h.close();
-    await docker.close();
+  const executor = useExecutorOnFakeDocker();
+  beforeAll(() => {
+    h = executor.harness();
   });
 
   const rt = () => createRpcClient(h.peer, h.nodeName, RuntimeService, { timeoutMs: 5000 });

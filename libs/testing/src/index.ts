@@ -15,3 +15,4 @@ export * from './nats-auth';
 export * from './lab-bus';
 export * from './fuzz';
 export * from './serving-csr';
+export * from './use-nats';

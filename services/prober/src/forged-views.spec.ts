@@ -1,10 +1,9 @@
 import type { V1Pod, V1Probe } from '@kubernetes/client-node';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { kvEntries, kvPut, openBucket, podsViewBucket, probeResultKey, probeResultsBucket, proberReplicasBucket } from '@splitlet/bus';
 import { create, PodProbeViewSchema, ProbeResultSchema, ProbeResultValue, type PodProbeView, type Probe } from '@splitlet/contracts';
 import { systemClock } from '@splitlet/service';
-import { startNatsServer, waitFor, type NatsServer } from '@splitlet/testing';
+import { useNatsServer, waitFor } from '@splitlet/testing';
 import { FakeProber, silentLogger } from './__fixtures__/fakes';
 import { container, podView, probe } from './__fixtures__/views';
 import { ProbeManager } from './manager';
@@ -40,19 +39,10 @@ const viewOf = (uid: string, readiness: Probe = probe({ periodSeconds: 1 }), pod
   podView([container({ readiness })], { podUid: uid, name: uid, podIp, version: 1n });
 
 describe('prober manager - forged views', () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
+  const nats = useNatsServer();
   let node = 0;
   let stop: (() => Promise<void>) | undefined;
 
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
   afterEach(async () => {
     await stop?.();
     stop = undefined;
@@ -61,8 +51,8 @@ describe('prober manager - forged views', () => {
   /** One replica on a node of its own, checking views against `nodePods`. */
   async function start(nodePods: NodePods, views: PodProbeView[]) {
     const name = `forged-${++node}`;
-    const pods = await openBucket(nc, podsViewBucket(name));
-    const resultsKv = await openBucket(nc, probeResultsBucket(name));
+    const pods = await openBucket(nats.nc, podsViewBucket(name));
+    const resultsKv = await openBucket(nats.nc, probeResultsBucket(name));
     for (const v of views) await kvPut(pods, v.podUid, PodProbeViewSchema, v);
     const abort = new AbortController();
     const results = new KvProbeResults(resultsKv, 'only', systemClock, silentLogger);
@@ -70,7 +60,7 @@ describe('prober manager - forged views', () => {
     const prober = new FakeProber(systemClock);
     const manager = new ProbeManager({
       podsKv: pods,
-      replicasKv: await openBucket(nc, proberReplicasBucket(name), { ttlMs: 500 }),
+      replicasKv: await openBucket(nats.nc, proberReplicasBucket(name), { ttlMs: 500 }),
       results,
       replica: { id: 'only', heartbeatMs: 100, ttlMs: 500 },
       prober,

@@ -1,26 +1,16 @@
 import { Writable } from 'node:stream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { containerLogStreamSubject } from '@splitlet/bus';
 import { create, fromBinary, ReadContainerLogRequestSchema, ReadContainerLogResponseSchema, toBinary, type ReadContainerLogRequest } from '@splitlet/contracts';
-import { startNatsServer, waitFor, type NatsServer } from '@splitlet/testing';
+import { useNatsServer, waitFor } from '@splitlet/testing';
 import { pullContainerLog } from './log-puller';
 
-let server: NatsServer;
-let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+const nats = useNatsServer();
 
 /** An executor's side of one log stream: answers each pull with what `answer` gives, records the pulls. */
 function fakeStream(id: string, answer: (req: ReadContainerLogRequest, n: number) => { data?: Buffer; eof?: boolean; error?: string }) {
   const pulls: ReadContainerLogRequest[] = [];
-  const sub = nc.subscribe(containerLogStreamSubject('node-a', id), {
+  const sub = nats.nc.subscribe(containerLogStreamSubject('node-a', id), {
     callback: (_err, msg) => {
       const req = fromBinary(ReadContainerLogRequestSchema, msg.data);
       pulls.push(req);
@@ -50,7 +40,7 @@ describe('log puller', () => {
     const s = fakeStream('s1', (_r, n) => (n <= parts.length ? { data: Buffer.from(parts[n - 1]!) } : { eof: true }));
     const chunks: Buffer[] = [];
     const out = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) });
-    await pullContainerLog(nc, 'node-a', 's1', out, new AbortController().signal);
+    await pullContainerLog(nats.nc, 'node-a', 's1', out, new AbortController().signal);
     expect(Buffer.concat(chunks).toString()).toBe('one\ntwo\nthree\n');
     s.stop();
   });
@@ -59,7 +49,7 @@ describe('log puller', () => {
     const s = fakeStream('s2', () => ({ data: Buffer.alloc(64 * 1024, 'x') }));
     const reader = slowReader();
     const gone = new AbortController();
-    const pulling = pullContainerLog(nc, 'node-a', 's2', reader.out, gone.signal);
+    const pulling = pullContainerLog(nats.nc, 'node-a', 's2', reader.out, gone.signal);
     await waitFor('a first pull', async () => (s.pulls.length ? true : undefined));
     await new Promise((r) => setTimeout(r, 300));
     expect(s.pulls.filter((p) => !p.close)).toHaveLength(1);
@@ -74,7 +64,7 @@ describe('log puller', () => {
     const s = fakeStream('s3', () => ({ data: Buffer.alloc(0) }));
     const gone = new AbortController();
     const out = new Writable({ write: (_c, _e, cb) => cb() });
-    const pulling = pullContainerLog(nc, 'node-a', 's3', out, gone.signal);
+    const pulling = pullContainerLog(nats.nc, 'node-a', 's3', out, gone.signal);
     await waitFor('pulling', async () => (s.pulls.length ? true : undefined));
     const at = Date.now();
     gone.abort();
@@ -87,7 +77,7 @@ describe('log puller', () => {
   it('pullContainerLog - rejects with the executor\'s error', async () => {
     const s = fakeStream('s4', () => ({ error: 'docker: gone', eof: true }));
     const out = new Writable({ write: (_c, _e, cb) => cb() });
-    await expect(pullContainerLog(nc, 'node-a', 's4', out, new AbortController().signal)).rejects.toThrow('container log: docker: gone');
+    await expect(pullContainerLog(nats.nc, 'node-a', 's4', out, new AbortController().signal)).rejects.toThrow('container log: docker: gone');
     s.stop();
   });
 });

@@ -85,11 +85,16 @@ const pods: Record<string, Partial<V1PodSpec>> = {
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
 const inspect = async (containerID: string) => JSON.parse((await runCommand('docker', ['inspect', containerID.replace('docker://', '')])).stdout)[0];
 const logsOf = async (containerID: string) => (await runCommand('docker', ['logs', containerID.replace('docker://', '')])).stdout;
+/** Waits for the pod to satisfy `ok`; on a timeout the error tells its last status and its Events. */
 const until = (name: string, what: string, ok: (p: V1Pod) => boolean, timeoutMs = 60_000) =>
   waitFor(`${name}: ${what}`, async () => {
     const p = await read(name);
     return ok(p) ? p : undefined;
-  }, timeoutMs);
+  }, timeoutMs).catch(async (err: Error) => {
+    const status = JSON.stringify((await read(name).catch(() => undefined))?.status);
+    const events = (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` }).catch(() => undefined))?.items ?? [];
+    throw new Error(`${err.message}\nstatus: ${status}\nevents: ${events.map((e) => `${e.reason}: ${e.message}`).join(' | ')}`);
+  });
 const running = (name: string) => until(name, 'Running', (p) => p.status?.phase === 'Running' && Boolean(p.status.containerStatuses?.every((c) => c.state?.running)));
 
 /**

@@ -33,9 +33,10 @@ const phase = (name: string, want: string, timeoutMs = 60_000) =>
     const p = await read(name);
     return p.status?.phase === want ? p : undefined;
   }, timeoutMs).catch(async (err: Error) => {
-    const status = JSON.stringify((await read(name).catch(() => undefined))?.status?.containerStatuses);
+    const status = JSON.stringify((await read(name).catch(() => undefined))?.status);
+    const events = (await eventsOf(name).catch(() => [])).map((e) => `${e.reason}: ${e.message}`).join(' | ');
     const warnings = (nodeRef.current?.procs['pod-sync']?.logs ?? []).filter((l) => Number(l['level']) >= 40).map((l) => JSON.stringify(l));
-    throw new Error(`${err.message}\nstatus: ${status}\npod-sync warnings:\n${warnings.slice(-10).join('\n')}`);
+    throw new Error(`${err.message}\nstatus: ${status}\nevents: ${events}\npod-sync warnings:\n${warnings.slice(-10).join('\n')}`);
   });
 const running = (name: string) => phase(name, 'Running');
 /** The output of a container that prints its findings and exits 0. */

@@ -51,6 +51,23 @@ const pods: Record<string, Partial<V1PodSpec>> = {
       { name: 'down', image: 'splitlet-lab/node:24', command: ['node', '-e', grpcServer.replace('9000', '9001')], readinessProbe: { grpc: { port: 9001, service: 'down' }, periodSeconds: 1 } },
     ],
   },
+  // Started after 3 s; a readiness period of a minute: Ready at once, or a minute late.
+  'startup-ready': {
+    containers: [
+      box({
+        command: ['sh', '-c', 'sleep 3; touch /tmp/up; sleep 3600'],
+        startupProbe: { exec: { command: ['cat', '/tmp/up'] }, periodSeconds: 1, failureThreshold: 30 },
+        readinessProbe: { exec: { command: ['cat', '/tmp/up'] }, periodSeconds: 60 },
+      }),
+    ],
+  },
+  // A sidecar whose startup probe passes after 5 s: the app container waits for it.
+  'sidecar-startup': {
+    initContainers: [
+      box({ name: 'side', restartPolicy: 'Always', command: ['sh', '-c', 'sleep 5; touch /tmp/up; sleep 3600'], startupProbe: { exec: { command: ['cat', '/tmp/up'] }, periodSeconds: 1, failureThreshold: 30 } }),
+    ],
+    containers: [box({})],
+  },
 };
 
 // Created in its own test: its first seconds are what the test looks at.
@@ -122,6 +139,24 @@ describe('probes on a splitlet node', () => {
     expect(started.status?.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0 });
     // The liveness probe (failureThreshold 1) would have killed it had it run before startup succeeded.
     expect(await eventsOf('startup', 'Killing')).toEqual([]);
+  });
+
+  it('prober - readiness is probed as soon as the startup probe succeeds, not a readiness period later', async () => {
+    const ready = await until('startup-ready', 'Ready', (p) => condition(p, 'Ready')?.status === 'True', 40_000);
+    const app = ready.status!.containerStatuses![0]!;
+    expect(app).toMatchObject({ started: true, ready: true });
+    // Ready within seconds of the container's start, not after its 60 s readiness period.
+    const readyAfter = Date.parse(String(condition(ready, 'Ready')!.lastTransitionTime)) - Date.parse(String(app.state!.running!.startedAt));
+    expect(readyAfter).toBeLessThan(30_000);
+  });
+
+  it('prober - a sidecar with a startup probe holds the app containers until it has started', async () => {
+    const p = await until('sidecar-startup', 'app running', (x) => Boolean(x.status?.containerStatuses?.[0]?.state?.running), 60_000);
+    const side = p.status!.initContainerStatuses![0]!;
+    expect(side).toMatchObject({ name: 'side', started: true });
+    const gap = Date.parse(String(p.status!.containerStatuses![0]!.state!.running!.startedAt)) - Date.parse(String(side.state!.running!.startedAt));
+    // The sidecar's startup probe passes 5 s after it started; the app starts after that.
+    expect(gap).toBeGreaterThanOrEqual(4_000);
   });
 
   it('prober - grpc: SERVING is ready; NOT_SERVING for a named service is not', async () => {

@@ -509,9 +509,20 @@ start_nats() {
     rm -rf "$LAB_DIR/nats/jetstream/\$G"
   fi
   if ((NATS_CERT_CHANGED)) && pid_of nats-server >/dev/null; then log "nats-server: certificate changed, restarting"; stop nats-server; fi
+  # TLS in the config rather than --tls flags: only there can the handshake be given
+  # longer than the 2 s default. A service starting on a loaded 2-core host can take
+  # longer than that to answer; the server then hangs up and the service starts over.
+  # (auth.conf gives the CONNECT after it 10 s likewise; a reload, SIGHUP, reads both.)
+  cat >"$NATS_AUTH/server.conf" <<CONF
+include auth.conf
+tls {
+  cert_file: "$PKI/nats-server.crt"
+  key_file: "$PKI/nats-server.key"
+  timeout: 10
+}
+CONF
   ensure nats-server 30 "$LAB_NATS_PORT $LAB_NATS_MONITOR_PORT" nats_ok -- "$BIN/nats-server" \
-    -c "$NATS_AUTH/auth.conf" --tls --tlscert "$PKI/nats-server.crt" --tlskey "$PKI/nats-server.key" \
-    -js -sd "$LAB_DIR/nats" -a 127.0.0.1 -p "$LAB_NATS_PORT" -m "$LAB_NATS_MONITOR_PORT"
+    -c "$NATS_AUTH/server.conf" -js -sd "$LAB_DIR/nats" -a 127.0.0.1 -p "$LAB_NATS_PORT" -m "$LAB_NATS_MONITOR_PORT"
 }
 
 # A local image registry (distribution) with basic auth, so that tests pull real

@@ -68,7 +68,7 @@ export const ACCOUNT_NAME = 'splitlet';
  * accounts preloaded into a MEMORY resolver. Users are not listed: any user JWT the
  * account signed is accepted, so a new node's identities need no server reload.
  */
-export async function serverAuthConfig(a: BusAuthority): Promise<string> {
+export async function serverAuthConfig(a: BusAuthority, opts: { authTimeoutSeconds?: number } = {}): Promise<string> {
   const revocations = await loadRevocations(a.dir);
   // The operator's JWT is made once and kept: a server reloads a changed account list
   // (a revocation) but refuses to reload a changed operator, and each encoding differs.
@@ -103,6 +103,9 @@ export async function serverAuthConfig(a: BusAuthority): Promise<string> {
     '# Users are not listed: each service presents a user JWT signed by the splitlet account.',
     '# A user JWT carries its permissions: with a long node name, CONNECT outgrows the 4 KB default.',
     'max_control_line: 64KB',
+    '# How long a new connection has to authenticate (the default 2 s): a service starting on a',
+    '# loaded node can take longer to answer INFO; it reconnects then, but each retry costs a second.',
+    `authorization { timeout: ${opts.authTimeoutSeconds ?? 10} }`,
     `operator: ${operatorJwt}`,
     `system_account: ${a.system.getPublicKey()}`,
     'resolver: MEMORY',

@@ -122,8 +122,11 @@ describe('bus identities at work', () => {
   });
 
   it("bus identities - the registrar hears its own node's pod-sync; another node's pod-sync, posing as this node's, cannot answer", async () => {
-    const mine = await new Svcm(await as('pod-sync')).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
-    const impostor = await new Svcm(await as('pod-sync', 'node-b')).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
+    const [mineNc, impostorNc] = [await as('pod-sync'), await as('pod-sync', 'node-b')];
+    const mine = await new Svcm(mineNc).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
+    const impostor = await new Svcm(impostorNc).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
+    // Both services' subscriptions are at the server before the ping (add() does not wait for that).
+    await Promise.all([mineNc.flush(), impostorNc.flush()]);
     try {
       const answers: string[] = [];
       for await (const p of await new Svcm(await as('registrar')).client({ strategy: 'timer', maxWait: 1000 }).ping('pod-sync')) answers.push(p.id);

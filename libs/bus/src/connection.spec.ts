@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,5 +66,50 @@ describe('connectBus', () => {
   it('connectBus - no credentials for a bus that requires them is refused with BusAuthError', async () => {
     const err = await connectBus({ servers: [authServer.url], name: 't', logger }).catch((e: unknown) => e);
     expect(isBusAuthError(err) && !err.hadCredentials).toBe(true);
+  });
+
+  it('connectBus - a server that timed the connection out before it authenticated (a starved start) is connected to again, before and after connecting; not taken for a refusal', async () => {
+    const server = await startAuthNatsServer({ authTimeoutSeconds: 0.3 });
+    // While `late` > 0, a new connection's CONNECT reaches the server 1 s late, as from
+    // a process starved of CPU: the server answers "Authentication Timeout" and hangs up.
+    let late = 2;
+    let connections = 0;
+    const open = new Set<Socket>();
+    const upstreamPort = Number(new URL(server.url).port);
+    const proxy = createServer((client) => {
+      connections++;
+      const slow = late-- > 0;
+      const upstream = createConnection({ host: '127.0.0.1', port: upstreamPort });
+      for (const s of [client, upstream]) {
+        open.add(s);
+        s.on('close', () => open.delete(s));
+      }
+      upstream.pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      client.on('data', (chunk: Buffer) => (slow ? setTimeout(() => upstream.writable && upstream.write(chunk), 1000) : upstream.write(chunk)));
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const creds = await readFile(await server.credsFile('node-1', 'pod-sync'));
+      const nc = await connectBus({ servers: [`nats://127.0.0.1:${(proxy.address() as AddressInfo).port}`], name: 't', logger, creds, inboxPrefix: '_INBOX.node-1.pod-sync' });
+      await nc.flush();
+      expect(connections).toBe(3);
+      // The connection is lost; its next two attempts time out the same way.
+      late = 2;
+      const reconnected = (async () => {
+        for await (const s of nc.status()) if (s.type === 'reconnect') return true;
+        return false;
+      })();
+      for (const s of open) s.destroy();
+      expect(await reconnected).toBe(true);
+      await nc.flush();
+      expect(connections).toBe(6);
+      await nc.close();
+    } finally {
+      proxy.close();
+      await server.stop();
+    }
   });
 });

@@ -21,31 +21,35 @@ export interface BusConnectOptions {
  * Connects to NATS and stays connected: waits for a server that is not up yet and
  * reconnects forever after a loss, logging each change, so a NATS outage delays a
  * service and never kills it. A server that refuses the credentials (or their absence)
- * is not an outage: it rejects with BusAuthError at once (nats.js gives up after the
- * same authorization error twice), so the service can exit with a configuration error.
- * Neither is a server whose certificate does not verify (BusTlsError): the first
- * attempt says which it is, and only a server that cannot be reached is waited for.
+ * is not an outage: it rejects with BusAuthError at once, so the service can exit with
+ * a configuration error. Neither is a server whose certificate does not verify
+ * (BusTlsError). A server that gave up waiting for the connection's CONNECT
+ * ("Authentication Timeout": a process starved of CPU while it starts) refused no
+ * identity: that is retried like an unreachable server, before and after connecting
+ * (nats.js would otherwise close the connection for good on the second in a row).
  */
 export async function connectBus(opts: BusConnectOptions): Promise<NatsConnection> {
   const options: ConnectionOptions = {
     servers: opts.servers,
     name: opts.name,
     maxReconnectAttempts: -1,
-    reconnectTimeWait: 1000,
+    reconnectTimeWait: RETRY_MS,
+    ignoreAuthErrorAbort: true,
     ...(opts.creds ? { authenticator: credsAuthenticator(opts.creds) } : {}),
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
   };
-  let nc: NatsConnection;
-  try {
-    nc = await connect(options).catch((err: unknown) => {
-      if (refusal(err)) throw err;
-      return connect({ ...options, waitOnFirstConnect: true });
-    });
-  } catch (err) {
-    if (authRefusal(err)) throw new BusAuthError(opts.servers.join(','), opts.creds !== undefined, { cause: err });
-    if (tlsRefusal(err)) throw new BusTlsError(opts.servers.join(','), opts.caFile, { cause: err });
-    throw err;
+  let nc: NatsConnection | undefined;
+  for (let attempt = 1; !nc; attempt++) {
+    try {
+      nc = await connect(options);
+    } catch (err) {
+      if (authRefusal(err)) throw new BusAuthError(opts.servers.join(','), opts.creds !== undefined, { cause: err });
+      if (tlsRefusal(err)) throw new BusTlsError(opts.servers.join(','), opts.caFile, { cause: err });
+      if (authTimeout(err)) opts.logger.warn({ attempt }, 'NATS timed the connection out before it authenticated; connecting again');
+      else if (attempt === 1) opts.logger.warn({ err: (err as Error).message }, 'NATS is not reachable yet; waiting for it');
+      await delay(RETRY_MS);
+    }
   }
   opts.logger.info({ server: nc.getServer() }, 'connected to NATS');
   const nodeInboxes = opts.inboxPrefix ? `${opts.inboxPrefix.slice(0, opts.inboxPrefix.lastIndexOf('.'))}.` : undefined;
@@ -69,7 +73,11 @@ function isForeignReply(err: unknown, nodeInboxes: string): boolean {
   return err instanceof errors.PermissionViolationError && err.operation === 'publish' && err.subject.startsWith('_INBOX') && !err.subject.startsWith(nodeInboxes);
 }
 
-const authRefusal = (err: unknown): boolean => err instanceof errors.AuthorizationError || err instanceof errors.UserAuthenticationExpiredError;
+const RETRY_MS = 1000;
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const authTimeout = (err: unknown): boolean => err instanceof errors.AuthorizationError && /authentication timeout/i.test(err.message);
+const authRefusal = (err: unknown): boolean => (err instanceof errors.AuthorizationError && !authTimeout(err)) || err instanceof errors.UserAuthenticationExpiredError;
 
 // Node's codes for a certificate that does not verify (openssl's, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE,
 // SELF_SIGNED_CERT_IN_CHAIN, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID).
@@ -86,4 +94,3 @@ function tlsRefusal(err: unknown): boolean {
   return false;
 }
 
-const refusal = (err: unknown): boolean => authRefusal(err) || tlsRefusal(err);

@@ -21,10 +21,10 @@ export interface AuthNatsServer extends NatsServer {
  * (bus-creds' keys, in a temporary state dir) and their config; every identity minted
  * from the permission table.
  */
-export async function startAuthNatsServer(): Promise<AuthNatsServer> {
+export async function startAuthNatsServer(opts: { authTimeoutSeconds?: number } = {}): Promise<AuthNatsServer> {
   const state = await mkdtemp(join(tmpdir(), 'splitlet-bus-auth-'));
   const authority = await loadOrCreateAuthority(state);
-  const server = await startNatsServer({ config: await serverAuthConfig(authority) });
+  const server = await startNatsServer({ config: await serverAuthConfig(authority, opts) });
   const minted = new Map<string, Promise<unknown>>();
   const credsFile = async (nodeName: string, service: BusServiceName) => {
     const dir = nodeCredsDir(state, nodeName);

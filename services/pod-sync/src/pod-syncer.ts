@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
 import { containerFieldPath, isRemoteError, podStatusSubject, publish, recordPodEvent, type ServiceClient } from '@splitlet/bus';
-import { ContainerState, PodSandboxState, statusv1, type ContainerStatus, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
+import { ContainerState, PodSandboxState, ProbeResultValue, statusv1, type ContainerStatus, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
 import {
   generateContainersReadyCondition,
   generatePodInitializedCondition,
@@ -287,6 +287,16 @@ export class PodSyncer {
     acted: { value: boolean },
     backedOff: { value: boolean },
   ): Promise<boolean> {
+    const uid = pod.metadata!.uid!;
+    // podHasInitialized: an app container created or running means the init sequence
+    // was gone through once; a sidecar's startup no longer holds anything then.
+    const initialized = (pod.spec?.containers ?? []).some((a) =>
+      containers.some((x) => x.metadata?.name === a.name && (x.state === ContainerState.CREATED || x.state === ContainerState.RUNNING)),
+    );
+    // A sidecar with a startup probe holds the next containers until that probe has
+    // succeeded for its running instance (computeInitContainerActions).
+    const holds = (c: V1Container, id?: string) =>
+      c.restartPolicy === 'Always' && Boolean(c.startupProbe) && !initialized && (!id || this.probes.result(uid, c.name, 'startup', id) !== ProbeResultValue.SUCCESS);
     for (const c of pod.spec?.initContainers ?? []) {
       let latest = containers.find((x) => x.metadata?.name === c.name);
       const sidecar = c.restartPolicy === 'Always';
@@ -297,13 +307,13 @@ export class PodSyncer {
           if (latest !== before) acted.value = true;
         }
         if (latest?.state === ContainerState.RUNNING) {
-          if (sidecar) continue;
-          return false; // wait for it to finish
+          if (sidecar && !holds(c, latest.id)) continue;
+          return false; // wait for it to finish (or, a sidecar, to start)
         }
         if (latest?.state === ContainerState.CREATED) {
           acted.value = true;
           await this.runtime.startContainer({ containerId: latest.id });
-          if (sidecar) continue;
+          if (sidecar && !holds(c)) continue;
           return false;
         }
         if (latest?.state === ContainerState.EXITED) {
@@ -316,7 +326,7 @@ export class PodSyncer {
         }
         acted.value = true;
         await this.startNew(pod, c, sandbox, latest ? latest.metadata!.attempt + 1 : 0);
-        if (!sidecar) return false;
+        if (!sidecar || holds(c)) return false;
       } catch (err) {
         failures.set(c.name, this.failureOf(err));
         return false;

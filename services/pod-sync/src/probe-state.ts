@@ -38,7 +38,9 @@ export class ProbeState {
         if (value) this.settled.set(key, value);
         else this.settled.delete(key);
         const uid = value?.podUid ?? key.split('.')[0] ?? '';
-        const statusOnly = value !== undefined && (value.kind === ProbeKind.READINESS || value.result === ProbeResultValue.SUCCESS);
+        // A readiness result, or a liveness success, changes only the status; a startup
+        // success may let the next containers start (a sidecar's), so it is a full sync.
+        const statusOnly = value !== undefined && (value.kind === ProbeKind.READINESS || (value.kind === ProbeKind.LIVENESS && value.result === ProbeResultValue.SUCCESS));
         if (uid) onResult(uid, statusOnly);
       },
       { logger: this.logger, signal },

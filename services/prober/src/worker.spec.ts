@@ -102,6 +102,21 @@ describe('prober worker', () => {
     expect(times(s.prober, 'liveness')).toEqual([3, 4]);
   });
 
+  it('worker - readiness is probed at once when the startup probe has succeeded (the view says started), not a period later; a ready instance is not re-triggered', async () => {
+    const r = setup({ kind: 'readiness', probe: { periodSeconds: 30 }, container: { started: false } });
+    await r.start();
+    await r.clock.advance(5_000);
+    expect(times(r.prober, 'readiness')).toEqual([]);
+    r.worker.update(r.view({ started: true }));
+    await r.clock.settle();
+    expect(times(r.prober, 'readiness')).toEqual([5]);
+    expect(r.seq()).toEqual(['c1:failure', 'c1:success']);
+    // Ready: a newer view (a label, say) triggers nothing; the period goes on.
+    r.worker.update(r.view({ started: true }));
+    await r.clock.advance(30_000);
+    expect(times(r.prober, 'readiness')).toEqual([5, 30]);
+  });
+
   it('worker - a liveness failure holds the worker until a new container id, which starts afresh and is probed at once', async () => {
     const t = setup({ kind: 'liveness', probe: { periodSeconds: 10, failureThreshold: 3 } });
     t.prober.script('liveness', fail('boom'), fail('boom'), fail('boom'), ok);

@@ -71,12 +71,26 @@ export class ProbeWorker {
     });
   }
 
-  /** The pod's newer view. A new container instance is probed at once (the kubelet's manual trigger). */
+  /**
+   * The pod's newer view. A new container instance is probed at once (the kubelet's
+   * manual trigger), and so is the readiness of a started, running instance not yet
+   * ready: the kubelet's UpdatePodStatus triggers that worker at each status it
+   * computes, so a container is probed for readiness as soon as its startup probe
+   * succeeds, not a period later.
+   */
   update(pod: PodProbeView): void {
     const before = this.container()?.containerId;
     this.pod = pod;
-    const after = this.container()?.containerId;
-    if (after && after !== before) this.trigger();
+    const c = this.container();
+    if (c?.containerId && c.containerId !== before) this.trigger();
+    else if (this.kind === 'readiness' && c?.started && c.running && !this.settledSuccess()) this.trigger();
+  }
+
+  /** Whether this instance's readiness has settled on success (what the results hold). */
+  private settledSuccess(): boolean {
+    const c = this.container();
+    const held = this.deps.results.get(this.pod.podUid, this.containerName, this.kind);
+    return Boolean(c?.containerId && held && held.containerId === c.containerId && held.result === ProbeResultValue.SUCCESS);
   }
 
   /** Probes now, then goes on with the period as before. */
@@ -97,9 +111,9 @@ export class ProbeWorker {
     const { clock } = this.deps;
     const signal = this.stopping.signal;
     // "If kubelet restarted the probes could be started in rapid succession."
+    // (The kubelet's time.Sleep: only a stop ends it; a trigger meanwhile runs a second probe right after the first.)
     if (jitter) {
-      this.wake = new AbortController();
-      await clock.sleep(Math.floor(this.deps.random() * periodMs), this.wake.signal).catch(() => undefined);
+      await clock.sleep(Math.floor(this.deps.random() * periodMs), signal).catch(() => undefined);
       if (signal.aborted) return;
     }
     let nextTick = clock.now() + periodMs;

@@ -4,6 +4,7 @@ import type { ContainerConfigSchema, PodSandboxConfigSchema } from '@splitlet/co
 import { parseQuantity } from '@splitlet/quantity';
 import type { ContainerInputsResult } from './container-inputs';
 import { containerEnv, expandCommand, type EnvContext } from './env';
+import { podKernelHostname } from './etc-hosts';
 
 export interface DnsSettings {
   clusterDNS: string[];
@@ -24,8 +25,8 @@ export function sandboxConfig(pod: V1Pod, attempt: number, dns: DnsSettings): Me
   const ports = spec.containers.flatMap((c) => c.ports ?? []).filter((p) => p.hostPort);
   return {
     metadata: { name, namespace: pod.metadata?.namespace ?? '', uid: pod.metadata?.uid ?? '', attempt },
-    // The pod's host name: spec.hostname, else the pod name, cut to 63 characters as the kubelet does.
-    hostname: (spec.hostname || name).slice(0, 63).replace(/[-.]+$/, ''),
+    // The kubelet sets no host name for a host-network pod (it has the node's).
+    hostname: spec.hostNetwork ? '' : podKernelHostname(pod, dns.clusterDomain),
     subdomain: spec.subdomain ?? '',
     dnsConfig: dnsConfig(pod, dns),
     portMappings: ports.map((p) => ({

@@ -5,6 +5,7 @@ import { parseQuantity } from '@splitlet/quantity';
 import type { ContainerInputsResult } from './container-inputs';
 import { containerEnv, expandCommand, type EnvContext } from './env';
 import { podKernelHostname } from './etc-hosts';
+import { normalizeSysctlName } from './sysctls';
 
 export interface DnsSettings {
   clusterDNS: string[];
@@ -39,6 +40,8 @@ export function sandboxConfig(pod: V1Pod, attempt: number, dns: DnsSettings): Me
     annotations: pod.metadata?.annotations ?? {},
     hostNetwork: spec.hostNetwork ?? false,
     hostAliases: (spec.hostAliases ?? []).map((a) => ({ ip: a.ip ?? '', hostnames: a.hostnames ?? [] })),
+    // generatePodSandboxLinuxConfig, the names with dots first (ConvertPodSysctlsVariableToDotsSeparator: runc knows no slashes).
+    sysctls: Object.fromEntries((spec.securityContext?.sysctls ?? []).map((s) => [normalizeSysctlName(s.name), s.value])),
   };
 }
 

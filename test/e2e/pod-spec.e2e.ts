@@ -80,9 +80,27 @@ const pods: Record<string, Partial<V1PodSpec>> = {
   // Service variables: the namespace's services (created before the node starts) and default/kubernetes.
   svcenv: { containers: [app({ command: ['sh', '-c', 'env | sort; sleep 3600'], env: [{ name: 'DB_SERVICE_PORT', value: 'mine' }, { name: 'API', value: '$(KUBERNETES_SERVICE_HOST):$(DB_PORT_6379_TCP_PORT)' }] })] },
   nolinks: { enableServiceLinks: false, containers: [app({ command: ['sh', '-c', 'env | sort; sleep 3600'] })] },
+  // spec.hostnameOverride (Beta, on since 1.35) wins over hostname and subdomain; setHostnameAsFQDN.
+  override: { hostnameOverride: 'my-host.example', hostname: 'box', subdomain: 'sub', containers: [app({ command: ['sh', '-c', 'echo "host=$(hostname)"; cat /etc/hosts; echo end; sleep 3600'] })] },
+  fqdn: { hostname: 'box', subdomain: 'sub', setHostnameAsFQDN: true, containers: [app({ command: ['sh', '-c', 'echo "host=$(hostname)"; sleep 3600'] })] },
+  // Safe sysctls (one with slashes) and one the node allows (SPLITLET_ALLOWED_UNSAFE_SYSCTLS below).
+  sysctls: {
+    restartPolicy: 'Never',
+    securityContext: { sysctls: [{ name: 'kernel/shm_rmid_forced', value: '1' }, { name: 'net.ipv4.ip_local_port_range', value: '20000 30000' }, { name: 'kernel.msgmni', value: '4242' }] },
+    containers: [app({ command: ['sh', '-c', 'cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_local_port_range /proc/sys/kernel/msgmni'] })],
+  },
+  // Refused at admission.
+  unsafesysctl: { securityContext: { sysctls: [{ name: 'kernel.msgmax', value: '10000000000' }] }, containers: [app({})] },
+  windows: { os: { name: 'windows' }, containers: [app({})] },
 };
 
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
+/** docker inspect of the pod's sandbox (its pause container). */
+const sandboxOf = async (uid: string) => {
+  const ids = (await runCommand('docker', ['ps', '-aq', '--filter', `label=io.kubernetes.pod.uid=${uid}`, '--filter', 'label=io.kubernetes.container.name=POD'])).stdout.split('\n').filter(Boolean);
+  expect(ids).toHaveLength(1);
+  return inspect(ids[0]!);
+};
 const inspect = async (containerID: string) => JSON.parse((await runCommand('docker', ['inspect', containerID.replace('docker://', '')])).stdout)[0];
 const logsOf = async (containerID: string) => (await runCommand('docker', ['logs', containerID.replace('docker://', '')])).stdout;
 /** Waits for the pod to satisfy `ok`; on a timeout the error tells its last status and its Events. */
@@ -119,7 +137,7 @@ describe('pod specs on a splitlet node', () => {
   let stopNode: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     ({ core, stop: stopNode } = await startPodTestNode(names, {
-      env: { SPLITLET_CLUSTER_DNS: '10.96.0.10' },
+      env: { SPLITLET_CLUSTER_DNS: '10.96.0.10', SPLITLET_ALLOWED_UNSAFE_SYSCTLS: 'kernel.msgmni' },
       // Listed by pod-sync before it serves a pod: the kubelet's own race between a new
       // Service and a new pod is not what this file tests.
       setup: async (api) => {
@@ -305,5 +323,50 @@ describe('pod specs on a splitlet node', () => {
     const ok = (await done('termlogsok')).status?.containerStatuses?.[0]?.state?.terminated;
     expect(ok?.exitCode).toBe(0);
     expect(ok?.message).toBeUndefined();
+  });
+
+  it('pod-sync - spec.hostnameOverride is the host name and the /etc/hosts entry, before hostname and subdomain; setHostnameAsFQDN makes the host name the FQDN', async () => {
+    await running('override');
+    const { logs, pod: p } = await outputOf('override', '\nend\n');
+    expect(p.spec?.hostnameOverride).toBe('my-host.example'); // the API server has the field (its gate on)
+    expect(logs).toMatch(/^host=my-host\.example$/m);
+    expect(logs).toContain(`fe00::2\tip6-allrouters\n${p.status?.podIP}\tmy-host.example\nend\n`);
+    expect(logs).not.toContain('box');
+    expect((await sandboxOf(p.metadata!.uid!)).Config.Hostname).toBe('my-host.example');
+    await running('fqdn');
+    const fqdn = await outputOf('fqdn', 'host=');
+    expect(fqdn.logs).toBe(`host=box.sub.${namespace}.svc.cluster.local\n`);
+  });
+
+  it('pod-sync - sysctls: safe ones and the node\'s allowed unsafe ones are set on the sandbox, whose namespaces the container shares', async () => {
+    const p = await until('sysctls', 'Succeeded', (x) => x.status?.phase === 'Succeeded');
+    expect(await logsOf(p.status!.containerStatuses![0]!.containerID!)).toBe('1\n20000\t30000\n4242\n');
+    expect((await sandboxOf(p.metadata!.uid!)).HostConfig.Sysctls).toEqual({ 'kernel.shm_rmid_forced': '1', 'net.ipv4.ip_local_port_range': '20000 30000', 'kernel.msgmni': '4242' });
+  });
+
+  /** A pod the node refused at admission: Failed as the kubelet's rejectPod, a Warning Event, nothing in Docker. */
+  const rejected = async (name: string, reason: string, message: string) => {
+    const p = await until(name, 'Failed', (x) => x.status?.phase === 'Failed');
+    expect(p.status).toMatchObject({ phase: 'Failed', reason, message: `Pod was rejected: ${message}`, qosClass: 'BestEffort' });
+    expect(p.status?.startTime).toBeDefined();
+    expect(p.status?.containerStatuses).toBeUndefined();
+    expect(p.status?.conditions ?? []).toEqual([]); // no kubelet condition (nor PodScheduled: the pod was bound by its spec)
+    const ev = await waitFor(`${name}: ${reason} Event`, async () => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},reason=${reason}` })).items[0], 30_000);
+    expect(ev).toMatchObject({ type: 'Warning', reason, message, involvedObject: { kind: 'Pod', uid: p.metadata!.uid } });
+    expect((await runCommand('docker', ['ps', '-aq', '--filter', `label=io.kubernetes.pod.uid=${p.metadata!.uid}`])).stdout.trim()).toBe('');
+    return p;
+  };
+
+  // (A net.* sysctl on the host network, the kubelet's other refusal, the API server refuses already: unit-tested.)
+  it('pod-sync - an unsafe sysctl the node does not allow: SysctlForbidden, the kubelet\'s message; nothing runs', async () => {
+    await rejected('unsafesysctl', 'SysctlForbidden', 'forbidden sysctl: "kernel.msgmax" not allowlisted');
+  });
+
+  it('pod-sync - spec.os.name windows is PodOSNotSupported, a kubernetes.io/os label of another OS PodOSSelectorNodeLabelDoesNotMatch; a rejected pod deletes as any other', async () => {
+    const p = await rejected('windows', 'PodOSNotSupported', 'Failed to admit pod as the OS field doesn\'t match node OS');
+    await core.createNamespacedPod({ namespace, body: { metadata: { name: 'oslabel', namespace, labels: { 'kubernetes.io/os': 'windows' } }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [app({})] } } });
+    await rejected('oslabel', 'PodOSSelectorNodeLabelDoesNotMatch', 'Failed to admit pod as the `kubernetes.io/os` label doesn\'t match node label');
+    await core.deleteNamespacedPod({ namespace, name: 'windows' });
+    await waitFor('windows deleted', async () => ((await read('windows').catch(() => undefined))?.metadata?.uid === p.metadata?.uid ? undefined : true), 30_000);
   });
 });

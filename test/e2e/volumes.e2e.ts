@@ -296,6 +296,20 @@ describe('volumes and configuration on a splitlet node', () => {
     expect(await logsOf(pod, 1)).toBe('mine\nexpr\n');
   });
 
+  it('subPath mode - a missing subPath of an emptyDir gets the volume\'s mode, not the umask\'s: with an fsGroup 2777, on tmpfs dgtrwxrwxrwx, owned by the group (the NodeConformance spec\'s)', async () => {
+    const show = (dir: string) => `stat -c "%a %A %u %g" ${dir}`;
+    const body = podOf('submode', [
+      box('app', `${show('/plain')}; ${show('/test-volume')}; stat -f -c %T /test-volume; touch /test-volume/f; stat -c %g /test-volume/f`, {
+        volumeMounts: [
+          { name: 'disk', mountPath: '/plain', subPath: 'plain' },
+          { name: 'mem', mountPath: '/test-volume', subPath: 'test-sub' },
+        ],
+      }),
+    ], { securityContext: { runAsUser: 1001, fsGroup: 123 }, volumes: [{ name: 'disk', emptyDir: {} }, { name: 'mem', emptyDir: { medium: 'Memory' } }] });
+    await core.createNamespacedPod({ namespace, body });
+    expect(await finishedOutput('submode')).toBe('2777 drwxrwsrwx 0 123\n3777 drwxrwsrwt 0 123\ntmpfs\n123\n');
+  });
+
   it('subPath escape - a symlink the pod put into its volume cannot lead a subPath mount out of it (CVE-2021-25741)', async () => {
     writeFileSync(`${hostDir}/host-secret`, 'host only');
     const body = podOf('escape', [box('app', 'cat /escaped/host-secret; ls /escaped', { volumeMounts: [{ name: 'data', mountPath: '/escaped', subPath: 'link' }] })], {

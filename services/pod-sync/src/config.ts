@@ -1,5 +1,9 @@
 import { commonSchema } from '@splitlet/config';
 import { z } from 'zod';
+import { InvalidSysctlPatternError, SysctlAllowlist } from './sysctls';
+
+/** A comma-separated list, blanks dropped. */
+export const commaList = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 export const configSchema = commonSchema.extend({
   /** The node's kubeconfig (identity system:node:<name>); unset: client-node's default search. */
@@ -27,6 +31,22 @@ export const configSchema = commonSchema.extend({
   SPLITLET_OBJECT_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
   /** How often dead containers and sandboxes are garbage-collected (the kubelet's ContainerGCPeriod). */
   SPLITLET_CONTAINER_GC_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * Unsafe sysctls pods may set beside the safe ones (the kubelet's --allowed-unsafe-sysctls),
+   * comma-separated names or prefixes ending in `*`, e.g. `kernel.msg*,net.core.somaxconn`.
+   * A pod with any other sysctl is refused (SysctlForbidden).
+   */
+  SPLITLET_ALLOWED_UNSAFE_SYSCTLS: z
+    .string()
+    .default('')
+    .superRefine((v, ctx) => {
+      try {
+        new SysctlAllowlist(commaList(v));
+      } catch (err) {
+        if (!(err instanceof InvalidSysctlPatternError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+      }
+    }),
 });
 
 export type Config = z.infer<typeof configSchema>;

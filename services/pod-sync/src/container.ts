@@ -6,7 +6,9 @@ import { ImageService, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
 import { runAll, TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
-import type { Config } from './config';
+import { release } from 'node:os';
+import { PodAdmission } from './admission';
+import { commaList, type Config } from './config';
 import { ContainerGC } from './container-gc';
 import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
@@ -15,6 +17,7 @@ import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
 import { PodWatch, type Caches } from './pod-watch';
 import { PodWorkers } from './pod-workers';
+import { SysctlAllowlist, safeSysctls } from './sysctls';
 import { SYNC } from './tokens';
 import { SystemMounter } from './volumes/mounter';
 import { ApiObjectSource } from './volumes/objects';
@@ -68,6 +71,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.PodEvents, podEvents);
   container.registerInstance(SYNC.Objects, objects);
   container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
+  // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
+  container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)])));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);

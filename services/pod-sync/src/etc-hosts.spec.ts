@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
-import { hostsFileContent } from './etc-hosts';
+import { hostsFileContent, podKernelHostname } from './etc-hosts';
+import { sandboxConfig } from './runtime-config';
 
 const pod = (spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod => ({ metadata: { name: 'web', namespace: 'ns' }, spec: { containers: [], ...spec } });
 
@@ -20,5 +21,37 @@ describe('the managed /etc/hosts', () => {
     expect(hostsFileContent(pod({ hostNetwork: true, hostAliases: [{ ip: '1.2.3.4', hostnames: ['foo'] }] }), ['192.0.2.2'], 'cluster.local', () => '127.0.0.1 localhost\n')).toBe(
       '127.0.0.1 localhost\n\n# Entries added by HostAliases.\n1.2.3.4\tfoo\n',
     );
+  });
+
+  it('spec.hostnameOverride is the host name, before hostname and subdomain, with no FQDN (GeneratePodHostNameAndDomain)', () => {
+    const content = hostsFileContent(pod({ hostnameOverride: 'my.custom-host.example', hostname: 'box', subdomain: 'sub' }), ['10.0.0.5'], 'cluster.local', () => '');
+    expect(content.endsWith('fe00::2\tip6-allrouters\n10.0.0.5\tmy.custom-host.example\n')).toBe(true);
+  });
+
+  it('a host name past 63 characters is cut there and loses a trailing dot or dash', () => {
+    const override = `${'a'.repeat(62)}.bc`;
+    expect(hostsFileContent(pod({ hostnameOverride: override }), ['10.0.0.5'], 'cluster.local', () => '').endsWith(`10.0.0.5\t${'a'.repeat(62)}\n`)).toBe(true);
+  });
+});
+
+describe('the sandbox host name (GetNodenameForKernel)', () => {
+  const dns = { clusterDNS: [], clusterDomain: 'cluster.local' };
+
+  it('is the override, else the hostname, else the pod name', () => {
+    expect(sandboxConfig(pod({ hostnameOverride: 'over.ride', hostname: 'box' }), 0, dns).hostname).toBe('over.ride');
+    expect(sandboxConfig(pod({ hostname: 'box', subdomain: 'sub' }), 0, dns).hostname).toBe('box');
+    expect(sandboxConfig(pod(), 0, dns).hostname).toBe('web');
+  });
+
+  it('is the FQDN with setHostnameAsFQDN and a subdomain, and an FQDN past 64 characters is an error', () => {
+    expect(sandboxConfig(pod({ hostname: 'box', subdomain: 'sub', setHostnameAsFQDN: true }), 0, dns).hostname).toBe('box.sub.ns.svc.cluster.local');
+    expect(sandboxConfig(pod({ setHostnameAsFQDN: true }), 0, dns).hostname).toBe('web');
+    expect(() => podKernelHostname(pod({ hostname: 'h'.repeat(40), subdomain: 'sub', setHostnameAsFQDN: true }), 'cluster.local')).toThrow(
+      `failed to construct FQDN from pod hostname and cluster domain, FQDN ${'h'.repeat(40)}.sub.ns.svc.cluster.local is too long (64 characters is the max, 65 characters requested)`,
+    );
+  });
+
+  it('is not set for a host-network pod, which has the node\'s', () => {
+    expect(sandboxConfig(pod({ hostNetwork: true, hostname: 'box' }), 0, dns).hostname).toBe('');
   });
 });

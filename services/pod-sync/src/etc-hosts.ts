@@ -10,11 +10,35 @@ function aliasEntries(aliases: V1HostAlias[] | undefined): string {
   return `\n# Entries added by HostAliases.\n${aliases.map((a) => `${a.ip}\t${(a.hostnames ?? []).join('\t')}\n`).join('')}`;
 }
 
-/** The pod's host name and domain (GeneratePodHostNameAndDomain). */
+/** A host name cut to 63 characters, without a trailing '-' or '.' (truncatePodHostnameIfNeeded). */
+const truncateHostname = (hostname: string): string => (hostname.length <= 63 ? hostname : hostname.slice(0, 63).replace(/[-.]+$/, ''));
+
+/**
+ * The pod's host name and domain (GeneratePodHostNameAndDomain): spec.hostnameOverride
+ * when set (HostnameOverride, Beta and on by default since 1.35) with no domain, since
+ * it takes precedence over hostname and subdomain; else spec.hostname or the pod's
+ * name, and with a subdomain `<subdomain>.<namespace>.svc.<cluster domain>`. (The API
+ * server has validated the names already.)
+ */
 export function podHostNameAndDomain(pod: V1Pod, clusterDomain: string): { hostName: string; hostDomain: string } {
-  const hostName = (pod.spec?.hostname || pod.metadata?.name || '').slice(0, 63).replace(/[-.]+$/, '');
+  const override = pod.spec?.hostnameOverride;
+  if (override !== undefined && override !== null) return { hostName: truncateHostname(override), hostDomain: '' };
+  const hostName = truncateHostname(pod.spec?.hostname || pod.metadata?.name || '');
   const sub = pod.spec?.subdomain;
   return { hostName, hostDomain: sub ? `${sub}.${pod.metadata?.namespace}.svc.${clusterDomain}` : '' };
+}
+
+/**
+ * The host name the sandbox's kernel carries (GetNodenameForKernel): the FQDN with
+ * setHostnameAsFQDN and a domain, which must fit the 64 characters of utsname's
+ * nodename; else the host name.
+ */
+export function podKernelHostname(pod: V1Pod, clusterDomain: string): string {
+  const { hostName, hostDomain } = podHostNameAndDomain(pod, clusterDomain);
+  if (!hostDomain || !pod.spec?.setHostnameAsFQDN) return hostName;
+  const fqdn = `${hostName}.${hostDomain}`;
+  if (fqdn.length > 64) throw new Error(`failed to construct FQDN from pod hostname and cluster domain, FQDN ${fqdn} is too long (64 characters is the max, ${fqdn.length} characters requested)`);
+  return fqdn;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
 } from '@splitlet/pod-status';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
+import { ADMISSION_REJECTIONS, type PodAdmission, type Rejection } from './admission';
 import { ContainerInputs } from './container-inputs';
 import { ContainerKiller } from './container-kill';
 import type { ResourceList } from './downward-resources';
@@ -87,6 +88,7 @@ export class PodSyncer {
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
     @inject(ContainerInputs) private readonly inputs: ContainerInputs,
+    @inject(SYNC.Admission) private readonly admission: PodAdmission,
   ) {
     this.terminationMessages = new TerminationMessages(runtime);
     this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
@@ -160,6 +162,14 @@ export class PodSyncer {
 
   /** Returns whether the pod waits on something that failed (the next sync comes sooner). */
   private async syncRunning(pod: V1Pod): Promise<boolean> {
+    // Refused at admission: nothing of it runs and its status stays the rejection's (the
+    // kubelet gives such a pod no pod worker).
+    if (this.rejected(pod)) return false;
+    const rejection = await this.admit(pod);
+    if (rejection) {
+      await this.reject(pod, rejection);
+      return false;
+    }
     if (this.pastActiveDeadline(pod)) {
       await this.failForDeadline(pod);
       return false;
@@ -180,10 +190,43 @@ export class PodSyncer {
     return retry;
   }
 
-  /** Finished: by the API's status, or by the one this worker generated last (a terminal phase is for good). */
+  /** Finished: by the API's status, or by the one this worker generated or handed over last (a terminal phase is for good). */
   private finished(pod: V1Pod): boolean {
     const done = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
-    return done(pod.status?.phase) || done(this.generated.get(pod.metadata?.uid ?? '')?.phase);
+    const uid = pod.metadata?.uid ?? '';
+    return done(pod.status?.phase) || done(this.generated.get(uid)?.phase) || done(this.lastStatus.get(uid)?.phase);
+  }
+
+  /** Whether the pod was refused at admission: Failed with an admit handler's reason (ours last handed over, else the API's). */
+  private rejected(pod: V1Pod): boolean {
+    const status = this.lastStatus.get(pod.metadata?.uid ?? '') ?? pod.status;
+    return status?.phase === 'Failed' && ADMISSION_REJECTIONS.has(status.reason ?? '');
+  }
+
+  /**
+   * The kubelet's admission (HandlePodAdditions → canAdmitPod) of a pod this process
+   * sees for the first time, not finished and with nothing of it on the node yet: the
+   * rejection, if its admit handlers refuse it. (The kubelet admits again after its own
+   * restart, even pods that run; a pod-sync restart leaves a running pod running.)
+   */
+  private async admit(pod: V1Pod): Promise<Rejection | undefined> {
+    const uid = pod.metadata!.uid!;
+    if (this.generated.has(uid) || this.lastStatus.has(uid) || this.finished(pod)) return undefined;
+    const rejection = this.admission.admit(pod);
+    if (!rejection || (await this.sandboxesOf(uid)).length) return undefined;
+    return rejection;
+  }
+
+  /**
+   * The kubelet's rejectPod: a Warning Event with the handler's reason and message, and
+   * the status Failed with that reason and `Pod was rejected: <message>` (its QoS class
+   * and a start time, nothing else: no container of it ever ran).
+   */
+  private async reject(pod: V1Pod, r: Rejection): Promise<void> {
+    this.logger.info({ pod: key(pod), reason: r.reason, message: r.message }, 'pod rejected at admission');
+    this.event(pod, 'Warning', r.reason, r.message);
+    const startTime = pod.status?.startTime ?? new Date(Math.floor(this.clock.now() / 1000) * 1000);
+    await this.publishStatus(pod, toWirePodStatus({ phase: 'Failed', reason: r.reason, message: `Pod was rejected: ${r.message}`, qosClass: podQOSClass(pod), startTime }), false, true);
   }
 
   /** SyncPod for a pod to run: volumes, sandbox, init and app containers, the status. Returns whether to retry soon. */
@@ -608,7 +651,7 @@ export class PodSyncer {
   }
 
   /** Hands a status to status-reporter with a version that only grows per pod: max(now in µs, last + 1). */
-  private async publishStatus(pod: V1Pod, status: ReturnType<typeof toWirePodStatus>, terminated: boolean): Promise<void> {
+  private async publishStatus(pod: V1Pod, status: ReturnType<typeof toWirePodStatus>, terminated: boolean, rejected = false): Promise<void> {
     const uid = pod.metadata!.uid!;
     this.lastStatus.set(uid, status);
     const last = this.versions.get(uid) ?? 0n;
@@ -621,6 +664,7 @@ export class PodSyncer {
       name: pod.metadata!.name!,
       version,
       terminated,
+      rejected,
       status,
     });
   }

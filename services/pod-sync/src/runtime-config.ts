@@ -4,6 +4,8 @@ import type { ContainerConfigSchema, PodSandboxConfigSchema } from '@splitlet/co
 import { parseQuantity } from '@splitlet/quantity';
 import type { ContainerInputsResult } from './container-inputs';
 import { containerEnv, expandCommand, type EnvContext } from './env';
+import { podKernelHostname } from './etc-hosts';
+import { normalizeSysctlName } from './sysctls';
 
 export interface DnsSettings {
   clusterDNS: string[];
@@ -24,8 +26,8 @@ export function sandboxConfig(pod: V1Pod, attempt: number, dns: DnsSettings): Me
   const ports = spec.containers.flatMap((c) => c.ports ?? []).filter((p) => p.hostPort);
   return {
     metadata: { name, namespace: pod.metadata?.namespace ?? '', uid: pod.metadata?.uid ?? '', attempt },
-    // The pod's host name: spec.hostname, else the pod name, cut to 63 characters as the kubelet does.
-    hostname: (spec.hostname || name).slice(0, 63).replace(/[-.]+$/, ''),
+    // The kubelet sets no host name for a host-network pod (it has the node's).
+    hostname: spec.hostNetwork ? '' : podKernelHostname(pod, dns.clusterDomain),
     subdomain: spec.subdomain ?? '',
     dnsConfig: dnsConfig(pod, dns),
     portMappings: ports.map((p) => ({
@@ -38,6 +40,8 @@ export function sandboxConfig(pod: V1Pod, attempt: number, dns: DnsSettings): Me
     annotations: pod.metadata?.annotations ?? {},
     hostNetwork: spec.hostNetwork ?? false,
     hostAliases: (spec.hostAliases ?? []).map((a) => ({ ip: a.ip ?? '', hostnames: a.hostnames ?? [] })),
+    // generatePodSandboxLinuxConfig, the names with dots first (ConvertPodSysctlsVariableToDotsSeparator: runc knows no slashes).
+    sysctls: Object.fromEntries((spec.securityContext?.sysctls ?? []).map((s) => [normalizeSysctlName(s.name), s.value])),
   };
 }
 

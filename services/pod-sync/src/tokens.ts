@@ -28,6 +28,8 @@ export const SYNC = {
   Objects: Symbol('Objects'),
   /** VolumeManager: the pods' volumes on the host. */
   Volumes: Symbol('Volumes'),
+  /** PodAdmission: whether the node runs a pod (the kubelet's admit handlers). */
+  Admission: Symbol('Admission'),
   /** PodEventSink: records an Event about a pod. */
   PodEvents: Symbol('PodEvents'),
 } as const;

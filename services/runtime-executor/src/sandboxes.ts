@@ -93,6 +93,9 @@ export class Sandboxes {
         ExtraHosts: extraHosts(config.hostAliases),
         CpuShares: SANDBOX_CPU_SHARES,
         RestartPolicy: { Name: 'no' },
+        // The pod's sysctls, set in the namespaces its containers join, as dockershim did
+        // (applySandboxLinuxOptions). Docker refuses one that is not namespaced (code 3).
+        ...(Object.keys(config.sysctls).length ? { Sysctls: { ...config.sysctls } } : {}),
       },
     };
 

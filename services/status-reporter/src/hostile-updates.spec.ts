@@ -148,6 +148,26 @@ describe('status-reporter - forged pod status updates', () => {
     expect(api.patches[0]?.patch.status).not.toHaveProperty('reason');
   });
 
+  it('PodStatusManager - a pod refused at admission (rejected, no container ever shown) is written Failed with its reason, as the kubelet\'s rejectPod', async () => {
+    cached.set('uid-web', { metadata: { uid: 'uid-web', name: 'web', namespace: 'default' }, spec: { nodeName: 'test-node', containers: [{ name: 'app' }] }, status: { phase: 'Pending' } });
+    const rejected = update({ version: versionAt(START), phase: 'Failed', containers: [] });
+    rejected.rejected = true;
+    rejected.status!.reason = 'SysctlForbidden';
+    manager.offer(rejected);
+    await settled();
+    expect(api.patches[0]?.patch.status).toMatchObject({ phase: 'Failed', reason: 'SysctlForbidden' });
+    expect(manager.terminalPhasesHeld).toBe(0);
+  });
+
+  it('PodStatusManager - "rejected" for a pod whose containers were shown keeps the pod\'s phase', async () => {
+    const forged = update({ version: versionAt(START), phase: 'Failed', containers: [] });
+    forged.rejected = true;
+    manager.offer(forged);
+    await settled();
+    expect(api.patches[0]?.patch.status).toMatchObject({ phase: 'Running' });
+    expect(manager.terminalPhasesHeld).toBe(1);
+  });
+
   it('PodStatusManager - Failed once every container has exited is written, and stays', async () => {
     manager.offer(update({ version: versionAt(START), phase: 'Failed', containers: ['exited'] }));
     await settled();

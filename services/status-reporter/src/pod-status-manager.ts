@@ -291,7 +291,7 @@ export class PodStatusManager implements Runnable {
           this.reject('illegal-container-transition', u);
           return 'rejected';
         }
-        const merged = holdTerminalPhase(u.status!, old, pod);
+        const merged = holdTerminalPhase(u.status!, old, pod, u.rejected);
         if (merged.held) {
           this.terminalPhasesHeld++;
           this.logger.info({ pod: `${u.namespace}/${u.name}`, uid: u.podUid, phase: u.status!.phase, kept: old.phase ?? 'Pending' }, 'terminal phase held: the pod\'s containers could still run');

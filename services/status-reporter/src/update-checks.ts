@@ -68,8 +68,17 @@ const isTerminal = (phase: string | undefined) => phase === 'Succeeded' || phase
  * container of the pod's spec the update says nothing about (pod-sync reports every
  * one, as generateAPIPodStatus does), holds the phase. Answers the update to write.
  */
-export function holdTerminalPhase(status: statusv1.PodStatus, old: { phase?: string; reason?: string; message?: string }, pod: V1Pod): { status: statusv1.PodStatus; held: boolean } {
+export function holdTerminalPhase(
+  status: statusv1.PodStatus,
+  old: Pick<V1PodStatus, 'phase' | 'reason' | 'message' | 'containerStatuses' | 'initContainerStatuses'>,
+  pod: V1Pod,
+  rejected = false,
+): { status: statusv1.PodStatus; held: boolean } {
   if (!isTerminal(status.phase) || isTerminal(old.phase)) return { status, held: false };
+  // Refused at admission (the kubelet's rejectPod: no pod worker, so nothing could run):
+  // believed only while neither the update nor the status held shows any container.
+  const noContainerEver = !status.containerStatuses.length && !status.initContainerStatuses.length && !old.containerStatuses?.length && !old.initContainerStatuses?.length;
+  if (rejected && noContainerEver) return { status, held: false };
   const all = [...status.initContainerStatuses, ...status.containerStatuses];
   const running = all.some((c) => c.state?.state.case === 'running');
   const reported = new Set(status.containerStatuses.map((c) => c.name));

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -51,6 +51,23 @@ describe('pod-sync subPath safety', () => {
     await bindSubPath(m, vol, 'new/deeper', join(root, 'target/0'));
     expect(fstatSync(openWithin(vol, 'new/deeper')).isDirectory()).toBe(true);
     expect(m.binds[0]?.source).toBe(join(vol, 'new/deeper'));
+  });
+
+  it('subpath - a missing subPath gets the volume\'s mode exactly, setgid included, whatever the umask; what exists is left alone (doSafeMakeDir)', async () => {
+    const before = process.umask(0o022);
+    try {
+      chmodSync(vol, 0o2777); // an emptyDir with an fsGroup
+      const aMode = statSync(join(vol, 'a')).mode & 0o7777;
+      await bindSubPath(recordingMounter(), vol, 'a/x/y', join(root, 'target/0'));
+      expect((statSync(join(vol, 'a/x')).mode & 0o7777).toString(8)).toBe('2777');
+      expect((statSync(join(vol, 'a/x/y')).mode & 0o7777).toString(8)).toBe('2777');
+      expect(statSync(join(vol, 'a')).mode & 0o7777).toBe(aMode);
+      chmodSync(vol, 0o777); // an emptyDir without one
+      await bindSubPath(recordingMounter(), vol, 'plain', join(root, 'target/1'));
+      expect((statSync(join(vol, 'plain')).mode & 0o7777).toString(8)).toBe('777');
+    } finally {
+      process.umask(before);
+    }
   });
 
   it('subpath - a symlink planted in the volume pointing out of it is refused, nothing bound (CVE-2021-25741)', async () => {

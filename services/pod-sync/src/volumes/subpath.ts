@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, mkdirSync, openSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fstatSync, mkdirSync, openSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { Mounter } from './mounter';
 
@@ -43,7 +43,9 @@ export function openWithin(base: string, rel: string): number {
 /**
  * Creates base/rel as directories, each element made and then opened without
  * following symlinks (the kubelet's SafeMakeDir), so a swapped-in symlink cannot
- * make pod-sync create directories outside the volume.
+ * make pod-sync create directories outside the volume. Each directory it creates gets
+ * `mode` exactly — permission, setgid, setuid and sticky bits — whatever the umask
+ * (doSafeMakeDir's fchmod after mkdirat); those that exist are left as they are.
  */
 export function safeMakeDir(base: string, rel: string, mode: number): void {
   const segs = rel.split('/').filter((s) => s && s !== '.');
@@ -51,14 +53,18 @@ export function safeMakeDir(base: string, rel: string, mode: number): void {
   try {
     for (const seg of segs) {
       if (seg === '..') throw new Error(`path ${rel} contains '..'`);
+      let created = true;
       try {
         mkdirSync(`/proc/self/fd/${fd}/${seg}`, { mode });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        created = false;
       }
       const child = openSync(`/proc/self/fd/${fd}/${seg}`, O_PATH | O_NOFOLLOW | O_CLOEXEC | constants.O_DIRECTORY);
       closeSync(fd);
       fd = child;
+      // fchmod refuses an O_PATH fd; chmod of its /proc link reaches the very directory opened.
+      if (created) chmodSync(`/proc/self/fd/${fd}`, mode);
     }
   } finally {
     closeSync(fd);

@@ -58,7 +58,7 @@ describe('pod-sync volume manager', () => {
 
   it('volumes - with an fsGroup, files belong to the group and are group-readable whatever their mode; an emptyDir is the group\'s with setgid', async () => {
     configMaps.set('cfg', { data: { k: 'one' } });
-    const p = pod([{ name: 'c', configMap: { name: 'cfg', defaultMode: 0o400 } }, { name: 'e', emptyDir: {} }]);
+    const p = pod([{ name: 'c', configMap: { name: 'cfg', defaultMode: 0o400 } }, { name: 'e', emptyDir: {} }, { name: 'm', emptyDir: { medium: 'Memory' } }]);
     p.spec!.securityContext = { fsGroup: 2345 };
     await manager.setUp(p, ctx);
     const file = statSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~configmap/c/k'));
@@ -67,10 +67,19 @@ describe('pod-sync volume manager', () => {
     expect((dir.mode & 0o777).toString(8)).toBe('755');
     const empty = statSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~empty-dir/e'));
     expect([empty.gid, (empty.mode & 0o7777).toString(8)]).toEqual([2345, '2777']);
+    // A tmpfs root keeps tmpfs's sticky bit (the kubelet mounts it with no mode): dgtrwxrwxrwx.
+    const memory = statSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~empty-dir/m'));
+    expect([memory.gid, (memory.mode & 0o7777).toString(8)]).toEqual([2345, '3777']);
     // Set up again: nothing changed, so nothing is rewritten.
     const before = readlinkSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~configmap/c/..data'));
     await manager.setUp(p, ctx);
     expect(readlinkSync(join(dataDir, 'pods/u1/volumes/kubernetes.io~configmap/c/..data'))).toBe(before);
+  });
+
+  it('volumes - without an fsGroup an emptyDir is 0777, on tmpfs 1777 (setupDir; tmpfs\'s root mode)', async () => {
+    await manager.setUp(pod([{ name: 'e', emptyDir: {} }, { name: 'm', emptyDir: { medium: 'Memory' } }]), ctx);
+    const mode = (name: string) => (statSync(join(dataDir, `pods/u1/volumes/kubernetes.io~empty-dir/${name}`)).mode & 0o7777).toString(8);
+    expect([mode('e'), mode('m')]).toEqual(['777', '1777']);
   });
 
   it('volumes - secret and projected volumes are written only after a tmpfs is on their directory', async () => {

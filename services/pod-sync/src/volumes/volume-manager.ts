@@ -171,11 +171,13 @@ export class VolumeManager {
         const size = v.emptyDir.sizeLimit ? parseQuantity(String(v.emptyDir.sizeLimit)) / 1000n : undefined;
         await this.mounter.mountTmpfs(dir, size);
       }
-      // The kubelet's emptyDir is writable by any user of the pod; with an fsGroup it
-      // belongs to that group and what is made in it too (setgid), as SetVolumeOwnership.
+      // The kubelet's emptyDir is writable by any user of the pod: 0777 (setupDir), a
+      // tmpfs root 1777 (the kubelet mounts it with no mode: tmpfs's sticky default).
+      // With an fsGroup it belongs to that group and what is made in it too (setgid),
+      // as SetVolumeOwnership; a missing subPath in it is made with the same mode.
       const fsGroup = pod.spec?.securityContext?.fsGroup;
       if (fsGroup !== undefined) chownSync(dir, 0, fsGroup);
-      chmodSync(dir, fsGroup !== undefined ? 0o2777 : 0o777);
+      chmodSync(dir, (v.emptyDir.medium === 'Memory' ? 0o1777 : 0o777) | (fsGroup !== undefined ? 0o2000 : 0));
       return;
     }
     // Secrets and tokens never touch a disk: their volume is a tmpfs of its own.

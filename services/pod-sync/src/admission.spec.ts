@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import type { V1Pod } from '@kubernetes/client-node';
+import { PodAdmission } from './admission';
+import { safeSysctls, SysctlAllowlist } from './sysctls';
+
+const pod = (o: { labels?: Record<string, string>; os?: string; sysctls?: string[] } = {}): V1Pod => ({
+  metadata: { name: 'web', namespace: 'ns', ...(o.labels ? { labels: o.labels } : {}) },
+  spec: { containers: [{ name: 'app' }], ...(o.os ? { os: { name: o.os } } : {}), ...(o.sysctls ? { securityContext: { sysctls: o.sysctls.map((name) => ({ name, value: '1' })) } } : {}) },
+});
+
+describe('PodAdmission (the kubelet\'s admit handlers)', () => {
+  const admission = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')));
+
+  it('PodAdmission - a Linux pod, or one that names no OS, is admitted', () => {
+    expect(admission.admit(pod())).toBeUndefined();
+    expect(admission.admit(pod({ os: 'linux', labels: { 'kubernetes.io/os': 'linux' } }))).toBeUndefined();
+  });
+
+  it('PodAdmission - spec.os.name windows is PodOSNotSupported with the kubelet\'s message', () => {
+    expect(admission.admit(pod({ os: 'windows' }))).toEqual({ reason: 'PodOSNotSupported', message: 'Failed to admit pod as the OS field doesn\'t match node OS' });
+  });
+
+  it('PodAdmission - the pod\'s own kubernetes.io/os label of another OS is PodOSSelectorNodeLabelDoesNotMatch, checked before the OS field', () => {
+    const expected = { reason: 'PodOSSelectorNodeLabelDoesNotMatch', message: 'Failed to admit pod as the `kubernetes.io/os` label doesn\'t match node label' };
+    expect(admission.admit(pod({ labels: { 'kubernetes.io/os': 'windows' } }))).toEqual(expected);
+    expect(admission.admit(pod({ labels: { 'kubernetes.io/os': 'windows' }, os: 'windows' }))).toEqual(expected);
+  });
+
+  it('PodAdmission - the sysctl handler comes first, as in the kubelet\'s handler order', () => {
+    expect(admission.admit(pod({ os: 'windows', sysctls: ['kernel.msgmax'] }))?.reason).toBe('SysctlForbidden');
+  });
+});

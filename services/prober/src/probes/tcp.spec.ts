@@ -34,6 +34,15 @@ describe('prober tcp probe', () => {
     expect(await runner.run(target({ port }), 1000)).toEqual({ result: 'failure', output: `dial tcp 127.0.0.1:${port}: connect: connection refused` });
   });
 
+  it('tcp - a prober whose event loop was held past the timeout reports the refusal that came meanwhile, not a timeout', async () => {
+    const port = await listen();
+    await new Promise((r) => servers.pop()?.close(r));
+    const outcome = runner.run(target({ port }), 20);
+    const until = Date.now() + 200;
+    while (Date.now() < until); // a starved process: the timer is due when the loop runs again
+    expect(await outcome).toEqual({ result: 'failure', output: `dial tcp 127.0.0.1:${port}: connect: connection refused` });
+  });
+
   it('tcp - the host defaults to the pod IP; a named port comes from the container', async () => {
     expect(await runner.run(target({ portName: 'db' }, '127.0.0.1'), 1000)).toEqual({ result: 'failure', output: 'dial tcp 127.0.0.1:1: connect: connection refused' });
   });

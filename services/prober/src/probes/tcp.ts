@@ -18,7 +18,10 @@ export class TcpProbe implements ProbeHandler {
         socket.destroy();
         resolve(outcome);
       };
-      const timer = setTimeout(() => finish({ result: 'failure', output: `dial tcp ${addr}: i/o timeout` }), timeoutMs);
+      // The timeout is judged after the poll phase (setImmediate): when a busy event loop
+      // wakes up late, a refusal or a connection that arrived meanwhile is what happened,
+      // not a timeout the target never caused.
+      const timer = setTimeout(() => setImmediate(() => finish({ result: 'failure', output: `dial tcp ${addr}: i/o timeout` })), timeoutMs);
       socket.once('connect', () => finish({ result: 'success', output: '' }));
       socket.once('error', (err) => finish({ result: 'failure', output: `dial tcp ${addr}: ${goNetErrorText(err)}` }));
     });

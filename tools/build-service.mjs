@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// Bundles one service (src/main.ts, src/instrumentation.ts and the workspace libs
-// they import) into services/<name>/dist with esbuild.
-//   build-service.mjs <name>          npm packages stay external (run from the repo)
-//   build-service.mjs <name> --image  npm packages bundled too: dist needs only node
-//                                     (what services/Dockerfile ships)
+// Bundles one service (src/main.ts, src/instrumentation.ts, the workspace libs and the
+// npm packages they import) into services/<name>/dist with esbuild: dist needs only
+// node. One file loads far faster than thousands from node_modules (registrar, from
+// start to its first NATS attempt on this 2-core machine: 1.73 CPU-s and 184 MB
+// unbundled with source maps on, 0.57 CPU-s and 122 MB bundled with them off).
+// Source maps are written beside it; a service reads them only when started with
+// NODE_OPTIONS=--enable-source-maps (readable stack traces, ~100 MB and ~0.4 s more).
+//   build-service.mjs <name> [--image]   (--image: the same; kept for services/Dockerfile)
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +16,6 @@ if (!name || (mode && mode !== '--image')) {
   console.error('usage: build-service.mjs <service> [--image]');
   process.exit(2);
 }
-const image = mode === '--image';
 const root = join(import.meta.dirname, '..');
 const dir = join(root, 'services', name);
 await rm(join(dir, 'dist'), { recursive: true, force: true });
@@ -27,22 +29,18 @@ await build({
   sourcemap: true,
   tsconfig: join(root, 'tsconfig.base.json'),
   logLevel: 'warning',
-  ...(image
-    ? {
-        // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
-        external: ['*.node', 'cpu-features'],
-        // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
-        // under dockerode): give the ESM bundle them, or node stops at the first use.
-        banner: {
-          js: [
-            "import { createRequire as __splitletRequire } from 'node:module';",
-            "import { fileURLToPath as __splitletFileURLToPath } from 'node:url';",
-            "import { dirname as __splitletDirname } from 'node:path';",
-            'const require = __splitletRequire(import.meta.url);',
-            'const __filename = __splitletFileURLToPath(import.meta.url);',
-            'const __dirname = __splitletDirname(__filename);',
-          ].join(' '),
-        },
-      }
-    : { packages: 'external' }),
+  // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
+  external: ['*.node', 'cpu-features'],
+  // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
+  // under dockerode): give the ESM bundle them, or node stops at the first use.
+  banner: {
+    js: [
+      "import { createRequire as __splitletRequire } from 'node:module';",
+      "import { fileURLToPath as __splitletFileURLToPath } from 'node:url';",
+      "import { dirname as __splitletDirname } from 'node:path';",
+      'const require = __splitletRequire(import.meta.url);',
+      'const __filename = __splitletFileURLToPath(import.meta.url);',
+      'const __dirname = __splitletDirname(__filename);',
+    ].join(' '),
+  },
 });

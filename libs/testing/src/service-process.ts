@@ -20,7 +20,7 @@ export interface ServiceProcess {
  */
 export function startServiceProcess(name: string, env: Record<string, string>): ServiceProcess {
   const dist = join(workspaceRoot(), 'services', name, 'dist');
-  const child = spawn(process.execPath, ['--enable-source-maps', '--import', join(dist, 'instrumentation.js'), join(dist, 'main.js')], {
+  const child = spawn(process.execPath, ['--import', join(dist, 'instrumentation.js'), join(dist, 'main.js')], {
     env: { PATH: process.env['PATH'] ?? '', OTEL_SDK_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

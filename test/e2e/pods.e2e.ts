@@ -223,7 +223,11 @@ describe('pods on a splitlet node', () => {
     }, 60_000);
     expect(pod.status?.phase).toBe('Pending');
     expect((await read('web')).status?.phase).toBe('Running');
-    const failed = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=nope,reason=Failed' });
-    expect(failed.items.map((e) => e.message)).toEqual(expect.arrayContaining(['Error: ErrImagePull', expect.stringMatching(/^Failed to pull image "splitlet-lab\/does-not-exist:1": /)]));
+    // (Events travel apart from the status: they may be written a moment after it.)
+    const failed = await waitFor('both Failed Events', async () => {
+      const messages = (await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=nope,reason=Failed' })).items.map((e) => e.message ?? '');
+      return messages.includes('Error: ErrImagePull') && messages.some((m) => m.startsWith('Failed to pull image "splitlet-lab/does-not-exist:1": ')) ? messages : undefined;
+    }, 30_000);
+    expect(failed).toContain('Error: ErrImagePull');
   });
 });

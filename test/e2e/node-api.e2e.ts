@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -50,6 +52,56 @@ function kubeletGet(port: number, path: string, auth: { token?: string; cert?: b
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A kubeconfig for the lab's API server with a bearer token: a user other than the admin. */
+function tokenKubeconfig(token: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'e2e-nodeapi-kc-')), 'kubeconfig');
+  const cluster = admin.getCurrentCluster()!;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'lab', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+      users: [{ name: 'sa', user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: 'lab', user: 'sa', namespace } }],
+      'current-context': 'sa',
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+/** A request to the kubelet port as the API server makes it for exec: an upgrade to SPDY/3.1. */
+function kubeletUpgrade(port: number, path: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path,
+      method: 'POST',
+      ca: clusterCA,
+      checkServerIdentity: () => undefined,
+      headers: { authorization: `Bearer ${token}`, connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'v4.channel.k8s.io' },
+    });
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, body: '' });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The processes of a container, as Docker lists them from the host (`docker top`). */
+async function containerProcesses(containerId: string): Promise<string> {
+  return (await runCommand('docker', ['top', containerId])).stdout;
 }
 
 /** A process's resident memory now, in MiB (Linux /proc). */
@@ -215,5 +267,66 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     stalled.stdout.resume();
     await waitFor('the stalled reader gets it all once it reads', async () => (received >= expected.length ? true : undefined), 60_000);
     stalled.kill('SIGINT');
+  });
+
+  describe('kubectl exec', () => {
+    it('node-api - kubectl exec: stdout and stderr apart, and the exit code', async () => {
+      const r = await k('exec', 'web', '-c', 'app', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3');
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe('out\n');
+      expect(r.stderr).toContain('err\n');
+      expect(r.stderr).toContain('command terminated with exit code 3');
+      expect(await k('exec', 'web', '-c', 'side', '--', 'sh', '-c', 'echo fine')).toMatchObject({ code: 0, stdout: 'fine\n' });
+    });
+
+    it('node-api - kubectl exec -i: stdin piped through, its end seen by the process; 8 MiB byte-exact through cat', async () => {
+      expect(await kubectl(lab.adminKubeconfig, ['-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'sh', '-c', 'tr a-z A-Z; echo end'], 'hello\nworld\n'))
+        .toMatchObject({ code: 0, stdout: 'HELLO\nWORLD\nend\n' });
+      const input = Array.from({ length: 80_000 }, (_, i) => `${String(i).padStart(8, '0')} ${'y'.repeat(95)}\n`).join('');
+      const started = Date.now();
+      const r = await runCommand(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'cat'], input);
+      const seconds = (Date.now() - started) / 1000;
+      expect(r.code).toBe(0);
+      expect(r.stdout.length).toBe(input.length);
+      expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(createHash('sha256').update(input).digest('hex'));
+      console.log(`[node-api] kubectl exec -i cat: ${(input.length / 1048576).toFixed(1)} MiB each way in ${seconds.toFixed(2)} s`);
+    });
+
+    it('node-api - kubectl exec round trip (kubectl exec web -- true)', async () => {
+      const times: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const started = Date.now();
+        expect((await k('exec', 'web', '-c', 'app', '--', 'true')).code).toBe(0);
+        times.push(Date.now() - started);
+      }
+      times.sort((a, b) => a - b);
+      console.log(`[node-api] kubectl exec -- true: p50 ${times[4]} ms, max ${times[9]} ms (10 runs)`);
+    });
+
+    it('node-api - a kubectl exec that goes away closes the process\'s stdin within a second', async () => {
+      const id = (await t.core.readNamespacedPod({ namespace, name: 'web' })).status!.containerStatuses!.find((c) => c.name === 'app')!.containerID!.replace('docker://', '');
+      const marker = `held-${Date.now()}`;
+      const held = spawn(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'sh', '-c', `cat >/dev/null; : ${marker}`], { stdio: ['pipe', 'ignore', 'ignore'] });
+      await waitFor('the exec runs in the container', async () => ((await containerProcesses(id)).includes(marker) ? true : undefined), 20_000, 100);
+      const stoppedAt = Date.now();
+      held.kill('SIGKILL');
+      await waitFor('the exec is gone', async () => ((await containerProcesses(id)).includes(marker) ? undefined : true), 5_000, 50);
+      expect(Date.now() - stoppedAt).toBeLessThan(1_000);
+    });
+
+    it('node-api - exec refused: by the API server without pods/exec, by node-api without nodes/proxy', async () => {
+      expect((await k('create', 'serviceaccount', 'viewer')).code).toBe(0);
+      expect((await k('create', 'role', 'pod-reader', '--verb=get,list', '--resource=pods')).code).toBe(0);
+      expect((await k('create', 'rolebinding', 'viewer-reads', '--role=pod-reader', `--serviceaccount=${namespace}:viewer`)).code).toBe(0);
+      const token = (await k('create', 'token', 'viewer')).stdout.trim();
+      const r = await kubectl(tokenKubeconfig(token), ['exec', 'web', '-c', 'app', '--', 'true']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`User "system:serviceaccount:${namespace}:viewer" cannot create resource "pods/exec"`);
+      // The same identity straight at the kubelet port, as the API server would call it.
+      expect(await kubeletUpgrade(t.kubeletPort!, `/exec/${namespace}/web/app?command=true&output=1`, token)).toEqual({
+        status: 403,
+        body: `Forbidden (user=system:serviceaccount:${namespace}:viewer, verb=create, resource=nodes, subresource(s)=[proxy])\n`,
+      });
+    });
   });
 });

@@ -105,6 +105,8 @@ async function drive(x: ExecStream, s: RemoteCommandStreams): Promise<ExecStatus
     x.close();
   };
   s.conn.once('close', onClose);
+  // The client may have gone while the exec was being opened.
+  if (s.conn.isClosed) onClose();
   // The client's stdin and resizes go on beside the output; their failures end nothing by themselves.
   if (s.stdin) void pumpStdin(x, s.stdin, gone.signal);
   if (s.resize) void pumpResizes(x, s.resize, gone.signal);

@@ -17,6 +17,9 @@ const frame = (fd: 1 | 2, text: string | Buffer) => {
   return Buffer.concat([header, payload]);
 };
 
+const C1 = 'c1'.repeat(32);
+const C2 = 'c2'.repeat(32);
+
 /** One Docker exec's hijacked connection as the test sees it from Docker's side. */
 interface FakeExec {
   opts: Record<string, unknown>;
@@ -34,8 +37,8 @@ function fakeDocker(nodeName: string) {
   const docker = {
     getContainer: (id: string) => ({
       inspect: async () => {
-        if (id !== 'c1' && id !== 'c2') throw Object.assign(new Error('No such container'), { statusCode: 404 });
-        return { Id: id, State: { Running: id === 'c1' }, Config: { Tty: false, Labels: labels } };
+        if (id !== C1 && id !== C2) throw Object.assign(new Error('No such container'), { statusCode: 404 });
+        return { Id: id, State: { Running: id === C1 }, Config: { Tty: false, Labels: labels } };
       },
       exec: async (opts: Record<string, unknown>) => {
         const x: FakeExec = { opts, conn: undefined as never, stdin: [], stdinEnded: false, resizes: [], exitCode: 0 };
@@ -90,7 +93,7 @@ describe('exec stream server', () => {
   const read = (id: string) => op(id, { op: ExecStreamOp.READ, maxBytes: 1 << 20, waitMs: 2_000 });
 
   it('ExecStreamServer - hands out stdout and stderr apart from Docker\'s framing, then the exit code, and frees the exec', async () => {
-    const { streamId } = await client().openExec({ containerId: 'c1', cmd: ['sh', '-c', 'x'], stdout: true, stderr: true });
+    const { streamId } = await client().openExec({ containerId: C1, cmd: ['sh', '-c', 'x'], stdout: true, stderr: true });
     expect(fake.execs[0]!.opts).toMatchObject({ Cmd: ['sh', '-c', 'x'], AttachStdin: false, AttachStdout: true, AttachStderr: true, Tty: false });
     // A frame split across chunks is put back together.
     const both = Buffer.concat([frame(1, 'out\n'), frame(2, 'err\n')]);
@@ -105,7 +108,7 @@ describe('exec stream server', () => {
   });
 
   it('ExecStreamServer - writes stdin, each write answered once Docker took it, and half-closes at CLOSE_STDIN; output still flows after', async () => {
-    const { streamId } = await client().openExec({ containerId: 'c1', cmd: ['cat'], stdin: true, stdout: true });
+    const { streamId } = await client().openExec({ containerId: C1, cmd: ['cat'], stdin: true, stdout: true });
     expect(fake.execs[0]!.opts).toMatchObject({ AttachStdin: true });
     expect(await op(streamId, { op: ExecStreamOp.WRITE_STDIN, stdin: Buffer.from('hello ') })).toMatchObject({ error: '' });
     expect(await op(streamId, { op: ExecStreamOp.WRITE_STDIN, stdin: Buffer.from('world') })).toMatchObject({ error: '' });
@@ -117,7 +120,7 @@ describe('exec stream server', () => {
   });
 
   it('ExecStreamServer - a terminal: raw output, the first size and later resizes go to Docker; a bad size is refused', async () => {
-    const { streamId } = await client().openExec({ containerId: 'c1', cmd: ['sh'], stdin: true, stdout: true, stderr: true, tty: true, size: { width: 80, height: 24 } });
+    const { streamId } = await client().openExec({ containerId: C1, cmd: ['sh'], stdin: true, stdout: true, stderr: true, tty: true, size: { width: 80, height: 24 } });
     expect(fake.execs[0]!.opts).toMatchObject({ Tty: true, AttachStderr: false });
     expect(fake.execs[0]!.resizes).toEqual([{ w: 80, h: 24 }]);
     expect(await op(streamId, { op: ExecStreamOp.RESIZE, size: { width: 120, height: 40 } })).toMatchObject({ error: '' });
@@ -128,7 +131,7 @@ describe('exec stream server', () => {
   });
 
   it('ExecStreamServer - stops reading Docker above its window until the output is read', async () => {
-    const { streamId } = await client().openExec({ containerId: 'c1', cmd: ['yes'], stdout: true });
+    const { streamId } = await client().openExec({ containerId: C1, cmd: ['yes'], stdout: true });
     const conn = fake.execs[0]!.conn;
     const chunk = frame(1, Buffer.alloc(64 * 1024, 'y'));
     for (let i = 0; i < 12; i++) conn.push(chunk);
@@ -141,7 +144,7 @@ describe('exec stream server', () => {
   });
 
   it('ExecStreamServer - CLOSE destroys Docker\'s connection at once; the stream id is then unknown', async () => {
-    const { streamId } = await client().openExec({ containerId: 'c1', cmd: ['sleep', '9'], stdin: true, stdout: true });
+    const { streamId } = await client().openExec({ containerId: C1, cmd: ['sleep', '9'], stdin: true, stdout: true });
     expect(server.openCount).toBe(1);
     await op(streamId, { op: ExecStreamOp.CLOSE });
     expect(fake.execs[0]!.conn.destroyed).toBe(true);
@@ -149,21 +152,22 @@ describe('exec stream server', () => {
     await expect(op(streamId, { op: ExecStreamOp.READ })).rejects.toThrow();
   });
 
-  it('ExecStreamServer - refuses a container that is not there (5) or not running (9), and a request without command or streams (3)', async () => {
+  it('ExecStreamServer - refuses a container that is not there (5) or not running (9), and a request without command or streams or with a bad id (3)', async () => {
     const code = async (p: Promise<unknown>) => {
       const err = await p.catch((e: unknown) => e);
       expect(isRemoteError(err)).toBe(true);
       return (err as RemoteError).code;
     };
-    expect(await code(client().openExec({ containerId: 'gone', cmd: ['true'], stdout: true }))).toBe(5);
-    expect(await code(client().openExec({ containerId: 'c2', cmd: ['true'], stdout: true }))).toBe(9);
-    expect(await code(client().openExec({ containerId: 'c1', cmd: [], stdout: true }))).toBe(3);
-    expect(await code(client().openExec({ containerId: 'c1', cmd: ['true'] }))).toBe(3);
+    expect(await code(client().openExec({ containerId: 'f'.repeat(64), cmd: ['true'], stdout: true }))).toBe(5);
+    expect(await code(client().openExec({ containerId: '../../info', cmd: ['true'], stdout: true }))).toBe(3);
+    expect(await code(client().openExec({ containerId: C2, cmd: ['true'], stdout: true }))).toBe(9);
+    expect(await code(client().openExec({ containerId: C1, cmd: [], stdout: true }))).toBe(3);
+    expect(await code(client().openExec({ containerId: C1, cmd: ['true'] }))).toBe(3);
     expect(fake.execs).toHaveLength(0);
   });
 
   it('ExecStreamServer - a malformed operation gets an error and changes nothing', async () => {
-    const { streamId } = await client().openExec({ containerId: 'c1', cmd: ['cat'], stdout: true });
+    const { streamId } = await client().openExec({ containerId: C1, cmd: ['cat'], stdout: true });
     const reply = await h.peer.request(execStreamSubject(h.nodeName, streamId), Buffer.from([0xff, 0xff, 0xff]), { timeout: 5_000 });
     expect(fromBinary(ExecStreamResponseSchema, reply.data).error).toBe('malformed ExecStreamRequest');
     expect(server.openCount).toBe(1);

@@ -10,6 +10,7 @@ import type { Logger } from '@splitlet/telemetry';
 import { dockerCall, type DockerApi } from '../docker';
 import { TYPE_CONTAINER } from '../docker-mapping';
 import { Owned } from '../owned';
+import { requireContainerId } from '../request-validation';
 import { RT } from '../tokens';
 import { ExecSession } from './exec-session';
 
@@ -62,7 +63,8 @@ export class ExecStreamServer implements Runnable {
   private async openExec(req: OpenExecRequest): Promise<string> {
     if (!req.cmd.length || req.cmd.some((a) => a.includes('\0'))) throw new HandlerError(ErrorCode.InvalidArgument, 'cmd must have at least one element and no NUL byte');
     if (!req.stdin && !req.stdout && !req.stderr) throw new HandlerError(ErrorCode.InvalidArgument, 'at least one of stdin, stdout, stderr is required');
-    const c = await this.owned.inspect(req.containerId, TYPE_CONTAINER);
+    // The id ends up in Docker's URL path: only an id this executor could have answered with.
+    const c = await this.owned.inspect(requireContainerId(req.containerId, 'container'), TYPE_CONTAINER);
     if (!c) throw new HandlerError(ErrorCode.NotFound, `No such container: ${req.containerId}`);
     if (!c.State.Running) throw new HandlerError(ErrorCode.FailedPrecondition, `container ${c.Id} is not running`);
     const tty = req.tty;

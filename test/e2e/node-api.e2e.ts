@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { get as httpGet } from 'node:http';
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -327,6 +328,61 @@ describe('node-api: the kubelet API of a splitlet node', () => {
         status: 403,
         body: `Forbidden (user=system:serviceaccount:${namespace}:viewer, verb=create, resource=nodes, subresource(s)=[proxy])\n`,
       });
+    });
+  });
+
+  describe('kubectl port-forward', () => {
+    /** GET through the forwarded port: status and body. */
+    const fetchLocal = (port: number, path: string) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+        }).on('error', reject);
+      });
+
+    it('node-api - kubectl port-forward reaches a server on the pod\'s 127.0.0.1: one request, 10 at once, 4 MiB byte-exact; a closed port is an error, not a hang', async () => {
+      // httpd listens on the pod's loopback only: reachable from inside its network namespace, not by the pod IP.
+      await t.core.createNamespacedPod({
+        namespace,
+        body: pod('served', [{ name: 'httpd', script: 'mkdir -p /www && echo hello-from-pod > /www/index.html && head -c 4194304 /dev/urandom > /www/big && httpd -f -p 127.0.0.1:8080 -h /www' }]),
+      });
+      await waitFor('served running', async () => ((await t.core.readNamespacedPod({ namespace, name: 'served' })).status?.containerStatuses?.[0]?.state?.running ? true : undefined), 60_000);
+      const id = (await t.core.readNamespacedPod({ namespace, name: 'served' })).status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+      await waitFor('httpd listening', async () => ((await runCommand('docker', ['exec', id, 'sh', '-c', 'netstat -ltn | grep -q 127.0.0.1:8080'])).code === 0 ? true : undefined), 20_000, 200);
+      const big = Buffer.from((await runCommand('docker', ['exec', id, 'base64', '-w0', '/www/big'])).stdout, 'base64');
+      expect(big.length).toBe(4194304);
+
+      const forwarder = spawn(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'port-forward', 'pod/served', ':8080', ':8081']);
+      let out = '';
+      forwarder.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      forwarder.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => forwarder.once('exit', resolve));
+      try {
+        const ports = await waitFor('kubectl listening', async () => {
+          const m = [...out.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)/g)];
+          return m.length === 2 ? Object.fromEntries(m.map((x) => [x[2]!, Number(x[1])])) : undefined;
+        }, 20_000);
+        expect(await fetchLocal(ports['8080']!, '/index.html')).toEqual({ status: 200, body: Buffer.from('hello-from-pod\n') });
+        const parallel = await Promise.all(Array.from({ length: 10 }, () => fetchLocal(ports['8080']!, '/index.html')));
+        expect(parallel.map((r) => r.body.toString())).toEqual(Array(10).fill('hello-from-pod\n'));
+        const started = Date.now();
+        const got = await fetchLocal(ports['8080']!, '/big');
+        const seconds = (Date.now() - started) / 1000;
+        expect(got.body.length).toBe(big.length);
+        expect(got.body.equals(big)).toBe(true);
+        console.log(`[node-api] kubectl port-forward: 4 MiB in ${seconds.toFixed(2)} s = ${(4 / seconds).toFixed(1)} MiB/s`);
+        // Nothing listens on 8081 in the pod: the connection ends with the kubelet's error on its
+        // error stream, which kubectl reports before it gives up the whole forward (client-go's
+        // portforward closes the connection on an error, as against a kubelet).
+        await expect(fetchLocal(ports['8081']!, '/')).rejects.toThrow();
+        expect(await exited).toBe(1);
+        expect(out).toMatch(/error forwarding port 8081 to pod [0-9a-f-]+, uid : connect ECONNREFUSED 127\.0\.0\.1:8081/);
+        expect(out).toContain('lost connection to pod');
+      } finally {
+        forwarder.kill('SIGINT');
+      }
     });
   });
 });

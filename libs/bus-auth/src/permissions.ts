@@ -56,7 +56,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'serve', service: ContainerLogService },
       { kind: 'consume', subject: containerLogStreamsSubject, what: 'pulls of the container logs it opened' },
       { kind: 'serve', service: ExecStreamService },
-      { kind: 'consume', subject: execStreamsSubject, what: 'reads, stdin and resizes of the execs it opened' },
+      { kind: 'consume', subject: execStreamsSubject, what: 'reads, writes and resizes of the execs and port-forwards it opened' },
       { kind: 'stream-produce', stream: eventsStreamName, subject: containerEventsSubject },
     ],
   },
@@ -109,12 +109,12 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'node-api': {
-    why: "the kubelet's HTTPS API: opens and pulls container logs, opens and drives execs, nothing else on the bus",
+    why: "the kubelet's HTTPS API: opens and pulls container logs, opens and drives execs and port-forwards, nothing else on the bus",
     grants: [
       { kind: 'call', service: ContainerLogService, methods: [ContainerLogService.method.openContainerLog.name] },
       { kind: 'publish', subject: containerLogStreamsSubject, what: 'pulls of the container logs it opened' },
-      { kind: 'call', service: ExecStreamService, methods: [ExecStreamService.method.openExec.name] },
-      { kind: 'publish', subject: execStreamsSubject, what: 'reads, stdin and resizes of the execs it opened' },
+      { kind: 'call', service: ExecStreamService, methods: [ExecStreamService.method.openExec.name, ExecStreamService.method.openPortForward.name] },
+      { kind: 'publish', subject: execStreamsSubject, what: 'reads, writes and resizes of the execs and port-forwards it opened' },
     ],
   },
   'status-reporter': {

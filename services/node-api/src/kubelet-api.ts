@@ -7,6 +7,7 @@ import type { Logger } from '@splitlet/telemetry';
 import type { RequestAuthenticator } from './auth/authenticator';
 import type { RequestAuthorizer } from './auth/authorizer';
 import { serveExec, serveExecWithoutUpgrade } from './exec/exec';
+import { servePortForward, servePortForwardWithoutUpgrade } from './portforward/port-forward';
 import { serveContainerLogs, type PodSource } from './logs/container-logs';
 import { serveHealthz, servePods } from './pods';
 import { createKubeletServer, type Route } from './server';
@@ -53,6 +54,14 @@ export class KubeletApi implements Runnable {
           path,
           handle: (req, res, url, params) => serveExecWithoutUpgrade(execDeps, req, res, url, params),
           upgrade: (req, socket, head, url, params) => serveExec(execDeps, req, socket, head, url, params),
+        }),
+      ),
+      ...[/^\/portForward\/([^/]+)\/([^/]+)$/, /^\/portForward\/([^/]+)\/([^/]+)\/([^/]+)$/].map(
+        (path): Route => ({
+          method: ['GET', 'POST'],
+          path,
+          handle: (req, res, url, params) => servePortForwardWithoutUpgrade(execDeps, req, res, url, params),
+          upgrade: (req, socket, head, url, params) => servePortForward(execDeps, req, socket, head, url, params),
         }),
       ),
     ];

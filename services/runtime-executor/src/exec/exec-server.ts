@@ -4,15 +4,16 @@ import { inject, injectable } from 'tsyringe';
 import type { Service } from '@nats-io/services';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, execStreamSubject, HandlerError, serveRpc } from '@splitlet/bus';
-import { create, ExecStreamOp, ExecStreamRequestSchema, ExecStreamResponseSchema, ExecStreamService, fromBinary, toBinary, type ExecStreamRequest, type OpenExecRequest } from '@splitlet/contracts';
+import { create, ExecStreamOp, ExecStreamRequestSchema, ExecStreamResponseSchema, ExecStreamService, fromBinary, toBinary, type ExecStreamRequest, type OpenExecRequest, type OpenPortForwardRequest } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { dockerCall, type DockerApi } from '../docker';
-import { TYPE_CONTAINER } from '../docker-mapping';
+import { LABEL, TYPE_CONTAINER, TYPE_SANDBOX } from '../docker-mapping';
 import { Owned } from '../owned';
 import { requireContainerId } from '../request-validation';
 import { RT } from '../tokens';
 import { ExecSession } from './exec-session';
+import { connectInNetns, type ForwardedConnection } from './port-forward';
 
 /** An exec nobody drove for this long is closed (its caller died without closing it). */
 export const EXEC_IDLE_MS = 30_000;
@@ -50,7 +51,13 @@ export class ExecStreamServer implements Runnable {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    serveRpc(this.micro, this.nodeName, ExecStreamService, { openExec: async (req) => ({ streamId: await this.openExec(req) }) }, { logger: this.logger });
+    serveRpc(
+      this.micro,
+      this.nodeName,
+      ExecStreamService,
+      { openExec: async (req) => ({ streamId: await this.openExec(req) }), openPortForward: async (req) => ({ streamId: await this.openPortForward(req) }) },
+      { logger: this.logger },
+    );
     await untilAborted(signal);
     for (const id of [...this.open.keys()]) this.closeExec(id, 'executor stopping');
   }
@@ -77,11 +84,35 @@ export class ExecStreamServer implements Runnable {
       await dockerCall(() => exec.resize({ w, h }));
     };
     if (tty && req.size?.width && req.size.height) await resize(req.size.width, req.size.height).catch(() => undefined);
+    const id = this.register(session, resize);
+    this.logger.info({ container: c.Id, stream: id, tty, stdin: req.stdin }, 'exec opened');
+    return id;
+  }
+
+  /** The CRI's PortForward: a connection to the port on the loopback of the pod's running sandbox. */
+  private async openPortForward(req: OpenPortForwardRequest): Promise<string> {
+    if (!Number.isInteger(req.port) || req.port < 1 || req.port > 65535) throw new HandlerError(ErrorCode.InvalidArgument, `invalid port ${req.port}: 1..65535 expected`);
+    if (!/^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/.test(req.podUid)) throw new HandlerError(ErrorCode.InvalidArgument, `invalid pod uid ${JSON.stringify(req.podUid.slice(0, 80))}`);
+    const running = (await this.owned.list(TYPE_SANDBOX, { [LABEL.podUid]: req.podUid })).filter((s) => s.State === 'running').sort((a, b) => b.Created - a.Created);
+    const sandbox = running[0] ? await this.owned.inspect(running[0].Id, TYPE_SANDBOX) : undefined;
+    if (!sandbox?.State.Running || !sandbox.State.Pid) throw new HandlerError(ErrorCode.NotFound, `no running pod sandbox for pod ${req.podUid}`);
+    const conn: ForwardedConnection = this.connect(sandbox.State.Pid, req.port);
+    const session = new ExecSession(conn.stream, { tty: true, exitCode: conn.done });
+    const id = this.register(session, async () => {
+      throw new Error('a port-forward has no terminal');
+    });
+    this.logger.info({ sandbox: sandbox.Id, port: req.port, stream: id }, 'port-forward opened');
+    return id;
+  }
+
+  /** How a port is reached inside a sandbox's network namespace; tests replace it. */
+  connect: (pid: number, port: number) => ForwardedConnection = connectInNetns;
+
+  private register(session: ExecSession, resize: OpenExec['resize']): string {
     const id = randomBytes(12).toString('hex');
     const sub = this.nc.subscribe(execStreamSubject(this.nodeName, id), { callback: (err, msg) => (err ? this.closeExec(id, 'subscription failed') : void this.handle(id, msg)) });
     this.open.set(id, { session, sub, idle: undefined, reading: false, writing: false, resize });
     this.touch(id);
-    this.logger.info({ container: c.Id, stream: id, tty, stdin: req.stdin }, 'exec opened');
     return id;
   }
 

@@ -21,7 +21,50 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/runtime/v1/exec.proto.
  */
 export const file_splitlet_runtime_v1_exec: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zcGxpdGxldC9ydW50aW1lL3YxL2V4ZWMucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEioQEKD09wZW5FeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSCwoDY21kGAIgAygJEg0KBXN0ZGluGAMgASgIEg4KBnN0ZG91dBgEIAEoCBIOCgZzdGRlcnIYBSABKAgSCwoDdHR5GAYgASgIEi8KBHNpemUYByABKAsyIS5zcGxpdGxldC5ydW50aW1lLnYxLlRlcm1pbmFsU2l6ZSItCgxUZXJtaW5hbFNpemUSDQoFd2lkdGgYASABKA0SDgoGaGVpZ2h0GAIgASgNIiUKEE9wZW5FeGVjUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJIqYBChFFeGVjU3RyZWFtUmVxdWVzdBItCgJvcBgBIAEoDjIhLnNwbGl0bGV0LnJ1bnRpbWUudjEuRXhlY1N0cmVhbU9wEhEKCW1heF9ieXRlcxgCIAEoDRIPCgd3YWl0X21zGAMgASgNEg0KBXN0ZGluGAQgASgMEi8KBHNpemUYBSABKAsyIS5zcGxpdGxldC5ydW50aW1lLnYxLlRlcm1pbmFsU2l6ZSJmChJFeGVjU3RyZWFtUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIOCgZleGl0ZWQYAyABKAgSEQoJZXhpdF9jb2RlGAQgASgFEg0KBWVycm9yGAUgASgJKrwBCgxFeGVjU3RyZWFtT3ASHgoaRVhFQ19TVFJFQU1fT1BfVU5TUEVDSUZJRUQQABIXChNFWEVDX1NUUkVBTV9PUF9SRUFEEAESHgoaRVhFQ19TVFJFQU1fT1BfV1JJVEVfU1RESU4QAhIeChpFWEVDX1NUUkVBTV9PUF9DTE9TRV9TVERJThADEhkKFUVYRUNfU1RSRUFNX09QX1JFU0laRRAEEhgKFEVYRUNfU1RSRUFNX09QX0NMT1NFEAUybAoRRXhlY1N0cmVhbVNlcnZpY2USVwoIT3BlbkV4ZWMSJC5zcGxpdGxldC5ydW50aW1lLnYxLk9wZW5FeGVjUmVxdWVzdBolLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlbkV4ZWNSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Ch5zcGxpdGxldC9ydW50aW1lL3YxL2V4ZWMucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiNwoWT3BlblBvcnRGb3J3YXJkUmVxdWVzdBIPCgdwb2RfdWlkGAEgASgJEgwKBHBvcnQYAiABKA0iLAoXT3BlblBvcnRGb3J3YXJkUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJIqEBCg9PcGVuRXhlY1JlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJEgsKA2NtZBgCIAMoCRINCgVzdGRpbhgDIAEoCBIOCgZzdGRvdXQYBCABKAgSDgoGc3RkZXJyGAUgASgIEgsKA3R0eRgGIAEoCBIvCgRzaXplGAcgASgLMiEuc3BsaXRsZXQucnVudGltZS52MS5UZXJtaW5hbFNpemUiLQoMVGVybWluYWxTaXplEg0KBXdpZHRoGAEgASgNEg4KBmhlaWdodBgCIAEoDSIlChBPcGVuRXhlY1Jlc3BvbnNlEhEKCXN0cmVhbV9pZBgBIAEoCSKmAQoRRXhlY1N0cmVhbVJlcXVlc3QSLQoCb3AYASABKA4yIS5zcGxpdGxldC5ydW50aW1lLnYxLkV4ZWNTdHJlYW1PcBIRCgltYXhfYnl0ZXMYAiABKA0SDwoHd2FpdF9tcxgDIAEoDRINCgVzdGRpbhgEIAEoDBIvCgRzaXplGAUgASgLMiEuc3BsaXRsZXQucnVudGltZS52MS5UZXJtaW5hbFNpemUiZgoSRXhlY1N0cmVhbVJlc3BvbnNlEg4KBnN0ZG91dBgBIAEoDBIOCgZzdGRlcnIYAiABKAwSDgoGZXhpdGVkGAMgASgIEhEKCWV4aXRfY29kZRgEIAEoBRINCgVlcnJvchgFIAEoCSq8AQoMRXhlY1N0cmVhbU9wEh4KGkVYRUNfU1RSRUFNX09QX1VOU1BFQ0lGSUVEEAASFwoTRVhFQ19TVFJFQU1fT1BfUkVBRBABEh4KGkVYRUNfU1RSRUFNX09QX1dSSVRFX1NURElOEAISHgoaRVhFQ19TVFJFQU1fT1BfQ0xPU0VfU1RESU4QAxIZChVFWEVDX1NUUkVBTV9PUF9SRVNJWkUQBBIYChRFWEVDX1NUUkVBTV9PUF9DTE9TRRAFMtoBChFFeGVjU3RyZWFtU2VydmljZRJXCghPcGVuRXhlYxIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlbkV4ZWNSZXF1ZXN0GiUuc3BsaXRsZXQucnVudGltZS52MS5PcGVuRXhlY1Jlc3BvbnNlEmwKD09wZW5Qb3J0Rm9yd2FyZBIrLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlblBvcnRGb3J3YXJkUmVxdWVzdBosLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlblBvcnRGb3J3YXJkUmVzcG9uc2ViBnByb3RvMw");
+
+/**
+ * @generated from message splitlet.runtime.v1.OpenPortForwardRequest
+ */
+export type OpenPortForwardRequest = Message<"splitlet.runtime.v1.OpenPortForwardRequest"> & {
+  /**
+   * @generated from field: string pod_uid = 1;
+   */
+  podUid: string;
+
+  /**
+   * 1..65535.
+   *
+   * @generated from field: uint32 port = 2;
+   */
+  port: number;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.OpenPortForwardRequest.
+ * Use `create(OpenPortForwardRequestSchema)` to create a new message.
+ */
+export const OpenPortForwardRequestSchema: GenMessage<OpenPortForwardRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_exec, 0);
+
+/**
+ * @generated from message splitlet.runtime.v1.OpenPortForwardResponse
+ */
+export type OpenPortForwardResponse = Message<"splitlet.runtime.v1.OpenPortForwardResponse"> & {
+  /**
+   * Where to drive the connection: splitlet.<node>.runtime.v1.exec.<stream_id>.
+   *
+   * @generated from field: string stream_id = 1;
+   */
+  streamId: string;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.OpenPortForwardResponse.
+ * Use `create(OpenPortForwardResponseSchema)` to create a new message.
+ */
+export const OpenPortForwardResponseSchema: GenMessage<OpenPortForwardResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_exec, 1);
 
 /**
  * @generated from message splitlet.runtime.v1.OpenExecRequest
@@ -74,7 +117,7 @@ export type OpenExecRequest = Message<"splitlet.runtime.v1.OpenExecRequest"> & {
  * Use `create(OpenExecRequestSchema)` to create a new message.
  */
 export const OpenExecRequestSchema: GenMessage<OpenExecRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 0);
+  messageDesc(file_splitlet_runtime_v1_exec, 2);
 
 /**
  * @generated from message splitlet.runtime.v1.TerminalSize
@@ -96,7 +139,7 @@ export type TerminalSize = Message<"splitlet.runtime.v1.TerminalSize"> & {
  * Use `create(TerminalSizeSchema)` to create a new message.
  */
 export const TerminalSizeSchema: GenMessage<TerminalSize> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 1);
+  messageDesc(file_splitlet_runtime_v1_exec, 3);
 
 /**
  * @generated from message splitlet.runtime.v1.OpenExecResponse
@@ -115,7 +158,7 @@ export type OpenExecResponse = Message<"splitlet.runtime.v1.OpenExecResponse"> &
  * Use `create(OpenExecResponseSchema)` to create a new message.
  */
 export const OpenExecResponseSchema: GenMessage<OpenExecResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 2);
+  messageDesc(file_splitlet_runtime_v1_exec, 4);
 
 /**
  * One operation on an open exec (request/reply on the stream's own subject).
@@ -154,7 +197,7 @@ export type ExecStreamRequest = Message<"splitlet.runtime.v1.ExecStreamRequest">
  * Use `create(ExecStreamRequestSchema)` to create a new message.
  */
 export const ExecStreamRequestSchema: GenMessage<ExecStreamRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 3);
+  messageDesc(file_splitlet_runtime_v1_exec, 5);
 
 /**
  * @generated from message splitlet.runtime.v1.ExecStreamResponse
@@ -195,7 +238,7 @@ export type ExecStreamResponse = Message<"splitlet.runtime.v1.ExecStreamResponse
  * Use `create(ExecStreamResponseSchema)` to create a new message.
  */
 export const ExecStreamResponseSchema: GenMessage<ExecStreamResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 4);
+  messageDesc(file_splitlet_runtime_v1_exec, 6);
 
 /**
  * @generated from enum splitlet.runtime.v1.ExecStreamOp
@@ -264,6 +307,20 @@ export const ExecStreamService: GenService<{
     methodKind: "unary";
     input: typeof OpenExecRequestSchema;
     output: typeof OpenExecResponseSchema;
+  },
+  /**
+   * OpenPortForward connects to a port on the pod's loopback from inside its sandbox's
+   * network namespace (the CRI's PortForward) and answers a stream id, driven as an
+   * exec's: READ gives what the port sent (as stdout), WRITE_STDIN sends, CLOSE_STDIN
+   * half-closes, `exited` once the connection closed; a refused connection is the
+   * stream's error. NOT_FOUND (5) when the pod has no running sandbox on this node.
+   *
+   * @generated from rpc splitlet.runtime.v1.ExecStreamService.OpenPortForward
+   */
+  openPortForward: {
+    methodKind: "unary";
+    input: typeof OpenPortForwardRequestSchema;
+    output: typeof OpenPortForwardResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_splitlet_runtime_v1_exec, 0);

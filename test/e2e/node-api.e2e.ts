@@ -380,6 +380,9 @@ describe('node-api: the kubelet API of a splitlet node', () => {
         expect(await exited).toBe(1);
         expect(out).toMatch(/error forwarding port 8081 to pod [0-9a-f-]+, uid : connect ECONNREFUSED 127\.0\.0\.1:8081/);
         expect(out).toContain('lost connection to pod');
+      } catch (err) {
+        // What kubectl said is the first thing to read when a connection failed.
+        throw new Error(`${(err as Error).message}; kubectl port-forward said:\n${out.replace(/Handling connection for \d+\n/g, '')}`, { cause: err });
       } finally {
         forwarder.kill('SIGINT');
       }

@@ -12,6 +12,7 @@ import { RequestAuthenticator } from '../auth/authenticator';
 import { RequestAuthorizer } from '../auth/authorizer';
 import type { PodSource } from '../logs/container-logs';
 import { createKubeletServer, type Route } from '../server';
+import { servePortForward } from '../portforward/port-forward';
 import { serveExec, serveExecWithoutUpgrade } from './exec';
 
 const nats = useNatsServer();
@@ -44,7 +45,13 @@ const execClient = {
     });
     return { streamId: id };
   },
-} as unknown as ServiceClient<typeof ExecStreamService>;
+  openPortForward: async (req: { podUid: string; port: number }) => {
+    forwards.push(req);
+    if (req.port === 81) throw new Error('no running pod sandbox');
+    return execClient.openExec({ containerId: 'pf', cmd: [String(req.port)], stdin: true, stdout: true } as OpenExecRequest);
+  },
+} as unknown as ServiceClient<typeof ExecStreamService> & { openExec(r: OpenExecRequest): Promise<{ streamId: string }> };
+const forwards: { podUid: string; port: number }[] = [];
 
 let port = 0;
 let admin: Issued;
@@ -59,6 +66,7 @@ beforeAll(async () => {
   const logger = createLogger('node-api', { level: 'silent' });
   const deps = { pods, exec: execClient, nc: nats.nc, nodeName: 'node-a', logger, streamCreationTimeoutMs: 300 };
   const routes: Route[] = [
+    { method: ['GET', 'POST'], path: /^\/portForward\/([^/]+)\/([^/]+)$/, handle: async () => undefined, upgrade: (q, s, h, u, p) => servePortForward(deps, q, s, h, u, p) },
     { method: ['GET', 'POST'], path: /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)$/, handle: (q, res, u, p) => serveExecWithoutUpgrade(deps, q, res, u, p), upgrade: (q, s, h, u, p) => serveExec(deps, q, s, h, u, p) },
   ];
   server = createKubeletServer(
@@ -208,5 +216,48 @@ describe('exec over SPDY', () => {
     expect(refused.status).toBe(403);
     expect(refused.head).toContain('X-Accepted-Stream-Protocol-Versions: v4.channel.k8s.io, v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io');
     expect((await upgrade('/exec/ns/web/app?command=true&output=1', '')).status).toBe(400);
+  });
+
+});
+
+describe('port-forward over SPDY', () => {
+  it('servePortForward - pairs data and error streams by requestID, one connection each, bytes both ways and FIN at the end', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      await waitFor('the request and its end', async () => (seen.some((r) => r.op === ExecStreamOp.CLOSE_STDIN) ? true : undefined), 5_000, 10);
+      const sent = Buffer.concat(seen.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => r.stdin)).toString();
+      return { stdout: Buffer.from(`echo:${sent}`), exited: true, exitCode: 0 };
+    };
+    const u = await upgrade('/portForward/ns/web', 'portforward.k8s.io');
+    expect(u.status).toBe(101);
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error', port: '8080', requestID: '0' }, true);
+    await c.open(3, { streamType: 'data', port: '8080', requestID: '0' });
+    await c.open(5, { streamType: 'error', port: '9090', requestID: '1' }, true);
+    await c.open(7, { streamType: 'data', port: '9090', requestID: '1' });
+    c.send(3, 'a', true);
+    c.send(7, 'b', true);
+    await c.until('both data streams finished', () => (c.finished(3) && c.finished(7)) || undefined);
+    expect([c.received(3), c.received(7), c.received(1), c.received(5)]).toEqual(['echo:a', 'echo:b', '', '']);
+    expect(forwards.slice(-2).map((f) => f.port).sort()).toEqual([8080, 9090]);
+    expect(forwards.at(-1)!.podUid).toBe('uid-1');
+    u.socket.destroy();
+  });
+
+  it('servePortForward - a failed connection writes the kubelet\'s words on its error stream; a bad port and a lone stream are refused', async () => {
+    const u = await upgrade('/portForward/ns/web', 'portforward.k8s.io');
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error', port: '81', requestID: '0' }, true);
+    await c.open(3, { streamType: 'data', port: '81', requestID: '0' });
+    await c.until('the error', () => c.finished(1) || undefined);
+    expect(c.received(1)).toBe('error forwarding port 81 to pod uid-1, uid : no running pod sandbox');
+    await c.open(5, { streamType: 'error', port: 'http', requestID: '1' }, true);
+    await c.open(7, { streamType: 'data', port: 'http', requestID: '1' });
+    await c.until('the port error', () => c.finished(5) || undefined);
+    expect(c.received(5)).toBe('invalid port: "http"');
+    await c.open(9, { streamType: 'error', port: '80', requestID: '2' }, true);
+    await c.until('the pairing timeout', () => c.finished(9) || undefined);
+    expect(c.received(9)).toBe('timed out waiting for streams');
+    u.socket.destroy();
   });
 });

@@ -54,6 +54,22 @@ describe('spdy server connection', () => {
     expect(p.client.received(1)).toBe('x'.repeat(200_000));
   });
 
+  it('SpdyServerConnection - forgets a stream once both sides finished it or one reset it, so streams do not run out', async () => {
+    const p = await pair();
+    cleanup = p.close;
+    for (let i = 0; i < 300; i++) {
+      const id = 2 * i + 1;
+      await p.client.open(id, { streamType: 'data', requestID: String(i) }, true);
+      await p.client.until(`stream ${id}`, () => p.streams.find((s) => s.id === id));
+      const s = p.streams.find((x) => x.id === id)!;
+      s.readable.resume();
+      if (i % 2) s.end();
+      else s.reset();
+    }
+    await p.client.until('all forgotten', () => p.server.openStreams === 0 || undefined);
+    expect(p.client.frames.filter((f) => f.control && f.type === RST_STREAM && f.data.readUInt32BE(4) !== 5)).toEqual([]);
+  });
+
   it('SpdyServerConnection - answers pings, refuses a stream id that does not grow, and closes with GOAWAY', async () => {
     const p = await pair();
     cleanup = p.close;

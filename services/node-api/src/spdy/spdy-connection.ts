@@ -43,6 +43,8 @@ export class SpdyStream {
     readonly headers: Record<string, string>,
   ) {
     this.readable = new Readable({ read: () => conn.resumeReading() });
+    this.readable.once('end', () => this.released());
+    this.readable.once('close', () => this.released());
     // A reset is normal at a session's end (the client's Close resets every stream); a reader
     // that iterates the stream still sees the error, a stream nobody reads must not crash the process.
     this.readable.on('error', () => undefined);
@@ -59,12 +61,21 @@ export class SpdyStream {
     if (this.finSent) return;
     this.finSent = true;
     this.conn.writeData(this.id, new Uint8Array(0), true);
+    this.released();
   }
 
   /** Aborts the stream (RST_STREAM CANCEL). */
   reset(): void {
     this.finSent = true;
     this.conn.writeRst(this.id, RST.CANCEL);
+    this.readable.destroy();
+    this.conn.forget(this.id);
+  }
+
+  // Both directions done: the connection forgets the stream, so a long port-forward's
+  // many connections do not use up MAX_STREAMS.
+  private released(): void {
+    if (this.finSent && (this.readable.readableEnded || this.readable.destroyed)) this.conn.forget(this.id);
   }
 
   /** @internal */
@@ -158,6 +169,16 @@ export class SpdyServerConnection extends EventEmitter<{ stream: [SpdyStream]; c
       ok = this.socket.write(Buffer.concat([head, part]));
     } while (offset < data.length);
     return ok;
+  }
+
+  /** @internal */
+  forget(id: number): void {
+    this.streams.delete(id);
+  }
+
+  /** How many streams are open (for tests). */
+  get openStreams(): number {
+    return this.streams.size;
   }
 
   /** @internal */

@@ -1,10 +1,10 @@
-import { Duplex } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRpcClient, execStreamSubject, isRemoteError, type RemoteError } from '@splitlet/bus';
 import { create, ExecStreamOp, ExecStreamRequestSchema, ExecStreamResponseSchema, ExecStreamService, fromBinary, toBinary } from '@splitlet/contracts';
 import { startServiceHarness, waitFor, type ServiceHarness } from '@splitlet/testing';
 import type { DockerApi } from '../docker';
-import { LABEL, TYPE_CONTAINER } from '../docker-mapping';
+import { LABEL, TYPE_CONTAINER, TYPE_SANDBOX } from '../docker-mapping';
 import { RT } from '../tokens';
 import { EXEC_WINDOW_BYTES } from './exec-session';
 import { ExecStreamServer } from './exec-server';
@@ -18,6 +18,8 @@ const frame = (fd: 1 | 2, text: string | Buffer) => {
 };
 
 const C1 = 'c1'.repeat(32);
+const S0 = 'a0'.repeat(32);
+const S1 = 'a1'.repeat(32);
 const C2 = 'c2'.repeat(32);
 
 /** One Docker exec's hijacked connection as the test sees it from Docker's side. */
@@ -34,9 +36,15 @@ interface FakeExec {
 function fakeDocker(nodeName: string) {
   const execs: FakeExec[] = [];
   const labels = { [LABEL.node]: nodeName, [LABEL.type]: TYPE_CONTAINER };
+  const sandboxLabels = { [LABEL.node]: nodeName, [LABEL.type]: TYPE_SANDBOX, [LABEL.podUid]: 'pod-1' };
   const docker = {
+    listContainers: async (opts: { filters: { label: string[] } }) => {
+      const labels = opts.filters.label;
+      return labels.includes(`${LABEL.podUid}=pod-1`) ? [{ Id: S1, State: 'running', Created: 2 }, { Id: S0, State: 'exited', Created: 1 }] : [];
+    },
     getContainer: (id: string) => ({
       inspect: async () => {
+        if (id === S1) return { Id: id, State: { Running: true, Pid: 4242 }, Config: { Labels: sandboxLabels } };
         if (id !== C1 && id !== C2) throw Object.assign(new Error('No such container'), { statusCode: 404 });
         return { Id: id, State: { Running: id === C1 }, Config: { Tty: false, Labels: labels } };
       },
@@ -171,5 +179,53 @@ describe('exec stream server', () => {
     const reply = await h.peer.request(execStreamSubject(h.nodeName, streamId), Buffer.from([0xff, 0xff, 0xff]), { timeout: 5_000 });
     expect(fromBinary(ExecStreamResponseSchema, reply.data).error).toBe('malformed ExecStreamRequest');
     expect(server.openCount).toBe(1);
+  });
+
+  describe('port-forward', () => {
+    /** The connections made into sandboxes: pid, port, and the pod's side of each. */
+    const connections: { pid: number; port: number; toPod: PassThrough; fromPod: PassThrough; finish: (code: Error | 0) => void }[] = [];
+    beforeEach(() => {
+      connections.length = 0;
+      server.connect = (pid, port) => {
+        const toPod = new PassThrough();
+        const fromPod = new PassThrough();
+        let finish: (r: Error | 0) => void = () => undefined;
+        const done = new Promise<number>((resolve, reject) => (finish = (r) => (r === 0 ? resolve(0) : reject(r))));
+        done.catch(() => undefined);
+        connections.push({ pid, port, toPod, fromPod, finish });
+        return { stream: Duplex.from({ readable: fromPod, writable: toPod }), done: () => done };
+      };
+    });
+    const pf = () => createRpcClient(h.peer, h.nodeName, ExecStreamService);
+
+    it('ExecStreamServer - OpenPortForward connects inside the running sandbox\'s network namespace and carries bytes both ways', async () => {
+      const { streamId } = await pf().openPortForward({ podUid: 'pod-1', port: 8080 });
+      expect(connections.map((c) => [c.pid, c.port])).toEqual([[4242, 8080]]);
+      const c = connections[0]!;
+      await op(streamId, { op: ExecStreamOp.WRITE_STDIN, stdin: Buffer.from('GET / HTTP/1.0\r\n\r\n') });
+      expect(c.toPod.read()?.toString()).toBe('GET / HTTP/1.0\r\n\r\n');
+      c.fromPod.write('HTTP/1.0 200 OK\r\n\r\nhi');
+      expect((await read(streamId)).stdout.toString()).toBe('HTTP/1.0 200 OK\r\n\r\nhi');
+      c.fromPod.end();
+      c.finish(0);
+      expect(await read(streamId)).toMatchObject({ exited: true, exitCode: 0, error: '' });
+    });
+
+    it('ExecStreamServer - a refused connection is the stream\'s error, in the connect\'s words', async () => {
+      const { streamId } = await pf().openPortForward({ podUid: 'pod-1', port: 81 });
+      connections[0]!.fromPod.end();
+      connections[0]!.finish(new Error('connect ECONNREFUSED 127.0.0.1:81'));
+      expect((await read(streamId)).error).toBe('connect ECONNREFUSED 127.0.0.1:81');
+      await waitFor('freed', async () => (server.openCount === 0 ? true : undefined));
+    });
+
+    it('ExecStreamServer - OpenPortForward refuses a pod without a running sandbox (5), a bad port or uid (3)', async () => {
+      const code = async (p: Promise<unknown>) => ((await p.catch((e: unknown) => e)) as RemoteError).code;
+      expect(await code(pf().openPortForward({ podUid: 'pod-2', port: 80 }))).toBe(5);
+      expect(await code(pf().openPortForward({ podUid: 'pod-1', port: 0 }))).toBe(3);
+      expect(await code(pf().openPortForward({ podUid: 'pod-1', port: 70000 }))).toBe(3);
+      expect(await code(pf().openPortForward({ podUid: '../x', port: 80 }))).toBe(3);
+      expect(connections).toHaveLength(0);
+    });
   });
 });

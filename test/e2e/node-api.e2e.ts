@@ -283,6 +283,10 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     it('node-api - kubectl exec -i: stdin piped through, its end seen by the process; 8 MiB byte-exact through cat', async () => {
       expect(await kubectl(lab.adminKubeconfig, ['-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'sh', '-c', 'tr a-z A-Z; echo end'], 'hello\nworld\n'))
         .toMatchObject({ code: 0, stdout: 'HELLO\nWORLD\nend\n' });
+      // A process that exits without reading its stdin: its exit code stands, whatever was still being sent.
+      const unread = await kubectl(lab.adminKubeconfig, ['-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'sh', '-c', 'exit 5'], 'z'.repeat(4 << 20));
+      expect(unread.code).toBe(5);
+      expect(unread.stderr).not.toContain('Internal error');
       const input = Array.from({ length: 80_000 }, (_, i) => `${String(i).padStart(8, '0')} ${'y'.repeat(95)}\n`).join('');
       const started = Date.now();
       const r = await runCommand(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'cat'], input);

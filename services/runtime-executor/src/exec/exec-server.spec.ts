@@ -65,7 +65,10 @@ function fakeDocker(nodeName: string) {
         return {
           start: async () => x.conn,
           resize: async (size: { w: number; h: number }) => void x.resizes.push(size),
-          inspect: async () => ({ Running: !x.conn.readableEnded, ExitCode: x.conn.readableEnded ? x.exitCode : null }),
+          inspect: async () => {
+            const gone = x.conn.readableEnded || x.conn.destroyed;
+            return { Running: !gone, ExitCode: gone ? x.exitCode : null };
+          },
         };
       },
     }),
@@ -125,6 +128,15 @@ describe('exec stream server', () => {
     expect(Buffer.concat(fake.execs[0]!.stdin).toString()).toBe('hello world');
     fake.execs[0]!.conn.push(frame(1, 'hello world'));
     expect((await read(streamId)).stdout.toString()).toBe('hello world');
+  });
+
+  it('ExecStreamServer - stdin written to a process that already exited is the end of stdin: the exit code stands, not an error', async () => {
+    const { streamId } = await client().openExec({ containerId: C1, cmd: ['true'], stdin: true, stdout: true });
+    const x = fake.execs[0]!;
+    x.exitCode = 0;
+    x.conn.destroy(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    expect(await op(streamId, { op: ExecStreamOp.WRITE_STDIN, stdin: Buffer.from('late') })).toMatchObject({ error: '' });
+    expect(await read(streamId)).toMatchObject({ exited: true, exitCode: 0, error: '' });
   });
 
   it('ExecStreamServer - a terminal: raw output, the first size and later resizes go to Docker; a bad size is refused', async () => {

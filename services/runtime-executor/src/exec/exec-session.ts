@@ -38,8 +38,10 @@ export class ExecSession {
     });
     stream.on('end', () => void this.finish());
     stream.on('close', () => void this.finish());
-    stream.on('error', (err: Error) => {
-      this.error ||= err.message;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // Writing stdin to a process that exited (or a port whose peer closed) breaks the
+      // pipe: that is the end of stdin, not a failure; the exit status tells how it ended.
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') this.error ||= err.message;
       void this.finish();
     });
   }
@@ -68,8 +70,10 @@ export class ExecSession {
 
   /** Writes to the process's stdin; resolves once Docker's connection took the bytes. */
   writeStdin(data: Uint8Array): Promise<void> {
-    if (this.ended || this.stream.writableEnded) return Promise.reject(new Error('stdin is closed'));
-    return new Promise((resolve, reject) => this.stream.write(data, (err) => (err ? reject(err) : resolve())));
+    if (this.stream.writableEnded) return Promise.reject(new Error('stdin is closed'));
+    // The process is gone: what it did not read is dropped, as a pipe to an exited reader's would be.
+    if (this.ended || this.stream.readableEnded) return Promise.resolve();
+    return new Promise((resolve) => this.stream.write(data, () => resolve()));
   }
 
   /** No more stdin: half-closes Docker's connection, so the process reads end of file (as `docker exec -i` does). */

@@ -45,10 +45,26 @@ export function connectInNetns(pid: number, port: number): ForwardedConnection {
     });
   });
   exited.catch(() => undefined);
-  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
-  // The connection is freed (the caller closed it, or it idled): the helper goes with it.
-  stream.once('close', () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+  // Not Duplex.from: a write to a helper that already exited (the pod's side closed while
+  // the client still sent) breaks the pipe, and that must not turn a finished connection
+  // into a failed one; the helper's exit status tells how it ended.
+  child.stdin.on('error', () => undefined);
+  const stream = new Duplex({
+    read: () => void child.stdout.resume(),
+    write: (chunk: Buffer, _enc, cb) => (child.stdin.writable ? void child.stdin.write(chunk, () => cb()) : cb()),
+    final: (cb) => {
+      child.stdin.end();
+      cb();
+    },
+    // The connection is freed (the caller closed it, or it idled): the helper goes with it.
+    destroy: (err, cb) => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      cb(err);
+    },
   });
+  child.stdout.on('data', (d: Buffer) => {
+    if (!stream.push(d)) child.stdout.pause();
+  });
+  child.stdout.on('end', () => stream.push(null));
   return { stream, done: () => exited };
 }

@@ -297,6 +297,15 @@ describe('node-api: the kubelet API of a splitlet node', () => {
       console.log(`[node-api] kubectl exec -i cat: ${(input.length / 1048576).toFixed(1)} MiB each way in ${seconds.toFixed(2)} s`);
     });
 
+    it('node-api - kubectl exec -it: a terminal of the client\'s size', async () => {
+      // kubectl needs a terminal on its stdin: script(1) gives it one, 100 columns by 30 rows.
+      const kc = `${labBinary('kubectl')} --kubeconfig ${lab.adminKubeconfig} -n ${namespace}`;
+      const r = await runCommand('script', ['-qec', `stty cols 100 rows 30; ${kc} exec -it web -c app -- sh -c 'stty size; tty; exit 4'`, '/dev/null']);
+      expect(r.stdout).toMatch(/^30 100\r?$/m);
+      expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+      expect(r.code).toBe(4);
+    });
+
     it('node-api - kubectl exec round trip (kubectl exec web -- true)', async () => {
       const times: number[] = [];
       for (let i = 0; i < 10; i++) {

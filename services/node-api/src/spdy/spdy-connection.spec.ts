@@ -111,6 +111,15 @@ describe('spdy server connection', () => {
     expect(p.server.isClosed).toBe(true);
   });
 
+  it('SpdyServerConnection - a header block that inflates past 64 KiB drops the connection', async () => {
+    const p = await pair();
+    cleanup = p.close;
+    const closed = new Promise<void>((r) => p.server.once('close', r));
+    await p.client.open(1, { streamType: 'error', filler: 'x'.repeat(1 << 20) });
+    await closed;
+    expect(p.streams).toEqual([]);
+  });
+
   it('header block - parses what it writes; a truncated block is an error', () => {
     expect(parseHeaderBlock(headerBlock({ streamType: 'data', port: '8080' }))).toEqual({ streamtype: 'data', port: '8080' });
     expect(() => parseHeaderBlock(headerBlock({ a: 'b' }).subarray(0, 9))).toThrow(/truncated/);

@@ -300,8 +300,15 @@ function zlibStep(z: Inflate | Deflate, input: Buffer, limit: number): Promise<B
     const out: Buffer[] = [];
     let size = 0;
     const onData = (c: Buffer) => {
-      out.push(c);
       size += c.length;
+      // A small block may inflate to gigabytes: stop at the limit, not after.
+      if (size > limit) {
+        z.off('data', onData);
+        z.pause();
+        reject(new Error('SPDY header block too large'));
+        return;
+      }
+      out.push(c);
     };
     const onError = (err: Error) => {
       z.off('data', onData);

@@ -146,7 +146,7 @@ describe('exec over SPDY', () => {
     u.socket.destroy();
   });
 
-  it('serveExec - v3 with a terminal: resizes go to the exec, success writes nothing on the error stream', async () => {
+  it('serveExec - v3 with a terminal: the first size opens the exec, later ones resize it; success writes nothing on the error stream', async () => {
     script = async (req, seen) => {
       if (req.op !== ExecStreamOp.READ) return {};
       await waitFor('a resize', async () => (seen.some((r) => r.op === ExecStreamOp.RESIZE) ? true : undefined), 5_000, 10);
@@ -157,11 +157,13 @@ describe('exec over SPDY', () => {
     await c.open(1, { streamType: 'error' });
     await c.open(3, { streamType: 'stdout' });
     await c.open(5, { streamType: 'resize' });
-    c.send(5, '{"Width":120,"Height":40}\n');
+    c.send(5, '{"Width":100,"Height":30}\n{"Wid');
+    await waitFor('the exec opened', async () => (opened.at(-1)?.tty ? true : undefined), 5_000, 10);
+    c.send(5, 'th":120,"Height":40}\n');
     await c.until('the error stream finished', () => c.finished(1) || undefined);
     expect(c.received(3)).toBe('$ ');
     expect(c.received(1)).toBe('');
-    expect(opened.at(-1)).toMatchObject({ tty: true, stderr: false });
+    expect(opened.at(-1)).toMatchObject({ tty: true, stderr: false, size: { width: 100, height: 30 } });
     expect(ops.at(-1)!.find((r) => r.op === ExecStreamOp.RESIZE)?.size).toMatchObject({ width: 120, height: 40 });
     u.socket.destroy();
   });

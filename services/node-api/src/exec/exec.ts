@@ -74,11 +74,15 @@ export async function serveExec(deps: ExecDeps, req: IncomingMessage, socket: Du
   const log = { pod: `${params[0]}/${params[1]}`, container: params[params.length - 1], protocol: session.protocol };
   let status: ExecStatus | { exitCode: number };
   try {
+    // kubectl sends the terminal's size right after creating the streams: with it, the exec
+    // is resized as it starts instead of after the first output was read.
+    const resizes = session.resize ? new TerminalSizes(session.resize) : undefined;
+    const size = resizes ? await resizes.next(FIRST_SIZE_WAIT_MS) : undefined;
     const { streamId } = await deps.exec.openExec(
-      { containerId: t.containerId, cmd: t.cmd, stdin: t.opts.stdin, stdout: t.opts.stdout, stderr: t.opts.stderr, tty: t.opts.tty },
+      { containerId: t.containerId, cmd: t.cmd, stdin: t.opts.stdin, stdout: t.opts.stdout, stderr: t.opts.stderr, tty: t.opts.tty, ...(size ? { size } : {}) },
       { attributes: { 'k8s.pod.name': params[1], 'k8s.namespace.name': params[0], 'k8s.container.name': log.container, 'container.id': t.containerId } },
     );
-    status = await drive(new ExecStream(deps.nc, deps.nodeName, streamId), session);
+    status = await drive(new ExecStream(deps.nc, deps.nodeName, streamId), session, resizes);
   } catch (err) {
     deps.logger.warn({ ...log, err: (err as Error).message }, 'exec failed');
     status = internalError((err as Error).message);
@@ -98,7 +102,7 @@ export async function serveExec(deps: ExecDeps, req: IncomingMessage, socket: Du
  * once the socket drained) and the client's stdin and resizes to the exec, until the
  * process exits (its exit code) or the client goes away (the exec is closed).
  */
-async function drive(x: ExecStream, s: RemoteCommandStreams): Promise<ExecStatus | { exitCode: number }> {
+async function drive(x: ExecStream, s: RemoteCommandStreams, resizes: TerminalSizes | undefined): Promise<ExecStatus | { exitCode: number }> {
   const gone = new AbortController();
   const onClose = () => {
     gone.abort();
@@ -109,7 +113,7 @@ async function drive(x: ExecStream, s: RemoteCommandStreams): Promise<ExecStatus
   if (s.conn.isClosed) onClose();
   // The client's stdin and resizes go on beside the output; their failures end nothing by themselves.
   if (s.stdin) void pumpStdin(x, s.stdin, gone.signal);
-  if (s.resize) void pumpResizes(x, s.resize, gone.signal);
+  if (resizes) void pumpResizes(x, resizes, gone.signal);
   try {
     for (;;) {
       if (gone.signal.aborted) return { status: 'Failure', message: 'client went away' };
@@ -136,8 +140,11 @@ async function pumpStdin(x: ExecStream, stdin: SpdyStream, signal: AbortSignal):
   }
 }
 
-/** The resize stream: JSON TerminalSize objects ({"Width":…,"Height":…}), one after another. */
-async function pumpResizes(x: ExecStream, resize: SpdyStream, signal: AbortSignal): Promise<void> {
+/** How long an exec with a terminal waits for the client's first size before it starts. */
+const FIRST_SIZE_WAIT_MS = 1_000;
+
+/** The resize stream's sizes: JSON TerminalSize objects ({"Width":…,"Height":…}), one after another; bad ones skipped. */
+async function* resizeEvents(resize: SpdyStream): AsyncGenerator<{ width: number; height: number }> {
   let pending = '';
   try {
     for await (const chunk of resize.readable as AsyncIterable<Buffer>) {
@@ -145,12 +152,57 @@ async function pumpResizes(x: ExecStream, resize: SpdyStream, signal: AbortSigna
       for (const { value, rest } of jsonObjects(pending)) {
         pending = rest;
         const size = value as { Width?: unknown; Height?: unknown };
-        if (typeof size.Width === 'number' && typeof size.Height === 'number' && !signal.aborted) await x.resize(size.Width, size.Height).catch(() => undefined);
+        if (typeof size.Width === 'number' && typeof size.Height === 'number' && size.Width > 0 && size.Height > 0) yield { width: size.Width, height: size.Height };
       }
       if (pending.length > 4096) return; // not a stream of small objects
     }
   } catch {
     // As the kubelet's handleResizeEvents: a bad stream ends the resizes, not the exec.
+  }
+}
+
+type Size = { width: number; height: number };
+
+/** The client's terminal sizes as they come, queued: `next(ms)` gives the next, undefined after `ms` or at the end. */
+class TerminalSizes {
+  private readonly queue: Size[] = [];
+  private ended = false;
+  private wake: (() => void) | undefined;
+
+  constructor(resize: SpdyStream) {
+    void (async () => {
+      for await (const size of resizeEvents(resize)) {
+        this.queue.push(size);
+        this.wake?.();
+      }
+      this.ended = true;
+      this.wake?.();
+    })();
+  }
+
+  get done(): boolean {
+    return this.ended && !this.queue.length;
+  }
+
+  async next(ms = Infinity): Promise<Size | undefined> {
+    if (!this.queue.length && !this.ended) {
+      await new Promise<void>((resolve) => {
+        const timer = ms === Infinity ? undefined : setTimeout(resolve, ms);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    return this.queue.shift();
+  }
+}
+
+async function pumpResizes(x: ExecStream, sizes: TerminalSizes, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted && !sizes.done) {
+    const size = await sizes.next();
+    if (size && !signal.aborted) await x.resize(size.width, size.height).catch(() => undefined);
   }
 }
 

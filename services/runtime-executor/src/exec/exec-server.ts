@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
+import type Docker from 'dockerode';
 import type { Service } from '@nats-io/services';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, execStreamSubject, HandlerError, serveRpc } from '@splitlet/bus';
@@ -76,14 +77,25 @@ export class ExecStreamServer implements Runnable {
     if (!c.State.Running) throw new HandlerError(ErrorCode.FailedPrecondition, `container ${c.Id} is not running`);
     const tty = req.tty;
     const exec = await dockerCall(() =>
-      this.docker.getContainer(c.Id).exec({ Cmd: req.cmd, AttachStdin: req.stdin, AttachStdout: req.stdout, AttachStderr: req.stderr && !tty, Tty: tty }),
+      this.docker.getContainer(c.Id).exec({
+        Cmd: req.cmd,
+        AttachStdin: req.stdin,
+        AttachStdout: req.stdout,
+        AttachStderr: req.stderr && !tty,
+        Tty: tty,
+        // API ≥ 1.42 starts the terminal at this size; older engines (the lab's 20.10: 1.41)
+        // ignore it, and the resize right after the start leaves a few milliseconds of 0x0.
+        ...(tty && req.size?.width && req.size.height ? { ConsoleSize: [req.size.height, req.size.width] } : {}),
+      } as Docker.ExecCreateOptions),
     );
     const stream = (await dockerCall(() => exec.start({ hijack: true, stdin: req.stdin, Tty: tty }))) as Duplex;
     const session = new ExecSession(stream, { tty, exitCode: () => exitCodeOf(exec) });
     const resize = async (w: number, h: number) => {
       await dockerCall(() => exec.resize({ w, h }));
     };
-    if (tty && req.size?.width && req.size.height) await resize(req.size.width, req.size.height).catch(() => undefined);
+    // The start answers once the connection is hijacked, maybe before the process runs, and
+    // a resize before that fails: retried as the docker CLI's initTtySize does.
+    if (tty && req.size?.width && req.size.height) await initialResize(() => resize(req.size!.width, req.size!.height));
     const id = this.register(session, resize);
     this.logger.info({ container: c.Id, stream: id, tty, stdin: req.stdin }, 'exec opened');
     return id;
@@ -206,4 +218,14 @@ async function exitCodeOf(exec: { inspect(): Promise<{ Running: boolean; ExitCod
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('exec ended but Docker reports it still running');
+}
+
+async function initialResize(resize: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; attempt <= 10; attempt++) {
+    try {
+      return await resize();
+    } catch {
+      await new Promise((r) => setTimeout(r, 10 * attempt));
+    }
+  }
 }

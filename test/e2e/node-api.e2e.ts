@@ -398,7 +398,8 @@ describe('node-api: the kubelet API of a splitlet node', () => {
         expect(out).toContain('lost connection to pod');
       } catch (err) {
         // What kubectl said is the first thing to read when a connection failed.
-        throw new Error(`${(err as Error).message}; kubectl port-forward said:\n${out.replace(/Handling connection for \d+\n/g, '')}`, { cause: err });
+        const executorSaid = t.node.procs['runtime-executor']!.logs.filter((l) => /port-forward|exec closed/.test(String(l['msg']))).map((l) => JSON.stringify(l)).slice(-30).join('\n');
+        throw new Error(`${(err as Error).message}; kubectl port-forward said:\n${out.replace(/Handling connection for \d+\n/g, '')}\nruntime-executor said:\n${executorSaid}`, { cause: err });
       } finally {
         forwarder.kill('SIGINT');
       }

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { get as httpGet } from 'node:http';
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -50,6 +53,56 @@ function kubeletGet(port: number, path: string, auth: { token?: string; cert?: b
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A kubeconfig for the lab's API server with a bearer token: a user other than the admin. */
+function tokenKubeconfig(token: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'e2e-nodeapi-kc-')), 'kubeconfig');
+  const cluster = admin.getCurrentCluster()!;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'lab', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+      users: [{ name: 'sa', user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: 'lab', user: 'sa', namespace } }],
+      'current-context': 'sa',
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+/** A request to the kubelet port as the API server makes it for exec: an upgrade to SPDY/3.1. */
+function kubeletUpgrade(port: number, path: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path,
+      method: 'POST',
+      ca: clusterCA,
+      checkServerIdentity: () => undefined,
+      headers: { authorization: `Bearer ${token}`, connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'v4.channel.k8s.io' },
+    });
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, body: '' });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The processes of a container, as Docker lists them from the host (`docker top`). */
+async function containerProcesses(containerId: string): Promise<string> {
+  return (await runCommand('docker', ['top', containerId])).stdout;
 }
 
 /** A process's resident memory now, in MiB (Linux /proc). */
@@ -215,5 +268,141 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     stalled.stdout.resume();
     await waitFor('the stalled reader gets it all once it reads', async () => (received >= expected.length ? true : undefined), 60_000);
     stalled.kill('SIGINT');
+  });
+
+  describe('kubectl exec', () => {
+    it('node-api - kubectl exec: stdout and stderr apart, and the exit code', async () => {
+      const r = await k('exec', 'web', '-c', 'app', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3');
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe('out\n');
+      expect(r.stderr).toContain('err\n');
+      expect(r.stderr).toContain('command terminated with exit code 3');
+      expect(await k('exec', 'web', '-c', 'side', '--', 'sh', '-c', 'echo fine')).toMatchObject({ code: 0, stdout: 'fine\n' });
+    });
+
+    it('node-api - kubectl exec -i: stdin piped through, its end seen by the process; 8 MiB byte-exact through cat', async () => {
+      expect(await kubectl(lab.adminKubeconfig, ['-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'sh', '-c', 'tr a-z A-Z; echo end'], 'hello\nworld\n'))
+        .toMatchObject({ code: 0, stdout: 'HELLO\nWORLD\nend\n' });
+      // A process that exits without reading its stdin: its exit code stands, whatever was still being sent.
+      const unread = await kubectl(lab.adminKubeconfig, ['-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'sh', '-c', 'exit 5'], 'z'.repeat(4 << 20));
+      expect(unread.code).toBe(5);
+      expect(unread.stderr).not.toContain('Internal error');
+      const input = Array.from({ length: 80_000 }, (_, i) => `${String(i).padStart(8, '0')} ${'y'.repeat(95)}\n`).join('');
+      const started = Date.now();
+      const r = await runCommand(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'cat'], input);
+      const seconds = (Date.now() - started) / 1000;
+      expect(r.code).toBe(0);
+      expect(r.stdout.length).toBe(input.length);
+      expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(createHash('sha256').update(input).digest('hex'));
+      console.log(`[node-api] kubectl exec -i cat: ${(input.length / 1048576).toFixed(1)} MiB each way in ${seconds.toFixed(2)} s`);
+    });
+
+    it('node-api - kubectl exec -it: a terminal of the client\'s size', async () => {
+      // kubectl needs a terminal on its stdin: script(1) gives it one, 100 columns by 30 rows.
+      const kc = `${labBinary('kubectl')} --kubeconfig ${lab.adminKubeconfig} -n ${namespace}`;
+      // Docker 20.10 (API 1.41) cannot start an exec's terminal at a size: it is resized right
+      // after the start, so the process may see no size for its first milliseconds (as under
+      // `docker exec -it` there); it waits for one, at most a second.
+      const r = await runCommand('script', ['-qec', `stty cols 100 rows 30; ${kc} exec -it web -c app -- sh -c 'i=0; until stty size >/dev/null 2>&1 || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.01; done; stty size; tty; exit 4'`, '/dev/null']);
+      expect(r.stdout).toMatch(/^30 100\r?$/m);
+      expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+      expect(r.code).toBe(4);
+    });
+
+    it('node-api - kubectl exec round trip (kubectl exec web -- true)', async () => {
+      const times: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const started = Date.now();
+        expect((await k('exec', 'web', '-c', 'app', '--', 'true')).code).toBe(0);
+        times.push(Date.now() - started);
+      }
+      times.sort((a, b) => a - b);
+      console.log(`[node-api] kubectl exec -- true: p50 ${times[4]} ms, max ${times[9]} ms (10 runs)`);
+    });
+
+    it('node-api - a kubectl exec that goes away closes the process\'s stdin within a second', async () => {
+      const id = (await t.core.readNamespacedPod({ namespace, name: 'web' })).status!.containerStatuses!.find((c) => c.name === 'app')!.containerID!.replace('docker://', '');
+      const marker = `held-${Date.now()}`;
+      const held = spawn(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'exec', '-i', 'web', '-c', 'app', '--', 'sh', '-c', `cat >/dev/null; : ${marker}`], { stdio: ['pipe', 'ignore', 'ignore'] });
+      await waitFor('the exec runs in the container', async () => ((await containerProcesses(id)).includes(marker) ? true : undefined), 20_000, 100);
+      const stoppedAt = Date.now();
+      held.kill('SIGKILL');
+      await waitFor('the exec is gone', async () => ((await containerProcesses(id)).includes(marker) ? undefined : true), 5_000, 50);
+      expect(Date.now() - stoppedAt).toBeLessThan(1_000);
+    });
+
+    it('node-api - exec refused: by the API server without pods/exec, by node-api without nodes/proxy', async () => {
+      expect((await k('create', 'serviceaccount', 'viewer')).code).toBe(0);
+      expect((await k('create', 'role', 'pod-reader', '--verb=get,list', '--resource=pods')).code).toBe(0);
+      expect((await k('create', 'rolebinding', 'viewer-reads', '--role=pod-reader', `--serviceaccount=${namespace}:viewer`)).code).toBe(0);
+      const token = (await k('create', 'token', 'viewer')).stdout.trim();
+      const r = await kubectl(tokenKubeconfig(token), ['exec', 'web', '-c', 'app', '--', 'true']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`User "system:serviceaccount:${namespace}:viewer" cannot create resource "pods/exec"`);
+      // The same identity straight at the kubelet port, as the API server would call it.
+      expect(await kubeletUpgrade(t.kubeletPort!, `/exec/${namespace}/web/app?command=true&output=1`, token)).toEqual({
+        status: 403,
+        body: `Forbidden (user=system:serviceaccount:${namespace}:viewer, verb=create, resource=nodes, subresource(s)=[proxy])\n`,
+      });
+    });
+  });
+
+  describe('kubectl port-forward', () => {
+    /** GET through the forwarded port: status and body. */
+    const fetchLocal = (port: number, path: string) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+        }).on('error', reject);
+      });
+
+    it('node-api - kubectl port-forward reaches a server on the pod\'s 127.0.0.1: one request, 10 at once, 4 MiB byte-exact; a closed port is an error, not a hang', async () => {
+      // httpd listens on the pod's loopback only: reachable from inside its network namespace, not by the pod IP.
+      await t.core.createNamespacedPod({
+        namespace,
+        body: pod('served', [{ name: 'httpd', script: 'mkdir -p /www && echo hello-from-pod > /www/index.html && head -c 4194304 /dev/urandom > /www/big && httpd -f -p 127.0.0.1:8080 -h /www' }]),
+      });
+      await waitFor('served running', async () => ((await t.core.readNamespacedPod({ namespace, name: 'served' })).status?.containerStatuses?.[0]?.state?.running ? true : undefined), 60_000);
+      const id = (await t.core.readNamespacedPod({ namespace, name: 'served' })).status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+      await waitFor('httpd listening', async () => ((await runCommand('docker', ['exec', id, 'sh', '-c', 'netstat -ltn | grep -q 127.0.0.1:8080'])).code === 0 ? true : undefined), 20_000, 200);
+      const big = Buffer.from((await runCommand('docker', ['exec', id, 'base64', '-w0', '/www/big'])).stdout, 'base64');
+      expect(big.length).toBe(4194304);
+
+      const forwarder = spawn(labBinary('kubectl'), ['--kubeconfig', lab.adminKubeconfig, '-n', namespace, 'port-forward', 'pod/served', ':8080', ':8081']);
+      let out = '';
+      forwarder.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      forwarder.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => forwarder.once('exit', resolve));
+      try {
+        const ports = await waitFor('kubectl listening', async () => {
+          const m = [...out.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)/g)];
+          return m.length === 2 ? Object.fromEntries(m.map((x) => [x[2]!, Number(x[1])])) : undefined;
+        }, 20_000);
+        expect(await fetchLocal(ports['8080']!, '/index.html')).toEqual({ status: 200, body: Buffer.from('hello-from-pod\n') });
+        const parallel = await Promise.all(Array.from({ length: 10 }, () => fetchLocal(ports['8080']!, '/index.html')));
+        expect(parallel.map((r) => r.body.toString())).toEqual(Array(10).fill('hello-from-pod\n'));
+        const started = Date.now();
+        const got = await fetchLocal(ports['8080']!, '/big');
+        const seconds = (Date.now() - started) / 1000;
+        expect(got.body.length).toBe(big.length);
+        expect(got.body.equals(big)).toBe(true);
+        console.log(`[node-api] kubectl port-forward: 4 MiB in ${seconds.toFixed(2)} s = ${(4 / seconds).toFixed(1)} MiB/s`);
+        // Nothing listens on 8081 in the pod: the connection ends with the kubelet's error on its
+        // error stream, which kubectl reports before it gives up the whole forward (client-go's
+        // portforward closes the connection on an error, as against a kubelet).
+        await expect(fetchLocal(ports['8081']!, '/')).rejects.toThrow();
+        expect(await exited).toBe(1);
+        expect(out).toMatch(/error forwarding port 8081 to pod [0-9a-f-]+, uid : connect ECONNREFUSED 127\.0\.0\.1:8081/);
+        expect(out).toContain('lost connection to pod');
+      } catch (err) {
+        // What kubectl said is the first thing to read when a connection failed.
+        const executorSaid = t.node.procs['runtime-executor']!.logs.filter((l) => /port-forward|exec closed/.test(String(l['msg']))).map((l) => JSON.stringify(l)).slice(-30).join('\n');
+        throw new Error(`${(err as Error).message}; kubectl port-forward said:\n${out.replace(/Handling connection for \d+\n/g, '')}\nruntime-executor said:\n${executorSaid}`, { cause: err });
+      } finally {
+        forwarder.kill('SIGINT');
+      }
+    });
   });
 });

@@ -1,6 +1,7 @@
 import {
   containerEventsSubject,
   containerLogStreamsSubject,
+  execStreamsSubject,
   eventsStreamName,
   inboxPrefix,
   kubeEventsSubject,
@@ -11,7 +12,7 @@ import {
   proberReplicasBucket,
   serviceSubject,
 } from '@splitlet/bus';
-import { ContainerLogService, ImageService, RuntimeService, type DescService } from '@splitlet/contracts';
+import { ContainerLogService, ExecStreamService, ImageService, RuntimeService, type DescService } from '@splitlet/contracts';
 
 // THE permission table of the bus: what each service of a node may publish and
 // subscribe to. Minting turns a row into the user JWT's permissions and
@@ -54,6 +55,8 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'serve', service: ImageService },
       { kind: 'serve', service: ContainerLogService },
       { kind: 'consume', subject: containerLogStreamsSubject, what: 'pulls of the container logs it opened' },
+      { kind: 'serve', service: ExecStreamService },
+      { kind: 'consume', subject: execStreamsSubject, what: 'reads, writes and resizes of the execs and port-forwards it opened' },
       { kind: 'stream-produce', stream: eventsStreamName, subject: containerEventsSubject },
     ],
   },
@@ -106,10 +109,12 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'node-api': {
-    why: "the kubelet's HTTPS API: opens and pulls container logs, nothing else on the bus",
+    why: "the kubelet's HTTPS API: opens and pulls container logs, opens and drives execs and port-forwards, nothing else on the bus",
     grants: [
       { kind: 'call', service: ContainerLogService, methods: [ContainerLogService.method.openContainerLog.name] },
       { kind: 'publish', subject: containerLogStreamsSubject, what: 'pulls of the container logs it opened' },
+      { kind: 'call', service: ExecStreamService, methods: [ExecStreamService.method.openExec.name, ExecStreamService.method.openPortForward.name] },
+      { kind: 'publish', subject: execStreamsSubject, what: 'reads, writes and resizes of the execs and port-forwards it opened' },
     ],
   },
   'status-reporter': {

@@ -44,3 +44,15 @@ export const containerLogStreamSubject = (nodeName: string, streamId: string): s
 
 /** Every open container log's subject of one node (for permissions): `splitlet.<node>.runtime.v1.log.*`. */
 export const containerLogStreamsSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.runtime.v1.log.*`;
+
+/**
+ * Where one open exec is driven (output pulled, stdin pushed): `splitlet.<node>.runtime.v1.exec.<id>`,
+ * served by the runtime-executor replica that opened it (ExecStreamService).
+ */
+export const execStreamSubject = (nodeName: string, streamId: string): string => {
+  if (!/^[A-Za-z0-9_-]+$/.test(streamId)) throw new Error(`bad exec stream id ${JSON.stringify(streamId)}`);
+  return `${nodePrefix(nodeName)}.runtime.v1.exec.${streamId}`;
+};
+
+/** Every open exec's subject of one node (for permissions): `splitlet.<node>.runtime.v1.exec.*`. */
+export const execStreamsSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.runtime.v1.exec.*`;

@@ -4,6 +4,7 @@ export * from './gen/splitlet/runtime/v1/runtime_pb';
 export * from './gen/splitlet/runtime/v1/sandbox_pb';
 export * from './gen/splitlet/runtime/v1/container_pb';
 export * from './gen/splitlet/runtime/v1/logs_pb';
+export * from './gen/splitlet/runtime/v1/exec_pb';
 export * from './gen/splitlet/events/v1/events_pb';
 export * from './gen/splitlet/probe/v1/probe_pb';
 // The status package mirrors Kubernetes' v1 names (ContainerStatus, ContainerState), which

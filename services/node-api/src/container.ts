@@ -3,7 +3,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createRpcClient, type NatsConnection } from '@splitlet/bus';
 import { ConfigError } from '@splitlet/config';
-import { ContainerLogService } from '@splitlet/contracts';
+import { ContainerLogService, ExecStreamService } from '@splitlet/contracts';
 import { loadKubeConfig, PodInformer } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
@@ -44,6 +44,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     authorizer: new RequestAuthorizer(reviews.reviewAccess, clock),
     pods,
     logs: createRpcClient(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, ContainerLogService),
+    exec: createRpcClient(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, ExecStreamService),
     nc: container.resolve<NatsConnection>(TOKENS.Nats),
     clock,
     logger,

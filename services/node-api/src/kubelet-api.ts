@@ -1,11 +1,13 @@
 import type { Server } from 'node:https';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ServiceClient } from '@splitlet/bus';
-import type { ContainerLogService } from '@splitlet/contracts';
+import type { ContainerLogService, ExecStreamService } from '@splitlet/contracts';
 import { untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { RequestAuthenticator } from './auth/authenticator';
 import type { RequestAuthorizer } from './auth/authorizer';
+import { serveExec, serveExecWithoutUpgrade } from './exec/exec';
+import { servePortForward, servePortForwardWithoutUpgrade } from './portforward/port-forward';
 import { serveContainerLogs, type PodSource } from './logs/container-logs';
 import { serveHealthz, servePods } from './pods';
 import { createKubeletServer, type Route } from './server';
@@ -23,6 +25,7 @@ export interface KubeletApiOptions {
   authorizer: RequestAuthorizer;
   pods: PodSource;
   logs: ServiceClient<typeof ContainerLogService>;
+  exec: ServiceClient<typeof ExecStreamService>;
   nc: NatsConnection;
   clock: Clock;
   logger: Logger;
@@ -40,10 +43,27 @@ export class KubeletApi implements Runnable {
     const o = this.opts;
     const cert = await o.servingCert(signal);
     const deps = { pods: o.pods, logs: o.logs, nc: o.nc, nodeName: o.nodeName, clock: o.clock, logger: o.logger };
+    const execDeps = { pods: o.pods, exec: o.exec, nc: o.nc, nodeName: o.nodeName, logger: o.logger };
     const routes: Route[] = [
       { method: 'GET', path: /^\/healthz$/, handle: async (_req, res) => serveHealthz(res) },
       { method: 'GET', path: /^\/pods\/?$/, handle: async (_req, res) => servePods(o.pods, res) },
       { method: 'GET', path: /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/, handle: (req, res, url, params) => serveContainerLogs(deps, req, res, url, params) },
+      ...[/^\/exec\/([^/]+)\/([^/]+)\/([^/]+)$/, /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/].map(
+        (path): Route => ({
+          method: ['GET', 'POST'],
+          path,
+          handle: (req, res, url, params) => serveExecWithoutUpgrade(execDeps, req, res, url, params),
+          upgrade: (req, socket, head, url, params) => serveExec(execDeps, req, socket, head, url, params),
+        }),
+      ),
+      ...[/^\/portForward\/([^/]+)\/([^/]+)$/, /^\/portForward\/([^/]+)\/([^/]+)\/([^/]+)$/].map(
+        (path): Route => ({
+          method: ['GET', 'POST'],
+          path,
+          handle: (req, res, url, params) => servePortForwardWithoutUpgrade(execDeps, req, res, url, params),
+          upgrade: (req, socket, head, url, params) => servePortForward(execDeps, req, socket, head, url, params),
+        }),
+      ),
     ];
     const server = createKubeletServer({ cert: cert.cert, key: cert.key, clientCA: o.clientCA }, { nodeName: o.nodeName, authenticator: o.authenticator, authorizer: o.authorizer, routes, logger: o.logger });
     await listen(server, o.port, o.address);

@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { ContainerEventPublisher } from './container-events';
 import { connectDocker } from './docker';
 import { ImageServer, nodeStatFs } from './image-server';
+import { ExecStreamServer } from './exec/exec-server';
 import { ContainerLogServer } from './logs/log-server';
 import { RuntimeServer } from './runtime-server';
 import { RT } from './tokens';
@@ -18,5 +19,6 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     container.resolve(ImageServer),
     container.resolve(ContainerEventPublisher),
     container.resolve(ContainerLogServer),
+    container.resolve(ExecStreamServer),
   );
 }

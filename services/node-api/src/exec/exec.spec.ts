@@ -1,0 +1,265 @@
+import type { AddressInfo } from 'node:net';
+import { connect, type TLSSocket } from 'node:tls';
+import type { V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execStreamSubject, type ServiceClient } from '@splitlet/bus';
+import { create, ExecStreamOp, ExecStreamRequestSchema, ExecStreamResponseSchema, fromBinary, toBinary, type ExecStreamRequest, type ExecStreamService, type OpenExecRequest } from '@splitlet/contracts';
+import { createLogger } from '@splitlet/telemetry';
+import { FakeClock, useNatsServer, waitFor } from '@splitlet/testing';
+import { testCA, type Issued } from '../__fixtures__/pki';
+import { SpdyTestClient } from '../__fixtures__/spdy-client';
+import { RequestAuthenticator } from '../auth/authenticator';
+import { RequestAuthorizer } from '../auth/authorizer';
+import type { PodSource } from '../logs/container-logs';
+import { createKubeletServer, type Route } from '../server';
+import { servePortForward } from '../portforward/port-forward';
+import { serveExec, serveExecWithoutUpgrade } from './exec';
+
+const nats = useNatsServer();
+const runningPod: V1Pod = {
+  metadata: { name: 'web', namespace: 'ns', uid: 'uid-1' },
+  spec: { containers: [{ name: 'app', image: 'x' }] },
+  status: { containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'x', imageID: '', containerID: 'docker://c1', state: { running: {} } }] },
+};
+const pods: PodSource = { get: (ns, name) => (ns === 'ns' && name === 'web' ? runningPod : undefined), list: () => [runningPod] };
+
+/** runtime-executor's side: OpenExec answers stream "x<n>"; each exec's ops are recorded and answered by `script`. */
+const opened: OpenExecRequest[] = [];
+const ops: ExecStreamRequest[][] = [];
+let script: (req: ExecStreamRequest, seen: ExecStreamRequest[]) => Promise<Parameters<typeof create<typeof ExecStreamResponseSchema>>[1]> = async () => ({});
+/** While set, OpenExec waits for it (an executor that is slow to start the exec). */
+let openGate: Promise<void> | undefined;
+const execClient = {
+  openExec: async (req: OpenExecRequest) => {
+    opened.push(req);
+    await openGate;
+    const id = `x${opened.length}`;
+    const seen: ExecStreamRequest[] = [];
+    ops.push(seen);
+    nats.nc.subscribe(execStreamSubject('node-a', id), {
+      callback: (_e, msg) => {
+        const r = fromBinary(ExecStreamRequestSchema, msg.data);
+        seen.push(r);
+        void script(r, seen).then((a) => msg.respond(toBinary(ExecStreamResponseSchema, create(ExecStreamResponseSchema, a))));
+      },
+    });
+    return { streamId: id };
+  },
+  openPortForward: async (req: { podUid: string; port: number }) => {
+    forwards.push(req);
+    if (req.port === 81) throw new Error('no running pod sandbox');
+    return execClient.openExec({ containerId: 'pf', cmd: [String(req.port)], stdin: true, stdout: true } as OpenExecRequest);
+  },
+} as unknown as ServiceClient<typeof ExecStreamService> & { openExec(r: OpenExecRequest): Promise<{ streamId: string }> };
+const forwards: { podUid: string; port: number }[] = [];
+
+let port = 0;
+let admin: Issued;
+let caCert = '';
+let server: ReturnType<typeof createKubeletServer>;
+beforeAll(async () => {
+  const ca = await testCA();
+  caCert = ca.cert;
+  const serving = await ca.issue('CN=node', 'server', '127.0.0.1');
+  admin = await ca.issue('O=system:masters, CN=admin', 'client');
+  const clock = new FakeClock();
+  const logger = createLogger('node-api', { level: 'silent' });
+  const deps = { pods, exec: execClient, nc: nats.nc, nodeName: 'node-a', logger, streamCreationTimeoutMs: 300 };
+  const routes: Route[] = [
+    { method: ['GET', 'POST'], path: /^\/portForward\/([^/]+)\/([^/]+)$/, handle: async () => undefined, upgrade: (q, s, h, u, p) => servePortForward(deps, q, s, h, u, p) },
+    { method: ['GET', 'POST'], path: /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)$/, handle: (q, res, u, p) => serveExecWithoutUpgrade(deps, q, res, u, p), upgrade: (q, s, h, u, p) => serveExec(deps, q, s, h, u, p) },
+  ];
+  server = createKubeletServer(
+    { ...serving, clientCA: ca.cert },
+    { nodeName: 'node-a', authenticator: new RequestAuthenticator(async () => ({ authenticated: false }), clock), authorizer: new RequestAuthorizer(async (u) => u.username === 'admin', clock), routes, logger },
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(() => {
+  server?.close();
+  server?.closeAllConnections();
+});
+
+/** An upgrade request as the API server sends it; the status line and, after a 101, a SPDY client on the socket. */
+async function upgrade(path: string, protocols = 'v4.channel.k8s.io,v3.channel.k8s.io'): Promise<{ status: number; head: string; socket: TLSSocket; spdy?: SpdyTestClient }> {
+  const socket = connect({ host: '127.0.0.1', port, ca: caCert, cert: admin.cert, key: admin.key, checkServerIdentity: () => undefined });
+  await new Promise<void>((r) => socket.once('secureConnect', () => r()));
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: node\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n${protocols ? `X-Stream-Protocol-Version: ${protocols}\r\n` : ''}Content-Length: 0\r\n\r\n`);
+  let buf = Buffer.alloc(0);
+  for (;;) {
+    const chunk = await new Promise<Buffer | undefined>((r) => {
+      socket.once('data', r);
+      socket.once('close', () => r(undefined));
+    });
+    if (!chunk) break;
+    buf = Buffer.concat([buf, chunk]);
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) continue;
+    const head = buf.subarray(0, end).toString();
+    const status = Number(head.split(' ')[1]);
+    if (status !== 101) {
+      await new Promise((r) => socket.once('close', r));
+      return { status, head, socket };
+    }
+    socket.pause();
+    const spdy = new SpdyTestClient(socket);
+    if (buf.length > end + 4) socket.unshift(buf.subarray(end + 4));
+    socket.resume();
+    return { status, head, socket, spdy };
+  }
+  return { status: 0, head: buf.toString(), socket };
+}
+
+describe('exec over SPDY', () => {
+  it('serveExec - v4: stdin reaches the exec and its end is passed on; stdout and stderr apart; the exit code as a metav1.Status', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      if (seen.filter((r) => r.op === ExecStreamOp.READ).length === 1) return { stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') };
+      await waitFor('stdin closed', async () => (seen.some((r) => r.op === ExecStreamOp.CLOSE_STDIN) ? true : undefined), 5_000, 10);
+      return { exited: true, exitCode: 3 };
+    };
+    const u = await upgrade('/exec/ns/web/app?command=sh&command=-c&command=cat&input=1&output=1&error=1');
+    expect(u.status).toBe(101);
+    expect(u.head).toContain('X-Stream-Protocol-Version: v4.channel.k8s.io');
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error' });
+    await c.open(3, { streamType: 'stdin' });
+    await c.open(5, { streamType: 'stdout' });
+    await c.open(7, { streamType: 'stderr' });
+    c.send(3, 'hello ');
+    c.send(3, 'world', true);
+    await c.until('the error stream finished', () => c.finished(1) || undefined);
+    expect(c.received(5)).toBe('out\n');
+    expect(c.received(7)).toBe('err\n');
+    expect(c.finished(5) && c.finished(7)).toBe(true);
+    expect(JSON.parse(c.received(1))).toEqual({
+      metadata: {},
+      status: 'Failure',
+      message: 'command terminated with non-zero exit code: error executing command [sh -c cat], exit code 3',
+      reason: 'NonZeroExitCode',
+      details: { causes: [{ reason: 'ExitCode', message: '3' }] },
+    });
+    expect(opened.at(-1)).toMatchObject({ containerId: 'c1', cmd: ['sh', '-c', 'cat'], stdin: true, stdout: true, stderr: true, tty: false });
+    const seen = ops.at(-1)!;
+    expect(Buffer.concat(seen.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => r.stdin)).toString()).toBe('hello world');
+    u.socket.destroy();
+  });
+
+  it('serveExec - v3 with a terminal: the first size opens the exec, later ones resize it; success writes nothing on the error stream', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      await waitFor('a resize', async () => (seen.some((r) => r.op === ExecStreamOp.RESIZE) ? true : undefined), 5_000, 10);
+      return { stdout: Buffer.from('$ '), exited: true, exitCode: 0 };
+    };
+    const u = await upgrade('/exec/ns/web/app?command=sh&output=1&tty=1&error=1', 'v3.channel.k8s.io');
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error' });
+    await c.open(3, { streamType: 'stdout' });
+    await c.open(5, { streamType: 'resize' });
+    c.send(5, '{"Width":100,"Height":30}\n{"Wid');
+    await waitFor('the exec opened', async () => (opened.at(-1)?.tty ? true : undefined), 5_000, 10);
+    c.send(5, 'th":120,"Height":40}\n');
+    await c.until('the error stream finished', () => c.finished(1) || undefined);
+    expect(c.received(3)).toBe('$ ');
+    expect(c.received(1)).toBe('');
+    expect(opened.at(-1)).toMatchObject({ tty: true, stderr: false, size: { width: 100, height: 30 } });
+    expect(ops.at(-1)!.find((r) => r.op === ExecStreamOp.RESIZE)?.size).toMatchObject({ width: 120, height: 40 });
+    u.socket.destroy();
+  });
+
+  it('serveExec - a client that goes away closes the exec at once', async () => {
+    script = async (req) => {
+      if (req.op === ExecStreamOp.READ) await new Promise((r) => setTimeout(r, 200));
+      return {};
+    };
+    const before = opened.length;
+    const u = await upgrade('/exec/ns/web/app?command=sleep&output=1');
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error' });
+    await c.open(3, { streamType: 'stdout' });
+    await waitFor('reads going on', async () => (ops.length > before && ops.at(-1)!.length ? true : undefined), 5_000, 10);
+    const gone = Date.now();
+    u.socket.destroy();
+    await waitFor('CLOSE sent', async () => (ops[before]!.some((r) => r.op === ExecStreamOp.CLOSE) ? true : undefined), 2_000, 10);
+    expect(Date.now() - gone).toBeLessThan(1_000);
+  });
+
+  it('serveExec - a client that goes away while the exec is being opened still has it closed', async () => {
+    const before = opened.length;
+    script = async () => ({});
+    let release = () => undefined as void;
+    openGate = new Promise<void>((r) => (release = r));
+    const u = await upgrade('/exec/ns/web/app?command=sleep&output=1');
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error' });
+    await c.open(3, { streamType: 'stdout' });
+    await waitFor('the exec being opened', async () => (opened.length > before ? true : undefined), 5_000, 10);
+    u.socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    openGate = undefined;
+    release();
+    await waitFor('CLOSE sent', async () => (ops[before]?.some((r) => r.op === ExecStreamOp.CLOSE) ? true : undefined), 2_000, 10);
+  });
+
+  it('serveExec - a client that does not create its streams in time is dropped; no exec is opened', async () => {
+    const before = opened.length;
+    const u = await upgrade('/exec/ns/web/app?command=true&output=1&error=1');
+    await u.spdy!.open(1, { streamType: 'error' });
+    await new Promise<void>((r) => (u.socket.destroyed ? r() : u.socket.once('close', () => r())));
+    expect(opened.length).toBe(before);
+  });
+
+  it('serveExec - refuses as the kubelet: no stream asked 400, unknown pod 404, a container not running 500, no common protocol 403, no upgrade 400', async () => {
+    expect((await upgrade('/exec/ns/web/app?command=true')).status).toBe(400);
+    expect((await upgrade('/exec/ns/nope/app?command=true&output=1')).status).toBe(404);
+    expect((await upgrade('/exec/ns/web/nope?command=true&output=1')).status).toBe(500);
+    const refused = await upgrade('/exec/ns/web/app?command=true&output=1', 'v9.channel.k8s.io');
+    expect(refused.status).toBe(403);
+    expect(refused.head).toContain('X-Accepted-Stream-Protocol-Versions: v4.channel.k8s.io, v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io');
+    expect((await upgrade('/exec/ns/web/app?command=true&output=1', '')).status).toBe(400);
+  });
+
+});
+
+describe('port-forward over SPDY', () => {
+  it('servePortForward - pairs data and error streams by requestID, one connection each, bytes both ways and FIN at the end', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      await waitFor('the request and its end', async () => (seen.some((r) => r.op === ExecStreamOp.CLOSE_STDIN) ? true : undefined), 5_000, 10);
+      const sent = Buffer.concat(seen.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => r.stdin)).toString();
+      return { stdout: Buffer.from(`echo:${sent}`), exited: true, exitCode: 0 };
+    };
+    const u = await upgrade('/portForward/ns/web', 'portforward.k8s.io');
+    expect(u.status).toBe(101);
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error', port: '8080', requestID: '0' }, true);
+    await c.open(3, { streamType: 'data', port: '8080', requestID: '0' });
+    await c.open(5, { streamType: 'error', port: '9090', requestID: '1' }, true);
+    await c.open(7, { streamType: 'data', port: '9090', requestID: '1' });
+    c.send(3, 'a', true);
+    c.send(7, 'b', true);
+    await c.until('both data streams finished', () => (c.finished(3) && c.finished(7)) || undefined);
+    expect([c.received(3), c.received(7), c.received(1), c.received(5)]).toEqual(['echo:a', 'echo:b', '', '']);
+    expect(forwards.slice(-2).map((f) => f.port).sort()).toEqual([8080, 9090]);
+    expect(forwards.at(-1)!.podUid).toBe('uid-1');
+    u.socket.destroy();
+  });
+
+  it('servePortForward - a failed connection writes the kubelet\'s words on its error stream; a bad port and a lone stream are refused', async () => {
+    const u = await upgrade('/portForward/ns/web', 'portforward.k8s.io');
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error', port: '81', requestID: '0' }, true);
+    await c.open(3, { streamType: 'data', port: '81', requestID: '0' });
+    await c.until('the error', () => c.finished(1) || undefined);
+    expect(c.received(1)).toBe('error forwarding port 81 to pod uid-1, uid : no running pod sandbox');
+    await c.open(5, { streamType: 'error', port: 'http', requestID: '1' }, true);
+    await c.open(7, { streamType: 'data', port: 'http', requestID: '1' });
+    await c.until('the port error', () => c.finished(5) || undefined);
+    expect(c.received(5)).toBe('invalid port: "http"');
+    await c.open(9, { streamType: 'error', port: '80', requestID: '2' }, true);
+    await c.until('the pairing timeout', () => c.finished(9) || undefined);
+    expect(c.received(9)).toBe('timed out waiting for streams');
+    u.socket.destroy();
+  });
+});

@@ -191,7 +191,12 @@ describe('node-api: the kubelet API of a splitlet node', () => {
   });
 
   it('node-api - kubectl logs --previous after a restart shows the last instance', async () => {
-    await t.core.createNamespacedPod({ namespace, body: pod('crasher', [{ name: 'app', script: 'echo run-$(cat /proc/sys/kernel/random/uuid); sleep 1; exit 3' }]) });
+    // It fails once (a mark in an emptyDir, which outlives the instance), then runs on:
+    // a crash loop could restart it between the status read and the kubectl call, and
+    // --previous would rightly show another instance than the one read.
+    const body = pod('crasher', [{ name: 'app', script: '[ -f /state/ran ] && exec sleep 3600; touch /state/ran; echo run-$(cat /proc/sys/kernel/random/uuid); sleep 1; exit 3' }], { volumes: [{ name: 'state', emptyDir: {} }] });
+    body.spec!.containers[0]!.volumeMounts = [{ name: 'state', mountPath: '/state' }];
+    await t.core.createNamespacedPod({ namespace, body });
     const p = await waitFor('crasher restarted', async () => {
       const got = await t.core.readNamespacedPod({ namespace, name: 'crasher' });
       return got.status?.containerStatuses?.[0]?.lastState?.terminated?.containerID ? got : undefined;

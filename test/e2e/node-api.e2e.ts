@@ -305,10 +305,12 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     it('node-api - kubectl exec -it: a terminal of the client\'s size', async () => {
       // kubectl needs a terminal on its stdin: script(1) gives it one, 100 columns by 30 rows.
       const kc = `${labBinary('kubectl')} --kubeconfig ${lab.adminKubeconfig} -n ${namespace}`;
-      // Docker 20.10 (API 1.41) cannot start an exec's terminal at a size: it is resized right
-      // after the start, so the process may see no size for its first milliseconds (as under
-      // `docker exec -it` there); it waits for one, at most a second.
-      const r = await runCommand('script', ['-qec', `stty cols 100 rows 30; ${kc} exec -it web -c app -- sh -c 'i=0; until stty size >/dev/null 2>&1 || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.01; done; stty size; tty; exit 4'`, '/dev/null']);
+      // Docker 20.10 (API 1.41) cannot start an exec's terminal at a size (ConsoleSize came
+      // with API 1.42): it is resized once started, as `docker exec -it` and dockershim do,
+      // so the process sees no size until the resize has gone kubectl → API server →
+      // node-api → NATS → runtime-executor → Docker. It waits for one: under two CPU hogs
+      // that took over a second (seen twice), so up to 10 s.
+      const r = await runCommand('script', ['-qec', `stty cols 100 rows 30; ${kc} exec -it web -c app -- sh -c 'i=0; until stty size >/dev/null 2>&1 || [ $i -ge 1000 ]; do i=$((i+1)); sleep 0.01; done; stty size; tty; exit 4'`, '/dev/null']);
       expect(r.stdout).toMatch(/^30 100\r?$/m);
       expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r?$/m);
       expect(r.code).toBe(4);

@@ -208,8 +208,12 @@ describe('pods on a splitlet node', () => {
       const r = await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'bye']);
       return r.code !== 0 && /NotFound/.test(r.stderr) ? true : undefined;
     }, 60_000);
-    const left = await runCommand('docker', ['ps', '-aq', '--filter', `label=io.kubernetes.pod.uid=${created.metadata?.uid}`]);
-    expect(left.stdout.trim()).toBe('');
+    // Nothing of it runs once it is gone (the kubelet deletes a pod whose containers have
+    // stopped); the stopped ones are removed right after, as the kubelet's GC removes a
+    // deleted pod's containers at once.
+    const ofPod = async (all: boolean) => (await runCommand('docker', ['ps', '-q', ...(all ? ['-a'] : []), '--filter', `label=io.kubernetes.pod.uid=${created.metadata?.uid}`])).stdout.trim();
+    expect(await ofPod(false)).toBe('');
+    await waitFor('its stopped containers removed', async () => ((await ofPod(true)) === '' ? true : undefined), 10_000);
     const killing = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=bye,reason=Killing' });
     expect(killing.items[0]).toMatchObject({ type: 'Normal', message: 'Stopping container app' });
   });

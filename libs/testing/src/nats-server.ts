@@ -52,14 +52,23 @@ async function waitForPort(child: ChildProcess, dir: string, timeoutMs: number, 
     if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${stderr()}`);
     const file = (await readdir(dir)).find((f) => f.endsWith('.ports'));
     if (file) {
-      const ports = JSON.parse(await readFile(join(dir, file), 'utf8')) as { nats?: string[] };
-      const url = ports.nats?.[0];
+      // nats-server creates the file, then writes it: read too early, it is empty or cut short.
+      const ports = parsePorts(await readFile(join(dir, file), 'utf8'));
+      const url = ports?.nats?.[0];
       if (url) return Number(new URL(url).port);
     }
     await sleep(25);
   }
   child.kill('SIGKILL');
   throw new Error(`nats-server did not start within ${timeoutMs} ms: ${stderr()}`);
+}
+
+function parsePorts(text: string): { nats?: string[] } | undefined {
+  try {
+    return JSON.parse(text) as { nats?: string[] };
+  } catch {
+    return undefined; // not written whole yet
+  }
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

@@ -539,16 +539,9 @@ export class PodSyncer {
       return;
     }
     for (const s of sandboxes) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
-    // The terminal status lets status-reporter delete the pod, so it goes last: as the
-    // kubelet's status manager deletes a pod only once its resources are reclaimed
-    // (podResourcesAreReclaimed: nothing running, volumes gone), the pod leaves the API
-    // server after its containers and volumes have left the node. Its final state is
-    // read first (termination messages too: they are kept per container).
-    const final = { sandboxes: await this.sandboxesOf(uid), containers: await this.containersOf(uid) };
-    await Promise.all(final.containers.map((c) => this.terminationMessages.of(c).catch(() => '')));
+    await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), true);
     for (const s of sandboxes) await this.runtime.removePodSandbox({ podSandboxId: s.id });
     await this.volumes.tearDown(uid);
-    await this.report(pod, final.sandboxes, final.containers, new Map(), true);
     for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
     this.imageManager.forget(uid);
   }

@@ -87,10 +87,11 @@ describe('image pulls on a splitlet node', () => {
     await core.createNamespacedPod({ namespace, body: podOf('badname', { image: 'Splitlet-Lab/TestBox:1' }) });
     const pod = await waiting('badname', 'InvalidImageName');
     expect(pod.status?.phase).toBe('Pending');
-    const events = await eventsOf('badname');
-    expect(events.find((e) => e.reason === 'InspectFailed')?.message).toBe(
+    // (The Event travels apart from the status: it may be written a moment after it.)
+    const inspectFailed = await waitFor('the InspectFailed Event', async () => (await eventsOf('badname')).find((e) => e.reason === 'InspectFailed'), 30_000);
+    expect(inspectFailed.message).toBe(
       'Failed to apply default image tag "Splitlet-Lab/TestBox:1": couldn\'t parse image reference "Splitlet-Lab/TestBox:1": invalid reference format: repository name (Splitlet-Lab/TestBox) must be lowercase',
     );
-    expect(events.some((e) => e.reason === 'Pulling')).toBe(false);
+    expect((await eventsOf('badname')).some((e) => e.reason === 'Pulling')).toBe(false);
   });
 });

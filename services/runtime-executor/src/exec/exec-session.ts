@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { WakeableWait } from '../wakeable-wait';
 
 /** How much output one exec holds at most before it stops reading Docker (its flow-control window). */
 export const EXEC_WINDOW_BYTES = 512 * 1024;
@@ -26,7 +27,7 @@ export class ExecSession {
   private ended = false;
   private error = '';
   private code: number | undefined;
-  private wake: (() => void) | undefined;
+  private readonly arrival = new WakeableWait();
 
   constructor(
     private readonly stream: Duplex,
@@ -51,17 +52,7 @@ export class ExecSession {
    * waits up to waitMs for some. Must not be called again before it resolves.
    */
   async read(maxBytes: number, waitMs: number): Promise<ExecOutput> {
-    if (!this.bytes && !this.done && waitMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, waitMs);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wake = done;
-      });
-      this.wake = undefined;
-    }
+    if (!this.bytes && !this.done && waitMs > 0) await this.arrival.wait(waitMs);
     const out = this.take(Math.max(1, maxBytes));
     if (this.bytes < EXEC_WINDOW_BYTES / 2 && !this.ended) this.stream.resume();
     const exited = this.done && !this.bytes;
@@ -87,7 +78,7 @@ export class ExecSession {
     this.bytes = 0;
     this.ended = true;
     this.stream.destroy();
-    this.wake?.();
+    this.arrival.wake();
   }
 
   // Ended and the exit code known (or failed): nothing more will come.
@@ -112,7 +103,7 @@ export class ExecSession {
     if (!data.length) return;
     this.chunks.push({ fd, data });
     this.bytes += data.length;
-    this.wake?.();
+    this.arrival.wake();
   }
 
   private take(max: number): { stdout: Buffer; stderr: Buffer } {
@@ -139,6 +130,6 @@ export class ExecSession {
     } catch (err) {
       this.error ||= (err as Error).message;
     }
-    this.wake?.();
+    this.arrival.wake();
   }
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { LogFormatter, type LogFormatOptions } from './log-format';
+import { WakeableWait } from '../wakeable-wait';
 
 /** How much one session holds at most before it stops reading Docker (its flow-control window). */
 export const LOG_WINDOW_BYTES = 512 * 1024;
@@ -20,7 +21,7 @@ export class LogSession {
   private bytes = 0;
   private ended = false;
   private error = '';
-  private wake: (() => void) | undefined;
+  private readonly arrival = new WakeableWait();
   private readonly formatter: LogFormatter;
 
   constructor(
@@ -50,17 +51,7 @@ export class LogSession {
    * resolves.
    */
   async read(maxBytes: number, waitMs: number): Promise<LogChunk> {
-    if (!this.bytes && !this.ended && waitMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, waitMs);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wake = done;
-      });
-      this.wake = undefined;
-    }
+    if (!this.bytes && !this.ended && waitMs > 0) await this.arrival.wait(waitMs);
     const data = this.take(Math.max(1, maxBytes));
     if (this.bytes < LOG_WINDOW_BYTES / 2 && !this.ended) this.stream.resume();
     return { data, eof: this.ended && !this.bytes, error: this.ended && !this.bytes ? this.error : '' };
@@ -84,7 +75,7 @@ export class LogSession {
     const joined = lines.length === 1 ? lines[0]! : Buffer.concat(lines);
     this.chunks.push(joined);
     this.bytes += joined.length;
-    this.wake?.();
+    this.arrival.wake();
   }
 
   private take(max: number): Buffer {
@@ -107,6 +98,6 @@ export class LogSession {
       this.ended = true;
       this.stream.destroy();
     }
-    this.wake?.();
+    this.arrival.wake();
   }
 }

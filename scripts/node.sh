@@ -146,7 +146,7 @@ process_up() {
   for svc in "${services[@]}"; do
     local pidfile="$lab_dir/pids/node-$svc.pid"
     if alive "$pidfile"; then log "$svc already running (pid $(cat "$pidfile"))"; continue; fi
-    OTEL_SERVICE_NAME=$svc SPLITLET_NATS_CREDS=${SPLITLET_NATS_CREDS_DIR:+$SPLITLET_NATS_CREDS_DIR/$svc.creds} setsid nohup node --import "./services/$svc/dist/instrumentation.js" \
+    SPLITLET_NATS_CREDS=${SPLITLET_NATS_CREDS_DIR:+$SPLITLET_NATS_CREDS_DIR/$svc.creds} setsid nohup node --import "./services/$svc/dist/instrumentation.js" \
       "./services/$svc/dist/main.js" >>"$lab_dir/logs/node-$svc.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     log "$svc started (pid $!, log $lab_dir/logs/node-$svc.log)"

@@ -29,6 +29,7 @@ export default defineConfig({
           name: 'e2e',
           root: 'test/e2e',
           include: ['**/*.e2e.ts'],
+          setupFiles: ['reflect-metadata', './setup/failure-logs.ts'],
           env: { OTEL_SDK_DISABLED: 'false', DOCKER_BUILDKIT: '0' },
           testTimeout: 180_000,
           hookTimeout: 300_000,

@@ -18,7 +18,7 @@ import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { Kvm } from '@nats-io/kv';
 import { podsViewBucket, probeResultsBucket, proberReplicasBucket } from '@splitlet/bus';
 import { PodProbeViewSchema, type ProbeSchema } from '@splitlet/contracts';
-import { connectToLabBusAsOperator, labBusEnv } from '@splitlet/testing';
+import { connectToLabBusAsOperator, labBusEnv, removeLabNodeCreds } from '@splitlet/testing';
 
 const ROOT = join(import.meta.dirname, '..');
 const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -178,6 +178,7 @@ async function main(): Promise<void> {
         .catch(() => undefined);
     }
     await nc.close();
+    await removeLabNodeCreds(NODE);
     http.close();
     for (const s of tcpServers) s.close();
   }

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# The node's five services in the background: `up`, `down`, `status`.
+# The node's six services in the background: `up`, `down`, `status`.
 # Against $KUBECONFIG when set, else the lab's node identity (.lab/node.kubeconfig).
 #
 # SPLITLET_NODE_MODE picks how they run:
 #   compose  (the default when `docker compose` or docker-compose is there) containers
 #            from docker-compose.yml, project "splitlet-node"; against the lab, only the
-#            five services (the lab's NATS and Jaeger serve them); with $KUBECONFIG, the
-#            whole node: NATS and Jaeger too. Logs: `docker compose -p splitlet-node logs`.
+#            six services (the lab's NATS and Jaeger serve them); with $KUBECONFIG, the
+#            whole node: NATS (TLS, with a CA of its own: tools/nats-tls) and Jaeger too.
+#            Logs: `docker compose -p splitlet-node logs`.
 #   process  node processes; logs .lab/logs/node-<service>.log, pids .lab/pids/node-<service>.pid
 #
 # The bus has auth on: each service gets its own .creds file (README.md, "The bus's
 # credentials"). Against the lab they are minted for the node with the lab's keys;
 # otherwise from SPLITLET_NATS_CREDS_DIR (<service>.creds files), else minted with the
 # keys in SPLITLET_NATS_AUTH_DIR (compose's own NATS: .lab/nats-auth, made on first use).
+#
+# node-api listens on the kubelet port once the cluster signed its serving certificate
+# (a CSR with signer kubernetes.io/kubelet-serving). Against the lab, this script
+# approves that CSR as the lab's admin; against $KUBECONFIG an operator must (README,
+# "On a real cluster"), or give SPLITLET_TLS_CERT_FILE/SPLITLET_TLS_PRIVATE_KEY_FILE.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 lab_dir=${LAB_DIR:-$root/.lab}
-services=(runtime-executor registrar pod-sync prober status-reporter)
+services=(runtime-executor registrar pod-sync prober status-reporter node-api)
 project=splitlet-node
 log() { printf '[node] %s\n' "$*" >&2; }
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -78,10 +84,58 @@ compose_credentials() {
   export SPLITLET_NATS_CREDS_DIR=$dir SPLITLET_NATS_AUTH_CONF=${SPLITLET_NATS_AUTH_CONF:?set SPLITLET_NATS_AUTH_CONF, the auth config of the NATS of compose}
 }
 
+# node-api's serving certificate. Against the lab, the lab stands in for the approver a
+# cluster would need (nothing approves kubelet-serving CSRs in a kubeadm-style one): as
+# the lab's admin, it approves the pending CSRs with signer kubernetes.io/kubelet-serving
+# filed by system:node:<this node>, and only those, until node-api serves on the kubelet
+# port. node-api keeps the issued certificate (SPLITLET_CERT_DIR) and serves it again
+# after a restart, so only a first start, or one after it expired, asks again.
+serving_certificate() {
+  local port=${SPLITLET_KUBELET_PORT:-10250}
+  if [[ -n ${SPLITLET_TLS_CERT_FILE:-} ]]; then return; fi
+  if ((!lab)); then
+    cat >&2 <<MSG
+[node] node-api serves the kubelet port ($port) once its serving certificate is issued:
+[node]   kubectl get csr   (signer kubernetes.io/kubelet-serving, requestor system:node:$SPLITLET_NODE_NAME)
+[node]   kubectl certificate approve <name>    (as a cluster admin; or set SPLITLET_TLS_CERT_FILE/SPLITLET_TLS_PRIVATE_KEY_FILE)
+MSG
+    return
+  fi
+  local kubectl=$lab_dir/bin/kubectl deadline=$((SECONDS + 180)) said=0 name user conditions
+  [[ -x $kubectl ]] || kubectl=kubectl
+  local pending='{range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.metadata.name}{"\t"}{.spec.username}{"\t"}{.status.conditions[*].type}{"\n"}{end}'
+  # Served: any TLS answer on the port (401 without credentials) will do.
+  until curl -sk --noproxy '*' -o /dev/null --max-time 3 "https://127.0.0.1:$port/healthz"; do
+    ((said)) || { said=1; log "waiting for node-api to serve: approving its serving certificate request (signer kubernetes.io/kubelet-serving) as the lab's admin"; }
+    while IFS=$'\t' read -r name user conditions; do
+      [[ -n $name && $user == "system:node:$SPLITLET_NODE_NAME" && -z $conditions ]] || continue
+      "$kubectl" --kubeconfig "$KUBECONFIG_ADMIN" certificate approve "$name" >/dev/null &&
+        log "approved $name: node-api's serving certificate for $SPLITLET_NODE_NAME"
+    done < <("$kubectl" --kubeconfig "$KUBECONFIG_ADMIN" get csr -o jsonpath="$pending" 2>/dev/null)
+    if ((SECONDS >= deadline)); then
+      log "node-api does not serve on port $port after 180 s: kubectl logs/exec will not work (see its log)"
+      return
+    fi
+    sleep 1
+  done
+  log "node-api serves the kubelet port $port"
+}
+
+# nats_tls: compose's own NATS serves TLS with a certificate of a CA made for it
+# (tools/nats-tls; SPLITLET_NATS_TLS_DIR, default .lab/nats-tls), which the services verify.
+nats_tls() {
+  export SPLITLET_NATS_TLS_DIR=${SPLITLET_NATS_TLS_DIR:-$lab_dir/nats-tls}
+  tools/nats-tls --dir "$SPLITLET_NATS_TLS_DIR" >&2
+  export SPLITLET_NATS_CA=$SPLITLET_NATS_TLS_DIR/ca.crt
+}
+
 compose_up() {
   settings
   local env_file=$lab_dir/node.env data=${SPLITLET_DATA_DIR:-/var/lib/splitlet}
   mkdir -p "$lab_dir" "$data"
+  # A whole node: its own NATS serves TLS. Against the lab the lab's NATS does (its CA is
+  # SPLITLET_NATS_CA) and compose's is not started (the variable only has to be set).
+  if ((lab)); then export SPLITLET_NATS_TLS_DIR=${SPLITLET_NATS_TLS_DIR:-/dev/null}; else nats_tls; fi
   # One env file configures the node (node.env.example says what each line is).
   {
     echo "SPLITLET_NODE_NAME=$SPLITLET_NODE_NAME"
@@ -90,7 +144,9 @@ compose_up() {
     echo "SPLITLET_PAUSE_IMAGE=${SPLITLET_PAUSE_IMAGE:-registry.k8s.io/pause:3.10}"
     echo "SPLITLET_CLUSTER_DNS=${SPLITLET_CLUSTER_DNS:-10.96.0.10}"
     echo "SPLITLET_DATA_DIR=$data"
-    # A NATS that serves TLS (the lab's): its CA, mounted into each service (SPLITLET_NATS_CA_FILE).
+    # The kubelet port node-api listens on and registrar reports (default 10250).
+    [[ -z ${SPLITLET_KUBELET_PORT:-} ]] || echo "SPLITLET_KUBELET_PORT=$SPLITLET_KUBELET_PORT"
+    # NATS serves TLS (the lab's, or compose's own): its CA, mounted into each service (SPLITLET_NATS_CA_FILE).
     [[ -z ${SPLITLET_NATS_CA:-} ]] || echo "SPLITLET_NATS_CA=/etc/splitlet/nats-ca.crt"
   } >"$env_file"
   [[ -z ${SPLITLET_NATS_CA:-} ]] || export SPLITLET_NATS_CA_FILE=$SPLITLET_NATS_CA
@@ -114,12 +170,13 @@ compose_up() {
     sed -i "s|^SPLITLET_PAUSE_IMAGE=.*|SPLITLET_PAUSE_IMAGE=$SPLITLET_PAUSE_IMAGE|" "$env_file"
     targets=("${services[@]}") opts=(--no-deps)
   fi
-  # The build stage (npm ci, every service bundled) once; the five images then take it
-  # from the build cache instead of running npm ci five times in parallel.
+  # The build stage (npm ci, every service bundled) once; the six images then take it
+  # from the build cache instead of running npm ci six times in parallel.
   log "building the services' shared build stage (npm ci + bundles; ~2-4 min the first time, cached after)"
   docker build -q -f services/Dockerfile --target build --build-arg "NODE_IMAGE=${NODE_IMAGE:-node:24}" . >/dev/null
   log "docker-compose.yml: building and starting ${targets[*]} (project $project)"
   $(compose_tool) -p "$project" up -d --build "${opts[@]}" "${targets[@]}"
+  serving_certificate
   cat >&2 <<MSG
 
 splitlet node "$(grep ^SPLITLET_NODE_NAME= "$env_file" | cut -d= -f2)" is running under compose (npm run node:down stops it).
@@ -135,14 +192,17 @@ compose_down() {
   local env_file=$lab_dir/node.env
   [[ -f $env_file ]] || { log "no compose node was started from here ($env_file missing)"; return; }
   # down needs the file's variables set, not their values.
-  SPLITLET_ENV_FILE=$env_file SPLITLET_KUBECONFIG=/dev/null SPLITLET_NATS_CREDS_DIR=/dev/null SPLITLET_NATS_AUTH_CONF=/dev/null \
+  SPLITLET_ENV_FILE=$env_file SPLITLET_KUBECONFIG=/dev/null SPLITLET_NATS_CREDS_DIR=/dev/null SPLITLET_NATS_AUTH_CONF=/dev/null SPLITLET_NATS_TLS_DIR=/dev/null \
     $(compose_tool) -p "$project" down --remove-orphans
 }
 
 process_up() {
-  [[ -f services/registrar/dist/main.js ]] || bash scripts/setup.sh
+  local svc
+  for svc in "${services[@]}"; do [[ -f services/$svc/dist/main.js ]] || { bash scripts/setup.sh; break; }; done
   settings
   mkdir -p "$lab_dir/logs" "$lab_dir/pids"
+  # node-api keeps its CSR-issued serving certificate here, for its next start.
+  export SPLITLET_CERT_DIR=${SPLITLET_CERT_DIR:-$lab_dir/node-api-pki/${SPLITLET_NODE_NAME//./_}}
   for svc in "${services[@]}"; do
     local pidfile="$lab_dir/pids/node-$svc.pid"
     if alive "$pidfile"; then log "$svc already running (pid $(cat "$pidfile"))"; continue; fi
@@ -151,6 +211,7 @@ process_up() {
     echo $! >"$pidfile"
     log "$svc started (pid $!, log $lab_dir/logs/node-$svc.log)"
   done
+  serving_certificate
   cat >&2 <<MSG
 
 splitlet node "$SPLITLET_NODE_NAME" is running (npm run node:down stops it).
@@ -179,7 +240,7 @@ status() {
     if alive "$lab_dir/pids/node-$svc.pid"; then echo "$svc running (process)"; fi
   done
   if [[ -n "$(compose_tool)" && -f $lab_dir/node.env ]]; then
-    SPLITLET_ENV_FILE=$lab_dir/node.env SPLITLET_KUBECONFIG=/dev/null SPLITLET_NATS_CREDS_DIR=/dev/null SPLITLET_NATS_AUTH_CONF=/dev/null \
+    SPLITLET_ENV_FILE=$lab_dir/node.env SPLITLET_KUBECONFIG=/dev/null SPLITLET_NATS_CREDS_DIR=/dev/null SPLITLET_NATS_AUTH_CONF=/dev/null SPLITLET_NATS_TLS_DIR=/dev/null \
       $(compose_tool) -p "$project" ps
   fi
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm start`: all set-up, the lab when no KUBECONFIG is given, then the node's
-# five services in the background; says how to use kubectl against it.
+# six services in the background; says how to use kubectl against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

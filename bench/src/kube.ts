@@ -4,12 +4,14 @@ import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-nod
 export interface Cluster {
   kc: KubeConfig;
   core: CoreV1Api;
+  /** The kubeconfig file itself, for kubectl. */
+  kubeconfig: string;
 }
 
 export function connectCluster(kubeconfigPath: string): Cluster {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  return { kc, core: kc.makeApiClient(CoreV1Api) };
+  return { kc, core: kc.makeApiClient(CoreV1Api), kubeconfig: kubeconfigPath };
 }
 
 export const TESTBOX = 'splitlet-lab/testbox:1';

@@ -1,8 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { mintNodeKubeconfig, runCommand, testNode, type ServiceName, type TestNode } from '@splitlet/testing';
+import { approveServingCsr, freePort, kubectl, labEnv, mintNodeKubeconfig, requiredServices, runCommand, testNode, type ServiceName, type TestNode } from '@splitlet/testing';
 import type { Cleanup } from './context';
 import { sleep, type Cluster } from './kube';
-
 
 /** Where one service of the node runs: a process on this host, or a container (compose). */
 export type ServiceLocation = { service: string; pid: number } | { service: string; container: string };
@@ -20,16 +19,31 @@ export interface NodeUnderTest {
  * Starts a splitlet node named `nodeName` as the end-to-end tests do: a node identity
  * system:node:<name> from a CSR the admin approves, the five services' bundles as
  * processes against the lab's NATS and API server; resolves once the Node is Ready.
+ * With `nodeApi`, node-api too, as the node-api e2e tests start it: on a free kubelet
+ * port that registrar reports (so the API server reaches it for logs, exec and
+ * port-forward), serving once the harness, as admin, approved its kubelet-serving CSR.
  * Its stop is on `cleanup` before the first process starts, so an interruption at any
  * point stops what has started (and starts nothing more).
  */
-export async function startOwnNode(cluster: Cluster, nodeName: string, log: (m: string) => void, cleanup: Cleanup): Promise<NodeUnderTest> {
+export async function startOwnNode(
+  cluster: Cluster,
+  nodeName: string,
+  log: (m: string) => void,
+  cleanup: Cleanup,
+  opts: { nodeApi?: boolean } = {},
+): Promise<NodeUnderTest> {
   const kubeconfig = await mintNodeKubeconfig(nodeName);
+  // Every service reads it: node-api listens there, registrar reports it in daemonEndpoints.
+  const kubeletPort = opts.nodeApi ? await freePort() : undefined;
   const node: TestNode = testNode(nodeName, kubeconfig, {
     SPLITLET_PAUSE_IMAGE: process.env['SPLITLET_PAUSE_IMAGE'] ?? 'splitlet-lab/pause:1',
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
+    ...(kubeletPort ? { SPLITLET_KUBELET_PORT: String(kubeletPort) } : {}),
+    // registrar requires what runs here (node-api only when asked).
+    SPLITLET_NODE_REQUIRED_SERVICES: requiredServices({ prober: true, nodeApi: opts.nodeApi }).join(','),
   });
   let stopping = false;
+  let servingCsr: string | undefined;
   const handle: NodeUnderTest = {
     nodeName,
     ownedByHarness: true,
@@ -46,6 +60,7 @@ export async function startOwnNode(cluster: Cluster, nodeName: string, log: (m: 
       const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
       if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
       await cluster.core.deleteNode({ name: nodeName }).catch(() => undefined);
+      if (servingCsr) await kubectl(labEnv().adminKubeconfig, ['delete', 'csr', servingCsr, '--ignore-not-found']);
     },
   };
   cleanup.add(`node ${nodeName}`, () => handle.stop());
@@ -54,8 +69,16 @@ export async function startOwnNode(cluster: Cluster, nodeName: string, log: (m: 
     await Promise.all(names.map((n) => node.start(n)));
   };
   await step(['runtime-executor', 'status-reporter']);
-  await step(['pod-sync']);
-  await step(['registrar', 'prober']);
+  // What registrar requires runs before it, so the Node is Ready from its first status
+  // (node-api waits for the Node's addresses before filing its CSR).
+  await step(['pod-sync', 'prober']);
+  if (opts.nodeApi) await step(['node-api']);
+  await step(['registrar']);
+  if (opts.nodeApi) {
+    log(`node ${nodeName}: approving node-api's kubelet-serving CSR (port ${kubeletPort})`);
+    servingCsr = await approveServingCsr(nodeName);
+    await node.procs['node-api']!.waitForLog((l) => l['msg'] === 'listening', 30_000);
+  }
   log(`node ${nodeName}: services started, waiting for the Node to be Ready`);
   await waitNodeReady(cluster, nodeName, 60_000);
   return handle;

@@ -48,6 +48,34 @@ export async function writeResults(dir: string, info: RunInfo, results: Scenario
   return written;
 }
 
+/** A scenario's result recorded by an earlier run in the same directory, with that run's machine, date and commit. */
+export interface KeptResult {
+  info: RunInfo;
+  result: ScenarioResult;
+}
+
+/** Splits a recorded `<scenario>.json` (the run's info and the scenario's result side by side) back into the two. */
+export function splitRecorded(recorded: RunInfo & ScenarioResult): KeptResult {
+  const { date, commit, nodeName, nodeStartedByHarness, machine, note, options, ...result } = recorded;
+  return { info: { date, commit, nodeName, nodeStartedByHarness, machine, options, ...(note ? { note } : {}) }, result };
+}
+
+/**
+ * The results of `scenarios` that this run did not measure but an earlier run left in
+ * `dir`, so a run of one scenario (`--only node-api`) rewrites the summary with the
+ * others' recorded figures still in it, each under its own run's line.
+ */
+export async function readKept(dir: string, scenarios: readonly string[], measured: ScenarioResult[]): Promise<KeptResult[]> {
+  const kept: KeptResult[] = [];
+  for (const s of scenarios) {
+    if (measured.some((r) => r.scenario === s)) continue;
+    const text = await readFile(join(dir, `${s}.json`), 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    kept.push(splitRecorded(JSON.parse(text) as RunInfo & ScenarioResult));
+  }
+  return kept;
+}
+
 /** vega-lite → SVG, headless. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -55,7 +83,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 /** p50 and p99 of every latency figure, log scale, with the issues' goals as red ticks. */
-export function latencySpec(info: RunInfo, results: ScenarioResult[]): TopLevelSpec | undefined {
+export function latencySpec(info: RunInfo, results: ScenarioResult[], keptFromEarlierRuns = false): TopLevelSpec | undefined {
   const bars: { figure: string; stat: string; ms: number }[] = [];
   const goals: { figure: string; stat: string; ms: number }[] = [];
   for (const f of results.flatMap((r) => r.figures)) {
@@ -72,7 +100,10 @@ export function latencySpec(info: RunInfo, results: ScenarioResult[]): TopLevelS
   const domainMin = 10 ** Math.floor(Math.log10(Math.min(...bars.map((b) => b.ms), ...goals.map((g) => g.ms))));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'splitlet latencies (p50, p99) — goals as red ticks', subtitle: `${info.date.slice(0, 16)}Z · ${info.machine.cpuModel} · ${info.machine.cores} cores · commit ${info.commit}` },
+    title: {
+      text: 'splitlet latencies (p50, p99) — goals as red ticks',
+      subtitle: `${info.date.slice(0, 16)}Z · ${info.machine.cpuModel} · ${info.machine.cores} cores · commit ${info.commit}${keptFromEarlierRuns ? ' · some from earlier runs (summary.md)' : ''}`,
+    },
     width: 520,
     height: { step: 14 },
     layer: [

@@ -1,4 +1,4 @@
-import type { RunInfo } from './report';
+import type { KeptResult, RunInfo } from './report';
 import type { Figure, Goal, ScenarioResult } from './result';
 
 const fmt = (v: number, unit: string): string => {
@@ -20,9 +20,8 @@ function measured(f: Figure): string {
   return fmt(f.value ?? Number.NaN, f.unit);
 }
 
-/** The performance table as Markdown (what README.md's Performance section shows). */
-export function summaryTable(info: RunInfo, results: ScenarioResult[], charts: string[]): string {
-  const rows = results.flatMap((r) =>
+function rows(results: ScenarioResult[]): string[] {
+  return results.flatMap((r) =>
     r.error
       ? [`| ${r.title} | failed: ${r.error.replaceAll('|', '\\|').slice(0, 200)} | | |`]
       : r.figures.map((f) => {
@@ -31,14 +30,39 @@ export function summaryTable(info: RunInfo, results: ScenarioResult[], charts: s
           return `| ${f.title} | ${measured(f)} | ${goals} | ${met} |`;
         }),
   );
+}
+
+function runLine(info: RunInfo): string {
   const m = info.machine;
+  return `Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB (load average at start ${m.loadAverageAtStart.join(' / ')}), commit ${info.commit}, node \`${info.nodeName}\`${info.nodeStartedByHarness ? ' (started by the harness)' : ''}.${info.note ? ` ${info.note}` : ''}`;
+}
+
+const HEADER = ['| figure | measured | goal | met |', '|---|---|---|---|'];
+
+/**
+ * The performance table as Markdown (what README.md's Performance section shows): this
+ * run's figures, then those of scenarios it did not run as earlier runs recorded them
+ * in the same directory, one table per earlier run.
+ */
+export function summaryTable(info: RunInfo, results: ScenarioResult[], charts: string[], kept: KeptResult[] = []): string {
+  const earlier = new Map<string, KeptResult[]>();
+  for (const k of kept) {
+    const key = `${k.info.date} ${k.info.commit}`;
+    earlier.set(key, [...(earlier.get(key) ?? []), k]);
+  }
   return [
-    `Measured ${info.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB (load average at start ${m.loadAverageAtStart.join(' / ')}), commit ${info.commit}, node \`${info.nodeName}\`${info.nodeStartedByHarness ? ' (started by the harness)' : ''}.${info.note ? ` ${info.note}` : ''}`,
+    runLine(info),
     '',
-    '| figure | measured | goal | met |',
-    '|---|---|---|---|',
-    ...rows,
+    ...HEADER,
+    ...rows(results),
     '',
+    ...[...earlier.values()].flatMap((group) => [
+      `Not run this time; as recorded earlier (${group.map((k) => `\`${k.result.scenario}.json\``).join(', ')}). ${runLine(group[0]!.info)}`,
+      '',
+      ...HEADER,
+      ...rows(group.map((k) => k.result)),
+      '',
+    ]),
     ...(charts.length ? [`Charts: ${charts.map((c) => `[${c}](${c})`).join(', ')}.`, ''] : []),
   ].join('\n');
 }

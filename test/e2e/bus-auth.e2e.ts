@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { createRpcClient, isPermissionDenied, kvPut, openBucket, podsViewBucket, podStatusSubject, publish } from '@splitlet/bus';
 import { PodProbeViewSchema, RuntimeService, statusv1 } from '@splitlet/contracts';
-import { connectToLabBus, labBusAuthDir, labBusEnv, labCredsFile, labEnv, runCommand, startServiceProcess, workspaceRoot, type ServiceProcess } from '@splitlet/testing';
+import { connectToLabBus, labBusAuthDir, labBusEnv, labCredsFile, labEnv, removeLabNodeCreds, runCommand, startServiceProcess, workspaceRoot, type ServiceProcess } from '@splitlet/testing';
 
 // The bus as an attacker on the node would try it (issue 14): a local user with no
 // credentials, and a process holding the prober's credentials, against the lab's
@@ -36,6 +36,7 @@ describe('the bus as a trust boundary', () => {
     executor?.kill('SIGTERM');
     await executor?.exited;
     await Promise.all(conns.map((c) => c.close()));
+    await Promise.all([nodeName, `${nodeName}-b`].map(removeLabNodeCreds));
   });
 
   it('bus - a local user without credentials can neither connect nor read a service\'s credentials', async () => {

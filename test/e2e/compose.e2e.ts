@@ -1,18 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chown, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { loadOrCreateAuthority, mintNodeCreds, serverAuthConfig } from '@splitlet/bus-auth';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, waitFor, workspaceRoot, type CommandResult } from '@splitlet/testing';
+import { approveServingCsr, kubectl, labEnv, mintNodeKubeconfig, runCommand, waitFor, workspaceRoot, type CommandResult } from '@splitlet/testing';
 
 // A splitlet node as users run it: docker-compose.yml — its own NATS (JetStream on
-// a named volume) and the five services in containers built from services/Dockerfile
-// on the lab's Node.js base — against the lab's API server; traces to the lab's
-// Jaeger. What a user sees: the Node Ready, pods running, and pods untouched while
-// the node's services are stopped, started, restarted and scaled.
+// a named volume, TLS with a CA of its own) and the six services in containers built
+// from services/Dockerfile on the lab's Node.js base — against the lab's API server;
+// traces to compose's Jaeger. What a user sees: the Node Ready, pods running, `kubectl
+// logs` and `kubectl exec` through node-api, and pods untouched while the node's
+// services are stopped, started, restarted and scaled.
 const lab = labEnv();
 const root = workspaceRoot();
 const suffix = randomBytes(3).toString('hex');
@@ -21,7 +22,7 @@ const namespace = `e2e-compose-${suffix}`;
 const project = `splitlet-e2e-${suffix}`;
 /** The test's own folder: env file and the node's data dir. */
 let dir = '';
-const SERVICES = ['runtime-executor', 'registrar', 'pod-sync', 'prober', 'status-reporter'] as const;
+const SERVICES = ['runtime-executor', 'registrar', 'pod-sync', 'prober', 'status-reporter', 'node-api'] as const;
 const admin = new KubeConfig();
 admin.loadFromFile(lab.adminKubeconfig);
 const core = admin.makeApiClient(CoreV1Api);
@@ -66,6 +67,22 @@ const freePort = () =>
       const { port } = s.address() as { port: number };
       s.close(() => resolve(port));
     });
+  });
+
+/** The INFO line a NATS server greets a client with (before any TLS). */
+const natsInfo = (port: number) =>
+  new Promise<Record<string, unknown>>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let text = '';
+    s.on('data', (d: Buffer) => {
+      text += d.toString();
+      const line = /^INFO (.*)\r\n/.exec(text);
+      if (line) {
+        s.destroy();
+        resolve(JSON.parse(line[1]!) as Record<string, unknown>);
+      }
+    });
+    s.on('error', reject);
   });
 
 const podOf = (name: string): V1Pod => ({
@@ -115,7 +132,8 @@ describe('a node under docker compose', () => {
     tool = await composeTool();
     expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
     dir = await mkdtemp(join(tmpdir(), `splitlet-compose-${suffix}-`));
-    const [natsPort, jaegerPort, otlpPort, otlpGrpcPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [natsPort, jaegerPort, otlpPort, otlpGrpcPort, kubeletPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    natsPortOf = natsPort;
     jaegerUrl = `http://127.0.0.1:${jaegerPort}`;
     // The data dir must exist (a bind with a propagation mode is not created by compose)
     // and be a shared mount, as node.env.example asks: this machine's / is private.
@@ -131,6 +149,9 @@ describe('a node under docker compose', () => {
         'SPLITLET_PAUSE_IMAGE=splitlet-lab/pause:1',
         'SPLITLET_CLUSTER_DNS=10.96.0.10',
         `SPLITLET_DATA_DIR=${join(dir, 'data')}`,
+        `SPLITLET_KUBELET_PORT=${kubeletPort}`,
+        // compose's NATS serves TLS: its CA, mounted into each service from SPLITLET_NATS_CA_FILE
+        'SPLITLET_NATS_CA=/etc/splitlet/nats-ca.crt',
       ].join('\n') + '\n',
     );
     // Compose's own NATS with auth on, as node.sh sets it up: bus-creds' config, and each
@@ -138,7 +159,10 @@ describe('a node under docker compose', () => {
     const authority = await loadOrCreateAuthority(join(dir, 'nats-auth'));
     await writeFile(join(dir, 'nats-auth.conf'), await serverAuthConfig(authority));
     const creds = await mintNodeCreds(authority, nodeName, join(dir, 'creds'));
-    for (const s of ['registrar', 'prober', 'status-reporter'] as const) await chown(creds[s], 1000, 1000);
+    for (const s of ['registrar', 'prober', 'status-reporter', 'node-api'] as const) await chown(creds[s], 1000, 1000);
+    // ... and TLS with a CA made for it, as node.sh sets it up (tools/nats-tls).
+    const tls = await runCommand(join(root, 'tools/nats-tls'), ['--dir', join(dir, 'nats-tls')]);
+    expect(tls.code, tls.stderr).toBe(0);
     const nodeImage = 'splitlet-lab/node:24';
     env = {
       PATH: process.env['PATH'],
@@ -152,6 +176,8 @@ describe('a node under docker compose', () => {
       SPLITLET_DATA_PROPAGATION: 'rshared',
       SPLITLET_NATS_AUTH_CONF: join(dir, 'nats-auth.conf'),
       SPLITLET_NATS_CREDS_DIR: join(dir, 'creds'),
+      SPLITLET_NATS_TLS_DIR: join(dir, 'nats-tls'),
+      SPLITLET_NATS_CA_FILE: join(dir, 'nats-tls', 'ca.crt'),
       NODE_IMAGE: nodeImage,
       // the lab's nats-server in an image (test/lab/compose-images.sh)
       NATS_IMAGE: `splitlet-lab/nats:${await labVersion('NATS_VERSION')}`,
@@ -164,7 +190,7 @@ describe('a node under docker compose', () => {
     };
     const missing = await Promise.all(SERVICES.map(async (s) => (await runCommand('docker', ['image', 'inspect', `splitlet/${s}:${env['SPLITLET_TAG']}`])).code !== 0));
     if (missing.some(Boolean)) {
-      // The shared build stage first (npm ci once), then the five images from the cache.
+      // The shared build stage first (npm ci once), then the six images from the cache.
       const stage = await runCommand('docker', ['build', '-q', '-f', join(root, 'services/Dockerfile'), '--target', 'build', '--build-arg', `NODE_IMAGE=${nodeImage}`, root]);
       expect(stage.code, stage.stderr).toBe(0);
       const built = await compose('build', ...SERVICES);
@@ -178,6 +204,8 @@ describe('a node under docker compose', () => {
     }
     const up = await compose('up', '-d', '--no-build', 'nats', 'jaeger', ...SERVICES);
     expect(up.code, up.stderr).toBe(0);
+    // What node.sh does against the lab: approve node-api's kubelet-serving CSR as admin.
+    servingCsr = await approveServingCsr(nodeName, 120_000);
   }, 1_200_000);
   afterAll(async () => {
     await compose('down', '-v', '--remove-orphans', '-t', '5');
@@ -188,16 +216,21 @@ describe('a node under docker compose', () => {
     const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
     if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
     await core.deleteNode({ name: nodeName }).catch(() => undefined);
+    if (servingCsr) await kubectl(lab.adminKubeconfig, ['delete', 'csr', servingCsr, '--ignore-not-found']);
   });
 
   let uid = '';
   let jaegerUrl = '';
+  let natsPortOf = 0;
+  let servingCsr = '';
   let before: Record<string, boolean> = {};
 
   it('compose up - every service is healthy, the Node is Ready and a pod runs', async () => {
     await allHealthy(['nats', ...SERVICES]);
     const users = await Promise.all(SERVICES.map(async (s) => (await runCommand('docker', ['inspect', '-f', '{{.Config.User}}', (await containersOf(s))[0]![0]])).stdout.trim()));
-    expect(Object.fromEntries(SERVICES.map((s, i) => [s, users[i]]))).toEqual({ 'runtime-executor': 'root', registrar: '1000', 'pod-sync': 'root', prober: '1000', 'status-reporter': '1000' });
+    expect(Object.fromEntries(SERVICES.map((s, i) => [s, users[i]]))).toEqual({ 'runtime-executor': 'root', registrar: '1000', 'pod-sync': 'root', prober: '1000', 'status-reporter': '1000', 'node-api': '1000' });
+    // The services verified compose's NATS with SPLITLET_NATS_CA (else they exit 78): it serves TLS only.
+    expect(await natsInfo(natsPortOf)).toMatchObject({ tls_required: true });
     await waitFor('the Node Ready', async () => {
       const n = await core.readNode({ name: nodeName }).catch(() => undefined);
       return n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? n : undefined;
@@ -225,6 +258,39 @@ describe('a node under docker compose', () => {
       return names.has('status-reporter') && names.has('runtime-executor') && names.has('pod-sync') ? names : undefined;
     }, 30_000, 1000);
     expect([...services].sort()).toEqual(['pod-sync', 'runtime-executor', 'status-reporter']);
+  });
+
+  it('kubectl logs and kubectl exec - through the API server to node-api in its container, on the port registrar reports', async () => {
+    const node = await core.readNode({ name: nodeName });
+    expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(Number(/SPLITLET_KUBELET_PORT=(\d+)/.exec(await readFile(join(dir, 'node.env'), 'utf8'))![1]));
+    const body = podOf('talker');
+    body.spec!.containers[0]!.command = ['sh', '-c', 'echo hello from compose; sleep 3600'];
+    await core.createNamespacedPod({ namespace, body });
+    await running('talker');
+    const logs = await waitFor('kubectl logs talker', async () => {
+      const r = await kubectl(lab.adminKubeconfig, ['-n', namespace, 'logs', 'talker']);
+      return r.code === 0 && r.stdout.includes('hello from compose') ? r : undefined;
+    }, 30_000, 1000).catch(async () => kubectl(lab.adminKubeconfig, ['-n', namespace, 'logs', 'talker']));
+    expect(logs.stdout + logs.stderr).toBe('hello from compose\n');
+    const exec = await kubectl(lab.adminKubeconfig, ['-n', namespace, 'exec', 'talker', '--', 'echo', 'hi']);
+    expect({ code: exec.code, stdout: exec.stdout, stderr: exec.stderr }).toEqual({ code: 0, stdout: 'hi\n', stderr: '' });
+
+    // Both requests are in the pod's trace: node-api's SERVER span, and under it
+    // runtime-executor's side of the call it made.
+    const talkerUid = (await core.readNamespacedPod({ namespace, name: 'talker' })).metadata!.uid!;
+    type Span = { spanID: string; operationName: string; processID: string; references: { refType: string; spanID: string }[] };
+    const traced = await waitFor('node-api\'s spans in the talker\'s trace', async () => {
+      const res = await fetch(`${jaegerUrl}/api/traces/${talkerUid.replaceAll('-', '')}`).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const [t] = ((await res.json()) as { data: { spans: Span[]; processes: Record<string, { serviceName: string }> }[] }).data;
+      const ops = new Set(t?.spans.map((x) => x.operationName));
+      return t && ops.has('node-api exec') && ops.has('node-api containerLogs') ? t : undefined;
+    }, 30_000, 1000);
+    const serviceOf = (x: Span) => traced.processes[x.processID]?.serviceName;
+    const execSpan = traced.spans.find((x) => x.operationName === 'node-api exec')!;
+    const under = (root: Span): Span[] => traced.spans.filter((x) => x.references.some((r) => r.spanID === root.spanID)).flatMap((x) => [x, ...under(x)]);
+    expect(serviceOf(execSpan)).toBe('node-api');
+    expect(new Set(under(execSpan).map(serviceOf))).toContain('runtime-executor');
   });
 
   it('compose stop pod-sync status-reporter - the pod\'s containers keep running, the same ones', async () => {
@@ -257,6 +323,10 @@ describe('a node under docker compose', () => {
     await allHealthy(SERVICES);
     expect(await dockerContainersOf(uid)).toEqual(before);
     expect((await core.readNamespacedPod({ namespace, name: 'web' })).status?.containerStatuses?.[0]?.restartCount).toBe(0);
+    // node-api serves again (healthy: it listens) with the certificate it kept, no new CSR to approve.
+    const csrs = JSON.parse((await kubectl(lab.adminKubeconfig, ['get', 'csr', '-o', 'json'])).stdout) as { items: { spec: { username: string } }[] };
+    expect(csrs.items.filter((c) => c.spec.username === `system:node:${nodeName}`)).toHaveLength(1);
+    expect((await kubectl(lab.adminKubeconfig, ['-n', namespace, 'logs', 'talker'])).stdout).toBe('hello from compose\n');
   });
 
   it('compose up --scale runtime-executor=2 - two healthy executors in one queue group; a new pod runs, once; nothing restarts', async () => {

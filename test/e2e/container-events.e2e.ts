@@ -5,7 +5,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { fromBinary } from '@bufbuild/protobuf';
 import { containerEventsSubject, createRpcClient, eventsStreamName } from '@splitlet/bus';
 import { ContainerEventSchema, ContainerEventType, RuntimeService, type ContainerEvent } from '@splitlet/contracts';
-import { connectToLabBus, labBusEnv, startServiceProcess, type ServiceProcess } from '@splitlet/testing';
+import { connectToLabBus, labBusEnv, removeLabNodeCreds, startServiceProcess, type ServiceProcess } from '@splitlet/testing';
 
 // runtime-executor publishes the node's container lifecycle, as Docker reports it,
 // to the node's JetStream stream: a consumer reads it in order, from the start.
@@ -26,6 +26,7 @@ describe('container events', () => {
     executor.kill('SIGTERM');
     await executor.exited;
     await nc?.close();
+    await removeLabNodeCreds(nodeName);
   });
 
   it('ContainerEventPublisher - a container\'s created, started, stopped (exit code) and deleted reach the stream in order', async () => {

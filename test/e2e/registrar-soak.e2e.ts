@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, Watch, type V1Lease, type V1Node } from '@kubernetes/client-node';
-import { labEnv, mintNodeKubeconfig, testNode, type TestNode } from '@splitlet/testing';
+import { labEnv, mintNodeKubeconfig, requiredServices, testNode, type TestNode } from '@splitlet/testing';
 
 // A 3-minute run: the controller manager's node lifecycle controller must never see
 // the node as unreachable, and the registrar writes no more than a kubelet would.
@@ -19,7 +19,7 @@ describe('registrar over a 3-minute run', () => {
   });
 
   it('registrar - 3 minutes: never unreachable, never Unknown; Node and Lease writes counted', async () => {
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName));
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_NODE_REQUIRED_SERVICES: requiredServices({ statusReporter: false }).join(',') });
     const counts = { nodeWrites: 0, leaseWrites: 0 };
     // What each of the node's status writes changed (heartbeat times aside): a kubelet
     // writes its status only when something in it changed, or every 5 minutes.

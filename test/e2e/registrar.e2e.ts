@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
-import { labEnv, mintNodeKubeconfig, testNode, type TestNode, waitFor, runCommand } from '@splitlet/testing';
+import { labEnv, mintNodeKubeconfig, requiredServices, testNode, type TestNode, waitFor, runCommand } from '@splitlet/testing';
 
 // registrar against the lab, as the node identity system:node:<name> under the Node
 // authorizer and NodeRestriction: the node joins, stays Ready, heartbeats through its
-// Lease, and says why when it is not ready.
+// Lease, and says why when it is not ready (a service it requires that does not answer).
 const lab = labEnv();
 const nodeName = `e2e-reg-${randomBytes(3).toString('hex')}`;
 const admin = new KubeConfig();
@@ -38,9 +38,11 @@ describe('registrar against the lab', () => {
     node = testNode(nodeName, await mintNodeKubeconfig(nodeName), {
       SPLITLET_NODE_LABELS: 'example.com/e2e=registrar',
       SPLITLET_REGISTER_WITH_TAINTS: 'splitlet.dev/e2e=registrar:NoSchedule',
+      // What runs here: pod-sync and the prober (no status-reporter, no node-api).
+      SPLITLET_NODE_REQUIRED_SERVICES: requiredServices({ prober: true, statusReporter: false }).join(','),
     });
     await node.start('runtime-executor');
-    await node.start('pod-sync');
+    await Promise.all([node.start('pod-sync'), node.start('prober')]);
     await node.start('registrar');
   });
   afterAll(async () => {
@@ -154,6 +156,28 @@ describe('registrar against the lab', () => {
       await node.start('pod-sync');
     }
     await waitFor('Ready=True', async () => (ready(await readNode())?.status === 'True' ? true : undefined), 40_000);
+  });
+
+  it('registrar - a prober killed (SIGKILL) turns Ready False within 40 s, naming it; started again, Ready True', async () => {
+    await node.stop('prober', 'SIGKILL');
+    const killedAt = Date.now();
+    try {
+      const notReady = await waitFor('Ready=False', async () => {
+        const c = ready(await readNode());
+        return c?.status === 'False' ? c : undefined;
+      }, 40_000);
+      expect(Date.now() - killedAt).toBeLessThan(40_000);
+      expect(notReady).toMatchObject({ reason: 'KubeletNotReady', message: expect.stringContaining('prober is not running: no prober service answers for this node') });
+      // The prober alone: runtime-executor and pod-sync still count.
+      expect(notReady.message).toBe('prober is not running: no prober service answers for this node');
+    } finally {
+      await node.start('prober');
+    }
+    const back = await waitFor('Ready=True', async () => {
+      const c = ready(await readNode());
+      return c?.status === 'True' ? c : undefined;
+    }, 40_000);
+    expect(back).toMatchObject({ reason: 'KubeletReady', message: 'kubelet is posting ready status' });
   });
 
   it('registrar - a deleted Lease is created again at the next renewal', async () => {

@@ -3,10 +3,10 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { createRpcClient, isRemoteError, type RemoteError, type ServiceClient } from '@splitlet/bus';
-import { ContainerState, ImageService, PodSandboxState, RuntimeService } from '@splitlet/contracts';
+import { ContainerState, ImageService, PidNamespace, PodSandboxState, RuntimeService } from '@splitlet/contracts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ContainerConfigSchema, CreateContainerRequestSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
-import { connectToLabBus, labBusEnv, runCommand, startServiceProcess, type ServiceProcess, waitFor } from '@splitlet/testing';
+import { connectToLabBus, labBusEnv, removeLabNodeCreds, runCommand, startServiceProcess, type ServiceProcess, waitFor } from '@splitlet/testing';
 
 // runtime-executor against the lab's real Docker and NATS: what each CRI-shaped call
 // makes Docker run, read back with `docker inspect`. Several nodes share the one
@@ -126,6 +126,7 @@ describe('runtime-executor against Docker', () => {
     await Promise.all(procs.map((p) => p.exited));
     await nc?.close();
     await otherNc?.close();
+    await Promise.all([nodeName, otherNode, `${nodeName}-down`].map(removeLabNodeCreds));
   });
 
   it('RunPodSandbox - runs the pause image on the bridge with the pod\'s labels, IPC shareable and its host port published', async () => {
@@ -219,6 +220,28 @@ describe('runtime-executor against Docker', () => {
     expect(status?.finishedAt).toBe(0n);
     const logs = await runCommand('docker', ['logs', boxId]);
     expect(logs.stdout).toBe('hello\n');
+  });
+
+  it('CreateContainer - PID_NAMESPACE_TARGET joins a running container of the same sandbox; another pod\'s container is refused (5) and nothing is created', async () => {
+    const joined = (await rt.createContainer(containerRequest('peek', { command: ['sleep', '3600'], securityContext: { pidNamespace: PidNamespace.TARGET, pidTargetId: boxId } }))).containerId;
+    expect((await docker('inspect', '-f', '{{.HostConfig.PidMode}}', joined)).trim()).toBe(`container:${boxId}`);
+    await docker('rm', '-f', joined);
+
+    const otherUid = randomUUID();
+    const { podSandboxId: intruderSandbox } = await rt.runPodSandbox({ config: { metadata: { name: 'intruder', namespace: 'e2e-rx', uid: otherUid, attempt: 0 }, hostname: 'intruder' } });
+    const before = await nodeContainers(nodeName);
+    const err = await remoteError(
+      rt.createContainer({
+        podSandboxId: intruderSandbox,
+        config: { metadata: { name: 'snoop', attempt: 0 }, image: TESTBOX, securityContext: { pidNamespace: PidNamespace.TARGET, pidTargetId: boxId } },
+        sandboxConfig: { metadata: { name: 'intruder', namespace: 'e2e-rx', uid: otherUid, attempt: 0 } },
+      }),
+    );
+    expect(err.code).toBe(5);
+    expect(err.description).toBe(`target container ${JSON.stringify(boxId)} is not a container of pod sandbox ${intruderSandbox}`);
+    expect(await nodeContainers(nodeName)).toEqual(before);
+    await rt.stopPodSandbox({ podSandboxId: intruderSandbox });
+    await rt.removePodSandbox({ podSandboxId: intruderSandbox });
   });
 
   it('ExecSync - the container sees the sandbox\'s IP, the pod host name, the DNS config and the host aliases', async () => {

@@ -100,7 +100,9 @@ describe('lab tracing', () => {
     node = testNode(nodeName, await mintNodeKubeconfig(nodeName));
     await node.start('runtime-executor');
     const registrar = await node.start('registrar');
-    await registrar.waitForLog((l) => l['msg'] === 'container runtime is ready');
+    // registrar asks the runtime's Status every 10 s (+4%): a first answer slower than its 2 s
+    // (a just-started executor's first Docker call on a loaded machine) is only asked again a period later.
+    await registrar.waitForLog((l) => l['msg'] === 'container runtime is ready', 25_000);
 
     const trace = await pollForTrace(nodeName, 30_000);
     const service = (s: JaegerSpan) => trace.processes[s.processID]?.serviceName;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import { kubectl, labEnv, mintNodeKubeconfig, requiredServices, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
 
 // One pod's life on a splitlet node — created, running, deleted — is one trace in
 // Jaeger whose id is the pod's UID, across the services that handled it, linked
@@ -49,7 +49,7 @@ describe('a pod\'s trace', () => {
 
   beforeAll(async () => {
     expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1' });
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_NODE_REQUIRED_SERVICES: requiredServices().join(',') });
     await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
     await node.start('pod-sync');
     await node.start('registrar');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import { kubectl, labEnv, mintNodeKubeconfig, requiredServices, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
 
 // Volumes and configuration on a splitlet node, end to end: ConfigMaps, Secrets,
 // downward API, projected service-account tokens, emptyDir, hostPath, subPath and
@@ -25,7 +25,8 @@ const podOf = (name: string, containers: V1Container[], extra: Partial<V1Pod['sp
   spec: { nodeName, restartPolicy: 'Never', terminationGracePeriodSeconds: 1, containers, ...extra },
 });
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
-const idOf = (p: V1Pod, i = 0) => p.status!.containerStatuses![i]!.containerID!.replace('docker://', '');
+// The i-th container of the spec: containerStatuses are by name, as the kubelet sorts them.
+const idOf = (p: V1Pod, i = 0) => p.status!.containerStatuses!.find((c) => c.name === p.spec!.containers[i]!.name)!.containerID!.replace('docker://', '');
 const logsOf = async (p: V1Pod, i = 0) => (await runCommand('docker', ['logs', idOf(p, i)])).stdout;
 /** Waits for the pod's phase; on a timeout the error tells the pod's status and pod-sync's warnings. */
 const phase = (name: string, want: string, timeoutMs = 60_000) =>
@@ -60,7 +61,7 @@ describe('volumes and configuration on a splitlet node', () => {
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'cfg' }, data: { 'a.conf': 'alpha', 'b.conf': 'beta', GREETING: 'hello', '1st': 'y' } } });
     await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'sec' }, stringData: { password: 's3cret', user: 'admin' } } });
     mkdirSync(hostDir, { recursive: true });
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000', SPLITLET_OBJECT_CACHE_TTL_MS: '1000' });
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_POD_RESYNC_MS: '2000', SPLITLET_OBJECT_CACHE_TTL_MS: '1000', SPLITLET_NODE_REQUIRED_SERVICES: requiredServices().join(',') });
     nodeRef.current = node;
     await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
     await node.start('pod-sync');

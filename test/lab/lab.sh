@@ -38,6 +38,7 @@ LAB_OTLP_GRPC_PORT=${LAB_OTLP_GRPC_PORT:-4317}
 LAB_OTLP_HTTP_PORT=${LAB_OTLP_HTTP_PORT:-4318}
 LAB_JAEGER_QUERY_PORT=${LAB_JAEGER_QUERY_PORT:-16686}
 LAB_REGISTRY_PORT=${LAB_REGISTRY_PORT:-5000}
+LAB_METRICS_SERVER_PORT=${LAB_METRICS_SERVER_PORT:-4443}
 SPLITLET_CACHE=${SPLITLET_CACHE:-/var/cache/splitlet}   # where build.sh caches binaries
 
 # Fixed cluster shape (the node agent and tests assume these).
@@ -49,7 +50,7 @@ PAUSE_IMAGE=splitlet-lab/pause:1
 REGISTRY_USER=lab REGISTRY_PASSWORD=lab-registry-secret
 
 # Start order; `down` stops in reverse. dockerd is handled apart (first up, last down).
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler nats-server registry jaeger)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler nats-server registry jaeger metrics-server)
 
 LAB_DIR=$(realpath -m "$LAB_DIR")   # absolute: it ends up in daemons' argv and in `env`
 BIN=$LAB_DIR/bin PKI=$LAB_DIR/pki LOGS=$LAB_DIR/logs PIDS=$LAB_DIR/pids
@@ -182,13 +183,14 @@ nats_ok()      { curl_local "http://127.0.0.1:$LAB_NATS_MONITOR_PORT/healthz" >/
 registry_ok()  { [[ "$(curl -s --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LAB_REGISTRY_PORT/v2/")" == 401 ]]; }
 jaeger_ok()    { curl_local "http://127.0.0.1:$LAB_JAEGER_QUERY_PORT/api/services" >/dev/null; }
 docker_ok()    { docker info >/dev/null 2>&1; }
+metrics_server_ok() { [[ "$(curl_local --cacert "$PKI/ca.crt" --resolve "metrics-server.kube-system.svc:$LAB_METRICS_SERVER_PORT:$(host_ip)" "https://metrics-server.kube-system.svc:$LAB_METRICS_SERVER_PORT/livez")" == ok ]]; }
 
 # check_of NAME -> the health check function for a component
 check_of() {
   case $1 in
     etcd) echo etcd_ok ;; kube-apiserver) echo apiserver_ok ;; kube-controller-manager) echo kcm_ok ;;
     kube-scheduler) echo scheduler_ok ;; nats-server) echo nats_ok ;; jaeger) echo jaeger_ok ;; registry) echo registry_ok ;;
-    dockerd) echo docker_ok ;;
+    metrics-server) echo metrics_server_ok ;; dockerd) echo docker_ok ;;
   esac
 }
 
@@ -247,13 +249,14 @@ link() {
 
 ensure_binaries() {
   mkdir -p "$BIN"
-  local k8s etcd nats jaeger registry compose b
+  local k8s etcd nats jaeger registry compose ms b
   etcd=$(build etcd "$ETCD_VERSION")
   nats=$(build nats "$NATS_VERSION")
   registry=$(build registry "$REGISTRY_VERSION")
   jaeger=$(build jaeger "$JAEGER_VERSION")
   compose=$(build compose "$COMPOSE_VERSION")
   k8s=$(build k8s "$K8S_VERSION")
+  ms=$(build metrics-server "$METRICS_SERVER_VERSION")
   for b in kubectl kube-apiserver kube-controller-manager kube-scheduler; do link "$k8s" "$b" "$b"; done
   # go build names a binary after its package path; the Go toolchain here drops a
   # trailing major-version element (/v3 -> "server", /v2 -> "nats-server"), older
@@ -264,6 +267,7 @@ ensure_binaries() {
   link "$registry" registry registry
   link "$registry" registry-htpasswd htpasswd
   link "$compose" docker-compose cmd
+  link "$ms" metrics-server metrics-server
   install_compose_plugin "$compose/cmd"
 }
 
@@ -364,7 +368,13 @@ ensure_pki() {
   no_restart issue admin "/O=system:masters/CN=kubernetes-admin" client
   issue kube-controller-manager "/CN=system:kube-controller-manager" client
   issue kube-scheduler "/CN=system:kube-scheduler" client
-  issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client
+  # The API server's identity toward kubelets (node-api): no group, only what the binding
+  # to system:kubelet-api-admin gives it (ensure_kubelet_api_admin), not system:masters.
+  issue apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" client
+  # metrics-server: serving as the aggregator dials it (the Service's DNS name), and its
+  # identity toward the API server and the kubelets (node-api authorizes nodes/metrics).
+  no_restart issue metrics-server "/CN=metrics-server" server "DNS:metrics-server.kube-system.svc,IP:$ip,IP:127.0.0.1"
+  no_restart issue metrics-server-client "/CN=system:metrics-server" client
   # Named by node name so a new LAB_NODE_NAME gets its own identity.
   no_restart issue "node-$LAB_NODE_NAME" "/O=system:nodes/CN=system:node:$LAB_NODE_NAME" client
   ensure_nats_pki
@@ -400,6 +410,7 @@ kubeconfig() {
 ensure_kubeconfigs() {
   no_restart kubeconfig "$ADMIN_KC" kubernetes-admin admin
   no_restart kubeconfig "$NODE_KC" "system:node:$LAB_NODE_NAME" "node-$LAB_NODE_NAME"
+  no_restart kubeconfig "$LAB_DIR/metrics-server.kubeconfig" system:metrics-server metrics-server-client
   kubeconfig "$LAB_DIR/controller-manager.kubeconfig" system:kube-controller-manager kube-controller-manager
   kubeconfig "$LAB_DIR/scheduler.kubeconfig" system:kube-scheduler kube-scheduler
 }
@@ -437,6 +448,9 @@ start_etcd() {
     --unsafe-no-fsync=true
 }
 
+# --kubelet-preferred-address-types as kubeadm sets it: the node's InternalIP first. The
+# default puts Hostname first, and a host name that resolves to loopback (this machine's
+# /etc/hosts) makes nodes/<n>/proxy refuse with "address not allowed".
 start_apiserver() {
   ensure kube-apiserver 120 "$LAB_APISERVER_PORT" apiserver_ok -- "$BIN/kube-apiserver" \
     --advertise-address="$(host_ip)" --secure-port="$LAB_APISERVER_PORT" \
@@ -450,10 +464,32 @@ start_apiserver() {
     --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
     --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$PKI/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
     --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
-    --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key"
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
+    --enable-aggregator-routing=true
+}
+
+# The API server's kubelet client (--kubelet-client-certificate, user
+# kube-apiserver-kubelet-client) may do what system:kubelet-api-admin allows on the
+# kubelet API: logs, exec, port-forward, stats. node-api asks the API server (a
+# SubjectAccessReview) for every request, so this binding is what lets them through.
+# The API server verifies the node in turn (--kubelet-certificate-authority): the lab CA
+# is the controller-manager's signer (--cluster-signing-cert-file), so it signed the
+# kubelet-serving certificate node-api serves.
+ensure_kubelet_api_admin() {
+  "$BIN/kubectl" --kubeconfig "$ADMIN_KC" apply -f - >/dev/null <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: lab:kube-apiserver-kubelet-api-admin
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:kubelet-api-admin }
+subjects:
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client }
+YAML
 }
 
 start_controller_manager() {
@@ -606,6 +642,73 @@ start_jaeger() {
     "$BIN/jaeger" --config="$cfg"
 }
 
+# metrics-server v0.8 (kubectl top) as a process beside the control plane, served through
+# the aggregation layer as in a cluster: APIService v1beta1.metrics.k8s.io -> Service
+# kube-system/metrics-server, whose endpoint (an EndpointSlice) is this host (no selector,
+# no kube-proxy: the API server routes to the endpoint, --enable-aggregator-routing). Its RBAC is upstream's
+# manifest's (system:metrics-server, auth-delegator, the authentication reader). It scrapes
+# each node's /metrics/resource at its InternalIP and kubelet port, verifying the serving
+# certificate with the lab CA (the kubelet-serving signer).
+start_metrics_server() {
+  local ca; ca=$(base64 -w0 "$PKI/ca.crt")
+  "$BIN/kubectl" --kubeconfig "$ADMIN_KC" apply -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: system:metrics-server }
+rules:
+  - { apiGroups: [""], resources: [nodes/metrics], verbs: [get] }
+  - { apiGroups: [""], resources: [pods, nodes], verbs: [get, list, watch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: system:metrics-server }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:metrics-server }
+subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: metrics-server:system:auth-delegator }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator }
+subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: metrics-server-auth-reader, namespace: kube-system }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader }
+subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: metrics-server, namespace: kube-system }
+spec: { ports: [{ name: https, port: 443, targetPort: $LAB_METRICS_SERVER_PORT }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: metrics-server-lab, namespace: kube-system, labels: { kubernetes.io/service-name: metrics-server } }
+addressType: IPv4
+endpoints: [{ addresses: ["$(host_ip)"], conditions: { ready: true } }]
+ports: [{ name: https, port: $LAB_METRICS_SERVER_PORT, protocol: TCP }]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: { name: v1beta1.metrics.k8s.io }
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  service: { name: metrics-server, namespace: kube-system, port: 443 }
+  caBundle: $ca
+YAML
+  local kc=$LAB_DIR/metrics-server.kubeconfig
+  ensure metrics-server 60 "$LAB_METRICS_SERVER_PORT" metrics_server_ok -- "$BIN/metrics-server" \
+    --secure-port="$LAB_METRICS_SERVER_PORT" --bind-address="$(host_ip)" \
+    --tls-cert-file="$PKI/metrics-server.crt" --tls-private-key-file="$PKI/metrics-server.key" \
+    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --kubelet-preferred-address-types=InternalIP --kubelet-use-node-status-port \
+    --kubelet-certificate-authority="$PKI/ca.crt" --metric-resolution=15s
+}
+
 # --- commands --------------------------------------------------------------------
 
 # Serialise up/down (parallel test workers may all call `up`). fd 9 is closed in
@@ -653,12 +756,14 @@ cmd_up() {
   stop_for_new_certs
   start_etcd
   start_apiserver
+  ensure_kubelet_api_admin
   start_controller_manager
   start_scheduler
   ensure_bus_auth
   start_nats
   start_registry
   start_jaeger
+  start_metrics_server
   log "building local images"
   LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT LAB_REGISTRY_USER=$REGISTRY_USER LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD \
     "$here/images.sh" >&2
@@ -671,6 +776,7 @@ cmd_up() {
 [lab]   apiserver $APISERVER_URL   etcd https://127.0.0.1:$LAB_ETCD_PORT
 [lab]   nats      nats://127.0.0.1:$LAB_NATS_PORT (monitor http://127.0.0.1:$LAB_NATS_MONITOR_PORT), TLS (CA $PKI/ca.crt), auth on: $NATS_AUTH/creds/$(lab_node_token)/<service>.creds
 [lab]   registry  127.0.0.1:$LAB_REGISTRY_PORT (user $REGISTRY_USER)
+[lab]   metrics   metrics-server https://$(host_ip):$LAB_METRICS_SERVER_PORT (kubectl top)
 [lab]   jaeger    OTLP grpc 127.0.0.1:$LAB_OTLP_GRPC_PORT, http http://127.0.0.1:$LAB_OTLP_HTTP_PORT, UI http://127.0.0.1:$LAB_JAEGER_QUERY_PORT
 [lab]   test env: eval "\$($0 env)"    logs: $LOGS
 EOF

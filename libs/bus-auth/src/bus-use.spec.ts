@@ -121,15 +121,15 @@ describe('bus identities at work', () => {
     await expect(openBucket(await as('pod-sync'), proberReplicasBucket(NODE))).rejects.toThrow(/Permissions Violation/);
   });
 
-  it("bus identities - the registrar hears its own node's pod-sync; another node's pod-sync, posing as this node's, cannot answer", async () => {
-    const [mineNc, impostorNc] = [await as('pod-sync'), await as('pod-sync', 'node-b')];
-    const mine = await new Svcm(mineNc).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
-    const impostor = await new Svcm(impostorNc).add({ name: 'pod-sync', version: '0.0.0-test', metadata: { node: NODE } });
+  it.each(['pod-sync', 'prober', 'status-reporter', 'node-api'] as const)("bus identities - the registrar hears its own node's %s; another node's, posing as this node's, cannot answer", async (service) => {
+    const [mineNc, impostorNc] = [await as(service), await as(service, 'node-b')];
+    const mine = await new Svcm(mineNc).add({ name: service, version: '0.0.0-test', metadata: { node: NODE } });
+    const impostor = await new Svcm(impostorNc).add({ name: service, version: '0.0.0-test', metadata: { node: NODE } });
     // Both services' subscriptions are at the server before the ping (add() does not wait for that).
     await Promise.all([mineNc.flush(), impostorNc.flush()]);
     try {
       const answers: string[] = [];
-      for await (const p of await new Svcm(await as('registrar')).client({ strategy: 'timer', maxWait: 1000 }).ping('pod-sync')) answers.push(p.id);
+      for await (const p of await new Svcm(await as('registrar')).client({ strategy: 'timer', maxWait: 1000 }).ping(service)) answers.push(p.id);
       expect(answers).toEqual([mine.info().id]);
     } finally {
       await mine.stop();

@@ -12,7 +12,7 @@ import {
   proberReplicasBucket,
   serviceSubject,
 } from '@splitlet/bus';
-import { ContainerLogService, ExecStreamService, ImageService, RuntimeService, type DescService } from '@splitlet/contracts';
+import { ContainerLogService, ExecStreamService, ImageService, podsyncv1, proberv1, RuntimeService, type DescService } from '@splitlet/contracts';
 
 // THE permission table of the bus: what each service of a node may publish and
 // subscribe to. Minting turns a row into the user JWT's permissions and
@@ -61,7 +61,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'pod-sync': {
-    why: 'the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view',
+    why: 'the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; answers for its own metrics',
     grants: [
       {
         kind: 'call',
@@ -88,33 +88,41 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'stream-consume', stream: eventsStreamName },
       { kind: 'bucket', bucket: podsViewBucket, write: true },
       { kind: 'bucket', bucket: probeResultsBucket, write: false },
+      { kind: 'serve', service: podsyncv1.PodSyncMetricsService },
     ],
   },
   prober: {
-    why: 'runs exec probes through ExecSync, reads the pods view, writes probe results and its heartbeats',
+    why: 'runs exec probes through ExecSync, reads the pods view, writes probe results and its heartbeats; answers for its own metrics',
     grants: [
       { kind: 'call', service: RuntimeService, methods: rt('execSync') },
       { kind: 'publish', subject: kubeEventsSubject, what: 'Events' },
       { kind: 'bucket', bucket: podsViewBucket, write: false },
       { kind: 'bucket', bucket: probeResultsBucket, write: true },
       { kind: 'bucket', bucket: proberReplicasBucket, write: true },
+      { kind: 'serve', service: proberv1.ProberMetricsService },
     ],
   },
   registrar: {
-    why: 'reads runtime facts for node status and checks that pod-sync is alive',
+    why: 'reads runtime facts for node status and checks that the services the node needs are alive',
     grants: [
       { kind: 'call', service: RuntimeService, methods: rt('version', 'status') },
       { kind: 'call', service: ImageService, methods: img('listImages', 'imageFsInfo') },
       { kind: 'ping', name: 'pod-sync' },
+      { kind: 'ping', name: 'prober' },
+      { kind: 'ping', name: 'status-reporter' },
+      { kind: 'ping', name: 'node-api' },
     ],
   },
   'node-api': {
-    why: "the kubelet's HTTPS API: opens and pulls container logs, opens and drives execs and port-forwards, nothing else on the bus",
+    why: "the kubelet's HTTPS API: opens and pulls container logs, opens and drives execs, attaches and port-forwards, reads containers' stats, gathers pod-sync's and the prober's metrics, nothing else on the bus",
     grants: [
       { kind: 'call', service: ContainerLogService, methods: [ContainerLogService.method.openContainerLog.name] },
+      { kind: 'call', service: RuntimeService, methods: [RuntimeService.method.listContainerStats.name] },
       { kind: 'publish', subject: containerLogStreamsSubject, what: 'pulls of the container logs it opened' },
-      { kind: 'call', service: ExecStreamService, methods: [ExecStreamService.method.openExec.name, ExecStreamService.method.openPortForward.name] },
-      { kind: 'publish', subject: execStreamsSubject, what: 'reads, writes and resizes of the execs and port-forwards it opened' },
+      { kind: 'call', service: ExecStreamService, methods: [ExecStreamService.method.openExec.name, ExecStreamService.method.openAttach.name, ExecStreamService.method.openPortForward.name] },
+      { kind: 'publish', subject: execStreamsSubject, what: 'reads, writes and resizes of the execs, attaches and port-forwards it opened' },
+      { kind: 'call', service: podsyncv1.PodSyncMetricsService, methods: [podsyncv1.PodSyncMetricsService.method.gatherMetrics.name] },
+      { kind: 'call', service: proberv1.ProberMetricsService, methods: [proberv1.ProberMetricsService.method.gatherMetrics.name] },
     ],
   },
   'status-reporter': {
@@ -167,7 +175,8 @@ function bucketSubjects(bucket: string, write: boolean): string[] {
 export function permissionsFor(nodeName: string, service: BusServiceName): SubjectPermissions {
   // Replies go to the inboxes of this node's services (and operators' tools) only, not
   // wherever a request says (NATS `allow_responses`): another node's service that
-  // receives a $SRV ping cannot answer it, so it cannot pose as this node's pod-sync.
+  // receives a $SRV ping cannot answer it, so it cannot pose as this node's pod-sync
+  // (or any service registrar requires: SPLITLET_NODE_REQUIRED_SERVICES).
   const pub = new Set<string>([`${inboxPrefix(nodeName, '*')}.>`, `${OPERATOR_INBOX_PREFIX}.>`]);
   const sub = new Set<string>([`${inboxPrefix(nodeName, service)}.>`]);
   // Every service is a NATS micro service: it answers discovery for its own name only,

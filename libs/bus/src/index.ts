@@ -7,3 +7,5 @@ export * from './pubsub';
 export * from './streams';
 export * from './kube-events';
 export * from './kv';
+export * from './timers';
+export * from './metrics';

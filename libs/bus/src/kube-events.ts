@@ -44,4 +44,4 @@ export function uniqueNanos(): bigint {
 }
 
 /** The kubelet's field path for a container of a pod spec. */
-export const containerFieldPath = (name: string, init = false): string => `spec.${init ? 'initContainers' : 'containers'}{${name}}`;
+export const containerFieldPath = (name: string, init = false, ephemeral = false): string => `spec.${init ? 'initContainers' : ephemeral ? 'ephemeralContainers' : 'containers'}{${name}}`;

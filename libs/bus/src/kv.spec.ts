@@ -43,6 +43,33 @@ describe('bus kv', () => {
     expect([...(await kvEntries(kv, ProbeResultSchema)).keys()]).toEqual([]);
   });
 
+  it("with undecodable 'absent', a value that does not decode is no value, as kvGet reads it; each change comes with its revision", async () => {
+    const kv = await openBucket(nc, probeResultsBucket('node.b'));
+    const key = probeResultKey('uid-1', 'web', 'liveness');
+    const rev = await kvPut(kv, key, ProbeResultSchema, { podUid: 'uid-1', containerName: 'web', kind: ProbeKind.LIVENESS, result: ProbeResultValue.SUCCESS });
+    const seen: Array<[string, number | undefined, number]> = [];
+    const ac = new AbortController();
+    const done = watchBucket(kv, ProbeResultSchema, (k, v, e) => void seen.push([k, v?.result, e.revision]), { logger, signal: ac.signal, undecodable: 'absent' });
+    await waitFor('the first value', async () => (seen.length === 1 ? true : undefined));
+    const garbage = await kv.put(key, new Uint8Array([0xff, 0xff, 0xff]));
+    await waitFor('the garbage', async () => (seen.length === 2 ? true : undefined));
+    ac.abort();
+    await done;
+    expect(seen).toEqual([
+      [key, ProbeResultValue.SUCCESS, rev],
+      [key, undefined, garbage],
+    ]);
+    expect(await kvGet(kv, key, ProbeResultSchema)).toBeUndefined();
+  });
+
+  it('a watch whose signal aborts while it is being set up ends (it went on for good)', async () => {
+    const kv = await openBucket(nc, probeResultsBucket('node.c'));
+    const ac = new AbortController();
+    const done = watchBucket(kv, ProbeResultSchema, () => undefined, { logger, signal: ac.signal });
+    ac.abort();
+    await expect(Promise.race([done.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still watching'), 2000))])).resolves.toBe('ended');
+  });
+
   it('forgets a key not written again within the bucket ttl', async () => {
     const kv = await openBucket(nc, 'TTL_TEST', { ttlMs: 1000 });
     await kv.put('r1', new Uint8Array([1]));

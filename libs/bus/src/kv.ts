@@ -1,4 +1,5 @@
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import { ProbeKind } from '@splitlet/contracts';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -17,6 +18,21 @@ export const probeResultsBucket = (nodeName: string): string => `SPLITLET_PROBES
 export const proberReplicasBucket = (nodeName: string): string => `SPLITLET_PROBERS_${nodeToken(nodeName)}`;
 
 export type ProbeKindName = 'liveness' | 'readiness' | 'startup';
+
+const KIND_NAMES: Partial<Record<ProbeKind, ProbeKindName>> = { [ProbeKind.LIVENESS]: 'liveness', [ProbeKind.READINESS]: 'readiness', [ProbeKind.STARTUP]: 'startup' };
+
+/** A ProbeKind's name as result keys carry it; undefined for UNSPECIFIED or a value no probe has. */
+export const probeKindName = (kind: ProbeKind): ProbeKindName | undefined => KIND_NAMES[kind];
+
+/** The ProbeKind a name stands for. */
+export const probeKindOf = (name: ProbeKindName): ProbeKind => (name === 'liveness' ? ProbeKind.LIVENESS : name === 'readiness' ? ProbeKind.READINESS : ProbeKind.STARTUP);
+
+/**
+ * How far ahead of the clock a pod's probe view version (microseconds) may be: the
+ * prober drops a view further ahead (a forged 2^63−1 would stay newest for good), and
+ * pod-sync never puts a version past it.
+ */
+export const MAX_VIEW_VERSION_AHEAD_MS = 60_000;
 
 /** The key of one probe's result: `<pod uid>.<container>.<kind>` (UIDs and container names hold no dots). */
 export const probeResultKey = (podUid: string, container: string, kind: ProbeKindName): string => `${podUid}.${container}.${kind}`;
@@ -57,19 +73,23 @@ export async function kvEntries<D extends DescMessage>(kv: KV, schema: D): Promi
 
 /**
  * Calls handler with every key's current value, then with each change until signal
- * aborts: a value, or undefined when the key was deleted, purged or expired. A value
- * that does not decode is logged and skipped; a failing handler is logged. Neither
- * stops the watch.
+ * aborts: a value, or undefined when the key was deleted, purged or expired, with the
+ * entry's revision. A value that does not decode is logged and skipped, or with
+ * `undecodable: 'absent'` handed over as undefined — what kvGet and kvEntries read
+ * there, so a watcher believes what a restarted one would. A failing handler is
+ * logged. Neither stops the watch.
  */
 export async function watchBucket<D extends DescMessage>(
   kv: KV,
   schema: D,
-  handler: (key: string, value: MessageShape<D> | undefined) => void | Promise<void>,
-  opts: { logger: Logger; signal: AbortSignal; key?: string },
+  handler: (key: string, value: MessageShape<D> | undefined, entry: { revision: number }) => void | Promise<void>,
+  opts: { logger: Logger; signal: AbortSignal; key?: string; undecodable?: 'skip' | 'absent' },
 ): Promise<void> {
   const it = await kv.watch(opts.key ? { key: opts.key } : {});
   const stop = () => it.stop();
-  opts.signal.addEventListener('abort', stop, { once: true });
+  // Aborted while the watch was being set up: an abort listener added now never fires.
+  if (opts.signal.aborted) stop();
+  else opts.signal.addEventListener('abort', stop, { once: true });
   try {
     for await (const e of it) {
       let value: MessageShape<D> | undefined;
@@ -77,12 +97,12 @@ export async function watchBucket<D extends DescMessage>(
         try {
           value = fromBinary(schema, e.value);
         } catch (err) {
-          opts.logger.warn({ key: e.key, err: (err as Error).message }, 'a KV value that does not decode was skipped');
-          continue;
+          opts.logger.warn({ key: e.key, err: (err as Error).message }, opts.undecodable === 'absent' ? 'a KV value that does not decode counts as none' : 'a KV value that does not decode was skipped');
+          if (opts.undecodable !== 'absent') continue;
         }
       }
       try {
-        await handler(e.key, value);
+        await handler(e.key, value, { revision: e.revision });
       } catch (err) {
         opts.logger.error({ key: e.key, err }, 'KV watch handler failed');
       }

@@ -81,6 +81,12 @@ describe('bus rpc', () => {
     expect(isRequestTimeout(err)).toBe(true);
   });
 
+  it('rpc - a timeout past setTimeout\'s longest waits for the answer (a grace period of 30 days once timed out after 1 ms)', async () => {
+    await serve(() => new Promise((r) => setTimeout(() => r({ runtimeName: 'slow' }), 100)));
+    const reply = await createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 30 * 86_400_000 });
+    expect(reply.runtimeName).toBe('slow');
+  });
+
   it('rpc - a HandlerError reaches the caller as a RemoteError with its code', async () => {
     await serve(async () => {
       throw new HandlerError(5, 'no such container');

@@ -6,6 +6,7 @@ import type { Attributes } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { BadMessageError, BusError, ErrorCode, HandlerError, NoRespondersError, PermissionDeniedError, RemoteError, RequestTimeoutError } from './errors';
 import { methodSubject } from './subjects';
+import { timerMs } from './timers';
 import { injectContext, withConsumerSpan, withProducerSpan } from './tracing';
 
 export interface CallOptions {
@@ -58,7 +59,7 @@ async function call(
     injectContext(headers);
     let reply: Msg;
     try {
-      reply = await nc.request(subject, toBinary(method.input, create(method.input, request)), { timeout: timeoutMs, headers });
+      reply = await nc.request(subject, toBinary(method.input, create(method.input, request)), { timeout: timerMs(timeoutMs), headers });
     } catch (err) {
       throw toBusError(err, subject, timeoutMs);
     }
@@ -87,6 +88,77 @@ function toBusError(err: unknown, subject: string, timeoutMs: number): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
+export interface GatherOptions {
+  /** How long to wait for the first answer. */
+  firstReplyMs: number;
+  /**
+   * After each answer, how long to wait for the next: the replicas got the request at
+   * the same moment, so one that is this much later than the last is left out.
+   */
+  stallMs: number;
+  /** Extra attributes on the request's span. */
+  attributes?: Attributes;
+}
+
+/** What every replica answered (decoded), and what went wrong (an error reply, a bad message, nobody there). */
+export interface Gathered<T> {
+  replies: T[];
+  errors: BusError[];
+}
+
+/**
+ * One request to every replica of a method served with `everyReplica`: collects the
+ * answers that come in time (the first within firstReplyMs, each next within stallMs
+ * of the one before), so a replica that hangs delays the whole by stallMs at most.
+ * Never rejects for the bus: failures are in `errors`.
+ */
+export async function gatherRpc<M extends GenServiceMethods, K extends keyof M & string>(
+  nc: NatsConnection,
+  nodeName: string,
+  service: GenService<M>,
+  methodName: K,
+  request: MessageInitShape<M[K]['input']>,
+  opts: GatherOptions,
+): Promise<Gathered<MessageShape<M[K]['output']>>> {
+  const method = (service.method as Record<string, DescMethod>)[methodName];
+  if (!method) throw new Error(`no method ${methodName} in ${service.typeName}`);
+  const subject = methodSubject(nodeName, service, method.name);
+  const attributes = { 'rpc.service': service.typeName, 'rpc.method': method.name, ...opts.attributes };
+  return withProducerSpan(subject, attributes, async (span) => {
+    const headers = natsHeaders();
+    injectContext(headers);
+    const gathered: Gathered<MessageShape<M[K]['output']>> = { replies: [], errors: [] };
+    try {
+      const replies = await nc.requestMany(subject, toBinary(method.input, create(method.input, request)), {
+        strategy: 'stall',
+        maxWait: timerMs(opts.firstReplyMs),
+        stall: timerMs(opts.stallMs),
+        headers,
+      });
+      for await (const msg of replies) {
+        const code = msg.headers?.get(ServiceErrorCodeHeader);
+        if (code) {
+          gathered.errors.push(new RemoteError(subject, Number(code), msg.headers?.get(ServiceErrorHeader) ?? ''));
+          continue;
+        }
+        try {
+          gathered.replies.push(fromBinary(method.output, msg.data) as MessageShape<M[K]['output']>);
+        } catch (err) {
+          gathered.errors.push(new BadMessageError(subject, { cause: err }));
+        }
+      }
+    } catch (err) {
+      const busError = toBusError(err, subject, opts.firstReplyMs);
+      // Anything but the bus's own failures is a bug here, not a replica's.
+      if (!(busError instanceof BusError)) throw busError;
+      gathered.errors.push(busError);
+    }
+    span.setAttribute('splitlet.gather.replies', gathered.replies.length);
+    if (gathered.errors.length) span.setAttribute('splitlet.gather.errors', gathered.errors.length);
+    return gathered;
+  });
+}
+
 /** What a handler gets beside the request: the subject and the request's headers. */
 export interface HandlerContext {
   subject: string;
@@ -102,6 +174,11 @@ export interface ServeOptions {
   logger: Logger;
   /** Queue group shared by the replicas; each request goes to one of them. */
   queue?: string;
+  /**
+   * Every replica gets every request (each in a queue group of its own, so it stays a
+   * micro endpoint): for figures each replica holds a share of, gathered by gatherRpc.
+   */
+  everyReplica?: boolean;
 }
 
 /**
@@ -123,7 +200,7 @@ export function serveRpc<M extends GenServiceMethods>(
     if (!handler) throw new Error(`no handler for ${service.typeName}.${method.name}`);
     svc.addEndpoint(method.name, {
       subject,
-      queue: opts.queue ?? 'q',
+      queue: opts.everyReplica ? `r${svc.info().id}` : (opts.queue ?? 'q'),
       metadata: { rpc: `${service.typeName}/${method.name}` },
       handler: (err, msg) => {
         if (err) {

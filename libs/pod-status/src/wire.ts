@@ -133,6 +133,7 @@ export function toWirePodStatus(s: V1PodStatus): MessageInitShape<typeof statusv
     qosClass: s.qosClass ?? '',
     initContainerStatuses: (s.initContainerStatuses ?? []).map(wireContainerStatus),
     containerStatuses: (s.containerStatuses ?? []).map(wireContainerStatus),
+    ephemeralContainerStatuses: (s.ephemeralContainerStatuses ?? []).map(wireContainerStatus),
     observedGeneration: BigInt(s.observedGeneration ?? 0),
   };
 }
@@ -155,6 +156,7 @@ export function toKubePodStatus(s: statusv1.PodStatus): V1PodStatus {
     qosClass: s.qosClass,
     initContainerStatuses: s.initContainerStatuses.length ? s.initContainerStatuses.map(containerStatus) : undefined,
     containerStatuses: s.containerStatuses.map(containerStatus),
+    ephemeralContainerStatuses: s.ephemeralContainerStatuses.length ? s.ephemeralContainerStatuses.map(containerStatus) : undefined,
     observedGeneration: s.observedGeneration ? Number(s.observedGeneration) : undefined,
   });
 }

@@ -14,4 +14,14 @@ describe('service systemClock', () => {
     abort.abort(new Error('stop'));
     await expect(sleeping).rejects.toThrow('stop');
   });
+
+  it('systemClock.sleep - a delay past setTimeout\'s longest does not resolve at once (it fired after 1 ms)', async () => {
+    const abort = new AbortController();
+    let woke = false;
+    const sleeping = systemClock.sleep(2 ** 31 * 1000, abort.signal).then(() => (woke = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(woke).toBe(false);
+    abort.abort(new Error('stop'));
+    await sleeping.catch(() => undefined);
+  });
 });

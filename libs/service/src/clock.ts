@@ -1,7 +1,13 @@
+import { timerMs } from '@splitlet/bus';
+
 /** The time source. Production uses the system clock; tests pass a fake one. */
 export interface Clock {
   now(): number;
-  /** Resolves after ms, or rejects with the signal's reason when it aborts first. */
+  /**
+   * Resolves after ms, or rejects with the signal's reason when it aborts first. A
+   * delay past setTimeout's longest (MAX_TIMER_MS, ~24.8 days) resolves after that:
+   * early, never at once.
+   */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
@@ -13,7 +19,7 @@ export const systemClock: Clock = {
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
-      }, ms);
+      }, timerMs(ms));
       const onAbort = () => {
         clearTimeout(timer);
         reject(signal?.reason as Error);

@@ -1,3 +1,4 @@
 export * from './tokens';
 export * from './host';
 export * from './clock';
+export * from './host-memory';

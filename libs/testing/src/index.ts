@@ -16,3 +16,4 @@ export * from './lab-bus';
 export * from './fuzz';
 export * from './serving-csr';
 export * from './use-nats';
+export * from './kubelet-client';

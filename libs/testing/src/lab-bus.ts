@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { inboxPrefix } from '@splitlet/bus';
+import { inboxPrefix, nodeToken } from '@splitlet/bus';
 import { credsPath, loadAuthority, mintNodeCreds, mintOperatorCreds, nodeCredsDir, OPERATOR_INBOX_PREFIX, writeSecret, type BusServiceName } from '@splitlet/bus-auth';
 import { labEnv } from './lab';
 import { labDir } from './paths';
@@ -29,6 +31,22 @@ export async function labCredsFile(nodeName: string, service: BusServiceName): P
   if (!minted.has(nodeName)) minted.set(nodeName, loadAuthority(state).then((a) => mintNodeCreds(a, nodeName, dir)));
   await minted.get(nodeName);
   return credsPath(dir, service);
+}
+
+/**
+ * Removes a test node's .creds files (`<keys>/creds/<node>/`), once the test is done
+ * with the node: only the files — nothing is revoked, the identities stay valid as
+ * minted — so the lab's state dir does not fill with a folder per test node. Never the
+ * lab's own node's (node.sh runs it with those; LAB_NODE_NAME, else the host's name).
+ * The node's creds are minted again if it is started again.
+ */
+export async function removeLabNodeCreds(nodeName: string): Promise<void> {
+  minted.delete(nodeName);
+  const state = labBusAuthDir();
+  if (!state || !nodeName) return;
+  const own = [labEnv().nodeName, hostname().toLowerCase()].map(nodeToken);
+  if (own.includes(nodeToken(nodeName))) return;
+  await rm(nodeCredsDir(state, nodeName), { recursive: true, force: true });
 }
 
 /** What one service of a test node needs to join the lab's NATS: NATS_URL, its own SPLITLET_NATS_CREDS, the CA. */

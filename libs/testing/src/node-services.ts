@@ -1,5 +1,5 @@
 import { labEnv } from './lab';
-import { labBusEnv } from './lab-bus';
+import { labBusEnv, removeLabNodeCreds } from './lab-bus';
 import { cleanupNodeVolumes } from './node-volumes';
 import { startServiceProcess, type ServiceProcess } from './service-process';
 
@@ -13,6 +13,7 @@ export interface TestNode {
   start(name: ServiceName): Promise<ServiceProcess>;
   /** Stops one service with SIGTERM (or the given signal) and waits for it to exit. */
   stop(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
+  /** Stops every service and removes what the node left: its volumes, its bus credentials (minted again by a later start). */
   stopAll(): Promise<void>;
 }
 
@@ -52,6 +53,7 @@ export function testNode(nodeName: string, kubeconfig: string, extraEnv: Record<
     async stopAll() {
       await Promise.all((Object.keys(procs) as ServiceName[]).map((n) => node.stop(n)));
       await cleanupNodeVolumes(nodeName, (env as Record<string, string>)['SPLITLET_DATA_DIR']);
+      await removeLabNodeCreds(nodeName);
     },
   };
   return node;

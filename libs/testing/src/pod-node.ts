@@ -5,6 +5,15 @@ import { kubectl, labEnv, runCommand } from './lab';
 import { testNode, type ServiceName, type TestNode } from './node-services';
 import { approveServingCsr, freePort } from './serving-csr';
 
+/**
+ * What registrar of a test node requires (SPLITLET_NODE_REQUIRED_SERVICES): the services
+ * it runs besides registrar and runtime-executor, in the setting's default order.
+ */
+export function requiredServices(runs: { podSync?: boolean; prober?: boolean; statusReporter?: boolean; nodeApi?: boolean } = {}): ServiceName[] {
+  const { podSync = true, prober = false, statusReporter = true, nodeApi = false } = runs;
+  return [...(podSync ? (['pod-sync'] as const) : []), ...(prober ? (['prober'] as const) : []), ...(statusReporter ? (['status-reporter'] as const) : []), ...(nodeApi ? (['node-api'] as const) : [])];
+}
+
 /** A fresh node name and namespace for one e2e file: `<prefix>-<hex>`, the same for both. */
 export function podTestNames(prefix: string): { nodeName: string; namespace: string } {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
@@ -24,9 +33,11 @@ export interface PodTestNode {
 /**
  * A splitlet node that runs pods, for an end-to-end file: its namespace created, a node
  * identity minted through the CSR API, runtime-executor and status-reporter (and the
- * prober when asked) started, then pod-sync, then registrar — the Node must exist, or
- * the pod GC deletes the pods bound to it. Syncs every 2 s; env adds or overrides.
- * With `nodeApi`, node-api too, on a free port that registrar reports, once its
+ * prober when asked) started, then pod-sync (and node-api when asked), then registrar —
+ * the Node must exist, or the pod GC deletes the pods bound to it. registrar requires
+ * (SPLITLET_NODE_REQUIRED_SERVICES) exactly the services started, so the Node is Ready
+ * from its first status. Syncs every 2 s; env adds or overrides.
+ * With `nodeApi`, node-api serves on a free port that registrar reports, once its
  * kubelet-serving CSR is approved (the harness approves it as admin).
  */
 export async function startPodTestNode(
@@ -48,19 +59,22 @@ export async function startPodTestNode(
   if (created.code !== 0) throw new Error(`cannot create namespace ${names.namespace}: ${created.stderr}`);
   await opts.setup?.(core);
   const kubeletPort = opts.nodeApi ? await freePort() : undefined;
+  const required = requiredServices({ prober: opts.prober, nodeApi: opts.nodeApi });
   const node = testNode(names.nodeName, await mintNodeKubeconfig(names.nodeName, { server: opts.server }), {
     SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1',
     SPLITLET_POD_RESYNC_MS: '2000',
+    SPLITLET_NODE_REQUIRED_SERVICES: required.join(','),
     ...(kubeletPort ? { SPLITLET_KUBELET_PORT: String(kubeletPort) } : {}),
     ...opts.env,
   });
   const first: ServiceName[] = ['runtime-executor', 'status-reporter', ...(opts.prober ? (['prober'] as const) : [])];
   await Promise.all(first.map((s) => node.start(s)));
   await node.start('pod-sync');
+  // node-api before registrar, which requires it: it waits for the Node's addresses before filing its CSR.
+  const api = opts.nodeApi ? await node.start('node-api') : undefined;
   await node.start('registrar');
   let servingCsr: string | undefined;
-  if (opts.nodeApi) {
-    const api = await node.start('node-api');
+  if (api) {
     servingCsr = await approveServingCsr(names.nodeName);
     await api.waitForLog((l) => l['msg'] === 'listening', 30_000);
   }

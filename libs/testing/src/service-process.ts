@@ -14,6 +14,31 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** The service processes this test file has running, by label (`<service>@<node>`): what a failed test's report shows. */
+const live = new Map<ServiceProcess, { label: string; exitedAt?: number }>();
+
+/**
+ * What the services of this file logged from `sinceMs` on (at most `perService` lines
+ * each, the last ones), and every warning or error before: a failed e2e test's
+ * report shows what the node did, where the CI run leaves nothing else behind.
+ */
+export function serviceLogsSince(sinceMs: number, perService = 80): string {
+  const out: string[] = [];
+  for (const [p, { label, exitedAt }] of live) {
+    if (exitedAt !== undefined && exitedAt < sinceMs) {
+      live.delete(p); // stopped before: nothing of it to show any more
+      continue;
+    }
+    const at = (l: Record<string, unknown>) => (typeof l['time'] === 'string' ? Date.parse(l['time']) : Number(l['time'] ?? 0));
+    const lines = p.logs.filter((l) => at(l) >= sinceMs || Number(l['level'] ?? 0) >= 40 || l['unparsed'] === true);
+    if (!lines.length && !p.stderr()) continue;
+    out.push(`--- ${label}${exitedAt !== undefined ? ' (exited)' : ''} (${lines.length > perService ? `last ${perService} of ${lines.length}` : lines.length} lines)`);
+    for (const l of lines.slice(-perService)) out.push(JSON.stringify(l));
+    if (p.stderr()) out.push(`stderr: ${p.stderr().slice(-2000)}`);
+  }
+  return out.join('\n');
+}
+
 /**
  * Runs a service as it runs in production: its esbuild bundle (`nx build <name>`)
  * under node with the instrumentation module imported first.
@@ -44,7 +69,7 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  return {
+  const proc: ServiceProcess = {
     child,
     logs,
     stderr: () => err,
@@ -71,4 +96,9 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
       });
     },
   };
+  for (const [p, e] of live) if (e.exitedAt !== undefined && e.exitedAt < Date.now() - 600_000) live.delete(p);
+  const entry: { label: string; exitedAt?: number } = { label: `${name}@${env['SPLITLET_NODE_NAME'] ?? ''}` };
+  live.set(proc, entry);
+  void exited.then(() => (entry.exitedAt = Date.now()));
+  return proc;
 }

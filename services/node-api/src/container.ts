@@ -3,7 +3,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createRpcClient, type NatsConnection } from '@splitlet/bus';
 import { ConfigError } from '@splitlet/config';
-import { ContainerLogService, ExecStreamService } from '@splitlet/contracts';
+import { ContainerLogService, ExecStreamService, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, PodInformer } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
@@ -12,7 +12,9 @@ import { RequestAuthorizer } from './auth/authorizer';
 import { kubeReviews } from './auth/reviews';
 import type { Config } from './config';
 import { KubeletApi } from './kubelet-api';
+import { busMetricsGatherer, type MetricsGatherer } from './metrics/metrics';
 import type { PodSource } from './logs/container-logs';
+import { keptServingCert } from './tls/cert-store';
 import { requestServingCert, type ServingCert } from './tls/serving-cert';
 import { NODE_API } from './tokens';
 
@@ -28,9 +30,17 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const informer = container.isRegistered(NODE_API.Pods) ? undefined : new PodInformer({ kubeConfig: kc, nodeName, logger }, { onUpsert: () => undefined, onDelete: () => undefined });
   if (informer) container.registerInstance<PodSource>(NODE_API.Pods, { get: (ns, name) => informer.get(ns, name), list: () => informer.list() });
   if (!container.isRegistered(NODE_API.ServingCert)) {
-    const servingCert = (signal: AbortSignal): Promise<ServingCert> =>
-      config.SPLITLET_TLS_CERT_FILE ? Promise.resolve(certFromFiles(config.SPLITLET_TLS_CERT_FILE, config.SPLITLET_TLS_PRIVATE_KEY_FILE!)) : requestServingCert(kc, nodeName, clock, logger, signal);
+    const request = (signal: AbortSignal): Promise<ServingCert> => requestServingCert(kc, nodeName, clock, logger, signal);
+    const servingCert = config.SPLITLET_TLS_CERT_FILE
+      ? (): Promise<ServingCert> => Promise.resolve(certFromFiles(config.SPLITLET_TLS_CERT_FILE!, config.SPLITLET_TLS_PRIVATE_KEY_FILE!))
+      : config.SPLITLET_CERT_DIR
+        ? keptServingCert({ dir: config.SPLITLET_CERT_DIR, nodeName, now: () => clock.now(), logger }, request)
+        : request;
     container.registerInstance(NODE_API.ServingCert, servingCert);
+  }
+  if (!container.isRegistered(NODE_API.Metrics)) {
+    const timing = { firstReplyMs: config.SPLITLET_METRICS_FIRST_REPLY_MS, stallMs: config.SPLITLET_METRICS_STALL_MS };
+    container.registerInstance<MetricsGatherer>(NODE_API.Metrics, busMetricsGatherer(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, timing));
   }
   const reviews = container.resolve<ReturnType<typeof kubeReviews>>(NODE_API.Reviews);
   const pods = container.resolve<PodSource>(NODE_API.Pods);
@@ -43,8 +53,10 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     authenticator: new RequestAuthenticator(reviews.reviewToken, clock),
     authorizer: new RequestAuthorizer(reviews.reviewAccess, clock),
     pods,
-    logs: createRpcClient(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, ContainerLogService),
-    exec: createRpcClient(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, ExecStreamService),
+    logs: createRpcClient(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, ContainerLogService, { timeoutMs: config.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS }),
+    exec: createRpcClient(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, ExecStreamService, { timeoutMs: config.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS }),
+    runtime: createRpcClient(container.resolve<NatsConnection>(TOKENS.Nats), nodeName, RuntimeService, { timeoutMs: config.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS }),
+    metrics: container.resolve<MetricsGatherer>(NODE_API.Metrics),
     nc: container.resolve<NatsConnection>(TOKENS.Nats),
     clock,
     logger,

@@ -1,3 +1,4 @@
+import { connect } from 'node:http2';
 import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -85,6 +86,28 @@ describe('kubelet server', () => {
   it('kubelet server - refuses a client certificate of another CA and a token the API server does not know', async () => {
     expect((await get('/healthz', { client: strangerCert })).status).toBe(401);
     expect((await get('/healthz', { token: 'forged' })).status).toBe(401);
+  });
+
+  it('kubelet server - speaks HTTP/2 to a client that offers it (the API server\'s GETs), with the same client-certificate user and refusals', async () => {
+    const h2get = (path: string, client?: Issued) =>
+      new Promise<{ status: number; body: string; alpn: string | false | undefined }>((resolve, reject) => {
+        const session = connect(`https://127.0.0.1:${port}`, { ca: ca.cert, ...(client ?? {}) });
+        session.on('error', reject);
+        const req = session.request({ ':path': path });
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          resolve({ status, body, alpn: session.alpnProtocol });
+          session.close();
+        });
+        req.on('error', reject);
+      });
+    expect(await h2get('/healthz', adminCert)).toEqual({ status: 200, body: 'ok', alpn: 'h2' });
+    expect(reviewed.users.at(-1)?.username).toBe('admin');
+    expect(await h2get('/healthz')).toEqual({ status: 401, body: 'Unauthorized', alpn: 'h2' });
+    expect((await h2get('/healthz', strangerCert)).status).toBe(401);
   });
 
   it('kubelet server - takes the user and groups from a verified client certificate', async () => {

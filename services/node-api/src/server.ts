@@ -1,8 +1,10 @@
 import { STATUS_CODES } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '@splitlet/telemetry';
+import { SpanKind, trace } from '@opentelemetry/api';
+import { ATTR, podTraceId, withRootSpanInTrace, type Logger } from '@splitlet/telemetry';
 import { requestAttributes } from './auth/attributes';
 import type { RequestAuthenticator } from './auth/authenticator';
 import type { RequestAuthorizer } from './auth/authorizer';
@@ -22,6 +24,11 @@ export interface Route {
   handle: RouteHandler;
   /** A request with `Connection: Upgrade` goes here instead of `handle`. */
   upgrade?: UpgradeHandler;
+  /**
+   * A route about one pod, its namespace and name the first two params (exec, attach,
+   * portForward, containerLogs): its request is a span in that pod's trace, named so.
+   */
+  podSpan?: string;
 }
 
 export interface KubeletServerOptions {
@@ -29,7 +36,25 @@ export interface KubeletServerOptions {
   authenticator: RequestAuthenticator;
   authorizer: RequestAuthorizer;
   routes: Route[];
+  /** The UID of a pod of this node by namespace and name (for a pod route's span). */
+  podUid?: (namespace: string, name: string) => string | undefined;
   logger: Logger;
+}
+
+const tracer = trace.getTracer('node-api');
+
+/**
+ * A pod route's work inside a SERVER span in the pod's trace (its id from the pod's
+ * UID, as every service's spans about that pod), so the RPCs it makes to
+ * runtime-executor join that trace; other routes, and a pod not on this node, run
+ * untraced (metrics-server's scrapes would be a trace each 15 s).
+ */
+function inPodSpan(route: Route, req: IncomingMessage, params: string[], opts: KubeletServerOptions, fn: () => Promise<void>): Promise<void> {
+  const [namespace = '', name = ''] = params;
+  const uid = route.podSpan ? opts.podUid?.(namespace, name) : undefined;
+  if (!route.podSpan || !uid) return fn();
+  const attributes = { [ATTR.podUid]: uid, [ATTR.podName]: name, [ATTR.namespace]: namespace, [ATTR.nodeName]: opts.nodeName, 'http.request.method': req.method ?? '', 'http.route': route.podSpan };
+  return withRootSpanInTrace(tracer, `node-api ${route.podSpan}`, podTraceId(uid), { kind: SpanKind.SERVER, attributes }, fn);
 }
 
 /**
@@ -38,17 +63,31 @@ export interface KubeletServerOptions {
  * attributes (403 "Forbidden (user=…, verb=…, resource=…, subresource(s)=[…])", 500 when
  * the review fails), then routed (404 "404 page not found").
  */
-export function createKubeletServer(tls: { cert: string; key: string; clientCA: string }, opts: KubeletServerOptions): Server {
-  const server = createServer(
-    { cert: tls.cert, key: tls.key, ca: tls.clientCA, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
-    (req, res) => {
+export function createKubeletServer(tls: { cert: string; key: string; clientCA: string }, opts: KubeletServerOptions): KubeletHttpServer {
+  // HTTP/2 with HTTP/1.1 beside it, as the kubelet's Go server: the API server's GETs
+  // (logs, stats) go over h2, upgrades (exec, attach, port-forward) over HTTP/1.1. Over
+  // HTTP/1.1 a short answer's last bytes and the end of its body come in one read, and
+  // the API server's WebSocket log copy drops the bytes of a read that ends the body
+  // (wsstream messageCopy): `pods/log` over WebSocket read nothing. Over h2 the end
+  // comes in a read of its own. The routes use the compatibility API (req and res as
+  // node:http's), which both protocols give.
+  const server = createSecureServer(
+    { cert: tls.cert, key: tls.key, ca: tls.clientCA, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', allowHTTP1: true },
+    (request, response) => {
+      const req = request as unknown as IncomingMessage;
+      const res = response as unknown as ServerResponse;
       handle(req, res, opts).catch((err: unknown) => {
         opts.logger.error({ err, path: req.url }, 'request failed');
         plain(res, 500, (err as Error).message);
       });
     },
   );
-  // An upgrade (SPDY for exec and port-forward) takes the same filter, then its route's upgrade handler.
+  const sockets = new Set<Socket>();
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // An upgrade (SPDY or a WebSocket, for exec, attach and port-forward) takes the same filter, then its route's upgrade handler.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     upgrade(req, socket, head, opts).catch((err: unknown) => {
@@ -56,8 +95,15 @@ export function createKubeletServer(tls: { cert: string; key: string; clientCA: 
       rawResponse(socket, 500, (err as Error).message);
     });
   });
-  return server;
+  return Object.assign(server, {
+    closeAllConnections: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+  });
 }
+
+/** node-api's server: h2 and HTTP/1.1 on one TLS port; closeAllConnections ends every connection (upgraded ones too). */
+export type KubeletHttpServer = Http2SecureServer & { closeAllConnections(): void };
 
 async function handle(req: IncomingMessage, res: ServerResponse, opts: KubeletServerOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'https://kubelet');
@@ -72,7 +118,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: KubeletSe
       res.setHeader('Allow', methods.join(', '));
       return plain(res, 405, 'Method Not Allowed');
     }
-    return route.handle(req, res, url, m.slice(1).map((p) => decodeURIComponent(p)));
+    const params = m.slice(1).map((p) => decodeURIComponent(p));
+    return inPodSpan(route, req, params, opts, () => route.handle(req, res, url, params));
   }
   plain(res, 404, '404 page not found');
 }
@@ -87,7 +134,9 @@ async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, opts:
     const methods = typeof route.method === 'string' ? [route.method] : route.method;
     if (!(methods as readonly string[]).includes(req.method ?? '')) return rawResponse(socket, 405, 'Method Not Allowed', { Allow: methods.join(', ') });
     if (!route.upgrade) return rawResponse(socket, 400, 'this path does not upgrade');
-    return route.upgrade(req, socket, head, url, m.slice(1).map((p) => decodeURIComponent(p)));
+    const params = m.slice(1).map((p) => decodeURIComponent(p));
+    const serve = route.upgrade;
+    return inPodSpan(route, req, params, opts, () => serve(req, socket, head, url, params));
   }
   rawResponse(socket, 404, '404 page not found');
 }

@@ -6,4 +6,6 @@ export const NODE_API = {
   Reviews: Symbol('Reviews'),
   /** () => Promise<ServingCert>: where the serving certificate comes from. */
   ServingCert: Symbol('ServingCert'),
+  /** MetricsGatherer: pod-sync's and the prober's figures for /metrics and /metrics/probes. */
+  Metrics: Symbol('Metrics'),
 } as const;

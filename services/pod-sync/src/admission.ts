@@ -1,4 +1,5 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { generalFilter } from './admission-fit';
 import { SYSCTL_FORBIDDEN, type SysctlAllowlist } from './sysctls';
 
 /** Why the node refuses a pod: the admit handler's reason and message (lifecycle.PodAdmitResult). */
@@ -11,8 +12,21 @@ export interface Rejection {
 export const POD_OS_SELECTOR_NODE_LABEL_DOES_NOT_MATCH = 'PodOSSelectorNodeLabelDoesNotMatch';
 export const POD_OS_NOT_SUPPORTED = 'PodOSNotSupported';
 
-/** The reasons a pod is rejected with at admission here: such a pod never ran on the node. */
-export const ADMISSION_REJECTIONS: ReadonlySet<string> = new Set([SYSCTL_FORBIDDEN, POD_OS_SELECTOR_NODE_LABEL_DOES_NOT_MATCH, POD_OS_NOT_SUPPORTED]);
+/** The general filter's predicates (admission-fit.ts), beside its `OutOf<resource>` reasons. */
+const PREDICATES = ['NodeAffinity', 'NodeName', 'NodePorts', 'TaintToleration'];
+
+/** Whether a pod's reason is one it is rejected with at admission here: such a pod never ran on the node. */
+export function isAdmissionRejection(reason: string | undefined): boolean {
+  if (!reason) return false;
+  return reason === SYSCTL_FORBIDDEN || reason === POD_OS_SELECTOR_NODE_LABEL_DOES_NOT_MATCH || reason === POD_OS_NOT_SUPPORTED || reason.startsWith('OutOf') || PREDICATES.includes(reason);
+}
+
+/** What admission reads of the node: its own Node (labels, taints, allocatable) and the pods bound to it. */
+export interface AdmissionView {
+  /** Undefined until the Node has been read: the general filter waits for it (the kubelet's getNodeAnyWay). */
+  node(): V1Node | undefined;
+  pods(): readonly V1Pod[];
+}
 
 /** The node's OS, as the kubelet's runtime.GOOS: splitlet runs Linux containers on Docker. */
 const NODE_OS = 'linux';
@@ -27,9 +41,47 @@ const LABEL_OS = 'kubernetes.io/os';
  * when the pod may run.
  */
 export class PodAdmission {
-  constructor(private readonly sysctls: SysctlAllowlist) {}
+  /** Each pod decided by this process: admitted (undefined) or its rejection. */
+  private readonly decided = new Map<string, Rejection | undefined>();
 
+  constructor(
+    private readonly sysctls: SysctlAllowlist,
+    private readonly view?: AdmissionView,
+  ) {}
+
+  /**
+   * The pod's admission, decided once. As the kubelet's HandlePodAdditions admits in
+   * creation order, the pods created before it that wait for their decision are
+   * decided first, so what they are granted counts against this one (and a burst of
+   * pods never over-admits: every decision is taken in one synchronous step).
+   */
   admit(pod: V1Pod): Rejection | undefined {
+    const uid = pod.metadata?.uid;
+    if (uid && this.decided.has(uid)) return this.decided.get(uid);
+    if (this.view) {
+      const earlier = this.undecided().filter((p) => createdBefore(p, pod));
+      for (const p of earlier.sort((a, b) => (createdBefore(a, b) ? -1 : 1))) this.decide(p);
+    }
+    return this.decide(pod);
+  }
+
+  /** A pod found running that admission had refused (a restart lost the decision): it counts as admitted. */
+  admitted(uid: string): void {
+    this.decided.set(uid, undefined);
+  }
+
+  /** The pod is gone from the API server. */
+  forget(uid: string): void {
+    this.decided.delete(uid);
+  }
+
+  private decide(pod: V1Pod): Rejection | undefined {
+    const r = this.check(pod);
+    if (pod.metadata?.uid) this.decided.set(pod.metadata.uid, r);
+    return r;
+  }
+
+  private check(pod: V1Pod): Rejection | undefined {
     const sysctl = this.sysctls.admit(pod);
     if (sysctl) return sysctl;
     const osLabel = pod.metadata?.labels?.[LABEL_OS];
@@ -37,6 +89,35 @@ export class PodAdmission {
       return { reason: POD_OS_SELECTOR_NODE_LABEL_DOES_NOT_MATCH, message: 'Failed to admit pod as the `kubernetes.io/os` label doesn\'t match node label' };
     }
     if (pod.spec?.os && pod.spec.os.name !== NODE_OS) return { reason: POD_OS_NOT_SUPPORTED, message: 'Failed to admit pod as the OS field doesn\'t match node OS' };
-    return undefined;
+    const node = this.view?.node();
+    return node ? generalFilter(pod, node, this.active(pod)) : undefined;
+  }
+
+  /**
+   * The kubelet's active pods besides this one: admitted (by this process, or before
+   * it: the node gave it a start time) and not finished.
+   */
+  private active(pod: V1Pod): V1Pod[] {
+    const uid = pod.metadata?.uid;
+    return (this.view?.pods() ?? []).filter((p) => {
+      const id = p.metadata?.uid ?? '';
+      if (id === uid || finished(p)) return false;
+      return this.decided.has(id) ? this.decided.get(id) === undefined : Boolean(p.status?.startTime);
+    });
+  }
+
+  /** Pods waiting for their admission: never decided here, never started by the node, not finished. */
+  private undecided(): V1Pod[] {
+    return (this.view?.pods() ?? []).filter((p) => !this.decided.has(p.metadata?.uid ?? '') && !p.status?.startTime && !finished(p) && !p.metadata?.deletionTimestamp);
   }
 }
+
+const finished = (p: V1Pod) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+
+/** Creation order, as the kubelet sorts its pod additions (a tie goes by UID, so the order is total). */
+function createdBefore(a: V1Pod, b: V1Pod): boolean {
+  const [ta, tb] = [time(a), time(b)];
+  return ta !== tb ? ta < tb : (a.metadata?.uid ?? '') < (b.metadata?.uid ?? '');
+}
+
+const time = (p: V1Pod) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();

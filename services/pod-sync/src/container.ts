@@ -1,10 +1,11 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, recordPodEvent } from '@splitlet/bus';
-import { ImageService, RuntimeService } from '@splitlet/contracts';
+import { createRpcClient, recordPodEvent, serveMetrics } from '@splitlet/bus';
+import { ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
-import { runAll, TOKENS, type Clock, type Runnable } from '@splitlet/service';
+import { runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { release } from 'node:os';
 import { PodAdmission } from './admission';
@@ -12,6 +13,7 @@ import { commaList, type Config } from './config';
 import { ContainerGC } from './container-gc';
 import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
+import { PodSyncMetrics } from './pod-metrics';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
@@ -62,7 +64,9 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.Caches, caches);
   container.registerInstance(SYNC.ResyncMs, config.SPLITLET_POD_RESYNC_MS);
   container.registerInstance(SYNC.Probes, new ProbeState(nc, node, logger));
-  container.registerInstance(SYNC.ImageManager, new ImageManager(container.resolve(SYNC.Images), core, container.resolve<Clock>(TOKENS.Clock)));
+  if (!container.isRegistered(SYNC.Metrics)) container.registerInstance(SYNC.Metrics, new PodSyncMetrics(container.resolve(SYNC.Runtime), logger));
+  const metrics = container.resolve<PodSyncMetrics>(SYNC.Metrics);
+  container.registerInstance(SYNC.ImageManager, new ImageManager(container.resolve(SYNC.Images), core, container.resolve<Clock>(TOKENS.Clock), metrics));
   const podEvents: PodEventSink = (pod, type, reason, message) => {
     const m = pod.metadata!;
     recordPodEvent(nc, node, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion }, type, reason, message);
@@ -72,11 +76,13 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.Objects, objects);
   container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
   // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
-  container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)])));
+  // Admission reads the node's own Node and the pods bound to it (the informer below).
+  const admissionView = { node: () => ownNode.get(node), pods: () => informer.list() };
+  container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);
-  const workers = new PodWorkers((pod, statusOnly) => traces.run(pod, () => syncer.sync(pod, statusOnly)), {
+  const workers = new PodWorkers((pod, statusOnly, signal) => traces.run(pod, () => syncer.sync(pod, statusOnly, signal)), {
     resyncMs: config.SPLITLET_POD_RESYNC_MS,
     retryMs: Math.min(RETRY_MS, config.SPLITLET_POD_RESYNC_MS),
     refreshMs: config.SPLITLET_VOLUME_REFRESH_MS,
@@ -92,6 +98,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     { kubeConfig: kc, nodeName: node, logger },
     {
       onUpsert: (pod) => {
+        // The startup SLI ends when the watch shows every container started.
+        metrics.observedOnWatch(pod, container.resolve<Clock>(TOKENS.Clock).now());
         if (updates.shouldSync(pod)) workers.update(pod);
       },
       onDelete: (pod) => {
@@ -109,7 +117,15 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   // The container GC runs beside the pod watch, on the same informer, once it has listed.
   const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node);
   const watch = container.resolve(PodWatch);
-  return runAll(watch, { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS) });
+  const metricsServer: Runnable = {
+    run: async (signal) => {
+      // Every replica answers node-api's gather (its micro service instance is its replica id).
+      const micro = container.resolve<Service>(TOKENS.MicroService);
+      serveMetrics(micro, node, podsyncv1.PodSyncMetricsService, { registry: metrics.registry, replicaId: micro.info().id }, logger);
+      await untilAborted(signal);
+    },
+  };
+  return runAll(watch, { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS) }, metricsServer);
 }
 
 /**

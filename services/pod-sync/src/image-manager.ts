@@ -117,6 +117,15 @@ export async function pullCredentials(api: CoreV1Api, pod: V1Pod, image: string,
  * pull a back-off per pod and image during which the container waits in
  * ImagePullBackOff. Events as the kubelet's: Pulling, Pulled, Failed, BackOff.
  */
+/** Told of each pod's image pulls (the kubelet's podPullingTimeRecorder, for the startup SLI). */
+export interface PullTimeRecorder {
+  imagePullStarted(podUid: string, now: number): void;
+  /** Only a pull that succeeded. */
+  imagePullFinished(podUid: string, now: number): void;
+}
+
+const noRecorder: PullTimeRecorder = { imagePullStarted: () => undefined, imagePullFinished: () => undefined };
+
 export class ImageManager {
   private readonly backoff = new Map<string, { delayMs: number; at: number; lastError: string }>();
 
@@ -124,6 +133,7 @@ export class ImageManager {
     private readonly images: Images,
     private readonly core: CoreV1Api,
     private readonly clock: Clock,
+    private readonly pulls: PullTimeRecorder = noRecorder,
   ) {}
 
   async ensure(pod: V1Pod, c: V1Container, ev: ContainerEvent): Promise<void> {
@@ -158,6 +168,7 @@ export class ImageManager {
     }
     ev('Normal', 'Pulling', `Pulling image "${image}"`);
     const started = this.clock.now();
+    this.pulls.imagePullStarted(pod.metadata!.uid!, started);
     const creds = await pullCredentials(this.core, pod, image, (m) => ev('Warning', 'FailedToRetrieveImagePullSecret', m));
     let lastError: (Error & { description?: string }) | undefined;
     for (const auth of creds.length ? creds : [undefined]) {
@@ -180,6 +191,7 @@ export class ImageManager {
       throw new ImageError('ErrImagePull', reason);
     }
     this.backoff.delete(key);
+    this.pulls.imagePullFinished(pod.metadata!.uid!, this.clock.now());
     const took = ((this.clock.now() - started) / 1000).toFixed(3);
     const size = (await this.images.imageStatus({ image: { image } })).image?.size ?? 0n;
     ev('Normal', 'Pulled', `Successfully pulled image "${image}" in ${took}s (${took}s including waiting). Image size: ${size} bytes.`);

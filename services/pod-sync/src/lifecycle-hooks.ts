@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { V1Container, V1LifecycleHandler, V1Pod } from '@kubernetes/client-node';
-import type { ServiceClient } from '@splitlet/bus';
+import { timerMs, type ServiceClient } from '@splitlet/bus';
 import type { RuntimeService } from '@splitlet/contracts';
 
 type Runtime = ServiceClient<typeof RuntimeService>;
@@ -57,7 +57,7 @@ export async function runHook(
     }
   }
   if (handler.sleep) {
-    await new Promise((r) => setTimeout(r, Math.min(handler.sleep!.seconds, timeoutSeconds) * 1000));
+    await new Promise((r) => setTimeout(r, timerMs(Math.min(handler.sleep!.seconds, timeoutSeconds) * 1000)));
     return undefined;
   }
   return `Invalid handler: ${JSON.stringify(handler)}`;

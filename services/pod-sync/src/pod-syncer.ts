@@ -17,7 +17,7 @@ import {
 } from '@splitlet/pod-status';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
-import { ADMISSION_REJECTIONS, type PodAdmission, type Rejection } from './admission';
+import { isAdmissionRejection, type PodAdmission, type Rejection } from './admission';
 import { ContainerInputs } from './container-inputs';
 import { ContainerKiller } from './container-kill';
 import type { ResourceList } from './downward-resources';
@@ -30,6 +30,7 @@ import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
 import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
 import { TerminationMessages } from './termination-message';
+import type { PodSyncMetrics } from './pod-metrics';
 import { SYNC } from './tokens';
 import type { VolumeManager } from './volumes/volume-manager';
 
@@ -72,6 +73,8 @@ export class PodSyncer {
    */
   private readonly generated = new Map<string, { conditions: V1PodCondition[]; startTime: Date; phase: string }>();
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
+  /** The signal of each running sync: aborted when its pod begins terminating (pod-workers.ts). */
+  private readonly cancels = new Map<string, AbortSignal>();
   private readonly terminationMessages: TerminationMessages;
   private readonly killer: ContainerKiller;
 
@@ -89,15 +92,35 @@ export class PodSyncer {
     @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
     @inject(ContainerInputs) private readonly inputs: ContainerInputs,
     @inject(SYNC.Admission) private readonly admission: PodAdmission,
+    @inject(SYNC.Metrics) private readonly metrics: PodSyncMetrics,
   ) {
     this.terminationMessages = new TerminationMessages(runtime);
     this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
   }
 
+  /** Throws when the pod's running sync was cancelled (the pod began terminating). */
+  private throwIfCancelled(pod: V1Pod): void {
+    this.cancels.get(pod.metadata?.uid ?? '')?.throwIfAborted();
+  }
+
+  /** The promise, or its cancellation: rejects as soon as the pod's running sync is cancelled. */
+  private untilCancelled<T>(pod: V1Pod, p: Promise<T>): Promise<T> {
+    const signal = this.cancels.get(pod.metadata?.uid ?? '');
+    if (!signal) return p;
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    let onAbort = () => {};
+    const cancelled = new Promise<never>((_, reject) => (onAbort = () => reject(signal.reason as Error)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    // The listener goes with the wait: a sync of many containers does not pile them up.
+    return Promise.race([p, cancelled]).finally(() => signal.removeEventListener('abort', onAbort));
+  }
+
   /** Records an Event about the pod (or one of its containers), as the kubelet's recorder. */
   private event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string, container?: string, init = false): void {
     const m = pod.metadata!;
-    recordPodEvent(this.nc, this.nodeName, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion, ...(container ? { fieldPath: containerFieldPath(container, init) } : {}) }, type, reason, message);
+    // Names are unique across a pod's containers, init and ephemeral ones (API validation).
+    const ephemeral = !init && (pod.spec?.ephemeralContainers ?? []).some((e) => e.name === container);
+    recordPodEvent(this.nc, this.nodeName, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion, ...(container ? { fieldPath: containerFieldPath(container, init, ephemeral) } : {}) }, type, reason, message);
   }
 
   /**
@@ -107,10 +130,13 @@ export class PodSyncer {
    * statusOnly (a probe result changed, nothing else): the status is computed again
    * from the runtime state the last full sync reported, with no runtime call.
    */
-  sync(pod: V1Pod, statusOnly = false): Promise<SyncResult> {
+  sync(pod: V1Pod, statusOnly = false, signal?: AbortSignal): Promise<SyncResult> {
     const attributes = { [ATTR.podUid]: pod.metadata?.uid ?? '', [ATTR.podName]: pod.metadata?.name ?? '', [ATTR.namespace]: pod.metadata?.namespace ?? '', [ATTR.nodeName]: this.nodeName };
     return tracer.startActiveSpan(pod.metadata?.deletionTimestamp ? 'pod-sync terminate pod' : 'pod-sync sync pod', { kind: SpanKind.INTERNAL, attributes }, async (span): Promise<SyncResult> => {
+      const uid = pod.metadata?.uid ?? '';
+      if (signal) this.cancels.set(uid, signal);
       try {
+        if (pod.metadata?.uid) this.metrics.seen(pod.metadata.uid, this.clock.now());
         const seen = statusOnly && !pod.metadata?.deletionTimestamp ? this.lastSeen.get(pod.metadata!.uid!) : undefined;
         span.setAttribute('splitlet.sync.status_only', Boolean(seen));
         if (seen) {
@@ -127,9 +153,16 @@ export class PodSyncer {
         const due = this.activeDeadlineIn(pod);
         return { retry, refresh: this.runs(pod) && this.volumes.hasChangingSources(pod), ...(due !== undefined && due > 0 ? { dueInMs: due } : {}) };
       } catch (err) {
+        if (signal?.aborted) {
+          // Its termination is the next sync (pending already): nothing of this one is reported.
+          this.logger.info({ pod: key(pod) }, 'pod sync cancelled: the pod is terminating');
+          span.setAttribute('splitlet.sync.cancelled', true);
+          return { retry: true };
+        }
         this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'pod sync failed; the next sync retries');
         return { retry: true };
       } finally {
+        if (this.cancels.get(uid) === signal) this.cancels.delete(uid);
         span.end();
       }
     });
@@ -200,7 +233,7 @@ export class PodSyncer {
   /** Whether the pod was refused at admission: Failed with an admit handler's reason (ours last handed over, else the API's). */
   private rejected(pod: V1Pod): boolean {
     const status = this.lastStatus.get(pod.metadata?.uid ?? '') ?? pod.status;
-    return status?.phase === 'Failed' && ADMISSION_REJECTIONS.has(status.reason ?? '');
+    return status?.phase === 'Failed' && isAdmissionRejection(status.reason);
   }
 
   /**
@@ -213,7 +246,11 @@ export class PodSyncer {
     const uid = pod.metadata!.uid!;
     if (this.generated.has(uid) || this.lastStatus.has(uid) || this.finished(pod)) return undefined;
     const rejection = this.admission.admit(pod);
-    if (!rejection || (await this.sandboxesOf(uid)).length) return undefined;
+    if (!rejection) return undefined;
+    if ((await this.sandboxesOf(uid)).length) {
+      this.admission.admitted(uid);
+      return undefined;
+    }
     return rejection;
   }
 
@@ -247,9 +284,11 @@ export class PodSyncer {
       if (sandbox) this.event(pod, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
       const attempt = sandbox ? sandbox.metadata!.attempt + 1 : 0;
       let podSandboxId: string;
+      this.metrics.sandboxStarting();
       try {
         ({ podSandboxId } = await this.runtime.runPodSandbox({ config: sandboxConfig(pod, attempt, this.dns) }));
       } catch (err) {
+        this.metrics.sandboxFailed();
         // The kubelet's createPodSandbox failure: an Event, the pod stays Pending with its
         // containers waiting, and the next sync tries again.
         const e = err as Error & { description?: string };
@@ -280,6 +319,9 @@ export class PodSyncer {
       await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
       return false;
     }
+    // Ephemeral containers start before the init sequence is through (SyncPod's step 5),
+    // once each, never restarted; not in the sync that made a new sandbox.
+    if (!change) await this.startEphemeralContainers(pod, sandbox!, containers, failures, acted);
     if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted, backedOff))) {
       await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
       return failures.size > 0 || backedOff.value;
@@ -309,6 +351,7 @@ export class PodSyncer {
         acted.value = true;
         await this.startNew(pod, c, sandbox!, latest ? latest.metadata!.attempt + 1 : 0);
       } catch (err) {
+        this.throwIfCancelled(pod);
         failures.set(c.name, this.failureOf(err));
       }
     }
@@ -371,11 +414,32 @@ export class PodSyncer {
         await this.startNew(pod, c, sandbox, latest ? latest.metadata!.attempt + 1 : 0);
         if (!sidecar || holds(c)) return false;
       } catch (err) {
+        this.throwIfCancelled(pod);
         failures.set(c.name, this.failureOf(err));
         return false;
       }
     }
     return true;
+  }
+
+  /**
+   * computePodActions' EphemeralContainersToStart: each ephemeral container of the spec
+   * that has no instance yet is started (`kubectl debug`); one that ran is never
+   * started again. With targetContainerName it joins that container's processes.
+   */
+  private async startEphemeralContainers(pod: V1Pod, sandbox: PodSandboxStatus, containers: ContainerStatus[], failures: Map<string, SyncFailure>, acted: { value: boolean }): Promise<void> {
+    for (const e of pod.spec?.ephemeralContainers ?? []) {
+      if (containers.some((x) => x.metadata?.name === e.name)) continue;
+      acted.value = true;
+      // The target's newest instance, as the kubelet's startContainer picks it from the pod's status.
+      const target = e.targetContainerName ? containers.find((x) => x.metadata?.name === e.targetContainerName)?.id : undefined;
+      try {
+        await this.startNew(pod, e as V1Container, sandbox, 0, target);
+      } catch (err) {
+        this.throwIfCancelled(pod);
+        failures.set(e.name, this.failureOf(err));
+      }
+    }
   }
 
   /**
@@ -419,10 +483,16 @@ export class PodSyncer {
     return false;
   }
 
-  private async startNew(pod: V1Pod, c: V1Container, sandbox: PodSandboxStatus, attempt: number): Promise<void> {
+  private async startNew(pod: V1Pod, c: V1Container, sandbox: PodSandboxStatus, attempt: number, pidTarget?: string): Promise<void> {
     const init = (pod.spec?.initContainers ?? []).includes(c);
     const ev = (type: 'Normal' | 'Warning', reason: string, message: string) => this.event(pod, type, reason, message, c.name, init);
-    await this.imageManager.ensure(pod, c, ev);
+    this.throwIfCancelled(pod);
+    // A pull is not waited for once the pod is terminating (it goes on in the runtime).
+    await this.untilCancelled(pod, this.imageManager.ensure(pod, c, ev));
+    this.throwIfCancelled(pod);
+    // Counted once the image is there, as the kubelet's startContainer (labelled by its kind).
+    const type = init ? 'init_container' : (pod.spec?.ephemeralContainers ?? []).some((e) => e.name === c.name) ? 'ephemeral_container' : 'container';
+    this.metrics.containerStarting(type);
     let containerId: string;
     try {
       const hostIP = await this.nodeIP();
@@ -430,11 +500,12 @@ export class PodSyncer {
       const inputs = await this.inputs.resolve(pod, c, envCtx);
       ({ containerId } = await this.runtime.createContainer({
         podSandboxId: sandbox.id,
-        config: containerConfig(pod, c, attempt, envCtx, inputs),
+        config: containerConfig(pod, c, attempt, envCtx, inputs, pidTarget),
         sandboxConfig: sandboxConfig(pod, sandbox.metadata!.attempt, this.dns),
       }));
     } catch (err) {
       const e = err as Error & { description?: string; waiting?: string };
+      this.metrics.containerFailed(type, err);
       ev('Warning', 'Failed', `Error: ${e.description ?? e.message}`);
       throw Object.assign(e, { waiting: e.waiting ?? (isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError') });
     }
@@ -443,6 +514,7 @@ export class PodSyncer {
       await this.runtime.startContainer({ containerId });
     } catch (err) {
       const e = err as Error & { description?: string };
+      this.metrics.containerFailed(type, err);
       ev('Warning', 'Failed', `Error: ${e.description ?? e.message}`);
       throw Object.assign(e, { waiting: 'RunContainerError' });
     }
@@ -452,7 +524,8 @@ export class PodSyncer {
       // The container counts as started only once its postStart hook is done; a failed
       // hook kills it (the restart policy then decides), as the kubelet's startContainer.
       const podIP = pod.spec?.hostNetwork ? await this.nodeIP() : (sandbox.network?.ip ?? '');
-      const failure = await runHook(this.runtime, pod, c, postStart, { containerId, podIP }, pod.spec?.terminationGracePeriodSeconds ?? 30);
+      // A terminating pod stops waiting for it: its termination kills the container.
+      const failure = await this.untilCancelled(pod, runHook(this.runtime, pod, c, postStart, { containerId, podIP }, pod.spec?.terminationGracePeriodSeconds ?? 30));
       if (failure) {
         ev('Warning', 'FailedPostStartHook', failure);
         const [status] = [(await this.runtime.containerStatus({ containerId })).status];
@@ -555,9 +628,11 @@ export class PodSyncer {
     }
     await this.volumes.tearDown(uid);
     this.versions.delete(uid);
+    this.metrics.forget(uid);
     this.lastStatus.delete(uid);
     this.lastSeen.delete(uid);
     this.generated.delete(uid);
+    this.admission.forget(uid);
     await this.probes.remove(uid);
   }
 
@@ -608,14 +683,21 @@ export class PodSyncer {
         if (init && c.restartPolicy !== 'Always') st.ready = st.state?.terminated?.exitCode === 0;
         return st;
       });
-    const statuses = statusesOf(pod.spec?.containers, false);
+    // App and ephemeral containers' statuses by name, init containers' in spec order (convertToAPIContainerStatuses).
+    const statuses = statusesOf(pod.spec?.containers, false).sort(byName);
     const initStatuses = statusesOf(pod.spec?.initContainers, true);
+    // An ephemeral container is never ready and has no started (no probe reports on it).
+    const ephemeralStatuses = statusesOf(pod.spec?.ephemeralContainers as V1Container[] | undefined, false)
+      .map(({ started: _started, ...st }) => ({ ...st, ready: false }))
+      .sort(byName);
     const all = [...statuses, ...initStatuses];
     const uid = pod.metadata!.uid!;
     // The old status: what this worker generated last, else (a restart) the API's.
     const mine = this.generated.get(uid);
     const oldStatus = mine ? { ...pod.status, conditions: mine.conditions, startTime: mine.startTime } : pod.status;
     const phase = override ? (override.phase as ReturnType<typeof podPhase>) : podPhase(pod, statuses, initStatuses, terminated);
+    this.metrics.phase(uid, mine?.phase ?? pod.status?.phase, phase, now);
+    this.metrics.statusUpdated(uid, statuses, now);
     const sandboxView = sandboxes.map(asSandboxView);
     const generated = [generatePodReadyToStartContainersCondition(pod, sandboxView), generatePodInitializedCondition(pod, all, phase, { oldStatus })];
     generated.push(generateContainersReadyCondition(pod, all, phase));
@@ -644,6 +726,7 @@ export class PodSyncer {
         qosClass: podQOSClass(pod),
         containerStatuses: statuses,
         initContainerStatuses: initStatuses,
+        ephemeralContainerStatuses: ephemeralStatuses,
         observedGeneration: pod.metadata?.generation,
       }),
       terminated,
@@ -714,6 +797,9 @@ export class PodSyncer {
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+/** kubetypes.SortedContainerStatuses: by name, as Go compares strings (bytes). */
+const byName = (a: V1ContainerStatus, b: V1ContainerStatus) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /**
  * Whether every app container has run and none is to run again (the kubelet's

@@ -27,6 +27,42 @@ describe('pod-sync PodWorkers', () => {
     expect(maxActive).toBe(1);
   });
 
+  it('PodWorkers - a pod that begins terminating cancels its running sync, and its termination runs next', async () => {
+    const seen: string[] = [];
+    const workers = new PodWorkers(async (p, _statusOnly, signal) => {
+      const terminating = Boolean(p.metadata?.deletionTimestamp);
+      seen.push(`${p.metadata?.generation}:${terminating ? 'terminate' : 'sync'}`);
+      if (terminating) return;
+      // A sync that would wait a long time (an image pull, a postStart hook), unless cancelled.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 60_000);
+        signal.addEventListener('abort', () => (clearTimeout(timer), seen.push(`${p.metadata?.generation}:cancelled`), resolve()), { once: true });
+      });
+    });
+    workers.update(pod('a', 1));
+    // A change that is no termination leaves the running sync alone.
+    workers.update(pod('a', 2));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual(['1:sync']);
+    workers.update({ metadata: { ...pod('a', 3).metadata, deletionTimestamp: new Date() } });
+    await expect.poll(() => workers.idle, { timeout: 1_000 }).toBe(true);
+    expect(seen).toEqual(['1:sync', '1:cancelled', '3:terminate']);
+    // A terminating pod's own sync (its termination) is not cancelled by later updates.
+    const gate: { release?: () => void } = {};
+    const aborted: boolean[] = [];
+    const w2 = new PodWorkers(async (p, _s, signal) => {
+      if (p.metadata?.generation === 1) await new Promise<void>((r) => (gate.release = r));
+      aborted.push(signal.aborted);
+    });
+    const gone = { metadata: { ...pod('b', 1).metadata, deletionTimestamp: new Date() } };
+    w2.update(gone);
+    w2.update({ metadata: { ...gone.metadata, generation: 2, deletionGracePeriodSeconds: 0 } });
+    await expect.poll(() => gate.release).toBeDefined();
+    gate.release!();
+    await expect.poll(() => w2.idle).toBe(true);
+    expect(aborted).toEqual([false, false]);
+  });
+
   it('PodWorkers - a status-only sync stays one only while every pending trigger asked for the status only', async () => {
     const seen: string[] = [];
     let release!: () => void;

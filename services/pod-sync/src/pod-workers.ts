@@ -18,7 +18,7 @@ export interface SyncResult {
  * probe result changed, so the status may be computed again from what the last sync
  * saw of the runtime, with nothing to do in it (the kubelet reads its PLEG cache).
  */
-export type SyncFn = (pod: V1Pod, statusOnly: boolean) => Promise<SyncResult | void>;
+export type SyncFn = (pod: V1Pod, statusOnly: boolean, signal: AbortSignal) => Promise<SyncResult | void>;
 
 export interface ResyncOptions {
   /** A pod whose sync went well is synced again after this, plus up to half of it (the kubelet's syncFrequency, jitter 0.5). */
@@ -38,6 +38,8 @@ interface Worker {
   /** Every trigger of the pending sync asked for the status only. */
   pendingStatusOnly: boolean;
   running: boolean;
+  /** Aborts the running sync (the pod began terminating meanwhile). */
+  cancel?: AbortController;
   /** The copy last synced: the resync asks for its newer version. */
   last?: V1Pod;
   timer?: NodeJS.Timeout;
@@ -49,7 +51,8 @@ interface Worker {
 /**
  * One worker per pod UID, as pod_workers.go: a pod is never synced by two workers
  * at once, and an update that arrives while a sync runs replaces any older pending
- * one, so the worker sees the latest spec, not every spec in between. With resync
+ * one, so the worker sees the latest spec, not every spec in between; a pod that
+ * begins terminating cancels its running sync (the signal it was given). With resync
  * options each pod is synced again on its own timer once its sync is done (the
  * kubelet's work queue): after resyncMs (+ jitter), or retryMs (+ jitter) when the
  * sync asked to retry, or sooner when it said the pod is due; until then its volumes
@@ -74,6 +77,9 @@ export class PodWorkers {
     // A full sync asked for earlier (or now) is not narrowed by a status-only one.
     w.pendingStatusOnly = (w.pending === undefined || w.pendingStatusOnly) && Boolean(opts.statusOnly);
     w.pending = pod;
+    // As pod_workers.go UpdatePod: a pod that began terminating cancels the sync that
+    // runs (an image pull, a postStart hook, a start), so its termination starts now.
+    if (w.running && w.cancel && !w.last?.metadata?.deletionTimestamp && pod.metadata?.deletionTimestamp) w.cancel.abort();
     if (!w.running) void this.loop(uid, w);
   }
 
@@ -119,7 +125,8 @@ export class PodWorkers {
         w.pendingStatusOnly = false;
         w.last = pod;
         if (!statusOnly) full = true;
-        const r = await this.sync(pod, statusOnly);
+        w.cancel = new AbortController();
+        const r = await this.sync(pod, statusOnly, w.cancel.signal);
         if (!statusOnly) result = r;
       }
     } catch {
@@ -127,6 +134,7 @@ export class PodWorkers {
       full = true;
     } finally {
       w.running = false;
+      w.cancel = undefined;
     }
     if (!this.resync) return;
     if (!full && w.syncAt !== undefined) return this.arm(uid, w);

@@ -100,4 +100,56 @@ describe('pod-sync probe state', () => {
     expect(await state.removeUnknown(() => new Set(['u1']))).toEqual(['ghost']);
     expect([...(await kvEntries(views, PodProbeViewSchema)).keys()]).toEqual(['u1']);
   });
+
+  it('ProbeState - a result under another probe\'s key is no result (a readiness Failure put under the liveness key once killed the container)', async () => {
+    const results = await openBucket(nc, probeResultsBucket(node));
+    await settle('liveness', 'c9', ProbeResultValue.SUCCESS);
+    const before = synced.length;
+    await kvPut(results, probeResultKey('u1', 'web', 'liveness'), ProbeResultSchema, { podUid: 'u1', containerName: 'web', kind: ProbeKind.READINESS, containerId: 'c9', result: ProbeResultValue.FAILURE });
+    await waitFor('the misfiled result to arrive', async () => (synced.length > before ? true : undefined), 5000);
+    expect(state.failedProbe('u1', web, 'c9')).toBeUndefined();
+    expect(state.result('u1', 'web', 'liveness', 'c9')).toBeUndefined();
+    expect(state.misfiledResults).toBeGreaterThan(0);
+  });
+
+  it('ProbeState - a value that does not decode is no result, as a restarted pod-sync reads it (the old result stayed in memory)', async () => {
+    const results = await openBucket(nc, probeResultsBucket(node));
+    await settle('readiness', 'c8', ProbeResultValue.SUCCESS);
+    await settle('startup', 'c8', ProbeResultValue.SUCCESS);
+    expect(state.readiness('u1', web, 'c8')).toEqual({ started: true, ready: true });
+    const before = synced.length;
+    await results.put(probeResultKey('u1', 'web', 'readiness'), new Uint8Array([0xff, 0xff, 0xff]));
+    await waitFor('the garbage to arrive', async () => (synced.length > before ? true : undefined), 5000);
+    expect(state.readiness('u1', web, 'c8')).toEqual({ started: true, ready: false });
+    const restarted = new ProbeState(nc, node, logger);
+    const stop = new AbortController();
+    await restarted.start(() => undefined, stop.signal);
+    stop.abort();
+    expect(restarted.readiness('u1', web, 'c8')).toEqual(state.readiness('u1', web, 'c8'));
+  });
+
+  it("ProbeState - a pod's view someone else put or deleted is put back at once, newer than theirs (it stayed until the pod's view changed)", async () => {
+    const views = await openBucket(nc, podsViewBucket(node));
+    const running = [{ name: 'web', image: 'x', imageID: '', ready: false, restartCount: 0, started: false, containerID: 'docker://c1', state: { running: { startedAt: new Date(1_700_000_000_000) } } }];
+    const nowUs = BigInt(Date.now()) * 1000n;
+    const mine = podProbeView(pod, running, '10.0.0.5', '192.168.1.1', nowUs)!;
+    await state.publish('u2', mine);
+    const isMine = async () => {
+      const v = (await kvEntries(views, PodProbeViewSchema)).get('u2');
+      return v && v.podIp === '10.0.0.5' ? v : undefined;
+    };
+    // A forged view, 30 s ahead (the prober would take it): ours comes back newer still.
+    const forgedVersion = nowUs + 30_000_000n;
+    await kvPut(views, 'u2', PodProbeViewSchema, { ...mine, podIp: '127.0.0.1', version: forgedVersion });
+    const back = await waitFor('the view put back', isMine, 5000, 20);
+    expect(back.version).toBeGreaterThan(forgedVersion);
+    await views.put('u2', new Uint8Array([0xff, 0xff]));
+    await waitFor('the view put back over garbage', isMine, 5000, 20);
+    await views.delete('u2');
+    await waitFor('the view put back after a delete', isMine, 5000, 20);
+    // Its next view is newer than the one put back.
+    await state.publish('u2', { ...mine, podIp: '10.0.0.6', version: BigInt(Date.now()) * 1000n });
+    expect((await kvEntries(views, PodProbeViewSchema)).get('u2')!.version).toBeGreaterThan(back.version);
+    await state.remove('u2');
+  });
 });

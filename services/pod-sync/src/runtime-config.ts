@@ -1,6 +1,6 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ContainerConfigSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
+import { PidNamespace, type ContainerConfigSchema, type PodSandboxConfigSchema } from '@splitlet/contracts';
 import { parseQuantity } from '@splitlet/quantity';
 import type { ContainerInputsResult } from './container-inputs';
 import { containerEnv, expandCommand, type EnvContext } from './env';
@@ -71,7 +71,12 @@ function dnsConfig(pod: V1Pod, dns: DnsSettings): MessageInitShape<typeof PodSan
 const milli = (v: string | undefined) => (v === undefined ? undefined : parseQuantity(v));
 
 /** A container's runtime config (kuberuntime_container.go generateContainerConfig), the parts splitlet supports so far. */
-export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, envCtx: EnvContext, inputs?: ContainerInputsResult): MessageInitShape<typeof ContainerConfigSchema> {
+/**
+ * pidTarget: the running container an ephemeral container's targetContainerName
+ * names, whose PID namespace it joins when the pod's own mode is the container's
+ * (generateLinuxContainerConfig's nsTarget).
+ */
+export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, envCtx: EnvContext, inputs?: ContainerInputsResult, pidTarget?: string): MessageInitShape<typeof ContainerConfigSchema> {
   const envs = inputs?.envs ?? containerEnv(pod, c, envCtx);
   const sc = { ...pod.spec?.securityContext, ...c.securityContext };
   const req = c.resources?.requests ?? {};
@@ -113,7 +118,16 @@ export function containerConfig(pod: V1Pod, c: V1Container, attempt: number, env
       capabilities: { addCapabilities: c.securityContext?.capabilities?.add ?? [], dropCapabilities: c.securityContext?.capabilities?.drop ?? [] },
       // The fsGroup joins them, so the group that owns the pod's volumes is the container's (determineEffectiveSecurityContext).
       supplementalGroups: [...(pod.spec?.securityContext?.supplementalGroups ?? []), ...(pod.spec?.securityContext?.fsGroup !== undefined ? [pod.spec.securityContext.fsGroup] : [])].map((g) => BigInt(g)),
+      ...pidNamespace(pod, pidTarget),
     },
     terminationMessagePath: c.terminationMessagePath ?? '/dev/termination-log',
   };
+}
+
+/** The kubelet's pidNamespaceForPod (hostPID, then shareProcessNamespace, else the container's own), or an ephemeral container's target. */
+function pidNamespace(pod: V1Pod, pidTarget: string | undefined): { pidNamespace: PidNamespace; pidTargetId?: string } {
+  if (pod.spec?.hostPID) return { pidNamespace: PidNamespace.NODE };
+  if (pod.spec?.shareProcessNamespace) return { pidNamespace: PidNamespace.POD };
+  if (pidTarget) return { pidNamespace: PidNamespace.TARGET, pidTargetId: pidTarget };
+  return { pidNamespace: PidNamespace.CONTAINER_UNSPECIFIED };
 }

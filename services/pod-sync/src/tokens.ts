@@ -32,4 +32,6 @@ export const SYNC = {
   Admission: Symbol('Admission'),
   /** PodEventSink: records an Event about a pod. */
   PodEvents: Symbol('PodEvents'),
+  /** PodSyncMetrics: the kubelet_* figures node-api gathers for /metrics. */
+  Metrics: Symbol('Metrics'),
 } as const;

@@ -1,12 +1,14 @@
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, openBucket, podsViewBucket, probeResultsBucket, proberReplicasBucket, type NatsConnection } from '@splitlet/bus';
-import { RuntimeService } from '@splitlet/contracts';
+import type { Service } from '@nats-io/services';
+import { createRpcClient, openBucket, serveMetrics, podsViewBucket, probeResultsBucket, proberReplicasBucket, type NatsConnection } from '@splitlet/bus';
+import { proberv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig } from '@splitlet/kube';
 import { TOKENS, runAll, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { BusProbeEvents, type ProbeEventRecorder } from './events';
 import { ProbeManager } from './manager';
+import { ProberMetrics } from './metrics';
 import { InformerNodePods, type NodePods } from './node-pods';
 import type { ReplicaSettings } from './membership';
 import { HandlerProber, type Prober } from './prober';
@@ -26,6 +28,7 @@ export async function wire(container: DependencyContainer, config: Config): Prom
   };
   container.registerInstance(PROBER.Replica, replica);
   if (!container.isRegistered(PROBER.Random)) container.registerInstance(PROBER.Random, Math.random);
+  if (!container.isRegistered(PROBER.Metrics)) container.registerInstance(PROBER.Metrics, new ProberMetrics());
   if (!container.isRegistered(PROBER.Events)) container.register(PROBER.Events, { useClass: BusProbeEvents });
   if (!container.isRegistered(PROBER.Prober)) {
     const nc = container.resolve<NatsConnection>(TOKENS.Nats);
@@ -60,6 +63,9 @@ function proberRunnable(container: DependencyContainer, replica: ReplicaSettings
         openBucket(nc, probeResultsBucket(node)),
         openBucket(nc, proberReplicasBucket(node), { ttlMs: replica.ttlMs }),
       ]);
+      const metrics = container.resolve<ProberMetrics>(PROBER.Metrics);
+      // Every replica answers node-api's gather for the pods it probes.
+      serveMetrics(container.resolve<Service>(TOKENS.MicroService), node, proberv1.ProberMetricsService, { registry: metrics.registry, replicaId: replica.id }, logger);
       const results = new KvProbeResults(resultsKv, replica.id, clock, logger);
       const { watching } = await results.start(signal);
       const manager = new ProbeManager({
@@ -73,6 +79,7 @@ function proberRunnable(container: DependencyContainer, replica: ReplicaSettings
         random: container.resolve<() => number>(PROBER.Random),
         resyncMs,
         nodePods,
+        metrics,
       });
       logger.info({ replica: replica.id }, 'probing');
       await Promise.all([manager.run(signal), watching]);

@@ -4,6 +4,7 @@ import { kvEntries, kvPut, openBucket, podsViewBucket, probeResultKey, probeResu
 import { create, PodProbeViewSchema, ProbeResultSchema, ProbeResultValue, type PodProbeView, type Probe } from '@splitlet/contracts';
 import { systemClock } from '@splitlet/service';
 import { useNatsServer, waitFor } from '@splitlet/testing';
+import { ProberMetrics } from './metrics';
 import { FakeProber, silentLogger } from './__fixtures__/fakes';
 import { container, podView, probe } from './__fixtures__/views';
 import { ProbeManager } from './manager';
@@ -67,6 +68,7 @@ describe('prober manager - forged views', () => {
       clock: systemClock,
       logger: silentLogger,
       random: () => 0,
+      metrics: new ProberMetrics(),
       resyncMs: 30_000,
       nodePods,
     });
@@ -78,7 +80,7 @@ describe('prober manager - forged views', () => {
     const probed = (uid: string) => prober.calls.filter((c) => c.pod === uid).length;
     /** Waits until the genuine pod `uid` was probed twice: the forged ones had as long. */
     const afterProbesOf = (uid: string) => waitFor(`${uid} probed twice`, async () => (probed(uid) >= 2 ? true : undefined), 5_000, 50);
-    return { pods, resultsKv, manager, probed, afterProbesOf };
+    return { pods, resultsKv, manager, prober, probed, afterProbesOf };
   }
 
   it('manager - a view of a pod the API server does not bind to this node is never probed, and its results are removed', async () => {
@@ -124,6 +126,19 @@ describe('prober manager - forged views', () => {
     api.bind(apiPod('web', { httpGet: { host: '10.0.0.9', port: 8080, path: '/' }, periodSeconds: 1 }));
     const n = await start(api, [viewOf('web', probe({ periodSeconds: 1, handler: { case: 'httpGet', value: { host: '10.0.0.9', port: 8080, path: '/' } } }))]);
     await n.afterProbesOf('web');
+  });
+
+  it('manager - a view whose version is far ahead of the clock is dropped, and does not hide pod-sync\'s next view (found by the fuzz test)', async () => {
+    const api = new FakeNodePods();
+    api.bind(apiPod('web'));
+    const now = () => BigInt(Date.now()) * 1000n;
+    const n = await start(api, [{ ...viewOf('web'), version: now() }]);
+    await n.afterProbesOf('web');
+    await kvPut(n.pods, 'web', PodProbeViewSchema, { ...viewOf('web'), containers: [], version: 2n ** 63n - 1n });
+    // pod-sync's next view: a new instance of the container, probed at once.
+    await kvPut(n.pods, 'web', PodProbeViewSchema, podView([container({ readiness: probe({ periodSeconds: 1 }), containerId: 'c2' })], { podUid: 'web', name: 'web', podIp: '172.17.0.5', version: now() }));
+    await waitFor('the new instance probed', async () => (n.prober.calls.some((c) => c.pod === 'web' && c.containerId === 'c2') ? true : undefined), 5_000, 50);
+    expect(n.manager.versionsAhead).toBe(1);
   });
 
   it('manager - a view that comes before the API server\'s pod is probed once the pod shows', async () => {

@@ -5,6 +5,7 @@ import { kvEntries, kvPut, openBucket, podsViewBucket, probeResultKey, probeResu
 import { PodProbeViewSchema, ProbeResultSchema, ProbeResultValue, type PodProbeView } from '@splitlet/contracts';
 import { systemClock } from '@splitlet/service';
 import { startNatsServer, waitFor, type NatsServer } from '@splitlet/testing';
+import { ProberMetrics } from './metrics';
 import { FakeProber, silentLogger } from './__fixtures__/fakes';
 import { container, podView, probe } from './__fixtures__/views';
 import { ProbeManager } from './manager';
@@ -76,6 +77,7 @@ describe('prober manager', () => {
       clock: systemClock,
       logger: silentLogger,
       random: () => random,
+      metrics: new ProberMetrics(),
     });
     const done = Promise.all([manager.run(abort.signal), watching]).then(() => undefined);
     const r = { id, nc: rnc, manager, prober, abort, done };

@@ -1,17 +1,19 @@
 import { equals } from '@bufbuild/protobuf';
 import type { KV } from '@nats-io/kv';
-import { kvEntries, watchBucket } from '@splitlet/bus';
+import { kvEntries, MAX_VIEW_VERSION_AHEAD_MS, watchBucket } from '@splitlet/bus';
 import { PodProbeViewSchema, ProbeSchema, type PodProbeView } from '@splitlet/contracts';
 import type { Clock, Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { Membership, type ReplicaSettings } from './membership';
 import type { NodePods } from './node-pods';
 import { PROBE_KINDS } from './probe-kind';
+import type { ProberMetrics } from './metrics';
 import type { Prober } from './prober';
 import { rendezvousOwner } from './rendezvous';
 import type { ProbeResults } from './results';
 import { checkView, type ViewRefusal } from './view-checks';
 import { ProbeWorker } from './worker';
+
 
 export interface ProbeManagerOptions {
   /** SPLITLET_PODS_<node>: pod-sync's PodProbeView per pod UID. */
@@ -26,6 +28,8 @@ export interface ProbeManagerOptions {
   logger: Logger;
   /** In [0, 1): the first-probe jitter after a start. */
   random: () => number;
+  /** What the workers count for /metrics/probes. */
+  metrics: ProberMetrics;
   /** How often the pods view is read again in full (a watch may have missed something). */
   resyncMs: number;
   /**
@@ -51,6 +55,8 @@ export class ProbeManager implements Runnable {
   /** Views not acted on, by why; each (pod, view version) counted once. */
   readonly refused: Record<ViewRefusal, number> = { 'not-bound': 0, 'identity-mismatch': 0, 'probe-mismatch': 0, 'pod-ip-mismatch': 0 };
   private readonly refusedVersions = new Map<string, bigint>();
+  /** Views dropped for a version further ahead of this replica's clock than pod-sync's can be. */
+  versionsAhead = 0;
 
   constructor(private readonly o: ProbeManagerOptions) {
     this.membership = new Membership(o.replicasKv, o.replica, o.clock, o.logger, () => this.resyncAll());
@@ -82,6 +88,7 @@ export class ProbeManager implements Runnable {
 
   private async onPodView(uid: string, view: PodProbeView | undefined): Promise<void> {
     const known = this.pods.get(uid);
+    if (view && this.versionAhead(uid, view)) return;
     if (view && known && view.version < known.version) return; // an older view than one already seen
     if (view) this.pods.set(uid, view);
     else this.pods.delete(uid);
@@ -110,10 +117,23 @@ export class ProbeManager implements Runnable {
     // Only pods known before the read began can be missing for good: a newer one came by the watch meanwhile.
     for (const uid of known) if (!views.has(uid)) this.pods.delete(uid);
     for (const [uid, view] of views) {
+      if (this.versionAhead(uid, view)) continue;
       const seen = this.pods.get(uid);
       if (!seen || view.version >= seen.version) this.pods.set(uid, view);
     }
     this.resyncAll();
+  }
+
+  /**
+   * A view's version is pod-sync's clock in µs; one further ahead of this clock than
+   * MAX_VIEW_VERSION_AHEAD_MS is dropped (the view known stays): as the newest, it would
+   * hide every genuine view of the pod after it (the fuzz test put 2^63 - 1).
+   */
+  private versionAhead(uid: string, view: PodProbeView): boolean {
+    if (view.version <= BigInt(Math.floor(this.o.clock.now()) + MAX_VIEW_VERSION_AHEAD_MS) * 1000n) return false;
+    const n = ++this.versionsAhead;
+    if ((n & (n - 1)) === 0) this.o.logger.warn({ pod: uid.slice(0, 64), version: String(view.version), count: n }, 'probe view dropped: its version is ahead of the clock');
+    return true;
   }
 
   private resyncAll(): void {
@@ -175,7 +195,7 @@ export class ProbeManager implements Runnable {
         }
         if (w) void w.stop();
         const worker = new ProbeWorker(
-          { clock: this.o.clock, prober: this.o.prober, results: this.o.results, logger: this.o.logger, random: this.o.random },
+          { clock: this.o.clock, prober: this.o.prober, results: this.o.results, logger: this.o.logger, random: this.o.random, metrics: this.o.metrics },
           view,
           c.name,
           kind,

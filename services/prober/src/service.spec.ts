@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubeEventsSubject, kvGet, kvPut, openBucket, podsViewBucket, probeResultKey, probeResultsBucket, subscribe } from '@splitlet/bus';
-import { KubeEventSchema, PodProbeViewSchema, ProbeResultSchema, ProbeResultValue } from '@splitlet/contracts';
+import { gatherRpc, kubeEventsSubject, kvGet, kvPut, openBucket, podsViewBucket, probeResultKey, probeResultsBucket, subscribe } from '@splitlet/bus';
+import { KubeEventSchema, PodProbeViewSchema, proberv1, ProbeResultSchema, ProbeResultValue } from '@splitlet/contracts';
 import { startNatsServer, startServiceProcess, waitFor, type NatsServer, type ServiceProcess } from '@splitlet/testing';
 import { silentLogger } from './__fixtures__/fakes';
 import { container, podView, probe } from './__fixtures__/views';
@@ -49,6 +49,13 @@ describe('prober service', () => {
     const settled = (v: ProbeResultValue) => waitFor(`readiness ${v}`, async () => ((await kvGet(results, key, ProbeResultSchema))?.result === v ? true : undefined), 10_000, 100);
     await settled(ProbeResultValue.SUCCESS);
     expect(await kvGet(results, key, ProbeResultSchema)).toMatchObject({ containerId: 'c1', prober: 'only', podUid: 'uid-svc', containerName: 'web' });
+    // What node-api gathers for /metrics/probes: this replica's count of the probes it ran.
+    const { replies, errors } = await gatherRpc(nc, node, proberv1.ProberMetricsService, 'gatherMetrics', {}, { firstReplyMs: 5000, stallMs: 200 });
+    expect(errors).toEqual([]);
+    expect(replies.map((r) => r.replicaId)).toEqual(['only']);
+    const probes = replies[0]!.families.find((f) => f.name === 'prober_probe_total')?.samples ?? [];
+    const successes = probes.find((p) => p.labels.result === 'successful' && p.labels.probe_type === 'Readiness' && p.labels.pod_uid === 'uid-svc' && p.labels.container === 'web');
+    expect(successes?.value).toBeGreaterThanOrEqual(1);
     status = 503;
     await settled(ProbeResultValue.FAILURE);
     expect((await kvGet(results, key, ProbeResultSchema))?.message).toBe('HTTP probe failed with statuscode: 503');

@@ -8,4 +8,6 @@ export const PROBER = {
   Replica: Symbol('Replica'),
   /** () => number in [0, 1): the first-probe jitter (injected so tests are exact). */
   Random: Symbol('Random'),
+  /** ProberMetrics: prober_probe_total and prober_probe_duration_seconds, gathered by node-api. */
+  Metrics: Symbol('Metrics'),
 } as const;

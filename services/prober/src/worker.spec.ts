@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_TIMER_MS } from '@splitlet/bus';
 import type { PodProbeView } from '@splitlet/contracts';
 import { FakeClock } from '@splitlet/testing';
+import { ProberMetrics } from './metrics';
 import { fail, FakeProber, MemoryResults, ok, silentLogger } from './__fixtures__/fakes';
 import { container, podView, probe, type ContainerInit, type ProbeInit } from './__fixtures__/views';
 import { probeTiming, type ProbeKindName } from './probe-kind';
@@ -22,15 +24,16 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));
 });
 
-function setup(s: Setup, shared?: { clock: FakeClock; prober: FakeProber; results: MemoryResults }) {
+function setup(s: Setup, shared?: { clock: FakeClock; prober: FakeProber; results: MemoryResults; metrics: ProberMetrics }) {
   const clock = shared?.clock ?? new FakeClock(T0);
+  const metrics = shared?.metrics ?? new ProberMetrics();
   const prober = shared?.prober ?? new FakeProber(clock);
   const results = shared?.results ?? new MemoryResults();
   const view = (c: ContainerInit = {}, p = s.pod) => podView([container({ startedAt: nanos(T0), ...s.container, ...c })], p);
-  const worker = new ProbeWorker({ clock, prober, results, logger: silentLogger, random: () => s.jitter ?? 0 }, view(), 'app', s.kind, probe(s.probe));
+  const worker = new ProbeWorker({ clock, prober, results, logger: silentLogger, random: () => s.jitter ?? 0, metrics }, view(), 'app', s.kind, probe(s.probe));
   workers.push(worker);
   const key = `uid-1.app.${s.kind}`;
-  return { clock, prober, results, worker, view, key, seq: () => results.seq(key), start: async (jitter = s.jitter !== undefined) => {
+  return { clock, prober, results, metrics, worker, view, key, seq: () => results.seq(key), start: async (jitter = s.jitter !== undefined) => {
       worker.start({ jitter });
       await clock.settle();
     },
@@ -54,6 +57,15 @@ describe('prober worker', () => {
     await t.start();
     await t.clock.advance(35_000);
     expect(times(t.prober, 'readiness')).toEqual([0, 10, 20, 30]);
+  });
+
+  it('worker - a period or timeout past what a timer can wait (validation allows 2^31 - 1 s) is the longest it can: a timer past 24.8 days fired after 1 ms, spinning the worker', async () => {
+    const longest = probeTiming(probe({ periodSeconds: 2 ** 31 - 1, timeoutSeconds: 2 ** 31 - 1, initialDelaySeconds: 2 ** 31 - 1 }), 'liveness');
+    expect(longest.periodSeconds * 1000).toBeLessThanOrEqual(MAX_TIMER_MS);
+    expect(longest.timeoutSeconds * 1000).toBeLessThanOrEqual(MAX_TIMER_MS);
+    expect(longest.periodSeconds).toBeGreaterThan(24 * 86_400);
+    // initialDelaySeconds is compared with the container's age, never a timer: kept.
+    expect(longest.initialDelaySeconds).toBe(2 ** 31 - 1);
   });
 
   it('worker - a new instance starts from the initial value: liveness success, readiness failure, startup unknown (not published)', async () => {
@@ -250,5 +262,64 @@ describe('prober worker', () => {
     await stopped;
     expect(t.prober.count('readiness')).toBe(1);
     expect(t.seq()).toEqual(['c1:failure']);
+  });
+});
+
+/** The worker's series as node-api would read them: `<sample name>{labels}` → value. */
+async function series(metrics: ProberMetrics): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const f of await metrics.registry.getMetricsAsJSON()) {
+    for (const v of f.values as { value: number; labels: Record<string, string | number>; metricName?: string }[]) {
+      const labels = Object.entries(v.labels).map(([k, l]) => `${k}=${l}`).join(',');
+      out[`${v.metricName ?? f.name}{${labels}}`] = v.value;
+    }
+  }
+  return out;
+}
+
+const RESULT = (result: string, kind = 'Readiness') => `prober_probe_total{probe_type=${kind},container=app,pod=web,namespace=default,result=${result},pod_uid=uid-1}`;
+const DURATION = (suffix: string, extra = '') => `prober_probe_duration_seconds_${suffix}{${extra}probe_type=Readiness,container=app,pod=web,namespace=default}`;
+
+describe('prober worker metrics', () => {
+  it('worker metrics - each probe that ran is counted by result, a success with its duration; a probe that errored is not counted', async () => {
+    const t = setup({ kind: 'readiness', probe: { periodSeconds: 1, failureThreshold: 5 } });
+    const slowOk = async () => {
+      await t.clock.sleep(300);
+      return ok;
+    };
+    t.prober.script('readiness', ok, slowOk, fail(), 'error', fail(), ok);
+    await t.start();
+    await t.clock.advance(5_500);
+    expect(t.prober.count('readiness')).toBe(6);
+    const s = await series(t.metrics);
+    expect(s[RESULT('successful')]).toBe(3);
+    expect(s[RESULT('failed')]).toBe(2);
+    expect(s[RESULT('unknown')]).toBeUndefined();
+    expect(s[DURATION('count')]).toBe(3);
+    expect(s[DURATION('sum')]).toBeCloseTo(0.3);
+    expect(s[DURATION('bucket', 'le=0.25,')]).toBe(2);
+    expect(s[DURATION('bucket', 'le=0.5,')]).toBe(3);
+  });
+
+  it('worker metrics - a stopped worker takes its series with it, also while a probe is in flight (its result is not counted)', async () => {
+    const t = setup({ kind: 'readiness', probe: { periodSeconds: 1 } });
+    t.prober.script('readiness', ok, 'hang');
+    await t.start();
+    await t.clock.advance(1_000);
+    expect(t.prober.count('readiness')).toBe(2);
+    expect((await series(t.metrics))[RESULT('successful')]).toBe(1);
+    await t.worker.stop();
+    expect(await series(t.metrics)).toEqual({});
+  });
+
+  it('worker metrics - a worker that ends on its own (exited under restartPolicy Never) drops its series', async () => {
+    const t = setup({ kind: 'readiness', probe: { periodSeconds: 1 }, pod: { restartPolicy: 'Never' } });
+    await t.start();
+    await t.clock.advance(1_000);
+    expect((await series(t.metrics))[RESULT('successful')]).toBe(2);
+    t.worker.update(t.view({ running: false, terminated: true }));
+    await t.clock.advance(2_000);
+    expect(t.clock.pending).toBe(0);
+    expect(await series(t.metrics)).toEqual({});
   });
 });

@@ -2,6 +2,7 @@ import type { PodProbeView, Probe, ProbedContainer } from '@splitlet/contracts';
 import { ProbeResultValue } from '@splitlet/contracts';
 import type { Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
+import type { ProberMetrics } from './metrics';
 import { probeTiming, type ProbeKindName, type ProbeTiming } from './probe-kind';
 import type { Prober } from './prober';
 import { isProbeError } from './probes/types';
@@ -14,6 +15,8 @@ export interface WorkerDeps {
   logger: Logger;
   /** In [0, 1): the first probe's jitter. */
   random: () => number;
+  /** prober_probe_total and prober_probe_duration_seconds. */
+  metrics: ProberMetrics;
 }
 
 // newWorker's initialValue: what a new container instance starts from.
@@ -66,9 +69,15 @@ export class ProbeWorker {
   start(opts: { jitter: boolean }): void {
     if (this.running) return;
     this.resume();
-    this.running = this.run(opts.jitter).catch((err: unknown) => {
-      if (!this.stopping.signal.aborted) this.deps.logger.error({ err, pod: this.pod.podUid, container: this.containerName, kind: this.kind }, 'probe worker failed');
-    });
+    this.running = this.run(opts.jitter)
+      .catch((err: unknown) => {
+        if (!this.stopping.signal.aborted) this.deps.logger.error({ err, pod: this.pod.podUid, container: this.containerName, kind: this.kind }, 'probe worker failed');
+      })
+      .finally(() => {
+        // A worker that ended on its own (its container will not run again) drops its
+        // series as the kubelet's does; a stopped one did at stop().
+        if (!this.stopping.signal.aborted) this.deps.metrics.forget(this.kind, this.pod, this.containerName);
+      });
   }
 
   /**
@@ -101,6 +110,9 @@ export class ProbeWorker {
 
   /** Stops the loop (an in-flight probe finishes but its result is dropped); resolves when stopped. */
   async stop(): Promise<void> {
+    // Its series go now, not once the probe in flight ends: a worker that replaces this
+    // one (a changed probe) counts under the same labels from the start.
+    if (!this.stopping.signal.aborted) this.deps.metrics.forget(this.kind, this.pod, this.containerName);
     this.stopping.abort(new Error('worker stopped'));
     this.wake?.abort();
     await this.running;
@@ -188,6 +200,7 @@ export class ProbeWorker {
     if (c.started ? this.kind === 'startup' : this.kind !== 'startup') return true;
 
     const probedId = this.containerId;
+    const startedAt = this.deps.clock.now();
     let verdict;
     try {
       // A stop does not wait for the probe in flight (it ends within its own timeout anyway).
@@ -197,6 +210,9 @@ export class ProbeWorker {
       if (!isProbeError(err)) throw err;
       return true; // a prober error: the result is thrown away
     }
+    if (this.stopping.signal.aborted) return false;
+    // Counted as the kubelet counts every probe that ran, before thresholds and whatever became of the instance.
+    this.deps.metrics.observe(this.kind, pod, this.containerName, verdict.result, (this.deps.clock.now() - startedAt) / 1000);
     // The view moved on to another instance while probing: this result is about the old one.
     if (this.stopping.signal.aborted || this.container()?.containerId !== probedId) return true;
 

@@ -3,6 +3,7 @@ import { parseResourceList } from '@splitlet/quantity';
 import { z } from 'zod';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
 import { parseNodeLabels, parseTaints } from './node-labels';
+import { DEFAULT_REQUIRED_SERVICES, parseRequiredServices } from './required-services';
 
 /** A string variable parsed by fn; fn's error message becomes the configuration error. */
 const parsed = <T>(fn: (text: string) => T, fallback: string) =>
@@ -41,8 +42,10 @@ export const configSchema = commonSchema.extend({
   SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS: ms(10_000),
   SPLITLET_NODE_STATUS_REPORT_FREQUENCY_MS: ms(300_000),
   SPLITLET_NODE_LEASE_DURATION_SECONDS: z.coerce.number().int().min(1).default(40),
-  /** How long to wait for runtime-executor or pod-sync to answer. */
+  /** How long to wait for runtime-executor, or a required service's PING, to answer. */
   SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: ms(2_000),
+  /** The services that must answer for this node (a PING within 30 s), or the node is NotReady naming them; runtime-executor always counts. */
+  SPLITLET_NODE_REQUIRED_SERVICES: parsed(parseRequiredServices, DEFAULT_REQUIRED_SERVICES),
   /** Where the host's / is (a container mounts it, e.g. /host); host facts are read under it. */
   SPLITLET_HOST_ROOT: z.string().default('/'),
   /** The version reported as nodeInfo.kubeletVersion. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { lookup } from 'node:dns/promises';
 import { arch, cpus, hostname, networkInterfaces, platform, release } from 'node:os';
 import { join } from 'node:path';
+import { nodeMemory, readMeminfo } from '@splitlet/service';
 
 /** What the node agent knows of its machine (the kubelet gets it from cadvisor). */
 export interface HostFacts {
@@ -35,21 +36,11 @@ export const goArch = (): string => GO_ARCH[arch()] ?? arch();
 
 const readTrim = async (path: string) => (await readFile(path, 'utf8').catch(() => '')).trim();
 
-async function meminfo(root: string): Promise<Record<string, bigint>> {
-  const text = await readFile(join(root, 'proc/meminfo'), 'utf8');
-  const out: Record<string, bigint> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([^:]+):\s+(\d+)(?: kB)?$/.exec(line.trim());
-    if (m?.[1] && m[2]) out[m[1]] = BigInt(m[2]) * (line.includes('kB') ? 1024n : 1n);
-  }
-  return out;
-}
-
 /** Reads the host's facts under hostRoot ("/" on the host, a mount in a container). */
 export async function readHostFacts(hostRoot: string, nodeIP?: string): Promise<HostFacts> {
   const osRelease = await readTrim(join(hostRoot, 'etc/os-release'));
   const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? 'Linux';
-  const mem = await meminfo(hostRoot);
+  const mem = await readMeminfo(hostRoot);
   const name = hostname().toLowerCase();
   return {
     hostname: name,
@@ -69,11 +60,7 @@ export async function readHostFacts(hostRoot: string, nodeIP?: string): Promise<
 
 /** Takes the measurements the pressure conditions need. */
 export async function measureHost(hostRoot: string): Promise<HostMeasurements> {
-  const mem = await meminfo(hostRoot);
-  const total = mem['MemTotal'] ?? 0n;
-  // The kubelet's working set is the root cgroup's usage minus inactive file pages;
-  // usage is roughly MemTotal - MemFree, so available = MemFree + Inactive(file).
-  const available = (mem['MemFree'] ?? 0n) + (mem['Inactive(file)'] ?? 0n);
+  const { capacityBytes: total, availableBytes: available } = nodeMemory(await readMeminfo(hostRoot));
   const pidMax = BigInt((await readTrim(join(hostRoot, 'proc/sys/kernel/pid_max'))) || '32768');
   // /proc/loadavg's 4th field is running/total scheduling entities (threads).
   const loadavg = await readTrim(join(hostRoot, 'proc/loadavg'));

@@ -2,19 +2,23 @@ import { Svcm } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
 import { createRpcClient, isBusError, type ServiceClient } from '@splitlet/bus';
-import { ImageService, RuntimeService } from '@splitlet/contracts';
+import { ImageService, RuntimeService, type FilesystemUsage, type Image } from '@splitlet/contracts';
 import { TOKENS, type Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { measureHost, readHostFacts } from './host-facts';
 import type { NodeInputs, RuntimeView } from './node-status';
+import type { RequiredService } from './required-services';
 
 /**
- * How long the runtime (and pod-sync) may fail to answer before the node says so: the
+ * How long the runtime (and each required service) may fail to answer before the node says so: the
  * kubelet's runtimeState reports "container runtime is down" only when no runtime
  * status succeeded for maxWaitForContainerRuntime (30 s), so one slow answer on a
  * loaded node does not turn it NotReady.
  */
 export const RUNTIME_SYNC_THRESHOLD_MS = 30_000;
+
+/** The largest size in bytes the runtime is believed (2^53 - 1, 8 PiB: exact as a JSON number, within int64). */
+const MAX_PLAUSIBLE_BYTES = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The last value that came, while it is younger than the threshold. */
 export class RecentValue<T> {
@@ -35,16 +39,24 @@ export interface NodeInputsSource {
   gather(): Promise<NodeInputs>;
 }
 
+/** The settings BusNodeInputs reads (registrar's config). */
 export interface InputSettings {
-  hostRoot: string;
-  nodeIP?: string;
-  requestTimeoutMs: number;
+  SPLITLET_HOST_ROOT: string;
+  SPLITLET_NODE_IP?: string;
+  SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: number;
+  SPLITLET_NODE_REQUIRED_SERVICES: readonly RequiredService[];
 }
 
 /**
  * Reads the host, and asks runtime-executor (runtime status, version, images, image
- * filesystem) and pod-sync (is it there?) over NATS. A service that does not answer
- * is an input too: the node is then not ready, and says why.
+ * filesystem) and each required service (is it there?) over NATS. A service that does
+ * not answer is an input too: the node is then not ready, and says why.
+ *
+ * A required service is there when one of this node's replicas answers a micro PING
+ * ($SRV.PING.<name>) now or did within the threshold: a heartbeat that nothing stale
+ * keeps alive (an answer counts only when it comes), and that no other node's replica
+ * can give (the bus lets a service reply only into its own node's inboxes,
+ * libs/bus-auth); the `node` metadata tells this node's from the refused others'.
  */
 @injectable()
 export class BusNodeInputs implements NodeInputsSource {
@@ -53,35 +65,38 @@ export class BusNodeInputs implements NodeInputsSource {
   private lastRuntime: RuntimeView['state'] | undefined;
   /** The last runtime view that answered, within the threshold. */
   private readonly answered = new RecentValue<RuntimeView>(RUNTIME_SYNC_THRESHOLD_MS);
-  /** A pod-sync of this node answered, within the threshold. */
-  private readonly podSyncSeen = new RecentValue<true>(RUNTIME_SYNC_THRESHOLD_MS);
+  /** Per required service: one of this node's replicas answered, within the threshold. */
+  private readonly seen: ReadonlyMap<RequiredService, RecentValue<true>>;
+  /** The services last found missing, to log each change once. */
+  private lastMissing = new Set<RequiredService>();
 
   constructor(
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Logger) private readonly logger: Logger,
-    @inject(TOKENS.Config) private readonly settings: { SPLITLET_HOST_ROOT: string; SPLITLET_NODE_IP?: string; SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: number },
+    @inject(TOKENS.Config) private readonly settings: InputSettings,
     @inject(TOKENS.Clock) private readonly clock: Clock,
   ) {
     const opts = { timeoutMs: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
     this.runtime = createRpcClient(nc, nodeName, RuntimeService, opts);
     this.images = createRpcClient(nc, nodeName, ImageService, opts);
+    this.seen = new Map(settings.SPLITLET_NODE_REQUIRED_SERVICES.map((s) => [s, new RecentValue<true>(RUNTIME_SYNC_THRESHOLD_MS)]));
   }
 
   async gather(): Promise<NodeInputs> {
     const root = this.settings.SPLITLET_HOST_ROOT;
-    const [facts, measurements, runtime, images, imageFs, podSyncPresent] = await Promise.all([
+    const [facts, measurements, runtime, images, imageFs, missingServices] = await Promise.all([
       readHostFacts(root, this.settings.SPLITLET_NODE_IP),
       measureHost(root).catch((err: unknown) => {
         this.logger.warn({ err: (err as Error).message }, 'cannot measure memory and PIDs');
         return undefined;
       }),
       this.runtimeView(),
-      this.images.listImages({}).then((r) => r.images).catch(() => undefined),
-      this.images.imageFsInfo({}).then((r) => r.imageFilesystems[0]).catch(() => undefined),
-      this.podSyncPresent(),
+      this.images.listImages({}).then((r) => this.plausibleImages(r.images)).catch(() => undefined),
+      this.images.imageFsInfo({}).then((r) => this.plausibleImageFs(r.imageFilesystems[0])).catch(() => undefined),
+      this.missingServices(),
     ]);
-    return { facts, runtime, podSyncPresent, ...(measurements ? { measurements } : {}), ...(images ? { images } : {}), ...(imageFs ? { imageFs } : {}) };
+    return { facts, runtime, missingServices, ...(measurements ? { measurements } : {}), ...(images ? { images } : {}), ...(imageFs ? { imageFs } : {}) };
   }
 
   private async runtimeView(): Promise<RuntimeView> {
@@ -106,15 +121,49 @@ export class BusNodeInputs implements NodeInputsSource {
     return view;
   }
 
-  /** A pod-sync of this node answered a PING now or within the threshold. */
-  private async podSyncPresent(): Promise<boolean> {
-    if (await this.pingPodSync()) this.podSyncSeen.set(true, this.clock.now());
-    return this.podSyncSeen.get(this.clock.now()) === true;
+  /**
+   * The runtime's answers are untrusted input (issue 14): an image whose size is past
+   * what the Node's int64 sizeBytes holds exactly (2^53) made the API server refuse the
+   * whole status patch; such an image is left out of the status.
+   */
+  private plausibleImages(images: Image[]): Image[] {
+    const ok = images.filter((i) => i.size <= MAX_PLAUSIBLE_BYTES);
+    if (ok.length < images.length) this.logger.warn({ count: images.length - ok.length }, 'images with an impossible size left out of the node status');
+    return ok;
   }
 
-  private async pingPodSync(): Promise<boolean> {
+  /**
+   * An image filesystem with no capacity, or one past int64 (ephemeral-storage past
+   * what the API server holds), or more free than there is, is no measurement: the
+   * status keeps the last capacity, as for a runtime that did not answer.
+   */
+  private plausibleImageFs(fs: FilesystemUsage | undefined): FilesystemUsage | undefined {
+    if (!fs) return undefined;
+    if (fs.capacityBytes > 0n && fs.capacityBytes <= MAX_PLAUSIBLE_BYTES && fs.availableBytes <= fs.capacityBytes && fs.inodesFree <= fs.inodes) return fs;
+    this.logger.warn({ capacity: String(fs.capacityBytes), available: String(fs.availableBytes), inodes: String(fs.inodes), inodesFree: String(fs.inodesFree) }, 'an impossible image filesystem left out of the node status');
+    return undefined;
+  }
+
+  /** The required services, in the setting's order, none of whose replicas of this node answered a PING now or within the threshold; pinged in parallel. */
+  private async missingServices(): Promise<RequiredService[]> {
+    const required = this.settings.SPLITLET_NODE_REQUIRED_SERVICES;
+    const answered = await Promise.all(required.map((s) => this.ping(s)));
+    const now = this.clock.now();
+    const missing = required.filter((s, i) => {
+      const seen = this.seen.get(s)!;
+      if (answered[i]) seen.set(true, now);
+      return seen.get(now) !== true;
+    });
+    for (const s of missing) if (!this.lastMissing.has(s)) this.logger.warn({ service: s }, `${s} does not answer for this node: the node is not ready`);
+    for (const s of this.lastMissing) if (!missing.includes(s)) this.logger.info({ service: s }, `${s} answers for this node again`);
+    this.lastMissing = new Set(missing);
+    return missing;
+  }
+
+  /** Whether a replica of this node's `service` answers a PING. */
+  private async ping(service: RequiredService): Promise<boolean> {
     try {
-      const pings = await new Svcm(this.nc).client({ strategy: 'stall', maxWait: this.settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, stall: 200 }).ping('pod-sync');
+      const pings = await new Svcm(this.nc).client({ strategy: 'stall', maxWait: this.settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, stall: 200 }).ping(service);
       for await (const p of pings) if (p.metadata?.['node'] === this.nodeName) return true;
       return false;
     } catch {

@@ -84,14 +84,14 @@ describe('registrar NodeStatusManager', () => {
   });
 
   it('NodeStatusManager - registered NotReady: looks again every 500 ms and writes the moment it is Ready', async () => {
-    inputs.podSyncPresent = false;
+    inputs.missingServices = ['pod-sync'];
     const abort = new AbortController();
     const running = manager.run(abort.signal);
     await clock.settle();
     expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
     await clock.advance(2_000);
     expect(manager.writes.nodeStatusPatch).toBe(0); // still not ready: nothing written
-    inputs.podSyncPresent = true;
+    inputs.missingServices = [];
     await clock.advance(500);
     expect(manager.writes.nodeStatusPatch).toBe(1);
     expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
@@ -106,7 +106,7 @@ describe('registrar NodeStatusManager', () => {
     expect(manager.writes).toEqual({ nodeCreate: 1, nodeStatusPatch: 0 });
     await clock.advance(60_000); // six updates, nothing changed
     expect(manager.writes.nodeStatusPatch).toBe(0);
-    inputs.podSyncPresent = false; // a change: written at the next update
+    inputs.missingServices = ['pod-sync']; // a change: written at the next update
     await clock.advance(10_500);
     expect(manager.writes.nodeStatusPatch).toBe(1);
     expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'KubeletNotReady' });

@@ -117,7 +117,7 @@ describe('registrar buildNodeStatus', () => {
   });
 
   it('buildNodeStatus - several reasons are joined as the kubelet aggregates errors', () => {
-    const inputs = healthyInputs({ podSyncPresent: false });
+    const inputs = healthyInputs({ missingServices: ['pod-sync'] });
     inputs.runtime = {
       ...(inputs.runtime as Extract<typeof inputs.runtime, { state: 'answered' }>),
       conditions: [

@@ -3,6 +3,7 @@ import type { FilesystemUsage, Image, RuntimeCondition, VersionResponse } from '
 import { formatQuantity, parseQuantity, units } from '@splitlet/quantity';
 import { thresholdAmount, thresholdMet, type Threshold } from './eviction';
 import type { HostFacts, HostMeasurements } from './host-facts';
+import { notRunningMessage, type RequiredService } from './required-services';
 
 /** What the registrar has learned of the runtime from runtime-executor. */
 export type RuntimeView =
@@ -17,8 +18,8 @@ export interface NodeInputs {
   runtime: RuntimeView;
   images?: Image[];
   imageFs?: FilesystemUsage;
-  /** Whether pod-sync answers for this node; the node cannot run pods without it. */
-  podSyncPresent: boolean;
+  /** The required services (in the setting's order) that have not answered for this node within the threshold. */
+  missingServices: RequiredService[];
 }
 
 export interface StatusSettings {
@@ -186,7 +187,7 @@ export function readyErrors(inputs: NodeInputs, capacity: Record<string, bigint>
       else if (!c.status) errors.push(`${prefix}: ${type}=false reason:${c.reason} message:${c.message}`);
     }
   }
-  if (!inputs.podSyncPresent) errors.push('pod-sync is not running: no pod-sync service answers for this node');
+  for (const service of inputs.missingServices) errors.push(notRunningMessage(service));
   const missing = ['cpu', 'memory', 'pods', 'ephemeral-storage'].filter((k) => capacity[k] === undefined);
   if (missing.length) errors.push(`missing node capacity for resources: ${missing.join(', ')}`);
   return errors;

@@ -9,7 +9,9 @@ import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import { trace } from '@opentelemetry/api';
 import { ATTR, podTraceId, withRootSpanInTrace, type Logger } from '@splitlet/telemetry';
 import type { DockerApi } from './docker';
-import { LABEL, SANDBOX_CONTAINER_NAME, TYPE_SANDBOX } from './docker-mapping';
+import { LABEL, SANDBOX_CONTAINER_NAME, TYPE_CONTAINER, TYPE_SANDBOX } from './docker-mapping';
+import { OomKills } from './oom-kills';
+import { Owned } from './owned';
 import { RT } from './tokens';
 
 /** How long the stream keeps events: long enough for a consumer's restart. */
@@ -69,6 +71,8 @@ export class ContainerEventPublisher implements Runnable {
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(OomKills) private readonly oomKills: OomKills,
+    @inject(Owned) private readonly owned: Owned,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -91,7 +95,7 @@ export class ContainerEventPublisher implements Runnable {
     const since = Math.floor((this.clock.now() - REPLAY_MS) / 1000);
     const stream = (await this.docker.getEvents({
       since,
-      filters: { type: ['container'], label: [`${LABEL.node}=${this.nodeName}`], event: Object.keys(ACTIONS) },
+      filters: { type: ['container'], label: [`${LABEL.node}=${this.nodeName}`], event: [...Object.keys(ACTIONS), 'oom'] },
     })) as Readable;
     const lines = createInterface({ input: stream });
     // Closing the reader ends the loop below; destroying the stream alone would not.
@@ -113,7 +117,7 @@ export class ContainerEventPublisher implements Runnable {
         } catch {
           continue;
         }
-        const event = toContainerEvent(raw, this.nodeName);
+        const event = raw.Action === 'oom' ? await this.lateOom(raw) : toContainerEvent(raw, this.nodeName);
         if (!event) continue;
         const attributes = { [ATTR.containerId]: event.containerId, [ATTR.podUid]: event.podUid, [ATTR.containerName]: event.containerName };
         // A Docker event is part of its pod's life: it is published in the pod's trace.
@@ -125,5 +129,23 @@ export class ContainerEventPublisher implements Runnable {
       signal.removeEventListener('abort', stop);
     }
     if (!signal.aborted) throw new Error('Docker closed the event stream');
+  }
+
+  /**
+   * Docker's "oom" for one of this node's containers is remembered (its reason is
+   * OOMKilled from now on, OomKills). One that came after the container had already
+   * exited changes a status pod-sync has read: it is published as the container's
+   * stop again, so its pod is synced again (as containerd's TaskOOM updates a CRI
+   * status whenever it arrives). An "oom" of a running container (a child process
+   * killed) is not a stop: nothing is published.
+   */
+  private async lateOom(raw: DockerEvent): Promise<Omit<ContainerEvent, '$typeName'> | undefined> {
+    const id = raw.Actor?.ID ?? raw.id;
+    if (raw.Type !== 'container' || !id || raw.Actor?.Attributes?.[LABEL.node] !== this.nodeName) return undefined;
+    this.oomKills.mark(id);
+    const c = await this.owned.inspect(id, TYPE_CONTAINER).catch(() => undefined);
+    // Docker set OOMKilled itself (the OOM came first): the stop already said so.
+    if (!c || c.State.Running || c.State.OOMKilled) return undefined;
+    return toContainerEvent({ ...raw, Action: 'die', Actor: { ...raw.Actor, Attributes: { ...raw.Actor?.Attributes, exitCode: String(c.State.ExitCode ?? 0) } } }, this.nodeName);
   }
 }

@@ -6,6 +6,7 @@ import { connectDocker } from './docker';
 import { ImageServer, nodeStatFs } from './image-server';
 import { ExecStreamServer } from './exec/exec-server';
 import { ContainerLogServer } from './logs/log-server';
+import { OomKills } from './oom-kills';
 import { RuntimeServer } from './runtime-server';
 import { RT } from './tokens';
 
@@ -14,6 +15,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(RT.Docker, connectDocker(config.DOCKER_HOST));
   container.registerInstance(RT.StatFs, nodeStatFs);
   container.registerInstance(RT.PauseImage, config.SPLITLET_PAUSE_IMAGE);
+  container.registerSingleton(OomKills);
   return runAll(
     container.resolve(RuntimeServer),
     container.resolve(ImageServer),

@@ -2,7 +2,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { ErrorCode, HandlerError } from '@splitlet/bus';
-import type { ContainerFilter, ContainerState, CreateContainerRequest, ExecSyncRequest } from '@splitlet/contracts';
+import { PidNamespace, type ContainerFilter, type ContainerState, type CreateContainerRequest, type ExecSyncRequest, type LinuxContainerSecurityContext } from '@splitlet/contracts';
 import { asStartError, dockerCall, isConflict, isNotFound, isNotModified, toHandlerError, type DockerApi } from './docker';
 import {
   Demuxer,
@@ -23,8 +23,9 @@ import {
   parseName,
 } from './docker-mapping';
 import { Images } from './images';
+import { OomKills } from './oom-kills';
 import { Owned } from './owned';
-import { requireContainerId, requireContainerName, requireImageRef } from './request-validation';
+import { requireBindPaths, requireContainerId, requireContainerName, requireImageRef } from './request-validation';
 import { RT } from './tokens';
 
 /** How long an image's repo digests are kept (ContainerStatus.imageRef). */
@@ -62,6 +63,7 @@ export class Containers {
     @inject(RT.Docker) private readonly docker: DockerApi,
     @inject(Owned) private readonly owned: Owned,
     @inject(Images) private readonly images: Images,
+    @inject(OomKills) private readonly oomKills: OomKills,
   ) {}
 
   /** Creates the container; the same pod UID, container name and attempt again yields the same container. */
@@ -71,6 +73,7 @@ export class Containers {
     if (!config || !meta?.name || !config.image) throw new HandlerError(ErrorCode.InvalidArgument, 'container config with metadata name and image is required');
     requireContainerName(meta.name);
     requireImageRef(config.image);
+    requireBindPaths(config.mounts);
     const sandbox = await this.owned.inspect(requireContainerId(req.podSandboxId, 'pod sandbox'), TYPE_SANDBOX);
     if (!sandbox) throw new HandlerError(ErrorCode.NotFound, `pod sandbox ${JSON.stringify(req.podSandboxId)} not found`);
     const sl = sandbox.Config.Labels ?? {};
@@ -86,6 +89,7 @@ export class Containers {
     }
 
     const hostNetwork = sandbox.HostConfig.NetworkMode === 'host';
+    const pidMode = await this.pidMode(sc, sandbox);
     const r = config.resources;
     const nonZero = (v: bigint | undefined) => (v ? Number(v) : undefined);
     const name = containerName(pod, meta);
@@ -118,6 +122,7 @@ export class Containers {
         Binds: mountBinds(config.mounts),
         NetworkMode: hostNetwork ? 'host' : `container:${sandbox.Id}`,
         IpcMode: `container:${sandbox.Id}`,
+        PidMode: pidMode,
         RestartPolicy: { Name: 'no' },
         CpuShares: nonZero(r?.cpuShares),
         CpuQuota: nonZero(r?.cpuQuota),
@@ -228,6 +233,30 @@ export class Containers {
     if (refusal) throw new HandlerError(ErrorCode.FailedPrecondition, refusal);
   }
 
+  /**
+   * Docker's PidMode for the CRI's pid namespace option, as dockershim set it: the
+   * container's own (unset), the sandbox's (shareProcessNamespace), the host's
+   * (hostPID), or a target container's — which must be a running container of the
+   * same sandbox: no caller joins another pod's processes.
+   */
+  private async pidMode(sc: LinuxContainerSecurityContext | undefined, sandbox: Docker.ContainerInspectInfo): Promise<string | undefined> {
+    switch (sc?.pidNamespace ?? PidNamespace.CONTAINER_UNSPECIFIED) {
+      case PidNamespace.POD:
+        return `container:${sandbox.Id}`;
+      case PidNamespace.NODE:
+        return 'host';
+      case PidNamespace.TARGET: {
+        const target = await this.owned.inspect(requireContainerId(sc?.pidTargetId ?? '', 'target container'), TYPE_CONTAINER);
+        if (!target || target.Config.Labels?.[LABEL.sandboxId] !== sandbox.Id) throw new HandlerError(ErrorCode.NotFound, `target container ${JSON.stringify(sc?.pidTargetId)} is not a container of pod sandbox ${sandbox.Id}`);
+        // Not 9 (FailedPrecondition): pod-sync reads that as a config error, and the kubelet says CreateContainerError here.
+        if (!target.State.Running) throw new HandlerError(ErrorCode.NotFound, `target container ${target.Id} is not running`);
+        return `container:${target.Id}`;
+      }
+      default:
+        return undefined;
+    }
+  }
+
   private async require(id: string): Promise<Docker.ContainerInspectInfo> {
     const c = await this.owned.inspect(id, TYPE_CONTAINER);
     if (!c) throw new HandlerError(ErrorCode.NotFound, `No such container: ${id}`);
@@ -249,15 +278,16 @@ export class Containers {
       d.value.catch(() => this.digests.delete(c.Image));
       this.digests.set(c.Image, d);
     }
-    return toContainerStatus(c, await d.value);
+    return toContainerStatus(c, await d.value, this.oomKills.has(c.Id));
   }
 }
 
-export function toContainerStatus(c: Docker.ContainerInspectInfo, repoDigests: readonly string[] | undefined): ContainerStatusInfo {
+/** oomKilled: Docker sent an "oom" event for it, whatever its State says (OomKills). */
+export function toContainerStatus(c: Docker.ContainerInspectInfo, repoDigests: readonly string[] | undefined, oomKilled = false): ContainerStatusInfo {
   const raw = c.Config.Labels ?? {};
   const parsed = parseName(c.Name);
   const createdAt = dockerTimeToNanos(c.Created);
-  const s = mapContainerState(c.State, createdAt);
+  const s = mapContainerState(oomKilled ? { ...c.State, OOMKilled: true } : c.State, createdAt);
   const { labels, annotations } = extractLabels(raw);
   return {
     id: c.Id,

@@ -64,6 +64,15 @@ describe('runtime-executor - hostile requests', () => {
     expect(await codeOf(rt().execSync({ containerId: id, cmd: ['true'], timeout: -5n }))).toBe(ErrorCode.InvalidArgument);
   });
 
+  it('CreateContainer - a mount path Docker\'s bind syntax cannot carry (":", "..", relative, NUL) answers 3 before any sandbox is looked up', async () => {
+    const create = (hostPath: string, containerPath = '/data') =>
+      rt().createContainer({ podSandboxId: 'b'.repeat(64), config: { metadata: { name: 'app' }, image: 'busybox:1', mounts: [{ hostPath, containerPath }] } });
+    for (const bad of ['/tmp/x:/etc', 'relative/dir', '/var/lib/../../etc', '/a\0b']) expect(await codeOf(create(bad))).toBe(ErrorCode.InvalidArgument);
+    expect(await codeOf(create('/tmp/x', '/data:ro'))).toBe(ErrorCode.InvalidArgument);
+    // A good one goes on to the sandbox, which this Docker does not have.
+    expect(await codeOf(create('/tmp/x'))).toBe(ErrorCode.NotFound);
+  });
+
   it('ContainerStatus - a well-formed id of no container answers 5 (not found)', async () => {
     expect(await codeOf(rt().containerStatus({ containerId: 'c'.repeat(64) }))).toBe(ErrorCode.NotFound);
   });

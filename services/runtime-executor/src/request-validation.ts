@@ -43,7 +43,7 @@ function quoted(value: string): string {
 }
 
 /** Refuses (3) an ID that is not shaped as a Docker container ID; `what` names it in the error. */
-export function requireContainerId(id: string, what: 'container' | 'pod sandbox'): string {
+export function requireContainerId(id: string, what: 'container' | 'pod sandbox' | 'target container'): string {
   if (!CONTAINER_ID.test(id)) throw invalid(`invalid ${what} id ${quoted(id)}: 64 lower-case hex digits expected`);
   return id;
 }
@@ -70,3 +70,19 @@ export function requireContainerName(name: string): string {
 }
 
 const invalid = (message: string) => new HandlerError(ErrorCode.InvalidArgument, message);
+
+/**
+ * A bind mount's paths as Docker's `Binds` syntax can carry them (`host:container[:opts]`,
+ * no escaping, as dockershim wrote them): absolute, no `:` or NUL, and no `..` in the host
+ * path (the API server allows none in a hostPath either). A path that breaks the syntax
+ * would be read as other paths or options: refused (3), and the container is not created.
+ */
+export function requireBindPaths(mounts: readonly { hostPath: string; containerPath: string }[]): void {
+  for (const m of mounts) {
+    for (const [what, p] of [['host path', m.hostPath], ['container path', m.containerPath]] as const) {
+      if (!p.startsWith('/') || /[:\0]/.test(p) || (what === 'host path' && p.split('/').includes('..'))) {
+        throw new HandlerError(ErrorCode.InvalidArgument, `invalid mount ${what} ${JSON.stringify(p.slice(0, 200))}: absolute, without ".." or ":", expected`);
+      }
+    }
+  }
+}

@@ -1,4 +1,5 @@
 import { inject, injectable } from 'tsyringe';
+import { ContainerStatsReader } from './container-stats';
 import type { Service } from '@nats-io/services';
 import { ErrorCode, HandlerError, serveRpc } from '@splitlet/bus';
 import { RuntimeService } from '@splitlet/contracts';
@@ -23,6 +24,7 @@ export class RuntimeServer implements Runnable {
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(Sandboxes) private readonly sandboxes: Sandboxes,
     @inject(Containers) private readonly containers: Containers,
+    @inject(ContainerStatsReader) private readonly stats: ContainerStatsReader,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -80,6 +82,7 @@ export class RuntimeServer implements Runnable {
           if (req.timeout < 0n) throw new HandlerError(ErrorCode.InvalidArgument, `invalid timeout ${req.timeout}: seconds, 0 for none`);
           return this.containers.execSync(req);
         },
+        listContainerStats: async (req) => ({ stats: await this.stats.list(req.containerId) }),
         containerLogTail: async (req) => ({ log: await this.containers.logTail(requireContainerId(req.containerId, 'container'), req.lines, req.maxBytes) }),
       },
       { logger: this.logger },

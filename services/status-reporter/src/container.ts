@@ -4,6 +4,7 @@ import { runAll, TOKENS, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { EventWriter } from './event-writer';
+import { GonePods } from './gone-pods';
 import { kubePodApi } from './pod-api';
 import { InformerPodCache } from './pod-cache';
 import { PodStatusManager } from './pod-status-manager';
@@ -13,7 +14,7 @@ import { SR } from './tokens';
 export function wire(container: DependencyContainer, config: Config): Runnable {
   const kc = loadKubeConfig(config.KUBECONFIG);
   container.registerInstance(SR.PodApi, kubePodApi(kc));
-  const cache = new InformerPodCache(kc, config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger));
+  const cache = new InformerPodCache(kc, config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger), container.resolve(GonePods));
   container.registerInstance(SR.PodCache, cache);
   container.registerInstance(SR.ReconcileMs, config.SPLITLET_STATUS_RECONCILE_MS);
   return runAll(cache, container.resolve(PodStatusManager), container.resolve(EventWriter));

@@ -5,30 +5,51 @@ import { create } from '@bufbuild/protobuf';
 import { KubeEventSchema } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { createLogger } from '@splitlet/telemetry';
+import type { V1Pod } from '@kubernetes/client-node';
+import { statusv1 } from '@splitlet/contracts';
 import { FakeClock } from '@splitlet/testing';
 import { FakePodApi } from './__fixtures__/fake-pod-api';
 import { AGGREGATE_INTERVAL_MS, COMBINED_PREFIX, EventWriter, SPAM_BURST, SPAM_REFILL_MS } from './event-writer';
+import { CACHE_WAIT_MS } from './pod-cache';
+import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
 
 let stamp = 1_764_331_200_000_000_000n;
-const event = (reason: string, message: string, name = 'web', timestamp = stamp) =>
+const event = (reason: string, message: string, name = 'web', timestamp = stamp, uid = `uid-${name}`) =>
   create(KubeEventSchema, {
-    involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name, uid: `uid-${name}`, fieldPath: 'spec.containers{app}' },
+    involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name, uid, fieldPath: 'spec.containers{app}' },
     type: 'Normal',
     reason,
     message,
     timestamp,
   });
 
+/** A pod bound to the node, as the pod cache has it. */
+const boundPod = (name: string, uid = `uid-${name}`, deleting = false): V1Pod => ({
+  metadata: { uid, name, namespace: 'default', ...(deleting ? { deletionTimestamp: new Date() } : {}) },
+  spec: { nodeName: 'node-a', containers: [{ name: 'app' }] },
+  status: { phase: 'Running' },
+});
+
 describe('status-reporter EventWriter', () => {
   let api: FakePodApi;
   let clock: FakeClock;
   let writer: EventWriter;
+  let c: ReturnType<typeof container.createChildContainer>;
+  /** The pod cache's pods, by UID. */
+  const cached = new Map<string, V1Pod>();
+  const cache = {
+    byUid: (uid: string) => cached.get(uid),
+    byName: (ns: string, name: string) => [...cached.values()].find((p) => p.metadata!.namespace === ns && p.metadata!.name === name),
+  };
   beforeEach(() => {
     api = new FakePodApi();
     clock = new FakeClock();
-    const c = container.createChildContainer();
+    cached.clear();
+    for (const name of ['web', 'db']) cached.set(`uid-${name}`, boundPod(name));
+    c = container.createChildContainer();
     c.registerInstance(SR.PodApi, api);
+    c.registerInstance(SR.PodCache, cache);
     c.registerInstance(TOKENS.Nats, {});
     c.registerInstance(TOKENS.NodeName, 'node-a');
     c.registerInstance(TOKENS.Clock, clock);
@@ -182,6 +203,85 @@ describe('status-reporter EventWriter', () => {
       await writer.write(mount('late-9'));
       expect(plain()).toHaveLength(18);
       expect(combined()).toMatchObject([{ message: combinedOf('late-9'), count: 3 }]);
+    });
+  });
+
+  describe('only the node\'s own objects (issue 14: a forged event is refused)', () => {
+    const objectEvent = (involvedObject: Record<string, string>, reason = 'Killing') => create(KubeEventSchema, { involvedObject, type: 'Normal', reason, message: 'Stopping container app', timestamp: (stamp += 1000n) });
+    const written = () => api.events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.namespace ?? ''}/${e.involvedObject.name}:${e.reason}`);
+
+    it('EventWriter - an event about the node itself is written in "default", about the Node of no namespace', async () => {
+      await writer.write(objectEvent({ kind: 'Node', apiVersion: 'v1', name: 'node-a', uid: 'node-a' }, 'NodeReady'));
+      expect(api.events).toMatchObject([{ metadata: { namespace: 'default' }, involvedObject: { kind: 'Node', name: 'node-a', uid: 'node-a' }, reason: 'NodeReady' }]);
+      expect(api.events[0]!.involvedObject.namespace).toBeUndefined();
+      expect(writer.writes.refused).toBe(0);
+    });
+
+    it('EventWriter - a Node of another name, a Node in a namespace, another kind: refused at once', async () => {
+      await writer.write(objectEvent({ kind: 'Node', name: 'node-b' }, 'NodeNotReady'));
+      await writer.write(objectEvent({ kind: 'Node', name: 'node-a', namespace: 'default' }, 'NodeNotReady'));
+      await writer.write(objectEvent({ kind: 'Node', name: 'node-a', uid: 'some-uid' }, 'NodeNotReady'));
+      await writer.write(objectEvent({ kind: 'Secret', namespace: 'default', name: 'web' }, 'Leaked'));
+      await writer.write(objectEvent({ kind: 'Pod', apiVersion: 'apps/v1', namespace: 'default', name: 'web', uid: 'uid-web' }));
+      expect(api.events).toEqual([]);
+      expect(writer.writes.refused).toBe(5);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('EventWriter - a UID of the pod cache under another name or namespace: refused at once', async () => {
+      await writer.write(objectEvent({ kind: 'Pod', namespace: 'default', name: 'db', uid: 'uid-web' }));
+      await writer.write(objectEvent({ kind: 'Pod', namespace: 'kube-system', name: 'web', uid: 'uid-web' }));
+      expect(api.events).toEqual([]);
+      expect(writer.writes.refused).toBe(2);
+    });
+
+    it('EventWriter - a pod of another node, a pod under another UID, a name that never appears: refused once the pod cache had time to show it; other events go on meanwhile', async () => {
+      const forged = [
+        writer.write(objectEvent({ kind: 'Pod', namespace: 'default', name: 'elsewhere', uid: 'uid-of-node-b' })),
+        writer.write(objectEvent({ kind: 'Pod', namespace: 'default', name: 'web', uid: 'uid-impostor' })),
+        writer.write(objectEvent({ kind: 'Pod', namespace: 'kube-system', name: 'never' })),
+      ];
+      await clock.settle();
+      await writer.write(event('Started', 'Started container app', 'db'));
+      expect(written()).toEqual(['Pod/default/db:Started']);
+      await clock.advance(CACHE_WAIT_MS - 1);
+      expect(writer.writes.refused).toBe(0);
+      await clock.advance(1);
+      await Promise.all(forged);
+      expect(writer.writes.refused).toBe(3);
+      expect(written()).toEqual(['Pod/default/db:Started']);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('EventWriter - a genuine event before the pod cache has its pod is written once it does, in order with the pod\'s next events', async () => {
+      const first = writer.write(event('Pulling', 'Pulling image "x"', 'new'));
+      const second = writer.write(event('Pulled', 'Successfully pulled image "x"', 'new', (stamp += 1000n)));
+      await clock.settle();
+      await writer.write(event('Started', 'Started container app', 'web'));
+      expect(written()).toEqual(['Pod/default/web:Started']);
+      await clock.advance(1_000);
+      cached.set('uid-new', boundPod('new'));
+      await clock.advance(5_000);
+      await Promise.all([first, second]);
+      expect(written()).toEqual(['Pod/default/web:Started', 'Pod/default/new:Pulling', 'Pod/default/new:Pulled']);
+      expect(writer.writes.refused).toBe(0);
+      // The next one is written at once.
+      await writer.write(event('Started', 'Started container app', 'new', (stamp += 1000n)));
+      expect(written().at(-1)).toBe('Pod/default/new:Started');
+    });
+
+    it('EventWriter - events of a pod the status manager just deleted (the pod cache has dropped it) are written; its UID under another name is not', async () => {
+      c.registerInstance(SR.ReconcileMs, 10_000);
+      const manager = c.resolve(PodStatusManager);
+      cached.set('uid-web', boundPod('web', 'uid-web', true));
+      manager.offer(create(statusv1.PodStatusUpdateSchema, { podUid: 'uid-web', namespace: 'default', name: 'web', version: BigInt(clock.now()) * 1000n, terminated: true, status: { phase: 'Succeeded' } }));
+      await expect.poll(() => api.deletes).toEqual([{ ns: 'default', name: 'web', uid: 'uid-web' }]);
+      cached.delete('uid-web');
+      await writer.write(event('Killing', 'Stopping container app', 'web'));
+      expect(written()).toEqual(['Pod/default/web:Killing']);
+      await writer.write(event('Killing', 'Stopping container app', 'db', stamp, 'uid-web'));
+      expect(written()).toEqual(['Pod/default/web:Killing']);
+      expect(writer.writes.refused).toBe(1);
     });
   });
 });

@@ -9,12 +9,28 @@ import type { Logger } from '@splitlet/telemetry';
 import type { PodApi } from './pod-api';
 import { kubeTime } from '@splitlet/pod-status';
 import { EventCorrelator, type KubeEventObject } from './event-correlator';
+import { checkInvolvedObject, type EventRefusal, type EventVerdict } from './event-checks';
+import { GonePods } from './gone-pods';
+import { LruCache } from './lru';
+import { MAX_WAITING_FOR_POD, waitForCache, type PodCache } from './pod-cache';
 import { SR } from './tokens';
 
 export { AGGREGATE_INTERVAL_MS, AGGREGATE_MAX_EVENTS, COMBINED_PREFIX, SPAM_BURST, SPAM_REFILL_MS } from './event-correlator';
 
 /** Events waiting to be written; past it new ones are dropped (client-go's broadcaster queue, DropIfChannelFull). */
 export const QUEUE_LENGTH = 1000;
+/** Events waiting for the pod cache to show their pod, at most; past it new ones are refused. */
+export const WAITING_LENGTH = 1000;
+/** The longest wait between two looks at the pod cache for an event's pod. */
+const CACHE_LOOK_CAP_MS = 5_000;
+/** How many refused objects are remembered, each logged once. */
+const REFUSED_REMEMBERED = 4096;
+
+/** An event's involved object: events of one object keep their order. */
+const objectKey = (e: KubeEvent): string => {
+  const o = e.involvedObject;
+  return `${o?.kind}/${o?.namespace}/${o?.name}/${o?.uid}`;
+};
 
 /**
  * The one writer of Events: the kubelet's event recorder and client-go's
@@ -23,16 +39,31 @@ export const QUEUE_LENGTH = 1000;
  * event seen before is the same Event with its count raised and lastTimestamp moved;
  * a source and object that emit too much are throttled. Events are written one at a
  * time, in the order they arrive, as client-go's broadcaster hands them to its sink.
+ *
+ * Only events about this node's own objects are written (event-checks.ts): the Node,
+ * and pods the pod cache binds to the node (or deleted lately). An event about a pod
+ * the cache does not show yet waits for it, as a pod status does, and so do the
+ * events of the same object after it (their order stays); events of other objects go
+ * on meanwhile.
  */
 @injectable()
 export class EventWriter implements Runnable {
   private readonly correlator: EventCorrelator;
   private tail: Promise<void> = Promise.resolve();
   private queued = 0;
-  readonly writes = { creates: 0, patches: 0, dropped: 0 };
+  /** Events waiting for the pod cache, and per object the turn of the last of them. */
+  private waitingEvents = 0;
+  private readonly waiting = new Map<string, Promise<void>>();
+  /** Objects whose events were refused (each logged once), and how many such objects so far. */
+  private readonly refusedObjects = new LruCache<true>(REFUSED_REMEMBERED);
+  private refusedObjectCount = 0;
+  private readonly stopped = new AbortController();
+  readonly writes = { creates: 0, patches: 0, dropped: 0, refused: 0 };
 
   constructor(
     @inject(SR.PodApi) private readonly api: PodApi,
+    @inject(SR.PodCache) private readonly cache: PodCache,
+    @inject(GonePods) private readonly gone: GonePods,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
@@ -45,10 +76,54 @@ export class EventWriter implements Runnable {
     const sub = subscribe(this.nc, kubeEventsSubject(this.nodeName), KubeEventSchema, (e) => this.write(e), { logger: this.logger });
     await untilAborted(signal);
     sub.unsubscribe();
+    this.stopped.abort();
   }
 
-  /** Writes the event after those before it; resolves when it is written (or dropped). */
+  /**
+   * Writes the event after those before it; resolves when it is written, dropped or
+   * refused. Never rejects.
+   */
   write(e: KubeEvent): Promise<void> {
+    const key = objectKey(e);
+    const ahead = this.waiting.get(key);
+    const verdict = ahead ? 'wait' : this.check(e);
+    if (verdict === 'write') return this.enqueue(e);
+    if (verdict !== 'wait') return this.refuse(e, verdict);
+    if ((!ahead && this.waiting.size >= MAX_WAITING_FOR_POD) || this.waitingEvents >= WAITING_LENGTH) return this.refuse(e, 'too-many-waiting');
+    return this.waitForPod(e, key, ahead);
+  }
+
+  private check(e: KubeEvent): EventVerdict {
+    return checkInvolvedObject(e, this.nodeName, this.cache, this.gone);
+  }
+
+  /**
+   * Waits (behind the object's events before it) for the pod cache to show the event's
+   * pod, as long as a pod status may (pod-cache.ts), then writes or refuses it.
+   */
+  private waitForPod(e: KubeEvent, key: string, ahead: Promise<void> | undefined): Promise<void> {
+    this.waitingEvents++;
+    const since = this.clock.now();
+    let written: Promise<void> = Promise.resolve();
+    const turn = (async () => {
+      await ahead;
+      const look = () => {
+        const v = this.check(e);
+        return v === 'wait' ? undefined : v;
+      };
+      const verdict = (await waitForCache(look, { clock: this.clock, since, capMs: CACHE_LOOK_CAP_MS, signal: this.stopped.signal })) ?? 'not-bound';
+      this.waitingEvents--;
+      written = verdict === 'write' ? this.enqueue(e) : this.refuse(e, verdict);
+    })();
+    this.waiting.set(key, turn);
+    void turn.then(() => {
+      if (this.waiting.get(key) === turn) this.waiting.delete(key);
+    });
+    return turn.then(() => written);
+  }
+
+  /** Puts the event in the write queue (client-go's broadcaster: full, it is dropped). */
+  private enqueue(e: KubeEvent): Promise<void> {
     if (this.queued >= QUEUE_LENGTH) {
       this.writes.dropped++;
       return Promise.resolve();
@@ -57,6 +132,24 @@ export class EventWriter implements Runnable {
     const done = this.tail.then(() => this.record(e)).finally(() => this.queued--);
     this.tail = done.catch(() => undefined);
     return done;
+  }
+
+  /**
+   * Counts a refused event and logs it — the object and why, never the message — once
+   * per object (past the first 64 objects, at the 128th, 256th… only).
+   */
+  private refuse(e: KubeEvent, why: EventRefusal): Promise<void> {
+    this.writes.refused++;
+    const key = objectKey(e);
+    if (this.refusedObjects.get(key)) return Promise.resolve();
+    this.refusedObjects.add(key, true);
+    const n = ++this.refusedObjectCount;
+    if (n <= 64 || (n & (n - 1)) === 0) {
+      const o = e.involvedObject;
+      const object = { kind: o?.kind.slice(0, 64), namespace: o?.namespace.slice(0, 63), name: o?.name.slice(0, 253), uid: o?.uid.slice(0, 64) };
+      this.logger.warn({ object, reason: e.reason.slice(0, 128), why, refused: this.writes.refused }, 'event refused: not about this node\'s own objects');
+    }
+    return Promise.resolve();
   }
 
   /** client-go's recordToSink: correlate, then patch the Event it repeats or create it. Never throws. */
@@ -89,15 +182,18 @@ export class EventWriter implements Runnable {
     }
   }
 
-  /** The kubelet recorder's makeEvent: named <object>.<hex nanos>, source kubelet on this node. */
+  /**
+   * The kubelet recorder's makeEvent: named <object>.<hex nanos>, source kubelet on this
+   * node; an Event about the Node (no namespace) goes to "default", as client-go's.
+   */
   private makeEvent(e: KubeEvent): KubeEventObject | undefined {
     const o = e.involvedObject;
-    if (!o?.name || !o.namespace || !e.reason) return undefined;
+    if (!o?.name || !e.reason) return undefined;
     const nanos = e.timestamp || BigInt(this.clock.now()) * 1_000_000n;
     const when = kubeTime(nanos) as string;
     return {
-      metadata: { name: `${o.name}.${nanos.toString(16)}`, namespace: o.namespace },
-      involvedObject: { kind: o.kind, namespace: o.namespace, name: o.name, uid: o.uid, apiVersion: o.apiVersion, resourceVersion: o.resourceVersion || undefined, fieldPath: o.fieldPath || undefined },
+      metadata: { name: `${o.name}.${nanos.toString(16)}`, namespace: o.namespace || 'default' },
+      involvedObject: { kind: o.kind, namespace: o.namespace || undefined, name: o.name, uid: o.uid, apiVersion: o.apiVersion, resourceVersion: o.resourceVersion || undefined, fieldPath: o.fieldPath || undefined },
       reason: e.reason,
       message: e.message,
       type: e.type,

@@ -144,8 +144,8 @@ describe('status-reporter - forged pod status updates', () => {
     forged.status!.reason = 'Evicted';
     manager.offer(forged);
     await settled();
-    expect(api.patches[0]?.patch.status).toMatchObject({ phase: 'Running' });
-    expect(api.patches[0]?.patch.status).not.toHaveProperty('reason');
+    // Not Evicted: the reason the pod had (none), which the patch says by deleting it.
+    expect(api.patches[0]?.patch.status).toMatchObject({ phase: 'Running', reason: null });
   });
 
   it('PodStatusManager - a pod refused at admission (rejected, no container ever shown) is written Failed with its reason, as the kubelet\'s rejectPod', async () => {
@@ -190,6 +190,32 @@ describe('status-reporter - forged pod status updates', () => {
     manager.offer(update({ version: versionAt(START) + 2n, phase: 'Running', containers: ['running'] }));
     await settled();
     expect(phases()).toEqual(['Failed', 'Running']);
+  });
+
+  it('PodStatusManager - an update that leaves the containers out does not make the next one forget them: "rejected" Failed is then held (found by the fuzz test)', async () => {
+    manager.offer(update({ version: versionAt(START), phase: 'Running', containers: [] }));
+    await settled();
+    const forged = update({ version: versionAt(START) + 1n, phase: 'Failed', containers: [] });
+    forged.rejected = true;
+    manager.offer(forged);
+    await settled();
+    // Held: the same status as the one written, so nothing more is written.
+    expect(phases()).toEqual(['Running']);
+    expect(manager.terminalPhasesHeld).toBe(1);
+  });
+
+  it('PodStatusManager - under restartPolicy Never, a container that exited is not shown running again after an update that left it out', async () => {
+    const never = runningPod('uid-web', 'web');
+    never.spec!.restartPolicy = 'Never';
+    cached.set('uid-web', never);
+    manager.offer(update({ version: versionAt(START), phase: 'Failed', containers: ['exited'] }));
+    await settled();
+    manager.offer(update({ version: versionAt(START) + 1n, phase: 'Failed', containers: [] }));
+    await settled();
+    manager.offer(update({ version: versionAt(START) + 2n, phase: 'Running', containers: ['running'] }));
+    await settled();
+    expect(phases()).toEqual(['Failed', 'Failed']);
+    expect(manager.rejected['illegal-container-transition']).toBe(1);
   });
 
   it('PodStatusManager - a version of 2^64 - 1 is refused and does not hold the next status off', async () => {

@@ -101,6 +101,12 @@ describe('status-reporter PodStatusManager', () => {
       patch: {
         metadata: { uid: 'uid-1' },
         status: {
+          // What the status lacks is deleted (the kubelet's patch from old to new would).
+          message: null,
+          reason: null,
+          hostIP: null,
+          initContainerStatuses: null,
+          ephemeralContainerStatuses: null,
           phase: 'Running',
           podIP: '172.17.0.5',
           // podIPs and hostIPs are replaced, not merged by IP (a strategic merge patch directive).
@@ -140,16 +146,21 @@ describe('status-reporter PodStatusManager', () => {
     expect(api.patches).toHaveLength(1);
   });
 
-  it('PodStatusManager - a failed write is retried with back-off; the newest status wins meanwhile', async () => {
+  it('PodStatusManager - a failed write is retried with back-off; a newer status is tried at once and wins', async () => {
     api.failures = [503, 503];
     manager.offer(update(1, 'Pending'));
     await expect.poll(() => clock.pending).toBe(1);
+    expect(api.attempts).toHaveLength(1);
+    // The kubelet syncs on every status it is handed: the newer one does not wait out the 200 ms.
     manager.offer(update(2, 'Running'));
-    await clock.advance(200);
-    await expect.poll(() => clock.pending).toBe(1);
-    await clock.advance(400);
+    await expect.poll(() => api.attempts.length).toBe(2); // without the clock moving
+    await expect.poll(() => clock.pending).toBe(1); // failed too: now 400 ms
+    await clock.advance(399);
+    expect(api.attempts).toHaveLength(2);
+    await clock.advance(1);
     await settled();
     expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running']);
+    expect(api.attempts).toHaveLength(3);
   });
 
   it('PodStatusManager - a terminated pod: the status is written, then the deletion completed under its UID', async () => {

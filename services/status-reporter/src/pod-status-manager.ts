@@ -10,8 +10,10 @@ import { ATTR, type Logger } from '@splitlet/telemetry';
 import type { V1PodStatus } from '@kubernetes/client-node';
 import { mergeConditions, toKubePodStatus, toWirePodStatus } from '@splitlet/pod-status';
 import type { PodApi } from './pod-api';
-import type { PodCache } from './pod-cache';
+import { CACHE_WAIT_MS, MAX_WAITING_FOR_POD, type PodCache } from './pod-cache';
+import { GonePods } from './gone-pods';
 import { SR } from './tokens';
+import { ShownContainers } from './shown-containers';
 import { hasIdentity, holdTerminalPhase, identityMismatch, illegalContainerTransition, REJECTIONS, terminatedButNotDeleting, versionTooFarAhead, type Rejection } from './update-checks';
 
 interface PodEntry {
@@ -38,6 +40,8 @@ interface PodEntry {
   waiting?: { update: statusv1.PodStatusUpdate; since: number };
   /** Aborted when a newer update comes: a waiting one must not hold it up. */
   newer?: AbortController;
+  /** What the pod's statuses have shown of its containers (shown-containers.ts): the checks' memory. */
+  shown?: ShownContainers;
 }
 
 /** A status in the one JSON shape both sides compare in: the API's, through the wire mapping. */
@@ -50,24 +54,22 @@ const normalized = (status: V1PodStatus | undefined): string => JSON.stringify(t
  */
 function withReplacedIPs(status: V1PodStatus): object {
   const replace = { $patch: 'replace' };
-  return { ...status, podIPs: [...(status.podIPs ?? []), replace], hostIPs: [...(status.hostIPs ?? []), replace] };
+  return { ...removedFields(status), ...status, podIPs: [...(status.podIPs ?? []), replace], hostIPs: [...(status.hostIPs ?? []), replace] };
 }
 
-/** How many deleted pods' UIDs are remembered to drop their late updates. */
-const GONE_REMEMBERED = 10_000;
 /**
- * How long an update may wait for the pod cache to agree with it — show its pod bound
- * to this node (a pod's first status can come before the informer's event, every
- * status after a restart before the first list), or show the deletion of a pod
- * reported terminated: longer than pod-sync's resync, which would send it again
- * anyway. Past it, the update is refused. A newer update replaces a waiting one.
+ * The node's fields a status may drop (a message once the pod is past what it said,
+ * the init containers' list, ...). The kubelet patches from the old status to the new
+ * (a two-way merge: what the new one lacks is deleted); a patch built from the new
+ * status alone would leave the old value in place for good, so each such field the
+ * new status lacks is deleted explicitly (null in a merge patch).
  */
-const CACHE_WAIT_MS = 300_000;
-/**
- * How many pods' updates may wait so at once: more than a node runs (the kubelet's
- * default is 110 pods), so a flood of forged UIDs holds little memory.
- */
-const MAX_WAITING_FOR_POD = 128;
+const DROPPABLE = ['message', 'reason', 'hostIP', 'podIP', 'initContainerStatuses', 'ephemeralContainerStatuses'] as const;
+
+function removedFields(status: V1PodStatus): Record<string, null> {
+  return Object.fromEntries(DROPPABLE.filter((k) => status[k] === undefined).map((k) => [k, null]));
+}
+
 /**
  * The status manager's updateStatusInternal: against the newest status held for the
  * pod, a condition whose status did not change keeps its lastTransitionTime, one that
@@ -108,12 +110,6 @@ const tracer = trace.getTracer('status-reporter');
 @injectable()
 export class PodStatusManager implements Runnable {
   private readonly pods = new Map<string, PodEntry>();
-  /**
-   * Pods this manager deleted or found gone (by UID, oldest first): a late update for
-   * one (pod-sync may still publish while its worker winds down) is not written,
-   * which would only be a PATCH answered 404. Bounded; a UID is never reused.
-   */
-  private readonly gone = new Set<string>();
   /** Aborted (and replaced) when a write succeeds: failed writes waiting to retry go at once. */
   private wake = new AbortController();
   /** Counts of API writes, for the record. */
@@ -128,6 +124,11 @@ export class PodStatusManager implements Runnable {
   constructor(
     @inject(SR.PodApi) private readonly api: PodApi,
     @inject(SR.PodCache) private readonly cache: PodCache,
+    /**
+     * Pods deleted (by this manager, or as the pod cache saw): a late update for one
+     * (pod-sync may still publish while its worker winds down) is not written.
+     */
+    @inject(GonePods) private readonly gone: GonePods,
     @inject(SR.ReconcileMs) private readonly reconcileMs: number,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
@@ -214,18 +215,23 @@ export class PodStatusManager implements Runnable {
     try {
       // The back-off is capped at the reconcile period (the kubelet retries a failed
       // write at its next 10 s syncBatch), and cut short when another write succeeds:
-      // once the API server answers again, every waiting status goes at once.
+      // once the API server answers again, every waiting status goes at once; so does a
+      // newer status of the pod.
       const cap = Math.min(this.reconcileMs, MAX_RETRY_MS);
       for (let delay = 200; entry.latest && (entry.forced || !entry.written || entry.latest.version > entry.written.version); ) {
         const latest = entry.latest;
         const outcome = await context.with(entry.latestContext ?? context.active(), () => this.write(latest, entry));
         if (outcome === 'retry') {
-          await this.clock.sleep(delay, this.wake.signal).catch(() => undefined);
+          // A newer status is tried at once, as the kubelet's status manager syncs on every
+          // update it is handed: only the failed one waits out the back-off.
+          if (entry.latest !== latest) continue;
+          entry.newer = new AbortController();
+          await this.clock.sleep(delay, AbortSignal.any([this.wake.signal, entry.newer.signal])).catch(() => undefined);
           delay = Math.min(delay * 2, cap);
         } else if (outcome === 'gone') {
           this.pods.delete(uid);
-          this.gone.add(uid);
-          if (this.gone.size > GONE_REMEMBERED) this.gone.delete(this.gone.values().next().value!);
+          // Its identity was checked against the pod cache before it was written.
+          this.gone.add({ uid, namespace: latest.namespace, name: latest.name });
           return;
         } else if (outcome === 'not-bound' || outcome === 'terminated-not-deleting') {
           const now = this.clock.now();
@@ -287,11 +293,14 @@ export class PodStatusManager implements Runnable {
         if (terminatedButNotDeleting(u, pod)) return 'terminated-not-deleting';
         entry.waiting = undefined;
         const old: V1PodStatus = entry.written?.json ? (JSON.parse(entry.written.json) as V1PodStatus) : (pod.status ?? {});
-        if (illegalContainerTransition(u.status!, old, pod)) {
+        // Checked against every status shown, not only the last one: a status that leaves
+        // a container out (written first) must not make the next one's checks forget it.
+        const shown = (entry.shown ??= new ShownContainers(pod.status));
+        if (illegalContainerTransition(u.status!, shown.asStatus(old), pod)) {
           this.reject('illegal-container-transition', u);
           return 'rejected';
         }
-        const merged = holdTerminalPhase(u.status!, old, pod, u.rejected);
+        const merged = holdTerminalPhase(u.status!, shown.asStatus(old), pod, u.rejected);
         if (merged.held) {
           this.terminalPhasesHeld++;
           this.logger.info({ pod: `${u.namespace}/${u.name}`, uid: u.podUid, phase: u.status!.phase, kept: old.phase ?? 'Pending' }, 'terminal phase held: the pod\'s containers could still run');
@@ -315,6 +324,7 @@ export class PodStatusManager implements Runnable {
         }
         entry.forced = false;
         entry.written = { version: u.version, json, held, at, cacheRv };
+        shown.add(status);
         if (u.terminated) {
           await this.api.deletePod(u.namespace, u.name, u.podUid);
           this.writes.deletes++;

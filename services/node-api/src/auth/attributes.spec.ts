@@ -7,6 +7,8 @@ describe('request attributes', () => {
     ['GET', '/stats', 'get', ['stats']],
     ['GET', '/metrics', 'get', ['metrics']],
     ['GET', '/metrics/cadvisor', 'get', ['metrics']],
+    ['GET', '/metrics/probes', 'get', ['metrics']],
+    ['GET', '/metricsfoo', 'get', ['proxy']],
     ['GET', '/logs/syslog', 'get', ['log']],
     ['POST', '/checkpoint/ns/pod/c', 'create', ['checkpoint']],
     ['GET', '/containerLogs/ns/pod/c', 'get', ['proxy']],

@@ -8,12 +8,13 @@ import { createLogger } from '@splitlet/telemetry';
 import { FakeClock, useNatsServer, waitFor } from '@splitlet/testing';
 import { testCA, type Issued } from '../__fixtures__/pki';
 import { SpdyTestClient } from '../__fixtures__/spdy-client';
+import { dialChannels, type ChannelTestClient } from '../__fixtures__/ws-client';
 import { RequestAuthenticator } from '../auth/authenticator';
 import { RequestAuthorizer } from '../auth/authorizer';
 import type { PodSource } from '../logs/container-logs';
 import { createKubeletServer, type Route } from '../server';
 import { servePortForward } from '../portforward/port-forward';
-import { serveExec, serveExecWithoutUpgrade } from './exec';
+import { serveAttach, serveExec, serveExecWithoutUpgrade } from './exec';
 
 const nats = useNatsServer();
 const runningPod: V1Pod = {
@@ -32,8 +33,9 @@ let openGate: Promise<void> | undefined;
 const execClient = {
   openExec: async (req: OpenExecRequest) => {
     opened.push(req);
-    await openGate;
+    // Named before waiting: execs opened at once (a WebSocket port-forward's ports) get ids of their own.
     const id = `x${opened.length}`;
+    await openGate;
     const seen: ExecStreamRequest[] = [];
     ops.push(seen);
     nats.nc.subscribe(execStreamSubject('node-a', id), {
@@ -45,6 +47,10 @@ const execClient = {
     });
     return { streamId: id };
   },
+  openAttach: async (req: OpenExecRequest) => {
+    attaches.push(req);
+    return execClient.openExec({ ...req, cmd: ['<attach>'] } as OpenExecRequest);
+  },
   openPortForward: async (req: { podUid: string; port: number }) => {
     forwards.push(req);
     if (req.port === 81) throw new Error('no running pod sandbox');
@@ -52,9 +58,12 @@ const execClient = {
   },
 } as unknown as ServiceClient<typeof ExecStreamService> & { openExec(r: OpenExecRequest): Promise<{ streamId: string }> };
 const forwards: { podUid: string; port: number }[] = [];
+const attaches: unknown[] = [];
 
 let port = 0;
 let admin: Issued;
+/** A client certificate the authorizer refuses. */
+let bob: Issued;
 let caCert = '';
 let server: ReturnType<typeof createKubeletServer>;
 beforeAll(async () => {
@@ -62,11 +71,13 @@ beforeAll(async () => {
   caCert = ca.cert;
   const serving = await ca.issue('CN=node', 'server', '127.0.0.1');
   admin = await ca.issue('O=system:masters, CN=admin', 'client');
+  bob = await ca.issue('CN=bob', 'client');
   const clock = new FakeClock();
   const logger = createLogger('node-api', { level: 'silent' });
   const deps = { pods, exec: execClient, nc: nats.nc, nodeName: 'node-a', logger, streamCreationTimeoutMs: 300 };
   const routes: Route[] = [
     { method: ['GET', 'POST'], path: /^\/portForward\/([^/]+)\/([^/]+)$/, handle: async () => undefined, upgrade: (q, s, h, u, p) => servePortForward(deps, q, s, h, u, p) },
+    { method: ['GET', 'POST'], path: /^\/attach\/([^/]+)\/([^/]+)\/([^/]+)$/, handle: async () => undefined, upgrade: (q, s, h, u, p) => serveAttach(deps, q, s, h, u, p) },
     { method: ['GET', 'POST'], path: /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)$/, handle: (q, res, u, p) => serveExecWithoutUpgrade(deps, q, res, u, p), upgrade: (q, s, h, u, p) => serveExec(deps, q, s, h, u, p) },
   ];
   server = createKubeletServer(
@@ -110,6 +121,33 @@ async function upgrade(path: string, protocols = 'v4.channel.k8s.io,v3.channel.k
   }
   return { status: 0, head: buf.toString(), socket };
 }
+
+describe('attach over SPDY', () => {
+  it('serveAttach - the container\'s output and stdin; its end is Success whatever the exit code; an unknown container is the kubelet\'s 500', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      if (seen.filter((r) => r.op === ExecStreamOp.READ).length === 1) return { stdout: Buffer.from('log line\n') };
+      await waitFor('stdin written', async () => (seen.some((r) => r.op === ExecStreamOp.WRITE_STDIN) ? true : undefined), 5_000, 10);
+      return { exited: true, exitCode: 0 };
+    };
+    const u = await upgrade('/attach/ns/web/app?input=1&output=1&error=1');
+    expect(u.status).toBe(101);
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error' });
+    await c.open(3, { streamType: 'stdin' });
+    await c.open(5, { streamType: 'stdout' });
+    await c.open(7, { streamType: 'stderr' });
+    c.send(3, 'typed\n');
+    await c.until('the error stream finished', () => c.finished(1) || undefined);
+    expect(attaches.at(-1)).toMatchObject({ containerId: 'c1', stdin: true, stdout: true, stderr: true });
+    expect(c.received(5)).toBe('log line\n');
+    expect(Buffer.concat(ops.at(-1)!.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => Buffer.from(r.stdin))).toString()).toBe('typed\n');
+    expect(JSON.parse(c.received(1))).toEqual({ metadata: {}, status: 'Success' });
+
+    const missing = await upgrade('/attach/ns/web/sidecar?output=1');
+    expect([missing.status, missing.head.split('\r\n')[0]]).toEqual([500, 'HTTP/1.1 500 Internal Server Error']);
+  });
+});
 
 describe('exec over SPDY', () => {
   it('serveExec - v4: stdin reaches the exec and its end is passed on; stdout and stderr apart; the exit code as a metav1.Status', async () => {
@@ -261,5 +299,179 @@ describe('port-forward over SPDY', () => {
     await c.until('the pairing timeout', () => c.finished(9) || undefined);
     expect(c.received(9)).toBe('timed out waiting for streams');
     u.socket.destroy();
+  });
+});
+
+/** A WebSocket to the server as the API server dials it (GET), as `who` (admin by default; null: no client certificate). */
+async function dialWs(path: string, protocols: string[], who: Issued | null = admin): Promise<{ status: number; body?: string; protocol?: string; client?: ChannelTestClient }> {
+  return dialChannels(`wss://127.0.0.1:${port}${path}`, protocols, { ca: caCert, ...(who ? { cert: who.cert, key: who.key } : {}) });
+}
+
+describe('exec over WebSocket', () => {
+  it('serveExec - v4.channel.k8s.io: an empty stdout message first, stdin on 0, stdout on 1, stderr on 2, the exit code as a metav1.Status on 3, then a normal close', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      if (seen.filter((r) => r.op === ExecStreamOp.READ).length === 1) return { stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') };
+      await waitFor('stdin written', async () => (seen.some((r) => r.op === ExecStreamOp.WRITE_STDIN) ? true : undefined), 5_000, 10);
+      return { exited: true, exitCode: 3 };
+    };
+    const d = await dialWs('/exec/ns/web/app?command=sh&command=-c&command=cat&input=1&output=1&error=1', ['v4.channel.k8s.io', 'channel.k8s.io']);
+    expect([d.status, d.protocol]).toEqual([101, 'v4.channel.k8s.io']);
+    const c = d.client!;
+    await c.until('the first message', () => c.messages[0]);
+    expect(c.messages[0]).toEqual({ channel: 1, data: Buffer.alloc(0), binary: true });
+    c.send(0, 'hello');
+    await c.until('the close', () => c.closeCode);
+    expect(c.closeCode).toBe(1000);
+    expect([c.received(1), c.received(2)]).toEqual(['out\n', 'err\n']);
+    expect(JSON.parse(c.received(3))).toEqual({
+      metadata: {},
+      status: 'Failure',
+      message: 'command terminated with non-zero exit code: error executing command [sh -c cat], exit code 3',
+      reason: 'NonZeroExitCode',
+      details: { causes: [{ reason: 'ExitCode', message: '3' }] },
+    });
+    expect(opened.at(-1)).toMatchObject({ containerId: 'c1', cmd: ['sh', '-c', 'cat'], stdin: true, stdout: true, stderr: true, tty: false });
+    expect(Buffer.concat(ops.at(-1)!.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => r.stdin)).toString()).toBe('hello');
+  });
+
+  it('serveExec - v4.base64.channel.k8s.io: Success as JSON, output as base64 text', async () => {
+    script = async (req) => (req.op === ExecStreamOp.READ ? { stdout: Buffer.from('hi\n'), exited: true, exitCode: 0 } : {});
+    const d = await dialWs('/exec/ns/web/app?command=echo&command=hi&output=1', ['v4.base64.channel.k8s.io']);
+    const c = d.client!;
+    await c.until('the close', () => c.closeCode);
+    expect(c.received(1)).toBe('hi\n');
+    expect(c.messages.every((m) => !m.binary)).toBe(true);
+    expect(JSON.parse(c.received(3))).toEqual({ metadata: {}, status: 'Success' });
+  });
+
+  it('serveExec - channel.k8s.io and base64.channel.k8s.io (before v4): a failure is its message on 3, a success nothing', async () => {
+    script = async (req) => (req.op === ExecStreamOp.READ ? { exited: true, exitCode: 2 } : {});
+    const failed = (await dialWs('/exec/ns/web/app?command=false&output=1', ['channel.k8s.io'])).client!;
+    await failed.until('the close', () => failed.closeCode);
+    expect(failed.received(3)).toBe('command terminated with non-zero exit code: error executing command [false], exit code 2');
+    script = async (req) => (req.op === ExecStreamOp.READ ? { stdout: Buffer.from('ok'), exited: true, exitCode: 0 } : {});
+    const ok = (await dialWs('/exec/ns/web/app?command=true&output=1', ['base64.channel.k8s.io'])).client!;
+    await ok.until('the close', () => ok.closeCode);
+    expect(ok.received(1)).toBe('ok');
+    expect(ok.messages.filter((m) => m.channel === 3)).toEqual([]);
+  });
+
+  it('serveExec - with a terminal the resize channel sizes the exec; without stdout the empty first message is on stderr, without either on the error channel', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      await waitFor('a resize', async () => (seen.some((r) => r.op === ExecStreamOp.RESIZE) ? true : undefined), 5_000, 10);
+      return { exited: true, exitCode: 0 };
+    };
+    const tty = (await dialWs('/exec/ns/web/app?command=sh&output=1&tty=1&input=1', ['v4.channel.k8s.io'])).client!;
+    tty.send(4, '{"Width":100,"Height":30}');
+    await waitFor('the exec opened', async () => (opened.at(-1)?.tty ? true : undefined), 5_000, 10);
+    tty.send(4, '{"Width":120,"Height":40}');
+    await tty.until('the close', () => tty.closeCode);
+    expect(opened.at(-1)).toMatchObject({ tty: true, size: { width: 100, height: 30 } });
+    expect(ops.at(-1)!.find((r) => r.op === ExecStreamOp.RESIZE)?.size).toMatchObject({ width: 120, height: 40 });
+
+    script = async (req) => (req.op === ExecStreamOp.READ ? { exited: true, exitCode: 0 } : {});
+    const stderrOnly = (await dialWs('/exec/ns/web/app?command=true&error=1', ['v4.channel.k8s.io'])).client!;
+    await stderrOnly.until('the close', () => stderrOnly.closeCode);
+    expect(stderrOnly.messages[0]).toEqual({ channel: 2, data: Buffer.alloc(0), binary: true });
+    const stdinOnly = (await dialWs('/exec/ns/web/app?command=true&input=1', ['v4.channel.k8s.io'])).client!;
+    await stdinOnly.until('the close', () => stdinOnly.closeCode);
+    expect(stdinOnly.messages[0]).toEqual({ channel: 3, data: Buffer.alloc(0), binary: true });
+  });
+
+  it('serveExec - 2 MiB of output and 1 MiB of stdin over a WebSocket, byte-exact', async () => {
+    const out = Buffer.alloc(2 * 1024 * 1024);
+    for (let i = 0; i < out.length; i++) out[i] = (i * 7) % 251;
+    const stdin = Buffer.alloc(1024 * 1024, 0x5a);
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      const n = seen.filter((r) => r.op === ExecStreamOp.READ).length;
+      if (n <= 8) return { stdout: out.subarray((n - 1) * 262_144, n * 262_144) };
+      await waitFor('all stdin', async () => (seen.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).reduce((a, r) => a + r.stdin.length, 0) === stdin.length ? true : undefined), 5_000, 10);
+      return { exited: true, exitCode: 0 };
+    };
+    const c = (await dialWs('/exec/ns/web/app?command=cat&input=1&output=1', ['v4.channel.k8s.io'])).client!;
+    c.send(0, stdin);
+    await c.until('the close', () => c.closeCode, 10_000);
+    expect(Buffer.concat(c.messages.filter((m) => m.channel === 1).map((m) => m.data)).equals(out)).toBe(true);
+    expect(Buffer.concat(ops.at(-1)!.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => r.stdin)).equals(stdin)).toBe(true);
+  });
+
+  it('serveExec - a WebSocket client that goes away closes the exec at once', async () => {
+    script = async (req) => {
+      if (req.op === ExecStreamOp.READ) await new Promise((r) => setTimeout(r, 200));
+      return {};
+    };
+    const before = opened.length;
+    const c = (await dialWs('/exec/ns/web/app?command=sleep&output=1', ['v4.channel.k8s.io'])).client!;
+    await waitFor('reads going on', async () => (ops.length > before && ops.at(-1)!.length ? true : undefined), 5_000, 10);
+    const gone = Date.now();
+    c.ws.terminate();
+    await waitFor('CLOSE sent', async () => (ops[before]!.some((r) => r.op === ExecStreamOp.CLOSE) ? true : undefined), 2_000, 10);
+    expect(Date.now() - gone).toBeLessThan(1_000);
+  });
+
+  it('serveExec - the same filter as SPDY: no identity 401, a user the authorizer refuses 403, before any exec; no protocol in common 403; the kubelet\'s 400 and 404', async () => {
+    const before = opened.length;
+    expect(await dialWs('/exec/ns/web/app?command=true&output=1', ['v4.channel.k8s.io'], null)).toMatchObject({ status: 401, body: 'Unauthorized' });
+    const refused = await dialWs('/exec/ns/web/app?command=true&output=1', ['v4.channel.k8s.io'], bob);
+    expect(refused).toMatchObject({ status: 403, body: 'Forbidden (user=bob, verb=get, resource=nodes, subresource(s)=[proxy])\n' });
+    expect((await dialWs('/attach/ns/web/app?output=1', ['v4.channel.k8s.io'], bob)).status).toBe(403);
+    expect((await dialWs('/portForward/ns/web?port=80', ['v4.channel.k8s.io'], bob)).status).toBe(403);
+    expect((await dialWs('/exec/ns/web/app?command=true&output=1', ['v5.channel.k8s.io', 'portforward.k8s.io'])).status).toBe(403);
+    expect((await dialWs('/exec/ns/web/app?command=true', ['v4.channel.k8s.io'])).status).toBe(400);
+    expect((await dialWs('/exec/ns/nope/app?command=true&output=1', ['v4.channel.k8s.io'])).status).toBe(404);
+    expect(opened.length).toBe(before);
+  });
+});
+
+describe('attach over WebSocket', () => {
+  it('serveAttach - the container\'s output on 1 and Success on 3', async () => {
+    script = async (req) => (req.op === ExecStreamOp.READ ? { stdout: Buffer.from('tick\n'), exited: true, exitCode: 1 } : {});
+    const c = (await dialWs('/attach/ns/web/app?output=1', ['v4.channel.k8s.io'])).client!;
+    await c.until('the close', () => c.closeCode);
+    expect(c.received(1)).toBe('tick\n');
+    expect(JSON.parse(c.received(3))).toEqual({ metadata: {}, status: 'Success' });
+  });
+});
+
+describe('port-forward over WebSocket', () => {
+  it('servePortForward - each port is channels 2i (data) and 2i+1 (error), each opened with the port little-endian; bytes both ways; closed once every connection ended', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      await waitFor('the request', async () => (seen.some((r) => r.op === ExecStreamOp.WRITE_STDIN) ? true : undefined), 5_000, 10);
+      const sent = Buffer.concat(seen.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => r.stdin)).toString();
+      return { stdout: Buffer.from(`echo:${sent}`), exited: true, exitCode: 0 };
+    };
+    const d = await dialWs('/portForward/ns/web?port=8080&port=9090', ['v4.channel.k8s.io']);
+    expect([d.status, d.protocol]).toEqual([101, 'v4.channel.k8s.io']);
+    const c = d.client!;
+    await c.until('the port prefixes', () => (c.messages.length >= 4 ? true : undefined));
+    expect(c.messages.slice(0, 4).map((m) => [m.channel, [...m.data]])).toEqual([
+      [0, [0x90, 0x1f]],
+      [1, [0x90, 0x1f]],
+      [2, [0x82, 0x23]],
+      [3, [0x82, 0x23]],
+    ]);
+    c.send(0, 'a');
+    c.send(2, 'b');
+    await c.until('the close', () => c.closeCode);
+    expect(c.closeCode).toBe(1000);
+    // Past the 2-byte prefix: the pod's answer on each data channel, nothing on the error channels.
+    expect([c.received(0).slice(2), c.received(2).slice(2), c.received(1).length, c.received(3).length]).toEqual(['echo:a', 'echo:b', 2, 2]);
+    expect(forwards.slice(-2).map((f) => f.port).sort()).toEqual([8080, 9090]);
+  });
+
+  it('servePortForward - a failed connection writes the kubelet\'s words on its error channel; bad ports are 400 before the pod is looked up', async () => {
+    const c = (await dialWs('/portForward/ns/web?port=81', ['v4.base64.channel.k8s.io'])).client!;
+    await c.until('the close', () => c.closeCode);
+    expect(c.received(1).slice(2)).toBe('error forwarding port 81 to pod uid-1, uid : no running pod sandbox');
+    expect(await dialWs('/portForward/ns/nope', ['v4.channel.k8s.io'])).toMatchObject({ status: 400, body: 'query parameter "port" is required' });
+    expect(await dialWs('/portForward/ns/web?port=0', ['v4.channel.k8s.io'])).toMatchObject({ status: 400, body: 'port "0" must be > 0' });
+    expect(await dialWs('/portForward/ns/web?port=http', ['v4.channel.k8s.io'])).toMatchObject({ status: 400, body: 'unable to parse "http" as a port: strconv.ParseUint: parsing "http": invalid syntax' });
+    expect(await dialWs(`/portForward/ns/web?port=${Array.from({ length: 128 }, (_, i) => 1000 + i).join(',')}`, ['v4.channel.k8s.io'])).toMatchObject({ status: 400, body: 'at most 127 ports in one request' });
+    expect((await dialWs('/portForward/ns/nope?port=80', ['v4.channel.k8s.io'])).status).toBe(404);
+    expect((await dialWs('/portForward/ns/web?port=80', ['channel.k8s.io'])).status).toBe(403);
   });
 });

@@ -2,6 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawResponse } from '../server';
 import { SpdyServerConnection, type SpdyStream } from '../spdy/spdy-connection';
+import type { InputStream, OutputStream, StreamConnection } from '../streaming';
+import { upgradeToChannels, type ChannelType } from '../wsstream/channel-conn';
 
 // The server side of Kubernetes' remote command protocol over SPDY, as the kubelet's
 // streaming server speaks it (k8s.io/kubelet pkg/cri/streaming/remotecommand and
@@ -43,15 +45,15 @@ export function negotiate(req: IncomingMessage, server: readonly string[]): { pr
   return { protocol };
 }
 
-/** A remote command session's streams by `streamType`, once the client created all it asked for. */
+/** A remote command session's streams (SPDY: by `streamType`, once the client created all it asked for; WebSocket: by channel). */
 export interface RemoteCommandStreams {
   protocol: string;
-  conn: SpdyServerConnection;
-  error?: SpdyStream;
-  stdin?: SpdyStream;
-  stdout?: SpdyStream;
-  stderr?: SpdyStream;
-  resize?: SpdyStream;
+  conn: StreamConnection;
+  error?: OutputStream;
+  stdin?: InputStream;
+  stdout?: OutputStream;
+  stderr?: OutputStream;
+  resize?: InputStream;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function upgradeRemoteCommand(req: IncomingMessage, socket: Duplex,
   const conn = new SpdyServerConnection(socket, head);
   const resizes = n.protocol === 'v4.channel.k8s.io' || n.protocol === 'v3.channel.k8s.io';
   const expected = 1 + Number(opts.stdin) + Number(opts.stdout) + Number(opts.stderr) + Number(opts.tty && resizes);
-  const got: RemoteCommandStreams = { protocol: n.protocol, conn };
+  const got: { protocol: string; conn: SpdyServerConnection } & Partial<Record<'error' | 'stdin' | 'stdout' | 'stderr' | 'resize', SpdyStream>> = { protocol: n.protocol, conn };
   const ok = await new Promise<boolean>((resolve) => {
     let replied = 0;
     const timer = setTimeout(() => finish(false), timeoutMs);
@@ -111,6 +113,41 @@ function isSpdyUpgrade(req: IncomingMessage): boolean {
   return (req.headers.connection ?? '').toLowerCase().includes('upgrade') && (req.headers.upgrade ?? '').toLowerCase().includes('spdy/3.1');
 }
 
+/**
+ * The protocols the kubelet accepts over a WebSocket (remotecommand createWebSocketStreams):
+ * no protocol, `channel.k8s.io` and `base64.channel.k8s.io` (v1 statuses),
+ * `v4.channel.k8s.io` and `v4.base64.channel.k8s.io` (metav1.Status JSON). Not v5: the API
+ * server answers a v5 client itself, over SPDY to the kubelet.
+ */
+export const REMOTECOMMAND_WEBSOCKET_PROTOCOLS = ['', 'channel.k8s.io', 'base64.channel.k8s.io', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io'] as const;
+
+/** The remote command channels (remotecommand websocket.go): stdin, stdout, stderr, error, resize. */
+const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4 } as const;
+
+/**
+ * The remote command protocol over a WebSocket (createWebSocketStreams): the channels
+ * asked for, the error channel always, resize with a terminal (the kubelet reads it only
+ * then); once open, an empty message on the first channel the server writes (stdout,
+ * else stderr, else error) tells the client the session is established. Undefined when
+ * the upgrade was refused (answered).
+ */
+export async function upgradeRemoteCommandWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, opts: StreamOptions): Promise<RemoteCommandStreams | undefined> {
+  const types: ChannelType[] = [opts.stdin ? 'read' : 'ignore', opts.stdout ? 'write' : 'ignore', opts.stderr ? 'write' : 'ignore', 'write', opts.tty ? 'read' : 'ignore'];
+  const conn = await upgradeToChannels(req, socket, head, REMOTECOMMAND_WEBSOCKET_PROTOCOLS, types);
+  if (!conn) return undefined;
+  const ch = conn.channels;
+  ch[opts.stdout ? CHANNEL.stdout : opts.stderr ? CHANNEL.stderr : CHANNEL.error]!.write(new Uint8Array(0));
+  return {
+    protocol: conn.protocol,
+    conn,
+    error: ch[CHANNEL.error]!,
+    ...(opts.stdin ? { stdin: ch[CHANNEL.stdin]! } : {}),
+    ...(opts.stdout ? { stdout: ch[CHANNEL.stdout]! } : {}),
+    ...(opts.stderr ? { stderr: ch[CHANNEL.stderr]! } : {}),
+    ...(opts.tty ? { resize: ch[CHANNEL.resize]! } : {}),
+  };
+}
+
 /** A metav1.Status as the kubelet writes it on the error stream (v4: JSON; before: the message, failures only). */
 export interface ExecStatus {
   status: 'Success' | 'Failure';
@@ -121,7 +158,8 @@ export interface ExecStatus {
 }
 
 export function statusBytes(protocol: string, s: ExecStatus): Buffer | undefined {
-  if (protocol === 'v4.channel.k8s.io') return Buffer.from(JSON.stringify({ metadata: {}, ...s }));
+  // v4.channel.k8s.io (SPDY and WebSocket) and v4.base64.channel.k8s.io (WebSocket).
+  if (protocol.startsWith('v4.')) return Buffer.from(JSON.stringify({ metadata: {}, ...s }));
   return s.status === 'Success' ? undefined : Buffer.from(s.message ?? '');
 }
 
@@ -136,10 +174,11 @@ export const exitStatus = (code: number, cmd: string[]): ExecStatus =>
         details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
       };
 
-export const internalError = (message: string): ExecStatus => ({
+/** apierrors.NewInternalError as ServeExec (`error executing command in container`) and ServeAttach (`error attaching to container`) write it. */
+export const internalError = (message: string, doing = 'error executing command in container'): ExecStatus => ({
   status: 'Failure',
-  message: `Internal error occurred: error executing command in container: ${message}`,
+  message: `Internal error occurred: ${doing}: ${message}`,
   reason: 'InternalError',
   code: 500,
-  details: { causes: [{ message: `error executing command in container: ${message}` }] },
+  details: { causes: [{ message: `${doing}: ${message}` }] },
 });

@@ -66,7 +66,8 @@ export async function serveContainerLogs(deps: ContainerLogsDeps, req: IncomingM
   // as soon as its (empty) body is read, so it says nothing about the client.
   const gone = new AbortController();
   res.on('close', () => gone.abort());
-  res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Transfer-Encoding': 'chunked' });
+  // (Chunked over HTTP/1.1 by itself; h2 has no Transfer-Encoding.)
+  res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
   res.flushHeaders();
   try {
     await pullContainerLog(deps.nc, deps.nodeName, streamId, res, gone.signal);

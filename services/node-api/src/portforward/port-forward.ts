@@ -4,15 +4,19 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ServiceClient } from '@splitlet/bus';
 import type { ExecStreamService } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
-import { ExecStream, STDIN_CHUNK } from '../exec/exec-stream';
+import { ExecStream, stdinWrites } from '../exec/exec-stream';
 import { negotiate, STREAM_CREATION_TIMEOUT_MS } from '../exec/remotecommand';
 import type { PodSource } from '../logs/container-logs';
 import { plain } from '../logs/container-logs';
 import { rawResponse } from '../server';
 import { SpdyServerConnection, type SpdyStream } from '../spdy/spdy-connection';
+import type { InputStream, OutputStream, StreamConnection } from '../streaming';
+import { isWebSocketRequest, upgradeToChannels, type ChannelType } from '../wsstream/channel-conn';
 
 /** The kubelet's port-forward protocol over SPDY (portforward.SupportedProtocols). */
 export const PORTFORWARD_PROTOCOLS = ['portforward.k8s.io'] as const;
+/** The kubelet's port-forward protocols over a WebSocket (portforward handleWebSocketStreams). */
+export const PORTFORWARD_WEBSOCKET_PROTOCOLS = ['', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io'] as const;
 
 export interface PortForwardDeps {
   pods: PodSource;
@@ -46,7 +50,8 @@ export function servePortForwardWithoutUpgrade(deps: PortForwardDeps, req: Incom
  * the `port`; each pair is one connection to that port on the pod's loopback, made by
  * runtime-executor inside the sandbox's network namespace and driven over NATS.
  */
-export async function servePortForward(deps: PortForwardDeps, req: IncomingMessage, socket: Duplex, head: Buffer, _url: URL, params: string[]): Promise<void> {
+export async function servePortForward(deps: PortForwardDeps, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, params: string[]): Promise<void> {
+  if (isWebSocketRequest(req)) return servePortForwardWebSocket(deps, req, socket, head, url, params);
   const t = targetPod(deps.pods, params);
   if ('status' in t) return rawResponse(socket, t.status, t.message);
   const n = negotiate(req, PORTFORWARD_PROTOCOLS);
@@ -81,7 +86,10 @@ export async function servePortForward(deps: PortForwardDeps, req: IncomingMessa
     if (pair.data && pair.error) {
       clearTimeout(pair.timer);
       pairs.delete(requestId);
-      void forward(deps, conn, t, pair.data, pair.error);
+      const portText = pair.data.headers['port'] ?? '';
+      const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+      if (port >= 1 && port <= 65535) void forward(deps, conn, t, port, pair.data, pair.error);
+      else fail(pair.data, pair.error, `invalid port: ${JSON.stringify(portText)}`);
     }
   });
   conn.once('close', () => {
@@ -90,16 +98,67 @@ export async function servePortForward(deps: PortForwardDeps, req: IncomingMessa
   });
 }
 
+/** Most ports one WebSocket port-forward may name. */
+const MAX_WEBSOCKET_PORTS = 127;
+
+/**
+ * The `port` query of a WebSocket port-forward (the API server's `ports` passed on as
+ * `port`), as portforward.NewV4Options reads it: repeated or comma-separated, each
+ * 1–65535; here also at most 127 (the kubelet's channel numbers would wrap past 255).
+ */
+export function webSocketPorts(q: URLSearchParams): number[] | { message: string } {
+  const values = q.getAll('port');
+  if (!values.length) return { message: 'query parameter "port" is required' };
+  const ports: number[] = [];
+  for (const value of values) {
+    if (!value) return { message: 'query parameter "port" cannot be empty' };
+    for (const p of value.split(',')) {
+      const n = /^\d+$/.test(p) ? Number(p) : NaN;
+      if (Number.isNaN(n)) return { message: `unable to parse ${JSON.stringify(value)} as a port: strconv.ParseUint: parsing ${JSON.stringify(p)}: invalid syntax` };
+      if (n > 65535) return { message: `unable to parse ${JSON.stringify(value)} as a port: strconv.ParseUint: parsing ${JSON.stringify(p)}: value out of range` };
+      if (n < 1) return { message: `port ${JSON.stringify(value)} must be > 0` };
+      ports.push(n);
+    }
+  }
+  // A channel number is one byte and 255 is reserved: port i's error channel is 2i+1.
+  if (ports.length > MAX_WEBSOCKET_PORTS) return { message: `at most ${MAX_WEBSOCKET_PORTS} ports in one request` };
+  return ports;
+}
+
+/**
+ * GET /portForward/… with a WebSocket upgrade: the kubelet's handleWebSocketStreams. The
+ * ports are the query's (400 first, as getPortForward checks them before the pod); each
+ * port i is channel 2i (data, both ways) and 2i+1 (error, written only), both opened with
+ * the port as 2 bytes little-endian; each is one connection to the pod's port, as over
+ * SPDY. The WebSocket is closed once every port's connection ended; a client that goes
+ * away closes them all.
+ */
+async function servePortForwardWebSocket(deps: PortForwardDeps, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, params: string[]): Promise<void> {
+  const ports = webSocketPorts(url.searchParams);
+  if (!Array.isArray(ports)) return rawResponse(socket, 400, ports.message);
+  const t = targetPod(deps.pods, params);
+  if ('status' in t) return rawResponse(socket, t.status, t.message);
+  const conn = await upgradeToChannels(req, socket, head, PORTFORWARD_WEBSOCKET_PROTOCOLS, ports.flatMap((): ChannelType[] => ['readwrite', 'write']));
+  if (!conn) return;
+  const pairs = ports.map((port, i) => ({ port, data: conn.channels[2 * i]!, error: conn.channels[2 * i + 1]! }));
+  for (const p of pairs) {
+    const prefix = Buffer.alloc(2);
+    prefix.writeUInt16LE(p.port);
+    p.data.write(prefix);
+    p.error.write(prefix);
+  }
+  await Promise.all(pairs.map((p) => forward(deps, conn, t, p.port, p.data, p.error)));
+  conn.close();
+}
+
+const fail = (data: OutputStream, error: OutputStream, message: string) => {
+  error.write(Buffer.from(message));
+  error.end();
+  data.end();
+};
+
 /** One forwarded connection: the data stream to and from the pod's port; a failure's words on the error stream. */
-async function forward(deps: PortForwardDeps, conn: SpdyServerConnection, pod: { uid: string; name: string }, data: SpdyStream, error: SpdyStream): Promise<void> {
-  const portText = data.headers['port'] ?? '';
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  const fail = (message: string) => {
-    error.write(Buffer.from(message));
-    error.end();
-    data.end();
-  };
-  if (!(port >= 1 && port <= 65535)) return fail(`invalid port: ${JSON.stringify(portText)}`);
+async function forward(deps: PortForwardDeps, conn: StreamConnection, pod: { uid: string; name: string }, port: number, data: InputStream & OutputStream, error: OutputStream): Promise<void> {
   let x: ExecStream | undefined;
   const gone = new AbortController();
   const onClose = () => {
@@ -123,17 +182,17 @@ async function forward(deps: PortForwardDeps, conn: SpdyServerConnection, pod: {
   } catch (err) {
     if (gone.signal.aborted) return;
     deps.logger.info({ pod: pod.name, port, err: (err as Error).message }, 'port-forward failed');
-    fail(`error forwarding port ${port} to pod ${pod.uid}, uid : ${(err as Error).message}`);
+    fail(data, error, `error forwarding port ${port} to pod ${pod.uid}, uid : ${(err as Error).message}`);
   } finally {
     conn.off('close', onClose);
   }
 }
 
-async function pumpToPod(x: ExecStream, data: SpdyStream, signal: AbortSignal): Promise<void> {
+async function pumpToPod(x: ExecStream, data: InputStream, signal: AbortSignal): Promise<void> {
   try {
-    for await (const chunk of data.readable as AsyncIterable<Buffer>) {
-      for (let at = 0; at < chunk.length && !signal.aborted; at += STDIN_CHUNK) await x.write(chunk.subarray(at, at + STDIN_CHUNK));
+    for await (const chunk of stdinWrites(data.readable)) {
       if (signal.aborted) return;
+      await x.write(chunk);
     }
     // The client's FIN: the pod's side reads end of file.
     if (!signal.aborted) await x.closeStdin();

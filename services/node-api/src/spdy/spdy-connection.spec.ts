@@ -1,6 +1,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { constants as zc, createInflate } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import spdyTransport from 'spdy-transport';
 import { SpdyTestClient } from '../__fixtures__/spdy-client';
 import { headerBlock, parseHeaderBlock, SpdyServerConnection, type SpdyStream } from './spdy-connection';
 
@@ -10,7 +12,7 @@ const GOAWAY = 7;
 const RST_STREAM = 3;
 
 /** A SPDY server connection on one end of a real TCP connection, the test client on the other. */
-async function pair(): Promise<{ server: SpdyServerConnection; client: SpdyTestClient; streams: SpdyStream[]; sockets: Socket[]; close: () => void }> {
+async function pair(opts: { reply?: boolean } = {}): Promise<{ server: SpdyServerConnection; client: SpdyTestClient; streams: SpdyStream[]; sockets: Socket[]; close: () => void }> {
   const sockets: Socket[] = [];
   let srv: Server;
   const accepted = new Promise<Socket>((resolve) => {
@@ -24,7 +26,7 @@ async function pair(): Promise<{ server: SpdyServerConnection; client: SpdyTestC
   const streams: SpdyStream[] = [];
   server.on('stream', (st) => {
     streams.push(st);
-    void server.reply(st);
+    if (opts.reply !== false) void server.reply(st);
   });
   return { server, client: new SpdyTestClient(c), streams, sockets, close: () => (sockets.forEach((x) => x.destroy()), srv.close()) };
 }
@@ -68,6 +70,42 @@ describe('spdy server connection', () => {
     }
     await p.client.until('all forgotten', () => p.server.openStreams === 0 || undefined);
     expect(p.client.frames.filter((f) => f.control && f.type === RST_STREAM && f.data.readUInt32BE(4) !== 5)).toEqual([]);
+  });
+
+  it('SpdyServerConnection - replies to many streams opened at once with header blocks the peer inflates in wire order (one shared zlib context)', async () => {
+    // kubectl port-forward opens an error and a data stream per connection: ten connections
+    // at once are twenty streams replied to at once. Every SYN_REPLY's header block goes
+    // through one deflate context and the peer inflates them in the order they arrive:
+    // two replies compressed at the same time mixed their output, the API server's
+    // spdystream failed to inflate and dropped the connection (kubectl: "error creating
+    // forwarding stream …: EOF", "lost connection to pod").
+    const p = await pair({ reply: false });
+    cleanup = p.close;
+    for (let i = 0; i < 40; i++) await p.client.open(2 * i + 1, { streamType: i % 2 ? 'data' : 'error', port: '8080', requestID: String(i >> 1) });
+    await p.client.until('40 streams', () => p.streams.length === 40 || undefined);
+    // Replied to all at once, as streams whose handlers' awaits end together are.
+    await Promise.all(p.streams.map((st) => p.server.reply(st)));
+    const replies = await p.client.until('40 replies', () => {
+      const r = p.client.frames.filter((f) => f.control && f.type === SYN_REPLY);
+      return r.length === 40 ? r : undefined;
+    });
+    const dictionary = (spdyTransport as { protocol: { spdy: { dictionary: Record<number, Buffer> } } }).protocol.spdy.dictionary[3]!;
+    const inflate = createInflate({ dictionary });
+    const blocks: Record<string, string>[] = [];
+    for (const r of replies) {
+      const out: Buffer[] = [];
+      const onData = (c: Buffer) => out.push(c);
+      inflate.on('data', onData);
+      await new Promise<void>((resolve, reject) => {
+        inflate.once('error', reject); // as spdystream's framer: a block that does not inflate ends the connection
+        inflate.write(r.data.subarray(4));
+        inflate.flush(zc.Z_SYNC_FLUSH, () => resolve());
+      });
+      inflate.off('data', onData);
+      blocks.push(parseHeaderBlock(Buffer.concat(out)));
+    }
+    expect(replies.map((r) => r.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => 2 * i + 1));
+    expect(blocks).toEqual(Array(40).fill({}));
   });
 
   it('SpdyServerConnection - answers pings, refuses a stream id that does not grow, and closes with GOAWAY', async () => {

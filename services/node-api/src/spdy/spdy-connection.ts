@@ -96,8 +96,10 @@ export class SpdyServerConnection extends EventEmitter<{ stream: [SpdyStream]; c
   private readonly streams = new Map<number, SpdyStream>();
   private readonly inflate: Inflate = createInflate({ dictionary: DICTIONARY });
   private readonly deflate: Deflate = createDeflate({ dictionary: DICTIONARY });
-  // Header blocks share one zlib context per direction: frames are handled strictly in order.
+  // Header blocks share one zlib context per direction: frames are handled strictly in
+  // order, and replies compressed and written strictly in order.
   private queue: Promise<void> = Promise.resolve();
+  private replies: Promise<void> = Promise.resolve();
   private lastStreamId = 0;
   private closed = false;
   private paused = false;
@@ -111,12 +113,21 @@ export class SpdyServerConnection extends EventEmitter<{ stream: [SpdyStream]; c
     if (head.length) this.onData(head);
   }
 
-  /** Accepts a stream (SYN_REPLY with no headers, as spdystream's SendReply(http.Header{})). */
-  async reply(stream: SpdyStream): Promise<void> {
-    const block = await this.compress(Buffer.alloc(4)); // zero name/value pairs
-    const body = Buffer.alloc(4);
-    body.writeUInt32BE(stream.id);
-    this.writeControl(TYPE.SYN_REPLY, 0, Buffer.concat([body, block]));
+  /**
+   * Accepts a stream (SYN_REPLY with no headers, as spdystream's SendReply(http.Header{})).
+   * Replies are compressed and written one at a time, in call order: every header block
+   * goes through one deflate context that the peer inflates in wire order, so two
+   * compressed at once would mix their output and the peer would drop the connection.
+   */
+  reply(stream: SpdyStream): Promise<void> {
+    const done = this.replies.then(async () => {
+      const block = await this.compress(Buffer.alloc(4)); // zero name/value pairs
+      const body = Buffer.alloc(4);
+      body.writeUInt32BE(stream.id);
+      this.writeControl(TYPE.SYN_REPLY, 0, Buffer.concat([body, block]));
+    });
+    this.replies = done.catch(() => undefined);
+    return done;
   }
 
   /** Resolves when the socket's write buffer drained (or the socket closed). */

@@ -148,4 +148,9 @@ describe('prober http probe', () => {
     expect(isProbeError(err)).toBe(true);
     expect((err as Error).message).toBe(`Get "http://127.0.0.1:${port}/": net/http: request canceled (Client.Timeout or context cancellation while reading body)`);
   });
+
+  it('http - a timeout past setTimeout\'s longest waits for the answer (it fired after 1 ms: a probe failing at once)', async () => {
+    const port = await serve((_req, res) => void setTimeout(() => res.end('late'), 50));
+    expect(await runner.run(httpGet({ port }), 30 * 86_400_000)).toEqual({ result: 'success', output: 'late' });
+  });
 });

@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { timerMs } from '@splitlet/bus';
 import type { HTTPHeader } from '@splitlet/contracts';
 import { goNetErrorText } from './net-errors';
 import { extractPort, joinHostPort } from './port';
@@ -33,7 +34,7 @@ export class HttpProbe implements ProbeHandler {
     const url = formatUrl(scheme, action.host || pod.podIp, port, action.path);
     const headers = probeHeaders(action.httpHeaders);
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    const timer = setTimeout(() => abort.abort(), timerMs(timeoutMs));
     try {
       return await this.follow(url, headers, abort.signal);
     } finally {

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MAX_TIMER_MS } from '@splitlet/bus';
 import { container, podView, probe } from '../__fixtures__/views';
 import { TcpProbe } from './tcp';
 
@@ -45,5 +46,18 @@ describe('prober tcp probe', () => {
 
   it('tcp - the host defaults to the pod IP; a named port comes from the container', async () => {
     expect(await runner.run(target({ portName: 'db' }, '127.0.0.1'), 1000)).toEqual({ result: 'failure', output: 'dial tcp 127.0.0.1:1: connect: connection refused' });
+  });
+
+  it('tcp - a timeout past setTimeout\'s longest arms a timer Node can wait (a longer one fired after 1 ms: an i/o timeout at once)', async () => {
+    const port = await listen();
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      await runner.run(target({ port }), 30 * 86_400_000);
+      const delays = timers.mock.calls.map((c) => Number(c[1] ?? 0));
+      expect(delays.length).toBeGreaterThan(0);
+      expect(Math.max(...delays)).toBeLessThanOrEqual(MAX_TIMER_MS);
+    } finally {
+      timers.mockRestore();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { timerMs } from '@splitlet/bus';
 import { goNetErrorText } from './net-errors';
 import { extractPort, joinHostPort } from './port';
 import type { ProbeHandler, ProbeOutcome, ProbeTarget } from './types';
@@ -21,7 +22,7 @@ export class TcpProbe implements ProbeHandler {
       // The timeout is judged after the poll phase (setImmediate): when a busy event loop
       // wakes up late, a refusal or a connection that arrived meanwhile is what happened,
       // not a timeout the target never caused.
-      const timer = setTimeout(() => setImmediate(() => finish({ result: 'failure', output: `dial tcp ${addr}: i/o timeout` })), timeoutMs);
+      const timer = setTimeout(() => setImmediate(() => finish({ result: 'failure', output: `dial tcp ${addr}: i/o timeout` })), timerMs(timeoutMs));
       socket.once('connect', () => finish({ result: 'success', output: '' }));
       socket.once('error', (err) => finish({ result: 'failure', output: `dial tcp ${addr}: ${goNetErrorText(err)}` }));
     });

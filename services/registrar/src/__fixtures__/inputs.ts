@@ -31,7 +31,7 @@ export function healthyInputs(over: Partial<NodeInputs> = {}): NodeInputs {
     },
     images: [create(ImageSchema, { id: 'sha256:pause', repoTags: ['splitlet-lab/pause:1'], size: 700_000n })],
     imageFs: create(FilesystemUsageSchema, { mountpoint: '/var/lib/docker', capacityBytes: 100n * GiB, availableBytes: 60n * GiB, inodes: 1_000_000n, inodesFree: 900_000n }),
-    podSyncPresent: true,
+    missingServices: [],
     ...over,
   };
 }

@@ -36,7 +36,15 @@ export async function startFakeDockerApi(): Promise<FakeDockerApi> {
     // one: %2F is a "/" to the router.
     const [raw = '/', query] = (req.url ?? '/').split('?', 2);
     const search = query === undefined ? '' : `?${query}`;
-    const path = decodeURIComponent(raw);
+    let path: string;
+    try {
+      path = decodeURIComponent(raw);
+    } catch {
+      // Go's url.ParseRequestURI refuses a bad escape: net/http answers 400 before any router.
+      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('400 Bad Request');
+      return;
+    }
     const clean = cleanPath(path);
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'Content-Type': 'application/json' });

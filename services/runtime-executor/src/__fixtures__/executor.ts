@@ -2,15 +2,18 @@ import { afterAll, beforeAll } from 'vitest';
 import { runAll } from '@splitlet/service';
 import { startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import { connectDocker } from '../docker';
+import { ExecStreamServer } from '../exec/exec-server';
 import { ImageServer } from '../image-server';
+import { ContainerLogServer } from '../logs/log-server';
 import { RuntimeServer } from '../runtime-server';
 import { RT } from '../tokens';
 import { startFakeDockerApi, type FakeDockerApi } from './docker-api';
 
 /**
- * runtime-executor's RuntimeService and ImageService on a real nats-server (the
- * service harness), with the real dockerode talking to a Docker that holds nothing,
- * for the life of the calling describe block. The harness is there from its beforeAll on.
+ * runtime-executor's RuntimeService, ImageService, ContainerLogService and
+ * ExecStreamService on a real nats-server (the service harness), with the real
+ * dockerode talking to a Docker that holds nothing, for the life of the calling
+ * describe block. The harness is there from its beforeAll on.
  */
 export function useExecutorOnFakeDocker(): { harness(): ServiceHarness } {
   let h: ServiceHarness | undefined;
@@ -23,7 +26,7 @@ export function useExecutorOnFakeDocker(): { harness(): ServiceHarness } {
     h.container.registerInstance(RT.Docker, connectDocker(docker.host));
     h.container.registerInstance(RT.StatFs, async () => ({ bsize: 4096, blocks: 1, bfree: 1, bavail: 1, files: 1, ffree: 1 }));
     h.container.registerInstance(RT.PauseImage, 'splitlet-lab/pause:1');
-    running = runAll(h.container.resolve(RuntimeServer), h.container.resolve(ImageServer)).run(abort.signal);
+    running = runAll(h.container.resolve(RuntimeServer), h.container.resolve(ImageServer), h.container.resolve(ContainerLogServer), h.container.resolve(ExecStreamServer)).run(abort.signal);
     await h.nc.flush();
   });
   afterAll(async () => {

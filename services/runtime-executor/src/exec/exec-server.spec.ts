@@ -21,6 +21,9 @@ const C1 = 'c1'.repeat(32);
 const S0 = 'a0'.repeat(32);
 const S1 = 'a1'.repeat(32);
 const C2 = 'c2'.repeat(32);
+const C3 = 'c3'.repeat(32);
+/** Runs with stdin and stdinOnce. */
+const C4 = 'c4'.repeat(32);
 
 /** One Docker exec's hijacked connection as the test sees it from Docker's side. */
 interface FakeExec {
@@ -32,9 +35,23 @@ interface FakeExec {
   exitCode: number;
 }
 
-/** Container c1 runs, c2 exited; every exec on c1 is recorded. */
+/** Container c1 runs (with stdin), c3 runs with a terminal, c2 exited; every exec and attach is recorded. */
 function fakeDocker(nodeName: string) {
   const execs: FakeExec[] = [];
+  const attaches: (FakeExec & { container: string })[] = [];
+  const containerResizes: { id: string; w: number; h: number }[] = [];
+  const hijacked = (x: { stdin: Buffer[]; stdinEnded: boolean }) =>
+    new Duplex({
+      read() {},
+      write(chunk: Buffer, _e, cb) {
+        x.stdin.push(chunk);
+        cb();
+      },
+      final(cb) {
+        x.stdinEnded = true;
+        cb();
+      },
+    });
   const labels = { [LABEL.node]: nodeName, [LABEL.type]: TYPE_CONTAINER };
   const sandboxLabels = { [LABEL.node]: nodeName, [LABEL.type]: TYPE_SANDBOX, [LABEL.podUid]: 'pod-1' };
   const docker = {
@@ -45,22 +62,19 @@ function fakeDocker(nodeName: string) {
     getContainer: (id: string) => ({
       inspect: async () => {
         if (id === S1) return { Id: id, State: { Running: true, Pid: 4242 }, Config: { Labels: sandboxLabels } };
-        if (id !== C1 && id !== C2) throw Object.assign(new Error('No such container'), { statusCode: 404 });
-        return { Id: id, State: { Running: id === C1 }, Config: { Tty: false, Labels: labels } };
+        if (id !== C1 && id !== C2 && id !== C3 && id !== C4) throw Object.assign(new Error('No such container'), { statusCode: 404 });
+        return { Id: id, State: { Running: id !== C2 }, Config: { Tty: id === C3, OpenStdin: true, StdinOnce: id === C4, Labels: labels } };
       },
+      attach: async (opts: Record<string, unknown>) => {
+        const x = { container: id, opts, conn: undefined as never as Duplex, stdin: [] as Buffer[], stdinEnded: false, resizes: [], exitCode: 0 };
+        x.conn = hijacked(x);
+        attaches.push(x);
+        return x.conn;
+      },
+      resize: async (size: { w: number; h: number }) => void containerResizes.push({ id, ...size }),
       exec: async (opts: Record<string, unknown>) => {
         const x: FakeExec = { opts, conn: undefined as never, stdin: [], stdinEnded: false, resizes: [], exitCode: 0 };
-        x.conn = new Duplex({
-          read() {},
-          write(chunk: Buffer, _e, cb) {
-            x.stdin.push(chunk);
-            cb();
-          },
-          final(cb) {
-            x.stdinEnded = true;
-            cb();
-          },
-        });
+        x.conn = hijacked(x);
         execs.push(x);
         return {
           start: async () => x.conn,
@@ -73,7 +87,7 @@ function fakeDocker(nodeName: string) {
       },
     }),
   } as unknown as DockerApi;
-  return { docker, execs };
+  return { docker, execs, attaches, containerResizes };
 }
 
 describe('exec stream server', () => {
@@ -148,6 +162,56 @@ describe('exec stream server', () => {
     expect((await op(streamId, { op: ExecStreamOp.RESIZE, size: { width: 0, height: 40 } })).error).toMatch(/width and height/);
     fake.execs[0]!.conn.push(Buffer.from('$ \x1b[1m'));
     expect((await read(streamId)).stdout.toString()).toBe('$ \x1b[1m');
+  });
+
+  it('ExecStreamServer - attach: the container\'s own streams from now on, stdin to it, its end a success; no terminal to resize', async () => {
+    const { streamId, tty } = await client().openAttach({ containerId: C1, stdin: true, stdout: true, stderr: true });
+    expect(tty).toBe(false);
+    const a = fake.attaches[0]!;
+    expect([a.container, a.opts]).toEqual([C1, { stream: true, hijack: true, stdin: true, stdout: true, stderr: true, logs: false }]);
+    a.conn.push(Buffer.concat([frame(1, 'out\n'), frame(2, 'err\n')]));
+    expect(await read(streamId)).toMatchObject({ stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n'), exited: false });
+    expect(await op(streamId, { op: ExecStreamOp.WRITE_STDIN, stdin: Buffer.from('typed') })).toMatchObject({ error: '' });
+    expect(Buffer.concat(a.stdin).toString()).toBe('typed');
+    expect((await op(streamId, { op: ExecStreamOp.RESIZE, size: { width: 80, height: 24 } })).error).toBe('the container has no terminal');
+    // The container exited: its streams end, and so does the attach.
+    a.conn.push(null);
+    expect(await read(streamId)).toMatchObject({ exited: true, exitCode: 0, error: '' });
+    await waitFor('attach freed', async () => (server.openCount === 0 ? true : undefined));
+  });
+
+  it('ExecStreamServer - attach: the client\'s end of stdin ends the container\'s only with stdinOnce; else its output goes on (Docker would close it)', async () => {
+    // No stdinOnce (kubectl debug -i): Docker's stream is not half-closed, so what the
+    // container writes after reading its input still comes back, as containerd's attach.
+    const open = await client().openAttach({ containerId: C1, stdin: true, stdout: true, stderr: true });
+    const a = fake.attaches[0]!;
+    expect(await op(open.streamId, { op: ExecStreamOp.WRITE_STDIN, stdin: Buffer.from('hello\n') })).toMatchObject({ error: '' });
+    expect(await op(open.streamId, { op: ExecStreamOp.CLOSE_STDIN })).toMatchObject({ error: '' });
+    expect(a.stdinEnded).toBe(false);
+    a.conn.push(frame(1, 'got hello\n'));
+    a.conn.push(null);
+    expect(await read(open.streamId)).toMatchObject({ stdout: Buffer.from('got hello\n') });
+    // stdinOnce: the end of the client's stdin is the container's (Docker closes only its stdin then).
+    const once = await client().openAttach({ containerId: C4, stdin: true, stdout: true, stderr: true });
+    const b = fake.attaches[1]!;
+    await op(once.streamId, { op: ExecStreamOp.CLOSE_STDIN });
+    expect(b.stdinEnded).toBe(true);
+  });
+
+  it('ExecStreamServer - attach to a terminal: raw output, sized on open and resized; CLOSE detaches; a stopped container is refused', async () => {
+    const { streamId, tty } = await client().openAttach({ containerId: C3, stdin: true, stdout: true, stderr: true, size: { width: 100, height: 30 } });
+    expect(tty).toBe(true);
+    expect(fake.attaches[0]!.opts).toMatchObject({ stderr: false });
+    expect(fake.containerResizes).toEqual([{ id: C3, w: 100, h: 30 }]);
+    fake.attaches[0]!.conn.push(Buffer.from('# \x1b[1m'));
+    expect((await read(streamId)).stdout.toString()).toBe('# \x1b[1m');
+    expect(await op(streamId, { op: ExecStreamOp.RESIZE, size: { width: 120, height: 40 } })).toMatchObject({ error: '' });
+    expect(fake.containerResizes.at(-1)).toEqual({ id: C3, w: 120, h: 40 });
+    await op(streamId, { op: ExecStreamOp.CLOSE });
+    expect(fake.attaches[0]!.conn.destroyed).toBe(true);
+    expect(server.openCount).toBe(0);
+    const refused = (await client().openAttach({ containerId: C2, stdout: true }).catch((e: unknown) => e)) as RemoteError;
+    expect(isRemoteError(refused) && refused.code).toBe(9);
   });
 
   it('ExecStreamServer - stops reading Docker above its window until the output is read', async () => {

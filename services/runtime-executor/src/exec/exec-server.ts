@@ -5,7 +5,7 @@ import type Docker from 'dockerode';
 import type { Service } from '@nats-io/services';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ErrorCode, execStreamSubject, HandlerError, serveRpc } from '@splitlet/bus';
-import { create, ExecStreamOp, ExecStreamRequestSchema, ExecStreamResponseSchema, ExecStreamService, fromBinary, toBinary, type ExecStreamRequest, type OpenExecRequest, type OpenPortForwardRequest } from '@splitlet/contracts';
+import { create, ExecStreamOp, ExecStreamRequestSchema, ExecStreamResponseSchema, ExecStreamService, fromBinary, toBinary, type ExecStreamRequest, type OpenAttachRequest, type OpenExecRequest, type OpenPortForwardRequest } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { dockerCall, type DockerApi } from '../docker';
@@ -56,7 +56,11 @@ export class ExecStreamServer implements Runnable {
       this.micro,
       this.nodeName,
       ExecStreamService,
-      { openExec: async (req) => ({ streamId: await this.openExec(req) }), openPortForward: async (req) => ({ streamId: await this.openPortForward(req) }) },
+      {
+        openExec: async (req) => ({ streamId: await this.openExec(req) }),
+        openPortForward: async (req) => ({ streamId: await this.openPortForward(req) }),
+        openAttach: (req) => this.openAttach(req),
+      },
       { logger: this.logger },
     );
     await untilAborted(signal);
@@ -99,6 +103,36 @@ export class ExecStreamServer implements Runnable {
     const id = this.register(session, resize);
     this.logger.info({ container: c.Id, stream: id, tty, stdin: req.stdin }, 'exec opened');
     return id;
+  }
+
+  /**
+   * The CRI's Attach: the running container's own stdin, stdout and stderr from now on
+   * (Docker's attach, no earlier output), framed as the container was created (a
+   * terminal or not). Its end is the container's streams' end: a successful attach.
+   */
+  private async openAttach(req: OpenAttachRequest): Promise<{ streamId: string; tty: boolean }> {
+    if (!req.stdin && !req.stdout && !req.stderr) throw new HandlerError(ErrorCode.InvalidArgument, 'at least one of stdin, stdout, stderr is required');
+    const c = await this.owned.inspect(requireContainerId(req.containerId, 'container'), TYPE_CONTAINER);
+    if (!c) throw new HandlerError(ErrorCode.NotFound, `No such container: ${req.containerId}`);
+    if (!c.State.Running) throw new HandlerError(ErrorCode.FailedPrecondition, `container ${c.Id} is not running`);
+    const tty = Boolean(c.Config.Tty);
+    const container = this.docker.getContainer(c.Id);
+    // stdin only where the container has one: Docker would otherwise take the bytes and drop them.
+    const stdin = req.stdin && Boolean(c.Config.OpenStdin);
+    const stream = (await dockerCall(() => container.attach({ stream: true, hijack: true, stdin, stdout: req.stdout, stderr: req.stderr && !tty, logs: false }))) as Duplex;
+    // The client's end of stdin closes the container's only with stdinOnce (and no
+    // terminal), as containerd's attach (cio's StdinOnce): Docker's attach would otherwise
+    // close the attach's stdout and stderr at once, and what the container writes after
+    // reading its input was lost (kubectl debug -i: "got hello" came back empty).
+    const session = new ExecSession(stream, { tty, exitCode: async () => 0, stdinEndCloses: Boolean(c.Config.StdinOnce) && !tty });
+    const resize = async (w: number, h: number) => {
+      if (!tty) throw new Error('the container has no terminal');
+      await dockerCall(() => container.resize({ w, h }));
+    };
+    if (tty && req.size?.width && req.size.height) await resize(req.size.width, req.size.height).catch(() => undefined);
+    const id = this.register(session, resize);
+    this.logger.info({ container: c.Id, stream: id, tty, stdin }, 'attach opened');
+    return { streamId: id, tty };
   }
 
   /** The CRI's PortForward: a connection to the port on the loopback of the pod's running sandbox. */

@@ -31,7 +31,16 @@ export class ExecSession {
 
   constructor(
     private readonly stream: Duplex,
-    private readonly opts: { tty: boolean; exitCode: () => Promise<number> },
+    private readonly opts: {
+      tty: boolean;
+      exitCode: () => Promise<number>;
+      /**
+       * Whether the client's end of stdin ends the process's stdin (an exec; an attach to a
+       * container with stdinOnce). Otherwise it ends nothing: Docker's attach would close
+       * the attach's stdout and stderr with it, losing what the container writes after.
+       */
+      stdinEndCloses?: boolean;
+    },
   ) {
     stream.on('data', (chunk: Buffer) => {
       this.add(chunk);
@@ -67,8 +76,13 @@ export class ExecSession {
     return new Promise((resolve) => this.stream.write(data, () => resolve()));
   }
 
-  /** No more stdin: half-closes Docker's connection, so the process reads end of file (as `docker exec -i` does). */
+  /**
+   * No more stdin: half-closes Docker's connection, so the process reads end of file (as
+   * `docker exec -i` does) — where that is what it means (stdinEndCloses); else the
+   * container's stdin stays open and its output goes on, as containerd's attach.
+   */
   closeStdin(): void {
+    if (this.opts.stdinEndCloses === false) return;
     if (!this.stream.writableEnded) this.stream.end();
   }
 

@@ -3,18 +3,26 @@ import { Duplex } from 'node:stream';
 
 /**
  * What runs inside the sandbox's network namespace for one forwarded connection: a
- * connection to 127.0.0.1:<port> copied to and from stdin/stdout, half-closes passed on,
- * the connect error on stderr (exit 1). The node binary is the executor's own: the pod's
- * image need not have anything (the kubelet's dockershim needed socat on the host).
+ * connection to 127.0.0.1:<port> copied to and from stdin/stdout, the client's end of
+ * stdin passed on as a half-close, the connect error on stderr (exit 1). The node binary
+ * is the executor's own: the pod's image need not have anything (the kubelet's dockershim
+ * needed socat on the host).
+ *
+ * It ends (exit 0, its output flushed) once both directions are done, or one second after
+ * the pod's side finished: containerd's PortForward waits that long for the other
+ * direction, as socat's -t, then returns, so the client learns the pod closed the
+ * connection. (`pipe` never ends process.stdout, so a 'finish' on it never comes.)
  */
-const HELPER = `
+export const FORWARD_HELPER = `
 const net = require('node:net');
 const s = net.connect({ port: Number(process.argv[1]), host: '127.0.0.1', allowHalfOpen: true });
+const done = () => process.stdout.write('', () => process.exit(0));
 s.on('error', (e) => { process.stderr.write(e.message); process.exit(1); });
 s.on('connect', () => {
   process.stdin.pipe(s);
   s.pipe(process.stdout);
-  process.stdout.on('finish', () => process.exit(0));
+  s.on('end', () => setTimeout(done, 1000));
+  s.on('close', done);
 });
 `;
 
@@ -30,7 +38,7 @@ export interface ForwardedConnection {
  * root on the node with the host's PID namespace (it must, to enter a sandbox's).
  */
 export function connectInNetns(pid: number, port: number): ForwardedConnection {
-  const child = spawn('nsenter', ['-t', String(pid), '-n', '--', process.execPath, '-e', HELPER, String(port)], {
+  const child = spawn('nsenter', ['-t', String(pid), '-n', '--', process.execPath, '-e', FORWARD_HELPER, String(port)], {
     stdio: ['pipe', 'pipe', 'pipe'],
     // Not the service's environment: no NODE_OPTIONS (instrumentation), no credentials' paths.
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },

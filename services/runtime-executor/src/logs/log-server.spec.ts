@@ -16,6 +16,8 @@ const frame = (text: string) => {
   return Buffer.concat([header, payload]);
 };
 
+const C1 = 'c1'.repeat(32);
+
 /** One container of this node whose log is a stream the test writes to. */
 function fakeDocker(nodeName: string) {
   const streams: PassThrough[] = [];
@@ -23,12 +25,12 @@ function fakeDocker(nodeName: string) {
   const docker = {
     getContainer: (id: string) => ({
       inspect: async () => {
-        if (id !== 'c1') throw Object.assign(new Error('No such container'), { statusCode: 404 });
-        return { Id: 'c1', Config: { Tty: false, Labels: { [LABEL.node]: nodeName, [LABEL.type]: TYPE_CONTAINER } } };
+        if (id !== C1) throw Object.assign(new Error('No such container'), { statusCode: 404 });
+        return { Id: C1, Config: { Tty: false, Labels: { [LABEL.node]: nodeName, [LABEL.type]: TYPE_CONTAINER } } };
       },
       modem: {
         dial: (opts: { path: string; isStream: boolean; options: Record<string, unknown> }, cb: (err: unknown, s?: unknown) => void) => {
-          if (opts.path !== '/containers/c1/logs?' || !opts.isStream) return cb(new Error(`unexpected ${opts.path}`));
+          if (opts.path !== `/containers/${C1}/logs?` || !opts.isStream) return cb(new Error(`unexpected ${opts.path}`));
           queries.push(opts.options);
           const s = new PassThrough();
           streams.push(s);
@@ -68,7 +70,7 @@ describe('container log server', () => {
     fromBinary(ReadContainerLogResponseSchema, (await h.peer.request(containerLogStreamSubject(h.nodeName, id), toBinary(ReadContainerLogRequestSchema, create(ReadContainerLogRequestSchema, req)), { timeout: 5_000 })).data);
 
   it('ContainerLogServer - opens a followed log with Docker\'s timestamps and hands it out pull by pull', async () => {
-    const { streamId } = await client().openContainerLog({ containerId: 'c1', options: { follow: true, timestamps: true, tailLines: 10n, sinceUnixNano: 1_700_000_000_000_000_000n } });
+    const { streamId } = await client().openContainerLog({ containerId: C1, options: { follow: true, timestamps: true, tailLines: 10n, sinceUnixNano: 1_700_000_000_000_000_000n } });
     expect(fake.queries[0]).toMatchObject({ follow: true, timestamps: true, tail: 10, since: '1700000000.000000000', stdout: true, stderr: true });
     fake.streams[0]!.write(frame('hello\n'));
     expect((await pull(streamId, { maxBytes: 1024, waitMs: 2_000 })).data.toString()).toBe('2026-12-03T10:00:00.5Z hello\n');
@@ -78,14 +80,14 @@ describe('container log server', () => {
   });
 
   it('ContainerLogServer - reads a log without follow as a stream too (never the whole log at once)', async () => {
-    const { streamId } = await client().openContainerLog({ containerId: 'c1', options: {} });
+    const { streamId } = await client().openContainerLog({ containerId: C1, options: {} });
     expect(fake.queries[0]).toMatchObject({ follow: false });
     fake.streams[0]!.end(frame('all\n'));
     expect((await pull(streamId, { maxBytes: 1024, waitMs: 2_000 })).data.toString()).toBe('all\n');
   });
 
   it('ContainerLogServer - a reader\'s close destroys Docker\'s stream and frees the stream', async () => {
-    const { streamId } = await client().openContainerLog({ containerId: 'c1', options: { follow: true } });
+    const { streamId } = await client().openContainerLog({ containerId: C1, options: { follow: true } });
     expect(server.openCount).toBe(1);
     await pull(streamId, { close: true });
     expect(fake.streams[0]!.destroyed).toBe(true);
@@ -93,8 +95,16 @@ describe('container log server', () => {
   });
 
   it('ContainerLogServer - answers NOT_FOUND for a container that is not there', async () => {
-    const err = await client().openContainerLog({ containerId: 'gone', options: {} }).catch((e: unknown) => e);
+    const err = await client().openContainerLog({ containerId: 'f'.repeat(64), options: {} }).catch((e: unknown) => e);
     expect(isRemoteError(err)).toBe(true);
     expect((err as RemoteError).code).toBe(5);
+  });
+
+  it('ContainerLogServer - refuses (3) an id that is not shaped as Docker\'s before it reaches Docker\'s URL path (found by the fuzz: "%" made a malformed URL)', async () => {
+    for (const containerId of ['', '/', '..', '../../info', '%2F', '%', 'c1', 'A'.repeat(4096)]) {
+      const err = await client().openContainerLog({ containerId, options: {} }).catch((e: unknown) => e);
+      expect(isRemoteError(err) && (err as RemoteError).code).toBe(3);
+    }
+    expect(fake.queries).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import type { Logger } from '@splitlet/telemetry';
 import { dockerCall, type DockerApi } from '../docker';
 import { TYPE_CONTAINER } from '../docker-mapping';
 import { Owned } from '../owned';
+import { requireContainerId } from '../request-validation';
 import { RT } from '../tokens';
 import { dockerSince } from './log-format';
 import { LogSession } from './log-session';
@@ -54,7 +55,8 @@ export class ContainerLogServer implements Runnable {
   }
 
   private async openLog(req: OpenContainerLogRequest): Promise<string> {
-    const c = await this.owned.inspect(req.containerId, TYPE_CONTAINER);
+    // The id ends up in Docker's URL path: only an id this executor could have answered with.
+    const c = await this.owned.inspect(requireContainerId(req.containerId, 'container'), TYPE_CONTAINER);
     if (!c) throw new HandlerError(ErrorCode.NotFound, `No such container: ${req.containerId}`);
     const o = req.options;
     const tail = o?.tailLines;

@@ -21,7 +21,72 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/runtime/v1/exec.proto.
  */
 export const file_splitlet_runtime_v1_exec: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zcGxpdGxldC9ydW50aW1lL3YxL2V4ZWMucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiNwoWT3BlblBvcnRGb3J3YXJkUmVxdWVzdBIPCgdwb2RfdWlkGAEgASgJEgwKBHBvcnQYAiABKA0iLAoXT3BlblBvcnRGb3J3YXJkUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJIqEBCg9PcGVuRXhlY1JlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJEgsKA2NtZBgCIAMoCRINCgVzdGRpbhgDIAEoCBIOCgZzdGRvdXQYBCABKAgSDgoGc3RkZXJyGAUgASgIEgsKA3R0eRgGIAEoCBIvCgRzaXplGAcgASgLMiEuc3BsaXRsZXQucnVudGltZS52MS5UZXJtaW5hbFNpemUiLQoMVGVybWluYWxTaXplEg0KBXdpZHRoGAEgASgNEg4KBmhlaWdodBgCIAEoDSIlChBPcGVuRXhlY1Jlc3BvbnNlEhEKCXN0cmVhbV9pZBgBIAEoCSKmAQoRRXhlY1N0cmVhbVJlcXVlc3QSLQoCb3AYASABKA4yIS5zcGxpdGxldC5ydW50aW1lLnYxLkV4ZWNTdHJlYW1PcBIRCgltYXhfYnl0ZXMYAiABKA0SDwoHd2FpdF9tcxgDIAEoDRINCgVzdGRpbhgEIAEoDBIvCgRzaXplGAUgASgLMiEuc3BsaXRsZXQucnVudGltZS52MS5UZXJtaW5hbFNpemUiZgoSRXhlY1N0cmVhbVJlc3BvbnNlEg4KBnN0ZG91dBgBIAEoDBIOCgZzdGRlcnIYAiABKAwSDgoGZXhpdGVkGAMgASgIEhEKCWV4aXRfY29kZRgEIAEoBRINCgVlcnJvchgFIAEoCSq8AQoMRXhlY1N0cmVhbU9wEh4KGkVYRUNfU1RSRUFNX09QX1VOU1BFQ0lGSUVEEAASFwoTRVhFQ19TVFJFQU1fT1BfUkVBRBABEh4KGkVYRUNfU1RSRUFNX09QX1dSSVRFX1NURElOEAISHgoaRVhFQ19TVFJFQU1fT1BfQ0xPU0VfU1RESU4QAxIZChVFWEVDX1NUUkVBTV9PUF9SRVNJWkUQBBIYChRFWEVDX1NUUkVBTV9PUF9DTE9TRRAFMtoBChFFeGVjU3RyZWFtU2VydmljZRJXCghPcGVuRXhlYxIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlbkV4ZWNSZXF1ZXN0GiUuc3BsaXRsZXQucnVudGltZS52MS5PcGVuRXhlY1Jlc3BvbnNlEmwKD09wZW5Qb3J0Rm9yd2FyZBIrLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlblBvcnRGb3J3YXJkUmVxdWVzdBosLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlblBvcnRGb3J3YXJkUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Ch5zcGxpdGxldC9ydW50aW1lL3YxL2V4ZWMucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiiQEKEU9wZW5BdHRhY2hSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRINCgVzdGRpbhgCIAEoCBIOCgZzdGRvdXQYAyABKAgSDgoGc3RkZXJyGAQgASgIEi8KBHNpemUYBSABKAsyIS5zcGxpdGxldC5ydW50aW1lLnYxLlRlcm1pbmFsU2l6ZSI0ChJPcGVuQXR0YWNoUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJEgsKA3R0eRgCIAEoCCI3ChZPcGVuUG9ydEZvcndhcmRSZXF1ZXN0Eg8KB3BvZF91aWQYASABKAkSDAoEcG9ydBgCIAEoDSIsChdPcGVuUG9ydEZvcndhcmRSZXNwb25zZRIRCglzdHJlYW1faWQYASABKAkioQEKD09wZW5FeGVjUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSCwoDY21kGAIgAygJEg0KBXN0ZGluGAMgASgIEg4KBnN0ZG91dBgEIAEoCBIOCgZzdGRlcnIYBSABKAgSCwoDdHR5GAYgASgIEi8KBHNpemUYByABKAsyIS5zcGxpdGxldC5ydW50aW1lLnYxLlRlcm1pbmFsU2l6ZSItCgxUZXJtaW5hbFNpemUSDQoFd2lkdGgYASABKA0SDgoGaGVpZ2h0GAIgASgNIiUKEE9wZW5FeGVjUmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJIqYBChFFeGVjU3RyZWFtUmVxdWVzdBItCgJvcBgBIAEoDjIhLnNwbGl0bGV0LnJ1bnRpbWUudjEuRXhlY1N0cmVhbU9wEhEKCW1heF9ieXRlcxgCIAEoDRIPCgd3YWl0X21zGAMgASgNEg0KBXN0ZGluGAQgASgMEi8KBHNpemUYBSABKAsyIS5zcGxpdGxldC5ydW50aW1lLnYxLlRlcm1pbmFsU2l6ZSJmChJFeGVjU3RyZWFtUmVzcG9uc2USDgoGc3Rkb3V0GAEgASgMEg4KBnN0ZGVychgCIAEoDBIOCgZleGl0ZWQYAyABKAgSEQoJZXhpdF9jb2RlGAQgASgFEg0KBWVycm9yGAUgASgJKrwBCgxFeGVjU3RyZWFtT3ASHgoaRVhFQ19TVFJFQU1fT1BfVU5TUEVDSUZJRUQQABIXChNFWEVDX1NUUkVBTV9PUF9SRUFEEAESHgoaRVhFQ19TVFJFQU1fT1BfV1JJVEVfU1RESU4QAhIeChpFWEVDX1NUUkVBTV9PUF9DTE9TRV9TVERJThADEhkKFUVYRUNfU1RSRUFNX09QX1JFU0laRRAEEhgKFEVYRUNfU1RSRUFNX09QX0NMT1NFEAUyuQIKEUV4ZWNTdHJlYW1TZXJ2aWNlElcKCE9wZW5FeGVjEiQuc3BsaXRsZXQucnVudGltZS52MS5PcGVuRXhlY1JlcXVlc3QaJS5zcGxpdGxldC5ydW50aW1lLnYxLk9wZW5FeGVjUmVzcG9uc2USbAoPT3BlblBvcnRGb3J3YXJkEisuc3BsaXRsZXQucnVudGltZS52MS5PcGVuUG9ydEZvcndhcmRSZXF1ZXN0Giwuc3BsaXRsZXQucnVudGltZS52MS5PcGVuUG9ydEZvcndhcmRSZXNwb25zZRJdCgpPcGVuQXR0YWNoEiYuc3BsaXRsZXQucnVudGltZS52MS5PcGVuQXR0YWNoUmVxdWVzdBonLnNwbGl0bGV0LnJ1bnRpbWUudjEuT3BlbkF0dGFjaFJlc3BvbnNlYgZwcm90bzM");
+
+/**
+ * @generated from message splitlet.runtime.v1.OpenAttachRequest
+ */
+export type OpenAttachRequest = Message<"splitlet.runtime.v1.OpenAttachRequest"> & {
+  /**
+   * @generated from field: string container_id = 1;
+   */
+  containerId: string;
+
+  /**
+   * @generated from field: bool stdin = 2;
+   */
+  stdin: boolean;
+
+  /**
+   * @generated from field: bool stdout = 3;
+   */
+  stdout: boolean;
+
+  /**
+   * @generated from field: bool stderr = 4;
+   */
+  stderr: boolean;
+
+  /**
+   * The terminal's first size when the container has a terminal; 0: as it is.
+   *
+   * @generated from field: splitlet.runtime.v1.TerminalSize size = 5;
+   */
+  size?: TerminalSize | undefined;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.OpenAttachRequest.
+ * Use `create(OpenAttachRequestSchema)` to create a new message.
+ */
+export const OpenAttachRequestSchema: GenMessage<OpenAttachRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_exec, 0);
+
+/**
+ * @generated from message splitlet.runtime.v1.OpenAttachResponse
+ */
+export type OpenAttachResponse = Message<"splitlet.runtime.v1.OpenAttachResponse"> & {
+  /**
+   * Where to drive the attach: splitlet.<node>.runtime.v1.exec.<stream_id>.
+   *
+   * @generated from field: string stream_id = 1;
+   */
+  streamId: string;
+
+  /**
+   * Whether the container has a terminal (stdout and stderr are then one stream).
+   *
+   * @generated from field: bool tty = 2;
+   */
+  tty: boolean;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.OpenAttachResponse.
+ * Use `create(OpenAttachResponseSchema)` to create a new message.
+ */
+export const OpenAttachResponseSchema: GenMessage<OpenAttachResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_exec, 1);
 
 /**
  * @generated from message splitlet.runtime.v1.OpenPortForwardRequest
@@ -45,7 +110,7 @@ export type OpenPortForwardRequest = Message<"splitlet.runtime.v1.OpenPortForwar
  * Use `create(OpenPortForwardRequestSchema)` to create a new message.
  */
 export const OpenPortForwardRequestSchema: GenMessage<OpenPortForwardRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 0);
+  messageDesc(file_splitlet_runtime_v1_exec, 2);
 
 /**
  * @generated from message splitlet.runtime.v1.OpenPortForwardResponse
@@ -64,7 +129,7 @@ export type OpenPortForwardResponse = Message<"splitlet.runtime.v1.OpenPortForwa
  * Use `create(OpenPortForwardResponseSchema)` to create a new message.
  */
 export const OpenPortForwardResponseSchema: GenMessage<OpenPortForwardResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 1);
+  messageDesc(file_splitlet_runtime_v1_exec, 3);
 
 /**
  * @generated from message splitlet.runtime.v1.OpenExecRequest
@@ -117,7 +182,7 @@ export type OpenExecRequest = Message<"splitlet.runtime.v1.OpenExecRequest"> & {
  * Use `create(OpenExecRequestSchema)` to create a new message.
  */
 export const OpenExecRequestSchema: GenMessage<OpenExecRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 2);
+  messageDesc(file_splitlet_runtime_v1_exec, 4);
 
 /**
  * @generated from message splitlet.runtime.v1.TerminalSize
@@ -139,7 +204,7 @@ export type TerminalSize = Message<"splitlet.runtime.v1.TerminalSize"> & {
  * Use `create(TerminalSizeSchema)` to create a new message.
  */
 export const TerminalSizeSchema: GenMessage<TerminalSize> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 3);
+  messageDesc(file_splitlet_runtime_v1_exec, 5);
 
 /**
  * @generated from message splitlet.runtime.v1.OpenExecResponse
@@ -158,7 +223,7 @@ export type OpenExecResponse = Message<"splitlet.runtime.v1.OpenExecResponse"> &
  * Use `create(OpenExecResponseSchema)` to create a new message.
  */
 export const OpenExecResponseSchema: GenMessage<OpenExecResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 4);
+  messageDesc(file_splitlet_runtime_v1_exec, 6);
 
 /**
  * One operation on an open exec (request/reply on the stream's own subject).
@@ -197,7 +262,7 @@ export type ExecStreamRequest = Message<"splitlet.runtime.v1.ExecStreamRequest">
  * Use `create(ExecStreamRequestSchema)` to create a new message.
  */
 export const ExecStreamRequestSchema: GenMessage<ExecStreamRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 5);
+  messageDesc(file_splitlet_runtime_v1_exec, 7);
 
 /**
  * @generated from message splitlet.runtime.v1.ExecStreamResponse
@@ -238,7 +303,7 @@ export type ExecStreamResponse = Message<"splitlet.runtime.v1.ExecStreamResponse
  * Use `create(ExecStreamResponseSchema)` to create a new message.
  */
 export const ExecStreamResponseSchema: GenMessage<ExecStreamResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_exec, 6);
+  messageDesc(file_splitlet_runtime_v1_exec, 8);
 
 /**
  * @generated from enum splitlet.runtime.v1.ExecStreamOp
@@ -321,6 +386,21 @@ export const ExecStreamService: GenService<{
     methodKind: "unary";
     input: typeof OpenPortForwardRequestSchema;
     output: typeof OpenPortForwardResponseSchema;
+  },
+  /**
+   * OpenAttach attaches to the streams of a running container's main process (the CRI's
+   * Attach: kubectl attach), driven as an exec's: READ gives what the process writes from
+   * now on, WRITE_STDIN reaches its stdin when the container was created with stdin,
+   * RESIZE its terminal when it was created with one; `exited` (exit_code 0) once the
+   * container's streams ended. CLOSE detaches: the container runs on. NOT_FOUND (5) when
+   * the container does not exist; FAILED_PRECONDITION (9) when it is not running.
+   *
+   * @generated from rpc splitlet.runtime.v1.ExecStreamService.OpenAttach
+   */
+  openAttach: {
+    methodKind: "unary";
+    input: typeof OpenAttachRequestSchema;
+    output: typeof OpenAttachResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_splitlet_runtime_v1_exec, 0);

@@ -9,7 +9,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { ContainerLogTailRequestSchema, ContainerLogTailResponseSchema, ContainerStatusRequestSchema, ContainerStatusResponseSchema, CreateContainerRequestSchema, CreateContainerResponseSchema, ExecSyncRequestSchema, ExecSyncResponseSchema, ListContainersRequestSchema, ListContainersResponseSchema, RemoveContainerRequestSchema, RemoveContainerResponseSchema, StartContainerRequestSchema, StartContainerResponseSchema, StopContainerRequestSchema, StopContainerResponseSchema } from "./container_pb";
+import type { ContainerLogTailRequestSchema, ContainerLogTailResponseSchema, ContainerMetadata, ContainerStatusRequestSchema, ContainerStatusResponseSchema, CreateContainerRequestSchema, CreateContainerResponseSchema, ExecSyncRequestSchema, ExecSyncResponseSchema, ListContainersRequestSchema, ListContainersResponseSchema, RemoveContainerRequestSchema, RemoveContainerResponseSchema, StartContainerRequestSchema, StartContainerResponseSchema, StopContainerRequestSchema, StopContainerResponseSchema } from "./container_pb";
 import { file_splitlet_runtime_v1_container } from "./container_pb";
 import type { ListPodSandboxRequestSchema, ListPodSandboxResponseSchema, PodSandboxStatusRequestSchema, PodSandboxStatusResponseSchema, RemovePodSandboxRequestSchema, RemovePodSandboxResponseSchema, RunPodSandboxRequestSchema, RunPodSandboxResponseSchema, StopPodSandboxRequestSchema, StopPodSandboxResponseSchema } from "./sandbox_pb";
 import { file_splitlet_runtime_v1_sandbox } from "./sandbox_pb";
@@ -19,7 +19,112 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/runtime/v1/runtime.proto.
  */
 export const file_splitlet_runtime_v1_runtime: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9ydW50aW1lL3YxL3J1bnRpbWUucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiIQoOVmVyc2lvblJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoCSJuCg9WZXJzaW9uUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxydW50aW1lX25hbWUYAiABKAkSFwoPcnVudGltZV92ZXJzaW9uGAMgASgJEhsKE3J1bnRpbWVfYXBpX3ZlcnNpb24YBCABKAkiIAoNU3RhdHVzUmVxdWVzdBIPCgd2ZXJib3NlGAEgASgIIlEKEFJ1bnRpbWVDb25kaXRpb24SDAoEdHlwZRgBIAEoCRIOCgZzdGF0dXMYAiABKAgSDgoGcmVhc29uGAMgASgJEg8KB21lc3NhZ2UYBCABKAkiSgoNUnVudGltZVN0YXR1cxI5Cgpjb25kaXRpb25zGAEgAygLMiUuc3BsaXRsZXQucnVudGltZS52MS5SdW50aW1lQ29uZGl0aW9uIq4BCg5TdGF0dXNSZXNwb25zZRIyCgZzdGF0dXMYASABKAsyIi5zcGxpdGxldC5ydW50aW1lLnYxLlJ1bnRpbWVTdGF0dXMSOwoEaW5mbxgCIAMoCzItLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2UuSW5mb0VudHJ5GisKCUluZm9FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhMKEUxpc3RJbWFnZXNSZXF1ZXN0IkoKBUltYWdlEgoKAmlkGAEgASgJEhEKCXJlcG9fdGFncxgCIAMoCRIUCgxyZXBvX2RpZ2VzdHMYAyADKAkSDAoEc2l6ZRgEIAEoBCJAChJMaXN0SW1hZ2VzUmVzcG9uc2USKgoGaW1hZ2VzGAEgAygLMhouc3BsaXRsZXQucnVudGltZS52MS5JbWFnZSIUChJJbWFnZUZzSW5mb1JlcXVlc3QiogEKD0ZpbGVzeXN0ZW1Vc2FnZRIRCgl0aW1lc3RhbXAYASABKAMSEgoKbW91bnRwb2ludBgCIAEoCRIWCg5jYXBhY2l0eV9ieXRlcxgDIAEoBBIXCg9hdmFpbGFibGVfYnl0ZXMYBCABKAQSEgoKdXNlZF9ieXRlcxgFIAEoBBIOCgZpbm9kZXMYBiABKAQSEwoLaW5vZGVzX2ZyZWUYByABKAQiVgoTSW1hZ2VGc0luZm9SZXNwb25zZRI/ChFpbWFnZV9maWxlc3lzdGVtcxgBIAMoCzIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuRmlsZXN5c3RlbVVzYWdlIhoKCUltYWdlU3BlYxINCgVpbWFnZRgBIAEoCSKGAQoKQXV0aENvbmZpZxIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIMCgRhdXRoGAMgASgJEhYKDnNlcnZlcl9hZGRyZXNzGAQgASgJEhYKDmlkZW50aXR5X3Rva2VuGAUgASgJEhYKDnJlZ2lzdHJ5X3Rva2VuGAYgASgJInAKEFB1bGxJbWFnZVJlcXVlc3QSLQoFaW1hZ2UYASABKAsyHi5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlU3BlYxItCgRhdXRoGAIgASgLMh8uc3BsaXRsZXQucnVudGltZS52MS5BdXRoQ29uZmlnIiYKEVB1bGxJbWFnZVJlc3BvbnNlEhEKCWltYWdlX3JlZhgBIAEoCSJDChJJbWFnZVN0YXR1c1JlcXVlc3QSLQoFaW1hZ2UYASABKAsyHi5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlU3BlYyJAChNJbWFnZVN0YXR1c1Jlc3BvbnNlEikKBWltYWdlGAEgASgLMhouc3BsaXRsZXQucnVudGltZS52MS5JbWFnZTKrDAoOUnVudGltZVNlcnZpY2USVAoHVmVyc2lvbhIjLnNwbGl0bGV0LnJ1bnRpbWUudjEuVmVyc2lvblJlcXVlc3QaJC5zcGxpdGxldC5ydW50aW1lLnYxLlZlcnNpb25SZXNwb25zZRJRCgZTdGF0dXMSIi5zcGxpdGxldC5ydW50aW1lLnYxLlN0YXR1c1JlcXVlc3QaIy5zcGxpdGxldC5ydW50aW1lLnYxLlN0YXR1c1Jlc3BvbnNlEmYKDVJ1blBvZFNhbmRib3gSKS5zcGxpdGxldC5ydW50aW1lLnYxLlJ1blBvZFNhbmRib3hSZXF1ZXN0Giouc3BsaXRsZXQucnVudGltZS52MS5SdW5Qb2RTYW5kYm94UmVzcG9uc2USaQoOU3RvcFBvZFNhbmRib3gSKi5zcGxpdGxldC5ydW50aW1lLnYxLlN0b3BQb2RTYW5kYm94UmVxdWVzdBorLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RvcFBvZFNhbmRib3hSZXNwb25zZRJvChBSZW1vdmVQb2RTYW5kYm94Eiwuc3BsaXRsZXQucnVudGltZS52MS5SZW1vdmVQb2RTYW5kYm94UmVxdWVzdBotLnNwbGl0bGV0LnJ1bnRpbWUudjEuUmVtb3ZlUG9kU2FuZGJveFJlc3BvbnNlEm8KEFBvZFNhbmRib3hTdGF0dXMSLC5zcGxpdGxldC5ydW50aW1lLnYxLlBvZFNhbmRib3hTdGF0dXNSZXF1ZXN0Gi0uc3BsaXRsZXQucnVudGltZS52MS5Qb2RTYW5kYm94U3RhdHVzUmVzcG9uc2USaQoOTGlzdFBvZFNhbmRib3gSKi5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RQb2RTYW5kYm94UmVxdWVzdBorLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdFBvZFNhbmRib3hSZXNwb25zZRJsCg9DcmVhdGVDb250YWluZXISKy5zcGxpdGxldC5ydW50aW1lLnYxLkNyZWF0ZUNvbnRhaW5lclJlcXVlc3QaLC5zcGxpdGxldC5ydW50aW1lLnYxLkNyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEmkKDlN0YXJ0Q29udGFpbmVyEiouc3BsaXRsZXQucnVudGltZS52MS5TdGFydENvbnRhaW5lclJlcXVlc3QaKy5zcGxpdGxldC5ydW50aW1lLnYxLlN0YXJ0Q29udGFpbmVyUmVzcG9uc2USZgoNU3RvcENvbnRhaW5lchIpLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RvcENvbnRhaW5lclJlcXVlc3QaKi5zcGxpdGxldC5ydW50aW1lLnYxLlN0b3BDb250YWluZXJSZXNwb25zZRJsCg9SZW1vdmVDb250YWluZXISKy5zcGxpdGxldC5ydW50aW1lLnYxLlJlbW92ZUNvbnRhaW5lclJlcXVlc3QaLC5zcGxpdGxldC5ydW50aW1lLnYxLlJlbW92ZUNvbnRhaW5lclJlc3BvbnNlEmkKDkxpc3RDb250YWluZXJzEiouc3BsaXRsZXQucnVudGltZS52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaKy5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RDb250YWluZXJzUmVzcG9uc2USbAoPQ29udGFpbmVyU3RhdHVzEisuc3BsaXRsZXQucnVudGltZS52MS5Db250YWluZXJTdGF0dXNSZXF1ZXN0Giwuc3BsaXRsZXQucnVudGltZS52MS5Db250YWluZXJTdGF0dXNSZXNwb25zZRJXCghFeGVjU3luYxIkLnNwbGl0bGV0LnJ1bnRpbWUudjEuRXhlY1N5bmNSZXF1ZXN0GiUuc3BsaXRsZXQucnVudGltZS52MS5FeGVjU3luY1Jlc3BvbnNlEm8KEENvbnRhaW5lckxvZ1RhaWwSLC5zcGxpdGxldC5ydW50aW1lLnYxLkNvbnRhaW5lckxvZ1RhaWxSZXF1ZXN0Gi0uc3BsaXRsZXQucnVudGltZS52MS5Db250YWluZXJMb2dUYWlsUmVzcG9uc2UyjQMKDEltYWdlU2VydmljZRJdCgpMaXN0SW1hZ2VzEiYuc3BsaXRsZXQucnVudGltZS52MS5MaXN0SW1hZ2VzUmVxdWVzdBonLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdEltYWdlc1Jlc3BvbnNlEmAKC0ltYWdlRnNJbmZvEicuc3BsaXRsZXQucnVudGltZS52MS5JbWFnZUZzSW5mb1JlcXVlc3QaKC5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlRnNJbmZvUmVzcG9uc2USWgoJUHVsbEltYWdlEiUuc3BsaXRsZXQucnVudGltZS52MS5QdWxsSW1hZ2VSZXF1ZXN0GiYuc3BsaXRsZXQucnVudGltZS52MS5QdWxsSW1hZ2VSZXNwb25zZRJgCgtJbWFnZVN0YXR1cxInLnNwbGl0bGV0LnJ1bnRpbWUudjEuSW1hZ2VTdGF0dXNSZXF1ZXN0Giguc3BsaXRsZXQucnVudGltZS52MS5JbWFnZVN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_splitlet_runtime_v1_container, file_splitlet_runtime_v1_sandbox]);
+  fileDesc("CiFzcGxpdGxldC9ydW50aW1lL3YxL3J1bnRpbWUucHJvdG8SE3NwbGl0bGV0LnJ1bnRpbWUudjEiMQoZTGlzdENvbnRhaW5lclN0YXRzUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAki5gIKDkNvbnRhaW5lclN0YXRzEgoKAmlkGAEgASgJEjgKCG1ldGFkYXRhGAIgASgLMiYuc3BsaXRsZXQucnVudGltZS52MS5Db250YWluZXJNZXRhZGF0YRI/CgZsYWJlbHMYAyADKAsyLy5zcGxpdGxldC5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXRzLkxhYmVsc0VudHJ5EhEKCXRpbWVzdGFtcBgEIAEoAxISCgpzdGFydGVkX2F0GAUgASgDEh8KF3VzYWdlX2NvcmVfbmFub19zZWNvbmRzGAYgASgEEiAKGG1lbW9yeV93b3JraW5nX3NldF9ieXRlcxgHIAEoBBIaChJtZW1vcnlfdXNhZ2VfYnl0ZXMYCCABKAQSGAoQbWVtb3J5X3Jzc19ieXRlcxgJIAEoBBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlAKGkxpc3RDb250YWluZXJTdGF0c1Jlc3BvbnNlEjIKBXN0YXRzGAEgAygLMiMuc3BsaXRsZXQucnVudGltZS52MS5Db250YWluZXJTdGF0cyIhCg5WZXJzaW9uUmVxdWVzdBIPCgd2ZXJzaW9uGAEgASgJIm4KD1ZlcnNpb25SZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEhQKDHJ1bnRpbWVfbmFtZRgCIAEoCRIXCg9ydW50aW1lX3ZlcnNpb24YAyABKAkSGwoTcnVudGltZV9hcGlfdmVyc2lvbhgEIAEoCSIgCg1TdGF0dXNSZXF1ZXN0Eg8KB3ZlcmJvc2UYASABKAgiUQoQUnVudGltZUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEg4KBnN0YXR1cxgCIAEoCBIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSJKCg1SdW50aW1lU3RhdHVzEjkKCmNvbmRpdGlvbnMYASADKAsyJS5zcGxpdGxldC5ydW50aW1lLnYxLlJ1bnRpbWVDb25kaXRpb24irgEKDlN0YXR1c1Jlc3BvbnNlEjIKBnN0YXR1cxgBIAEoCzIiLnNwbGl0bGV0LnJ1bnRpbWUudjEuUnVudGltZVN0YXR1cxI7CgRpbmZvGAIgAygLMi0uc3BsaXRsZXQucnVudGltZS52MS5TdGF0dXNSZXNwb25zZS5JbmZvRW50cnkaKwoJSW5mb0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiEwoRTGlzdEltYWdlc1JlcXVlc3QiSgoFSW1hZ2USCgoCaWQYASABKAkSEQoJcmVwb190YWdzGAIgAygJEhQKDHJlcG9fZGlnZXN0cxgDIAMoCRIMCgRzaXplGAQgASgEIkAKEkxpc3RJbWFnZXNSZXNwb25zZRIqCgZpbWFnZXMYASADKAsyGi5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlIhQKEkltYWdlRnNJbmZvUmVxdWVzdCKiAQoPRmlsZXN5c3RlbVVzYWdlEhEKCXRpbWVzdGFtcBgBIAEoAxISCgptb3VudHBvaW50GAIgASgJEhYKDmNhcGFjaXR5X2J5dGVzGAMgASgEEhcKD2F2YWlsYWJsZV9ieXRlcxgEIAEoBBISCgp1c2VkX2J5dGVzGAUgASgEEg4KBmlub2RlcxgGIAEoBBITCgtpbm9kZXNfZnJlZRgHIAEoBCJWChNJbWFnZUZzSW5mb1Jlc3BvbnNlEj8KEWltYWdlX2ZpbGVzeXN0ZW1zGAEgAygLMiQuc3BsaXRsZXQucnVudGltZS52MS5GaWxlc3lzdGVtVXNhZ2UiGgoJSW1hZ2VTcGVjEg0KBWltYWdlGAEgASgJIoYBCgpBdXRoQ29uZmlnEhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBGF1dGgYAyABKAkSFgoOc2VydmVyX2FkZHJlc3MYBCABKAkSFgoOaWRlbnRpdHlfdG9rZW4YBSABKAkSFgoOcmVnaXN0cnlfdG9rZW4YBiABKAkicAoQUHVsbEltYWdlUmVxdWVzdBItCgVpbWFnZRgBIAEoCzIeLnNwbGl0bGV0LnJ1bnRpbWUudjEuSW1hZ2VTcGVjEi0KBGF1dGgYAiABKAsyHy5zcGxpdGxldC5ydW50aW1lLnYxLkF1dGhDb25maWciJgoRUHVsbEltYWdlUmVzcG9uc2USEQoJaW1hZ2VfcmVmGAEgASgJIkMKEkltYWdlU3RhdHVzUmVxdWVzdBItCgVpbWFnZRgBIAEoCzIeLnNwbGl0bGV0LnJ1bnRpbWUudjEuSW1hZ2VTcGVjIkAKE0ltYWdlU3RhdHVzUmVzcG9uc2USKQoFaW1hZ2UYASABKAsyGi5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlMqINCg5SdW50aW1lU2VydmljZRJUCgdWZXJzaW9uEiMuc3BsaXRsZXQucnVudGltZS52MS5WZXJzaW9uUmVxdWVzdBokLnNwbGl0bGV0LnJ1bnRpbWUudjEuVmVyc2lvblJlc3BvbnNlElEKBlN0YXR1cxIiLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVxdWVzdBojLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhdHVzUmVzcG9uc2USZgoNUnVuUG9kU2FuZGJveBIpLnNwbGl0bGV0LnJ1bnRpbWUudjEuUnVuUG9kU2FuZGJveFJlcXVlc3QaKi5zcGxpdGxldC5ydW50aW1lLnYxLlJ1blBvZFNhbmRib3hSZXNwb25zZRJpCg5TdG9wUG9kU2FuZGJveBIqLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RvcFBvZFNhbmRib3hSZXF1ZXN0Gisuc3BsaXRsZXQucnVudGltZS52MS5TdG9wUG9kU2FuZGJveFJlc3BvbnNlEm8KEFJlbW92ZVBvZFNhbmRib3gSLC5zcGxpdGxldC5ydW50aW1lLnYxLlJlbW92ZVBvZFNhbmRib3hSZXF1ZXN0Gi0uc3BsaXRsZXQucnVudGltZS52MS5SZW1vdmVQb2RTYW5kYm94UmVzcG9uc2USbwoQUG9kU2FuZGJveFN0YXR1cxIsLnNwbGl0bGV0LnJ1bnRpbWUudjEuUG9kU2FuZGJveFN0YXR1c1JlcXVlc3QaLS5zcGxpdGxldC5ydW50aW1lLnYxLlBvZFNhbmRib3hTdGF0dXNSZXNwb25zZRJpCg5MaXN0UG9kU2FuZGJveBIqLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdFBvZFNhbmRib3hSZXF1ZXN0Gisuc3BsaXRsZXQucnVudGltZS52MS5MaXN0UG9kU2FuZGJveFJlc3BvbnNlEmwKD0NyZWF0ZUNvbnRhaW5lchIrLnNwbGl0bGV0LnJ1bnRpbWUudjEuQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBosLnNwbGl0bGV0LnJ1bnRpbWUudjEuQ3JlYXRlQ29udGFpbmVyUmVzcG9uc2USaQoOU3RhcnRDb250YWluZXISKi5zcGxpdGxldC5ydW50aW1lLnYxLlN0YXJ0Q29udGFpbmVyUmVxdWVzdBorLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RhcnRDb250YWluZXJSZXNwb25zZRJmCg1TdG9wQ29udGFpbmVyEikuc3BsaXRsZXQucnVudGltZS52MS5TdG9wQ29udGFpbmVyUmVxdWVzdBoqLnNwbGl0bGV0LnJ1bnRpbWUudjEuU3RvcENvbnRhaW5lclJlc3BvbnNlEmwKD1JlbW92ZUNvbnRhaW5lchIrLnNwbGl0bGV0LnJ1bnRpbWUudjEuUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBosLnNwbGl0bGV0LnJ1bnRpbWUudjEuUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2USaQoOTGlzdENvbnRhaW5lcnMSKi5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RDb250YWluZXJzUmVxdWVzdBorLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdENvbnRhaW5lcnNSZXNwb25zZRJsCg9Db250YWluZXJTdGF0dXMSKy5zcGxpdGxldC5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXR1c1JlcXVlc3QaLC5zcGxpdGxldC5ydW50aW1lLnYxLkNvbnRhaW5lclN0YXR1c1Jlc3BvbnNlElcKCEV4ZWNTeW5jEiQuc3BsaXRsZXQucnVudGltZS52MS5FeGVjU3luY1JlcXVlc3QaJS5zcGxpdGxldC5ydW50aW1lLnYxLkV4ZWNTeW5jUmVzcG9uc2USbwoQQ29udGFpbmVyTG9nVGFpbBIsLnNwbGl0bGV0LnJ1bnRpbWUudjEuQ29udGFpbmVyTG9nVGFpbFJlcXVlc3QaLS5zcGxpdGxldC5ydW50aW1lLnYxLkNvbnRhaW5lckxvZ1RhaWxSZXNwb25zZRJ1ChJMaXN0Q29udGFpbmVyU3RhdHMSLi5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RDb250YWluZXJTdGF0c1JlcXVlc3QaLy5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RDb250YWluZXJTdGF0c1Jlc3BvbnNlMo0DCgxJbWFnZVNlcnZpY2USXQoKTGlzdEltYWdlcxImLnNwbGl0bGV0LnJ1bnRpbWUudjEuTGlzdEltYWdlc1JlcXVlc3QaJy5zcGxpdGxldC5ydW50aW1lLnYxLkxpc3RJbWFnZXNSZXNwb25zZRJgCgtJbWFnZUZzSW5mbxInLnNwbGl0bGV0LnJ1bnRpbWUudjEuSW1hZ2VGc0luZm9SZXF1ZXN0Giguc3BsaXRsZXQucnVudGltZS52MS5JbWFnZUZzSW5mb1Jlc3BvbnNlEloKCVB1bGxJbWFnZRIlLnNwbGl0bGV0LnJ1bnRpbWUudjEuUHVsbEltYWdlUmVxdWVzdBomLnNwbGl0bGV0LnJ1bnRpbWUudjEuUHVsbEltYWdlUmVzcG9uc2USYAoLSW1hZ2VTdGF0dXMSJy5zcGxpdGxldC5ydW50aW1lLnYxLkltYWdlU3RhdHVzUmVxdWVzdBooLnNwbGl0bGV0LnJ1bnRpbWUudjEuSW1hZ2VTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_splitlet_runtime_v1_container, file_splitlet_runtime_v1_sandbox]);
+
+/**
+ * @generated from message splitlet.runtime.v1.ListContainerStatsRequest
+ */
+export type ListContainerStatsRequest = Message<"splitlet.runtime.v1.ListContainerStatsRequest"> & {
+  /**
+   * Only this container; empty: every running container of the node.
+   *
+   * @generated from field: string container_id = 1;
+   */
+  containerId: string;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ListContainerStatsRequest.
+ * Use `create(ListContainerStatsRequestSchema)` to create a new message.
+ */
+export const ListContainerStatsRequestSchema: GenMessage<ListContainerStatsRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 0);
+
+/**
+ * One running container's usage (the CRI's ContainerStats: attributes, cpu, memory).
+ *
+ * @generated from message splitlet.runtime.v1.ContainerStats
+ */
+export type ContainerStats = Message<"splitlet.runtime.v1.ContainerStats"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: splitlet.runtime.v1.ContainerMetadata metadata = 2;
+   */
+  metadata?: ContainerMetadata | undefined;
+
+  /**
+   * The container's labels as created (io.kubernetes.pod.name, …).
+   *
+   * @generated from field: map<string, string> labels = 3;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Unix nanoseconds of the sample.
+   *
+   * @generated from field: int64 timestamp = 4;
+   */
+  timestamp: bigint;
+
+  /**
+   * Unix nanoseconds the container started.
+   *
+   * @generated from field: int64 started_at = 5;
+   */
+  startedAt: bigint;
+
+  /**
+   * Cumulative CPU time of the container's processes, nanoseconds.
+   *
+   * @generated from field: uint64 usage_core_nano_seconds = 6;
+   */
+  usageCoreNanoSeconds: bigint;
+
+  /**
+   * Memory in use minus inactive file pages (what the kubelet and the OOM killer watch).
+   *
+   * @generated from field: uint64 memory_working_set_bytes = 7;
+   */
+  memoryWorkingSetBytes: bigint;
+
+  /**
+   * @generated from field: uint64 memory_usage_bytes = 8;
+   */
+  memoryUsageBytes: bigint;
+
+  /**
+   * @generated from field: uint64 memory_rss_bytes = 9;
+   */
+  memoryRssBytes: bigint;
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ContainerStats.
+ * Use `create(ContainerStatsSchema)` to create a new message.
+ */
+export const ContainerStatsSchema: GenMessage<ContainerStats> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 1);
+
+/**
+ * @generated from message splitlet.runtime.v1.ListContainerStatsResponse
+ */
+export type ListContainerStatsResponse = Message<"splitlet.runtime.v1.ListContainerStatsResponse"> & {
+  /**
+   * @generated from field: repeated splitlet.runtime.v1.ContainerStats stats = 1;
+   */
+  stats: ContainerStats[];
+};
+
+/**
+ * Describes the message splitlet.runtime.v1.ListContainerStatsResponse.
+ * Use `create(ListContainerStatsResponseSchema)` to create a new message.
+ */
+export const ListContainerStatsResponseSchema: GenMessage<ListContainerStatsResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_runtime_v1_runtime, 2);
 
 /**
  * @generated from message splitlet.runtime.v1.VersionRequest
@@ -38,7 +143,7 @@ export type VersionRequest = Message<"splitlet.runtime.v1.VersionRequest"> & {
  * Use `create(VersionRequestSchema)` to create a new message.
  */
 export const VersionRequestSchema: GenMessage<VersionRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 0);
+  messageDesc(file_splitlet_runtime_v1_runtime, 3);
 
 /**
  * @generated from message splitlet.runtime.v1.VersionResponse
@@ -78,7 +183,7 @@ export type VersionResponse = Message<"splitlet.runtime.v1.VersionResponse"> & {
  * Use `create(VersionResponseSchema)` to create a new message.
  */
 export const VersionResponseSchema: GenMessage<VersionResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 1);
+  messageDesc(file_splitlet_runtime_v1_runtime, 4);
 
 /**
  * @generated from message splitlet.runtime.v1.StatusRequest
@@ -97,7 +202,7 @@ export type StatusRequest = Message<"splitlet.runtime.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 2);
+  messageDesc(file_splitlet_runtime_v1_runtime, 5);
 
 /**
  * RuntimeCondition is one condition of the runtime (CRI RuntimeCondition):
@@ -132,7 +237,7 @@ export type RuntimeCondition = Message<"splitlet.runtime.v1.RuntimeCondition"> &
  * Use `create(RuntimeConditionSchema)` to create a new message.
  */
 export const RuntimeConditionSchema: GenMessage<RuntimeCondition> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 3);
+  messageDesc(file_splitlet_runtime_v1_runtime, 6);
 
 /**
  * @generated from message splitlet.runtime.v1.RuntimeStatus
@@ -149,7 +254,7 @@ export type RuntimeStatus = Message<"splitlet.runtime.v1.RuntimeStatus"> & {
  * Use `create(RuntimeStatusSchema)` to create a new message.
  */
 export const RuntimeStatusSchema: GenMessage<RuntimeStatus> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 4);
+  messageDesc(file_splitlet_runtime_v1_runtime, 7);
 
 /**
  * @generated from message splitlet.runtime.v1.StatusResponse
@@ -173,7 +278,7 @@ export type StatusResponse = Message<"splitlet.runtime.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 5);
+  messageDesc(file_splitlet_runtime_v1_runtime, 8);
 
 /**
  * @generated from message splitlet.runtime.v1.ListImagesRequest
@@ -186,7 +291,7 @@ export type ListImagesRequest = Message<"splitlet.runtime.v1.ListImagesRequest">
  * Use `create(ListImagesRequestSchema)` to create a new message.
  */
 export const ListImagesRequestSchema: GenMessage<ListImagesRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 6);
+  messageDesc(file_splitlet_runtime_v1_runtime, 9);
 
 /**
  * @generated from message splitlet.runtime.v1.Image
@@ -226,7 +331,7 @@ export type Image = Message<"splitlet.runtime.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 7);
+  messageDesc(file_splitlet_runtime_v1_runtime, 10);
 
 /**
  * @generated from message splitlet.runtime.v1.ListImagesResponse
@@ -243,7 +348,7 @@ export type ListImagesResponse = Message<"splitlet.runtime.v1.ListImagesResponse
  * Use `create(ListImagesResponseSchema)` to create a new message.
  */
 export const ListImagesResponseSchema: GenMessage<ListImagesResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 8);
+  messageDesc(file_splitlet_runtime_v1_runtime, 11);
 
 /**
  * @generated from message splitlet.runtime.v1.ImageFsInfoRequest
@@ -256,7 +361,7 @@ export type ImageFsInfoRequest = Message<"splitlet.runtime.v1.ImageFsInfoRequest
  * Use `create(ImageFsInfoRequestSchema)` to create a new message.
  */
 export const ImageFsInfoRequestSchema: GenMessage<ImageFsInfoRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 9);
+  messageDesc(file_splitlet_runtime_v1_runtime, 12);
 
 /**
  * FilesystemUsage of one filesystem (CRI FilesystemUsage, plus its capacity so
@@ -310,7 +415,7 @@ export type FilesystemUsage = Message<"splitlet.runtime.v1.FilesystemUsage"> & {
  * Use `create(FilesystemUsageSchema)` to create a new message.
  */
 export const FilesystemUsageSchema: GenMessage<FilesystemUsage> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 10);
+  messageDesc(file_splitlet_runtime_v1_runtime, 13);
 
 /**
  * @generated from message splitlet.runtime.v1.ImageFsInfoResponse
@@ -327,7 +432,7 @@ export type ImageFsInfoResponse = Message<"splitlet.runtime.v1.ImageFsInfoRespon
  * Use `create(ImageFsInfoResponseSchema)` to create a new message.
  */
 export const ImageFsInfoResponseSchema: GenMessage<ImageFsInfoResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 11);
+  messageDesc(file_splitlet_runtime_v1_runtime, 14);
 
 /**
  * @generated from message splitlet.runtime.v1.ImageSpec
@@ -344,7 +449,7 @@ export type ImageSpec = Message<"splitlet.runtime.v1.ImageSpec"> & {
  * Use `create(ImageSpecSchema)` to create a new message.
  */
 export const ImageSpecSchema: GenMessage<ImageSpec> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 12);
+  messageDesc(file_splitlet_runtime_v1_runtime, 15);
 
 /**
  * @generated from message splitlet.runtime.v1.AuthConfig
@@ -386,7 +491,7 @@ export type AuthConfig = Message<"splitlet.runtime.v1.AuthConfig"> & {
  * Use `create(AuthConfigSchema)` to create a new message.
  */
 export const AuthConfigSchema: GenMessage<AuthConfig> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 13);
+  messageDesc(file_splitlet_runtime_v1_runtime, 16);
 
 /**
  * @generated from message splitlet.runtime.v1.PullImageRequest
@@ -408,7 +513,7 @@ export type PullImageRequest = Message<"splitlet.runtime.v1.PullImageRequest"> &
  * Use `create(PullImageRequestSchema)` to create a new message.
  */
 export const PullImageRequestSchema: GenMessage<PullImageRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 14);
+  messageDesc(file_splitlet_runtime_v1_runtime, 17);
 
 /**
  * @generated from message splitlet.runtime.v1.PullImageResponse
@@ -425,7 +530,7 @@ export type PullImageResponse = Message<"splitlet.runtime.v1.PullImageResponse">
  * Use `create(PullImageResponseSchema)` to create a new message.
  */
 export const PullImageResponseSchema: GenMessage<PullImageResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 15);
+  messageDesc(file_splitlet_runtime_v1_runtime, 18);
 
 /**
  * @generated from message splitlet.runtime.v1.ImageStatusRequest
@@ -442,7 +547,7 @@ export type ImageStatusRequest = Message<"splitlet.runtime.v1.ImageStatusRequest
  * Use `create(ImageStatusRequestSchema)` to create a new message.
  */
 export const ImageStatusRequestSchema: GenMessage<ImageStatusRequest> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 16);
+  messageDesc(file_splitlet_runtime_v1_runtime, 19);
 
 /**
  * @generated from message splitlet.runtime.v1.ImageStatusResponse
@@ -461,7 +566,7 @@ export type ImageStatusResponse = Message<"splitlet.runtime.v1.ImageStatusRespon
  * Use `create(ImageStatusResponseSchema)` to create a new message.
  */
 export const ImageStatusResponseSchema: GenMessage<ImageStatusResponse> = /*@__PURE__*/
-  messageDesc(file_splitlet_runtime_v1_runtime, 17);
+  messageDesc(file_splitlet_runtime_v1_runtime, 20);
 
 /**
  * RuntimeService: the CRI's runtime calls, over NATS request/reply.
@@ -610,6 +715,17 @@ export const RuntimeService: GenService<{
     methodKind: "unary";
     input: typeof ContainerLogTailRequestSchema;
     output: typeof ContainerLogTailResponseSchema;
+  },
+  /**
+   * CPU and memory of this node's running containers (the CRI's ListContainerStats),
+   * one sample each from Docker's one-shot stats.
+   *
+   * @generated from rpc splitlet.runtime.v1.RuntimeService.ListContainerStats
+   */
+  listContainerStats: {
+    methodKind: "unary";
+    input: typeof ListContainerStatsRequestSchema;
+    output: typeof ListContainerStatsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_splitlet_runtime_v1_runtime, 0);

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# `npm run conformance`: the upstream NodeConformance specs (k8s.io/kubernetes e2e at
+# the lab's version) against a splitlet node started on the lab for this run.
+#   npm run conformance [-- <ginkgo flags, e.g. --focus='Downward API'>]
+# Results: conformance/results/ (junit_01.xml, summary.md, summary.json; the run's
+# logs in conformance/results/logs/, not committed).
+# Needs the lab up (npm run lab:up). Never brings the lab up or down itself.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cd "$root"
+# The workspace's Node.js 24 (the `node` devDependency) and tsx, as npm run gives them:
+# the system node may be older.
+export PATH="$root/node_modules/.bin:$PATH"
+log() { printf '[conformance] %s\n' "$*" >&2; }
+
+# The upstream selection: every NodeConformance spec that may run beside others
+# (the Serial ones are a second pass, not made yet: issue 23).
+label_filter=${CONFORMANCE_LABEL_FILTER:-'NodeConformance && !Serial && !Slow && !Disruptive && !Flaky'}
+# Two ginkgo processes: the machine has 2 cores, shared with the lab and the node.
+procs=${CONFORMANCE_PROCS:-2}
+results=${CONFORMANCE_RESULTS:-$here/results}
+
+eval "$(bash test/lab/lab.sh env)"
+kubectl=${LAB_DIR:-$root/.lab}/bin/kubectl
+k() { "$kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+k get --raw /readyz >/dev/null || { log "the lab's API server does not answer: npm run lab:up"; exit 1; }
+
+# 1. e2e.test, ginkgo and agnhost, built once per version (test/lab/build.sh's cache).
+# nice and one package at a time: a first build takes the machine for 15-25 min.
+start=$SECONDS
+bin=$(GOFLAGS=${GOFLAGS:--p=1} nice -n 19 bash test/lab/build.sh e2e)
+log "e2e binaries: $bin ($((SECONDS - start)) s)"
+
+# 2. The images the specs use, under the names they use.
+start=$SECONDS
+bash "$here/images.sh" "$bin"
+log "images ready ($((SECONDS - start)) s)"
+
+# 3. The services as this checkout has them (esbuild bundles: seconds).
+for svc in runtime-executor registrar pod-sync prober status-reporter node-api; do
+  node tools/build-service.mjs "$svc" >/dev/null
+done
+
+# 4. A fresh splitlet node for this run.
+node_name=conformance-$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+rm -rf "$results"; mkdir -p "$results/logs"
+node_pid=
+cleanup() {
+  set +e
+  log "cleaning up: the run's namespaces, the scheduling policy, node $node_name"
+  k delete mutatingadmissionpolicybinding splitlet-conformance-node --ignore-not-found >/dev/null
+  k delete mutatingadmissionpolicy splitlet-conformance-node --ignore-not-found >/dev/null
+  # Only the e2e framework labels its namespaces e2e-framework; nothing else on the lab does.
+  k delete namespace -l e2e-framework --wait=false >/dev/null 2>&1
+  if [[ -n $node_pid ]] && kill -0 "$node_pid" 2>/dev/null; then
+    kill -TERM "$node_pid"; wait "$node_pid"
+  fi
+}
+trap cleanup EXIT
+# A TERM or INT (a stopped run) must still clean up: bash runs the EXIT trap on exit only.
+trap 'exit 143' TERM INT
+# tsx itself, not npx: npm exec does not pass SIGTERM on to its child.
+coproc NODE { exec node_modules/.bin/tsx --tsconfig "$here/tsconfig.json" "$here/node.ts" "$node_name" "$results/logs" 2>"$results/logs/node-harness.log"; }
+node_pid=$NODE_PID
+read -r -t 180 ready _ port <&"${NODE[0]}" || true
+[[ ${ready:-} == ready ]] || { log "node $node_name did not start: $results/logs/node-harness.log"; exit 1; }
+log "node $node_name is up (node-api on kubelet port $port)"
+
+# 5. The specs schedule onto any schedulable node, and other test runs on the lab
+# register splitlet nodes of their own for minutes at a time. A mutating admission
+# policy gives every pod the framework creates (namespaces labelled e2e-run) a
+# nodeSelector for this node's label, so none lands on another node; pods that name
+# a node themselves are left alone. (Every splitlet node on one machine shares
+# kubernetes.io/hostname, so a label of its own is needed.)
+k label node "$node_name" "splitlet.dev/conformance=$node_name" --overwrite >/dev/null
+k apply -f - >/dev/null <<YAML
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata:
+  name: splitlet-conformance-node
+spec:
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["CREATE"]
+        resources: ["pods"]
+    namespaceSelector:
+      matchExpressions: [{ key: e2e-run, operator: Exists }]
+  matchConditions:
+    - name: not-bound
+      expression: "!has(object.spec.nodeName) || object.spec.nodeName == ''"
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+    # A JSON patch, not an apply configuration: nodeSelector is an atomic map, which
+    # an apply configuration may not merge into.
+    - patchType: JSONPatch
+      jsonPatch:
+        expression: >-
+          has(object.spec.nodeSelector) ?
+          [JSONPatch{op: "add", path: "/spec/nodeSelector/splitlet.dev~1conformance", value: "$node_name"}] :
+          [JSONPatch{op: "add", path: "/spec/nodeSelector", value: {"splitlet.dev/conformance": "$node_name"}}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata:
+  name: splitlet-conformance-node
+spec:
+  policyName: splitlet-conformance-node
+YAML
+
+# 6. The specs. --allowed-not-ready-nodes=-1: the framework must not wait for other
+# runs' nodes (they come and go). The framework writes junit_01.xml to --report-dir.
+log "running: $label_filter (ginkgo --procs=$procs $*); ginkgo's output in $results/logs/ginkgo.log"
+start=$SECONDS
+rc=0
+"$bin/ginkgo" --procs="$procs" --no-color --timeout="${CONFORMANCE_TIMEOUT:-2h}" \
+  --label-filter="$label_filter" "$@" "$bin/e2e.test" -- \
+  --provider=skeleton --kubeconfig="$KUBECONFIG_ADMIN" --kubectl-path="$kubectl" \
+  --report-dir="$results" --allowed-not-ready-nodes=-1 --disable-log-dump \
+  >"$results/logs/ginkgo.log" 2>&1 || rc=$?
+log "specs done in $((SECONDS - start)) s (ginkgo exit $rc)"
+
+# 7. The summary: counts per SIG and each failure's one-line cause.
+node_modules/.bin/tsx --tsconfig "$here/tsconfig.json" "$here/summary.ts" "$results/junit_01.xml" "$results" "$node_name"
+exit "$rc"

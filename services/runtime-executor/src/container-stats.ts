@@ -1,0 +1,74 @@
+import { inject, injectable } from 'tsyringe';
+import type Docker from 'dockerode';
+import type { ContainerStats } from '@splitlet/contracts';
+import { dockerCall, isNotFound, type DockerApi } from './docker';
+import { dockerTimeToNanos, extractLabels, LABEL, parseName, TYPE_CONTAINER } from './docker-mapping';
+import { Owned } from './owned';
+import { requireContainerId } from './request-validation';
+import { RT } from './tokens';
+
+/** What Docker's one-shot stats answer holds of it (cgroup v1 and v2 names). */
+interface DockerStats {
+  read?: string;
+  cpu_stats?: { cpu_usage?: { total_usage?: number } };
+  memory_stats?: { usage?: number; stats?: Record<string, number | undefined> };
+}
+
+type Stats = Omit<ContainerStats, '$typeName' | 'metadata'> & { metadata: { name: string; attempt: number } };
+
+/**
+ * The CRI's ListContainerStats over Docker: one sample of each running container of
+ * this node, from Docker's one-shot stats (no second sample to wait for, so no rate:
+ * the cumulative CPU time, as the kubelet's /metrics/resource reports it). A container
+ * that stops between the list and its sample is left out.
+ */
+@injectable()
+export class ContainerStatsReader {
+  constructor(
+    @inject(RT.Docker) private readonly docker: DockerApi,
+    @inject(Owned) private readonly owned: Owned,
+  ) {}
+
+  async list(containerId: string): Promise<Stats[]> {
+    const only = containerId ? requireContainerId(containerId, 'container') : undefined;
+    const running = (await this.owned.list(TYPE_CONTAINER, {})).filter((c) => c.State === 'running' && (!only || c.Id === only));
+    const sampled = await Promise.all(running.map((c) => this.sample(c)));
+    return sampled.filter((s): s is Stats => s !== undefined);
+  }
+
+  private async sample(c: Docker.ContainerInfo): Promise<Stats | undefined> {
+    const info = await this.owned.inspect(c.Id, TYPE_CONTAINER);
+    if (!info?.State.Running) return undefined;
+    let raw: Docker.ContainerStats;
+    try {
+      raw = await dockerCall(() => this.docker.getContainer(c.Id).stats({ stream: false, 'one-shot': true }));
+    } catch (err) {
+      // Removed in between.
+      if (isNotFound((err as Error).cause)) return undefined;
+      throw err;
+    }
+    return toContainerStats(info, raw as unknown as DockerStats);
+  }
+}
+
+export function toContainerStats(info: Docker.ContainerInspectInfo, s: DockerStats): Stats {
+  const raw = info.Config.Labels ?? {};
+  const parsed = parseName(info.Name);
+  const mem = s.memory_stats ?? {};
+  const usage = mem.usage ?? 0;
+  // The working set as cAdvisor counts it: usage less the inactive file cache, never below 0.
+  const inactive = mem.stats?.['inactive_file'] ?? mem.stats?.['total_inactive_file'] ?? 0;
+  const rss = mem.stats?.['anon'] ?? mem.stats?.['total_rss'] ?? mem.stats?.['rss'] ?? 0;
+  const read = s.read ? dockerTimeToNanos(s.read) : 0n;
+  return {
+    id: info.Id,
+    metadata: { name: raw[LABEL.containerName] ?? parsed?.containerName ?? '', attempt: parsed?.attempt ?? 0 },
+    labels: extractLabels(raw).labels,
+    timestamp: read > 0n ? read : BigInt(Date.now()) * 1_000_000n,
+    startedAt: dockerTimeToNanos(info.State.StartedAt),
+    usageCoreNanoSeconds: BigInt(Math.max(0, Math.trunc(s.cpu_stats?.cpu_usage?.total_usage ?? 0))),
+    memoryWorkingSetBytes: BigInt(Math.max(0, Math.trunc(usage - inactive))),
+    memoryUsageBytes: BigInt(Math.max(0, Math.trunc(usage))),
+    memoryRssBytes: BigInt(Math.max(0, Math.trunc(rss))),
+  };
+}

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,18 @@ const podOf = (name: string, container: Partial<V1Container>, grace = 10): V1Pod
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
 const eventsOf = async (name: string, reason: string) => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},reason=${reason}` })).items;
 const logsOf = async (containerID: string) => (await runCommand('docker', ['logs', containerID.replace('docker://', '')])).stdout;
+/**
+ * Follows a container's log from now until the container is gone: the pod's deletion
+ * removes its containers moments after they stop, before a later `docker logs` could
+ * read what they wrote last.
+ */
+const followLogs = (containerID: string) => {
+  const p = spawn('docker', ['logs', '-f', containerID.replace('docker://', '')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  p.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (text += d.toString()));
+  return { text: () => text, stop: () => p.kill() };
+};
 const running = (name: string) =>
   waitFor(`${name} Running`, async () => {
     const p = await read(name);
@@ -88,6 +101,20 @@ describe('lifecycle hooks on a splitlet node', () => {
     expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated).toBeDefined();
   });
 
+  it('pod-sync - a pod deleted while its postStart hook runs is not held by the hook: its termination starts at once', async () => {
+    // The hook would run up to the grace period (120 s); the deletion asks for 2 s.
+    await core.createNamespacedPod({ namespace, body: podOf('post-slow', { command: ['sleep', '3600'], lifecycle: { postStart: { exec: { command: ['sleep', '600'] } } } }, 120) });
+    await waitFor('Started', async () => (await eventsOf('post-slow', 'Started'))[0], 60_000);
+    const deletedAt = Date.now();
+    await core.deleteNamespacedPod({ namespace, name: 'post-slow', gracePeriodSeconds: 2 });
+    await waitFor('post-slow gone', async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'post-slow'])).code !== 0 ? true : undefined), 110_000);
+    // As the kubelet's pod worker cancels the sync in flight: gone in its 2 s grace and
+    // the node's round trips, not after the hook's 120 s.
+    expect(Date.now() - deletedAt).toBeLessThan(60_000);
+    const killing = await waitFor('Killing', async () => (await eventsOf('post-slow', 'Killing'))[0], 10_000);
+    expect(killing.message).toBe('Stopping container app');
+  });
+
   it('pod-sync - deletion runs preStop (exec and httpGet) before the stop signal; a failing one is FailedPreStopHook and the stop goes on', async () => {
     await core.createNamespacedPod({
       namespace,
@@ -107,14 +134,12 @@ describe('lifecycle hooks on a splitlet node', () => {
     const cid = (await running('pre')).status!.containerStatuses![0]!.containerID!;
     await running('pre-http');
     await running('pre-fail');
+    const log = followLogs(cid);
     await core.deleteNamespacedPod({ namespace, name: 'pre' });
     await core.deleteNamespacedPod({ namespace, name: 'pre-http' });
     await core.deleteNamespacedPod({ namespace, name: 'pre-fail' });
     // preStop first (its output while the container still runs), then TERM.
-    const logs = await waitFor('preStop then TERM in the logs', async () => {
-      const l = await logsOf(cid).catch(() => '');
-      return /prestop-ran[\s\S]*got-TERM/.test(l) ? l : undefined;
-    }, 30_000);
+    const logs = await waitFor('preStop then TERM in the logs', async () => (/prestop-ran[\s\S]*got-TERM/.test(log.text()) ? log.text() : undefined), 30_000).finally(log.stop);
     expect(logs.indexOf('prestop-ran')).toBeLessThan(logs.indexOf('got-TERM'));
     await waitFor('the preStop GET', async () => (hits.some((h) => h.path === '/pre-stop') ? true : undefined), 30_000);
     const failed = await waitFor('FailedPreStopHook', async () => (await eventsOf('pre-fail', 'FailedPreStopHook'))[0], 30_000);

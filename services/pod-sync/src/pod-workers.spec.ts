@@ -63,6 +63,21 @@ describe('pod-sync PodWorkers', () => {
     expect(aborted).toEqual([false, false]);
   });
 
+  it('PodWorkers - a sync that fails does not hold back the update that came during it (its termination)', async () => {
+    const seen: string[] = [];
+    let fail: (() => void) | undefined;
+    const workers = new PodWorkers(async (p) => {
+      seen.push(`${p.metadata?.generation}`);
+      if (p.metadata?.generation === 1) await new Promise<void>((_, reject) => (fail = () => reject(new Error('runtime unavailable'))));
+    });
+    workers.update(pod('a', 1));
+    await expect.poll(() => fail).toBeDefined();
+    workers.update({ metadata: { ...pod('a', 2).metadata, deletionTimestamp: new Date() } });
+    fail!();
+    await expect.poll(() => workers.idle).toBe(true);
+    expect(seen).toEqual(['1', '2']);
+  });
+
   it('PodWorkers - a status-only sync stays one only while every pending trigger asked for the status only', async () => {
     const seen: string[] = [];
     let release!: () => void;

@@ -117,25 +117,26 @@ export class PodWorkers {
     // Only status-only syncs: the schedule the last full sync set stands (a retry due
     // in a crash-loop back-off is not pushed back to the resync period).
     let full = false;
-    try {
-      while (w.pending && !this.stopped) {
-        const pod = w.pending;
-        const statusOnly = w.pendingStatusOnly;
-        w.pending = undefined;
-        w.pendingStatusOnly = false;
-        w.last = pod;
-        if (!statusOnly) full = true;
-        w.cancel = new AbortController();
+    while (w.pending && !this.stopped) {
+      const pod = w.pending;
+      const statusOnly = w.pendingStatusOnly;
+      w.pending = undefined;
+      w.pendingStatusOnly = false;
+      w.last = pod;
+      if (!statusOnly) full = true;
+      w.cancel = new AbortController();
+      try {
         const r = await this.sync(pod, statusOnly, w.cancel.signal);
         if (!statusOnly) result = r;
+      } catch {
+        // Retried soon, unless an update that came meanwhile (its termination) runs now:
+        // left pending after the loop, it would wait for yet another update.
+        result = { retry: true };
+        full = true;
       }
-    } catch {
-      result = { retry: true };
-      full = true;
-    } finally {
-      w.running = false;
-      w.cancel = undefined;
     }
+    w.running = false;
+    w.cancel = undefined;
     if (!this.resync) return;
     if (!full && w.syncAt !== undefined) return this.arm(uid, w);
     const { resyncMs, retryMs, random = Math.random } = this.resync;

@@ -22,6 +22,7 @@ import { TOKENS } from '@splitlet/service';
 import { createLogger } from '@splitlet/telemetry';
 import { FakeClock, HOSTILE_STRINGS, randomMessageBytes, SeededRandom, useNatsServer } from '@splitlet/testing';
 import { FakeNodeApi } from './__fixtures__/fake-node-api';
+import { HEALTHY_RUNTIME_ANSWERS } from './__fixtures__/runtime-answers';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
 import { BusNodeInputs, type InputSettings } from './inputs';
 import { NodeStatusManager, type RegistrarTiming } from './node-status-manager';
@@ -39,32 +40,11 @@ const SEED = Number(process.env['FUZZ_SEED'] ?? 14);
 const N = Number(process.env['FUZZ_N'] ?? 200);
 
 const NODE = 'fuzz-node';
-const GiB = 1024n ** 3n;
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 
 type Answer = () => Uint8Array;
-const GOOD = {
-  Version: () => toBinary(VersionResponseSchema, create(VersionResponseSchema, { version: 'v1', runtimeName: 'docker', runtimeVersion: '20.10.24', runtimeApiVersion: '1.41' })),
-  Status: () =>
-    toBinary(
-      StatusResponseSchema,
-      create(StatusResponseSchema, {
-        status: {
-          conditions: [
-            { type: 'RuntimeReady', status: true },
-            { type: 'NetworkReady', status: true },
-          ],
-        },
-      }),
-    ),
-  ListImages: () => toBinary(ListImagesResponseSchema, create(ListImagesResponseSchema, { images: [{ id: 'sha256:pause', repoTags: ['splitlet-lab/pause:1'], size: 700_000n }] })),
-  ImageFsInfo: () =>
-    toBinary(
-      ImageFsInfoResponseSchema,
-      create(ImageFsInfoResponseSchema, { imageFilesystems: [{ mountpoint: '/var/lib/docker', capacityBytes: 100n * GiB, availableBytes: 60n * GiB, inodes: 1_000_000n, inodesFree: 900_000n }] }),
-    ),
-} satisfies Record<string, Answer>;
+const GOOD: Record<keyof typeof HEALTHY_RUNTIME_ANSWERS, Answer> = HEALTHY_RUNTIME_ANSWERS;
 type Method = keyof typeof GOOD;
 const SCHEMAS = { Version: VersionResponseSchema, Status: StatusResponseSchema, ListImages: ListImagesResponseSchema, ImageFsInfo: ImageFsInfoResponseSchema } as const;
 

@@ -5,20 +5,12 @@ import { Svcm, type Service } from '@nats-io/services';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { methodSubject } from '@splitlet/bus';
 import { loadConfig } from '@splitlet/config';
-import {
-  create,
-  ImageFsInfoResponseSchema,
-  ImageService,
-  ListImagesResponseSchema,
-  RuntimeService,
-  StatusResponseSchema,
-  toBinary,
-  VersionResponseSchema,
-} from '@splitlet/contracts';
+import { ImageService, RuntimeService } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { createLogger } from '@splitlet/telemetry';
 import { FakeClock, useNatsServer } from '@splitlet/testing';
 import { FakeNodeApi } from './__fixtures__/fake-node-api';
+import { HEALTHY_RUNTIME_ANSWERS } from './__fixtures__/runtime-answers';
 import { configSchema } from './config';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
 import { BusNodeInputs, type InputSettings } from './inputs';
@@ -31,30 +23,8 @@ import { REG } from './tokens';
 // runtime-executor answers healthily, and the fake API server's Node is what
 // `kubectl get node -o yaml` would show. Time is a fake clock; pings are real.
 const NODE = 'req-node';
-const GiB = 1024n ** 3n;
 const REQUIRED: RequiredService[] = ['pod-sync', 'prober', 'status-reporter', 'node-api'];
 
-const RUNTIME_ANSWERS: Record<string, () => Uint8Array> = {
-  Version: () => toBinary(VersionResponseSchema, create(VersionResponseSchema, { version: 'v1', runtimeName: 'docker', runtimeVersion: '20.10.24', runtimeApiVersion: '1.41' })),
-  Status: () =>
-    toBinary(
-      StatusResponseSchema,
-      create(StatusResponseSchema, {
-        status: {
-          conditions: [
-            { type: 'RuntimeReady', status: true },
-            { type: 'NetworkReady', status: true },
-          ],
-        },
-      }),
-    ),
-  ListImages: () => toBinary(ListImagesResponseSchema, create(ListImagesResponseSchema, { images: [{ id: 'sha256:pause', repoTags: ['splitlet-lab/pause:1'], size: 700_000n }] })),
-  ImageFsInfo: () =>
-    toBinary(
-      ImageFsInfoResponseSchema,
-      create(ImageFsInfoResponseSchema, { imageFilesystems: [{ mountpoint: '/var/lib/docker', capacityBytes: 100n * GiB, availableBytes: 60n * GiB, inodes: 1_000_000n, inodesFree: 900_000n }] }),
-    ),
-};
 
 describe('registrar - required services', () => {
   const nats = useNatsServer();
@@ -90,7 +60,7 @@ describe('registrar - required services', () => {
       [RuntimeService, ['Version', 'Status']],
       [ImageService, ['ListImages', 'ImageFsInfo']],
     ] as const)
-      for (const m of methods) subs.push(servicesNc.subscribe(methodSubject(NODE, service, m), { callback: (_err, msg) => void msg.respond(RUNTIME_ANSWERS[m]!()) }));
+      for (const m of methods) subs.push(servicesNc.subscribe(methodSubject(NODE, service, m), { callback: (_err, msg) => void msg.respond(HEALTHY_RUNTIME_ANSWERS[m]()) }));
     await servicesNc.flush();
   });
   afterAll(async () => {

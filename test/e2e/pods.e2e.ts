@@ -182,6 +182,11 @@ describe('pods on a splitlet node', () => {
       return p.status?.conditions?.find((c) => c.type === 'PodReadyToStartContainers')?.status === 'False' ? p : undefined;
     }, 30_000);
     expect(done.status?.phase).toBe('Succeeded');
+    // It keeps the IP it had (kubelet.go SyncTerminatingPod copies it; kubernetes#125404):
+    // the stopped sandbox has none to give.
+    expect(pod.status?.podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(done.status?.podIP).toBe(pod.status?.podIP);
+    expect(done.status?.podIPs).toEqual([{ ip: pod.status?.podIP }]);
     const pause = await runCommand('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.uid=${done.metadata?.uid}`]);
     expect(pause.stdout.trim()).toBe('');
   });

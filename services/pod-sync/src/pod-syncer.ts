@@ -25,6 +25,7 @@ import type { EnvContext } from './env';
 import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
 import { keepCollectedLastState, shownContainerStatuses } from './last-state';
+import { podIPOf } from './pod-ip';
 import type { SyncResult } from './pod-workers';
 import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
@@ -704,9 +705,8 @@ export class PodSyncer {
     // Readiness gates are other writers' conditions: those come from the API's copy.
     generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], all, phase));
     const conditions = mergeConditions(oldStatus?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
-    const sandbox = sandboxes.find((s) => s.state === PodSandboxState.READY) ?? sandboxes[0];
     const hostIP = await this.nodeIP();
-    const podIP = pod.spec?.hostNetwork ? hostIP : (sandbox?.network?.ip ?? '');
+    const podIP = podIPOf(sandboxes, pod.spec?.hostNetwork ? hostIP : undefined, this.lastStatus.get(uid)?.podIp || pod.status?.podIP);
     const startTime = oldStatus?.startTime ? new Date(oldStatus.startTime) : new Date(Math.floor(now / 1000) * 1000);
     this.generated.set(uid, { conditions, startTime, phase });
     if (terminated) await this.probes.remove(uid);

@@ -63,9 +63,15 @@ describe('image pulls on a splitlet node', () => {
     expect(backoff.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(
       new RegExp(`^Back-off pulling image "${privateImage.replace(/[./]/g, '\\$&')}": ErrImagePull: .*(no basic auth credentials|unauthorized|authentication required)`, 'i'),
     );
-    const events = await eventsOf('nocred');
+    // The Events are written apart from the status, in the order recorded (BackOff, then
+    // Failed "Error: ImagePullBackOff"): the status may be in before them.
+    const failedMessages = (evs: Awaited<ReturnType<typeof eventsOf>>) => evs.filter((e) => e.reason === 'Failed').map((e) => e.message);
+    const events = await waitFor('the BackOff Event and its Failed one', async () => {
+      const evs = await eventsOf('nocred');
+      return evs.some((e) => e.reason === 'BackOff') && failedMessages(evs).includes('Error: ImagePullBackOff') ? evs : undefined;
+    }, 30_000);
     expect(events.find((e) => e.reason === 'BackOff')).toMatchObject({ type: 'Normal', message: `Back-off pulling image "${privateImage}"` });
-    expect(events.filter((e) => e.reason === 'Failed').map((e) => e.message)).toEqual(expect.arrayContaining(['Error: ErrImagePull', 'Error: ImagePullBackOff']));
+    expect(failedMessages(events)).toEqual(expect.arrayContaining(['Error: ErrImagePull', 'Error: ImagePullBackOff']));
     // The back-off is 10 s, then 20 s: with a sync every 2 s, at most one pull per 10 s.
     const pulls = events.filter((e) => e.reason === 'Pulling').reduce((n, e) => n + (e.count ?? 1), 0);
     const elapsed = Date.now() - new Date(backoff.metadata!.creationTimestamp!).getTime();

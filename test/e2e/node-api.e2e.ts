@@ -302,9 +302,11 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     console.log(
       `[node-api] peak RSS (MiB) before / with a stalled reader of a 40 MiB log: runtime-executor ${before.executor.toFixed(0)} / ${during.executor.toFixed(0)} (now ${procMiB(executorPid, 'VmRSS').toFixed(0)}), node-api ${before.api.toFixed(0)} / ${during.api.toFixed(0)} (now ${procMiB(apiPid, 'VmRSS').toFixed(0)})`,
     );
-    // Buffering the log would take 40 MiB (twice that for raw + formatted); the window is 512 KiB.
-    expect(during.executor - before.executor).toBeLessThan(20);
-    expect(during.api - before.api).toBeLessThan(20);
+    // Holding the log takes at least its size: with the executor's window removed the
+    // peak rose by 218 MiB. With the 512 KiB window it rose by up to 20 MiB here, the
+    // heap growing to its working size (V8's, not what the process holds).
+    expect(during.executor - before.executor).toBeLessThan(mib);
+    expect(during.api - before.api).toBeLessThan(mib);
     let received = 0;
     stalled.stdout.on('data', (d: Buffer) => (received += d.length));
     stalled.stdout.resume();

@@ -62,6 +62,8 @@ export interface InputSettings {
 export class BusNodeInputs implements NodeInputsSource {
   private readonly runtime: ServiceClient<typeof RuntimeService>;
   private readonly images: ServiceClient<typeof ImageService>;
+  /** micro's PING client for the required services (one for every gather). */
+  private readonly pinger: ReturnType<Svcm['client']>;
   private lastRuntime: RuntimeView['state'] | undefined;
   /** The last runtime view that answered, within the threshold. */
   private readonly answered = new RecentValue<RuntimeView>(RUNTIME_SYNC_THRESHOLD_MS);
@@ -80,6 +82,7 @@ export class BusNodeInputs implements NodeInputsSource {
     const opts = { timeoutMs: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
     this.runtime = createRpcClient(nc, nodeName, RuntimeService, opts);
     this.images = createRpcClient(nc, nodeName, ImageService, opts);
+    this.pinger = new Svcm(nc).client({ strategy: 'stall', maxWait: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, stall: 200 });
     this.seen = new Map(settings.SPLITLET_NODE_REQUIRED_SERVICES.map((s) => [s, new RecentValue<true>(RUNTIME_SYNC_THRESHOLD_MS)]));
   }
 
@@ -163,7 +166,7 @@ export class BusNodeInputs implements NodeInputsSource {
   /** Whether a replica of this node's `service` answers a PING. */
   private async ping(service: RequiredService): Promise<boolean> {
     try {
-      const pings = await new Svcm(this.nc).client({ strategy: 'stall', maxWait: this.settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, stall: 200 }).ping(service);
+      const pings = await this.pinger.ping(service);
       for await (const p of pings) if (p.metadata?.['node'] === this.nodeName) return true;
       return false;
     } catch {

@@ -214,7 +214,7 @@ export class ProbeWorker {
     // Counted as the kubelet counts every probe that ran, before thresholds and whatever became of the instance.
     this.deps.metrics.observe(this.kind, pod, this.containerName, verdict.result, (this.deps.clock.now() - startedAt) / 1000);
     // The view moved on to another instance while probing: this result is about the old one.
-    if (this.stopping.signal.aborted || this.container()?.containerId !== probedId) return true;
+    if (this.container()?.containerId !== probedId) return true;
 
     if (this.lastResult === verdict.result) this.resultRun++;
     else {

@@ -77,7 +77,7 @@ export function createKubeletServer(tls: { cert: string; key: string; clientCA: 
       const req = request as unknown as IncomingMessage;
       const res = response as unknown as ServerResponse;
       handle(req, res, opts).catch((err: unknown) => {
-        opts.logger.error({ err, path: req.url }, 'request failed');
+        opts.logger.error({ err, path: pathOf(req) }, 'request failed');
         plain(res, 500, (err as Error).message);
       });
     },
@@ -91,7 +91,7 @@ export function createKubeletServer(tls: { cert: string; key: string; clientCA: 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     upgrade(req, socket, head, opts).catch((err: unknown) => {
-      opts.logger.error({ err, path: req.url }, 'upgrade failed');
+      opts.logger.error({ err, path: pathOf(req) }, 'upgrade failed');
       rawResponse(socket, 500, (err as Error).message);
     });
   });
@@ -178,4 +178,13 @@ export function rawResponse(socket: Duplex, status: number, body: string, header
   const text = Buffer.from(body);
   const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'Content-Type: text/plain; charset=utf-8', `Content-Length: ${text.length}`, 'Connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), text]));
+}
+
+/** The request's path for a log line: never its query, which holds an exec's command (and whatever secret it names). */
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'https://kubelet').pathname;
+  } catch {
+    return '(not a URL)';
+  }
 }

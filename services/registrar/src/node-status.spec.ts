@@ -135,6 +135,19 @@ describe('registrar buildNodeStatus', () => {
     const s = buildNodeStatus(undefined, inputs, settings, new PressureTracker(), T0);
     expect(condition(s, 'Ready')?.message).toBe('missing node capacity for resources: ephemeral-storage');
     expect(s.capacity).not.toHaveProperty('ephemeral-storage');
+    // Nothing measured is no pressure (the kubelet's eviction manager before its first observation): never Unknown.
+    expect(condition(s, 'DiskPressure')).toMatchObject({ status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure' });
+  });
+
+  it('buildNodeStatus - nothing measured yet: each pressure condition False with the kubelet\'s reason; a measured one kept while measures are missing', () => {
+    const { imageFs: _fs, measurements: _m, ...inputs } = healthyInputs();
+    const p = new PressureTracker();
+    const s = roundTrip(buildNodeStatus(undefined, inputs, settings, p, T0));
+    for (const type of ['MemoryPressure', 'DiskPressure', 'PIDPressure']) expect(condition(s, type)?.status, type).toBe('False');
+    // The node lifecycle controller marked them Unknown while the node was away; still nothing measured.
+    const marked = { ...s, conditions: s.conditions!.map((c) => (c.type === 'Ready' ? c : { ...c, status: 'Unknown', reason: 'NodeStatusUnknown' })) };
+    const back = buildNodeStatus(marked, inputs, settings, p, T0 + 10_000);
+    expect(condition(back, 'DiskPressure')).toMatchObject({ status: 'False', reason: 'KubeletHasNoDiskPressure' });
   });
 
   it('buildNodeStatus - memory pressure is reported, and held for the transition period after it ends', () => {

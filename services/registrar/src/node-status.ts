@@ -219,7 +219,14 @@ function setPressure(conditions: V1NodeCondition[], type: PressureType, under: b
     conditions.splice(ready >= 0 ? ready : conditions.length, 0, c);
   }
   c.lastHeartbeatTime = now;
-  if (under === undefined) return;
+  // Nothing measured yet: the kubelet's eviction manager is not under pressure before its
+  // first observation, so the kubelet never reports a pressure condition Unknown (the
+  // node lifecycle controller's mark after an outage included). A condition already
+  // True or False stays until a measure comes.
+  if (under === undefined) {
+    if (c.status !== 'Unknown') return;
+    under = false;
+  }
   const want = under ? 'True' : 'False';
   if (c.status !== want) {
     const [reason, message] = CONDITIONS[type][under ? 'bad' : 'ok'];

@@ -70,10 +70,10 @@ describe('the bus as a trust boundary', () => {
     void (async () => {
       for await (const s of prober.status()) if (s.type === 'error') violations.push(String(s.error));
     })();
-    await publish(prober, podStatusSubject(nodeName), statusv1.PodStatusUpdateSchema, { podUid: 'forged', version: 1n });
+    await publish(prober, podStatusSubject(nodeName, 'forged'), statusv1.PodStatusUpdateSchema, { podUid: 'forged', version: 1n });
     await prober.flush();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(violations.join('\n')).toMatch(/Permissions Violation for Publish to "splitlet\.[^"]+\.status\.v1\.pod"/);
+    expect(violations.join('\n')).toMatch(/Permissions Violation for Publish to "splitlet\.[^"]+\.status\.v1\.pod\.forged"/);
 
     const pods = await openBucket(prober, podsViewBucket(nodeName));
     await expect(kvPut(pods, 'forged', PodProbeViewSchema, { podUid: 'forged', name: 'x' })).rejects.toThrow(/Permissions Violation/);

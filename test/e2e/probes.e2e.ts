@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CoreV1Api, type V1Container, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
-import { kubectl, labEnv, runCommand, podTestNames, startPodTestNode, waitFor } from '@splitlet/testing';
+import { kubectl, labEnv, runCommand, podTestNames, startPodTestNode, waitFor, type TestNode } from '@splitlet/testing';
 
 // Probes end to end: the prober runs them (exec through runtime-executor, HTTP, TCP,
 // gRPC to the pod IP), pod-sync turns results into ready/started and kills what fails
@@ -104,8 +104,9 @@ const eventsOf = async (name: string, reason: string) => (await core.listNamespa
 
 describe('probes on a splitlet node', () => {
   let stopNode: (() => Promise<void>) | undefined;
+  let node: TestNode;
   beforeAll(async () => {
-    ({ core, stop: stopNode } = await startPodTestNode(names, { prober: true }));
+    ({ core, node, stop: stopNode } = await startPodTestNode(names, { prober: true }));
     nodeStartedAt = Date.now();
     for (const [name, spec] of Object.entries(pods))
       await core.createNamespacedPod({ namespace, body: { metadata: { name, namespace }, spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [], ...spec } } });
@@ -200,5 +201,31 @@ describe('probes on a splitlet node', () => {
     const terminating = await until('exec-ready', 'terminating, not ready', (p) => Boolean(p.metadata?.deletionTimestamp) && condition(p, 'Ready')?.status === 'False', 8_000);
     expect(terminating.status?.containerStatuses?.[0]?.ready).toBe(false);
     await waitFor('exec-ready gone', async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, 'exec-ready'])).code !== 0 ? true : undefined), 60_000);
+  });
+
+  it('prober - killed (SIGKILL) while a readiness probe starts failing: the Node goes NotReady naming it; once it is back the pod goes not ready within seconds', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: { metadata: { name: 'outage', namespace }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [box({ command: ['sh', '-c', 'touch /tmp/ready; sleep 3600'], readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1 } })] } },
+    });
+    const ready = await until('outage', 'Ready', (p) => condition(p, 'Ready')?.status === 'True', 60_000);
+    const id = ready.status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+    await node.stop('prober', 'SIGKILL');
+    const killedAt = Date.now();
+    expect((await runCommand('docker', ['exec', id, 'rm', '/tmp/ready'])).code).toBe(0);
+    const nodeReady = async () => (await core.readNode({ name: nodeName })).status?.conditions?.find((c) => c.type === 'Ready');
+    const notReady = await waitFor('the Node NotReady', async () => {
+      const c = await nodeReady();
+      return c?.status === 'False' ? c : undefined;
+    }, 60_000);
+    const nodeNotReadyAfter = Date.now() - killedAt;
+    expect(notReady.message).toContain('prober is not running');
+    // Nobody probed meanwhile: the pod still shows ready.
+    expect(condition(await read('outage'), 'Ready')?.status).toBe('True');
+    await node.start('prober');
+    const backAt = Date.now();
+    await until('outage', 'not ready', (p) => condition(p, 'Ready')?.status === 'False', 10_000);
+    console.log(`prober outage: the Node NotReady ${nodeNotReadyAfter} ms after the kill; the pod not ready ${Date.now() - backAt} ms after the prober started`);
+    await waitFor('the Node Ready again', async () => ((await nodeReady())?.status === 'True' ? true : undefined), 40_000);
   });
 });

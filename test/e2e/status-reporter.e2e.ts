@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { podStatusSubject } from '@splitlet/bus';
+import { ensureStatusStream, podStatusSubject } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
 import { connectToLabBus, kubectl, labEnv, mintNodeKubeconfig, testNode, type TestNode, waitFor } from '@splitlet/testing';
 
@@ -30,7 +30,7 @@ describe('status-reporter against the lab', () => {
   /** An update as pod-sync publishes it; `running` forces the app container's state to running. */
   const publish = (pod: V1Pod, version: number | bigint, phase: string, terminated = false, running = phase === 'Running') =>
     nc.publish(
-      podStatusSubject(nodeName),
+      podStatusSubject(nodeName, pod.metadata!.uid!),
       toBinary(
         statusv1.PodStatusUpdateSchema,
         create(statusv1.PodStatusUpdateSchema, {
@@ -74,8 +74,9 @@ describe('status-reporter against the lab', () => {
     await core.createNode({ body: { metadata: { name: nodeName } } });
     node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_STATUS_RECONCILE_MS: '2000' });
     await node.start('status-reporter');
-    // As pod-sync, the one publisher of pod statuses.
+    // As pod-sync, the one publisher of pod statuses (it creates the status stream).
     nc = await connectToLabBus(nodeName, 'pod-sync');
+    await ensureStatusStream(nc, nodeName);
   });
   afterAll(async () => {
     await node?.stopAll();
@@ -144,16 +145,22 @@ describe('status-reporter against the lab', () => {
     const pod = await core.createNamespacedPod({ namespace, body: podSpec('target', nodeName) });
     publish(pod, 10, 'Running');
     await waitFor('target Running', async () => ((await core.readNamespacedPod({ namespace, name: 'target' })).status?.phase === 'Running' ? true : undefined));
+    const logs = node.procs['status-reporter']!.logs;
+    // The stream keeps a pod's latest status only: each forged update is read before the
+    // next one is published (a burst on one pod's subject is read as its newest).
     publish(pod, 2n ** 64n - 1n, 'Failed');
+    await waitFor('the version 2^64-1 refused', async () => (logs.some((l) => l['msg'] === 'pod status update refused' && l['reason'] === 'version-ahead' && String(l['pod']).endsWith('/target')) ? true : undefined));
     publish(pod, 11, 'Succeeded', true);
+    // Read in stream order: once another pod's later status is written, the terminated one was read.
+    const marker = await core.createNamespacedPod({ namespace, body: podSpec('marker', nodeName) });
+    publish(marker, 1, 'Running');
+    await waitFor('marker Running', async () => ((await core.readNamespacedPod({ namespace, name: 'marker' })).status?.phase === 'Running' ? true : undefined));
     publish(pod, 12, 'Failed', false, true);
+    await waitFor('Failed held', async () => (logs.some((l) => l['msg'] === 'terminal phase held: the pod\'s containers could still run' && String(l['pod']).endsWith('/target')) ? true : undefined));
     await new Promise((r) => setTimeout(r, 3000)); // beyond a reconcile period (2 s here)
     const after = await core.readNamespacedPod({ namespace, name: 'target' });
     expect(after.metadata?.uid).toBe(pod.metadata!.uid);
     expect(after.status?.phase).toBe('Running');
-    const logs = node.procs['status-reporter']!.logs;
-    expect(logs.some((l) => l['msg'] === 'pod status update refused' && l['reason'] === 'version-ahead' && String(l['pod']).endsWith('/target'))).toBe(true);
-    expect(logs.some((l) => l['msg'] === 'terminal phase held: the pod\'s containers could still run' && String(l['pod']).endsWith('/target'))).toBe(true);
     // The producer's next status: the forged ones did not take its version.
     publish(pod, 13, 'Pending');
     await waitFor('target Pending', async () => ((await core.readNamespacedPod({ namespace, name: 'target' })).status?.phase === 'Pending' ? true : undefined));

@@ -144,7 +144,7 @@ describe('a pod\'s trace', () => {
     const writes = trace.spans.filter((s) => s.operationName === 'status-reporter write pod status');
     for (const w of writes) {
       const consumer = parentOf(w)!;
-      expect(consumer.operationName).toBe(`process splitlet.${nodeName.replaceAll('.', '_')}.status.v1.pod`);
+      expect(consumer.operationName).toBe(`process splitlet.${nodeName.replaceAll('.', '_')}.status.v1.pod.${uid}`);
       expect(service(parentOf(consumer)!)).toBe('pod-sync');
     }
   });

@@ -4,13 +4,15 @@ import {
   execStreamsSubject,
   eventsStreamName,
   inboxPrefix,
+  kubeEventsStreamName,
   kubeEventsSubject,
   methodSubject,
-  podStatusSubject,
+  podStatusesSubject,
   podsViewBucket,
   probeResultsBucket,
   proberReplicasBucket,
   serviceSubject,
+  statusStreamName,
 } from '@splitlet/bus';
 import { ContainerLogService, ExecStreamService, ImageService, podsyncv1, proberv1, RuntimeService, type DescService } from '@splitlet/contracts';
 
@@ -37,8 +39,10 @@ export type Grant =
   | { kind: 'consume'; subject: (node: string) => string; what: string }
   /** Creates the stream and publishes to it. */
   | { kind: 'stream-produce'; stream: (node: string) => string; subject: (node: string) => string }
-  /** Reads a stream through its own (ordered) consumers. */
-  | { kind: 'stream-consume'; stream: (node: string) => string }
+  /** Removes messages of the stream it produces (a subject's at a time). */
+  | { kind: 'stream-purge'; stream: (node: string) => string; what: string }
+  /** Reads a stream through its own (ordered) consumers; `ack`: also through a durable one whose messages it acknowledges. */
+  | { kind: 'stream-consume'; stream: (node: string) => string; ack?: boolean }
   /** Opens (creating when missing), reads and watches a KV bucket; `write` adds put/delete. */
   | { kind: 'bucket'; bucket: (node: string) => string; write: boolean }
   /** Pings a micro service by name ($SRV.PING.<name>). */
@@ -83,8 +87,9 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
         ),
       },
       { kind: 'call', service: ImageService, methods: img('pullImage', 'imageStatus') },
-      { kind: 'publish', subject: podStatusSubject, what: 'pod statuses' },
-      { kind: 'publish', subject: kubeEventsSubject, what: 'Events' },
+      { kind: 'stream-produce', stream: statusStreamName, subject: podStatusesSubject },
+      { kind: 'stream-purge', stream: statusStreamName, what: 'the last status of a pod gone from the API server' },
+      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubject },
       { kind: 'stream-consume', stream: eventsStreamName },
       { kind: 'bucket', bucket: podsViewBucket, write: true },
       { kind: 'bucket', bucket: probeResultsBucket, write: false },
@@ -95,7 +100,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     why: 'runs exec probes through ExecSync, reads the pods view, writes probe results and its heartbeats; answers for its own metrics',
     grants: [
       { kind: 'call', service: RuntimeService, methods: rt('execSync') },
-      { kind: 'publish', subject: kubeEventsSubject, what: 'Events' },
+      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubject },
       { kind: 'bucket', bucket: podsViewBucket, write: false },
       { kind: 'bucket', bucket: probeResultsBucket, write: true },
       { kind: 'bucket', bucket: proberReplicasBucket, write: true },
@@ -126,10 +131,10 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'status-reporter': {
-    why: 'consumes pod statuses and Events; publishes nothing on the bus',
+    why: 'reads the pod statuses and Events streams (acknowledging the Events it wrote); publishes nothing else on the bus',
     grants: [
-      { kind: 'consume', subject: podStatusSubject, what: 'pod statuses' },
-      { kind: 'consume', subject: kubeEventsSubject, what: 'Events' },
+      { kind: 'stream-consume', stream: statusStreamName },
+      { kind: 'stream-consume', stream: kubeEventsStreamName, ack: true },
     ],
   },
 };
@@ -202,8 +207,12 @@ export function permissionsFor(nodeName: string, service: BusServiceName): Subje
         for (const x of [JS_API_INFO, `$JS.API.STREAM.INFO.${s}`, `$JS.API.STREAM.CREATE.${s}`, `$JS.API.STREAM.UPDATE.${s}`, g.subject(nodeName)]) pub.add(x);
         break;
       }
+      case 'stream-purge':
+        pub.add(`$JS.API.STREAM.PURGE.${g.stream(nodeName)}`);
+        break;
       case 'stream-consume':
         for (const x of [JS_API_INFO, ...streamRead(g.stream(nodeName))]) pub.add(x);
+        if (g.ack) pub.add(`$JS.ACK.${g.stream(nodeName)}.>`);
         break;
       case 'bucket':
         for (const x of [JS_API_INFO, ...bucketSubjects(g.bucket(nodeName), g.write)]) pub.add(x);
@@ -246,8 +255,10 @@ function describeGrant(node: string, g: Grant): string {
       return `subscribe to ${g.what} ${code(g.subject(node))}`;
     case 'stream-produce':
       return `create stream ${code(g.stream(node))}, publish ${code(g.subject(node))}`;
+    case 'stream-purge':
+      return `purge ${g.what} from stream ${code(g.stream(node))}`;
     case 'stream-consume':
-      return `read stream ${code(g.stream(node))} (own consumers)`;
+      return `read stream ${code(g.stream(node))} (own consumers${g.ack ? ', acknowledging' : ''})`;
     case 'bucket':
       return `${g.write ? 'read/write' : 'read'} bucket ${code(g.bucket(node))}`;
     case 'ping':

@@ -1,10 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { KubeEventSchema } from '@splitlet/contracts';
-import { publish } from './pubsub';
-import { nodePrefix } from './subjects';
-
-/** Where services hand Kubernetes Events to status-reporter, the one writer of Events. */
-export const kubeEventsSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.events.v1.kube`;
+import { ensureKubeEventsStream, kubeEventsSubject, publishEnsuring } from './streams';
 
 /** The pod an event is about (the involved object), and the container field path when about a container. */
 export interface EventTarget {
@@ -17,17 +14,21 @@ export interface EventTarget {
 }
 
 /**
- * Records an event about a pod, as the kubelet's recorder.Eventf: best effort (a
- * lost event is not retried, as client-go's broadcaster drops under pressure).
+ * Records an event about a pod, as the kubelet's recorder.Eventf: into the node's
+ * Events stream (kubeEventsStreamName), which keeps it until status-reporter has
+ * written it — also while status-reporter is away. Best effort all the same: an event
+ * the stream does not take (NATS away) is not retried, as client-go's broadcaster
+ * drops under pressure. Its message id makes a repeat a no-op.
  */
 export function recordPodEvent(nc: NatsConnection, nodeName: string, target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
-  void publish(nc, kubeEventsSubject(nodeName), KubeEventSchema, {
+  const msgId = randomUUID();
+  void publishEnsuring(nc, () => ensureKubeEventsStream(nc, nodeName), kubeEventsSubject(nodeName), KubeEventSchema, {
     involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: target.namespace, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion ?? '', fieldPath: target.fieldPath ?? '' },
     type,
     reason,
     message,
     timestamp: uniqueNanos(),
-  }).catch(() => undefined);
+  }, { msgId }).catch(() => undefined);
 }
 
 let lastNanos = 0n;

@@ -1,8 +1,8 @@
 import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
-import { jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Attributes } from '@opentelemetry/api';
-import { nodePrefix, nodeToken } from './subjects';
+import { nodePrefix, nodeToken, podStatusesSubject, podStatusSubject } from './subjects';
 import { injectContext, withProducerSpan } from './tracing';
 
 /** The subject of a node's container lifecycle events (a JetStream stream). */
@@ -12,12 +12,53 @@ export const containerEventsSubject = (nodeName: string): string => `${nodePrefi
 export const eventsStreamName = (nodeName: string): string => `SPLITLET_EVENTS_${nodeToken(nodeName)}`;
 
 /**
- * Creates the stream, or updates it to this configuration: file storage, messages
- * kept for maxAgeMs, duplicates (same Nats-Msg-Id) dropped within two minutes.
+ * How long what a producer hands to status-reporter is kept for it while it is away:
+ * the API server's default `--event-ttl` (an hour). An Event written later would be
+ * deleted by the API server soon after; a status that old was sent again meanwhile
+ * (pod-sync's resync publishes every pod's status every minute or so).
  */
-export async function ensureStream(nc: NatsConnection, name: string, subjects: string[], maxAgeMs: number): Promise<void> {
+export const STATUS_REPORTER_BACKLOG_MS = 3_600_000;
+
+/** The stream that keeps the latest status of each pod of a node for status-reporter. */
+export const statusStreamName = (nodeName: string): string => `SPLITLET_STATUS_${nodeToken(nodeName)}`;
+
+/** The work-queue stream that keeps a node's Events until status-reporter has written them. */
+export const kubeEventsStreamName = (nodeName: string): string => `SPLITLET_KUBE_EVENTS_${nodeToken(nodeName)}`;
+
+/** The subject of a node's Kubernetes Events (the Events stream's). */
+export const kubeEventsSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.events.v1.kube`;
+
+/**
+ * The status stream: a subject per pod, only its latest message kept ("latest wins"),
+ * so status-reporter coming back reads one status per pod, the newest.
+ */
+export const ensureStatusStream = (nc: NatsConnection, nodeName: string): Promise<void> =>
+  ensureStream(nc, statusStreamName(nodeName), [podStatusesSubject(nodeName)], STATUS_REPORTER_BACKLOG_MS, {
+    max_msgs_per_subject: 1,
+    max_bytes: 256 * 1024 * 1024,
+    discard: DiscardPolicy.Old,
+  });
+
+/**
+ * The Events stream: a work queue — an Event leaves it once status-reporter has written
+ * (or refused) it — of at most 100 000 Events, the oldest dropped past that.
+ */
+export const ensureKubeEventsStream = (nc: NatsConnection, nodeName: string): Promise<void> =>
+  ensureStream(nc, kubeEventsStreamName(nodeName), [kubeEventsSubject(nodeName)], STATUS_REPORTER_BACKLOG_MS, {
+    retention: RetentionPolicy.Workqueue,
+    max_msgs: 100_000,
+    max_bytes: 256 * 1024 * 1024,
+    discard: DiscardPolicy.Old,
+  });
+
+/**
+ * Creates the stream, or updates it to this configuration: file storage, messages
+ * kept for maxAgeMs, duplicates (same Nats-Msg-Id) dropped within two minutes, and
+ * `extra`.
+ */
+export async function ensureStream(nc: NatsConnection, name: string, subjects: string[], maxAgeMs: number, extra: Partial<StreamConfig> = {}): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const config = { name, subjects, max_age: nanos(maxAgeMs), duplicate_window: nanos(120_000) };
+  const config = { ...extra, name, subjects, max_age: nanos(maxAgeMs), duplicate_window: nanos(120_000) };
   try {
     await jsm.streams.info(name);
     await jsm.streams.update(name, config);
@@ -42,4 +83,48 @@ export function publishToStream<D extends DescMessage>(
     injectContext(headers);
     await js.publish(subject, toBinary(schema, create(schema, message)), { msgID: opts.msgId, headers });
   });
+}
+
+const clients = new WeakMap<NatsConnection, JetStreamClient>();
+/** One JetStream client per connection. */
+export function jetstreamOf(nc: NatsConnection): JetStreamClient {
+  let js = clients.get(nc);
+  if (!js) clients.set(nc, (js = jetstream(nc)));
+  return js;
+}
+
+const managers = new WeakMap<NatsConnection, Promise<JetStreamManager>>();
+function managerOf(nc: NatsConnection): Promise<JetStreamManager> {
+  let jsm = managers.get(nc);
+  if (!jsm) {
+    managers.set(nc, (jsm = jetstreamManager(nc)));
+    jsm.catch(() => managers.delete(nc));
+  }
+  return jsm;
+}
+
+/** Removes a pod's last status from the status stream (the pod is gone from the API server). */
+export async function forgetPodStatus(nc: NatsConnection, nodeName: string, podUid: string): Promise<void> {
+  const jsm = await managerOf(nc);
+  await jsm.streams.purge(statusStreamName(nodeName), { filter: podStatusSubject(nodeName, podUid) });
+}
+
+/**
+ * publishToStream; when that fails (the stream may be missing: nobody created it yet,
+ * or JetStream lost it), `ensure` creates the stream and the message goes once more.
+ */
+export async function publishEnsuring<D extends DescMessage>(
+  nc: NatsConnection,
+  ensure: () => Promise<void>,
+  subject: string,
+  schema: D,
+  message: MessageInitShape<D>,
+  opts: { msgId: string; attributes?: Attributes },
+): Promise<void> {
+  try {
+    await publishToStream(jetstreamOf(nc), subject, schema, message, opts);
+  } catch {
+    await ensure();
+    await publishToStream(jetstreamOf(nc), subject, schema, message, opts);
+  }
 }

@@ -23,8 +23,22 @@ export function serviceSubject(nodeName: string, service: DescService): string {
 export const methodSubject = (nodeName: string, service: DescService, methodName: string): string =>
   `${serviceSubject(nodeName, service)}.${methodName}`;
 
-/** Where pod-sync hands the pod statuses it computes to status-reporter. */
-export const podStatusSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.status.v1.pod`;
+/**
+ * Where pod-sync hands the statuses it computes for one pod to status-reporter:
+ * `splitlet.<node>.status.v1.pod.<uid>`, a subject of the status stream (a subject per
+ * pod, so the stream keeps the latest status of each).
+ */
+export const podStatusSubject = (nodeName: string, podUid: string): string => {
+  // A Kubernetes UID is a UUID (36 characters); a longer token is no pod's.
+  if (!isPodUidToken(podUid)) throw new Error(`bad pod UID ${JSON.stringify(podUid.slice(0, 64))}`);
+  return `${nodePrefix(nodeName)}.status.v1.pod.${podUid}`;
+};
+
+/** Whether a pod UID can be a subject token (what podStatusSubject takes). */
+export const isPodUidToken = (podUid: string): boolean => /^[A-Za-z0-9_-]{1,128}$/.test(podUid);
+
+/** Every pod's status subject of one node (the status stream's, and for permissions): `splitlet.<node>.status.v1.pod.*`. */
+export const podStatusesSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.status.v1.pod.*`;
 
 /**
  * Where one service of one node receives its replies: `_INBOX.<node>.<service>`. Each

@@ -2,7 +2,7 @@ import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1ResourceR
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
-import { containerFieldPath, isRemoteError, podStatusSubject, publish, recordPodEvent, type ServiceClient } from '@splitlet/bus';
+import { containerFieldPath, ensureStatusStream, forgetPodStatus, isRemoteError, podStatusSubject, publishEnsuring, recordPodEvent, type ServiceClient } from '@splitlet/bus';
 import { ContainerState, PodSandboxState, ProbeResultValue, statusv1, type ContainerStatus, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
 import {
   generateContainersReadyCondition,
@@ -635,6 +635,8 @@ export class PodSyncer {
     this.generated.delete(uid);
     this.admission.forget(uid);
     await this.probes.remove(uid);
+    // Its last status is of no use to anyone now: status-reporter coming back must not read it.
+    await forgetPodStatus(this.nc, this.nodeName, uid).catch((err: unknown) => this.logger.debug({ uid, err: (err as Error).message }, 'the pod\'s last status stays in the status stream until it ages out'));
   }
 
   /** Pod UIDs that have sandboxes or volumes on this node. */
@@ -741,15 +743,15 @@ export class PodSyncer {
     const now = BigInt(this.clock.now()) * 1000n;
     const version = now > last ? now : last + 1n;
     this.versions.set(uid, version);
-    await publish(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, {
-      podUid: uid,
-      namespace: pod.metadata!.namespace!,
-      name: pod.metadata!.name!,
-      version,
-      terminated,
-      rejected,
-      status,
-    });
+    // Into the status stream, which keeps each pod's latest status for status-reporter
+    // (also while it is away); the message id makes a repeat a no-op.
+    const update = { podUid: uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, version, terminated, rejected, status };
+    try {
+      await publishEnsuring(this.nc, () => ensureStatusStream(this.nc, this.nodeName), podStatusSubject(this.nodeName, uid), statusv1.PodStatusUpdateSchema, update, { msgId: `${uid}:${version}` });
+    } catch (err) {
+      // Every sync (a resync at the latest) hands the pod's status over again.
+      this.logger.warn({ uid, err: (err as Error).message }, 'the status stream did not take the pod status; the next sync hands it over again');
+    }
   }
 
   private containerStatus(pod: V1Pod, c: V1Container, containers: ContainerStatus[], failure: SyncFailure | undefined, waitingReason: string): V1ContainerStatus {

@@ -2,7 +2,7 @@ import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { fromBinary } from '@bufbuild/protobuf';
 import { inject, injectable } from 'tsyringe';
-import { containerEventsSubject, eventsStreamName, withConsumerSpan } from '@splitlet/bus';
+import { containerEventsSubject, ensureKubeEventsStream, ensureStatusStream, eventsStreamName, withConsumerSpan } from '@splitlet/bus';
 import { ContainerEventSchema, ContainerEventType } from '@splitlet/contracts';
 import type { PodInformer } from '@splitlet/kube';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
@@ -46,6 +46,12 @@ export class PodWatch implements Runnable {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
+    // The streams that keep statuses and Events for status-reporter, before the first
+    // sync hands any over (created on a first failed publish otherwise, when the first
+    // few Events could be taken out of order). Pods run without them all the same.
+    await Promise.all([ensureStatusStream(this.nc, this.nodeName), ensureKubeEventsStream(this.nc, this.nodeName)]).catch((err: unknown) =>
+      this.logger.warn({ err: (err as Error).message }, 'the status and Events streams are not there yet; the first publication creates them'),
+    );
     // The Node and the Services listed first too: a sync before that could not make an
     // env (the kubelet's "services have not yet been read at least once") and would
     // only wait for its retry.

@@ -272,6 +272,7 @@ describe('status-reporter EventWriter', () => {
 
     it('EventWriter - events of a pod the status manager just deleted (the pod cache has dropped it) are written; its UID under another name is not', async () => {
       c.registerInstance(SR.ReconcileMs, 10_000);
+      c.registerInstance(SR.NodeHeartbeat, { beating: () => true });
       const manager = c.resolve(PodStatusManager);
       cached.set('uid-web', boundPod('web', 'uid-web', true));
       manager.offer(create(statusv1.PodStatusUpdateSchema, { podUid: 'uid-web', namespace: 'default', name: 'web', version: BigInt(clock.now()) * 1000n, terminated: true, status: { phase: 'Succeeded' } }));

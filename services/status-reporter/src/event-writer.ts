@@ -1,7 +1,9 @@
+import { fromBinary } from '@bufbuild/protobuf';
 import type { CoreV1Event } from '@kubernetes/client-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
-import { kubeEventsSubject, subscribe } from '@splitlet/bus';
+import { jetstreamOf, kubeEventsStreamName, withConsumerSpan } from '@splitlet/bus';
 import { KubeEventSchema, type KubeEvent } from '@splitlet/contracts';
 import { apiStatus, describeApiError, isNotFound } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
@@ -21,6 +23,16 @@ export { AGGREGATE_INTERVAL_MS, AGGREGATE_MAX_EVENTS, COMBINED_PREFIX, SPAM_BURS
 export const QUEUE_LENGTH = 1000;
 /** Events waiting for the pod cache to show their pod, at most; past it new ones are refused. */
 export const WAITING_LENGTH = 1000;
+/** status-reporter's durable consumer of the node's Events stream. */
+export const EVENTS_CONSUMER = 'status-reporter';
+/**
+ * Events taken from the stream and not yet written, at most: below QUEUE_LENGTH, so a
+ * backlog (status-reporter back after an outage) waits in the stream, never dropped
+ * from a full queue.
+ */
+const IN_FLIGHT = 500;
+/** How long the stream waits for an event's acknowledgement before handing it out again (its writer died). */
+const ACK_WAIT_MS = 10_000;
 /** The longest wait between two looks at the pod cache for an event's pod. */
 const CACHE_LOOK_CAP_MS = 5_000;
 /** How many refused objects are remembered, each logged once. */
@@ -73,10 +85,56 @@ export class EventWriter implements Runnable {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const sub = subscribe(this.nc, kubeEventsSubject(this.nodeName), KubeEventSchema, (e) => this.write(e), { logger: this.logger });
+    await this.followEvents(signal);
     await untilAborted(signal);
-    sub.unsubscribe();
     this.stopped.abort();
+  }
+
+  /**
+   * Takes the node's Events from their stream (a work queue: each leaves it once
+   * written or refused) through our durable consumer, so what was published while this
+   * service was away is written when it returns, with the time it happened. An event
+   * is acknowledged once written, dropped or refused, and marked in progress while it
+   * waits (for the pod cache or its turn); one taken by a replica that died is handed
+   * out again after ACK_WAIT_MS. Retried until the stream is there.
+   */
+  private async followEvents(signal: AbortSignal): Promise<void> {
+    const stream = kubeEventsStreamName(this.nodeName);
+    for (let delay = 500; !signal.aborted; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        const jsm = await jetstreamManager(this.nc);
+        await jsm.consumers.add(stream, { durable_name: EVENTS_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ACK_WAIT_MS), max_ack_pending: IN_FLIGHT });
+        const consumer = await jetstreamOf(this.nc).consumers.get(stream, EVENTS_CONSUMER);
+        const messages = await consumer.consume({ max_messages: 100 });
+        const stop = () => void messages.stop();
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const m of messages) {
+            delay = 500;
+            let e: KubeEvent;
+            try {
+              e = fromBinary(KubeEventSchema, m.data);
+            } catch (err) {
+              this.logger.warn({ subject: m.subject, err: (err as Error).message }, 'malformed message dropped');
+              m.term();
+              continue;
+            }
+            const inProgress = setInterval(() => m.working(), ACK_WAIT_MS / 2);
+            // write() takes its place in the order at once; it resolves once written.
+            void withConsumerSpan(m.subject, m.headers, {}, () => this.write(e)).finally(() => {
+              clearInterval(inProgress);
+              m.ack();
+            });
+          }
+        } finally {
+          signal.removeEventListener('abort', stop);
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.debug({ err: (err as Error).message, retryInMs: delay }, 'Events not available yet');
+      }
+      await this.clock.sleep(delay, signal).catch(() => undefined);
+    }
   }
 
   /**

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { V1Pod } from '@kubernetes/client-node';
-import { kubeEventsSubject, podStatusSubject } from '@splitlet/bus';
+import { ensureKubeEventsStream, ensureStatusStream, isPodUidToken, kubeEventsSubject, podStatusSubject } from '@splitlet/bus';
 import { KubeEventSchema, ObjectReferenceSchema, statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, randomMessageBytes, SeededRandom, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
@@ -83,6 +83,9 @@ function aimedEvent(r: SeededRandom): Uint8Array {
   return toBinary(KubeEventSchema, e);
 }
 
+/** The node heartbeats (its Ready condition is not Unknown). */
+const heartbeat = { beating: () => true };
+
 describe('status-reporter - fuzz', () => {
   let h: ServiceHarness;
   let api: FakePodApi;
@@ -107,10 +110,12 @@ describe('status-reporter - fuzz', () => {
       byName: (ns: string, name: string) => [...cached.values()].find((p) => p.metadata!.namespace === ns && p.metadata!.name === name),
     });
     h.container.registerInstance(SR.ReconcileMs, 10_000);
+    h.container.registerInstance(SR.NodeHeartbeat, heartbeat);
     manager = h.container.resolve(PodStatusManager);
     events = h.container.resolve(EventWriter);
+    await Promise.all([ensureStatusStream(h.peer, NODE), ensureKubeEventsStream(h.peer, NODE)]);
     running = Promise.all([manager.run(abort.signal), events.run(abort.signal)]);
-    await h.nc.flush();
+    await manager.live;
   });
   afterAll(async () => {
     abort.abort();
@@ -127,9 +132,19 @@ describe('status-reporter - fuzz', () => {
 
   it(`pod statuses - ${3 * N} random updates (seed ${SEED}): no PATCH or DELETE the checks refuse; the next genuine status is written`, async () => {
     const r = new SeededRandom(SEED);
-    const subject = podStatusSubject(NODE);
+    // Each pod's subject, or one of no pod.
+    const subjectOf = (payload: Uint8Array): string => {
+      let uid = '';
+      try {
+        uid = fromBinary(statusv1.PodStatusUpdateSchema, payload).podUid;
+      } catch {
+        // garbage
+      }
+      return podStatusSubject(NODE, isPodUidToken(uid) && r.next() < 0.9 ? uid : r.pick(['junk', ...IDENTITIES.map((x) => x.uid)]));
+    };
+    const subject = podStatusSubject(NODE, 'uid-web');
     for (let i = 0; i < N; i++) {
-      for (const payload of [r.bytes(r.int(0, 512)), randomMessageBytes(r, statusv1.PodStatusUpdateSchema), aimedUpdate(r, clock.now())]) h.peer.publish(subject, payload);
+      for (const payload of [r.bytes(r.int(0, 512)), randomMessageBytes(r, statusv1.PodStatusUpdateSchema), aimedUpdate(r, clock.now())]) h.peer.publish(subjectOf(payload), payload);
       if (i % 10 === 9) await settle(r.int(0, 3_000));
     }
     // Past the longest wait for the pod cache (5 minutes): every waiting update is written or refused.

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { create, toBinary } from '@bufbuild/protobuf';
 import type { V1Pod } from '@kubernetes/client-node';
-import { podStatusSubject } from '@splitlet/bus';
+import { ensureStatusStream, podStatusSubject } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
@@ -55,6 +55,9 @@ const runningPod = (uid: string, name: string, deleting = false): V1Pod => ({
   status: { phase: 'Running', containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'splitlet-lab/testbox:1', imageID: '', state: { running: { startedAt: new Date(START) } } }] },
 });
 
+/** The node heartbeats (its Ready condition is not Unknown). */
+const heartbeat = { beating: () => true };
+
 describe('status-reporter - forged pod status updates', () => {
   let h: ServiceHarness;
   let api: FakePodApi;
@@ -72,6 +75,7 @@ describe('status-reporter - forged pod status updates', () => {
     h.container.registerInstance(TOKENS.Clock, clock);
     h.container.registerInstance(SR.PodCache, { byUid: (uid: string) => cached.get(uid) });
     h.container.registerInstance(SR.ReconcileMs, 10_000);
+    h.container.registerInstance(SR.NodeHeartbeat, heartbeat);
     manager = h.container.resolve(PodStatusManager);
   });
   afterEach(() => h.close());
@@ -283,15 +287,23 @@ describe('status-reporter - forged pod status updates', () => {
 
   it('PodStatusManager - forged updates on the bus change nothing and the producer\'s next status is written', async () => {
     const abort = new AbortController();
+    await ensureStatusStream(h.peer, h.nodeName);
     const running = manager.run(abort.signal);
-    await h.nc.flush();
-    const subject = podStatusSubject(h.nodeName);
-    for (const forged of [
-      update({ version: 2n ** 64n - 1n, phase: 'Failed', containers: ['exited'] }),
-      update({ version: versionAt(START), phase: 'Succeeded', containers: ['exited'], terminated: true }),
-      update({ name: 'someone-else', version: versionAt(START), phase: 'Failed', containers: ['exited'] }),
-    ])
-      h.peer.publish(subject, toBinary(statusv1.PodStatusUpdateSchema, forged));
+    await manager.live;
+    const subject = podStatusSubject(h.nodeName, 'uid-web');
+    // Each read before the next replaces it in the stream (a pod's latest status only is kept).
+    const forged: [statusv1.PodStatusUpdate, () => boolean][] = [
+      [update({ version: 2n ** 64n - 1n, phase: 'Failed', containers: ['exited'] }), () => manager.rejected['version-ahead'] === 1],
+      [update({ name: 'someone-else', version: versionAt(START), phase: 'Failed', containers: ['exited'] }), () => manager.rejected['identity-mismatch'] === 1],
+      // Under another pod's subject: it would take that pod's place in the stream.
+      [{ ...update({ version: versionAt(START) + 1n, phase: 'Failed', containers: ['exited'] }), podUid: 'uid-web' }, () => true],
+      [update({ version: versionAt(START) + 2n, phase: 'Succeeded', containers: ['exited'], terminated: true }), () => true],
+    ];
+    for (const [i, [u, refused]] of forged.entries()) {
+      h.peer.publish(i === 2 ? podStatusSubject(h.nodeName, 'uid-other') : subject, toBinary(statusv1.PodStatusUpdateSchema, u));
+      await expect.poll(refused, { timeout: 2000 }).toBe(true);
+    }
+    await expect.poll(() => manager.rejected['no-identity'], { timeout: 2000 }).toBe(1);
     h.peer.publish(subject, toBinary(statusv1.PodStatusUpdateSchema, update({ version: versionAt(START) + 5n, phase: 'Running' })));
     await expect.poll(() => api.patches.length, { timeout: 2000 }).toBe(1);
     await settled();

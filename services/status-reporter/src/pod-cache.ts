@@ -10,6 +10,8 @@ export interface PodCache {
   byUid(uid: string): V1Pod | undefined;
   /** The pod of that namespace and name bound to this node, if any. */
   byName(namespace: string, name: string): V1Pod | undefined;
+  /** Resolves once the cache holds its first list, with when that list was taken (ms since the epoch). */
+  readonly synced?: Promise<number>;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function waitForCache<T>(look: () => T | undefined, o: { clock: Clo
 export class InformerPodCache implements PodCache, Runnable {
   private readonly pods = new Map<string, V1Pod>();
   private readonly informer: PodInformer;
+  readonly synced: Promise<number>;
 
   constructor(kubeConfig: KubeConfig, nodeName: string, logger: Logger, gone: GonePods) {
     this.informer = new PodInformer(
@@ -67,6 +70,8 @@ export class InformerPodCache implements PodCache, Runnable {
         },
       },
     );
+    // Dated when the list is answered: a status published before it is of a pod it would show.
+    this.synced = this.informer.synced.then(() => Date.now());
   }
 
   byUid(uid: string): V1Pod | undefined {

@@ -6,7 +6,7 @@ import { statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import { FakePodApi } from './__fixtures__/fake-pod-api';
-import { podStatusSubject } from '@splitlet/bus';
+import { ensureStatusStream, podStatusSubject } from '@splitlet/bus';
 import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
 
@@ -59,6 +59,10 @@ const stamped = (version: number, o: { ready: boolean; readyAt: bigint; startAt:
     },
   });
 
+/** Whether the node heartbeats (its Ready condition is not Unknown), as the test sets it. */
+let beating = true;
+const heartbeat = { beating: () => beating };
+
 describe('status-reporter PodStatusManager', () => {
   let h: ServiceHarness;
   let api: FakePodApi;
@@ -85,6 +89,8 @@ describe('status-reporter PodStatusManager', () => {
     cached.set('uid-2', boundPod('uid-2', 'db'));
     h.container.registerInstance(SR.PodCache, { byUid: (uid: string) => cached.get(uid) });
     h.container.registerInstance(SR.ReconcileMs, 10_000);
+    beating = true;
+    h.container.registerInstance(SR.NodeHeartbeat, heartbeat);
     manager = h.container.resolve(PodStatusManager);
   });
   afterEach(() => h.close());
@@ -204,11 +210,39 @@ describe('status-reporter PodStatusManager', () => {
 
   it('PodStatusManager - garbage on the subject is dropped and the next update still written', async () => {
     const abort = new AbortController();
+    await ensureStatusStream(h.peer, h.nodeName);
     const running = manager.run(abort.signal);
-    await h.nc.flush();
-    h.peer.publish(podStatusSubject(h.nodeName), new Uint8Array([0xff, 0xff, 0xff]));
-    h.peer.publish(podStatusSubject(h.nodeName), toBinary(statusv1.PodStatusUpdateSchema, update(1, 'Running')));
+    await manager.live;
+    h.peer.publish(podStatusSubject(h.nodeName, 'uid-1'), new Uint8Array([0xff, 0xff, 0xff]));
+    h.peer.publish(podStatusSubject(h.nodeName, 'uid-1'), toBinary(statusv1.PodStatusUpdateSchema, update(1, 'Running')));
     await expect.poll(() => api.patches.length, { timeout: 2000 }).toBe(1);
+    abort.abort();
+    await running;
+  });
+
+  it('PodStatusManager - statuses handed over while it was away: the latest of each pod is written once it returns; a pod gone before its first list is not waited for', async () => {
+    await ensureStatusStream(h.peer, h.nodeName);
+    const publishNow = (u: statusv1.PodStatusUpdate) => h.peer.publish(podStatusSubject(h.nodeName, u.podUid), toBinary(statusv1.PodStatusUpdateSchema, u));
+    publishNow(update(1, 'Pending'));
+    publishNow(update(2, 'Running'));
+    publishNow({ ...update(1, 'Running'), podUid: 'uid-2', name: 'db' });
+    // A pod deleted while pod-sync was away: the cache's first list does not have it.
+    publishNow({ ...update(1, 'Running'), podUid: 'uid-gone', name: 'gone' });
+    await h.peer.flush();
+    const cache = { byUid: (uid: string) => cached.get(uid), synced: new Promise<number>((r) => setTimeout(() => r(Date.now() + 10_000), 50)) };
+    h.container.registerInstance(SR.PodCache, cache);
+    const back = h.container.resolve(PodStatusManager);
+    const abort = new AbortController();
+    const running = back.run(abort.signal);
+    await back.live;
+    await expect.poll(() => api.patches.length, { timeout: 2000 }).toBe(2);
+    await expect.poll(() => back.idle, { timeout: 2000 }).toBe(true);
+    expect(api.patches.map((p) => [p.name, p.patch.status.phase])).toEqual([
+      ['web', 'Running'],
+      ['db', 'Running'],
+    ]);
+    expect(back.staleDropped).toBe(1);
+    expect(back.rejected['not-bound']).toBe(0);
     abort.abort();
     await running;
   });
@@ -241,6 +275,32 @@ describe('status-reporter PodStatusManager', () => {
     manager.reconcile();
     await settled();
     expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Running']);
+  });
+
+  it('PodStatusManager - while the node is not heartbeating (Ready Unknown), the reconcile leaves the controller\'s not-ready marks alone; new statuses are written; the repair comes once it heartbeats again', async () => {
+    manager.offer(update(1, 'Running'));
+    await settled();
+    // The node lifecycle controller marked the pod not ready (MarkPodsNotReady) while the node is Unknown.
+    beating = false;
+    cached.set('uid-1', asApiHas({ ...api.patches[0]!.patch.status, conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2025-11-28T12:05:00Z' }] }));
+    await clock.advance(10_000);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(1);
+    // A real change from pod-sync still goes.
+    manager.offer(update(2, 'Succeeded'));
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Succeeded']);
+    cached.set('uid-1', asApiHas({ ...api.patches[1]!.patch.status, conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2025-11-28T12:05:00Z' }], phase: 'Running' }));
+    await clock.advance(10_000);
+    manager.reconcile();
+    await settled();
+    expect(api.patches).toHaveLength(2);
+    // The node heartbeats again: the next reconcile repairs.
+    beating = true;
+    manager.reconcile();
+    await settled();
+    expect(api.patches.map((p) => p.patch.status.phase)).toEqual(['Running', 'Succeeded', 'Succeeded']);
   });
 
   it('PodStatusManager - times settle against the newest status held: an unchanged condition keeps its lastTransitionTime, startTime never moves, a transition is dated when it is received', async () => {

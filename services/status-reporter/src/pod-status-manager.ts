@@ -1,8 +1,9 @@
-import { create } from '@bufbuild/protobuf';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { DeliverPolicy } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
-import { podStatusSubject, subscribe } from '@splitlet/bus';
+import { jetstreamOf, podStatusesSubject, statusStreamName, withConsumerSpan } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
 import { apiStatus, describeApiError } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
@@ -15,6 +16,11 @@ import { GonePods } from './gone-pods';
 import { SR } from './tokens';
 import { ShownContainers } from './shown-containers';
 import { hasIdentity, holdTerminalPhase, identityMismatch, illegalContainerTransition, REJECTIONS, terminatedButNotDeleting, versionTooFarAhead, type Rejection } from './update-checks';
+
+/** Whether the node heartbeats, as the API server shows it (its Ready condition is not Unknown). */
+export interface NodeHeartbeat {
+  beating(): boolean;
+}
 
 interface PodEntry {
   /** The newest update received. */
@@ -93,6 +99,8 @@ function differingFields(a: string, b: string): string[] {
   return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
 }
 
+/** How far the NATS server's clock and ours may differ, at most, when a stream message is dated against the pod cache's list. */
+const LIST_MARGIN_MS = 5_000;
 /** How long after a write the pod cache may still show the status before it. */
 const CACHE_LAG_MS = 2_000;
 /** The longest wait between two attempts of a failed write, when the reconcile period is longer. */
@@ -118,6 +126,16 @@ export class PodStatusManager implements Runnable {
   readonly rejected = Object.fromEntries(REJECTIONS.map((r) => [r, 0])) as Record<Rejection, number>;
   /** Statuses written with their move into a terminal phase held (containers could still run). */
   terminalPhasesHeld = 0;
+  /**
+   * Statuses in the stream of pods that were gone before the pod cache's first list
+   * (deleted while pod-sync was away, so it never forgot them): not waited for.
+   */
+  staleDropped = 0;
+  /** The reconcile stood down at its last turn (the node was not heartbeating). */
+  private standingDown = false;
+  private markLive!: () => void;
+  /** Resolves once the status stream is being read. */
+  readonly live = new Promise<void>((resolve) => (this.markLive = resolve));
   /** Pods whose updates came before the pod cache showed them (and wait for it). */
   private readonly waitingForPod = new Set<string>();
 
@@ -130,6 +148,7 @@ export class PodStatusManager implements Runnable {
      */
     @inject(GonePods) private readonly gone: GonePods,
     @inject(SR.ReconcileMs) private readonly reconcileMs: number,
+    @inject(SR.NodeHeartbeat) private readonly heartbeat: NodeHeartbeat,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
@@ -137,13 +156,63 @@ export class PodStatusManager implements Runnable {
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
-    const sub = subscribe(this.nc, podStatusSubject(this.nodeName), statusv1.PodStatusUpdateSchema, async (u) => void this.offer(u), { logger: this.logger });
+    const following = this.followStatuses(signal);
     while (!signal.aborted) {
       await this.clock.sleep(this.reconcileMs, signal).catch(() => undefined);
       if (!signal.aborted) this.reconcile();
     }
     await untilAborted(signal);
-    sub.unsubscribe();
+    await following;
+  }
+
+  /**
+   * Reads the status stream: first the latest status of every pod in it (what was
+   * handed over while this service was away, or before it restarted), then each new
+   * one as it comes. An ordered consumer of our own, nothing acknowledged: the stream
+   * keeps each pod's latest status until pod-sync forgets the pod (or an hour passes),
+   * and a status the API server already holds is not written again. Waits for the pod
+   * cache's first list, so a status of a pod that was gone before it is told from
+   * one of a pod the cache has not seen yet. Retried until the stream is there.
+   */
+  private async followStatuses(signal: AbortSignal): Promise<void> {
+    const listedAt = this.cache.synced && (await Promise.race([this.cache.synced, untilAborted(signal)]));
+    const stream = statusStreamName(this.nodeName);
+    for (let delay = 500; !signal.aborted; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        const consumer = await jetstreamOf(this.nc).consumers.get(stream, { filter_subjects: [podStatusesSubject(this.nodeName)], deliver_policy: DeliverPolicy.LastPerSubject });
+        const messages = await consumer.consume();
+        const stop = () => void messages.stop();
+        signal.addEventListener('abort', stop, { once: true });
+        this.markLive();
+        try {
+          for await (const m of messages) {
+            delay = 500;
+            await withConsumerSpan(m.subject, m.headers, {}, async () => {
+              let u: statusv1.PodStatusUpdate;
+              try {
+                u = fromBinary(statusv1.PodStatusUpdateSchema, m.data);
+              } catch (e) {
+                this.logger.warn({ subject: m.subject, err: (e as Error).message }, 'malformed message dropped');
+                return;
+              }
+              // One subject per pod: a status under another pod's subject would take its place in the stream.
+              if (!m.subject.endsWith(`.${u.podUid}`)) return void this.reject('no-identity', u);
+              if (typeof listedAt === 'number' && !this.cache.byUid(u.podUid) && m.time.getTime() < listedAt - LIST_MARGIN_MS) {
+                this.staleDropped++;
+                return;
+              }
+              this.offer(u);
+            });
+          }
+        } finally {
+          signal.removeEventListener('abort', stop);
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.debug({ err: (err as Error).message, retryInMs: delay }, 'pod statuses not available yet');
+      }
+      await this.clock.sleep(delay, signal).catch(() => undefined);
+    }
   }
 
   /**
@@ -151,6 +220,18 @@ export class PodStatusManager implements Runnable {
    * what was last written (a lost write, another writer) gets the latest written again.
    */
   reconcile(): void {
+    // The node is not heartbeating (registrar away: the node lifecycle controller set
+    // Ready Unknown, and marks the node's pods not ready every 5 s while it stays so).
+    // Writing our status back over those marks would be a fight of two writers every
+    // few seconds; the controller's marks are right while the node cannot vouch for its
+    // pods. So only real changes (new statuses from pod-sync) are written meanwhile, and
+    // the repairs wait until the node heartbeats again.
+    if (!this.heartbeat.beating()) {
+      if (!this.standingDown) this.logger.info('the node is not heartbeating (Ready Unknown): statuses others changed are left as they are until it is back');
+      this.standingDown = true;
+      return;
+    }
+    this.standingDown = false;
     const now = this.clock.now();
     for (const [uid, entry] of this.pods) {
       if (entry.writing || !entry.written || !entry.latest || now - entry.written.at < CACHE_LAG_MS) continue;

@@ -4,6 +4,11 @@ export const SR = {
   PodApi: Symbol('PodApi'),
   /** PodCache: the node's pods as the API server has them. */
   PodCache: Symbol('PodCache'),
+  /**
+   * NodeHeartbeat: whether the node is heartbeating as the API server sees it (its
+   * Ready condition not Unknown): the reconcile stands down while it is not.
+   */
+  NodeHeartbeat: Symbol('NodeHeartbeat'),
   /** How often statuses are reconciled against the API server, in ms. */
   ReconcileMs: Symbol('ReconcileMs'),
 } as const;

@@ -28,7 +28,7 @@ describe('status-reporter against the lab', () => {
   let node: TestNode;
   let nc: NatsConnection;
   /** An update as pod-sync publishes it; `running` forces the app container's state to running. */
-  const publish = (pod: V1Pod, version: number | bigint, phase: string, terminated = false, running = phase === 'Running') =>
+  const publish = (pod: V1Pod, version: number | bigint, phase: string, terminated = false, running = phase === 'Running', extra: { message?: string; reason?: string } = {}) =>
     nc.publish(
       podStatusSubject(nodeName, pod.metadata!.uid!),
       toBinary(
@@ -41,6 +41,7 @@ describe('status-reporter against the lab', () => {
           terminated,
           status: {
             phase,
+            ...extra,
             hostIp: '192.0.2.2',
             hostIps: ['192.0.2.2'],
             podIp: '172.17.0.9',
@@ -139,6 +140,19 @@ describe('status-reporter against the lab', () => {
     // The pod cache binds no such pod to this node: no PATCH (the API server would answer 403).
     const tried = node.procs['status-reporter']!.logs.filter((l) => String(l['pod']).endsWith('/elsewhere') && l['msg'] !== 'pod status update refused');
     expect(tried).toEqual([]);
+  });
+
+  it('status-reporter - a message and reason a later status leaves out are removed from the API server (the kubelet\'s two-way patch)', async () => {
+    const pod = await core.createNamespacedPod({ namespace, body: podSpec('msg', nodeName) });
+    publish(pod, 1, 'Running', false, true, { reason: 'Flaky', message: 'the node is on fire' });
+    await waitFor('the message shown', async () => ((await core.readNamespacedPod({ namespace, name: 'msg' })).status?.message === 'the node is on fire' ? true : undefined));
+    publish(pod, 2, 'Running');
+    const after = await waitFor('the message gone', async () => {
+      const p = await core.readNamespacedPod({ namespace, name: 'msg' });
+      return p.status?.message === undefined ? p : undefined;
+    });
+    expect(after.status?.reason).toBeUndefined();
+    expect(after.status?.phase).toBe('Running');
   });
 
   it('status-reporter - forged updates (terminated for a pod not being deleted, version 2^64-1, Failed with its container running) change nothing; the next genuine one is written', async () => {

@@ -110,4 +110,15 @@ describe('stats', () => {
     // 0.5 s of CPU over 2 s: a quarter of a core.
     expect(JSON.parse(second.body).pods[0].containers[0].cpu.usageNanoCores).toBe(250_000_000);
   });
+
+  it('serveStatsSummary - a pod startTime no date can hold is left out; the rest is served', async () => {
+    const d = deps(() => [s('c1', labels('web', 'u1', 'app'), 1n, 2_000_000_000n)]);
+    const broken: PodSource = { get: () => ({ ...pod('web', 'u1'), status: { startTime: new Date('not a date') } }), list: () => [pod('web', 'u1')] };
+    const res = response();
+    await serveStatsSummary({ ...d, pods: broken }, new CpuRates(), res);
+    expect(res.status).toBe(200);
+    const p = JSON.parse(res.body).pods[0];
+    expect(p.startTime).toBeUndefined();
+    expect(p.containers[0]).toMatchObject({ name: 'app', startTime: '2025-12-03T08:20:00Z', cpu: { usageCoreNanoSeconds: 1 } });
+  });
 });

@@ -134,7 +134,15 @@ export class CpuRates {
   }
 }
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/**
+ * A time as the Summary's JSON shows it (RFC 3339, seconds); undefined — the field left
+ * out — for one no Date can hold (an unparsable time: a Summary of the rest beats a 500
+ * for all).
+ */
+const iso = (ms: number): string | undefined => {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+};
 
 /** GET /stats/summary: the kubelet's Summary (node, and each pod of the node with its containers), cpu and memory. */
 export async function serveStatsSummary(deps: StatsDeps, rates: CpuRates, res: ServerResponse): Promise<void> {

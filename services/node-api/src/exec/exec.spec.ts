@@ -206,6 +206,28 @@ describe('exec over SPDY', () => {
     u.socket.destroy();
   });
 
+  it('serveExec - junk on the resize stream ends the resizes only: what else comes on it is dropped and stdin still reaches the exec', async () => {
+    script = async (req, seen) => {
+      if (req.op !== ExecStreamOp.READ) return {};
+      await waitFor('stdin closed', async () => (seen.some((r) => r.op === ExecStreamOp.CLOSE_STDIN) ? true : undefined), 10_000, 10);
+      return { exited: true, exitCode: 0 };
+    };
+    const u = await upgrade('/exec/ns/web/app?command=sh&input=1&output=1&tty=1&error=1', 'v4.channel.k8s.io');
+    const c = u.spdy!;
+    await c.open(1, { streamType: 'error' });
+    await c.open(3, { streamType: 'stdin' });
+    await c.open(5, { streamType: 'stdout' });
+    await c.open(7, { streamType: 'resize' });
+    c.send(7, '{"Width":100,"Height":30}\n');
+    await waitFor('the exec opened', async () => (opened.at(-1)?.tty ? true : undefined), 5_000, 10);
+    // Not a stream of small JSON objects, and far more than any buffer on the way holds.
+    for (let i = 0; i < 64; i++) c.send(7, 'x'.repeat(16 * 1024));
+    c.send(3, 'hello', true);
+    await c.until('the error stream finished', () => c.finished(1) || undefined);
+    expect(Buffer.concat(ops.at(-1)!.filter((r) => r.op === ExecStreamOp.WRITE_STDIN).map((r) => r.stdin)).toString()).toBe('hello');
+    u.socket.destroy();
+  });
+
   it('serveExec - a client that goes away closes the exec at once', async () => {
     script = async (req) => {
       if (req.op === ExecStreamOp.READ) await new Promise((r) => setTimeout(r, 200));

@@ -231,12 +231,20 @@ async function* resizeEvents(resize: InputStream): AsyncGenerator<{ width: numbe
     }
   } catch {
     // As the kubelet's handleResizeEvents: a bad stream ends the resizes, not the exec.
+  } finally {
+    // What else comes on it is read and dropped: left unread, it would hold back the
+    // connection it shares with stdin and the output once its buffers fill.
+    resize.readable.resume();
   }
 }
 
 type Size = { width: number; height: number };
 
-/** The client's terminal sizes as they come, queued: `next(ms)` gives the next, undefined after `ms` or at the end. */
+/**
+ * The client's terminal sizes as they come: `next(ms)` gives the newest not yet taken,
+ * undefined after `ms` or at the end. Only the newest waits (a terminal has one size;
+ * a client resizing faster than the exec follows holds no queue).
+ */
 class TerminalSizes {
   private readonly queue: Size[] = [];
   private ended = false;
@@ -245,7 +253,7 @@ class TerminalSizes {
   constructor(resize: InputStream) {
     void (async () => {
       for await (const size of resizeEvents(resize)) {
-        this.queue.push(size);
+        this.queue.splice(0, this.queue.length, size);
         this.wake?.();
       }
       this.ended = true;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { create, toBinary } from '@bufbuild/protobuf';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service } from '@nats-io/services';
 import { proberv1 } from '@splitlet/contracts';
@@ -59,6 +60,34 @@ describe('bus gather', () => {
     const { replies } = await gather({ firstReplyMs: 2000, stallMs: 150 });
     expect(replies.map((r) => r.replicaId)).toEqual(['a']);
     expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('gather - answers that keep coming within the stall of each other are cut at firstReplyMs + stallMs, and at maxReplies', async () => {
+    const nc = await connect({ servers: nats.server.url });
+    const micro = await new Svcm(nc).add({ name: 'prober', version: '0.0.1' });
+    replicas.push({ nc, micro });
+    let sent = 0;
+    // Answers the one request every 20 ms, on and on (a replica gone wrong, or a forger).
+    micro.addEndpoint('flood', {
+      subject: methodSubject('n1', ProberMetricsService, 'GatherMetrics'),
+      queue: 'flood',
+      handler: (_err, msg) => {
+        const timer = setInterval(() => {
+          if (++sent > 200 || nc.isClosed()) return clearInterval(timer);
+          msg.respond(toBinary(proberv1.GatherMetricsResponseSchema, create(proberv1.GatherMetricsResponseSchema, { replicaId: 'flood' })));
+        }, 20);
+      },
+    });
+    await nc.flush();
+    let started = Date.now();
+    const byTime = await gather({ firstReplyMs: 500, stallMs: 150 });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(byTime.replies.length).toBeGreaterThan(5);
+    expect(byTime.replies.length).toBeLessThan(50);
+    started = Date.now();
+    const byCount = await gatherRpc(nats.nc, 'n1', ProberMetricsService, 'gatherMetrics', {}, { firstReplyMs: 2000, stallMs: 150, maxReplies: 5 });
+    expect(byCount.replies).toHaveLength(5);
+    expect(Date.now() - started).toBeLessThan(500);
   });
 
   it('gather - a replica that answers with an error is a RemoteError beside the others\' replies', async () => {

@@ -96,9 +96,14 @@ export interface GatherOptions {
    * the same moment, so one that is this much later than the last is left out.
    */
   stallMs: number;
+  /** At most this many answers are taken (64 unless set): more replicas than a node runs. */
+  maxReplies?: number;
   /** Extra attributes on the request's span. */
   attributes?: Attributes;
 }
+
+/** Answers a gather takes at most, unless told. */
+export const GATHER_MAX_REPLIES = 64;
 
 /** What every replica answered (decoded), and what went wrong (an error reply, a bad message, nobody there). */
 export interface Gathered<T> {
@@ -110,6 +115,9 @@ export interface Gathered<T> {
  * One request to every replica of a method served with `everyReplica`: collects the
  * answers that come in time (the first within firstReplyMs, each next within stallMs
  * of the one before), so a replica that hangs delays the whole by stallMs at most.
+ * The whole ends by firstReplyMs + stallMs and after maxReplies answers in any case:
+ * answers that keep coming (a replica that answers again and again, or anything that
+ * may reply into our inbox) cannot hold it open or grow it without end.
  * Never rejects for the bus: failures are in `errors`.
  */
 export async function gatherRpc<M extends GenServiceMethods, K extends keyof M & string>(
@@ -128,6 +136,9 @@ export async function gatherRpc<M extends GenServiceMethods, K extends keyof M &
     const headers = natsHeaders();
     injectContext(headers);
     const gathered: Gathered<MessageShape<M[K]['output']>> = { replies: [], errors: [] };
+    const deadline = Date.now() + opts.firstReplyMs + opts.stallMs;
+    const maxReplies = opts.maxReplies ?? GATHER_MAX_REPLIES;
+    let cut = false;
     try {
       const replies = await nc.requestMany(subject, toBinary(method.input, create(method.input, request)), {
         strategy: 'stall',
@@ -146,6 +157,10 @@ export async function gatherRpc<M extends GenServiceMethods, K extends keyof M &
         } catch (err) {
           gathered.errors.push(new BadMessageError(subject, { cause: err }));
         }
+        if (gathered.replies.length + gathered.errors.length >= maxReplies || Date.now() > deadline) {
+          cut = true;
+          break; // ends the request: later answers are dropped
+        }
       }
     } catch (err) {
       const busError = toBusError(err, subject, opts.firstReplyMs);
@@ -154,6 +169,7 @@ export async function gatherRpc<M extends GenServiceMethods, K extends keyof M &
       gathered.errors.push(busError);
     }
     span.setAttribute('splitlet.gather.replies', gathered.replies.length);
+    if (cut) span.setAttribute('splitlet.gather.cut', true);
     if (gathered.errors.length) span.setAttribute('splitlet.gather.errors', gathered.errors.length);
     return gathered;
   });

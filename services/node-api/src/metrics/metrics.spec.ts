@@ -65,6 +65,14 @@ describe('metrics', () => {
     expect(res.body).not.toContain('kubelet_node_name');
   });
 
+  it('serveProbeMetrics - a replica that answers the gather twice counts once (its first answer)', async () => {
+    const res = response();
+    const d = deps(async () => ({ replies: [{ replicaId: 'a', families: await proberReplica(3) }, { replicaId: 'a', families: await proberReplica(7) }, { replicaId: 'b', families: await proberReplica(2) }], errors: [] }));
+    await serveProbeMetrics(d, new OwnMetrics('node-a', 1_764_700_000_000), res);
+    expect(lines(res.body, 'prober_probe_total{')).toEqual(['prober_probe_total{container="app",namespace="ns",pod="web",pod_uid="u1",probe_type="Readiness",result="successful"} 5']);
+    expect(lines(res.body, 'splitlet_metrics_replicas{')).toEqual(['splitlet_metrics_replicas{service="prober"} 2']);
+  });
+
   it('serveProbeMetrics - no prober at all, or one that answers an error: still 200 with node-api\'s own figures, the replicas that answered counted', async () => {
     const none = response();
     await serveProbeMetrics(deps(async () => ({ replies: [], errors: [new NoRespondersError('splitlet.node-a.prober.v1.GatherMetrics')] })), new OwnMetrics('node-a'), none);

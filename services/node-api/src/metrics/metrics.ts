@@ -96,11 +96,15 @@ async function serve(
   const gathered = await owner.gather();
   // No owner replica at all (it is down) is still an answer: node-api's figures, 0 replicas.
   for (const err of gathered.errors) deps.logger.warn({ service: owner.name, err: err.message, kind: err.kind }, 'a replica did not answer the metrics gather');
-  own.answered(endpoint, owner.name, gathered.replies.length);
+  // One answer per replica: a replica's second answer to the same gather would count its figures twice.
+  const seen = new Set<string>();
+  const replies = gathered.replies.filter((r) => !seen.has(r.replicaId) && Boolean(seen.add(r.replicaId)));
+  if (replies.length < gathered.replies.length) deps.logger.warn({ service: owner.name, dropped: gathered.replies.length - replies.length }, 'a replica answered the metrics gather more than once; its first answer counts');
+  own.answered(endpoint, owner.name, replies.length);
   const sources: MetricsSource[] = [
     // node-api's own first: for a name both give, the first source's family stands.
     { replies: [await metricFamilies(endpoint === 'probes' ? own.probes : own.kubelet)], prefixes: OWN_NAMES },
-    { replies: gathered.replies.map((r) => r.families), prefixes: owner.prefixes, except: OWN_NAMES },
+    { replies: replies.map((r) => r.families), prefixes: owner.prefixes, except: OWN_NAMES },
   ];
   const { text, refused } = await mergeMetricFamilies(sources);
   if (refused.length) deps.logger.warn({ service: owner.name, refused: refused.slice(0, 10) }, 'metric families refused');

@@ -33,6 +33,20 @@ const url = (protocols: readonly string[]) =>
   }, `must be a URL with scheme ${protocols.join(' or ')}`);
 
 /** Settings every splitlet service reads, from SPLITLET_* and standard variables. */
+/** A string variable parsed by fn (its default: fallback); fn's error message becomes the configuration error. */
+export const parsedVariable = <T>(fn: (text: string) => T, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return fn(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
 export const commonSchema = z.object({
   SPLITLET_NODE_NAME: nodeName.default(() => hostname().toLowerCase()),
   NATS_URL: z

@@ -29,7 +29,7 @@ describe('registrar config', () => {
   it('config - eviction thresholds and reservations', () => {
     const cfg = load({ SPLITLET_EVICTION_HARD: 'memory.available<1Gi,nodefs.available<5%', SPLITLET_SYSTEM_RESERVED: 'cpu=100m' });
     expect(cfg.SPLITLET_EVICTION_HARD).toEqual([
-      { signal: 'memory.available', quantity: 1024n ** 3n },
+      { signal: 'memory.available', quantity: 1024n ** 3n, format: 'BinarySI' },
       { signal: 'nodefs.available', percentage: Math.fround(0.05) },
     ]);
     expect(cfg.SPLITLET_SYSTEM_RESERVED).toEqual({ cpu: 100n });

@@ -1,23 +1,11 @@
-import { commonSchema } from '@splitlet/config';
+import { commonSchema, parsedVariable } from '@splitlet/config';
 import { parseResourceList } from '@splitlet/quantity';
 import { z } from 'zod';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
 import { parseNodeLabels, parseTaints } from './node-labels';
 import { DEFAULT_REQUIRED_SERVICES, parseRequiredServices } from './required-services';
 
-/** A string variable parsed by fn; fn's error message becomes the configuration error. */
-const parsed = <T>(fn: (text: string) => T, fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      try {
-        return fn(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
+const parsed = parsedVariable;
 
 const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 

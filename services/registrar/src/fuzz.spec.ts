@@ -23,7 +23,7 @@ import { createLogger } from '@splitlet/telemetry';
 import { FakeClock, HOSTILE_STRINGS, randomMessageBytes, SeededRandom, useNatsServer } from '@splitlet/testing';
 import { FakeNodeApi } from './__fixtures__/fake-node-api';
 import { HEALTHY_RUNTIME_ANSWERS } from './__fixtures__/runtime-answers';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
 import { BusNodeInputs, type InputSettings } from './inputs';
 import { NodeStatusManager, type RegistrarTiming } from './node-status-manager';
 import { REG } from './tokens';

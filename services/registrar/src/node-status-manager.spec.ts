@@ -6,7 +6,7 @@ import { createLogger } from '@splitlet/telemetry';
 import { FakeClock } from '@splitlet/testing';
 import { FakeNodeApi } from './__fixtures__/fake-node-api';
 import { healthyInputs } from './__fixtures__/inputs';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
 import type { NodeInputs } from './node-status';
 import { NodeStatusManager, newer, type NodeIdentity, type RegistrarTiming } from './node-status-manager';
 import { REG } from './tokens';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ImageSchema } from '@splitlet/contracts';
 import { parseResourceList } from '@splitlet/quantity';
 import { healthyInputs } from './__fixtures__/inputs';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
 import { buildNodeStatus, nodeStatusChanged, PRESSURE_TRANSITION_PERIOD_MS, PressureTracker, type StatusSettings } from './node-status';
 
 const settings: StatusSettings = {

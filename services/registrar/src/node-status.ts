@@ -1,7 +1,7 @@
 import type { V1ContainerImage, V1NodeCondition, V1NodeStatus } from '@kubernetes/client-node';
 import type { FilesystemUsage, Image, RuntimeCondition, VersionResponse } from '@splitlet/contracts';
 import { formatQuantity, parseQuantity, units } from '@splitlet/quantity';
-import { thresholdAmount, thresholdMet, type Threshold } from './eviction';
+import { thresholdAmount, thresholdMet, type Threshold } from '@splitlet/eviction';
 import type { HostFacts, HostMeasurements } from './host-facts';
 import { notRunningMessage, type RequiredService } from './required-services';
 

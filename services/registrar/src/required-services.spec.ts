@@ -12,7 +12,7 @@ import { FakeClock, useNatsServer } from '@splitlet/testing';
 import { FakeNodeApi } from './__fixtures__/fake-node-api';
 import { HEALTHY_RUNTIME_ANSWERS } from './__fixtures__/runtime-answers';
 import { configSchema } from './config';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from './eviction';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
 import { BusNodeInputs, type InputSettings } from './inputs';
 import { NodeStatusManager, type RegistrarTiming } from './node-status-manager';
 import { parseRequiredServices, type RequiredService } from './required-services';

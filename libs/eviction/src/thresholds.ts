@@ -5,6 +5,8 @@ export interface Threshold {
   signal: 'memory.available' | 'nodefs.available' | 'nodefs.inodesFree' | 'imagefs.available' | 'imagefs.inodesFree' | 'pid.available';
   /** An absolute quantity in base units (bytes, inodes, pids)... */
   quantity?: bigint;
+  /** ...how the kubelet prints it (the format its suffix gave: "100Mi", "500M")... */
+  format?: 'BinarySI' | 'DecimalSI';
   /** ...or a fraction of capacity, as the kubelet keeps it (a float32). */
   percentage?: number;
 }
@@ -32,7 +34,7 @@ export function parseThresholds(text: string): Threshold[] {
         if (!(pct >= 0 && pct <= 100)) throw new Error(`eviction threshold ${JSON.stringify(spec)}: percentage must be between 0% and 100%`);
         return { signal, percentage: Math.fround(pct / 100) };
       }
-      return { signal, quantity: parseQuantity(value) / 1000n };
+      return { signal, quantity: parseQuantity(value) / 1000n, format: /[KMGTPE]i$/.test(value) ? ('BinarySI' as const) : ('DecimalSI' as const) };
     });
 }
 

@@ -1,0 +1,131 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { podQOSClass } from '@splitlet/pod-status';
+import { formatQuantity, parseQuantity } from '@splitlet/quantity';
+import { thresholdAmount, type Threshold } from './thresholds';
+
+// The kubelet's eviction manager under memory pressure (pkg/kubelet/eviction: helpers.go
+// rankMemoryPressure and evictionMessage, eviction_manager.go evictPod and Admit).
+
+/** The reason of an evicted pod, of its Event, and of a pod refused under pressure. */
+export const EVICTED = 'Evicted';
+/** The grace period of a pod evicted for a hard threshold (immediateEvictionGracePeriodSeconds). */
+export const HARD_EVICTION_GRACE_SECONDS = 1;
+/** kubelettypes.SystemCriticalPriority: a pod at or above it is never evicted and always admitted. */
+export const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
+/** The taint a BestEffort pod must tolerate to be admitted under memory pressure. */
+export const MEMORY_PRESSURE_TAINT = 'node.kubernetes.io/memory-pressure';
+
+/** What the eviction manager reads of one pod: its working set (undefined: no stats) and per container. */
+export interface PodUsage {
+  pod: V1Pod;
+  /** The pod's working set in bytes (its containers' summed); undefined when there are no stats for it. */
+  workingSetBytes?: bigint;
+  /** Working set per container name. */
+  containers: ReadonlyMap<string, bigint>;
+  /** The pod's effective memory request in bytes (resourcehelper.PodRequests). */
+  requestBytes: bigint;
+}
+
+/**
+ * kubelettypes.IsCriticalPod: a static or mirror pod, or one of priority at least
+ * system-critical.
+ */
+export function isCriticalPod(pod: V1Pod): boolean {
+  const source = pod.metadata?.annotations?.['kubernetes.io/config.source'];
+  if ((source !== undefined && source !== 'api') || pod.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined) return true;
+  return (pod.spec?.priority ?? 0) >= SYSTEM_CRITICAL_PRIORITY;
+}
+
+type Cmp = (a: PodUsage, b: PodUsage) => number;
+
+/** Pods without stats first (every comparator of the kubelet's ranking does so). */
+const statsFirst = (a: PodUsage, b: PodUsage): number | undefined => {
+  if (a.workingSetBytes === undefined && b.workingSetBytes === undefined) return 0;
+  if (a.workingSetBytes === undefined) return -1;
+  if (b.workingSetBytes === undefined) return 1;
+  return undefined;
+};
+
+/** exceedMemoryRequests: a pod using more than it requested goes first. */
+const exceedMemoryRequests: Cmp = (a, b) => {
+  const s = statsFirst(a, b);
+  if (s !== undefined) return s;
+  const ea = a.workingSetBytes! > a.requestBytes;
+  const eb = b.workingSetBytes! > b.requestBytes;
+  return ea === eb ? 0 : ea ? -1 : 1;
+};
+
+/** priority: the lower priority goes first. */
+const priority: Cmp = (a, b) => Math.sign((a.pod.spec?.priority ?? 0) - (b.pod.spec?.priority ?? 0));
+
+/** memory: the larger usage above request goes first. */
+const memory: Cmp = (a, b) => {
+  const s = statsFirst(a, b);
+  if (s !== undefined) return s;
+  const da = a.workingSetBytes! - a.requestBytes;
+  const db = b.workingSetBytes! - b.requestBytes;
+  return da === db ? 0 : da > db ? -1 : 1;
+};
+
+/** rankMemoryPressure: orderedBy(exceedMemoryRequests, priority, memory); a stable sort. */
+export function rankMemoryPressure(pods: readonly PodUsage[]): PodUsage[] {
+  const order: Cmp[] = [exceedMemoryRequests, priority, memory];
+  return [...pods].sort((a, b) => {
+    for (const cmp of order) {
+      const r = cmp(a, b);
+      if (r !== 0) return r;
+    }
+    return 0;
+  });
+}
+
+/** A quantity as resource.Quantity.String() prints one given in bytes (BinarySI). */
+const bytes = (n: bigint): string => formatQuantity(n * 1000n, 'BinarySI');
+
+/** A request as its Quantity prints it (canonical; "0" when unset). */
+function requestText(q: string | undefined): string {
+  if (q === undefined) return '0';
+  return formatQuantity(parseQuantity(String(q)), /[KMGTPE]i$/.test(String(q)) ? 'BinarySI' : 'DecimalSI');
+}
+
+/**
+ * evictionMessage for memory: the starved resource, the threshold met and what was
+ * available, then each container using more than it requested. Every part ends in ". "
+ * (the trailing space is the kubelet's too).
+ */
+export function memoryEvictionMessage(u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string {
+  let message = 'The node was low on resource: memory. ';
+  if (threshold) {
+    const amount = thresholdAmount(threshold, capacity);
+    const quantity = threshold.quantity !== undefined ? formatQuantity(amount * 1000n, threshold.format ?? 'BinarySI') : bytes(amount);
+    message += `Threshold quantity: ${quantity}, available: ${bytes(available)}. `;
+  }
+  if (u.workingSetBytes === undefined) return message;
+  for (const c of [...(u.pod.spec?.containers ?? []), ...(u.pod.spec?.initContainers ?? [])]) {
+    const usage = u.containers.get(c.name);
+    if (usage === undefined) continue;
+    const request = c.resources?.requests?.['memory'] as string | undefined;
+    const requested = request === undefined ? 0n : parseQuantity(String(request)) / 1000n;
+    if (usage > requested) message += `Container ${c.name} was using ${bytes(usage)}, request is ${requestText(request)}, has larger consumption of memory. `;
+  }
+  return message;
+}
+
+/**
+ * The eviction manager's Admit under the node's pressure conditions (as reported, the
+ * transition period included): under MemoryPressure alone, only a BestEffort pod that
+ * does not tolerate the memory-pressure NoSchedule taint is refused; under any other
+ * pressure (PIDPressure, or more than one) every pod is; a critical pod never is.
+ * Returns the refusal's message, or undefined.
+ */
+export function admitUnderPressure(pod: V1Pod, conditions: readonly string[]): string | undefined {
+  if (!conditions.length || isCriticalPod(pod)) return undefined;
+  if (conditions.length === 1 && conditions[0] === 'MemoryPressure') {
+    if (podQOSClass(pod) !== 'BestEffort') return undefined;
+    const tolerates = (pod.spec?.tolerations ?? []).some(
+      (t) => (t.effect === undefined || t.effect === '' || t.effect === 'NoSchedule') && ((t.operator === 'Exists' && (t.key === undefined || t.key === '' || t.key === MEMORY_PRESSURE_TAINT)) || (t.key === MEMORY_PRESSURE_TAINT && (t.operator === undefined || t.operator === 'Equal') && (t.value ?? '') === '')),
+    );
+    if (tolerates) return undefined;
+  }
+  return `The node had condition: [${conditions.join(' ')}]. `;
+}

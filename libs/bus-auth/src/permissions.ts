@@ -65,7 +65,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'pod-sync': {
-    why: 'the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; answers for its own metrics',
+    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager); answers for its own metrics",
     grants: [
       {
         kind: 'call',
@@ -84,6 +84,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
           'containerStatus',
           'execSync',
           'containerLogTail',
+          'listContainerStats',
         ),
       },
       { kind: 'call', service: ImageService, methods: img('pullImage', 'imageStatus') },

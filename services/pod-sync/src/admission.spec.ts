@@ -26,6 +26,14 @@ describe('PodAdmission (the kubelet\'s admit handlers)', () => {
     expect(admission.admit(pod({ labels: { 'kubernetes.io/os': 'windows' }, os: 'windows' }))).toEqual(expected);
   });
 
+  it('PodAdmission - under the node\'s MemoryPressure a BestEffort pod is Evicted with the eviction manager\'s message (its handler first); a Burstable one is admitted', () => {
+    const node = { metadata: { name: 'n' }, status: { allocatable: { cpu: '2', memory: '4Gi', pods: '110' }, conditions: [{ type: 'MemoryPressure', status: 'True' }, { type: 'DiskPressure', status: 'False' }] } };
+    const pressured = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')), { node: () => node, pods: () => [] });
+    expect(pressured.admit({ ...pod({ sysctls: ['kernel.msgmax'] }), metadata: { name: 'be', namespace: 'ns', uid: 'be' } })).toEqual({ reason: 'Evicted', message: 'The node had condition: [MemoryPressure]. ' });
+    const burstable: V1Pod = { metadata: { name: 'b', namespace: 'ns', uid: 'b' }, spec: { containers: [{ name: 'app', resources: { requests: { memory: '10Mi' } } }] } };
+    expect(pressured.admit(burstable)).toBeUndefined();
+  });
+
   it('PodAdmission - the sysctl handler comes first, as in the kubelet\'s handler order', () => {
     expect(admission.admit(pod({ os: 'windows', sysctls: ['kernel.msgmax'] }))?.reason).toBe('SysctlForbidden');
   });

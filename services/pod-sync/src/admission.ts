@@ -1,4 +1,5 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { admitUnderPressure, EVICTED } from '@splitlet/eviction';
 import { generalFilter } from './admission-fit';
 import { SYSCTL_FORBIDDEN, type SysctlAllowlist } from './sysctls';
 
@@ -27,6 +28,9 @@ export interface AdmissionView {
   node(): V1Node | undefined;
   pods(): readonly V1Pod[];
 }
+
+/** The node conditions the eviction manager admits by, in its order. */
+const PRESSURE = ['MemoryPressure', 'DiskPressure', 'PIDPressure'];
 
 /** The node's OS, as the kubelet's runtime.GOOS: splitlet runs Linux containers on Docker. */
 const NODE_OS = 'linux';
@@ -82,6 +86,11 @@ export class PodAdmission {
   }
 
   private check(pod: V1Pod): Rejection | undefined {
+    // The eviction manager's handler first: the node's pressure conditions as reported
+    // (registrar's, the transition period included).
+    const pressure = PRESSURE.filter((type) => this.view?.node()?.status?.conditions?.some((c) => c.type === type && c.status === 'True'));
+    const underPressure = admitUnderPressure(pod, pressure);
+    if (underPressure) return { reason: EVICTED, message: underPressure };
     const sysctl = this.sysctls.admit(pod);
     if (sysctl) return sysctl;
     const osLabel = pod.metadata?.labels?.[LABEL_OS];

@@ -1,11 +1,24 @@
-import { commonSchema } from '@splitlet/config';
+import { commonSchema, parsedVariable } from '@splitlet/config';
+import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
 import { z } from 'zod';
 import { InvalidSysctlPatternError, SysctlAllowlist } from './sysctls';
 
 /** A comma-separated list, blanks dropped. */
 export const commaList = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
+const parsed = parsedVariable;
+
 export const configSchema = commonSchema.extend({
+  /**
+   * --eviction-hard: pod-sync's eviction manager evicts a pod when memory.available is
+   * below its threshold (registrar reports the pressure conditions from the same
+   * setting: give both the same value). The kubelet's default when unset.
+   */
+  SPLITLET_EVICTION_HARD: parsed(parseThresholds, DEFAULT_EVICTION_HARD),
+  /** How often the eviction manager observes the node (the kubelet's evictionMonitoringPeriod, 10 s). */
+  SPLITLET_EVICTION_MONITORING_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Where the host's / is (a container mounts it, e.g. /host): the eviction manager reads /proc/meminfo under it. */
+  SPLITLET_HOST_ROOT: z.string().default('/'),
   /** The node's kubeconfig (identity system:node:<name>); unset: client-node's default search. */
   KUBECONFIG: z.string().optional(),
   /**

@@ -14,6 +14,7 @@ import { ContainerGC } from './container-gc';
 import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
 import { PodSyncMetrics } from './pod-metrics';
+import { EvictionManager } from './eviction-manager';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
@@ -106,6 +107,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         const uid = pod.metadata?.uid;
         if (!uid) return;
         updates.forget(uid);
+        evictions.forget(uid);
         void traces
           .run(pod, () => syncer.cleanup(uid))
           .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
@@ -114,6 +116,22 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     },
   );
   container.registerInstance(SYNC.PodInformer, informer);
+  // The eviction manager (memory.available) hands the pod it chooses to the pod's worker.
+  const evictions = new EvictionManager({
+    thresholds: config.SPLITLET_EVICTION_HARD,
+    hostRoot: config.SPLITLET_HOST_ROOT,
+    runtime: container.resolve(SYNC.Runtime),
+    pods: () => informer.list(),
+    // Started by the node: admitted (a pod refused at admission is Failed, not a candidate).
+    active: (p) => Boolean(p.status?.startTime),
+    evict: (pod, eviction) => {
+      syncer.evict(pod, eviction);
+      workers.update(pod);
+    },
+    clock: container.resolve<Clock>(TOKENS.Clock),
+    logger,
+    intervalMs: config.SPLITLET_EVICTION_MONITORING_MS,
+  });
   // The container GC runs beside the pod watch, on the same informer, once it has listed.
   const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node);
   const watch = container.resolve(PodWatch);
@@ -125,7 +143,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       await untilAborted(signal);
     },
   };
-  return runAll(watch, { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS) }, metricsServer);
+  return runAll(watch, { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS) }, metricsServer, evictions);
 }
 
 /**

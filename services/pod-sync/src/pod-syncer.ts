@@ -15,6 +15,7 @@ import {
   podSandboxChange,
   toWirePodStatus,
 } from '@splitlet/pod-status';
+import { EVICTED } from '@splitlet/eviction';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { isAdmissionRejection, type PodAdmission, type Rejection } from './admission';
@@ -58,6 +59,12 @@ const toKubeTime = (nanos: bigint): Date | undefined => (nanos > 0n ? new Date(N
  * within the grace period, then the sandbox. Every sync ends with the pod's status
  * handed to status-reporter.
  */
+/** An eviction the eviction manager decided: the message (status, condition and Event) and the grace period. */
+export interface Eviction {
+  message: string;
+  gracePeriodSeconds: number;
+}
+
 @injectable()
 export class PodSyncer {
   private readonly versions = new Map<string, bigint>();
@@ -76,6 +83,8 @@ export class PodSyncer {
   private readonly backoff = new Map<string, { delayMs: number; until: number }>();
   /** The signal of each running sync: aborted when its pod begins terminating (pod-workers.ts). */
   private readonly cancels = new Map<string, AbortSignal>();
+  /** Pods the eviction manager chose, by UID, and how (until the pod is forgotten). */
+  private readonly evictions = new Map<string, Eviction>();
   private readonly terminationMessages: TerminationMessages;
   private readonly killer: ContainerKiller;
 
@@ -204,6 +213,11 @@ export class PodSyncer {
       await this.reject(pod, rejection);
       return false;
     }
+    const eviction = this.evictions.get(pod.metadata!.uid!);
+    if (eviction && !this.finished(pod)) {
+      await this.failForEviction(pod, eviction);
+      return false;
+    }
     if (this.pastActiveDeadline(pod)) {
       await this.failForDeadline(pod);
       return false;
@@ -231,10 +245,49 @@ export class PodSyncer {
     return done(pod.status?.phase) || done(this.generated.get(uid)?.phase) || done(this.lastStatus.get(uid)?.phase);
   }
 
-  /** Whether the pod was refused at admission: Failed with an admit handler's reason (ours last handed over, else the API's). */
+  /**
+   * Whether the pod was refused at admission: Failed with an admit handler's reason
+   * (ours last handed over, else the API's) — for `Evicted`, the eviction manager's
+   * refusal under pressure only when no container of it was ever shown (an evicted
+   * pod that ran has the same reason).
+   */
   private rejected(pod: V1Pod): boolean {
     const status = this.lastStatus.get(pod.metadata?.uid ?? '') ?? pod.status;
-    return status?.phase === 'Failed' && isAdmissionRejection(status.reason);
+    if (status?.phase !== 'Failed') return false;
+    if (status.reason === EVICTED) return !status.containerStatuses?.length;
+    return isAdmissionRejection(status.reason);
+  }
+
+  /**
+   * The eviction manager chose the pod (its killPodFunc): the pod's next sync stops its
+   * containers within the eviction's grace period and fails it, Evicted.
+   */
+  evict(pod: V1Pod, eviction: Eviction): void {
+    this.evictions.set(pod.metadata!.uid!, eviction);
+    // The Event goes with the decision (evictPod records it before the kill), once: a
+    // sync that fails midway and is retried does not record it again.
+    this.logger.info({ pod: key(pod), message: eviction.message }, 'pod evicted');
+    this.event(pod, 'Warning', EVICTED, eviction.message);
+  }
+
+  /**
+   * evictPod's kill (its Event went with the decision): the containers stopped with
+   * the eviction's grace period (1 s for a hard threshold), the sandbox stopped, and the
+   * status Failed, reason Evicted, with the message and the DisruptionTarget condition
+   * (TerminationByKubelet). The pod object stays, as the kubelet leaves it.
+   */
+  private async failForEviction(pod: V1Pod, e: Eviction): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
+    if (running.length) await this.killer.killContainers(pod, running, e.gracePeriodSeconds);
+    for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+    const now = new Date(Math.floor(this.clock.now() / 1000) * 1000);
+    await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, {
+      phase: 'Failed',
+      reason: EVICTED,
+      message: e.message,
+      conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: e.message, lastTransitionTime: now, ...(pod.metadata?.generation !== undefined ? { observedGeneration: pod.metadata.generation } : {}) }],
+    });
   }
 
   /**
@@ -634,6 +687,7 @@ export class PodSyncer {
     this.lastSeen.delete(uid);
     this.generated.delete(uid);
     this.admission.forget(uid);
+    this.evictions.delete(uid);
     await this.probes.remove(uid);
     // Its last status is of no use to anyone now: status-reporter coming back must not read it.
     await forgetPodStatus(this.nc, this.nodeName, uid).catch((err: unknown) => this.logger.debug({ uid, err: (err as Error).message }, 'the pod\'s last status stays in the status stream until it ages out'));
@@ -663,7 +717,7 @@ export class PodSyncer {
     containers: ContainerStatus[],
     failures: Map<string, SyncFailure>,
     terminated: boolean,
-    override?: { phase: string; reason: string; message: string },
+    override?: { phase: string; reason: string; message: string; conditions?: V1PodCondition[] },
   ): Promise<void> {
     const now = this.clock.now();
     if (terminated || override) this.lastSeen.delete(pod.metadata!.uid!);
@@ -706,7 +760,7 @@ export class PodSyncer {
     generated.push(generateContainersReadyCondition(pod, all, phase));
     // Readiness gates are other writers' conditions: those come from the API's copy.
     generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], all, phase));
-    const conditions = mergeConditions(oldStatus?.conditions, generated, new Date(Math.floor(now / 1000) * 1000));
+    const conditions = [...mergeConditions(oldStatus?.conditions, generated, new Date(Math.floor(now / 1000) * 1000)), ...(override?.conditions ?? [])];
     const hostIP = await this.nodeIP();
     const podIP = podIPOf(sandboxes, pod.spec?.hostNetwork ? hostIP : undefined, this.lastStatus.get(uid)?.podIp || pod.status?.podIP);
     const startTime = oldStatus?.startTime ? new Date(oldStatus.startTime) : new Date(Math.floor(now / 1000) * 1000);

@@ -1,0 +1,102 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ServiceClient } from '@splitlet/bus';
+import type { RuntimeService } from '@splitlet/contracts';
+import { HARD_EVICTION_GRACE_SECONDS, isCriticalPod, memoryEvictionMessage, rankMemoryPressure, thresholdMet, type PodUsage, type Threshold } from '@splitlet/eviction';
+import { nodeMemory, readMeminfo, type Clock, type Runnable } from '@splitlet/service';
+import type { Logger } from '@splitlet/telemetry';
+import { podRequests } from './admission-fit';
+import type { Eviction } from './pod-syncer';
+
+const LABEL_UID = 'io.kubernetes.pod.uid';
+const LABEL_CONTAINER = 'io.kubernetes.container.name';
+
+export interface EvictionDeps {
+  thresholds: readonly Threshold[];
+  /** Where the host's / is: memory.available is read from its /proc/meminfo. */
+  hostRoot: string;
+  runtime: Pick<ServiceClient<typeof RuntimeService>, 'listContainerStats'>;
+  /** The pods bound to the node (the pod informer's). */
+  pods: () => readonly V1Pod[];
+  /** Whether pod-sync runs the pod (admitted, not refused): only such pods are evicted. */
+  active: (pod: V1Pod) => boolean;
+  /** Hands the eviction to the pod's worker (PodSyncer.evict, then a sync). */
+  evict: (pod: V1Pod, eviction: Eviction) => void;
+  clock: Clock;
+  logger: Logger;
+  intervalMs: number;
+}
+
+/**
+ * The kubelet's eviction manager for memory.available (its hard threshold of
+ * SPLITLET_EVICTION_HARD): every interval, memory.available = capacity − working set
+ * (the host's /proc/meminfo, as registrar measures it for MemoryPressure); when it is
+ * below the threshold, the node's active pods are ranked as the kubelet ranks them
+ * (rankMemoryPressure: over their requests first, then lower priority, then the most
+ * over request; their working sets from runtime-executor's container stats) and the
+ * first that is not critical is evicted — one pod per interval, as the kubelet's
+ * synchronize, with the hard threshold's 1 s grace period.
+ */
+export class EvictionManager implements Runnable {
+  /** Pods evicted by this process, by UID: not chosen again while they stop. */
+  private readonly chosen = new Set<string>();
+
+  constructor(private readonly deps: EvictionDeps) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    if (!this.deps.thresholds.some((t) => t.signal === 'memory.available')) return;
+    while (!signal.aborted) {
+      await this.synchronize().catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'eviction manager: observation failed'));
+      await this.deps.clock.sleep(this.deps.intervalMs, signal).catch(() => undefined);
+    }
+  }
+
+  /** One look: the pod evicted, if any. */
+  async synchronize(): Promise<V1Pod | undefined> {
+    const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
+    if (!thresholdMet([...this.deps.thresholds], 'memory.available', availableBytes, capacityBytes)) return undefined;
+    const threshold = this.deps.thresholds.find((t) => t.signal === 'memory.available');
+    const candidates = this.deps.pods().filter((p) => {
+      const uid = p.metadata?.uid ?? '';
+      return !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '') && !this.chosen.has(uid) && this.deps.active(p);
+    });
+    if (!candidates.length) return undefined;
+    const usage = await this.usage(candidates);
+    for (const u of rankMemoryPressure(usage)) {
+      if (isCriticalPod(u.pod)) {
+        this.deps.logger.warn({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}` }, 'eviction manager: cannot evict a critical pod');
+        continue;
+      }
+      const message = memoryEvictionMessage(u, threshold, availableBytes, capacityBytes);
+      this.chosen.add(u.pod.metadata!.uid!);
+      this.deps.logger.info({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`, availableBytes: String(availableBytes) }, 'eviction manager: evicting a pod to reclaim memory');
+      this.deps.evict(u.pod, { message, gracePeriodSeconds: HARD_EVICTION_GRACE_SECONDS });
+      return u.pod;
+    }
+    return undefined;
+  }
+
+  /** The pod is gone from the API server. */
+  forget(uid: string): void {
+    this.chosen.delete(uid);
+  }
+
+  /** Each candidate's working set (its containers', summed; none: no stats) and memory request. */
+  private async usage(pods: V1Pod[]): Promise<PodUsage[]> {
+    const { stats } = await this.deps.runtime.listContainerStats({});
+    const byPod = new Map<string, Map<string, bigint>>();
+    for (const s of stats) {
+      const uid = s.labels[LABEL_UID];
+      const name = s.labels[LABEL_CONTAINER];
+      if (!uid || !name) continue;
+      const containers = byPod.get(uid) ?? new Map<string, bigint>();
+      containers.set(name, (containers.get(name) ?? 0n) + s.memoryWorkingSetBytes);
+      byPod.set(uid, containers);
+    }
+    return pods.map((pod) => {
+      const containers = byPod.get(pod.metadata?.uid ?? '');
+      const requestBytes = podRequests(pod).get('memory') ?? 0n;
+      if (!containers) return { pod, containers: new Map(), requestBytes };
+      return { pod, containers, requestBytes, workingSetBytes: [...containers.values()].reduce((a, b) => a + b, 0n) };
+    });
+  }
+}

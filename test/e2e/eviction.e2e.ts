@@ -1,0 +1,107 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { podTestNames, runCommand, startPodTestNode, waitFor, type TestNode } from '@splitlet/testing';
+
+// Node-pressure eviction for memory, as the kubelet's eviction manager: the node's
+// memory.available is measured for real (the host's /proc/meminfo); the node's hard
+// threshold is set above what is available now (by 2 GiB), so the node is under
+// pressure without the machine running short, whatever the other tests do meanwhile.
+const names = podTestNames('e2e-evict');
+const { nodeName, namespace } = names;
+let core: CoreV1Api;
+let node: TestNode;
+let stopNode: (() => Promise<void>) | undefined;
+
+const read = (name: string) => core.readNamespacedPod({ namespace, name });
+const eventsOf = async (name: string) => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},reason=Evicted` })).items;
+/** memory.available as the kubelet (and splitlet) reads it: MemTotal − (MemTotal − MemFree − Inactive(file)). */
+const availableNow = async (): Promise<bigint> => {
+  const mem = Object.fromEntries((await readFile('/proc/meminfo', 'utf8')).split('\n').map((l) => /^([^:]+):\s+(\d+)/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, BigInt(m[2]!) * 1024n]));
+  return (mem['MemFree'] ?? 0n) + (mem['Inactive(file)'] ?? 0n);
+};
+
+const hog: V1Pod = {
+  metadata: { name: 'hog', namespace },
+  spec: {
+    nodeName,
+    terminationGracePeriodSeconds: 30,
+    // BestEffort, holding 100 MiB it touched.
+    containers: [{ name: 'app', image: 'splitlet-lab/node:24', command: ['node', '-e', 'const b = Buffer.alloc(100 * 2 ** 20, 1); setInterval(() => b[0]++, 1000)'] }],
+  },
+};
+const guaranteed: V1Pod = {
+  metadata: { name: 'guaranteed', namespace },
+  spec: {
+    nodeName,
+    terminationGracePeriodSeconds: 30,
+    containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'], resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '100m', memory: '64Mi' } } }],
+  },
+};
+
+describe('node-pressure eviction (memory)', () => {
+  beforeAll(async () => {
+    ({ core, node, stop: stopNode } = await startPodTestNode(names));
+  });
+  afterAll(async () => {
+    await stopNode?.();
+  });
+
+  it('pod-sync - under memory pressure the BestEffort hog is evicted before the Guaranteed pod: Failed, Evicted, the kubelet\'s message, DisruptionTarget and an Event; a new BestEffort pod is refused', async () => {
+    await core.createNamespacedPod({ namespace, body: guaranteed });
+    await core.createNamespacedPod({ namespace, body: hog });
+    for (const name of ['guaranteed', 'hog']) await waitFor(`${name} Running`, async () => ((await read(name)).status?.phase === 'Running' ? true : undefined), 60_000);
+    const hogId = (await read('hog')).status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+    // The hog holds its 100 MiB before the pressure starts (docker stats shows it).
+    await waitFor('the hog using its memory', async () => {
+      const used = (await runCommand('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', hogId])).stdout;
+      return /^(\d{3,}(\.\d+)?MiB|\d+(\.\d+)?GiB)/.test(used.trim()) ? true : undefined;
+    }, 30_000);
+
+    // The threshold: 2 GiB above what is available now, in whole GiB.
+    const gib = (await availableNow()) / 2n ** 30n + 2n;
+    node.env['SPLITLET_EVICTION_HARD'] = `memory.available<${gib}Gi`;
+    node.env['SPLITLET_EVICTION_MONITORING_MS'] = '2000';
+    await node.stop('pod-sync');
+    await node.stop('registrar');
+    await node.start('pod-sync');
+    await node.start('registrar');
+
+    const evicted = await waitFor('hog Evicted', async () => {
+      const p = await read('hog');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    }, 60_000);
+    const message = evicted.status?.message ?? '';
+    expect(evicted.status?.reason).toBe('Evicted');
+    expect(message).toMatch(new RegExp(`^The node was low on resource: memory\\. Threshold quantity: ${gib}Gi, available: \\d+(Ki|Mi|Gi)?\\. Container app was using \\d+(Ki|Mi)?, request is 0, has larger consumption of memory\\. $`));
+    expect(evicted.status?.conditions?.find((c) => c.type === 'DisruptionTarget')).toMatchObject({ status: 'True', reason: 'TerminationByKubelet', message });
+    expect(evicted.status?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
+    const events = await waitFor('the Evicted Event', async () => {
+      const items = await eventsOf('hog');
+      return items.length ? items : undefined;
+    });
+    // Once (a repeat would show as count 2: its times say when it came).
+    expect(events.map((e) => [e.type, e.message, e.count]), JSON.stringify(events.map((e) => [e.firstTimestamp, e.lastTimestamp]))).toEqual([['Warning', message, 1]]);
+    expect((await runCommand('docker', ['inspect', '-f', '{{.State.Running}}', hogId])).stdout.trim()).toBe('false');
+
+    // Then the Guaranteed pod (within its request: no container named), one pod per look.
+    const second = await waitFor('guaranteed Evicted', async () => {
+      const p = await read('guaranteed');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    }, 60_000);
+    expect(second.status?.message).toMatch(new RegExp(`^The node was low on resource: memory\\. Threshold quantity: ${gib}Gi, available: \\d+(Ki|Mi|Gi)?\\. $`));
+    const at = (p: V1Pod) => new Date(p.status!.conditions!.find((c) => c.type === 'DisruptionTarget')!.lastTransitionTime!).getTime();
+    expect(at(second)).toBeGreaterThanOrEqual(at(evicted));
+
+    // registrar reports MemoryPressure from the same threshold: a new BestEffort pod is refused.
+    await waitFor('MemoryPressure', async () => ((await core.readNode({ name: nodeName })).status?.conditions?.find((c) => c.type === 'MemoryPressure')?.status === 'True' ? true : undefined), 40_000);
+    await core.createNamespacedPod({ namespace, body: { metadata: { name: 'late', namespace }, spec: { nodeName, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'] }] } } });
+    const late = await waitFor('late refused', async () => {
+      const p = await read('late');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    }, 30_000);
+    expect([late.status?.reason, late.status?.message]).toEqual(['Evicted', 'Pod was rejected: The node had condition: [MemoryPressure]. ']);
+    expect(late.status?.containerStatuses ?? []).toEqual([]);
+    expect((await eventsOf('late')).map((e) => [e.type, e.message])).toEqual([['Warning', 'The node had condition: [MemoryPressure]. ']]);
+  }, 300_000);
+});

@@ -30,12 +30,15 @@ export const kubeEventsSubject = (nodeName: string): string => `${nodePrefix(nod
 
 /**
  * The status stream: a subject per pod, only its latest message kept ("latest wins"),
- * so status-reporter coming back reads one status per pod, the newest.
+ * so status-reporter coming back reads one status per pod, the newest; 10 000 pods at
+ * most. Bounded by counts, not max_bytes: a stream's max_bytes is reserved from the
+ * server's JetStream storage whether used or not (two such streams per node exhausted
+ * the lab's 48 GB after some hundred test nodes: "insufficient storage resources").
  */
 export const ensureStatusStream = (nc: NatsConnection, nodeName: string): Promise<void> =>
   ensureStream(nc, statusStreamName(nodeName), [podStatusesSubject(nodeName)], STATUS_REPORTER_BACKLOG_MS, {
     max_msgs_per_subject: 1,
-    max_bytes: 256 * 1024 * 1024,
+    max_msgs: 10_000,
     discard: DiscardPolicy.Old,
   });
 
@@ -47,7 +50,6 @@ export const ensureKubeEventsStream = (nc: NatsConnection, nodeName: string): Pr
   ensureStream(nc, kubeEventsStreamName(nodeName), [kubeEventsSubject(nodeName)], STATUS_REPORTER_BACKLOG_MS, {
     retention: RetentionPolicy.Workqueue,
     max_msgs: 100_000,
-    max_bytes: 256 * 1024 * 1024,
     discard: DiscardPolicy.Old,
   });
 

@@ -1,22 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, mintNodeKubeconfig, requiredServices, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
+import type { CoreV1Api, CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import { podTestNames, runCommand, startPodTestNode, waitFor, type TestNode } from '@splitlet/testing';
 
 // status-reporter killed (SIGKILL) for 45 s while pods are created, deleted and crash:
 // nothing pod-sync handed over meanwhile is lost. When it returns, the statuses are
 // written at once (not at pod-sync's next resync, a minute later), and every Event of
 // the outage is in the API server exactly once, dated when it happened.
-const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-sr-outage-${suffix}`;
-const namespace = `e2e-sr-outage-${suffix}`;
+const names = podTestNames('e2e-sr-outage');
+const { nodeName, namespace } = names;
 const OUTAGE_MS = 45_000;
 /** Far below pod-sync's resync (60 s with the default settings used here): what came after the return came from the stream. */
 const CATCH_UP_MS = 15_000;
-const admin = new KubeConfig();
-admin.loadFromFile(lab.adminKubeconfig);
-const core = admin.makeApiClient(CoreV1Api);
+let core: CoreV1Api;
 const podOf = (name: string, command: string[]): V1Pod => ({
   metadata: { name, namespace },
   spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command }] },
@@ -31,21 +26,13 @@ const eventsOf = async (name: string): Promise<CoreV1Event[]> => (await core.lis
 
 describe('status-reporter outage', () => {
   let node: TestNode;
+  let stopNode: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
     // pod-sync's default resync (a minute): a status written soon after the return came from the stream.
-    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_NODE_REQUIRED_SERVICES: requiredServices().join(',') });
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
-    await node.start('pod-sync');
-    // The Node must exist through the outage, or the pod GC deletes the pods bound to it.
-    await node.start('registrar');
+    ({ core, node, stop: stopNode } = await startPodTestNode(names, { env: { SPLITLET_POD_RESYNC_MS: '60000' } }));
   });
   afterAll(async () => {
-    await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
-    await node?.stopAll();
-    const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);
-    if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
-    await core.deleteNode({ name: nodeName }).catch(() => undefined);
+    await stopNode?.();
   });
 
   it('status-reporter - killed for 45 s while pods are created, deleted and crash: on its return every status is written from what was kept, and every Event of the outage once', async () => {

@@ -78,9 +78,14 @@ describe('a pod\'s trace', () => {
     // after RemovePodSandbox answered) and every parent a span names. Each service's
     // exporter sends a batch every 500 ms, but under load that took longer than the 2 s
     // once given here. After 30 s the tests judge the trace as it is.
+    // And every span a service's log line names: status-reporter's last write (the
+    // deletion) comes in its own batch, which may reach Jaeger after the destroy span
+    // (a run under two busy loops read the trace without it; it was in Jaeger later).
+    const logged = () => (['pod-sync', 'runtime-executor', 'status-reporter'] as const).flatMap((n) => node.procs[n]!.logs.filter((l) => l['trace_id'] === traceId).map((l) => String(l['span_id'])));
     const settled = (t: JaegerTrace) =>
       t.spans.some((s) => s.references.length === 0 && s.operationName === 'runtime-executor docker destroy') &&
-      t.spans.every((s) => s.references.every((r) => t.spans.some((p) => p.spanID === r.spanID)));
+      t.spans.every((s) => s.references.every((r) => t.spans.some((p) => p.spanID === r.spanID))) &&
+      logged().every((id) => t.spans.some((s) => s.spanID === id));
     for (const until = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 1000))) {
       trace = (await jaeger<JaegerTrace[]>(`/api/traces/${traceId}`))![0]!;
       if (settled(trace) || Date.now() > until) break;

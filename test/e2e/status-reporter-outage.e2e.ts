@@ -22,7 +22,8 @@ const dockerApps = async (uid: string) => {
   return out.split('\n').filter(Boolean).map((l) => ({ id: l.split(' ')[0]!, state: l.split(' ')[1]! }));
 };
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
-const eventsOf = async (name: string): Promise<CoreV1Event[]> => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })).items;
+/** The node's Events about a pod (source kubelet: the control plane writes some of its own, e.g. the taint manager's while the node is NotReady). */
+const eventsOf = async (name: string): Promise<CoreV1Event[]> => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},source=kubelet` })).items;
 
 describe('status-reporter outage', () => {
   let node: TestNode;

@@ -9,6 +9,9 @@
 #            whole node: NATS (TLS, with a CA of its own: tools/nats-tls) and Jaeger too.
 #            Logs: `docker compose -p splitlet-node logs`.
 #   process  node processes; logs .lab/logs/node-<service>.log, pids .lab/pids/node-<service>.pid
+#   single   the all-in-one node: one node process hosting all six services, which still
+#            talk over NATS, each with its own credentials (README, "Footprint");
+#            log .lab/logs/node-all-in-one.log, pid .lab/pids/node-all-in-one.pid
 #
 # The bus has auth on: each service gets its own .creds file (README.md, "The bus's
 # credentials"). Against the lab they are minted for the node with the lab's keys;
@@ -206,7 +209,7 @@ process_up() {
   for svc in "${services[@]}"; do
     local pidfile="$lab_dir/pids/node-$svc.pid"
     if alive "$pidfile"; then log "$svc already running (pid $(cat "$pidfile"))"; continue; fi
-    SPLITLET_NATS_CREDS=${SPLITLET_NATS_CREDS_DIR:+$SPLITLET_NATS_CREDS_DIR/$svc.creds} setsid nohup node --import "./services/$svc/dist/instrumentation.js" \
+    SPLITLET_NATS_CREDS=${SPLITLET_NATS_CREDS_DIR:+$SPLITLET_NATS_CREDS_DIR/$svc.creds} setsid nohup node "${node_flags[@]}" --import "./services/$svc/dist/instrumentation.js" \
       "./services/$svc/dist/main.js" >>"$lab_dir/logs/node-$svc.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     log "$svc started (pid $!, log $lab_dir/logs/node-$svc.log)"
@@ -222,7 +225,43 @@ splitlet node "$SPLITLET_NODE_NAME" is running (npm run node:down stops it).
 MSG
 }
 
+# The V8 and glibc settings every splitlet node process runs with (README, "Footprint"):
+# a young generation of 2 MiB semi-spaces instead of 16, and two malloc arenas.
+node_flags=(--max-semi-space-size=2)
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+
+single_up() {
+  [[ -f services/all-in-one/dist/main.js ]] || bash scripts/setup.sh
+  settings
+  mkdir -p "$lab_dir/logs" "$lab_dir/pids"
+  export SPLITLET_CERT_DIR=${SPLITLET_CERT_DIR:-$lab_dir/node-api-pki/${SPLITLET_NODE_NAME//./_}}
+  local pidfile="$lab_dir/pids/node-all-in-one.pid"
+  if alive "$pidfile"; then log "the all-in-one node is already running (pid $(cat "$pidfile"))"; else
+    setsid nohup node "${node_flags[@]}" --import ./services/all-in-one/dist/instrumentation.js ./services/all-in-one/dist/main.js \
+      >>"$lab_dir/logs/node-all-in-one.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    log "all-in-one started: ${SPLITLET_SERVICES:-${services[*]}} (pid $!, log $lab_dir/logs/node-all-in-one.log)"
+  fi
+  serving_certificate
+  cat >&2 <<MSG
+
+splitlet node "$SPLITLET_NODE_NAME" is running in one process (npm run node:down stops it).
+  kubectl:  export KUBECONFIG=${KUBECONFIG_ADMIN:-$KUBECONFIG}
+            kubectl get nodes; kubectl get pods -A -o wide
+  NATS:     $NATS_URL   (nats micro ls: the node's services)
+  traces:   http://127.0.0.1:16686 (Jaeger); a pod's trace: /trace/<its UID without dashes>
+MSG
+}
+
 process_down() {
+  local single="$lab_dir/pids/node-all-in-one.pid"
+  if alive "$single"; then
+    kill -TERM "$(cat "$single")"
+    for _ in $(seq 75); do alive "$single" || break; sleep 0.2; done
+    alive "$single" && kill -KILL "$(cat "$single")"
+    log "all-in-one stopped"
+  fi
+  rm -f "$single"
   for ((i = ${#services[@]} - 1; i >= 0; i--)); do
     local svc=${services[i]} pidfile="$lab_dir/pids/node-${services[i]}.pid"
     if alive "$pidfile"; then
@@ -236,6 +275,7 @@ process_down() {
 }
 
 status() {
+  if alive "$lab_dir/pids/node-all-in-one.pid"; then echo "all-in-one running (process $(cat "$lab_dir/pids/node-all-in-one.pid"))"; fi
   for svc in "${services[@]}"; do
     if alive "$lab_dir/pids/node-$svc.pid"; then echo "$svc running (process)"; fi
   done
@@ -246,9 +286,9 @@ status() {
 }
 
 case "${1:-}:$mode" in
-  up:compose) compose_up ;; up:process) process_up ;;
+  up:compose) compose_up ;; up:process) process_up ;; up:single) single_up ;;
   # down stops the node whichever way it was started
   down:*) process_down; [[ -z "$(compose_tool)" ]] || compose_down ;;
   status:*) status ;;
-  *) echo "usage: [SPLITLET_NODE_MODE=compose|process] $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: [SPLITLET_NODE_MODE=compose|process|single] $0 up|down|status" >&2; exit 2 ;;
 esac

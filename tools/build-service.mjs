@@ -6,22 +6,63 @@
 // unbundled with source maps on, 0.57 CPU-s and 122 MB bundled with them off).
 // Source maps are written beside it; a service reads them only when started with
 // NODE_OPTIONS=--enable-source-maps (readable stack traces, ~100 MB and ~0.4 s more).
+//
+// `all-in-one` bundles every service into one process (services/all-in-one/dist,
+// SPLITLET_NODE_MODE=single): an entry made here that runs each service's `spec`
+// (services/<name>/src/service.ts) with runServices, and an instrumentation that
+// gives each its own service.name. It is made here, not kept as a project's source,
+// because no project may import a service (eslint.config.mjs).
+//
+// Two things keep a bundle small in memory (issue 17, measured in README "Footprint"):
+// - Only ASCII: V8 keeps a script's source as one byte per character only when every
+//   character is Latin-1; one "—" in a bundled comment made pod-sync's 8 MB bundle 16 MB
+//   of two-byte source. Every other character is written as a \u escape (all of them
+//   are in comments, strings and a regular expression, where the escape means the same).
+// - No ssh2: dockerode's docker-modem loads it for ssh:// Docker hosts, and its WebAssembly
+//   takes 18 MB at load. splitlet talks to Docker over unix:// or tcp:// only
+//   (runtime-executor's DOCKER_HOST); an ssh:// host gets a clear error instead.
 //   build-service.mjs <name> [--image]   (--image: the same; kept for services/Dockerfile)
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+const SERVICES = ['runtime-executor', 'status-reporter', 'pod-sync', 'prober', 'node-api', 'registrar'];
 const [name, mode] = process.argv.slice(2);
 if (!name || (mode && mode !== '--image')) {
-  console.error('usage: build-service.mjs <service> [--image]');
+  console.error('usage: build-service.mjs <service>|all-in-one [--image]');
   process.exit(2);
 }
 const root = join(import.meta.dirname, '..');
 const dir = join(root, 'services', name);
-await rm(join(dir, 'dist'), { recursive: true, force: true });
-await build({
-  entryPoints: [join(dir, 'src/main.ts'), join(dir, 'src/instrumentation.ts')],
-  outdir: join(dir, 'dist'),
+const outdir = join(dir, 'dist');
+await rm(outdir, { recursive: true, force: true });
+
+const allInOne = {
+  main: [
+    "import 'reflect-metadata';",
+    "import { runAllInOne } from '@splitlet/service';",
+    ...SERVICES.map((s, i) => `import { spec as s${i} } from './services/${s}/src/service';`),
+    `await runAllInOne([${SERVICES.map((_, i) => `s${i}`).join(', ')}]);`,
+  ].join('\n'),
+  instrumentation: [
+    "import { startTelemetry } from '@splitlet/telemetry';",
+    `startTelemetry({ serviceName: 'splitlet', services: ${JSON.stringify(SERVICES)} });`,
+  ].join('\n'),
+};
+
+const noSsh = {
+  name: 'no-ssh',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/ssh$/ }, (args) => (args.importer.includes('/docker-modem/') ? { path: 'docker-modem-ssh', namespace: 'no-ssh' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'no-ssh' }, () => ({
+      contents: "module.exports = function () { throw new Error('ssh:// Docker hosts are not supported: use DOCKER_HOST=unix:// or tcp://'); };",
+      loader: 'js',
+    }));
+  },
+};
+
+const entry = (file, contents) => ({ contents, resolveDir: root, sourcefile: file, loader: 'ts' });
+const options = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -31,6 +72,7 @@ await build({
   logLevel: 'warning',
   // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
   external: ['*.node', 'cpu-features'],
+  plugins: [noSsh],
   // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
   // under dockerode): give the ESM bundle them, or node stops at the first use.
   banner: {
@@ -43,4 +85,17 @@ await build({
       'const __dirname = __splitletDirname(__filename);',
     ].join(' '),
   },
-});
+};
+if (name === 'all-in-one') {
+  for (const [file, contents] of Object.entries(allInOne)) {
+    await build({ ...options, stdin: entry(`${file}.ts`, contents), outfile: join(outdir, `${file}.js`) });
+  }
+} else {
+  await build({ ...options, entryPoints: [join(dir, 'src/main.ts'), join(dir, 'src/instrumentation.ts')], outdir });
+}
+
+for (const file of ['main.js', 'instrumentation.js']) {
+  const path = join(outdir, file);
+  const text = await readFile(path, 'utf8');
+  await writeFile(path, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}

@@ -6,11 +6,10 @@ import { kubectl, labEnv, mintNodeKubeconfig, requiredServices, runCommand, test
 // One pod's life on a splitlet node — created, running, deleted — is one trace in
 // Jaeger whose id is the pod's UID, across the services that handled it, linked
 // over NATS (PRODUCER → CONSUMER); and the services' JSON log lines name the span
-// they were logged in.
+// they were logged in. The same trace whether the services run as processes of their
+// own or together in the all-in-one process (SPLITLET_NODE_MODE=single), where each
+// keeps its own service.name.
 const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-traces-${suffix}`;
-const namespace = `e2e-traces-${suffix}`;
 const admin = new KubeConfig();
 admin.loadFromFile(lab.adminKubeconfig);
 const core = admin.makeApiClient(CoreV1Api);
@@ -37,7 +36,10 @@ async function jaeger<T>(path: string, params: Record<string, string> = {}): Pro
   return ((await res.json()) as { data: T }).data;
 }
 
-describe('a pod\'s trace', () => {
+describe.each(['separate', 'single'] as const)('a pod\'s trace, the services in %s processes', (mode) => {
+  const suffix = randomBytes(3).toString('hex');
+  const nodeName = `e2e-traces-${mode === 'single' ? 'one-' : ''}${suffix}`;
+  const namespace = nodeName;
   let node: TestNode;
   let uid = '';
   let traceId = '';
@@ -50,9 +52,13 @@ describe('a pod\'s trace', () => {
   beforeAll(async () => {
     expect((await kubectl(lab.adminKubeconfig, ['create', 'namespace', namespace])).code).toBe(0);
     node = testNode(nodeName, await mintNodeKubeconfig(nodeName), { SPLITLET_PAUSE_IMAGE: 'splitlet-lab/pause:1', SPLITLET_NODE_REQUIRED_SERVICES: requiredServices().join(',') });
-    await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
-    await node.start('pod-sync');
-    await node.start('registrar');
+    if (mode === 'single') {
+      await node.startTogether(['runtime-executor', 'status-reporter', 'pod-sync', 'registrar']);
+    } else {
+      await Promise.all([node.start('runtime-executor'), node.start('status-reporter')]);
+      await node.start('pod-sync');
+      await node.start('registrar');
+    }
 
     const body: V1Pod = {
       metadata: { name: 'traced', namespace },

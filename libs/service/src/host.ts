@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Svcm, type Service } from '@nats-io/services';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { z } from 'zod';
 import { connectBus, inboxPrefix, isBusAuthError, isBusTlsError, type NatsConnection } from '@splitlet/bus';
 import { commonSchema, EXIT_CONFIG, isConfigError, loadConfig, type CommonConfig } from '@splitlet/config';
-import { createLogger, shutdownTelemetry, type Logger } from '@splitlet/telemetry';
+import { createLogger, inServiceScope, shutdownTelemetry, type Logger } from '@splitlet/telemetry';
 import { systemClock } from './clock';
 import { TOKENS } from './tokens';
 
@@ -35,34 +36,92 @@ export interface ServiceSpec<S extends z.ZodType<CommonConfig>> {
  * micro service stops, the connection drains, spans flush; exit 0).
  */
 export async function runService<S extends z.ZodType<CommonConfig>>(spec: ServiceSpec<S>): Promise<void> {
-  let config: z.infer<S>;
-  try {
-    config = loadConfig(spec.configSchema);
-  } catch (err) {
-    if (!isConfigError(err)) throw err;
-    process.stderr.write(`${spec.name}: ${err.message}\n`);
-    await shutdownTelemetry();
-    process.exit(EXIT_CONFIG);
+  await runServices([spec]);
+}
+
+/**
+ * Runs several services in one process (the all-in-one node) exactly as each runs
+ * alone: each its own configuration (`envFor(name)`: its own SPLITLET_NATS_CREDS),
+ * logger, NATS connection and identity, micro service, container and spans (its code
+ * runs inside inServiceScope). Only the process is shared: one SIGTERM stops them all,
+ * a configuration error in any stops the start, and a service that fails stops the
+ * others too (exit 1), so a supervisor restarts the whole process.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each spec has its own schema
+export async function runServices(specs: readonly ServiceSpec<any>[], envFor: (name: string) => NodeJS.ProcessEnv = () => process.env): Promise<void> {
+  const configs: CommonConfig[] = [];
+  for (const spec of specs) {
+    try {
+      configs.push(loadConfig(spec.configSchema, envFor(spec.name)));
+    } catch (err) {
+      if (!isConfigError(err)) throw err;
+      process.stderr.write(`${spec.name}: ${err.message}\n`);
+      await shutdownTelemetry();
+      process.exit(EXIT_CONFIG);
+    }
   }
-  const logger = createLogger(spec.name, { level: config.LOG_LEVEL });
+  const loggers = specs.map((spec, i) => createLogger(spec.name, { level: configs[i]!.LOG_LEVEL }));
   const abort = new AbortController();
   let stopping = false;
   let running = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping');
+    loggers.forEach((l) => l.info({ signal }, 'stopping'));
     // Nothing runs yet (e.g. still waiting for NATS): there is nothing to wind down.
     if (!running) process.exit(0);
     abort.abort(new Error(`stopped by ${signal}`));
+    const timeoutMs = Math.max(...configs.map((c) => c.SPLITLET_SHUTDOWN_TIMEOUT_MS));
     setTimeout(() => {
-      logger.error({ timeoutMs: config.SPLITLET_SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out');
+      loggers.forEach((l) => l.error({ timeoutMs }, 'shutdown timed out'));
       process.exit(1);
-    }, config.SPLITLET_SHUTDOWN_TIMEOUT_MS).unref();
+    }, timeoutMs).unref();
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 
+  // One after another, in the order given: what a service needs answers before it asks
+  // (registrar, last, finds the runtime and the services it requires already there).
+  const started: Awaited<ReturnType<typeof startOne>>[] = [];
+  for (const [i, spec] of specs.entries()) started.push(await inServiceScope(spec.name, () => startOne(spec, configs[i]!, loggers[i]!)));
+  const healthFile = configs[0]?.SPLITLET_HEALTH_FILE;
+  if (healthFile) trackHealth(started.map((s) => s.nc), healthFile);
+  running = true;
+  await Promise.all(
+    started.map(({ part }, i) =>
+      inServiceScope(specs[i]!.name, async () => {
+        try {
+          await part.run(abort.signal);
+        } catch (err) {
+          if (!abort.signal.aborted) {
+            loggers[i]!.fatal({ err }, 'service failed');
+            process.exitCode = 1;
+            // The process's other services stop with it: one exit for a supervisor to see.
+            abort.abort(new Error(`${specs[i]!.name} failed`));
+          }
+        }
+      }),
+    ),
+  );
+  await Promise.all(
+    started.map(async ({ micro, nc }) => {
+      await micro.stop().catch(() => undefined);
+      await nc.drain().catch(() => undefined);
+    }),
+  );
+  await shutdownTelemetry();
+  for (const l of loggers) {
+    l.info('stopped');
+    l.flush();
+  }
+}
+
+/** Connects one service (its own identity), adds its micro service and wires its parts. */
+async function startOne<S extends z.ZodType<CommonConfig>>(
+  spec: ServiceSpec<S>,
+  config: z.infer<S>,
+  logger: Logger,
+): Promise<{ nc: NatsConnection; micro: Service; part: Runnable }> {
   logger.info({ servers: config.NATS_URL, credentials: config.SPLITLET_NATS_CREDS ?? 'none' }, 'connecting to NATS');
   let nc: NatsConnection;
   try {
@@ -109,34 +168,24 @@ export async function runService<S extends z.ZodType<CommonConfig>>(spec: Servic
     process.exit(EXIT_CONFIG);
   }
   logger.info({ node: config.SPLITLET_NODE_NAME, id: micro.info().id }, 'started');
-  if (config.SPLITLET_HEALTH_FILE) trackHealth(nc, config.SPLITLET_HEALTH_FILE);
-  running = true;
-  try {
-    await part.run(abort.signal);
-  } catch (err) {
-    if (!abort.signal.aborted) {
-      logger.fatal({ err }, 'service failed');
-      process.exitCode = 1;
-    }
-  }
-  await micro.stop().catch(() => undefined);
-  await nc.drain().catch(() => undefined);
-  await shutdownTelemetry();
-  logger.info('stopped');
-  logger.flush();
+  return { nc, micro, part };
 }
 
-/** Keeps a file present while connected to NATS, absent while not (a container health check tests it). */
-function trackHealth(nc: NatsConnection, file: string): void {
-  const mark = (healthy: boolean) => (healthy ? writeFileSync(file, `${process.pid}\n`) : rmSync(file, { force: true }));
-  mark(true);
-  process.once('exit', () => mark(false));
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') mark(false);
-      if (s.type === 'reconnect') mark(true);
-    }
-  })();
+/** Keeps a file present while every connection is up, absent while any is not (a container health check tests it). */
+function trackHealth(ncs: NatsConnection[], file: string): void {
+  const down = new Set<number>();
+  const mark = () => (down.size === 0 ? writeFileSync(file, `${process.pid}\n`) : rmSync(file, { force: true }));
+  mark();
+  process.once('exit', () => rmSync(file, { force: true }));
+  ncs.forEach((nc, i) => {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') down.add(i);
+        if (s.type === 'reconnect') down.delete(i);
+        if (s.type === 'disconnect' || s.type === 'reconnect') mark();
+      }
+    })();
+  });
 }
 
 /** Puts the common TOKENS into a container (also used by tests with their own values). */
@@ -169,3 +218,25 @@ export const runAll = (...parts: Runnable[]): Runnable => ({
     await Promise.all(parts.map((p) => p.run(signal)));
   },
 });
+
+/**
+ * The all-in-one node (SPLITLET_NODE_MODE=single): the services named by
+ * SPLITLET_SERVICES (a comma-separated list; all of them when unset) in this process.
+ * Each connects with its own credentials, `<SPLITLET_NATS_CREDS_DIR>/<name>.creds`,
+ * so the bus holds it to the same permissions as when it runs alone.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each spec has its own schema
+export async function runAllInOne(specs: readonly ServiceSpec<any>[]): Promise<void> {
+  const wanted = process.env['SPLITLET_SERVICES']?.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = wanted?.filter((w) => !specs.some((s) => s.name === w)) ?? [];
+  if (unknown.length || wanted?.length === 0) {
+    process.stderr.write(`splitlet: SPLITLET_SERVICES names ${unknown.length ? `no service ${unknown.join(', ')}` : 'no service'} (it hosts ${specs.map((s) => s.name).join(', ')})\n`);
+    await shutdownTelemetry();
+    process.exit(EXIT_CONFIG);
+  }
+  const credsDir = process.env['SPLITLET_NATS_CREDS_DIR'];
+  await runServices(
+    specs.filter((s) => !wanted || wanted.includes(s.name)),
+    (name) => (credsDir ? { ...process.env, SPLITLET_NATS_CREDS: join(credsDir, `${name}.creds`) } : process.env),
+  );
+}

@@ -16,6 +16,8 @@ export function labEnv() {
     nodeKubeconfig: process.env['LAB_NODE_KUBECONFIG'] ?? join(dir, 'node.kubeconfig'),
     nodeName: process.env['LAB_NODE_NAME'] ?? hostname().toLowerCase(),
     natsUrl: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
+    /** The lab's NATS monitoring endpoint (connz, healthz). */
+    natsMonitorUrl: process.env['LAB_NATS_MONITOR_URL'] ?? `http://127.0.0.1:${process.env['LAB_NATS_MONITOR_PORT'] ?? '8222'}`,
     /** The CA of the lab's NATS TLS certificate (none: a lab whose NATS has no TLS). */
     natsCa: process.env['SPLITLET_NATS_CA'] ?? (existsSync(join(dir, 'pki', 'nats-server.crt')) ? join(dir, 'pki', 'ca.crt') : undefined),
     otlpEndpoint: process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? 'http://127.0.0.1:4318',

@@ -40,6 +40,12 @@ export interface PodTestNode {
  * With `nodeApi`, node-api serves on a free port that registrar reports, once its
  * kubelet-serving CSR is approved (the harness approves it as admin).
  */
+/**
+ * How startPodTestNode runs a node's services: `separate` processes (the default) or
+ * `single`, one all-in-one process (SPLITLET_E2E_NODE_MODE=single runs the suite so).
+ */
+export const e2eNodeMode = (): 'separate' | 'single' => (process.env['SPLITLET_E2E_NODE_MODE'] === 'single' ? 'single' : 'separate');
+
 export async function startPodTestNode(
   names: { nodeName: string; namespace: string },
   opts: {
@@ -47,6 +53,8 @@ export async function startPodTestNode(
     prober?: boolean;
     server?: string;
     nodeApi?: boolean;
+    /** separate processes or one all-in-one process; default: e2eNodeMode(). */
+    mode?: 'separate' | 'single';
     /** Runs once the namespace exists, before any service starts: objects the node's first lists must already hold (Services). */
     setup?: (core: CoreV1Api) => Promise<void>;
   } = {},
@@ -68,11 +76,16 @@ export async function startPodTestNode(
     ...opts.env,
   });
   const first: ServiceName[] = ['runtime-executor', 'status-reporter', ...(opts.prober ? (['prober'] as const) : [])];
-  await Promise.all(first.map((s) => node.start(s)));
-  await node.start('pod-sync');
-  // node-api before registrar, which requires it: it waits for the Node's addresses before filing its CSR.
-  const api = opts.nodeApi ? await node.start('node-api') : undefined;
-  await node.start('registrar');
+  if ((opts.mode ?? e2eNodeMode()) === 'single') {
+    await node.startTogether([...first, 'pod-sync', ...(opts.nodeApi ? (['node-api'] as const) : []), 'registrar']);
+  } else {
+    await Promise.all(first.map((s) => node.start(s)));
+    await node.start('pod-sync');
+    // node-api before registrar, which requires it: it waits for the Node's addresses before filing its CSR.
+    if (opts.nodeApi) await node.start('node-api');
+    await node.start('registrar');
+  }
+  const api = opts.nodeApi ? node.procs['node-api'] : undefined;
   let servingCsr: string | undefined;
   if (api) {
     servingCsr = await approveServingCsr(names.nodeName);

@@ -40,13 +40,32 @@ export function serviceLogsSince(sinceMs: number, perService = 80): string {
 }
 
 /**
+ * One service's view of the all-in-one process that hosts it: only its own log lines
+ * (pino's `name`), the process's stderr, exit and signals.
+ */
+export function serviceView(shared: ServiceProcess, name: string): ServiceProcess {
+  const own = (l: Record<string, unknown>) => l['name'] === name || l['unparsed'] === true;
+  return {
+    child: shared.child,
+    get logs() {
+      return shared.logs.filter(own);
+    },
+    stderr: shared.stderr,
+    exited: shared.exited,
+    kill: shared.kill,
+    waitForLog: (match, timeoutMs) => shared.waitForLog((l) => own(l) && match(l), timeoutMs),
+  };
+}
+
+/**
  * Runs a service as it runs in production: its esbuild bundle (`nx build <name>`)
  * under node with the instrumentation module imported first.
  */
 export function startServiceProcess(name: string, env: Record<string, string>): ServiceProcess {
   const dist = join(workspaceRoot(), 'services', name, 'dist');
-  const child = spawn(process.execPath, ['--import', join(dist, 'instrumentation.js'), join(dist, 'main.js')], {
-    env: { PATH: process.env['PATH'] ?? '', OTEL_SDK_DISABLED: 'true', ...env },
+  // The V8 and glibc settings production runs with (scripts/node.sh, services/Dockerfile).
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--import', join(dist, 'instrumentation.js'), join(dist, 'main.js')], {
+    env: { PATH: process.env['PATH'] ?? '', OTEL_SDK_DISABLED: 'true', MALLOC_ARENA_MAX: '2', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
@@ -97,7 +116,7 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
     },
   };
   for (const [p, e] of live) if (e.exitedAt !== undefined && e.exitedAt < Date.now() - 600_000) live.delete(p);
-  const entry: { label: string; exitedAt?: number } = { label: `${name}@${env['SPLITLET_NODE_NAME'] ?? ''}` };
+  const entry: { label: string; exitedAt?: number } = { label: `${name === 'all-in-one' ? `all-in-one (${env['SPLITLET_SERVICES'] ?? ''})` : name}@${env['SPLITLET_NODE_NAME'] ?? ''}` };
   live.set(proc, entry);
   void exited.then(() => (entry.exitedAt = Date.now()));
   return proc;

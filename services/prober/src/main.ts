@@ -1,12 +1,5 @@
 import 'reflect-metadata';
 import { runService } from '@splitlet/service';
-import { configSchema } from './config';
-import { wire } from './container';
+import { spec } from './service';
 
-await runService({
-  name: 'prober',
-  version: '0.1.0',
-  description: 'Liveness, readiness and startup probes',
-  configSchema,
-  wire,
-});
+await runService(spec);

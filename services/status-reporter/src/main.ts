@@ -1,12 +1,5 @@
 import 'reflect-metadata';
 import { runService } from '@splitlet/service';
-import { configSchema } from './config';
-import { wire } from './container';
+import { spec } from './service';
 
-await runService({
-  name: 'status-reporter',
-  version: '0.1.0',
-  description: 'The one writer of pod status and Events',
-  configSchema,
-  wire,
-});
+await runService(spec);

@@ -1,0 +1,12 @@
+import type { ServiceSpec } from '@splitlet/service';
+import { configSchema } from './config';
+import { wire } from './container';
+
+/** What the service is: run alone by main.ts, or beside the others in the all-in-one node. */
+export const spec: ServiceSpec<typeof configSchema> = {
+  name: 'status-reporter',
+  version: '0.1.0',
+  description: 'The one writer of pod status and Events',
+  configSchema,
+  wire,
+};

@@ -12,13 +12,14 @@ import type { ScenarioResult } from './src/result';
 import { summaryTable } from './src/table';
 import { apiRequests } from './src/scenarios/api-requests';
 import { deletion } from './src/scenarios/deletion';
-import { footprint } from './src/scenarios/footprint';
+import { footprint, footprintSingle } from './src/scenarios/footprint';
+import { coldStart } from './src/scenarios/cold-start';
 import { freshness } from './src/scenarios/freshness';
 import { natsLatency } from './src/scenarios/nats';
 import { nodeApi } from './src/scenarios/node-api';
 import { startup } from './src/scenarios/startup';
 
-const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'api-requests', 'nats', 'node-api'] as const;
+const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const int = (v: string) => {
@@ -51,6 +52,7 @@ const program = new Command('bench')
   .option('--deletions <n>', 'deletion: pods deleted one at a time', int, 20)
   .option('--footprint-pods <n>', 'footprint: pods running for the loaded measurement', int, 100)
   .option('--footprint-window <s>', 'footprint: CPU averaging window (s)', int, 10)
+  .option('--cold-starts <n>', 'cold-start: starts of each service', int, 10)
   .option('--api-reps <n>', 'api-requests: pod lifecycles measured', int, 3)
   .option('--nats-calls <n>', 'nats: round trips per method', int, 500)
   .option('--execs <n>', 'node-api: kubectl exec <pod> -- true runs', int, 100)
@@ -79,6 +81,7 @@ const opts = program.opts<{
   deletions: number;
   footprintPods: number;
   footprintWindow: number;
+  coldStarts: number;
   apiReps: number;
   natsCalls: number;
   execs: number;
@@ -130,6 +133,8 @@ async function main(): Promise<number> {
     const timeoutMs = opts.timeout * 1000;
     const run: Record<Scenario, () => Promise<ScenarioResult>> = {
       footprint: () => footprint(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
+      'footprint-single': () => footprintSingle(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
+      'cold-start': () => coldStart(ctx, { starts: opts.coldStarts }),
       startup: () => startup(ctx, { sequential: opts.sequential, burst: opts.burst, throughput: opts.throughput, qps: opts.qps, timeoutMs }),
       freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000, natsUrl: opts.natsUrl }),
       deletion: () => deletion(ctx, { pods: opts.deletions, timeoutMs }),

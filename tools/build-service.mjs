@@ -45,7 +45,9 @@ const allInOne = {
     `await runAllInOne([${SERVICES.map((_, i) => `s${i}`).join(', ')}]);`,
   ].join('\n'),
   instrumentation: [
+    "import { enableCompileCache } from 'node:module';",
     "import { startTelemetry } from '@splitlet/telemetry';",
+    'enableCompileCache();',
     `startTelemetry({ serviceName: 'splitlet', services: ${JSON.stringify(SERVICES)} });`,
   ].join('\n'),
 };

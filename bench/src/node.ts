@@ -30,7 +30,7 @@ export async function startOwnNode(
   nodeName: string,
   log: (m: string) => void,
   cleanup: Cleanup,
-  opts: { nodeApi?: boolean } = {},
+  opts: { nodeApi?: boolean; mode?: 'separate' | 'single' } = {},
 ): Promise<NodeUnderTest> {
   const kubeconfig = await mintNodeKubeconfig(nodeName);
   // Every service reads it: node-api listens there, registrar reports it in daemonEndpoints.
@@ -48,6 +48,10 @@ export async function startOwnNode(
     nodeName,
     ownedByHarness: true,
     async locate() {
+      if (opts.mode === 'single') {
+        const pid = Object.values(node.procs)[0]?.child.pid;
+        return pid ? [{ service: 'all-in-one', pid }] : [];
+      }
       return Object.entries(node.procs).flatMap(([service, p]) => (p?.child.pid ? [{ service, pid: p.child.pid }] : []));
     },
     async stop() {
@@ -68,12 +72,18 @@ export async function startOwnNode(
     if (stopping) throw new Error(`node ${nodeName}: interrupted while starting`);
     await Promise.all(names.map((n) => node.start(n)));
   };
-  await step(['runtime-executor', 'status-reporter']);
-  // What registrar requires runs before it, so the Node is Ready from its first status
-  // (node-api waits for the Node's addresses before filing its CSR).
-  await step(['pod-sync', 'prober']);
-  if (opts.nodeApi) await step(['node-api']);
-  await step(['registrar']);
+  if (opts.mode === 'single') {
+    // The all-in-one process, the services started in the same order as below.
+    if (stopping) throw new Error(`node ${nodeName}: interrupted while starting`);
+    await node.startTogether(['runtime-executor', 'status-reporter', 'pod-sync', 'prober', ...(opts.nodeApi ? (['node-api'] as const) : []), 'registrar']);
+  } else {
+    await step(['runtime-executor', 'status-reporter']);
+    // What registrar requires runs before it, so the Node is Ready from its first status
+    // (node-api waits for the Node's addresses before filing its CSR).
+    await step(['pod-sync', 'prober']);
+    if (opts.nodeApi) await step(['node-api']);
+    await step(['registrar']);
+  }
   if (opts.nodeApi) {
     log(`node ${nodeName}: approving node-api's kubelet-serving CSR (port ${kubeletPort})`);
     servingCsr = await approveServingCsr(nodeName);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuPercent, mibPerSecond, parseCpuTicks, parseVmRssKiB } from './proc';
+import { cpuPercent, mibPerSecond, parseCpuTicks, parsePssKiB, parseVmRssKiB } from './proc';
 
 describe('proc', () => {
   it('parseCpuTicks - utime + stime, counted from the last parenthesis of the command', () => {
@@ -12,6 +12,11 @@ describe('proc', () => {
   it('parseCpuTicks - refuses text that is no stat line', () => {
     expect(() => parseCpuTicks('')).toThrow();
     expect(() => parseCpuTicks('1 (x) S')).toThrow();
+  });
+
+  it('parsePssKiB - Pss in KiB from smaps_rollup (not Pss_Anon); NaN without one', () => {
+    expect(parsePssKiB('55d0c0000000-7ffd00000000 ---p 00000000 00:00 0 [rollup]\nRss:  117000 kB\nPss:   71234 kB\nPss_Anon:  60000 kB\n')).toBe(71234);
+    expect(parsePssKiB('')).toBeNaN();
   });
 
   it('parseVmRssKiB - VmRSS in KiB; NaN without one (a zombie)', () => {

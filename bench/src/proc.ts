@@ -32,8 +32,14 @@ export function mibPerSecond(bytes: number, ms: number): number {
   return Math.round((bytes / 1048576 / (ms / 1000)) * 10) / 10;
 }
 
+/** Pss in KiB from the text of /proc/<pid>/smaps_rollup: RSS with each shared page divided among the processes that map it. */
+export function parsePssKiB(rollup: string): number {
+  return Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? Number.NaN);
+}
+
 export const cpuTicks = async (pid: number): Promise<number> => parseCpuTicks(await readFile(`/proc/${pid}/stat`, 'utf8'));
 export const rssKiB = async (pid: number): Promise<number> => parseVmRssKiB(await readFile(`/proc/${pid}/status`, 'utf8'));
+export const pssKiB = async (pid: number): Promise<number> => parsePssKiB(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => ''));
 
 let hz: number | undefined;
 /** The kernel's clock ticks per second (USER_HZ, nearly always 100). */

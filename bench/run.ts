@@ -14,12 +14,15 @@ import { apiRequests } from './src/scenarios/api-requests';
 import { deletion } from './src/scenarios/deletion';
 import { footprint, footprintSingle } from './src/scenarios/footprint';
 import { coldStart } from './src/scenarios/cold-start';
+import { soak } from './src/scenarios/soak';
 import { freshness } from './src/scenarios/freshness';
 import { natsLatency } from './src/scenarios/nats';
 import { nodeApi } from './src/scenarios/node-api';
 import { startup } from './src/scenarios/startup';
 
-const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api'] as const;
+const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'soak'] as const;
+/** Run only when asked for (--only): half an hour by default. */
+const ON_REQUEST: readonly string[] = ['soak'];
 type Scenario = (typeof SCENARIOS)[number];
 
 const int = (v: string) => {
@@ -53,6 +56,9 @@ const program = new Command('bench')
   .option('--footprint-pods <n>', 'footprint: pods running for the loaded measurement', int, 100)
   .option('--footprint-window <s>', 'footprint: CPU averaging window (s)', int, 10)
   .option('--cold-starts <n>', 'cold-start: starts of each service', int, 10)
+  .option('--soak-pods <n>', 'soak: pods kept running', int, 100)
+  .option('--soak-period <s>', 'soak: each pod is replaced by a new one every <s> seconds', int, 30)
+  .option('--soak-minutes <n>', 'soak: how long', int, 30)
   .option('--api-reps <n>', 'api-requests: pod lifecycles measured', int, 3)
   .option('--nats-calls <n>', 'nats: round trips per method', int, 500)
   .option('--execs <n>', 'node-api: kubectl exec <pod> -- true runs', int, 100)
@@ -82,6 +88,9 @@ const opts = program.opts<{
   footprintPods: number;
   footprintWindow: number;
   coldStarts: number;
+  soakPods: number;
+  soakPeriod: number;
+  soakMinutes: number;
   apiReps: number;
   natsCalls: number;
   execs: number;
@@ -100,7 +109,7 @@ async function main(): Promise<number> {
   for (const s of [...(opts.only ?? []), ...(opts.skip ?? [])]) {
     if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (known: ${SCENARIOS.join(', ')})`);
   }
-  const chosen = SCENARIOS.filter((s) => (!opts.only || opts.only.includes(s)) && !opts.skip?.includes(s));
+  const chosen = SCENARIOS.filter((s) => (opts.only ? opts.only.includes(s) : !ON_REQUEST.includes(s)) && !opts.skip?.includes(s));
   if (!opts.start && !opts.node) throw new Error('--no-start needs --node <name>');
   const kubeconfig = opts.kubeconfig ?? process.env['LAB_ADMIN_KUBECONFIG'] ?? process.env['KUBECONFIG_ADMIN'] ?? labEnv().adminKubeconfig;
   process.env['LAB_ADMIN_KUBECONFIG'] = kubeconfig; // the node identity is minted with it
@@ -135,6 +144,7 @@ async function main(): Promise<number> {
       footprint: () => footprint(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
       'footprint-single': () => footprintSingle(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
       'cold-start': () => coldStart(ctx, { starts: opts.coldStarts }),
+      soak: () => soak(ctx, { pods: opts.soakPods, periodMs: opts.soakPeriod * 1000, durationMs: opts.soakMinutes * 60_000, windowMs: opts.footprintWindow * 1000 }),
       startup: () => startup(ctx, { sequential: opts.sequential, burst: opts.burst, throughput: opts.throughput, qps: opts.qps, timeoutMs }),
       freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000, natsUrl: opts.natsUrl }),
       deletion: () => deletion(ctx, { pods: opts.deletions, timeoutMs }),

@@ -1,0 +1,90 @@
+import { benchPod, sleep, UNTIL_SIGTERM } from '../kube';
+import { withNamespace, type BenchContext } from '../context';
+import { judge, type Figure, type ScenarioResult } from '../result';
+import { measure, type ServiceUsage } from './footprint';
+
+export interface SoakOptions {
+  pods: number;
+  /** How long each pod lives before it is replaced. */
+  periodMs: number;
+  durationMs: number;
+  windowMs: number;
+}
+
+/**
+ * Soak (issue 17, `--only soak`; not in the default run): `pods` pods, each replaced by a
+ * new one every `periodMs` (deleted, and a pod of a new name created; the replacements
+ * spread evenly over the period), for `durationMs`. A pod's container cannot simply
+ * exit every 30 s: the kubelet's crash-loop back-off (10 s doubling to 5 min) would
+ * space its restarts out, so the churn is of whole pods, which goes through every
+ * per-pod path — admission, sandbox, volumes, probes' views, status versions, Events,
+ * deletion, garbage collection — and so through every per-pod record a service keeps.
+ * RSS and PSS of each service at the start (the first pods running) and the end;
+ * growth above 10 % is a leak (the goal).
+ */
+export async function soak(ctx: BenchContext, opts: SoakOptions): Promise<ScenarioResult> {
+  const startedAt = new Date();
+  let start: ServiceUsage[] = [];
+  let end: ServiceUsage[] = [];
+  let created = 0;
+  let failedCreates = 0;
+  await withNamespace(ctx, 'soak', async (ns) => {
+    const slots = Array.from({ length: opts.pods }, (_, i) => ({ slot: i, generation: 0 }));
+    const name = (s: { slot: number; generation: number }) => `soak-${s.slot}-${s.generation}`;
+    const create = async (s: { slot: number; generation: number }) => {
+      try {
+        await ns.create(benchPod(name(s), ctx.node.nodeName, UNTIL_SIGTERM));
+        created++;
+      } catch {
+        failedCreates++;
+      }
+    };
+    await Promise.all(slots.map(create));
+    ctx.log(`soak: ${opts.pods} pods created; measuring the start in ${opts.periodMs / 1000} s`);
+    await sleep(opts.periodMs);
+    start = await measure(await ctx.node.locate(), opts.windowMs);
+    const until = Date.now() + opts.durationMs;
+    const gap = opts.periodMs / opts.pods;
+    let i = 0;
+    while (Date.now() < until) {
+      const s = slots[i % opts.pods]!;
+      const old = name(s);
+      s.generation++;
+      void ctx.cluster.core.deleteNamespacedPod({ namespace: ns.name, name: old, body: { gracePeriodSeconds: 1 } }).catch(() => undefined);
+      void create(s);
+      i++;
+      if (i % (opts.pods * 4) === 0) ctx.log(`soak: ${created} pods created, ${Math.round((until - Date.now()) / 60_000)} min left`);
+      await sleep(gap);
+    }
+    ctx.log('soak: the churn stops; measuring the end once the last replacements ran a period');
+    await sleep(opts.periodMs);
+    end = await measure(await ctx.node.locate(), opts.windowMs);
+  });
+  const figures: Figure[] = [];
+  for (const e of end) {
+    const s = start.find((x) => x.service === e.service);
+    if (!s) continue;
+    const growth = Math.round(((e.rssMiB - s.rssMiB) / s.rssMiB) * 1000) / 10;
+    figures.push(
+      judge({
+        id: `soak.${e.service}.rss-growth`,
+        title: `Soak, RSS growth of ${e.service} (${s.rssMiB} → ${e.rssMiB} MiB)`,
+        unit: '%',
+        value: growth,
+        goals: [{ stat: 'value', max: 10, source: '#17' }],
+      }),
+    );
+  }
+  return {
+    scenario: 'soak',
+    title: 'Soak',
+    figures,
+    notes: [
+      `${opts.pods} pods, each replaced every ${opts.periodMs / 1000} s for ${Math.round(opts.durationMs / 60_000)} min: ${created} pods created (${failedCreates} creations refused).`,
+      'RSS at the start is measured once the first pods ran a period; at the end, a period after the last replacement.',
+    ],
+    details: { start, end, created, failedCreates },
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - startedAt.getTime(),
+  };
+}

@@ -253,24 +253,23 @@ splitlet node "$SPLITLET_NODE_NAME" is running in one process (npm run node:down
 MSG
 }
 
-process_down() {
-  local single="$lab_dir/pids/node-all-in-one.pid"
-  if alive "$single"; then
-    kill -TERM "$(cat "$single")"
-    for _ in $(seq 75); do alive "$single" || break; sleep 0.2; done
-    alive "$single" && kill -KILL "$(cat "$single")"
-    log "all-in-one stopped"
+# stop_process <name> <pidfile> <tries>: SIGTERM, up to <tries> × 0.2 s for it to exit, then SIGKILL.
+stop_process() {
+  local name=$1 pidfile=$2 tries=$3
+  if alive "$pidfile"; then
+    kill -TERM "$(cat "$pidfile")"
+    for _ in $(seq "$tries"); do alive "$pidfile" || break; sleep 0.2; done
+    alive "$pidfile" && kill -KILL "$(cat "$pidfile")"
+    log "$name stopped"
   fi
-  rm -f "$single"
+  rm -f "$pidfile"
+}
+
+process_down() {
+  # the all-in-one's six services wind down together: more time than one's
+  stop_process all-in-one "$lab_dir/pids/node-all-in-one.pid" 75
   for ((i = ${#services[@]} - 1; i >= 0; i--)); do
-    local svc=${services[i]} pidfile="$lab_dir/pids/node-${services[i]}.pid"
-    if alive "$pidfile"; then
-      kill -TERM "$(cat "$pidfile")"
-      for _ in $(seq 50); do alive "$pidfile" || break; sleep 0.2; done
-      alive "$pidfile" && kill -KILL "$(cat "$pidfile")"
-      log "$svc stopped"
-    fi
-    rm -f "$pidfile"
+    stop_process "${services[i]}" "$lab_dir/pids/node-${services[i]}.pid" 50
   done
 }
 

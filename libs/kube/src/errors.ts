@@ -1,4 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
+import { backOff } from 'exponential-backoff';
 
 /** The HTTP status of an API server error, or undefined for anything else. */
 export const apiStatus = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
@@ -26,4 +27,22 @@ export function describeApiError(err: unknown): string {
     return `HTTP ${err.code}: ${message ?? err.message}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The Node authorizer's refusal for want of a relationship: the object is not (yet)
+ * one of this node's. Its graph learns a pod's binding from an informer of the API
+ * server's own, so for a moment after a pod is bound the node may see the pod before
+ * the authorizer does, and a read of its ConfigMap, Secret or token is refused so.
+ */
+export const isNodeGraphLag = (err: unknown): boolean => isForbidden(err) && describeApiError(err).includes('no relationship found between node');
+
+/**
+ * Runs a read the Node authorizer grants through a pod of this node, again while the
+ * authorizer refuses it for want of that relationship (isNodeGraphLag): after 50, 100,
+ * 200 and 400 ms, then the refusal stands. The kubelet's object managers likewise wait
+ * up to 1 s for their cache of the object to fill before a mount fails.
+ */
+export function whileNodeGraphLags<T>(read: () => Promise<T>): Promise<T> {
+  return backOff(read, { numOfAttempts: 5, startingDelay: 50, timeMultiple: 2, jitter: 'none', retry: (err: unknown) => isNodeGraphLag(err) });
 }

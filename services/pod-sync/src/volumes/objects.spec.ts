@@ -24,4 +24,26 @@ describe('pod-sync object source', () => {
     await expect(objects.configMap('ns', 'missing')).rejects.toThrow('configmap "missing" not found');
     await expect(objects.secret('ns', 'other')).rejects.toThrow('failed to get secret ns/other: HTTP 403: secrets "other" is forbidden');
   });
+
+  it("objects - the Node authorizer's refusal of a pod bound a moment ago (not in its graph yet) is asked again: the ConfigMap's absence shows, as the kubelet's \"not found\"", async () => {
+    const lag = (kind: string, name: string) =>
+      new ApiException(403, 'Forbidden', `{"message":"${kind} \\"${name}\\" is forbidden: User \\"system:node:n\\" cannot get resource \\"${kind}\\" in API group \\"\\" in the namespace \\"ns\\": no relationship found between node 'n' and this object"}`, {});
+    let reads = 0;
+    const api = {
+      readNamespacedConfigMap: async ({ name }: { name: string }) => {
+        if (++reads <= 2) throw lag('configmaps', name);
+        throw new ApiException(404, 'Not Found', '{"message":"configmaps \\"later\\" not found"}', {});
+      },
+      readNamespacedSecret: async ({ name }: { name: string }) => {
+        throw lag('secrets', name);
+      },
+    } as unknown as CoreV1Api;
+    const objects = new ApiObjectSource(api, 1000);
+    await expect(objects.configMap('ns', 'later')).rejects.toThrow('configmap "later" not found');
+    expect(reads).toBe(3);
+    // a refusal that stands (the pod is not this node's) is reported as it is, after ~0.75 s
+    const t0 = Date.now();
+    await expect(objects.secret('ns', 'theirs')).rejects.toThrow("failed to get secret ns/theirs: HTTP 403: secrets \"theirs\" is forbidden: User \"system:node:n\" cannot get resource \"secrets\" in API group \"\" in the namespace \"ns\": no relationship found between node 'n' and this object");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
+  });
 });

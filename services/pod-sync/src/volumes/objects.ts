@@ -1,5 +1,5 @@
 import type { CoreV1Api, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import { describeApiError, isNotFound } from '@splitlet/kube';
+import { describeApiError, isNotFound, whileNodeGraphLags } from '@splitlet/kube';
 import { ObjectNotFoundError } from './errors';
 
 /**
@@ -39,7 +39,8 @@ export class ApiObjectSource implements ObjectSource {
     const hit = this.cache.get(key);
     if (hit && this.now() - hit.at < this.ttlMs) return hit.value;
     for (const [k, v] of this.cache) if (this.now() - v.at >= this.ttlMs) this.cache.delete(k);
-    const value = read().catch((err: unknown) => {
+    // A pod bound a moment ago may not be in the Node authorizer's graph yet: its objects are refused for a moment.
+    const value = whileNodeGraphLags(read).catch((err: unknown) => {
       this.cache.delete(key); // a failure is not remembered: the next sync asks again
       if (isNotFound(err)) throw new ObjectNotFoundError(kind, name);
       throw new Error(`failed to get ${kind} ${namespace}/${name}: ${describeApiError(err)}`);

@@ -1,5 +1,5 @@
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { describeApiError } from '@splitlet/kube';
+import { describeApiError, whileNodeGraphLags } from '@splitlet/kube';
 
 /** What a serviceAccountToken projection asks for. */
 export interface TokenRequestSpec {
@@ -49,17 +49,20 @@ export class ServiceAccountTokens {
     const have = this.held.get(key);
     if (have && !requiresRefresh(have, this.now())) return have.token;
     try {
-      const tr = await this.api.createNamespacedServiceAccountToken({
-        namespace: m.namespace!,
-        name: sa,
-        body: {
-          spec: {
-            audiences: spec.audience ? [spec.audience] : [],
-            expirationSeconds: spec.expirationSeconds,
-            boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: m.name!, uid: m.uid! },
+      // A pod bound a moment ago may not be in the Node authorizer's graph yet (whileNodeGraphLags).
+      const tr = await whileNodeGraphLags(() =>
+        this.api.createNamespacedServiceAccountToken({
+          namespace: m.namespace!,
+          name: sa,
+          body: {
+            spec: {
+              audiences: spec.audience ? [spec.audience] : [],
+              expirationSeconds: spec.expirationSeconds,
+              boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: m.name!, uid: m.uid! },
+            },
           },
-        },
-      });
+        }),
+      );
       if (!tr.status?.token) throw new Error('the API server answered without a token');
       const ttlSeconds = tr.spec?.expirationSeconds ?? spec.expirationSeconds;
       const held: Held = {

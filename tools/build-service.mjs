@@ -88,12 +88,30 @@ const options = {
     ].join(' '),
   },
 };
+// The instrumentation module takes the packages' ES module builds where they have one
+// (OpenTelemetry's): esbuild drops what is not used from those (868 → 3xx KiB: the
+// metrics SDK the OTLP transformer would load, the semantic conventions' thousands of
+// constants), and it is what every start evaluates first. The main bundle keeps
+// node's own resolution (its packages' CommonJS builds): it would shrink by 0.3 %.
+// pino, which libs/telemetry's logger imports and the instrumentation never calls, is
+// marked free of side effects there, so it is left out of it.
+const pinoUnused = {
+  name: 'pino-unused',
+  setup(b) {
+    b.onResolve({ filter: /^pino$/ }, async (args) => {
+      if (args.pluginData === 'pino-unused') return undefined;
+      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'pino-unused' });
+      return { ...r, sideEffects: false };
+    });
+  },
+};
+const instrumentationOptions = { ...options, mainFields: ['module', 'main'], plugins: [...options.plugins, pinoUnused] };
 if (name === 'all-in-one') {
-  for (const [file, contents] of Object.entries(allInOne)) {
-    await build({ ...options, stdin: entry(`${file}.ts`, contents), outfile: join(outdir, `${file}.js`) });
-  }
+  await build({ ...options, stdin: entry('main.ts', allInOne.main), outfile: join(outdir, 'main.js') });
+  await build({ ...instrumentationOptions, stdin: entry('instrumentation.ts', allInOne.instrumentation), outfile: join(outdir, 'instrumentation.js') });
 } else {
-  await build({ ...options, entryPoints: [join(dir, 'src/main.ts'), join(dir, 'src/instrumentation.ts')], outdir });
+  await build({ ...options, entryPoints: [join(dir, 'src/main.ts')], outdir });
+  await build({ ...instrumentationOptions, entryPoints: [join(dir, 'src/instrumentation.ts')], outdir });
 }
 
 for (const file of ['main.js', 'instrumentation.js']) {

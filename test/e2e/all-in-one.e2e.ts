@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, podTestNames, runCommand, startPodTestNode, waitFor, type PodTestNode } from '@splitlet/testing';
+import { kubectl, labEnv, podTestNames, runCommand, startPodTestNode, startServiceProcess, waitFor, type PodTestNode } from '@splitlet/testing';
 
 // The all-in-one node (SPLITLET_NODE_MODE=single): the six services in one process,
 // still talking over NATS, each with its own bus identity. What a user sees must be
@@ -87,5 +87,11 @@ describe('the all-in-one node', () => {
     }, 60_000);
     expect(after.status?.containerStatuses?.[0]).toMatchObject({ containerID: `docker://${containerID}`, restartCount: 0, ready: true });
     expect(after.metadata?.uid).toBe(before.metadata?.uid);
+  });
+
+  it('SPLITLET_SERVICES naming no service it hosts is a configuration error: exit 78, saying which', async () => {
+    const p = startServiceProcess('all-in-one', { SPLITLET_NODE_NAME: nodeName, SPLITLET_SERVICES: 'pod-sync,kubelet' });
+    expect(await p.exited).toEqual({ code: 78, signal: null });
+    expect(p.stderr()).toContain('SPLITLET_SERVICES names no service kubelet (it hosts runtime-executor, status-reporter, pod-sync, prober, node-api, registrar)');
   });
 });

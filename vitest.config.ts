@@ -30,6 +30,7 @@ export default defineConfig({
           root: 'test/e2e',
           include: ['**/*.e2e.ts'],
           setupFiles: ['reflect-metadata', './setup/failure-logs.ts'],
+          globalSetup: ['./setup/global.ts'],
           env: { OTEL_SDK_DISABLED: 'false', DOCKER_BUILDKIT: '0' },
           testTimeout: 180_000,
           hookTimeout: 300_000,

@@ -209,8 +209,7 @@ describe('a node under docker compose', () => {
   }, 1_200_000);
   afterAll(async () => {
     await compose('down', '-v', '--remove-orphans', '-t', '5');
-    // The build stages the classic builder leaves behind (~0.9 GB each), not to pile up.
-    await runCommand('docker', ['image', 'prune', '-f', '--filter', 'label=splitlet.build-stage=true']);
+    // The build stages the classic builder leaves behind are pruned after the whole run (setup/global.ts).
     if (dir) await runCommand('umount', ['-R', '-l', join(dir, 'data')]);
     await kubectl(lab.adminKubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
     const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean);

@@ -12,7 +12,7 @@ import { RT } from './tokens';
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
 export function wire(container: DependencyContainer, config: Config): Runnable {
-  container.registerInstance(RT.Docker, connectDocker(config.DOCKER_HOST));
+  container.registerInstance(RT.Docker, connectDocker(config.DOCKER_HOST, { requestTimeoutMs: config.SPLITLET_DOCKER_REQUEST_TIMEOUT_MS }));
   container.registerInstance(RT.StatFs, nodeStatFs);
   container.registerInstance(RT.PauseImage, config.SPLITLET_PAUSE_IMAGE);
   container.registerSingleton(OomKills);

@@ -4,35 +4,92 @@ import Docker from 'dockerode';
 /** The part of the Docker API the executor uses; dockerode provides it, tests fake it. */
 export type DockerApi = Pick<Docker, 'version' | 'info' | 'listImages' | 'listContainers' | 'createContainer' | 'getContainer' | 'getImage' | 'pull' | 'getEvents'>;
 
-export function connectDocker(dockerHost: string): Docker {
+/**
+ * How long a Docker call may take before the executor gives it up: the kubelet's
+ * `--runtime-request-timeout` default (2 min), which bounds its CRI calls the same way.
+ */
+export const DEFAULT_DOCKER_REQUEST_TIMEOUT_MS = 120_000;
+
+export function connectDocker(dockerHost: string, opts: { requestTimeoutMs?: number } = {}): Docker {
   let docker: Docker;
   if (dockerHost.startsWith('unix://')) docker = new Docker({ socketPath: dockerHost.slice('unix://'.length) });
   else {
     const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
     docker = new Docker({ host: url.hostname, port: Number(url.port || 2375) });
   }
-  refuseRedirects(docker.modem);
+  guardRequests(docker.modem, opts.requestTimeoutMs ?? DEFAULT_DOCKER_REQUEST_TIMEOUT_MS);
   return docker;
 }
 
 type ModemCallback = (err: Error | null, result: unknown) => void;
-type BuildRequest = (options: object, context: unknown, data: unknown, callback: ModemCallback) => void;
+type BuildRequest = (options: { path?: string; signal?: AbortSignal }, context: { isStream?: boolean; hijack?: boolean }, data: unknown, callback: ModemCallback) => void;
 
 /**
- * docker-modem follows a 3xx itself (its lib/http.js, after follow-redirects): Docker
- * answers 301 to a path that is not clean ("/containers/../info/json"), and the
- * follower requests the Location resolved against a URL without the socket — host
- * "containers" — on a ClientRequest nobody listens to for 'error': the DNS failure
- * is thrown as an unhandled 'error' event and the process exits. Docker's API never
- * redirects a request it serves, so none is followed: with maxRedirects 0 the
- * follower fails the original request (whose 'error' docker-modem handles) instead,
- * and the call rejects with a DockerRedirectError.
+ * Two guards on every request docker-modem sends.
+ *
+ * Redirects are refused. docker-modem follows a 3xx itself (its lib/http.js, after
+ * follow-redirects): Docker answers 301 to a path that is not clean
+ * ("/containers/../info/json"), and the follower requests the Location resolved
+ * against a URL without the socket — host "containers" — on a ClientRequest nobody
+ * listens to for 'error': the DNS failure is thrown as an unhandled 'error' event and
+ * the process exits. Docker's API never redirects a request it serves, so none is
+ * followed: with maxRedirects 0 the follower fails the original request (whose
+ * 'error' docker-modem handles) instead, and the call rejects with a DockerRedirectError.
+ *
+ * A call Docker does not answer is given up after `timeoutMs`, as the kubelet's CRI
+ * client gives up a call after its runtime request timeout: the request is aborted,
+ * its connection closed, and the call rejects with a DockerTimeoutError. Without it a
+ * Docker engine that stops answering (one wedged under load did) holds one open
+ * connection and one pending handler per call, without end. A stop waits up to its
+ * `t` seconds before Docker kills the container: its deadline is that much longer. A
+ * caller that passes its own `abortSignal` sets its own deadline.
+ * Streams (events, followed logs, pulls) and hijacked connections (exec, attach) live
+ * as long as their caller keeps them: no deadline here.
  */
-export function refuseRedirects(modem: Docker['modem']): void {
+export function guardRequests(modem: Docker['modem'], timeoutMs: number): void {
   const m = modem as unknown as { buildRequest: BuildRequest };
   const build = m.buildRequest.bind(modem);
-  m.buildRequest = (options, context, data, callback) =>
-    build({ ...options, maxRedirects: 0 }, context, data, (err, result) => callback(err && isRedirectRefusal(err) ? new DockerRedirectError({ cause: err }) : err, result));
+  m.buildRequest = (options, context, data, callback) => {
+    let timer: NodeJS.Timeout | undefined;
+    let signal = options.signal;
+    if (!signal && !context.isStream && !context.hijack) {
+      const deadline = new AbortController();
+      const ms = Math.min(MAX_TIMER_MS, timeoutMs + stopGraceMs(options.path));
+      timer = setTimeout(() => deadline.abort(new DockerTimeoutError(ms)), ms);
+      signal = deadline.signal;
+    }
+    build({ ...options, ...(signal ? { signal } : {}), maxRedirects: 0 } as typeof options, context, data, (err, result) => {
+      clearTimeout(timer);
+      callback(err ? guardError(err, signal) : null, result);
+    });
+  };
+}
+
+/** Past the longest delay a Node timer keeps (2^31 - 1 ms, 24.8 days) it would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The `t` (seconds) of a stop or restart: how long Docker waits before it kills. */
+function stopGraceMs(path: string | undefined): number {
+  const t = /\/(?:stop|restart)\?(?:[^#]*&)?t=(\d+)/.exec(path ?? '')?.[1];
+  return t === undefined ? 0 : Number(t) * 1000;
+}
+
+function guardError(err: Error, signal: AbortSignal | undefined): Error {
+  if (isRedirectRefusal(err)) return new DockerRedirectError({ cause: err });
+  if (!signal?.aborted) return err;
+  const reason: unknown = signal.reason;
+  if (reason instanceof DockerTimeoutError) return reason;
+  // A caller's AbortSignal.timeout() aborts with a DOMException named TimeoutError.
+  if (reason instanceof Error && reason.name === 'TimeoutError') return new DockerTimeoutError(undefined, { cause: reason });
+  return err;
+}
+
+/** Docker did not answer within the call's deadline; the request was aborted. */
+export class DockerTimeoutError extends Error {
+  override readonly name = 'DockerTimeoutError';
+  constructor(timeoutMs?: number, options?: ErrorOptions) {
+    super(timeoutMs === undefined ? 'docker did not answer before the deadline' : `docker did not answer within ${timeoutMs / 1000} s`, options);
+  }
 }
 
 /**
@@ -74,13 +131,14 @@ export const isConflict = (err: unknown) => dockerStatus(err) === 409;
 export const isNotModified = (err: unknown) => dockerStatus(err) === 304;
 
 /**
- * A failed Docker call as the caller's error: a redirect → 3, Docker unreachable → 14, 404 → 5,
+ * A failed Docker call as the caller's error: a redirect → 3, no answer before the deadline → 4, Docker unreachable → 14, 404 → 5,
  * 409 (conflicts with the container's state) → 9, 400 → 3, anything else → 13;
  * always with Docker's message.
  */
 export function toHandlerError(err: unknown): HandlerError {
   if (err instanceof HandlerError) return err;
   if (err instanceof DockerRedirectError) return new HandlerError(ErrorCode.InvalidArgument, err.message, { cause: err });
+  if (err instanceof DockerTimeoutError) return new HandlerError(ErrorCode.DeadlineExceeded, err.message, { cause: err });
   const status = dockerStatus(err);
   const message = dockerMessage(err);
   if (status === undefined) return new HandlerError(ErrorCode.Unavailable, `docker: ${message}`, { cause: err });

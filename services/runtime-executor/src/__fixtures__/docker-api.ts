@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 
@@ -16,7 +16,18 @@ export interface FakeDockerApi {
   host: string;
   /** Requests received, "METHOD path" in order. */
   requests: string[];
+  /** Connections open now: a request given up by the client closes its connection. */
+  openConnections(): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface FakeDockerOptions {
+  /**
+   * How long to wait before answering "METHOD path": 'never' holds the request
+   * unanswered (a wedged engine), 'stream' answers 200 at once and then sends nothing
+   * more while the client stays (an event stream). Answered at once when undefined.
+   */
+  delay?: (request: string) => number | 'never' | 'stream' | undefined;
 }
 
 /** Go's path.Clean, keeping a trailing slash as gorilla/mux's cleanPath does. */
@@ -26,12 +37,27 @@ function cleanPath(p: string): string {
   return p.endsWith('/') && cleaned !== '/' ? `${cleaned}/` : cleaned;
 }
 
-export async function startFakeDockerApi(): Promise<FakeDockerApi> {
+export async function startFakeDockerApi(opts: FakeDockerOptions = {}): Promise<FakeDockerApi> {
   const dir = await mkdtemp(join(tmpdir(), 'fake-docker-'));
   const socketPath = join(dir, 'docker.sock');
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
+    const request = `${req.method} ${req.url}`;
+    requests.push(request);
+    const delay = opts.delay?.(request);
+    if (delay === 'never') return;
+    if (delay === 'stream') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.flushHeaders();
+      return;
+    }
+    if (delay !== undefined) {
+      setTimeout(() => answer(req, res), delay);
+      return;
+    }
+    answer(req, res);
+  });
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
     // The raw path (WHATWG URL would clean it already); Go's URL.Path is the decoded
     // one: %2F is a "/" to the router.
     const [raw = '/', query] = (req.url ?? '/').split('?', 2);
@@ -62,7 +88,7 @@ export async function startFakeDockerApi(): Promise<FakeDockerApi> {
     if (path === '/version') return json(200, { Version: '20.10.24', ApiVersion: '1.41' });
     if (path === '/info') return json(200, { DockerRootDir: '/var/lib/docker', ServerVersion: '20.10.24' });
     return json(404, { message: 'page not found' });
-  });
+  };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, resolve);
@@ -70,6 +96,7 @@ export async function startFakeDockerApi(): Promise<FakeDockerApi> {
   return {
     host: `unix://${socketPath}`,
     requests,
+    openConnections: () => new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

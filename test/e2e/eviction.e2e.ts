@@ -104,4 +104,61 @@ describe('node-pressure eviction (memory)', () => {
     expect(late.status?.containerStatuses ?? []).toEqual([]);
     expect((await eventsOf('late')).map((e) => [e.type, e.message])).toEqual([['Warning', 'The node had condition: [MemoryPressure]. ']]);
   }, 300_000);
+
+  it('pod-sync - a soft threshold: MemoryPressure at once, the eviction only after its grace period, the pod killed after --eviction-max-pod-grace-period instead of its own 30 s', async () => {
+    // No pressure first (the previous test left the node under a hard threshold): the kubelet's defaults.
+    delete node.env['SPLITLET_EVICTION_HARD'];
+    await node.stop('pod-sync');
+    await node.stop('registrar');
+    await node.start('pod-sync');
+    await node.start('registrar');
+    await waitFor('no MemoryPressure', async () => ((await core.readNode({ name: nodeName })).status?.conditions?.find((c) => c.type === 'MemoryPressure')?.status === 'False' ? true : undefined), 40_000);
+    // Burstable (a BestEffort pod is refused under MemoryPressure), within its request. It
+    // outlives SIGTERM, writing when it came to its termination message.
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'soft-hog', namespace },
+        spec: {
+          nodeName,
+          terminationGracePeriodSeconds: 30,
+          containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sh', '-c', 'trap "date +%s > /dev/termination-log" TERM; while true; do sleep 1; done'], resources: { requests: { memory: '64Mi' } } }],
+        },
+      },
+    });
+    await waitFor('soft-hog Running', async () => ((await read('soft-hog')).status?.phase === 'Running' ? true : undefined), 60_000);
+
+    const gib = (await availableNow()) / 2n ** 30n + 2n;
+    node.env['SPLITLET_EVICTION_SOFT'] = `memory.available<${gib}Gi`;
+    node.env['SPLITLET_EVICTION_SOFT_GRACE_PERIOD'] = 'memory.available=20s';
+    node.env['SPLITLET_EVICTION_MAX_POD_GRACE_PERIOD'] = '5';
+    node.env['SPLITLET_EVICTION_MONITORING_MS'] = '2000';
+    await node.stop('pod-sync');
+    await node.stop('registrar');
+    // Whole seconds, as the API's times.
+    const started = Math.floor(Date.now() / 1000) * 1000;
+    await node.start('pod-sync');
+    await node.start('registrar');
+
+    const evicted = await waitFor('soft-hog Evicted', async () => {
+      const p = await read('soft-hog');
+      return p.status?.phase === 'Failed' && p.status.containerStatuses?.[0]?.state?.terminated ? p : undefined;
+    }, 90_000);
+    expect(evicted.status?.reason).toBe('Evicted');
+    expect(evicted.status?.message).toMatch(new RegExp(`^The node was low on resource: memory\\. Threshold quantity: ${gib}Gi, available: \\d+(Ki|Mi|Gi)?\\. $`));
+    const evictedAt = new Date(evicted.status!.conditions!.find((c) => c.type === 'DisruptionTarget')!.lastTransitionTime!).getTime();
+    // Not before the threshold was met for its 20 s grace period (pod-sync's first look comes after its start).
+    expect(evictedAt - started).toBeGreaterThanOrEqual(20_000);
+    // The condition did not wait for the grace period.
+    const pressure = (await core.readNode({ name: nodeName })).status?.conditions?.find((c) => c.type === 'MemoryPressure');
+    expect(pressure?.status).toBe('True');
+    expect(new Date(pressure!.lastTransitionTime!).getTime()).toBeLessThan(evictedAt);
+    // SIGKILL 5 s after SIGTERM (the maximum), not the pod's own 30 s (whole seconds both).
+    const terminated = evicted.status!.containerStatuses![0]!.state!.terminated!;
+    expect(terminated.exitCode).toBe(137);
+    expect(terminated.message).toMatch(/^\d+\n$/);
+    const killedAfter = new Date(terminated.finishedAt!).getTime() - Number(terminated.message!.trim()) * 1000;
+    expect(killedAfter).toBeGreaterThanOrEqual(3_000);
+    expect(killedAfter).toBeLessThan(25_000);
+  }, 300_000);
 });

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_EVICTION_HARD, evictionThresholds, parseGracePeriods, parseMinimumReclaims, parseThresholds, type Threshold } from '@splitlet/eviction';
 
 /** A configuration value that does not validate. Services exit with EXIT_CONFIG on it. */
 export class ConfigError extends Error {
@@ -100,4 +101,35 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
       return `${key}: ${issue.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
     }),
   );
+}
+
+/**
+ * The kubelet's eviction flags, which registrar (the pressure conditions) and pod-sync
+ * (the eviction manager) both read: give both the same values. A schema that has them
+ * refines with `refineEviction`; `thresholdsOf` gives the thresholds they make.
+ */
+export const evictionVariables = {
+  /** --eviction-hard (the kubelet's default when unset). */
+  SPLITLET_EVICTION_HARD: parsedVariable(parseThresholds, DEFAULT_EVICTION_HARD),
+  /** --eviction-soft: none by default. */
+  SPLITLET_EVICTION_SOFT: parsedVariable(parseThresholds, ''),
+  /** --eviction-soft-grace-period: each soft threshold's, e.g. memory.available=1m30s. */
+  SPLITLET_EVICTION_SOFT_GRACE_PERIOD: parsedVariable(parseGracePeriods, ''),
+  /** --eviction-minimum-reclaim: e.g. memory.available=0Mi,nodefs.available=500Mi. */
+  SPLITLET_EVICTION_MINIMUM_RECLAIM: parsedVariable(parseMinimumReclaims, ''),
+};
+
+type EvictionConfig = { [K in keyof typeof evictionVariables]: z.output<(typeof evictionVariables)[K]> };
+
+/** The thresholds the eviction variables set: hard, then soft with their grace periods, each with its minimum reclaim. */
+export const thresholdsOf = (c: EvictionConfig): Threshold[] =>
+  evictionThresholds({ hard: c.SPLITLET_EVICTION_HARD, soft: c.SPLITLET_EVICTION_SOFT, softGracePeriods: c.SPLITLET_EVICTION_SOFT_GRACE_PERIOD, minimumReclaims: c.SPLITLET_EVICTION_MINIMUM_RECLAIM });
+
+/** A soft threshold without its grace period is a configuration error (the kubelet refuses to start). */
+export function refineEviction(c: EvictionConfig, ctx: z.RefinementCtx): void {
+  try {
+    thresholdsOf(c);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path: ['SPLITLET_EVICTION_SOFT_GRACE_PERIOD'], message: (err as Error).message });
+  }
 }

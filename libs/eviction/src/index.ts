@@ -1,2 +1,3 @@
 export * from './thresholds';
+export * from './tracker';
 export * from './memory-pressure';

@@ -1,20 +1,19 @@
-import { commonSchema, parsedVariable } from '@splitlet/config';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
+import { commonSchema, evictionVariables, refineEviction } from '@splitlet/config';
 import { z } from 'zod';
 import { InvalidSysctlPatternError, SysctlAllowlist } from './sysctls';
 
 /** A comma-separated list, blanks dropped. */
 export const commaList = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
-const parsed = parsedVariable;
-
 export const configSchema = commonSchema.extend({
   /**
-   * --eviction-hard: pod-sync's eviction manager evicts a pod when memory.available is
-   * below its threshold (registrar reports the pressure conditions from the same
-   * setting: give both the same value). The kubelet's default when unset.
+   * --eviction-hard, --eviction-soft, --eviction-soft-grace-period, --eviction-minimum-reclaim:
+   * pod-sync's eviction manager evicts a pod when memory.available is below a threshold
+   * (registrar reports the pressure conditions from the same settings: give both the same).
    */
-  SPLITLET_EVICTION_HARD: parsed(parseThresholds, DEFAULT_EVICTION_HARD),
+  ...evictionVariables,
+  /** --eviction-max-pod-grace-period: a soft eviction's longest grace period, in seconds (the kubelet's default 0). */
+  SPLITLET_EVICTION_MAX_POD_GRACE_PERIOD: z.coerce.number().int().default(0),
   /** How often the eviction manager observes the node (the kubelet's evictionMonitoringPeriod, 10 s). */
   SPLITLET_EVICTION_MONITORING_MS: z.coerce.number().int().min(100).default(10_000),
   /** Where the host's / is (a container mounts it, e.g. /host): the eviction manager reads /proc/meminfo under it. */
@@ -60,6 +59,6 @@ export const configSchema = commonSchema.extend({
         ctx.addIssue({ code: 'custom', message: err.message });
       }
     }),
-});
+}).superRefine(refineEviction);
 
 export type Config = z.infer<typeof configSchema>;

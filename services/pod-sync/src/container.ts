@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
 import { createRpcClient, recordPodEvent, serveMetrics } from '@splitlet/bus';
+import { thresholdsOf } from '@splitlet/config';
 import { ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
 import { runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
@@ -118,7 +119,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.PodInformer, informer);
   // The eviction manager (memory.available) hands the pod it chooses to the pod's worker.
   const evictions = new EvictionManager({
-    thresholds: config.SPLITLET_EVICTION_HARD,
+    thresholds: thresholdsOf(config),
+    maxPodGracePeriodSeconds: config.SPLITLET_EVICTION_MAX_POD_GRACE_PERIOD,
     hostRoot: config.SPLITLET_HOST_ROOT,
     runtime: container.resolve(SYNC.Runtime),
     pods: () => informer.list(),

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { create } from '@bufbuild/protobuf';
 import { ContainerStatsSchema } from '@splitlet/contracts';
-import { parseThresholds } from '@splitlet/eviction';
+import { evictionThresholds, parseGracePeriods, parseMinimumReclaims, parseThresholds, type Threshold } from '@splitlet/eviction';
 import { createLogger } from '@splitlet/telemetry';
 import { FakeClock } from '@splitlet/testing';
 import { EvictionManager } from './eviction-manager';
@@ -16,8 +16,11 @@ const Mi = 1024n * 1024n;
 function hostRoot(availableMi: number): string {
   const root = mkdtempSync(join(tmpdir(), 'eviction-'));
   mkdirSync(join(root, 'proc'));
-  writeFileSync(join(root, 'proc/meminfo'), `MemTotal:        4194304 kB\nMemFree:         ${availableMi * 1024} kB\nMemAvailable:    ${availableMi * 1024} kB\nInactive(file):        0 kB\n`);
+  setAvailable(root, availableMi);
   return root;
+}
+function setAvailable(root: string, availableMi: number): void {
+  writeFileSync(join(root, 'proc/meminfo'), `MemTotal:        4194304 kB\nMemFree:         ${availableMi * 1024} kB\nMemAvailable:    ${availableMi * 1024} kB\nInactive(file):        0 kB\n`);
 }
 const pod = (name: string, o: { request?: string; priority?: number } = {}): V1Pod => ({
   metadata: { name, namespace: 'ns', uid: `uid-${name}` },
@@ -26,20 +29,23 @@ const pod = (name: string, o: { request?: string; priority?: number } = {}): V1P
 });
 const stats = (uid: string, used: bigint) => create(ContainerStatsSchema, { id: uid, labels: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': 'app' }, memoryWorkingSetBytes: used });
 
-function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigint>) {
+function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigint>, o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number } = {}) {
   const evicted: { pod: string; eviction: Eviction }[] = [];
+  const root = hostRoot(availableMi);
+  const clock = new FakeClock();
   const m = new EvictionManager({
-    thresholds: parseThresholds('memory.available<100Mi'),
-    hostRoot: hostRoot(availableMi),
+    thresholds: o.thresholds ?? parseThresholds('memory.available<100Mi'),
+    maxPodGracePeriodSeconds: o.maxPodGracePeriodSeconds ?? 0,
+    hostRoot: root,
     runtime: { listContainerStats: async () => ({ stats: Object.entries(usage).map(([uid, used]) => stats(uid, used)) }) } as never,
     pods: () => pods,
     active: () => true,
     evict: (p, eviction) => evicted.push({ pod: p.metadata!.name!, eviction }),
-    clock: new FakeClock(),
+    clock,
     logger: createLogger('pod-sync', { level: 'silent' }),
     intervalMs: 10_000,
   });
-  return { m, evicted };
+  return { m, evicted, clock, setAvailable: (mi: number) => setAvailable(root, mi) };
 }
 
 describe('EvictionManager (memory.available)', () => {
@@ -66,5 +72,76 @@ describe('EvictionManager (memory.available)', () => {
     const low = manager(80, [done, going], { 'uid-done': 150n * Mi, 'uid-going': 150n * Mi });
     expect(await low.m.synchronize()).toBeUndefined();
     expect([...evicted, ...low.evicted]).toEqual([]);
+  });
+
+  describe('soft thresholds (--eviction-soft)', () => {
+    const soft = (grace: string, minReclaim = '') =>
+      evictionThresholds({
+        hard: parseThresholds('memory.available<100Mi'),
+        soft: parseThresholds('memory.available<500Mi'),
+        softGracePeriods: parseGracePeriods(`memory.available=${grace}`),
+        minimumReclaims: parseMinimumReclaims(minReclaim),
+      });
+    const withGrace = (name: string, seconds: number): V1Pod => {
+      const p = pod(name);
+      p.spec!.terminationGracePeriodSeconds = seconds;
+      return p;
+    };
+
+    it('EvictionManager - a soft threshold evicts only once met for its whole grace period, with the pod\'s grace up to --eviction-max-pod-grace-period', async () => {
+      const { m, evicted, clock } = manager(400, [withGrace('short', 5), withGrace('long', 60)], { 'uid-short': 300n * Mi, 'uid-long': 200n * Mi }, { thresholds: soft('30s'), maxPodGracePeriodSeconds: 20 });
+      await m.synchronize();
+      await clock.advance(29_000);
+      expect(await m.synchronize()).toBeUndefined();
+      await clock.advance(1_000);
+      await m.synchronize();
+      // The grace period: the pod's 5 s (below the 20 s maximum), then the maximum for the pod that asks 60 s.
+      expect(evicted.map((e) => [e.pod, e.eviction.gracePeriodSeconds])).toEqual([['short', 5]]);
+      expect(evicted[0]!.eviction.message).toBe('The node was low on resource: memory. Threshold quantity: 500Mi, available: 400Mi. Container app was using 300Mi, request is 0, has larger consumption of memory. ');
+      await m.synchronize();
+      expect(evicted.map((e) => [e.pod, e.eviction.gracePeriodSeconds])).toEqual([['short', 5], ['long', 20]]);
+    });
+
+    it('EvictionManager - a soft threshold no longer met starts its grace period over', async () => {
+      const { m, evicted, clock, setAvailable } = manager(400, [pod('hog')], { 'uid-hog': 300n * Mi }, { thresholds: soft('30s') });
+      await m.synchronize();
+      await clock.advance(20_000);
+      setAvailable(600);
+      await m.synchronize();
+      setAvailable(400);
+      await clock.advance(20_000);
+      expect(await m.synchronize()).toBeUndefined();
+      await clock.advance(29_000);
+      expect(await m.synchronize()).toBeUndefined();
+      await clock.advance(1_000);
+      expect((await m.synchronize())?.metadata?.name).toBe('hog');
+      expect(evicted).toHaveLength(1);
+    });
+
+    it('EvictionManager - the hard threshold acts at once, with 1 s of grace, while the soft one waits', async () => {
+      const { m, evicted } = manager(80, [withGrace('hog', 30)], { 'uid-hog': 300n * Mi }, { thresholds: soft('1m'), maxPodGracePeriodSeconds: 20 });
+      await m.synchronize();
+      expect(evicted.map((e) => [e.pod, e.eviction.gracePeriodSeconds])).toEqual([['hog', 1]]);
+      expect(evicted[0]!.eviction.message).toContain('Threshold quantity: 100Mi, available: 80Mi.');
+    });
+
+    it('EvictionManager - once acted on, a threshold holds until its minimum reclaim is available too', async () => {
+      const { m, evicted, clock, setAvailable } = manager(400, [pod('a'), pod('b'), pod('c')], { 'uid-a': 300n * Mi, 'uid-b': 200n * Mi, 'uid-c': 100n * Mi }, { thresholds: soft('0s', 'memory.available=200Mi') });
+      await m.synchronize();
+      expect(evicted.map((e) => e.pod)).toEqual(['a']);
+      // Above the threshold (500Mi) but below threshold + minimum reclaim (700Mi): still met.
+      setAvailable(600);
+      await clock.advance(10_000);
+      await m.synchronize();
+      expect(evicted.map((e) => e.pod)).toEqual(['a', 'b']);
+      setAvailable(700);
+      await clock.advance(10_000);
+      expect(await m.synchronize()).toBeUndefined();
+      // Resolved: 600Mi again is above the plain threshold, which is all that counts now.
+      setAvailable(600);
+      await clock.advance(10_000);
+      expect(await m.synchronize()).toBeUndefined();
+      expect(evicted.map((e) => e.pod)).toEqual(['a', 'b']);
+    });
   });
 });

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ServiceClient } from '@splitlet/bus';
 import type { RuntimeService } from '@splitlet/contracts';
-import { HARD_EVICTION_GRACE_SECONDS, isCriticalPod, memoryEvictionMessage, rankMemoryPressure, thresholdMet, type PodUsage, type Threshold } from '@splitlet/eviction';
+import { HARD_EVICTION_GRACE_SECONDS, isCriticalPod, isHardThreshold, memoryEvictionMessage, rankMemoryPressure, ThresholdTracker, thresholdToReclaim, type PodUsage, type Threshold } from '@splitlet/eviction';
 import { nodeMemory, readMeminfo, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { podRequests } from './admission-fit';
@@ -11,7 +11,10 @@ const LABEL_UID = 'io.kubernetes.pod.uid';
 const LABEL_CONTAINER = 'io.kubernetes.container.name';
 
 export interface EvictionDeps {
+  /** Every eviction threshold, hard and soft (only memory.available's are acted on here). */
   thresholds: readonly Threshold[];
+  /** --eviction-max-pod-grace-period: a soft eviction's longest grace period, in seconds. */
+  maxPodGracePeriodSeconds: number;
   /** Where the host's / is: memory.available is read from its /proc/meminfo. */
   hostRoot: string;
   runtime: Pick<ServiceClient<typeof RuntimeService>, 'listContainerStats'>;
@@ -27,23 +30,31 @@ export interface EvictionDeps {
 }
 
 /**
- * The kubelet's eviction manager for memory.available (its hard threshold of
- * SPLITLET_EVICTION_HARD): every interval, memory.available = capacity − working set
- * (the host's /proc/meminfo, as registrar measures it for MemoryPressure); when it is
- * below the threshold, the node's active pods are ranked as the kubelet ranks them
- * (rankMemoryPressure: over their requests first, then lower priority, then the most
- * over request; their working sets from runtime-executor's container stats) and the
- * first that is not critical is evicted — one pod per interval, as the kubelet's
- * synchronize, with the hard threshold's 1 s grace period.
+ * The kubelet's eviction manager for memory.available (its thresholds of
+ * SPLITLET_EVICTION_HARD and SPLITLET_EVICTION_SOFT): every interval, memory.available =
+ * capacity − working set (the host's /proc/meminfo, as registrar measures it for
+ * MemoryPressure); when a hard threshold is met, or a soft one has been met for its
+ * grace period (ThresholdTracker; once acted on, a threshold holds until its minimum
+ * reclaim is available too), the node's active pods are ranked as the kubelet ranks
+ * them (rankMemoryPressure: over their requests first, then lower priority, then the
+ * most over request; their working sets from runtime-executor's container stats) and
+ * the first that is not critical is evicted — one pod per interval, as the kubelet's
+ * synchronize: with 1 s of grace for a hard threshold, the pod's own (at most
+ * --eviction-max-pod-grace-period) for a soft one.
  */
 export class EvictionManager implements Runnable {
   /** Pods evicted by this process, by UID: not chosen again while they stop. */
   private readonly chosen = new Set<string>();
+  private readonly tracker: ThresholdTracker;
+  private readonly memoryThresholds: readonly Threshold[];
 
-  constructor(private readonly deps: EvictionDeps) {}
+  constructor(private readonly deps: EvictionDeps) {
+    this.memoryThresholds = deps.thresholds.filter((t) => t.signal === 'memory.available');
+    this.tracker = new ThresholdTracker(this.memoryThresholds);
+  }
 
   async run(signal: AbortSignal): Promise<void> {
-    if (!this.deps.thresholds.some((t) => t.signal === 'memory.available')) return;
+    if (!this.memoryThresholds.length) return;
     while (!signal.aborted) {
       await this.synchronize().catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'eviction manager: observation failed'));
       await this.deps.clock.sleep(this.deps.intervalMs, signal).catch(() => undefined);
@@ -53,8 +64,9 @@ export class EvictionManager implements Runnable {
   /** One look: the pod evicted, if any. */
   async synchronize(): Promise<V1Pod | undefined> {
     const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
-    if (!thresholdMet([...this.deps.thresholds], 'memory.available', availableBytes, capacityBytes)) return undefined;
-    const threshold = this.deps.thresholds.find((t) => t.signal === 'memory.available');
+    const { actionable } = this.tracker.observe({ 'memory.available': { available: availableBytes, capacity: capacityBytes } }, this.deps.clock.now());
+    const threshold = thresholdToReclaim(actionable, 'memory.available');
+    if (!threshold) return undefined;
     const candidates = this.deps.pods().filter((p) => {
       const uid = p.metadata?.uid ?? '';
       return !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '') && !this.chosen.has(uid) && this.deps.active(p);
@@ -69,10 +81,20 @@ export class EvictionManager implements Runnable {
       const message = memoryEvictionMessage(u, threshold, availableBytes, capacityBytes);
       this.chosen.add(u.pod.metadata!.uid!);
       this.deps.logger.info({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`, availableBytes: String(availableBytes) }, 'eviction manager: evicting a pod to reclaim memory');
-      this.deps.evict(u.pod, { message, gracePeriodSeconds: HARD_EVICTION_GRACE_SECONDS });
+      this.deps.evict(u.pod, { message, gracePeriodSeconds: this.gracePeriodSeconds(threshold, u.pod) });
       return u.pod;
     }
     return undefined;
+  }
+
+  /**
+   * The kill's grace period: a hard threshold's 1 s; a soft one's is the pod's own,
+   * at most --eviction-max-pod-grace-period (the kubelet's synchronize).
+   */
+  private gracePeriodSeconds(threshold: Threshold, pod: V1Pod): number {
+    if (isHardThreshold(threshold)) return HARD_EVICTION_GRACE_SECONDS;
+    const own = pod.spec?.terminationGracePeriodSeconds;
+    return own === undefined ? this.deps.maxPodGracePeriodSeconds : Math.min(this.deps.maxPodGracePeriodSeconds, own);
   }
 
   /** The pod is gone from the API server. */

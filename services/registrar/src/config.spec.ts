@@ -35,4 +35,13 @@ describe('registrar config', () => {
     expect(cfg.SPLITLET_SYSTEM_RESERVED).toEqual({ cpu: 100n });
     expect(() => load({ SPLITLET_EVICTION_HARD: 'memory.free<1Gi' })).toThrow(/SPLITLET_EVICTION_HARD: eviction threshold "memory.free<1Gi"/);
   });
+
+  it('config - soft thresholds need their grace periods (the kubelet refuses to start without); the transition period is a Go duration', () => {
+    expect(() => load({ SPLITLET_EVICTION_SOFT: 'memory.available<1Gi' })).toThrow('SPLITLET_EVICTION_SOFT_GRACE_PERIOD: grace period must be specified for the soft eviction threshold memory.available');
+    const cfg = load({ SPLITLET_EVICTION_SOFT: 'memory.available<1Gi', SPLITLET_EVICTION_SOFT_GRACE_PERIOD: 'memory.available=1m30s', SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD: '30s' });
+    expect(cfg.SPLITLET_EVICTION_SOFT_GRACE_PERIOD.get('memory.available')).toBe(90_000);
+    expect(cfg.SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD).toBe(30_000);
+    expect(load({}).SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD).toBe(300_000);
+    expect(() => load({ SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD: '30' })).toThrow('SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD: time: invalid duration "30"');
+  });
 });

@@ -1,7 +1,7 @@
-import { commonSchema, parsedVariable } from '@splitlet/config';
+import { commonSchema, evictionVariables, parsedVariable, refineEviction } from '@splitlet/config';
 import { parseResourceList } from '@splitlet/quantity';
 import { z } from 'zod';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
+import { parseGoDuration } from '@splitlet/eviction';
 import { parseNodeLabels, parseTaints } from './node-labels';
 import { DEFAULT_REQUIRED_SERVICES, parseRequiredServices } from './required-services';
 
@@ -24,8 +24,10 @@ export const configSchema = commonSchema.extend({
   /** --system-reserved and --kube-reserved: "cpu=100m,memory=100Mi,ephemeral-storage=1Gi". */
   SPLITLET_SYSTEM_RESERVED: parsed(parseResourceList, ''),
   SPLITLET_KUBE_RESERVED: parsed(parseResourceList, ''),
-  /** --eviction-hard; the kubelet's default when unset. */
-  SPLITLET_EVICTION_HARD: parsed(parseThresholds, DEFAULT_EVICTION_HARD),
+  /** --eviction-hard, --eviction-soft, --eviction-soft-grace-period, --eviction-minimum-reclaim (the pressure conditions). */
+  ...evictionVariables,
+  /** --eviction-pressure-transition-period: a pressure condition holds this long after its threshold was last met (Go duration). */
+  SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD: parsed(parseGoDuration, '5m'),
   /** How often the status is computed (nodeStatusUpdateFrequency) and at least how often it is written (nodeStatusReportFrequency). */
   SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS: ms(10_000),
   SPLITLET_NODE_STATUS_REPORT_FREQUENCY_MS: ms(300_000),
@@ -38,6 +40,6 @@ export const configSchema = commonSchema.extend({
   SPLITLET_HOST_ROOT: z.string().default('/'),
   /** The version reported as nodeInfo.kubeletVersion. */
   SPLITLET_VERSION: z.string().default('v0.1.0-splitlet'),
-});
+}).superRefine(refineEviction);
 
 export type Config = z.infer<typeof configSchema>;

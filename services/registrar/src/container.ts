@@ -1,5 +1,6 @@
 import { hostname, platform } from 'node:os';
 import type { DependencyContainer } from 'tsyringe';
+import { thresholdsOf } from '@splitlet/config';
 import { loadKubeConfig } from '@splitlet/kube';
 import { runAll, TOKENS, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
@@ -25,6 +26,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     systemReserved: config.SPLITLET_SYSTEM_RESERVED,
     kubeReserved: config.SPLITLET_KUBE_RESERVED,
     evictionHard: config.SPLITLET_EVICTION_HARD,
+    evictionThresholds: thresholdsOf(config),
+    pressureTransitionPeriodMs: config.SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD,
   };
   container.registerInstance(REG.StatusSettings, settings);
   const timing: RegistrarTiming = {

@@ -53,7 +53,7 @@ export function newer<T extends { metadata?: { resourceVersion?: string } }>(a: 
 export class NodeStatusManager implements Runnable {
   private node: V1Node | undefined;
   private lastReportMs = Number.NEGATIVE_INFINITY;
-  private readonly pressure = new PressureTracker();
+  private readonly pressure: PressureTracker;
   /** Counts of API writes, for the record. */
   readonly writes = { nodeCreate: 0, nodeStatusPatch: 0 };
 
@@ -65,7 +65,9 @@ export class NodeStatusManager implements Runnable {
     @inject(REG.Identity) private readonly identity: NodeIdentity,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.pressure = new PressureTracker(settings.pressureTransitionPeriodMs);
+  }
 
   async run(signal: AbortSignal): Promise<void> {
     this.api.watchNode(signal);

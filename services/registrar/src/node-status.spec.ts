@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ImageSchema } from '@splitlet/contracts';
 import { parseResourceList } from '@splitlet/quantity';
 import { healthyInputs } from './__fixtures__/inputs';
-import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
+import { DEFAULT_EVICTION_HARD, evictionThresholds, parseGracePeriods, parseThresholds } from '@splitlet/eviction';
 import { buildNodeStatus, nodeStatusChanged, PRESSURE_TRANSITION_PERIOD_MS, PressureTracker, type StatusSettings } from './node-status';
 
 const settings: StatusSettings = {
@@ -168,5 +168,27 @@ describe('registrar buildNodeStatus', () => {
     inputs.imageFs = { ...inputs.imageFs!, availableBytes: 5n * 1024n ** 3n };
     const s = buildNodeStatus(undefined, inputs, settings, new PressureTracker(), T0);
     expect(condition(s, 'DiskPressure')).toMatchObject({ status: 'True', reason: 'KubeletHasDiskPressure', message: 'kubelet has disk pressure' });
+  });
+
+  it('buildNodeStatus - a soft threshold sets MemoryPressure at once (its grace period is eviction\'s), held for the configured transition period', () => {
+    const soft: StatusSettings = {
+      ...settings,
+      evictionThresholds: evictionThresholds({
+        hard: parseThresholds(DEFAULT_EVICTION_HARD),
+        soft: parseThresholds('memory.available<2Gi'),
+        softGracePeriods: parseGracePeriods('memory.available=1m'),
+        minimumReclaims: new Map(),
+      }),
+    };
+    const p = new PressureTracker(30_000);
+    const low = healthyInputs();
+    low.measurements = { ...low.measurements!, memoryAvailableBytes: 1024n ** 3n };
+    const s1 = roundTrip(buildNodeStatus(undefined, low, soft, p, T0));
+    expect(condition(s1, 'MemoryPressure')).toMatchObject({ status: 'True', reason: 'KubeletHasInsufficientMemory' });
+    // The hard thresholds alone see no pressure at 1 GiB available.
+    expect(condition(buildNodeStatus(undefined, low, settings, new PressureTracker(), T0), 'MemoryPressure')?.status).toBe('False');
+    const s2 = roundTrip(buildNodeStatus(s1, healthyInputs(), soft, p, T0 + 29_000));
+    expect(condition(s2, 'MemoryPressure')?.status).toBe('True');
+    expect(condition(buildNodeStatus(s2, healthyInputs(), soft, p, T0 + 30_000), 'MemoryPressure')?.status).toBe('False');
   });
 });

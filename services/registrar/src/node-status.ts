@@ -1,7 +1,7 @@
 import type { V1ContainerImage, V1NodeCondition, V1NodeStatus } from '@kubernetes/client-node';
 import type { FilesystemUsage, Image, RuntimeCondition, VersionResponse } from '@splitlet/contracts';
 import { formatQuantity, parseQuantity, units } from '@splitlet/quantity';
-import { thresholdAmount, thresholdMet, type Threshold } from '@splitlet/eviction';
+import { SIGNAL_CONDITION, thresholdAmount, ThresholdTracker, type Observations, type Signal, type Threshold } from '@splitlet/eviction';
 import type { HostFacts, HostMeasurements } from './host-facts';
 import { notRunningMessage, type RequiredService } from './required-services';
 
@@ -30,7 +30,12 @@ export interface StatusSettings {
   /** milli-units per resource */
   systemReserved: Record<string, bigint>;
   kubeReserved: Record<string, bigint>;
+  /** --eviction-hard alone: what allocatable holds back. */
   evictionHard: Threshold[];
+  /** Every threshold, hard and soft, with grace periods and minimum reclaims (unset: evictionHard's). */
+  evictionThresholds?: Threshold[];
+  /** --eviction-pressure-transition-period (unset: the kubelet's 5 min). */
+  pressureTransitionPeriodMs?: number;
 }
 
 /** The kubelet's limits on status.images (nodeStatusMaxImages, MaxNamesPerImageInNodeStatus). */
@@ -57,17 +62,34 @@ const CONDITIONS = {
 type PressureType = keyof typeof CONDITIONS;
 
 /**
- * Remembers when each pressure signal was last met, so a condition holds for the
- * transition period after it (the eviction manager's behaviour).
+ * The eviction manager's view of the node's pressure, for the conditions: its threshold
+ * bookkeeping (ThresholdTracker: soft thresholds count at once for the conditions,
+ * acted-on ones hold until their minimum reclaim), and when each condition was last met,
+ * so it holds for the transition period after it.
  */
 export class PressureTracker {
   private lastMet: Partial<Record<PressureType, number>> = {};
+  private tracker?: { thresholds: readonly Threshold[]; tracker: ThresholdTracker };
+
+  constructor(private readonly transitionMs = PRESSURE_TRANSITION_PERIOD_MS) {}
+
+  /** One look at the signals: whether each condition holds (undefined: its signals were not measured). */
+  look(thresholds: readonly Threshold[], observations: Observations, now: number): Record<PressureType, boolean | undefined> {
+    if (this.tracker?.thresholds !== thresholds) this.tracker = { thresholds, tracker: new ThresholdTracker(thresholds) };
+    const { met } = this.tracker.tracker.observe(observations, now);
+    const measured = new Set(Object.keys(observations).map((s) => SIGNAL_CONDITION[s as Signal]));
+    const out = {} as Record<PressureType, boolean | undefined>;
+    for (const type of Object.keys(CONDITIONS) as PressureType[]) {
+      out[type] = this.observe(type, measured.has(type) ? met.some((t) => SIGNAL_CONDITION[t.signal] === type) : undefined, now);
+    }
+    return out;
+  }
 
   /** Records an observation (undefined: nothing measured) and says if the node is under pressure. */
   observe(type: PressureType, met: boolean | undefined, now: number): boolean | undefined {
     if (met) this.lastMet[type] = now;
     const last = this.lastMet[type];
-    if (last !== undefined && now - last < PRESSURE_TRANSITION_PERIOD_MS) return true;
+    if (last !== undefined && now - last < this.transitionMs) return true;
     return met;
   }
 }
@@ -91,15 +113,20 @@ export function buildNodeStatus(
   const conditions = [...(prev?.conditions ?? [])];
   const m = inputs.measurements;
   const fs = inputs.imageFs;
-  const memoryMet = m ? thresholdMet(settings.evictionHard, 'memory.available', m.memoryAvailableBytes, m.memoryCapacityBytes) : undefined;
-  const diskMet = fs
-    ? ['nodefs.available', 'imagefs.available'].some((s) => thresholdMet(settings.evictionHard, s as Threshold['signal'], fs.availableBytes, fs.capacityBytes)) ||
-      ['nodefs.inodesFree', 'imagefs.inodesFree'].some((s) => thresholdMet(settings.evictionHard, s as Threshold['signal'], fs.inodesFree, fs.inodes))
-    : undefined;
-  const pidMet = m ? thresholdMet(settings.evictionHard, 'pid.available', m.pidAvailable, m.pidMax) : undefined;
-  setPressure(conditions, 'MemoryPressure', pressure.observe('MemoryPressure', memoryMet ?? (m ? false : undefined), nowMs), now);
-  setPressure(conditions, 'DiskPressure', pressure.observe('DiskPressure', diskMet, nowMs), now);
-  setPressure(conditions, 'PIDPressure', pressure.observe('PIDPressure', pidMet ?? (m ? false : undefined), nowMs), now);
+  const observations: Observations = {};
+  if (m) {
+    observations['memory.available'] = { available: m.memoryAvailableBytes, capacity: m.memoryCapacityBytes };
+    observations['pid.available'] = { available: m.pidAvailable, capacity: m.pidMax };
+  }
+  if (fs) {
+    // Docker's data root holds images and containers' layers alike: nodefs and imagefs are one filesystem here.
+    observations['nodefs.available'] = observations['imagefs.available'] = { available: fs.availableBytes, capacity: fs.capacityBytes };
+    observations['nodefs.inodesFree'] = observations['imagefs.inodesFree'] = { available: fs.inodesFree, capacity: fs.inodes };
+  }
+  const under = pressure.look(settings.evictionThresholds ?? settings.evictionHard, observations, nowMs);
+  setPressure(conditions, 'MemoryPressure', under.MemoryPressure, now);
+  setPressure(conditions, 'DiskPressure', under.DiskPressure, now);
+  setPressure(conditions, 'PIDPressure', under.PIDPressure, now);
   setReady(conditions, readyErrors(inputs, capacity), now);
 
   const runtime = inputs.runtime.state === 'answered' ? inputs.runtime.version : undefined;

@@ -157,8 +157,15 @@ describe('node-pressure eviction (memory)', () => {
     const terminated = evicted.status!.containerStatuses![0]!.state!.terminated!;
     expect(terminated.exitCode).toBe(137);
     expect(terminated.message).toMatch(/^\d+\n$/);
-    const killedAfter = new Date(terminated.finishedAt!).getTime() - Number(terminated.message!.trim()) * 1000;
+    const termAt = Number(terminated.message!.trim()) * 1000;
+    // The status (Failed, DisruptionTarget) was decided before the kill began (SyncTerminatingPod's order).
+    expect(evictedAt).toBeLessThanOrEqual(termAt + 1000);
+    const killedAfter = new Date(terminated.finishedAt!).getTime() - termAt;
     expect(killedAfter).toBeGreaterThanOrEqual(3_000);
     expect(killedAfter).toBeLessThan(25_000);
+    // Failed for good: the node's resyncs (every 2 s here) never take it out of the terminal phase.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const later = await read('soft-hog');
+    expect([later.status?.phase, later.status?.reason, later.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.lastTransitionTime]).toEqual(['Failed', 'Evicted', evicted.status!.conditions!.find((c) => c.type === 'DisruptionTarget')!.lastTransitionTime]);
   }, 300_000);
 });

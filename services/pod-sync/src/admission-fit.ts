@@ -42,17 +42,16 @@ function maxInto(to: Amounts, from: Amounts): void {
 const requestsOf = (c: V1Container): Amounts => new Map(Object.entries((c.resources?.requests ?? {}) as Record<string, string>).map(([k, v]) => [k, amount(k, v)]));
 
 /**
- * resourcehelper.PodRequests: the app containers' requests plus the sidecars', or an
- * init container's (with the sidecars started before it) when larger, plus the pod's
- * overhead; pod-level resources (spec.resources) stand for cpu and memory when set.
+ * What resourcehelper.PodRequests and PodLimits share: the app containers' amounts plus
+ * the sidecars', or an init container's (with the sidecars started before it) when larger.
  */
-export function podRequests(pod: V1Pod): Amounts {
-  const reqs: Amounts = new Map();
-  for (const c of pod.spec?.containers ?? []) add(reqs, requestsOf(c));
+function containersTotal(pod: V1Pod, of: (c: V1Container) => Amounts): Amounts {
+  const total: Amounts = new Map();
+  for (const c of pod.spec?.containers ?? []) add(total, of(c));
   const sidecars: Amounts = new Map();
   const initMax: Amounts = new Map();
   for (const c of pod.spec?.initContainers ?? []) {
-    const r = requestsOf(c);
+    const r = of(c);
     if (c.restartPolicy === 'Always') {
       add(sidecars, r);
       maxInto(initMax, sidecars);
@@ -62,12 +61,35 @@ export function podRequests(pod: V1Pod): Amounts {
       maxInto(initMax, withSidecars);
     }
   }
-  add(reqs, sidecars);
-  maxInto(reqs, initMax);
+  add(total, sidecars);
+  maxInto(total, initMax);
+  return total;
+}
+
+const overheadOf = (pod: V1Pod): Amounts => new Map(Object.entries((pod.spec?.overhead ?? {}) as Record<string, string>).map(([k, v]) => [k, amount(k, v)]));
+
+/**
+ * resourcehelper.PodRequests: the containers' requests (containersTotal) plus the pod's
+ * overhead; pod-level resources (spec.resources) stand for cpu and memory when set.
+ */
+export function podRequests(pod: V1Pod): Amounts {
+  const reqs = containersTotal(pod, requestsOf);
   const podLevel = (pod.spec as { resources?: { requests?: Record<string, string> } } | undefined)?.resources?.requests ?? {};
   for (const k of ['cpu', 'memory']) if (podLevel[k] !== undefined) reqs.set(k, amount(k, podLevel[k]));
-  add(reqs, new Map(Object.entries((pod.spec?.overhead ?? {}) as Record<string, string>).map(([k, v]) => [k, amount(k, v)])));
+  add(reqs, overheadOf(pod));
   return reqs;
+}
+
+const limitsOf = (c: V1Container): Amounts => new Map(Object.entries((c.resources?.limits ?? {}) as Record<string, string>).map(([k, v]) => [k, amount(k, v)]));
+
+/**
+ * resourcehelper.PodLimits for the resources some container limits: the containers'
+ * limits (containersTotal), the pod's overhead added to those present.
+ */
+export function podLimits(pod: V1Pod): Amounts {
+  const limits = containersTotal(pod, limitsOf);
+  for (const [k, v] of overheadOf(pod)) if (limits.has(k)) limits.set(k, limits.get(k)! + v);
+  return limits;
 }
 
 /** noderesources.fitsRequest: pods first, then cpu, memory, ephemeral-storage and the node's extended resources. */

@@ -121,6 +121,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const evictions = new EvictionManager({
     thresholds: thresholdsOf(config),
     maxPodGracePeriodSeconds: config.SPLITLET_EVICTION_MAX_POD_GRACE_PERIOD,
+    volumePath: (pod, v) => container.resolve<VolumeManager>(SYNC.Volumes).volumePath(pod, v),
     hostRoot: config.SPLITLET_HOST_ROOT,
     runtime: container.resolve(SYNC.Runtime),
     pods: () => informer.list(),

@@ -37,6 +37,7 @@ function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigin
     thresholds: o.thresholds ?? parseThresholds('memory.available<100Mi'),
     maxPodGracePeriodSeconds: o.maxPodGracePeriodSeconds ?? 0,
     hostRoot: root,
+    volumePath: (_pod, v) => join(root, 'volumes', v.name),
     runtime: { listContainerStats: async () => ({ stats: Object.entries(usage).map(([uid, used]) => stats(uid, used)) }) } as never,
     pods: () => pods,
     active: () => true,

@@ -1,10 +1,11 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { ServiceClient } from '@splitlet/bus';
 import type { RuntimeService } from '@splitlet/contracts';
 import { HARD_EVICTION_GRACE_SECONDS, isCriticalPod, isHardThreshold, memoryEvictionMessage, rankMemoryPressure, ThresholdTracker, thresholdToReclaim, type PodUsage, type Threshold } from '@splitlet/eviction';
 import { nodeMemory, readMeminfo, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { podRequests } from './admission-fit';
+import { diskUsage, hasLocalStorageLimits, localStorageViolation, measuredVolumes, type ContainerDiskUse, type PodStorageUse } from './local-storage';
 import type { Eviction } from './pod-syncer';
 
 const LABEL_UID = 'io.kubernetes.pod.uid';
@@ -22,6 +23,8 @@ export interface EvictionDeps {
   pods: () => readonly V1Pod[];
   /** Whether pod-sync runs the pod (admitted, not refused): only such pods are evicted. */
   active: (pod: V1Pod) => boolean;
+  /** Where a volume of the pod is on the host (VolumeManager.volumePath). */
+  volumePath: (pod: V1Pod, volume: V1Volume) => string;
   /** Hands the eviction to the pod's worker (PodSyncer.evict, then a sync). */
   evict: (pod: V1Pod, eviction: Eviction) => void;
   clock: Clock;
@@ -54,23 +57,30 @@ export class EvictionManager implements Runnable {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    if (!this.memoryThresholds.length) return;
     while (!signal.aborted) {
       await this.synchronize().catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'eviction manager: observation failed'));
       await this.deps.clock.sleep(this.deps.intervalMs, signal).catch(() => undefined);
     }
   }
 
-  /** One look: the pod evicted, if any. */
+  /** One look: the pod evicted, if any (the first, when local storage limits evicted several). */
   async synchronize(): Promise<V1Pod | undefined> {
-    const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
-    const { actionable } = this.tracker.observe({ 'memory.available': { available: availableBytes, capacity: capacityBytes } }, this.deps.clock.now());
-    const threshold = thresholdToReclaim(actionable, 'memory.available');
-    if (!threshold) return undefined;
+    // The thresholds' bookkeeping first, whatever acts this look (the kubelet's order).
+    let memory: { threshold: Threshold | undefined; availableBytes: bigint; capacityBytes: bigint } | undefined;
+    if (this.memoryThresholds.length) {
+      const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
+      const { actionable } = this.tracker.observe({ 'memory.available': { available: availableBytes, capacity: capacityBytes } }, this.deps.clock.now());
+      memory = { threshold: thresholdToReclaim(actionable, 'memory.available'), availableBytes, capacityBytes };
+    }
     const candidates = this.deps.pods().filter((p) => {
       const uid = p.metadata?.uid ?? '';
       return !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '') && !this.chosen.has(uid) && this.deps.active(p);
     });
+    const overLimits = await this.localStorageEviction(candidates);
+    if (overLimits.length) return overLimits[0];
+    const threshold = memory?.threshold;
+    if (!memory || !threshold) return undefined;
+    const { availableBytes, capacityBytes } = memory;
     if (!candidates.length) return undefined;
     const usage = await this.usage(candidates);
     for (const u of rankMemoryPressure(usage)) {
@@ -95,6 +105,47 @@ export class EvictionManager implements Runnable {
     if (isHardThreshold(threshold)) return HARD_EVICTION_GRACE_SECONDS;
     const own = pod.spec?.terminationGracePeriodSeconds;
     return own === undefined ? this.deps.maxPodGracePeriodSeconds : Math.min(this.deps.maxPodGracePeriodSeconds, own);
+  }
+
+  /**
+   * localStorageEviction (LocalStorageCapacityIsolation): every candidate with an
+   * emptyDir sizeLimit or an ephemeral-storage limit is measured — its running
+   * containers' writable layers and logs (runtime-executor's stats with `filesystem`),
+   * its emptyDir and ConfigMap volumes (du) — and each one over a limit is evicted at
+   * once (1 s of grace, no DisruptionTarget condition, as the kubelet's).
+   */
+  private async localStorageEviction(candidates: readonly V1Pod[]): Promise<V1Pod[]> {
+    const evicted: V1Pod[] = [];
+    for (const pod of candidates.filter(hasLocalStorageLimits)) {
+      const message = localStorageViolation(pod, await this.storageUse(pod));
+      if (!message) continue;
+      const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+      if (isCriticalPod(pod)) {
+        this.deps.logger.warn({ pod: name }, 'eviction manager: cannot evict a critical pod');
+        continue;
+      }
+      this.chosen.add(pod.metadata!.uid!);
+      this.deps.logger.info({ pod: name, message }, 'eviction manager: evicting a pod over its local storage limit');
+      this.deps.evict(pod, { message, gracePeriodSeconds: HARD_EVICTION_GRACE_SECONDS, disruption: false });
+      evicted.push(pod);
+    }
+    return evicted;
+  }
+
+  private async storageUse(pod: V1Pod): Promise<PodStorageUse> {
+    const containers = new Map<string, ContainerDiskUse>();
+    for (const st of pod.status?.containerStatuses ?? []) {
+      const id = st.containerID?.replace(/^docker:\/\//, '');
+      if (!st.state?.running || !id) continue;
+      const { stats } = await this.deps.runtime.listContainerStats({ containerId: id, filesystem: true });
+      for (const s of stats) containers.set(st.name, { rootfs: s.writableLayerUsedBytes, logs: s.logUsedBytes });
+    }
+    const volumes = new Map<string, bigint>();
+    for (const v of measuredVolumes(pod)) {
+      const used = await diskUsage(this.deps.volumePath(pod, v));
+      if (used !== undefined) volumes.set(v.name, used);
+    }
+    return { containers, volumes };
   }
 
   /** The pod is gone from the API server. */

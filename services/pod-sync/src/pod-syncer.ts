@@ -60,9 +60,15 @@ const toKubeTime = (nanos: bigint): Date | undefined => (nanos > 0n ? new Date(N
  * handed to status-reporter.
  */
 /** An eviction the eviction manager decided: the message (status, condition and Event) and the grace period. */
+const isTerminalPhase = (phase: string | undefined): boolean => phase === 'Failed' || phase === 'Succeeded';
+
 export interface Eviction {
   message: string;
   gracePeriodSeconds: number;
+  /** Whether the status carries the DisruptionTarget condition (node pressure: yes; a local storage limit: no). */
+  disruption?: boolean;
+  /** When it was decided (ms): the condition's lastTransitionTime. */
+  decidedAt?: number;
 }
 
 @injectable()
@@ -263,7 +269,8 @@ export class PodSyncer {
    * containers within the eviction's grace period and fails it, Evicted.
    */
   evict(pod: V1Pod, eviction: Eviction): void {
-    this.evictions.set(pod.metadata!.uid!, eviction);
+    // The condition's time is the decision's: every later sync reports the same one.
+    this.evictions.set(pod.metadata!.uid!, { ...eviction, decidedAt: eviction.decidedAt ?? this.clock.now() });
     // The Event goes with the decision (evictPod records it before the kill), once: a
     // sync that fails midway and is retried does not record it again.
     this.logger.info({ pod: key(pod), message: eviction.message }, 'pod evicted');
@@ -271,23 +278,30 @@ export class PodSyncer {
   }
 
   /**
-   * evictPod's kill (its Event went with the decision): the containers stopped with
-   * the eviction's grace period (1 s for a hard threshold), the sandbox stopped, and the
-   * status Failed, reason Evicted, with the message and the DisruptionTarget condition
-   * (TerminationByKubelet). The pod object stays, as the kubelet leaves it.
+   * evictPod's kill (its Event went with the decision), in SyncTerminatingPod's order:
+   * the status first — Failed, reason Evicted, the message and, for a node-pressure
+   * eviction, the DisruptionTarget condition (TerminationByKubelet) — written while the
+   * containers still run, then the containers stopped with the eviction's grace period
+   * (1 s for a hard threshold), the sandbox stopped, and the status again with what
+   * they ended as. The pod object stays, as the kubelet leaves it.
    */
   private async failForEviction(pod: V1Pod, e: Eviction): Promise<void> {
     const uid = pod.metadata!.uid!;
-    const running = (await this.containersOf(uid)).filter((c) => c.state === ContainerState.RUNNING);
-    if (running.length) await this.killer.killContainers(pod, running, e.gracePeriodSeconds);
-    for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
-    const now = new Date(Math.floor(this.clock.now() / 1000) * 1000);
-    await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, {
+    const now = new Date(Math.floor((e.decidedAt ?? this.clock.now()) / 1000) * 1000);
+    const status = {
       phase: 'Failed',
       reason: EVICTED,
       message: e.message,
-      conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: e.message, lastTransitionTime: now, ...(pod.metadata?.generation !== undefined ? { observedGeneration: pod.metadata.generation } : {}) }],
-    });
+      ...(e.disruption === false
+        ? {}
+        : { conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: e.message, lastTransitionTime: now, ...(pod.metadata?.generation !== undefined ? { observedGeneration: pod.metadata.generation } : {}) }] }),
+    };
+    const containers = await this.containersOf(uid);
+    const running = containers.filter((c) => c.state === ContainerState.RUNNING);
+    if (running.length) await this.report(pod, await this.sandboxesOf(uid), containers, new Map(), false, status);
+    if (running.length) await this.killer.killContainers(pod, running, e.gracePeriodSeconds);
+    for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+    await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, status);
   }
 
   /**
@@ -752,7 +766,21 @@ export class PodSyncer {
     // The old status: what this worker generated last, else (a restart) the API's.
     const mine = this.generated.get(uid);
     const oldStatus = mine ? { ...pod.status, conditions: mine.conditions, startTime: mine.startTime } : pod.status;
-    const phase = override ? (override.phase as ReturnType<typeof podPhase>) : podPhase(pod, statuses, initStatuses, terminated);
+    // generateAPIPodStatus: no way out of a terminal phase — this worker's last, or the
+    // API's — and the same phase keeps its reason and message.
+    const oldPhase = mine?.phase ?? pod.status?.phase;
+    let phase = override ? (override.phase as ReturnType<typeof podPhase>) : podPhase(pod, statuses, initStatuses, terminated);
+    if (!isTerminalPhase(phase)) {
+      if (isTerminalPhase(mine?.phase)) phase = mine!.phase as typeof phase;
+      else if (isTerminalPhase(pod.status?.phase)) phase = pod.status!.phase as typeof phase;
+    }
+    let reason = override?.reason;
+    let message = override?.message;
+    if (!override && phase === oldPhase) {
+      const last = this.lastStatus.get(uid);
+      reason = last?.reason || pod.status?.reason || undefined;
+      message = last?.message || pod.status?.message || undefined;
+    }
     this.metrics.phase(uid, mine?.phase ?? pod.status?.phase, phase, now);
     this.metrics.statusUpdated(uid, statuses, now);
     const sandboxView = sandboxes.map(asSandboxView);
@@ -771,8 +799,8 @@ export class PodSyncer {
       pod,
       toWirePodStatus({
         phase,
-        reason: override?.reason,
-        message: override?.message,
+        reason,
+        message,
         conditions,
         hostIP,
         hostIPs: hostIP ? [{ ip: hostIP }] : [],

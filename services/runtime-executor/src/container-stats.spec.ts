@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DockerApi } from './docker';
 import { LABEL, TYPE_CONTAINER } from './docker-mapping';
@@ -11,7 +14,7 @@ const GONE = 'a3'.repeat(32);
 const labels = { [LABEL.node]: NODE, [LABEL.type]: TYPE_CONTAINER, [LABEL.containerName]: 'app', 'io.kubernetes.pod.name': 'web' };
 
 /** Docker's answers as the engine gives them: cgroup v1 stats names for one container, v2 for the other. */
-function fakeDocker(v2: boolean): DockerApi {
+function fakeDocker(v2: boolean, logPath?: string): DockerApi {
   return {
     listContainers: async () => [
       { Id: RUNNING, State: 'running' },
@@ -19,9 +22,10 @@ function fakeDocker(v2: boolean): DockerApi {
       { Id: GONE, State: 'running' },
     ],
     getContainer: (id: string) => ({
-      inspect: async () => {
+      inspect: async (opts?: { size?: boolean }) => {
         if (id === GONE) throw Object.assign(new Error('No such container'), { statusCode: 404 });
-        return { Id: id, Name: '/k8s_app_web_ns_uid_0', State: { Running: id === RUNNING, StartedAt: '2026-12-03T10:00:00.5Z' }, Config: { Labels: labels } };
+        const sized = opts?.size ? { SizeRw: 12_345_678 } : {};
+        return { Id: id, Name: '/k8s_app_web_ns_uid_0', State: { Running: id === RUNNING, StartedAt: '2026-12-03T10:00:00.5Z' }, Config: { Labels: labels }, LogPath: logPath, ...sized };
       },
       stats: async (opts: unknown) => {
         expect(opts).toEqual({ stream: false, 'one-shot': true });
@@ -54,6 +58,16 @@ describe('container stats', () => {
         },
       ]);
     }
+  });
+
+  it('ContainerStatsReader - with filesystem: the writable layer (Docker\'s SizeRw) and the log file\'s size; without, neither', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stats-'));
+    writeFileSync(join(dir, 'c-json.log'), 'x'.repeat(4321));
+    const docker = fakeDocker(true, join(dir, 'c-json.log'));
+    const [withFs] = await new ContainerStatsReader(docker, new Owned(docker, NODE)).list(RUNNING, true);
+    expect([withFs?.writableLayerUsedBytes, withFs?.logUsedBytes]).toEqual([12_345_678n, 4321n]);
+    const [without] = await new ContainerStatsReader(docker, new Owned(docker, NODE)).list(RUNNING);
+    expect([without?.writableLayerUsedBytes, without?.logUsedBytes]).toEqual([undefined, undefined]);
   });
 
   it('ContainerStatsReader - one container by id; an id not shaped as Docker\'s is refused before Docker', async () => {

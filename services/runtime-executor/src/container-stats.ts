@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { inject, injectable } from 'tsyringe';
 import type Docker from 'dockerode';
 import type { ContainerStats } from '@splitlet/contracts';
@@ -7,6 +8,9 @@ import { Owned } from './owned';
 import { requireContainerId } from './request-validation';
 import { RT } from './tokens';
 
+/** Docker's inspect with `size=true`: SizeRw is the writable layer's bytes. */
+type SizedInspect = Docker.ContainerInspectInfo & { SizeRw?: number };
+
 /** What Docker's one-shot stats answer holds of it (cgroup v1 and v2 names). */
 interface DockerStats {
   read?: string;
@@ -14,7 +18,8 @@ interface DockerStats {
   memory_stats?: { usage?: number; stats?: Record<string, number | undefined> };
 }
 
-type Stats = Omit<ContainerStats, '$typeName' | 'metadata'> & { metadata: { name: string; attempt: number } };
+type Stats = Omit<ContainerStats, '$typeName' | 'metadata' | 'writableLayerUsedBytes' | 'logUsedBytes'> &
+  Partial<Pick<ContainerStats, 'writableLayerUsedBytes' | 'logUsedBytes'>> & { metadata: { name: string; attempt: number } };
 
 /**
  * The CRI's ListContainerStats over Docker: one sample of each running container of
@@ -29,15 +34,15 @@ export class ContainerStatsReader {
     @inject(Owned) private readonly owned: Owned,
   ) {}
 
-  async list(containerId: string): Promise<Stats[]> {
+  async list(containerId: string, filesystem = false): Promise<Stats[]> {
     const only = containerId ? requireContainerId(containerId, 'container') : undefined;
     const running = (await this.owned.list(TYPE_CONTAINER, {})).filter((c) => c.State === 'running' && (!only || c.Id === only));
-    const sampled = await Promise.all(running.map((c) => this.sample(c)));
+    const sampled = await Promise.all(running.map((c) => this.sample(c, filesystem)));
     return sampled.filter((s): s is Stats => s !== undefined);
   }
 
-  private async sample(c: Docker.ContainerInfo): Promise<Stats | undefined> {
-    const info = await this.owned.inspect(c.Id, TYPE_CONTAINER);
+  private async sample(c: Docker.ContainerInfo, filesystem: boolean): Promise<Stats | undefined> {
+    const info: SizedInspect | undefined = filesystem ? await this.inspectWithSize(c.Id) : await this.owned.inspect(c.Id, TYPE_CONTAINER);
     if (!info?.State.Running) return undefined;
     let raw: Docker.ContainerStats;
     try {
@@ -47,7 +52,35 @@ export class ContainerStatsReader {
       if (isNotFound((err as Error).cause)) return undefined;
       throw err;
     }
-    return toContainerStats(info, raw as unknown as DockerStats);
+    const stats = toContainerStats(info, raw as unknown as DockerStats);
+    if (!filesystem) return stats;
+    return { ...stats, writableLayerUsedBytes: BigInt(Math.max(0, info.SizeRw ?? 0)), logUsedBytes: await fileSize(info.LogPath) };
+  }
+
+  /** Inspect with the writable layer's size (SizeRw; Docker sums its files). */
+  private async inspectWithSize(id: string): Promise<SizedInspect | undefined> {
+    try {
+      // dockerode passes the options on as the query (its typings know only abortSignal).
+      const info = (await dockerCall(() => this.docker.getContainer(id).inspect({ size: true } as Docker.ContainerInspectOptions))) as SizedInspect;
+      return this.owned.isOwned(info.Config.Labels, TYPE_CONTAINER) ? info : undefined;
+    } catch (err) {
+      if (isNotFound((err as Error).cause)) return undefined;
+      throw err;
+    }
+  }
+}
+
+/**
+ * The size of the container's log file (Docker's json-file log under its data root,
+ * which the executor reads; its rotated files are not counted). 0 when it cannot be
+ * read: no log driver file, or a data root this process does not see.
+ */
+async function fileSize(path: string | undefined): Promise<bigint> {
+  if (!path) return 0n;
+  try {
+    return BigInt((await stat(path)).size);
+  } catch {
+    return 0n;
   }
 }
 

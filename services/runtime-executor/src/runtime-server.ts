@@ -82,7 +82,7 @@ export class RuntimeServer implements Runnable {
           if (req.timeout < 0n) throw new HandlerError(ErrorCode.InvalidArgument, `invalid timeout ${req.timeout}: seconds, 0 for none`);
           return this.containers.execSync(req);
         },
-        listContainerStats: async (req) => ({ stats: await this.stats.list(req.containerId) }),
+        listContainerStats: async (req) => ({ stats: await this.stats.list(req.containerId, req.filesystem) }),
         containerLogTail: async (req) => ({ log: await this.containers.logTail(requireContainerId(req.containerId, 'container'), req.lines, req.maxBytes) }),
       },
       { logger: this.logger },

@@ -86,4 +86,25 @@ describe('Events on a splitlet node', () => {
     for (let i = 1; i <= 9; i++) expect(rows.filter((r) => row(mountFailure(i), 1).test(r))).toHaveLength(1);
     expect(rows.filter((r) => row(COMBINED + mountFailure(13), 4, combined.metadata.name).test(r))).toHaveLength(1);
   });
+
+  it('registrar - the kubelet\'s Node events: Starting, each condition as registered, NodeReady; cordon and uncordon, as `kubectl describe node` lists them', async () => {
+    // The kubelet's (the node controller records RegisteredNode on the same Node).
+    const nodeEvents = async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.kind=Node,involvedObject.name=${nodeName},source=kubelet` })).items;
+    const status = (e: string) => [e, `Node ${nodeName} status is now: ${e}`];
+    const registered = [['Starting', 'Starting kubelet.'], ...['NodeHasSufficientMemory', 'NodeHasNoDiskPressure', 'NodeHasSufficientPID', 'NodeReady'].map(status)];
+    const seen = await waitFor('the registration events', async () => {
+      const items = await nodeEvents();
+      return items.length >= registered.length ? items : undefined;
+    }, 30_000);
+    expect(seen.map((e) => [e.reason, e.message]).sort()).toEqual(registered.sort());
+    for (const e of seen) expect(e).toMatchObject({ type: 'Normal', source: { component: 'kubelet', host: nodeName }, involvedObject: { kind: 'Node', name: nodeName, uid: nodeName } });
+    try {
+      expect((await kubectl(lab.adminKubeconfig, ['cordon', nodeName])).code).toBe(0);
+      await waitFor('NodeNotSchedulable', async () => ((await nodeEvents()).some((e) => e.reason === 'NodeNotSchedulable' && e.message === status('NodeNotSchedulable')[1]) ? true : undefined), 30_000);
+    } finally {
+      await kubectl(lab.adminKubeconfig, ['uncordon', nodeName]);
+    }
+    await waitFor('NodeSchedulable', async () => ((await nodeEvents()).some((e) => e.reason === 'NodeSchedulable' && e.message === status('NodeSchedulable')[1]) ? true : undefined), 30_000);
+  });
 });
+

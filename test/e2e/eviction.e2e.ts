@@ -95,6 +95,16 @@ describe('node-pressure eviction (memory)', () => {
 
     // registrar reports MemoryPressure from the same threshold: a new BestEffort pod is refused.
     await waitFor('MemoryPressure', async () => ((await core.readNode({ name: nodeName })).status?.conditions?.find((c) => c.type === 'MemoryPressure')?.status === 'True' ? true : undefined), 40_000);
+    // The Node's Events, as `kubectl describe node` lists them: the eviction manager's attempts, registrar's transition.
+    const nodeEvents = async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.kind=Node,involvedObject.name=${nodeName}` })).items;
+    const want = [
+      ['Warning', 'EvictionThresholdMet', 'Attempting to reclaim memory'],
+      ['Normal', 'NodeHasInsufficientMemory', `Node ${nodeName} status is now: NodeHasInsufficientMemory`],
+    ];
+    await waitFor('EvictionThresholdMet and NodeHasInsufficientMemory', async () => {
+      const got = (await nodeEvents()).map((e) => JSON.stringify([e.type, e.reason, e.message]));
+      return want.every((w) => got.includes(JSON.stringify(w))) ? true : undefined;
+    }, 30_000);
     await core.createNamespacedPod({ namespace, body: { metadata: { name: 'late', namespace }, spec: { nodeName, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'] }] } } });
     const late = await waitFor('late refused', async () => {
       const p = await read('late');

@@ -420,17 +420,24 @@ describe('pod specs on a splitlet node', () => {
     expect((await refused('elsewhere', 'NodeAffinity')).status?.message).toBe('Pod was rejected: Predicate NodeAffinity failed: node(s) didn\'t match Pod\'s node affinity/selector');
   });
 
-  it('status-reporter - a message and reason the node\'s status no longer has are removed from the API server at its next write', async () => {
-    await core.createNamespacedPod({ namespace, body: { metadata: { name: 'stale', namespace }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers: [app({})] } } });
-    const p = await until('stale', 'Running', (x) => x.status?.phase === 'Running');
+  it('pod-sync - a message and reason another writer put on the status stay while the phase does not change, and go with the next phase, as the kubelet\'s generateAPIPodStatus', async () => {
+    await core.createNamespacedPod({
+      namespace,
+      body: { metadata: { name: 'stale', namespace }, spec: { nodeName, restartPolicy: 'Never', terminationGracePeriodSeconds: 1, containers: [app({}), app({ name: 'second' })] } },
+    });
+    const p = await until('stale', 'Running', (x) => x.status?.phase === 'Running' && (x.status.containerStatuses ?? []).every((c) => c.state?.running));
     const patched = await kubectlAdmin(['-n', namespace, 'patch', 'pod', 'stale', '--subresource=status', '--type=merge', '-p', '{"status":{"message":"stale words","reason":"Stale"}}']);
     expect(patched.code, patched.stderr).toBe(0);
-    expect((await read('stale')).status).toMatchObject({ message: 'stale words', reason: 'Stale' });
-    // A change on the node (its container restarted) makes status-reporter write again.
-    await runCommand('docker', ['kill', p.status!.containerStatuses![0]!.containerID!.replace('docker://', '')]);
-    const after = await until('stale', 'restarted', (x) => (x.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1);
-    expect(after.status?.message).toBeUndefined();
-    expect(after.status?.reason).toBeUndefined();
+    const id = (name: string) => p.status!.containerStatuses!.find((c) => c.name === name)!.containerID!.replace('docker://', '');
+    // One container ends: a new status, still Running — the reason and message stay.
+    await runCommand('docker', ['kill', id('app')]);
+    const running = await until('stale', 'app terminated', (x) => Boolean(x.status?.containerStatuses?.find((c) => c.name === 'app')?.state?.terminated));
+    expect([running.status?.phase, running.status?.reason, running.status?.message]).toEqual(['Running', 'Stale', 'stale words']);
+    // The other ends too: Failed, and the reason and message that went with Running are gone.
+    await runCommand('docker', ['kill', id('second')]);
+    const failed = await until('stale', 'Failed', (x) => x.status?.phase === 'Failed');
+    expect(failed.status?.message).toBeUndefined();
+    expect(failed.status?.reason).toBeUndefined();
   });
 
   it('pod-sync - spec.os.name windows is PodOSNotSupported, a kubernetes.io/os label of another OS PodOSSelectorNodeLabelDoesNotMatch; a rejected pod deletes as any other', async () => {

@@ -46,3 +46,19 @@ export function uniqueNanos(): bigint {
 
 /** The kubelet's field path for a container of a pod spec. */
 export const containerFieldPath = (name: string, init = false, ephemeral = false): string => `spec.${init ? 'initContainers' : ephemeral ? 'ephemeralContainers' : 'containers'}{${name}}`;
+
+/**
+ * Records an event about this node's Node object, as the kubelet's recorder.Eventf on
+ * its nodeRef (kind Node, UID = the node's name; written to "default"). As
+ * recordPodEvent: through the node's Events stream, best effort.
+ */
+export function recordNodeEvent(nc: NatsConnection, nodeName: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  void publishEnsuring(nc, () => ensureKubeEventsStream(nc, nodeName), kubeEventsSubject(nodeName), KubeEventSchema, {
+    involvedObject: { kind: 'Node', apiVersion: 'v1', namespace: '', name: nodeName, uid: nodeName, resourceVersion: '', fieldPath: '' },
+    type,
+    reason,
+    message,
+    timestamp: uniqueNanos(),
+  }, { msgId: randomUUID() }).catch(() => undefined);
+}
+

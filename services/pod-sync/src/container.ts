@@ -2,7 +2,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, recordPodEvent, serveMetrics } from '@splitlet/bus';
+import { createRpcClient, recordNodeEvent, recordPodEvent, serveMetrics } from '@splitlet/bus';
 import { thresholdsOf } from '@splitlet/config';
 import { ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
@@ -127,6 +127,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     pods: () => informer.list(),
     // Started by the node: admitted (a pod refused at admission is Failed, not a candidate).
     active: (p) => Boolean(p.status?.startTime),
+    nodeEvent: (type, reason, message) => recordNodeEvent(nc, node, type, reason, message),
     evict: (pod, eviction) => {
       syncer.evict(pod, eviction);
       workers.update(pod);

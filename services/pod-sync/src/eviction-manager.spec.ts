@@ -31,6 +31,7 @@ const stats = (uid: string, used: bigint) => create(ContainerStatsSchema, { id: 
 
 function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigint>, o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number } = {}) {
   const evicted: { pod: string; eviction: Eviction }[] = [];
+  const nodeEvents: string[] = [];
   const root = hostRoot(availableMi);
   const clock = new FakeClock();
   const m = new EvictionManager({
@@ -38,6 +39,7 @@ function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigin
     maxPodGracePeriodSeconds: o.maxPodGracePeriodSeconds ?? 0,
     hostRoot: root,
     volumePath: (_pod, v) => join(root, 'volumes', v.name),
+    nodeEvent: (type, reason, message) => nodeEvents.push(`${type} ${reason}: ${message}`),
     runtime: { listContainerStats: async () => ({ stats: Object.entries(usage).map(([uid, used]) => stats(uid, used)) }) } as never,
     pods: () => pods,
     active: () => true,
@@ -46,7 +48,7 @@ function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigin
     logger: createLogger('pod-sync', { level: 'silent' }),
     intervalMs: 10_000,
   });
-  return { m, evicted, clock, setAvailable: (mi: number) => setAvailable(root, mi) };
+  return { m, evicted, nodeEvents, clock, setAvailable: (mi: number) => setAvailable(root, mi) };
 }
 
 describe('EvictionManager (memory.available)', () => {
@@ -90,14 +92,17 @@ describe('EvictionManager (memory.available)', () => {
     };
 
     it('EvictionManager - a soft threshold evicts only once met for its whole grace period, with the pod\'s grace up to --eviction-max-pod-grace-period', async () => {
-      const { m, evicted, clock } = manager(400, [withGrace('short', 5), withGrace('long', 60)], { 'uid-short': 300n * Mi, 'uid-long': 200n * Mi }, { thresholds: soft('30s'), maxPodGracePeriodSeconds: 20 });
+      const { m, evicted, nodeEvents, clock } = manager(400, [withGrace('short', 5), withGrace('long', 60)], { 'uid-short': 300n * Mi, 'uid-long': 200n * Mi }, { thresholds: soft('30s'), maxPodGracePeriodSeconds: 20 });
       await m.synchronize();
       await clock.advance(29_000);
       expect(await m.synchronize()).toBeUndefined();
+      // Met, not yet for its grace period: no attempt to reclaim.
+      expect(nodeEvents).toEqual([]);
       await clock.advance(1_000);
       await m.synchronize();
       // The grace period: the pod's 5 s (below the 20 s maximum), then the maximum for the pod that asks 60 s.
       expect(evicted.map((e) => [e.pod, e.eviction.gracePeriodSeconds])).toEqual([['short', 5]]);
+      expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim memory']);
       expect(evicted[0]!.eviction.message).toBe('The node was low on resource: memory. Threshold quantity: 500Mi, available: 400Mi. Container app was using 300Mi, request is 0, has larger consumption of memory. ');
       await m.synchronize();
       expect(evicted.map((e) => [e.pod, e.eviction.gracePeriodSeconds])).toEqual([['short', 5], ['long', 20]]);

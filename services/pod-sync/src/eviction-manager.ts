@@ -25,6 +25,8 @@ export interface EvictionDeps {
   active: (pod: V1Pod) => boolean;
   /** Where a volume of the pod is on the host (VolumeManager.volumePath). */
   volumePath: (pod: V1Pod, volume: V1Volume) => string;
+  /** Records an Event about the Node. */
+  nodeEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** Hands the eviction to the pod's worker (PodSyncer.evict, then a sync). */
   evict: (pod: V1Pod, eviction: Eviction) => void;
   clock: Clock;
@@ -81,6 +83,8 @@ export class EvictionManager implements Runnable {
     const threshold = memory?.threshold;
     if (!memory || !threshold) return undefined;
     const { availableBytes, capacityBytes } = memory;
+    // Every look that acts, evicting or not (the kubelet's synchronize).
+    this.deps.nodeEvent('Warning', 'EvictionThresholdMet', 'Attempting to reclaim memory');
     if (!candidates.length) return undefined;
     const usage = await this.usage(candidates);
     for (const u of rankMemoryPressure(usage)) {

@@ -1,5 +1,7 @@
 import { hostname, platform } from 'node:os';
 import type { DependencyContainer } from 'tsyringe';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { recordNodeEvent } from '@splitlet/bus';
 import { thresholdsOf } from '@splitlet/config';
 import { loadKubeConfig } from '@splitlet/kube';
 import { runAll, TOKENS, type Runnable } from '@splitlet/service';
@@ -11,7 +13,7 @@ import { kubeNodeApi } from './kube-api';
 import { NodeLeaseController as LeaseController } from './lease-controller';
 import { defaultNodeLabels } from './node-labels';
 import { NodeStatusManager, type NodeIdentity, type RegistrarTiming } from './node-status-manager';
-import type { StatusSettings } from './node-status';
+import type { NodeEventSink, StatusSettings } from './node-status';
 import { REG } from './tokens';
 
 /** The service's wiring: everything it needs beside the common TOKENS. */
@@ -30,6 +32,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     pressureTransitionPeriodMs: config.SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD,
   };
   container.registerInstance(REG.StatusSettings, settings);
+  const nc = container.resolve<NatsConnection>(TOKENS.Nats);
+  container.registerInstance(REG.NodeEvents, ((type, reason, message) => recordNodeEvent(nc, config.SPLITLET_NODE_NAME, type, reason, message)) satisfies NodeEventSink);
   const timing: RegistrarTiming = {
     updateFrequencyMs: config.SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS,
     reportFrequencyMs: config.SPLITLET_NODE_STATUS_REPORT_FREQUENCY_MS,

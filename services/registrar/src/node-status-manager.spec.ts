@@ -16,6 +16,7 @@ describe('registrar NodeStatusManager', () => {
   let api: FakeNodeApi;
   let inputs: NodeInputs;
   let manager: NodeStatusManager;
+  let events: string[];
   const identity: NodeIdentity = {
     labels: { 'kubernetes.io/hostname': 'node-a', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'example.com/tier': 'edge' },
     taints: [{ key: 'dedicated', value: 'splitlet', effect: 'NoSchedule' }],
@@ -42,6 +43,8 @@ describe('registrar NodeStatusManager', () => {
     c.registerInstance(REG.Identity, identity);
     c.registerInstance(TOKENS.Clock, clock);
     c.registerInstance(TOKENS.Logger, createLogger('test', { level: 'silent' }));
+    events = [];
+    c.registerInstance(REG.NodeEvents, (type: string, reason: string, message: string) => events.push(`${type} ${reason}: ${message}`));
     manager = c.resolve(NodeStatusManager);
   });
 
@@ -136,6 +139,43 @@ describe('registrar NodeStatusManager', () => {
     expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'KubeletReady' });
     abort.abort();
     await running;
+  });
+
+  it('NodeStatusManager - the kubelet\'s Node events: Starting, each condition as registered, then each transition written; cordon and uncordon', async () => {
+    api.watching = true;
+    const abort = new AbortController();
+    const running = manager.run(abort.signal);
+    await clock.settle();
+    const status = (e: string) => `Normal ${e}: Node node-a status is now: ${e}`;
+    expect(events).toEqual(['Normal Starting: Starting kubelet.', ...['NodeHasSufficientMemory', 'NodeHasNoDiskPressure', 'NodeHasSufficientPID', 'NodeReady'].map(status)]);
+    events.length = 0;
+    await clock.advance(30_500); // nothing changed: nothing recorded
+    expect(events).toEqual([]);
+    inputs.missingServices = ['pod-sync'];
+    await clock.advance(10_500);
+    expect(events).toEqual([status('NodeNotReady')]);
+    const stored = api.nodes.get('node-a')!;
+    // kubectl cordon (a newer resourceVersion, seen through the watch).
+    api.nodes.set('node-a', { ...stored, metadata: { ...stored.metadata, resourceVersion: '999' }, spec: { ...stored.spec, unschedulable: true } });
+    inputs.missingServices = [];
+    await clock.advance(10_500);
+    expect(events).toEqual([status('NodeNotReady'), status('NodeNotSchedulable'), status('NodeReady')]);
+    abort.abort();
+    await running;
+  });
+
+  it('NodeStatusManager - restarted under memory pressure: the existing Node\'s MemoryPressure turns True with NodeHasInsufficientMemory', async () => {
+    await manager.register();
+    expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'MemoryPressure')?.status).toBe('False');
+    events.length = 0;
+    inputs.measurements = { ...inputs.measurements!, memoryAvailableBytes: 50n * 1024n * 1024n };
+    const restarted = container.createChildContainer();
+    for (const [token, value] of [[REG.NodeApi, api], [REG.Inputs, { gather: async () => structuredClone(inputs) }], [REG.Timing, timing], [REG.Identity, identity], [TOKENS.Clock, clock], [TOKENS.Logger, createLogger('test', { level: 'silent' })]] as const) restarted.registerInstance(token, value);
+    restarted.registerInstance(REG.StatusSettings, { nodeName: 'node-a', kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
+    restarted.registerInstance(REG.NodeEvents, (type: string, reason: string, message: string) => events.push(`${type} ${reason}: ${message}`));
+    await restarted.resolve(NodeStatusManager).register();
+    expect(api.nodes.get('node-a')?.status?.conditions?.find((c) => c.type === 'MemoryPressure')?.status).toBe('True');
+    expect(events).toEqual(['Normal NodeHasInsufficientMemory: Node node-a status is now: NodeHasInsufficientMemory']);
   });
 
   it('newer - the copy with the greater resourceVersion; the first when they cannot be compared', () => {

@@ -8,7 +8,7 @@ import { jittered, retryWithBackoff } from './backoff';
 import type { NodeInputsSource } from './inputs';
 import type { NodeApi } from './kube-api';
 import { KUBELET_LABEL_KEYS } from './node-labels';
-import { buildNodeStatus, changedFields, PressureTracker, type StatusSettings } from './node-status';
+import { buildNodeStatus, changedFields, nodeStatusEvents, PressureTracker, type NodeEventSink, type StatusSettings } from './node-status';
 import { REG } from './tokens';
 
 export interface RegistrarTiming {
@@ -54,6 +54,8 @@ export class NodeStatusManager implements Runnable {
   private node: V1Node | undefined;
   private lastReportMs = Number.NEGATIVE_INFINITY;
   private readonly pressure: PressureTracker;
+  /** The kubelet's lastNodeUnschedulable: false until a status sees otherwise. */
+  private lastUnschedulable = false;
   /** Counts of API writes, for the record. */
   readonly writes = { nodeCreate: 0, nodeStatusPatch: 0 };
 
@@ -65,11 +67,28 @@ export class NodeStatusManager implements Runnable {
     @inject(REG.Identity) private readonly identity: NodeIdentity,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(REG.NodeEvents) private readonly events: NodeEventSink,
   ) {
     this.pressure = new PressureTracker(settings.pressureTransitionPeriodMs);
   }
 
+  /** recordNodeStatusEvent: "Node <name> status is now: <event>", for each transition written. */
+  private recordTransitions(prev: V1Node['status'], next: V1Node['status']): void {
+    for (const event of nodeStatusEvents(prev, next ?? {})) this.events('Normal', event, `Node ${this.settings.nodeName} status is now: ${event}`);
+  }
+
+  /** recordNodeSchedulableEvent: a change of spec.unschedulable (cordon, uncordon) since the last status. */
+  private recordSchedulable(node: V1Node): void {
+    const unschedulable = node.spec?.unschedulable === true;
+    if (unschedulable === this.lastUnschedulable) return;
+    this.lastUnschedulable = unschedulable;
+    const event = unschedulable ? 'NodeNotSchedulable' : 'NodeSchedulable';
+    this.events('Normal', event, `Node ${this.settings.nodeName} status is now: ${event}`);
+  }
+
   async run(signal: AbortSignal): Promise<void> {
+    // BirthCry: the kubelet's first event, on every start.
+    this.events('Normal', 'Starting', 'Starting kubelet.');
     this.api.watchNode(signal);
     const registered = await retryWithBackoff(() => this.register(), {
       initialMs: 100,
@@ -131,6 +150,7 @@ export class NodeStatusManager implements Runnable {
     try {
       this.node = await this.api.createNode(initial);
       this.writes.nodeCreate++;
+      this.recordTransitions(undefined, status);
       this.lastReportMs = this.clock.now();
       this.logger.info({ node: name }, 'node registered');
       return true;
@@ -170,6 +190,7 @@ export class NodeStatusManager implements Runnable {
             // Unknown after an outage) is seen and overwritten — then from the API server.
             const known = attempt === 0 ? newer(this.node, this.api.watchedNode(this.settings.nodeName)) : undefined;
             const original = known ?? (await this.api.readNode(this.settings.nodeName));
+            this.recordSchedulable(original);
             const status = buildNodeStatus(original.status, inputs, this.settings, this.pressure, this.clock.now());
             const labels = this.missingRequiredLabels(original);
             const fields = changedFields(original.status, status);
@@ -184,6 +205,7 @@ export class NodeStatusManager implements Runnable {
             this.node = await this.api.patchNodeStatus(this.settings.nodeName, { ...(Object.keys(labels).length ? { metadata: { labels } } : {}), status });
             this.writes.nodeStatusPatch++;
             this.lastReportMs = this.clock.now();
+            this.recordTransitions(original.status, status);
             this.logReadyChange(original, this.node);
             return;
           } catch (err) {

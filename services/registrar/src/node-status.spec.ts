@@ -191,4 +191,15 @@ describe('registrar buildNodeStatus', () => {
     expect(condition(s2, 'MemoryPressure')?.status).toBe('True');
     expect(condition(buildNodeStatus(s2, healthyInputs(), soft, p, T0 + 30_000), 'MemoryPressure')?.status).toBe('False');
   });
+
+  it('buildNodeStatus - leaves the previous status as it was (it is the watch cache\'s object)', () => {
+    const prev = roundTrip(buildNodeStatus(undefined, healthyInputs(), settings, new PressureTracker(), T0));
+    const before = structuredClone(prev);
+    const low = healthyInputs({ missingServices: ['pod-sync'] });
+    low.measurements = { ...low.measurements!, memoryAvailableBytes: 50n * 1024n * 1024n };
+    const next = buildNodeStatus(prev, low, settings, new PressureTracker(), T0 + 10_000);
+    expect(condition(next, 'MemoryPressure')?.status).toBe('True');
+    expect(prev).toEqual(before);
+  });
 });
+

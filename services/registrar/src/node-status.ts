@@ -110,7 +110,8 @@ export function buildNodeStatus(
   const allocatable = buildAllocatable(capacity, settings);
   const { facts } = inputs;
 
-  const conditions = [...(prev?.conditions ?? [])];
+  // Copies: the setters below change conditions in place, and prev is the caller's (the watch cache's) object.
+  const conditions = (prev?.conditions ?? []).map((c) => ({ ...c }));
   const m = inputs.measurements;
   const fs = inputs.imageFs;
   const observations: Observations = {};
@@ -296,3 +297,32 @@ function stableStringify(value: unknown): string {
     return v;
   });
 }
+
+/** Records an Event about the Node (the kubelet's recorder on its nodeRef). */
+export type NodeEventSink = (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+
+/** The condition each of the kubelet's node status setters records an event for, and its reasons (False, True). */
+const CONDITION_EVENTS: [string, string, string][] = [
+  ['MemoryPressure', 'NodeHasSufficientMemory', 'NodeHasInsufficientMemory'],
+  ['DiskPressure', 'NodeHasNoDiskPressure', 'NodeHasDiskPressure'],
+  ['PIDPressure', 'NodeHasSufficientPID', 'NodeHasInsufficientPID'],
+  ['Ready', 'NodeNotReady', 'NodeReady'],
+];
+
+/**
+ * The events the kubelet's setters record (recordNodeStatusEvent) as a status goes
+ * from prev to next: a pressure or Ready condition that turns True or False (a new
+ * condition counts as a change from Unknown), in the setters' order.
+ */
+export function nodeStatusEvents(prev: V1NodeStatus | undefined, next: V1NodeStatus): string[] {
+  const out: string[] = [];
+  for (const [type, whenFalse, whenTrue] of CONDITION_EVENTS) {
+    const now = next.conditions?.find((c) => c.type === type)?.status;
+    const before = prev?.conditions?.find((c) => c.type === type)?.status ?? 'Unknown';
+    if (now === before) continue;
+    if (now === 'True') out.push(whenTrue);
+    if (now === 'False') out.push(whenFalse);
+  }
+  return out;
+}
+

@@ -82,6 +82,7 @@ describe('registrar - required services', () => {
     c.registerInstance(REG.Inputs, c.resolve(BusNodeInputs));
     c.registerInstance(REG.StatusSettings, { nodeName: NODE, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
     c.registerInstance(REG.Timing, { updateFrequencyMs: 10_000, reportFrequencyMs: 300_000, leaseDurationSeconds: 40 } satisfies RegistrarTiming);
+    c.registerInstance(REG.NodeEvents, () => undefined);
     c.registerInstance(REG.Identity, { labels: { 'kubernetes.io/hostname': NODE }, taints: [] });
     manager = c.resolve(NodeStatusManager);
     await manager.register();

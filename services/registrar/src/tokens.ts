@@ -10,4 +10,6 @@ export const REG = {
   Timing: Symbol('Timing'),
   /** NodeIdentity: labels, taints, annotations set at registration. */
   Identity: Symbol('Identity'),
+  /** NodeEventSink: records an Event about the Node. */
+  NodeEvents: Symbol('NodeEvents'),
 } as const;

@@ -192,9 +192,13 @@ describe('pods on a splitlet node', () => {
   });
 
   it('pod-sync - activeDeadlineSeconds: Failed with DeadlineExceeded, the containers stopped, the pod kept', async () => {
-    const body = podOf('deadline', ['sleep', '3600']);
-    body.spec!.activeDeadlineSeconds = 3;
-    await core.createNamespacedPod({ namespace, body });
+    // The deadline is set once the container runs (it may be set on a running pod): set
+    // at creation, a loaded node may reach it before the container has started, and then
+    // there is no running container to stop (the pod fails all the same).
+    await core.createNamespacedPod({ namespace, body: podOf('deadline', ['sleep', '3600']) });
+    await waitFor('deadline Running', async () => ((await read('deadline')).status?.containerStatuses?.[0]?.state?.running ? true : undefined), 60_000);
+    const patched = await kubectl(lab.adminKubeconfig, ['-n', namespace, 'patch', 'pod', 'deadline', '--type=merge', '-p', '{"spec":{"activeDeadlineSeconds":3}}']);
+    expect(patched.code, patched.stderr).toBe(0);
     const pod = await waitFor('deadline Failed', async () => {
       const p = await read('deadline');
       return p.status?.phase === 'Failed' ? p : undefined;

@@ -146,19 +146,9 @@ export function evictionThresholds(s: EvictionSettings): Threshold[] {
 
 export const isHardThreshold = (t: Threshold): boolean => !t.gracePeriodMs;
 
-/** An amount as a number of the signal's unit, given its capacity. */
-export function valueAmount(v: ThresholdValue, capacity: bigint): bigint {
+/** A threshold (or a minimum reclaim) as an amount of the signal's unit, given its capacity. */
+export function thresholdAmount(v: ThresholdValue, capacity: bigint): bigint {
   if (v.quantity !== undefined) return v.quantity;
   // The kubelet multiplies float64(capacity) by float64(float32 percentage) and truncates.
   return BigInt(Math.trunc(Number(capacity) * (v.percentage ?? 0)));
-}
-
-/** The threshold as an amount of the signal's unit, given its capacity. */
-export const thresholdAmount = (t: Threshold, capacity: bigint): bigint => valueAmount(t, capacity);
-
-/** Is the signal under its threshold (pressure)? undefined when there is no threshold for it. */
-export function thresholdMet(thresholds: Threshold[], signal: Threshold['signal'], available: bigint, capacity: bigint): boolean | undefined {
-  const t = thresholds.find((x) => x.signal === signal);
-  if (!t) return undefined;
-  return thresholdAmount(t, capacity) > available;
 }

@@ -1,4 +1,4 @@
-import { isHardThreshold, thresholdAmount, valueAmount, type Signal, type Threshold } from './thresholds';
+import { isHardThreshold, thresholdAmount, type Signal, type Threshold } from './thresholds';
 
 /** One measurement of a signal: what is available of what capacity (bytes, inodes, pids). */
 export interface Observation {
@@ -26,7 +26,7 @@ export function thresholdsMet(thresholds: readonly Threshold[], observations: Ob
     const o = observations[t.signal];
     if (!o) return false;
     let quantity = thresholdAmount(t, o.capacity);
-    if (enforceMinReclaim && t.minReclaim) quantity += valueAmount(t.minReclaim, o.capacity);
+    if (enforceMinReclaim && t.minReclaim) quantity += thresholdAmount(t.minReclaim, o.capacity);
     return quantity > o.available;
   });
 }

@@ -8,9 +8,6 @@ import { Owned } from './owned';
 import { requireContainerId } from './request-validation';
 import { RT } from './tokens';
 
-/** Docker's inspect with `size=true`: SizeRw is the writable layer's bytes. */
-type SizedInspect = Docker.ContainerInspectInfo & { SizeRw?: number };
-
 /** What Docker's one-shot stats answer holds of it (cgroup v1 and v2 names). */
 interface DockerStats {
   read?: string;
@@ -35,18 +32,20 @@ export class ContainerStatsReader {
   ) {}
 
   async list(containerId: string, filesystem = false): Promise<Stats[]> {
-    const only = containerId ? requireContainerId(containerId, 'container') : undefined;
-    const running = (await this.owned.list(TYPE_CONTAINER, {})).filter((c) => c.State === 'running' && (!only || c.Id === only));
-    const sampled = await Promise.all(running.map((c) => this.sample(c, filesystem)));
+    // One container: its inspect says whether it is this node's and running; no list of all.
+    const ids = containerId
+      ? [requireContainerId(containerId, 'container')]
+      : (await this.owned.list(TYPE_CONTAINER, {})).filter((c) => c.State === 'running').map((c) => c.Id);
+    const sampled = await Promise.all(ids.map((id) => this.sample(id, filesystem)));
     return sampled.filter((s): s is Stats => s !== undefined);
   }
 
-  private async sample(c: Docker.ContainerInfo, filesystem: boolean): Promise<Stats | undefined> {
-    const info: SizedInspect | undefined = filesystem ? await this.inspectWithSize(c.Id) : await this.owned.inspect(c.Id, TYPE_CONTAINER);
+  private async sample(id: string, filesystem: boolean): Promise<Stats | undefined> {
+    const info = await this.owned.inspect(id, TYPE_CONTAINER, { size: filesystem });
     if (!info?.State.Running) return undefined;
     let raw: Docker.ContainerStats;
     try {
-      raw = await dockerCall(() => this.docker.getContainer(c.Id).stats({ stream: false, 'one-shot': true }));
+      raw = await dockerCall(() => this.docker.getContainer(info.Id).stats({ stream: false, 'one-shot': true }));
     } catch (err) {
       // Removed in between.
       if (isNotFound((err as Error).cause)) return undefined;
@@ -55,18 +54,6 @@ export class ContainerStatsReader {
     const stats = toContainerStats(info, raw as unknown as DockerStats);
     if (!filesystem) return stats;
     return { ...stats, writableLayerUsedBytes: BigInt(Math.max(0, info.SizeRw ?? 0)), logUsedBytes: await fileSize(info.LogPath) };
-  }
-
-  /** Inspect with the writable layer's size (SizeRw; Docker sums its files). */
-  private async inspectWithSize(id: string): Promise<SizedInspect | undefined> {
-    try {
-      // dockerode passes the options on as the query (its typings know only abortSignal).
-      const info = (await dockerCall(() => this.docker.getContainer(id).inspect({ size: true } as Docker.ContainerInspectOptions))) as SizedInspect;
-      return this.owned.isOwned(info.Config.Labels, TYPE_CONTAINER) ? info : undefined;
-    } catch (err) {
-      if (isNotFound((err as Error).cause)) return undefined;
-      throw err;
-    }
   }
 }
 

@@ -22,7 +22,7 @@ export function connectDocker(dockerHost: string, opts: { requestTimeoutMs?: num
 }
 
 type ModemCallback = (err: Error | null, result: unknown) => void;
-type BuildRequest = (options: { path?: string; signal?: AbortSignal }, context: { isStream?: boolean; hijack?: boolean }, data: unknown, callback: ModemCallback) => void;
+type BuildRequest = (options: { path?: string }, context: { isStream?: boolean; hijack?: boolean }, data: unknown, callback: ModemCallback) => void;
 
 /**
  * Two guards on every request docker-modem sends.
@@ -41,8 +41,7 @@ type BuildRequest = (options: { path?: string; signal?: AbortSignal }, context: 
  * its connection closed, and the call rejects with a DockerTimeoutError. Without it a
  * Docker engine that stops answering (one wedged under load did) holds one open
  * connection and one pending handler per call, without end. A stop waits up to its
- * `t` seconds before Docker kills the container: its deadline is that much longer. A
- * caller that passes its own `abortSignal` sets its own deadline.
+ * `t` seconds before Docker kills the container: its deadline is that much longer.
  * Streams (events, followed logs, pulls) and hijacked connections (exec, attach) live
  * as long as their caller keeps them: no deadline here.
  */
@@ -51,16 +50,15 @@ export function guardRequests(modem: Docker['modem'], timeoutMs: number): void {
   const build = m.buildRequest.bind(modem);
   m.buildRequest = (options, context, data, callback) => {
     let timer: NodeJS.Timeout | undefined;
-    let signal = options.signal;
-    if (!signal && !context.isStream && !context.hijack) {
-      const deadline = new AbortController();
+    let deadline: AbortController | undefined;
+    if (!context.isStream && !context.hijack) {
+      deadline = new AbortController();
       const ms = Math.min(MAX_TIMER_MS, timeoutMs + stopGraceMs(options.path));
-      timer = setTimeout(() => deadline.abort(new DockerTimeoutError(ms)), ms);
-      signal = deadline.signal;
+      timer = setTimeout(() => deadline!.abort(new DockerTimeoutError(ms)), ms);
     }
-    build({ ...options, ...(signal ? { signal } : {}), maxRedirects: 0 } as typeof options, context, data, (err, result) => {
+    build({ ...options, ...(deadline ? { signal: deadline.signal } : {}), maxRedirects: 0 } as typeof options, context, data, (err, result) => {
       clearTimeout(timer);
-      callback(err ? guardError(err, signal) : null, result);
+      callback(err ? guardError(err, deadline?.signal) : null, result);
     });
   };
 }
@@ -74,21 +72,16 @@ function stopGraceMs(path: string | undefined): number {
   return t === undefined ? 0 : Number(t) * 1000;
 }
 
-function guardError(err: Error, signal: AbortSignal | undefined): Error {
+function guardError(err: Error, deadline: AbortSignal | undefined): Error {
   if (isRedirectRefusal(err)) return new DockerRedirectError({ cause: err });
-  if (!signal?.aborted) return err;
-  const reason: unknown = signal.reason;
-  if (reason instanceof DockerTimeoutError) return reason;
-  // A caller's AbortSignal.timeout() aborts with a DOMException named TimeoutError.
-  if (reason instanceof Error && reason.name === 'TimeoutError') return new DockerTimeoutError(undefined, { cause: reason });
-  return err;
+  return deadline?.aborted && deadline.reason instanceof DockerTimeoutError ? deadline.reason : err;
 }
 
 /** Docker did not answer within the call's deadline; the request was aborted. */
 export class DockerTimeoutError extends Error {
   override readonly name = 'DockerTimeoutError';
-  constructor(timeoutMs?: number, options?: ErrorOptions) {
-    super(timeoutMs === undefined ? 'docker did not answer before the deadline' : `docker did not answer within ${timeoutMs / 1000} s`, options);
+  constructor(timeoutMs: number) {
+    super(`docker did not answer within ${timeoutMs / 1000} s`);
   }
 }
 

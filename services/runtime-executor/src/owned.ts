@@ -7,6 +7,9 @@ import { RT } from './tokens';
 
 type Kind = typeof TYPE_SANDBOX | typeof TYPE_CONTAINER;
 
+/** Docker's inspect answer; SizeRw (the writable layer's bytes) only when asked with `size`. */
+export type SizedInspect = Docker.ContainerInspectInfo & { SizeRw?: number };
+
 /**
  * The Docker containers this node's executor made. Several nodes may share one
  * Docker engine, so whatever another node made is, for this node, not there.
@@ -18,11 +21,15 @@ export class Owned {
     @inject(TOKENS.NodeName) readonly nodeName: string,
   ) {}
 
-  /** The container of that kind by ID (or ID prefix, or name), or undefined when it is not there. */
-  async inspect(id: string, kind: Kind): Promise<Docker.ContainerInspectInfo | undefined> {
+  /**
+   * The container of that kind by ID (or ID prefix, or name), or undefined when it is
+   * not there. With `size`, Docker also sums its writable layer (SizeRw): slower.
+   */
+  async inspect(id: string, kind: Kind, opts: { size?: boolean } = {}): Promise<SizedInspect | undefined> {
     if (!id) return undefined;
     try {
-      const info = await dockerCall(() => this.docker.getContainer(id).inspect());
+      // dockerode passes the options on as the query (its typings know only abortSignal).
+      const info: SizedInspect = await dockerCall(() => this.docker.getContainer(id).inspect(opts.size ? ({ size: true } as Docker.ContainerInspectOptions) : undefined));
       return this.isOwned(info.Config.Labels, kind) ? info : undefined;
     } catch (err) {
       if (isNotFound((err as Error).cause)) return undefined;

@@ -10,6 +10,7 @@ import {
   podStatusesSubject,
   podsViewBucket,
   probeResultsBucket,
+  pulledImagesBucket,
   proberReplicasBucket,
   serviceSubject,
   statusStreamName,
@@ -53,7 +54,7 @@ const img = (...methods: (keyof typeof ImageService.method)[]) => methods.map((m
 
 export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Grant[] }> = {
   'runtime-executor': {
-    why: 'serves the CRI-shaped RPCs and owns the container events stream',
+    why: 'serves the CRI-shaped RPCs, owns the container events stream and keeps the record of the images the node pulled',
     grants: [
       { kind: 'serve', service: RuntimeService },
       { kind: 'serve', service: ImageService },
@@ -62,10 +63,11 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'serve', service: ExecStreamService },
       { kind: 'consume', subject: execStreamsSubject, what: 'reads, writes and resizes of the execs and port-forwards it opened' },
       { kind: 'stream-produce', stream: eventsStreamName, subject: containerEventsSubject },
+      { kind: 'bucket', bucket: pulledImagesBucket, write: true },
     ],
   },
   'pod-sync': {
-    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager); answers for its own metrics",
+    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager), lists and removes unused images (its image garbage collection); answers for its own metrics",
     grants: [
       {
         kind: 'call',
@@ -87,7 +89,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
           'listContainerStats',
         ),
       },
-      { kind: 'call', service: ImageService, methods: img('pullImage', 'imageStatus') },
+      { kind: 'call', service: ImageService, methods: img('pullImage', 'imageStatus', 'listImages', 'imageFsInfo', 'removeImage') },
       { kind: 'stream-produce', stream: statusStreamName, subject: podStatusesSubject },
       { kind: 'stream-purge', stream: statusStreamName, what: 'the last status of a pod gone from the API server' },
       { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubject },

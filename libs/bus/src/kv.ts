@@ -17,6 +17,13 @@ export const probeResultsBucket = (nodeName: string): string => `SPLITLET_PROBES
 /** Live prober replicas (splitlet.probe.v1.ProberReplica), keyed by replica id; entries expire. */
 export const proberReplicasBucket = (nodeName: string): string => `SPLITLET_PROBERS_${nodeToken(nodeName)}`;
 
+/**
+ * The image names the node pulled (splitlet.runtime.v1.PulledImage), keyed by the name
+ * in unpadded base64url: runtime-executor's record of which images are the node's to
+ * garbage-collect. Its only reader and writer is runtime-executor.
+ */
+export const pulledImagesBucket = (nodeName: string): string => `SPLITLET_IMAGES_${nodeToken(nodeName)}`;
+
 export type ProbeKindName = 'liveness' | 'readiness' | 'startup';
 
 const KIND_NAMES: Partial<Record<ProbeKind, ProbeKindName>> = { [ProbeKind.LIVENESS]: 'liveness', [ProbeKind.READINESS]: 'readiness', [ProbeKind.STARTUP]: 'startup' };

@@ -17,3 +17,4 @@ export * from './fuzz';
 export * from './serving-csr';
 export * from './use-nats';
 export * from './kubelet-client';
+export * from './scratch-docker';

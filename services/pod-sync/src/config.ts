@@ -1,5 +1,7 @@
-import { commonSchema, evictionVariables, refineEviction } from '@splitlet/config';
+import { commonSchema, evictionVariables, parsedVariable, refineEviction } from '@splitlet/config';
+import { parseGoDuration } from '@splitlet/eviction';
 import { z } from 'zod';
+import { imageGCPolicyErrors, type ImageGCPolicy } from './image-gc';
 import { InvalidSysctlPatternError, SysctlAllowlist } from './sysctls';
 
 /** A comma-separated list, blanks dropped. */
@@ -43,6 +45,16 @@ export const configSchema = commonSchema.extend({
   SPLITLET_OBJECT_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
   /** How often dead containers and sandboxes are garbage-collected (the kubelet's ContainerGCPeriod). */
   SPLITLET_CONTAINER_GC_PERIOD_MS: z.coerce.number().int().min(100).default(60_000),
+  /** --image-gc-high-threshold: at or above this percent of the image filesystem in use, unused images are removed. */
+  SPLITLET_IMAGE_GC_HIGH_THRESHOLD: z.coerce.number().int().default(85),
+  /** --image-gc-low-threshold: the percent image garbage collection frees down to. */
+  SPLITLET_IMAGE_GC_LOW_THRESHOLD: z.coerce.number().int().default(80),
+  /** --image-minimum-gc-age: an image first seen less than this long ago is kept (a Go duration). */
+  SPLITLET_IMAGE_MINIMUM_GC_AGE: parsedVariable(parseGoDuration, '2m'),
+  /** --image-maximum-gc-age: an unused image unused for longer is removed whatever the disk; 0s: never (a Go duration). */
+  SPLITLET_IMAGE_MAXIMUM_GC_AGE: parsedVariable(parseGoDuration, '0s'),
+  /** How often images are detected and collected (the kubelet's ImageGCPeriod, a constant there). */
+  SPLITLET_IMAGE_GC_PERIOD_MS: z.coerce.number().int().min(100).default(300_000),
   /**
    * Unsafe sysctls pods may set beside the safe ones (the kubelet's --allowed-unsafe-sysctls),
    * comma-separated names or prefixes ending in `*`, e.g. `kernel.msg*,net.core.somaxconn`.
@@ -59,6 +71,20 @@ export const configSchema = commonSchema.extend({
         ctx.addIssue({ code: 'custom', message: err.message });
       }
     }),
-}).superRefine(refineEviction);
+})
+  .superRefine(refineEviction)
+  .superRefine((c, ctx) => {
+    for (const message of imageGCPolicyErrors(imageGCPolicyOf(c))) ctx.addIssue({ code: 'custom', path: ['SPLITLET_IMAGE_GC_LOW_THRESHOLD'], message: `invalid configuration: ${message}` });
+  });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The image garbage collection policy the settings make. */
+export function imageGCPolicyOf(c: Pick<Config, 'SPLITLET_IMAGE_GC_HIGH_THRESHOLD' | 'SPLITLET_IMAGE_GC_LOW_THRESHOLD' | 'SPLITLET_IMAGE_MINIMUM_GC_AGE' | 'SPLITLET_IMAGE_MAXIMUM_GC_AGE'>): ImageGCPolicy {
+  return {
+    highThresholdPercent: c.SPLITLET_IMAGE_GC_HIGH_THRESHOLD,
+    lowThresholdPercent: c.SPLITLET_IMAGE_GC_LOW_THRESHOLD,
+    minAgeMs: c.SPLITLET_IMAGE_MINIMUM_GC_AGE,
+    maxAgeMs: c.SPLITLET_IMAGE_MAXIMUM_GC_AGE,
+  };
+}

@@ -72,7 +72,9 @@ const newestFirst = (a: { createdAt: bigint; attempt?: number }, b: { createdAt:
  *   removed oldest first; then, past MaxContainers, units are cut to an equal share
  *   (at least 1) and then the oldest go node-wide;
  * - sandboxes (evictSandboxes): one that is not ready and that no container refers to
- *   is removed, except that a pod that still exists keeps its newest sandbox.
+ *   is removed, except that a pod that still exists keeps its newest sandbox;
+ * - deleteAllUnusedContainers (the eviction manager's reclaim under disk pressure) takes
+ *   every evictable container of every pod, and a finished pod's newest sandbox too.
  *
  * With the default policy the newest dead instance of each container of a live pod is
  * kept: it is the one the pod status's lastState (or terminated state) comes from, and
@@ -97,23 +99,37 @@ export class ContainerGC {
    * Collects every periodMs, the first time a period after the pods are known (never
    * before: every container would look like a deleted pod's), until the signal aborts.
    */
-  async run(signal: AbortSignal, periodMs = DEFAULT_CONTAINER_GC_PERIOD_MS): Promise<void> {
+  async run(signal: AbortSignal, periodMs = DEFAULT_CONTAINER_GC_PERIOD_MS, nodeWarning?: (reason: string, message: string) => void): Promise<void> {
     await Promise.race([this.pods.synced, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
     while (!signal.aborted) {
       await this.clock.sleep(periodMs, signal).catch(() => undefined);
       if (signal.aborted) break;
-      await this.garbageCollect().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'container garbage collection failed'));
+      await this.garbageCollect().catch((err: unknown) => {
+        // Every failure is an Event on the Node, as the kubelet's StartGarbageCollection records it.
+        this.logger.warn({ err: (err as Error).message }, 'container garbage collection failed');
+        nodeWarning?.('ContainerGCFailed', (err as Error).message);
+      });
     }
   }
 
+  /**
+   * DeleteAllUnusedContainers, the eviction manager's reclaim under disk pressure: a
+   * collection that also takes every dead container of the pods that still exist
+   * (evictNonDeletedPods), and every inactive sandbox of a finished pod.
+   */
+  deleteAllUnusedContainers(): Promise<GcResult> {
+    return this.garbageCollect(true);
+  }
+
   /** One collection (GarbageCollect), in a span of its own: containers, then sandboxes. */
-  garbageCollect(): Promise<GcResult> {
-    return tracer.startActiveSpan('pod-sync container gc', { kind: SpanKind.INTERNAL, root: true, attributes: { [ATTR.nodeName]: this.nodeName } }, async (span) => {
+  garbageCollect(evictNonDeletedPods = false): Promise<GcResult> {
+    const attributes = { [ATTR.nodeName]: this.nodeName, 'splitlet.gc.evict_non_deleted_pods': evictNonDeletedPods };
+    return tracer.startActiveSpan('pod-sync container gc', { kind: SpanKind.INTERNAL, root: true, attributes }, async (span) => {
       const errors: Error[] = [];
       const result: GcResult = { containers: 0, sandboxes: 0 };
       try {
-        result.containers = await this.evictContainers().catch((err: unknown) => (errors.push(err as Error), 0));
-        result.sandboxes = await this.evictSandboxes().catch((err: unknown) => (errors.push(err as Error), 0));
+        result.containers = await this.evictContainers(evictNonDeletedPods).catch((err: unknown) => (errors.push(err as Error), 0));
+        result.sandboxes = await this.evictSandboxes(evictNonDeletedPods).catch((err: unknown) => (errors.push(err as Error), 0));
         span.setAttribute('splitlet.gc.containers_removed', result.containers);
         span.setAttribute('splitlet.gc.sandboxes_removed', result.sandboxes);
         if (result.containers || result.sandboxes) this.logger.info(result, 'removed dead containers and sandboxes');
@@ -133,14 +149,14 @@ export class ContainerGC {
     return new Set(this.pods.list().map((p) => p.metadata?.uid ?? '').filter(Boolean));
   }
 
-  /** evictContainers: deleted pods' dead containers, then MaxPerPodContainer, then MaxContainers. */
-  private async evictContainers(): Promise<number> {
+  /** evictContainers: deleted pods' dead containers (all pods' with evictNonDeletedPods), then MaxPerPodContainer, then MaxContainers. */
+  private async evictContainers(evictNonDeletedPods: boolean): Promise<number> {
     const { containers } = await this.runtime.listContainers({});
     const existing = this.existingPods();
     const units = this.evictableContainers(containers, existing);
     let removed = 0;
     for (const [key, unit] of units) {
-      if (existing.has(unitUid(key))) continue;
+      if (existing.has(unitUid(key)) && !evictNonDeletedPods) continue;
       removed += await this.removeOldestN(unit, unit.length);
       units.delete(key);
     }
@@ -219,10 +235,12 @@ export class ContainerGC {
    * it; of the inactive ones, a pod that exists keeps its newest sandbox, a deleted pod
    * keeps none. The containers are listed again, after the containers were collected.
    */
-  private async evictSandboxes(): Promise<number> {
+  private async evictSandboxes(evictNonDeletedPods: boolean): Promise<number> {
     const { containers } = await this.runtime.listContainers({});
     const { items } = await this.runtime.listPodSandbox({});
     const existing = this.existingPods();
+    // ShouldPodRuntimeBeRemoved: a finished pod needs no sandbox any more.
+    const finished = new Set(this.pods.list().filter((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')).map((p) => p.metadata?.uid ?? ''));
     const referred = new Set(containers.map((c) => c.podSandboxId));
     const byPod = new Map<string, PodSandboxStatus[]>();
     for (const s of items) {
@@ -233,7 +251,7 @@ export class ContainerGC {
     let removed = 0;
     for (const [uid, sandboxes] of byPod) {
       sandboxes.sort((a, b) => newestFirst(asOrder(a), asOrder(b)));
-      const keep = existing.has(uid) ? 1 : 0;
+      const keep = existing.has(uid) && !(evictNonDeletedPods && finished.has(uid)) ? 1 : 0;
       for (const s of sandboxes.slice(keep).reverse()) {
         if (s.state === PodSandboxState.READY || referred.has(s.id)) continue;
         try {

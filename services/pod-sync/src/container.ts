@@ -2,7 +2,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, recordNodeEvent, recordPodEvent, serveMetrics } from '@splitlet/bus';
+import { createRpcClient, recordNodeEvent, recordPodEvent, serveMetrics, type ServiceClient } from '@splitlet/bus';
 import { thresholdsOf } from '@splitlet/config';
 import { ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
@@ -10,8 +10,9 @@ import { runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitl
 import type { Logger } from '@splitlet/telemetry';
 import { release } from 'node:os';
 import { PodAdmission } from './admission';
-import { commaList, type Config } from './config';
+import { commaList, imageGCPolicyOf, type Config } from './config';
 import { ContainerGC } from './container-gc';
+import { ImageGC } from './image-gc';
 import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
 import { PodSyncMetrics } from './pod-metrics';
@@ -138,6 +139,17 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   });
   // The container GC runs beside the pod watch, on the same informer, once it has listed.
   const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node);
+  const nodeWarning = (reason: string, message: string) => recordNodeEvent(nc, node, 'Warning', reason, message);
+  const runtime = container.resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime);
+  const images = container.resolve<ServiceClient<typeof ImageService>>(SYNC.Images);
+  const imageGC = new ImageGC(
+    { listImages: (r) => images.listImages(r), imageFsInfo: (r) => images.imageFsInfo(r), removeImage: (r) => images.removeImage(r), listContainers: (r) => runtime.listContainers(r) },
+    container.resolve<Clock>(TOKENS.Clock),
+    logger,
+    node,
+    nodeWarning,
+    imageGCPolicyOf(config),
+  );
   const watch = container.resolve(PodWatch);
   const metricsServer: Runnable = {
     run: async (signal) => {
@@ -147,7 +159,13 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       await untilAborted(signal);
     },
   };
-  return runAll(watch, { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS) }, metricsServer, evictions);
+  return runAll(
+    watch,
+    { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS, nodeWarning) },
+    { run: (signal) => imageGC.run(signal, config.SPLITLET_IMAGE_GC_PERIOD_MS) },
+    metricsServer,
+    evictions,
+  );
 }
 
 /**

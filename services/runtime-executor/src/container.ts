@@ -7,6 +7,7 @@ import { ImageServer, nodeStatFs } from './image-server';
 import { ExecStreamServer } from './exec/exec-server';
 import { ContainerLogServer } from './logs/log-server';
 import { OomKills } from './oom-kills';
+import { PulledImages } from './pulled-images';
 import { RuntimeServer } from './runtime-server';
 import { RT } from './tokens';
 
@@ -16,7 +17,9 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(RT.StatFs, nodeStatFs);
   container.registerInstance(RT.PauseImage, config.SPLITLET_PAUSE_IMAGE);
   container.registerSingleton(OomKills);
+  container.registerSingleton(PulledImages);
   return runAll(
+    container.resolve(PulledImages),
     container.resolve(RuntimeServer),
     container.resolve(ImageServer),
     container.resolve(ContainerEventPublisher),

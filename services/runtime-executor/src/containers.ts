@@ -48,6 +48,7 @@ export interface ContainerStatusInfo {
   exitCode: number;
   image: string;
   imageRef: string;
+  imageId: string;
   reason: string;
   message: string;
   labels: Record<string, string>;
@@ -299,6 +300,7 @@ export function toContainerStatus(c: Docker.ContainerInspectInfo, repoDigests: r
     exitCode: s.exitCode,
     image: c.Config.Image,
     imageRef: imageRef(c.Image, repoDigests),
+    imageId: c.Image,
     reason: s.reason,
     message: s.message,
     labels,

@@ -5,8 +5,10 @@ import { serveRpc } from '@splitlet/bus';
 import { ImageService } from '@splitlet/contracts';
 import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
-import { unavailableOnError, type DockerApi } from './docker';
-import { Images } from './images';
+import { ErrorCode, HandlerError } from '@splitlet/bus';
+import { dockerCall, isNotFound, unavailableOnError, type DockerApi } from './docker';
+import { Images, toImage, type ImageInfo } from './images';
+import { PulledImages } from './pulled-images';
 import { requireImageRef } from './request-validation';
 import { RT } from './tokens';
 
@@ -23,6 +25,7 @@ export class ImageServer implements Runnable {
     @inject(RT.StatFs) private readonly statFs: StatFs,
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(Images) private readonly images: Images,
+    @inject(PulledImages) private readonly pulled: PulledImages,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -34,12 +37,14 @@ export class ImageServer implements Runnable {
         listImages: async () => {
           const images = await unavailableOnError(() => this.docker.listImages());
           return {
-            images: images.map((i) => ({
-              id: i.Id,
-              repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
-              repoDigests: (i.RepoDigests ?? []).filter((d) => !d.startsWith('<none>@')),
-              size: BigInt(Math.max(0, i.Size)),
-            })),
+            images: images.map((i) =>
+              this.withPinned({
+                id: i.Id,
+                repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+                repoDigests: (i.RepoDigests ?? []).filter((d) => !d.startsWith('<none>@')),
+                size: BigInt(Math.max(0, i.Size)),
+              }),
+            ),
           };
         },
         imageFsInfo: async () => {
@@ -61,15 +66,55 @@ export class ImageServer implements Runnable {
             ],
           };
         },
-        pullImage: async (req) => ({ imageRef: await this.images.pull(requireImageRef(req.image?.image ?? ''), req.auth) }),
+        pullImage: async (req) => {
+          const ref = requireImageRef(req.image?.image ?? '');
+          const imageRef = await this.images.pull(ref, req.auth);
+          await this.pulled.record(ref, imageRef);
+          return { imageRef };
+        },
         imageStatus: async (req) => {
           const image = await this.images.status(requireImageRef(req.image?.image ?? ''));
-          return image ? { image } : {};
+          return image ? { image: this.withPinned(image) } : {};
+        },
+        removeImage: async (req) => {
+          await this.remove(requireImageRef(req.image?.image ?? ''));
+          return {};
         },
       },
       { logger: this.logger },
     );
     await untilAborted(signal);
+  }
+
+  private withPinned(image: ImageInfo): ImageInfo & { pinned: boolean } {
+    return { ...image, pinned: this.pulled.pinned(image) };
+  }
+
+  /**
+   * RemoveImage: an image that is not present is removed already; a pinned one is
+   * refused, and so is one any container on the engine was created from (Docker would
+   * only untag it). Each of its tags is removed (the image goes with the last), then,
+   * untagged, the image itself — never forced.
+   */
+  private async remove(ref: string): Promise<void> {
+    const found = await this.images.inspect(ref);
+    if (!found) return;
+    const image = toImage(found);
+    if (this.pulled.pinned(image)) throw new HandlerError(ErrorCode.FailedPrecondition, `image ${image.id} is pinned: it is the pause image, or has names this node did not pull`);
+    const users = await dockerCall(() => this.docker.listContainers({ all: true, filters: { ancestor: [image.id] } }));
+    const user = users.find((c) => c.ImageID === image.id);
+    if (user) throw new HandlerError(ErrorCode.FailedPrecondition, `conflict: unable to remove image ${image.id}: it is being used by container ${user.Id.slice(0, 12)}`);
+    const gone = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    };
+    for (const tag of image.repoTags) await dockerCall(() => gone(() => this.docker.getImage(tag).remove()));
+    await dockerCall(() => gone(() => this.docker.getImage(image.id).remove()));
+    this.logger.info({ image: image.id, names: image.repoTags, size: String(image.size) }, 'removed an image');
+    await this.pulled.forget(image);
   }
 }
 

@@ -1,0 +1,167 @@
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { createCipheriv, createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { labEnv, podTestNames, runCommand, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker } from '@splitlet/testing';
+
+// Image garbage collection as the kubelet's, on a real image filesystem that fills up:
+// the node's runtime-executor drives a Docker engine of this test's own whose data root
+// is a 512 MiB loop-mounted ext4 (startScratchDocker), so crossing the high threshold
+// never touches the machine's disk. Three images of 64 MiB of random bytes each are
+// pushed to the lab's registry and pulled by the node itself; the thresholds are set
+// from the filesystem's capacity and what the empty engine uses, so that the third
+// pull crosses the high threshold and removing one image brings it under the low one.
+const lab = labEnv();
+const names = podTestNames('e2e-imagegc');
+const { nodeName, namespace } = names;
+const BLOB_MIB = 64;
+const FS_MIB = 512;
+let core: CoreV1Api;
+let scratch: ScratchDocker | undefined;
+let stopNode: (() => Promise<void>) | undefined;
+const repo = `${lab.registry}/${namespace}/app`;
+const imageOf = (tag: string) => `${repo}:${tag}`;
+let lowThreshold = 0;
+
+const podOf = (name: string, image: string): V1Pod => ({
+  metadata: { name, namespace },
+  spec: {
+    nodeName,
+    terminationGracePeriodSeconds: 1,
+    imagePullSecrets: [{ name: 'regcred' }],
+    containers: [{ name: 'app', image, command: ['sleep', '3600'] }],
+  },
+});
+const read = (name: string) => core.readNamespacedPod({ namespace, name });
+const running = (name: string) => waitFor(`${name} Running`, async () => ((await read(name)).status?.phase === 'Running' ? true : undefined), 90_000);
+const gone = async (name: string) => {
+  await core.deleteNamespacedPod({ namespace, name });
+  await waitFor(`${name} deleted`, async () => ((await read(name).catch(() => undefined)) ? undefined : true), 60_000);
+};
+/** The scratch engine's images, as `docker images` lists them (repo:tag). */
+const imagesOnNode = async () => (await scratch!.docker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.split('\n').filter(Boolean).sort();
+
+/**
+ * Builds an image of BLOB_MIB incompressible bytes on the lab's engine, pushes it to
+ * the lab's registry, and removes it there. The bytes and their file's time depend on
+ * the tag alone: every run pushes the same layer, which the registry stores once.
+ */
+async function pushImage(ref: string, tag: string, dockerConfig: string): Promise<void> {
+  const ctx = await mkdtemp(join(tmpdir(), 'splitlet-imagegc-'));
+  try {
+    const key = createHash('sha256').update(`splitlet image-gc e2e ${tag}`).digest();
+    await writeFile(join(ctx, 'blob'), createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(BLOB_MIB * 2 ** 20)));
+    await utimes(join(ctx, 'blob'), new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM splitlet-lab/testbox:1\nCOPY blob /blob\n');
+    for (const args of [['build', '-q', '-t', ref, ctx], ['--config', dockerConfig, 'push', '-q', ref], ['rmi', ref]]) {
+      const r = await runCommand('docker', args);
+      if (r.code !== 0) throw new Error(`docker ${args[0]} ${ref}: ${r.stderr}`);
+    }
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
+}
+
+describe('image garbage collection', () => {
+  beforeAll(async () => {
+    const auth = Buffer.from(`${lab.registryUser}:${lab.registryPassword}`).toString('base64');
+    const dockerConfig = await mkdtemp(join(tmpdir(), 'splitlet-imagegc-config-'));
+    try {
+      await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [lab.registry]: { auth } } }));
+      await Promise.all(['a', 'b', 'c'].map((t) => pushImage(imageOf(t), t, dockerConfig)));
+    } finally {
+      await rm(dockerConfig, { recursive: true, force: true });
+    }
+    scratch = await startScratchDocker({ sizeMiB: FS_MIB, images: ['splitlet-lab/pause:1', 'splitlet-lab/testbox:1'] });
+    // An image (the blob and the test box under it) is `per` percent of the filesystem:
+    // high is crossed with three images, not with two; freeing one (more than the
+    // bytes down to low) goes below low.
+    const { usedPercent: base, capacityBytes } = await scratch.usage();
+    const per = ((BLOB_MIB + 2) * 2 ** 20 * 100) / Number(capacityBytes);
+    lowThreshold = Math.round(base + 2.35 * per);
+    const high = Math.round(base + 2.7 * per);
+    ({ core, stop: stopNode } = await startPodTestNode(names, {
+      env: {
+        DOCKER_HOST: scratch.host,
+        SPLITLET_IMAGE_GC_HIGH_THRESHOLD: String(high),
+        SPLITLET_IMAGE_GC_LOW_THRESHOLD: String(lowThreshold),
+        // Old enough once the test pulls the last image; the one just pulled is not.
+        SPLITLET_IMAGE_MINIMUM_GC_AGE: '10s',
+        SPLITLET_IMAGE_GC_PERIOD_MS: '2000',
+        SPLITLET_CONTAINER_GC_PERIOD_MS: '1000',
+        // No disk eviction here: this test is image garbage collection's alone.
+        SPLITLET_EVICTION_HARD: 'memory.available<1Mi',
+      },
+      setup: (api) =>
+        api.createNamespacedSecret({
+          namespace,
+          body: { metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [`http://${lab.registry}`]: { auth } } }) } },
+        }).then(() => undefined),
+    }));
+  }, 240_000);
+  afterAll(async () => {
+    await stopNode?.();
+    await scratch?.stop();
+  });
+
+  it('pod-sync - over the high threshold, unused images the node pulled are removed least recently used first until under the low threshold; images in use, the pause image and images the node did not pull stay', async () => {
+    // a is pulled first and used longest; b is pulled second and its pod goes first:
+    // b is the least recently used, though a was detected earlier.
+    await core.createNamespacedPod({ namespace, body: podOf('a', imageOf('a')) });
+    await running('a');
+    await core.createNamespacedPod({ namespace, body: podOf('b', imageOf('b')) });
+    await running('b');
+    const bPulledAt = Date.now();
+    await gone('b');
+    // A few detections see a in use and b not.
+    await new Promise((r) => setTimeout(r, 5_000));
+    await gone('a');
+    // The dead containers go with their pods (container GC): neither image is in use.
+    await waitFor('no container left on the engine but running ones', async () => ((await scratch!.docker(['ps', '-aq', '--filter', 'status=exited'])).stdout.trim() === '' ? true : undefined), 30_000);
+    expect(await imagesOnNode()).toEqual([imageOf('a'), imageOf('b'), 'splitlet-lab/pause:1', 'splitlet-lab/testbox:1'].sort());
+    expect((await scratch!.usage()).usedPercent).toBeLessThan(lowThreshold);
+    // Past the minimum age of a and b, c is pulled: the filesystem crosses the high threshold.
+    // (b is first detected at most a collection period after it runs: 10 s + 2 s + a margin.)
+    await new Promise((r) => setTimeout(r, Math.max(0, bPulledAt + 15_000 - Date.now())));
+    await core.createNamespacedPod({ namespace, body: podOf('c', imageOf('c')) });
+    await running('c');
+    const left = await waitFor('b removed', async () => {
+      const now = await imagesOnNode();
+      return now.includes(imageOf('b')) ? undefined : now;
+    }, 30_000);
+    expect(left).toEqual([imageOf('a'), imageOf('c'), 'splitlet-lab/pause:1', 'splitlet-lab/testbox:1'].sort());
+    expect((await scratch!.usage()).usedPercent).toBeLessThan(lowThreshold);
+    // Enough was freed: no FreeDiskSpaceFailed, and a stays through later collections.
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await imagesOnNode()).toContain(imageOf('a'));
+    const events = (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${nodeName}` })).items;
+    expect(events.filter((e) => ['FreeDiskSpaceFailed', 'ImageGCFailed'].includes(e.reason ?? '')).map((e) => e.message)).toEqual([]);
+    expect((await read('c')).status?.phase).toBe('Running');
+  });
+
+  it('pod-sync - when unused images cannot free enough: FreeDiskSpaceFailed on the Node with the kubelet\'s message, and ImageGCFailed once it fails again', async () => {
+    // A file beside the images fills the filesystem past the high threshold: a and the rest are not enough.
+    const fill = await runCommand('fallocate', ['-l', `${Math.round(FS_MIB * 0.35)}M`, join(scratch!.dataRoot, '..', 'filler')]);
+    expect(fill.stderr).toBe('');
+    const failed = await waitFor('FreeDiskSpaceFailed and ImageGCFailed', async () => {
+      const evs = (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${nodeName}` })).items;
+      const free = evs.filter((e) => e.reason === 'FreeDiskSpaceFailed');
+      const gc = evs.find((e) => e.reason === 'ImageGCFailed');
+      return free.length && gc ? { free, gc } : undefined;
+    }, 30_000);
+    for (const e of failed.free) {
+      expect(e).toMatchObject({ type: 'Warning', source: { component: 'kubelet', host: nodeName } });
+      expect(e.message).toMatch(
+        /^Insufficient free disk space on the node's image filesystem \(\d+% of \d+\.\d MiB used\)\. Failed to free sufficient space by deleting unused images \(freed \d+ bytes\)\. Investigate disk usage, as it could be used by active images, logs, volumes, or other data\.$/,
+      );
+    }
+    // The first collection freed a's bytes; the repeated failure is the next one's, with nothing left to free.
+    expect(failed.free.map((e) => /freed (\d+) bytes/.exec(e.message ?? '')?.[1])).toContain('0');
+    expect(failed.gc.message).toMatch(/^Insufficient free disk space .*\(freed 0 bytes\)/);
+    // a was removed on the way (unused, old enough); c, in use, stays and runs.
+    expect(await imagesOnNode()).toEqual([imageOf('c'), 'splitlet-lab/pause:1', 'splitlet-lab/testbox:1'].sort());
+    expect((await read('c')).status?.phase).toBe('Running');
+  });
+});

@@ -12,7 +12,7 @@ const pod = (name: string, o: { priority?: number; request?: string; limit?: str
     containers: [{ name: 'app', resources: { ...(o.request ? { requests: { memory: o.request } } : {}), ...(o.limit ? { limits: { memory: o.limit } } : {}) } }],
   },
 });
-const usage = (p: V1Pod, used: bigint | undefined, request = 0n): PodUsage => ({ pod: p, ...(used !== undefined ? { workingSetBytes: used } : {}), containers: new Map(used !== undefined ? [['app', used]] : []), requestBytes: request });
+const usage = (p: V1Pod, used: bigint | undefined, request = 0n): PodUsage => ({ pod: p, ...(used !== undefined ? { usageBytes: used } : {}), containers: new Map(used !== undefined ? [['app', used]] : []), requestBytes: request });
 
 describe('memory pressure (the kubelet\'s eviction manager)', () => {
   it('memoryEvictionMessage - the kubelet\'s text: threshold, available, each container over its request, every part ending in ". "', () => {

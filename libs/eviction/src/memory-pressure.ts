@@ -15,14 +15,22 @@ export const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
 /** The taint a BestEffort pod must tolerate to be admitted under memory pressure. */
 export const MEMORY_PRESSURE_TAINT = 'node.kubernetes.io/memory-pressure';
 
-/** What the eviction manager reads of one pod: its working set (undefined: no stats) and per container. */
+/** The resource an eviction reclaims (the kubelet's resourceToReclaim, for the signals acted on here). */
+export type ReclaimedResource = 'memory' | 'ephemeral-storage';
+
+/**
+ * What the eviction manager reads of one pod for the resource it reclaims: its usage
+ * (undefined: no stats) and per container, and its request. Memory: the working set.
+ * ephemeral-storage: the containers' writable layers and logs, and the pod's local
+ * volumes (the containers' figures are their layer and log only, as the kubelet's).
+ */
 export interface PodUsage {
   pod: V1Pod;
-  /** The pod's working set in bytes (its containers' summed); undefined when there are no stats for it. */
-  workingSetBytes?: bigint;
-  /** Working set per container name. */
+  /** The pod's usage in bytes; undefined when there are no stats for it. */
+  usageBytes?: bigint;
+  /** Usage per container name. */
   containers: ReadonlyMap<string, bigint>;
-  /** The pod's effective memory request in bytes (resourcehelper.PodRequests). */
+  /** The pod's effective request of the resource in bytes (resourcehelper.PodRequests). */
   requestBytes: bigint;
 }
 
@@ -40,36 +48,40 @@ type Cmp = (a: PodUsage, b: PodUsage) => number;
 
 /** Pods without stats first (every comparator of the kubelet's ranking does so). */
 const statsFirst = (a: PodUsage, b: PodUsage): number | undefined => {
-  if (a.workingSetBytes === undefined && b.workingSetBytes === undefined) return 0;
-  if (a.workingSetBytes === undefined) return -1;
-  if (b.workingSetBytes === undefined) return 1;
+  if (a.usageBytes === undefined && b.usageBytes === undefined) return 0;
+  if (a.usageBytes === undefined) return -1;
+  if (b.usageBytes === undefined) return 1;
   return undefined;
 };
 
-/** exceedMemoryRequests: a pod using more than it requested goes first. */
-const exceedMemoryRequests: Cmp = (a, b) => {
+/** exceedMemoryRequests / exceedDiskRequests: a pod using more than it requested goes first. */
+const exceedRequests: Cmp = (a, b) => {
   const s = statsFirst(a, b);
   if (s !== undefined) return s;
-  const ea = a.workingSetBytes! > a.requestBytes;
-  const eb = b.workingSetBytes! > b.requestBytes;
+  const ea = a.usageBytes! > a.requestBytes;
+  const eb = b.usageBytes! > b.requestBytes;
   return ea === eb ? 0 : ea ? -1 : 1;
 };
 
 /** priority: the lower priority goes first. */
 const priority: Cmp = (a, b) => Math.sign((a.pod.spec?.priority ?? 0) - (b.pod.spec?.priority ?? 0));
 
-/** memory: the larger usage above request goes first. */
-const memory: Cmp = (a, b) => {
+/** memory / disk: the larger usage above request goes first. */
+const usage: Cmp = (a, b) => {
   const s = statsFirst(a, b);
   if (s !== undefined) return s;
-  const da = a.workingSetBytes! - a.requestBytes;
-  const db = b.workingSetBytes! - b.requestBytes;
+  const da = a.usageBytes! - a.requestBytes;
+  const db = b.usageBytes! - b.requestBytes;
   return da === db ? 0 : da > db ? -1 : 1;
 };
 
-/** rankMemoryPressure: orderedBy(exceedMemoryRequests, priority, memory); a stable sort. */
+/**
+ * rankMemoryPressure: orderedBy(exceedMemoryRequests, priority, memory); rankDiskPressure
+ * is the same order on disk usage (orderedBy(exceedDiskRequests, priority, disk)). A
+ * stable sort.
+ */
 export function rankMemoryPressure(pods: readonly PodUsage[]): PodUsage[] {
-  const order: Cmp[] = [exceedMemoryRequests, priority, memory];
+  const order: Cmp[] = [exceedRequests, priority, usage];
   return [...pods].sort((a, b) => {
     for (const cmp of order) {
       const r = cmp(a, b);
@@ -78,6 +90,9 @@ export function rankMemoryPressure(pods: readonly PodUsage[]): PodUsage[] {
     return 0;
   });
 }
+
+/** rankDiskPressureFunc (its ephemeral-storage usage: root filesystems, logs and local volumes). */
+export const rankDiskPressure = rankMemoryPressure;
 
 /** A quantity as resource.Quantity.String() prints one given in bytes (BinarySI). */
 const bytes = (n: bigint): string => formatQuantity(n * 1000n, 'BinarySI');
@@ -89,27 +104,30 @@ function requestText(q: string | undefined): string {
 }
 
 /**
- * evictionMessage for memory: the starved resource, the threshold met and what was
- * available, then each container using more than it requested. Every part ends in ". "
- * (the trailing space is the kubelet's too).
+ * evictionMessage: the starved resource, the threshold met and what was available,
+ * then each container using more than it requested. Every part ends in ". " (the
+ * trailing space is the kubelet's too).
  */
-export function memoryEvictionMessage(u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string {
-  let message = 'The node was low on resource: memory. ';
+export function evictionMessage(resource: ReclaimedResource, u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string {
+  let message = `The node was low on resource: ${resource}. `;
   if (threshold) {
     const amount = thresholdAmount(threshold, capacity);
     const quantity = threshold.quantity !== undefined ? formatQuantity(amount * 1000n, threshold.format ?? 'BinarySI') : bytes(amount);
     message += `Threshold quantity: ${quantity}, available: ${bytes(available)}. `;
   }
-  if (u.workingSetBytes === undefined) return message;
+  if (u.usageBytes === undefined) return message;
   for (const c of [...(u.pod.spec?.containers ?? []), ...(u.pod.spec?.initContainers ?? [])]) {
     const usage = u.containers.get(c.name);
     if (usage === undefined) continue;
-    const request = c.resources?.requests?.['memory'] as string | undefined;
+    const request = c.resources?.requests?.[resource] as string | undefined;
     const requested = request === undefined ? 0n : parseQuantity(String(request)) / 1000n;
-    if (usage > requested) message += `Container ${c.name} was using ${bytes(usage)}, request is ${requestText(request)}, has larger consumption of memory. `;
+    if (usage > requested) message += `Container ${c.name} was using ${bytes(usage)}, request is ${requestText(request)}, has larger consumption of ${resource}. `;
   }
   return message;
 }
+
+/** evictionMessage for memory. */
+export const memoryEvictionMessage = (u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string => evictionMessage('memory', u, threshold, available, capacity);
 
 /**
  * The eviction manager's Admit under the node's pressure conditions (as reported, the

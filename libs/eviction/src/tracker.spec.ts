@@ -65,7 +65,7 @@ describe('ThresholdTracker (the eviction manager\'s synchronize)', () => {
     const t = new ThresholdTracker(thresholds);
     const look = t.observe(memory(50n), 0);
     expect(look.actionable).toEqual([hard]);
-    expect(thresholdToReclaim(look.actionable, 'memory.available')).toBe(hard);
+    expect(thresholdToReclaim(look.actionable)).toBe(hard);
   });
 
   it('ThresholdTracker - acted on, it stays met up to threshold + minimum reclaim; not acted on (grace pending), it does not', () => {

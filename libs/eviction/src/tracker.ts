@@ -68,10 +68,13 @@ export class ThresholdTracker {
 }
 
 /**
- * The threshold to reclaim among those that can act: memory's first (byEvictionPriority),
- * and of a signal's hard and soft thresholds the hard one (it evicts at once).
+ * The threshold to reclaim among those that can act (byEvictionPriority, then
+ * getReclaimableThreshold): memory's first, else the first signal's; of a signal's hard
+ * and soft thresholds the hard one (it evicts at once).
  */
-export function thresholdToReclaim(actionable: readonly Threshold[], signal: Signal): Threshold | undefined {
-  const forSignal = actionable.filter((t) => t.signal === signal);
-  return forSignal.find(isHardThreshold) ?? forSignal[0];
+export function thresholdToReclaim(actionable: readonly Threshold[]): Threshold | undefined {
+  const memory = actionable.filter((t) => t.signal === 'memory.available');
+  const first = memory[0] ?? actionable[0];
+  const ofSignal = actionable.filter((t) => t.signal === first?.signal);
+  return ofSignal.find(isHardThreshold) ?? ofSignal[0];
 }

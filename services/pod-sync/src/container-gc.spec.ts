@@ -321,6 +321,30 @@ describe('pod-sync container GC: sandboxes (the kubelet TestSandboxGC cases)', (
   });
 });
 
+describe('pod-sync container GC: deleteAllUnusedContainers (the eviction manager\'s disk reclaim, evictNonDeletedPods)', () => {
+  it("every dead container of a live pod goes, the newest too; running ones and a live pod's CREATED newest stay", async () => {
+    const containers = [ctr('web', 'app', 2, 120, RUNNING), ctr('web', 'app', 1, 110, EXITED), ctr('web', 'app', 0, 100, EXITED), ctr('job', 'init', 0, 100, EXITED), ctr('job', 'main', 0, 101, CREATED)];
+    const { gc, remaining } = setup(containers);
+    expect(await gc.deleteAllUnusedContainers()).toEqual({ containers: 3, sandboxes: 0 });
+    expect(remaining()).toEqual([0, 4]);
+  });
+
+  it("a finished pod loses its newest sandbox too; a running pod keeps its newest", async () => {
+    const NOTREADY = PodSandboxState.NOTREADY_UNSPECIFIED;
+    const sandboxes = [sbx('done', 1, NOTREADY, 10), sbx('done', 0, NOTREADY, 0), sbx('live', 1, NOTREADY, 10), sbx('live', 0, NOTREADY, 0)];
+    const pods: PodSource = {
+      synced: Promise.resolve(),
+      list: () => [
+        { metadata: { uid: 'done', name: 'done', namespace: 'ns' }, status: { phase: 'Succeeded' } },
+        { metadata: { uid: 'live', name: 'live', namespace: 'ns' }, status: { phase: 'Running' } },
+      ],
+    };
+    const { rt, gc } = setup([], { sandboxes, pods });
+    expect(await gc.deleteAllUnusedContainers()).toEqual({ containers: 0, sandboxes: 3 });
+    expect(rt.sandboxes.map((x) => x.id)).toEqual(['live-sb1']);
+  });
+});
+
 describe('pod-sync container GC: the loop', () => {
   it('collects nothing before the pods are known, then every period, until aborted', async () => {
     let markSynced!: () => void;

@@ -118,9 +118,27 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     },
   );
   container.registerInstance(SYNC.PodInformer, informer);
-  // The eviction manager (memory.available) hands the pod it chooses to the pod's worker.
+  // The container GC runs beside the pod watch, on the same informer, once it has listed.
+  const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node);
+  const nodeWarning = (reason: string, message: string) => recordNodeEvent(nc, node, 'Warning', reason, message);
+  const runtime = container.resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime);
+  const images = container.resolve<ServiceClient<typeof ImageService>>(SYNC.Images);
+  const imageGC = new ImageGC(
+    { listImages: (r) => images.listImages(r), imageFsInfo: (r) => images.imageFsInfo(r), removeImage: (r) => images.removeImage(r), listContainers: (r) => runtime.listContainers(r) },
+    container.resolve<Clock>(TOKENS.Clock),
+    logger,
+    node,
+    nodeWarning,
+    imageGCPolicyOf(config),
+  );
+  // The eviction manager (memory.available, the disk signals) hands the pod it chooses to the pod's worker.
   const evictions = new EvictionManager({
     thresholds: thresholdsOf(config),
+    imageFs: async () => {
+      const [fs] = (await images.imageFsInfo({})).imageFilesystems;
+      return fs && { availableBytes: fs.availableBytes, capacityBytes: fs.capacityBytes, inodesFree: fs.inodesFree, inodes: fs.inodes };
+    },
+    reclaim: { deleteAllUnusedContainers: () => gc.deleteAllUnusedContainers(), deleteUnusedImages: () => imageGC.deleteUnusedImages() },
     maxPodGracePeriodSeconds: config.SPLITLET_EVICTION_MAX_POD_GRACE_PERIOD,
     volumePath: (pod, v) => container.resolve<VolumeManager>(SYNC.Volumes).volumePath(pod, v),
     hostRoot: config.SPLITLET_HOST_ROOT,
@@ -137,19 +155,6 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     logger,
     intervalMs: config.SPLITLET_EVICTION_MONITORING_MS,
   });
-  // The container GC runs beside the pod watch, on the same informer, once it has listed.
-  const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node);
-  const nodeWarning = (reason: string, message: string) => recordNodeEvent(nc, node, 'Warning', reason, message);
-  const runtime = container.resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime);
-  const images = container.resolve<ServiceClient<typeof ImageService>>(SYNC.Images);
-  const imageGC = new ImageGC(
-    { listImages: (r) => images.listImages(r), imageFsInfo: (r) => images.imageFsInfo(r), removeImage: (r) => images.removeImage(r), listContainers: (r) => runtime.listContainers(r) },
-    container.resolve<Clock>(TOKENS.Clock),
-    logger,
-    node,
-    nodeWarning,
-    imageGCPolicyOf(config),
-  );
   const watch = container.resolve(PodWatch);
   const metricsServer: Runnable = {
     run: async (signal) => {

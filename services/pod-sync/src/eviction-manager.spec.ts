@@ -29,18 +29,42 @@ const pod = (name: string, o: { request?: string; priority?: number } = {}): V1P
 });
 const stats = (uid: string, used: bigint) => create(ContainerStatsSchema, { id: uid, labels: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': 'app' }, memoryWorkingSetBytes: used });
 
-function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigint>, o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number } = {}) {
+/** A fake image filesystem of 10 GiB: what is available, and what each reclaim frees. */
+class FakeDisk {
+  availableMi = 10 * 1024;
+  inodesFree = 1_000_000n;
+  reclaimed: string[] = [];
+  constructor(
+    private readonly freedByContainers = 0,
+    private readonly freedByImages = 0,
+  ) {}
+  observe = async () => ({ availableBytes: BigInt(this.availableMi) * Mi, capacityBytes: 10_240n * Mi, inodesFree: this.inodesFree, inodes: 1_000_000n });
+  reclaim = {
+    deleteAllUnusedContainers: async () => void (this.reclaimed.push('containers'), (this.availableMi += this.freedByContainers)),
+    deleteUnusedImages: async () => void (this.reclaimed.push('images'), (this.availableMi += this.freedByImages)),
+  };
+}
+
+function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigint>, o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number; disk?: FakeDisk; layers?: Record<string, bigint> } = {}) {
   const evicted: { pod: string; eviction: Eviction }[] = [];
   const nodeEvents: string[] = [];
   const root = hostRoot(availableMi);
   const clock = new FakeClock();
+  const disk = o.disk ?? new FakeDisk();
   const m = new EvictionManager({
     thresholds: o.thresholds ?? parseThresholds('memory.available<100Mi'),
+    imageFs: disk.observe,
+    reclaim: disk.reclaim,
     maxPodGracePeriodSeconds: o.maxPodGracePeriodSeconds ?? 0,
     hostRoot: root,
     volumePath: (_pod, v) => join(root, 'volumes', v.name),
     nodeEvent: (type, reason, message) => nodeEvents.push(`${type} ${reason}: ${message}`),
-    runtime: { listContainerStats: async () => ({ stats: Object.entries(usage).map(([uid, used]) => stats(uid, used)) }) } as never,
+    runtime: {
+      listContainerStats: async (req: { containerId?: string }) =>
+        req.containerId
+          ? { stats: [create(ContainerStatsSchema, { id: req.containerId, writableLayerUsedBytes: o.layers?.[req.containerId] ?? 0n, logUsedBytes: 1024n })] }
+          : { stats: Object.entries(usage).map(([uid, used]) => stats(uid, used)) },
+    } as never,
     pods: () => pods,
     active: () => true,
     evict: (p, eviction) => evicted.push({ pod: p.metadata!.name!, eviction }),
@@ -149,5 +173,74 @@ describe('EvictionManager (memory.available)', () => {
       expect(await m.synchronize()).toBeUndefined();
       expect(evicted.map((e) => e.pod)).toEqual(['a', 'b']);
     });
+  });
+});
+
+/** A running pod whose one container `app` has the container ID `c-<name>` (its writable layer is measured by that ID). */
+const diskPod = (name: string, o: { request?: string; priority?: number } = {}): V1Pod => ({
+  metadata: { name, namespace: 'ns', uid: `uid-${name}` },
+  spec: { ...(o.priority !== undefined ? { priority: o.priority } : {}), containers: [{ name: 'app', ...(o.request ? { resources: { requests: { 'ephemeral-storage': o.request } } } : {}) }] },
+  status: { phase: 'Running', startTime: new Date(), containerStatuses: [{ name: 'app', image: 'x', imageID: '', ready: true, restartCount: 0, containerID: `docker://c-${name}`, state: { running: {} } }] },
+});
+
+describe('EvictionManager (disk: nodefs.available, imagefs.available, inodesFree)', () => {
+  const diskThresholds = () => parseThresholds('imagefs.available<1Gi,nodefs.inodesFree<5%');
+
+  it('EvictionManager - below a disk threshold, dead containers then unused images are reclaimed first; enough freed (minimum reclaim included): no pod evicted', async () => {
+    const disk = new FakeDisk(100, 1024);
+    disk.availableMi = 900;
+    const thresholds = evictionThresholds({ hard: parseThresholds('imagefs.available<1Gi'), soft: [], softGracePeriods: new Map(), minimumReclaims: parseMinimumReclaims('imagefs.available=500Mi') });
+    const { m, evicted, nodeEvents } = manager(4000, [diskPod('writer')], {}, { thresholds, disk, layers: { 'c-writer': 300n * Mi } });
+    expect(await m.synchronize()).toBeUndefined();
+    expect(disk.reclaimed).toEqual(['containers', 'images']);
+    expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim ephemeral-storage']);
+    expect(evicted).toEqual([]);
+  });
+
+  it('EvictionManager - reclaim not enough (short of the minimum reclaim): the pod using the most disk over its request is evicted with the kubelet\'s ephemeral-storage message', async () => {
+    // 900 Mi + 100 Mi + 100 Mi = 1100 Mi: above 1 Gi, but not above 1 Gi + 500 Mi.
+    const disk = new FakeDisk(100, 100);
+    disk.availableMi = 900;
+    const thresholds = evictionThresholds({ hard: parseThresholds('imagefs.available<1Gi'), soft: [], softGracePeriods: new Map(), minimumReclaims: parseMinimumReclaims('imagefs.available=500Mi') });
+    const pods = [diskPod('requested', { request: '1Gi' }), diskPod('writer'), diskPod('quiet'), diskPod('critical', { priority: 2_000_000_000 })];
+    const layers = { 'c-requested': 600n * Mi, 'c-writer': 300n * Mi, 'c-quiet': 0n, 'c-critical': 5000n * Mi };
+    const { m, evicted } = manager(4000, pods, {}, { thresholds, disk, layers });
+    await m.synchronize();
+    expect(evicted).toEqual([
+      {
+        pod: 'writer',
+        eviction: { gracePeriodSeconds: 1, message: 'The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 900Mi. Container app was using 307201Ki, request is 0, has larger consumption of ephemeral-storage. ' },
+      },
+    ]);
+  });
+
+  it('EvictionManager - a percentage threshold prints as its bytes of the capacity (the kubelet\'s float32 percentage: 10 % of 10 Gi is 1073741840); the pod over its request goes before a bigger one within it', async () => {
+    const disk = new FakeDisk();
+    disk.availableMi = 512;
+    const pods = [diskPod('big', { request: '2Gi' }), diskPod('small')];
+    const { m, evicted } = manager(4000, pods, {}, { thresholds: parseThresholds('nodefs.available<10%'), disk, layers: { 'c-big': 1500n * Mi, 'c-small': 10n * Mi } });
+    await m.synchronize();
+    expect(evicted.map((e) => e.pod)).toEqual(['small']);
+    expect(evicted[0]!.eviction.message).toBe('The node was low on resource: ephemeral-storage. Threshold quantity: 1073741840, available: 512Mi. Container app was using 10241Ki, request is 0, has larger consumption of ephemeral-storage. ');
+  });
+
+  it('EvictionManager - inodes low: reclaimed, but no pod is ranked by inode use, so none is evicted', async () => {
+    const disk = new FakeDisk();
+    disk.inodesFree = 10_000n;
+    const { m, evicted, nodeEvents } = manager(4000, [diskPod('writer')], {}, { thresholds: diskThresholds(), disk });
+    expect(await m.synchronize()).toBeUndefined();
+    expect(disk.reclaimed).toEqual(['containers', 'images']);
+    expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim inodes']);
+    expect(evicted).toEqual([]);
+  });
+
+  it('EvictionManager - memory and disk both low: memory is reclaimed first (byEvictionPriority), no disk reclaim this look', async () => {
+    const disk = new FakeDisk();
+    disk.availableMi = 100;
+    const { m, evicted, nodeEvents } = manager(80, [pod('hog')], { 'uid-hog': 150n * Mi }, { thresholds: parseThresholds('imagefs.available<1Gi,memory.available<100Mi'), disk });
+    await m.synchronize();
+    expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim memory']);
+    expect(disk.reclaimed).toEqual([]);
+    expect(evicted.map((e) => e.pod)).toEqual(['hog']);
   });
 });

@@ -1,7 +1,22 @@
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { ServiceClient } from '@splitlet/bus';
 import type { RuntimeService } from '@splitlet/contracts';
-import { HARD_EVICTION_GRACE_SECONDS, isCriticalPod, isHardThreshold, memoryEvictionMessage, rankMemoryPressure, ThresholdTracker, thresholdToReclaim, type PodUsage, type Threshold } from '@splitlet/eviction';
+import {
+  evictionMessage,
+  HARD_EVICTION_GRACE_SECONDS,
+  isCriticalPod,
+  isHardThreshold,
+  rankDiskPressure,
+  rankMemoryPressure,
+  thresholdsMet,
+  thresholdToReclaim,
+  ThresholdTracker,
+  type Observations,
+  type PodUsage,
+  type ReclaimedResource,
+  type Signal,
+  type Threshold,
+} from '@splitlet/eviction';
 import { nodeMemory, readMeminfo, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { podRequests } from './admission-fit';
@@ -9,11 +24,42 @@ import { diskUsage, hasLocalStorageLimits, localStorageViolation, measuredVolume
 import type { Eviction } from './pod-syncer';
 
 const LABEL_UID = 'io.kubernetes.pod.uid';
+/** The kubelet's podCleanupTimeout and podCleanupPollFreq. */
+const POD_CLEANUP_TIMEOUT_MS = 30_000;
+const POD_CLEANUP_POLL_MS = 1_000;
 const LABEL_CONTAINER = 'io.kubernetes.container.name';
 
+/** The image filesystem as runtime-executor measures it (Docker's data root: nodefs and imagefs are one here). */
+export interface FsObservation {
+  availableBytes: bigint;
+  capacityBytes: bigint;
+  inodesFree: bigint;
+  inodes: bigint;
+}
+
+/** The node-level reclaim under disk pressure (the kubelet's nodeReclaimFuncs when nodefs and imagefs share a disk). */
+export interface NodeReclaim {
+  deleteAllUnusedContainers(): Promise<unknown>;
+  deleteUnusedImages(): Promise<unknown>;
+}
+
+/** The signals acted on here, and the resource each reclaims (signalToResource); pid.available is not. */
+const SIGNAL_RESOURCE: Partial<Record<Signal, ReclaimedResource | 'inodes'>> = {
+  'memory.available': 'memory',
+  'nodefs.available': 'ephemeral-storage',
+  'imagefs.available': 'ephemeral-storage',
+  'nodefs.inodesFree': 'inodes',
+  'imagefs.inodesFree': 'inodes',
+};
+const DISK_SIGNALS: readonly Signal[] = ['nodefs.available', 'imagefs.available', 'nodefs.inodesFree', 'imagefs.inodesFree'];
+
 export interface EvictionDeps {
-  /** Every eviction threshold, hard and soft (only memory.available's are acted on here). */
+  /** Every eviction threshold, hard and soft (memory.available's and the disk signals' are acted on here). */
   thresholds: readonly Threshold[];
+  /** The image filesystem now; undefined when it cannot be measured. */
+  imageFs: () => Promise<FsObservation | undefined>;
+  /** What is reclaimed before any pod is evicted for disk. */
+  reclaim: NodeReclaim;
   /** --eviction-max-pod-grace-period: a soft eviction's longest grace period, in seconds. */
   maxPodGracePeriodSeconds: number;
   /** Where the host's / is: memory.available is read from its /proc/meminfo. */
@@ -51,54 +97,115 @@ export class EvictionManager implements Runnable {
   /** Pods evicted by this process, by UID: not chosen again while they stop. */
   private readonly chosen = new Set<string>();
   private readonly tracker: ThresholdTracker;
-  private readonly memoryThresholds: readonly Threshold[];
+  /** The thresholds of the signals acted on here. */
+  private readonly thresholds: readonly Threshold[];
 
   constructor(private readonly deps: EvictionDeps) {
-    this.memoryThresholds = deps.thresholds.filter((t) => t.signal === 'memory.available');
-    this.tracker = new ThresholdTracker(this.memoryThresholds);
+    this.thresholds = deps.thresholds.filter((t) => SIGNAL_RESOURCE[t.signal] !== undefined);
+    this.tracker = new ThresholdTracker(this.thresholds);
   }
 
+  /** makeSignalObservations for the signals some threshold names. */
+  private async observe(): Promise<Observations> {
+    const observations: Observations = {};
+    if (this.thresholds.some((t) => t.signal === 'memory.available')) {
+      const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
+      observations['memory.available'] = { available: availableBytes, capacity: capacityBytes };
+    }
+    if (this.thresholds.some((t) => DISK_SIGNALS.includes(t.signal))) {
+      const fs = await this.deps.imageFs();
+      if (fs) {
+        observations['nodefs.available'] = observations['imagefs.available'] = { available: fs.availableBytes, capacity: fs.capacityBytes };
+        observations['nodefs.inodesFree'] = observations['imagefs.inodesFree'] = { available: fs.inodesFree, capacity: fs.inodes };
+      }
+    }
+    return observations;
+  }
+
+  /**
+   * Looks every interval; after an eviction, the next look waits instead until the
+   * evicted pod runs no container (at most 30 s, asked every second: the kubelet's
+   * waitForPodsCleanup), so the pod's own usage is not counted again.
+   */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.synchronize().catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'eviction manager: observation failed'));
-      await this.deps.clock.sleep(this.deps.intervalMs, signal).catch(() => undefined);
+      const evicted = await this.synchronize().catch((err: unknown) => void this.deps.logger.warn({ err: (err as Error).message }, 'eviction manager: observation failed'));
+      if (evicted) await this.waitForPodCleanup(evicted, signal);
+      else await this.deps.clock.sleep(this.deps.intervalMs, signal).catch(() => undefined);
     }
+  }
+
+  private async waitForPodCleanup(pod: V1Pod, signal: AbortSignal): Promise<void> {
+    const uid = pod.metadata?.uid ?? '';
+    const deadline = this.deps.clock.now() + POD_CLEANUP_TIMEOUT_MS;
+    while (!signal.aborted && this.deps.clock.now() < deadline) {
+      await this.deps.clock.sleep(POD_CLEANUP_POLL_MS, signal).catch(() => undefined);
+      const { stats } = await this.deps.runtime.listContainerStats({}).catch(() => ({ stats: [] as { labels: Record<string, string> }[] }));
+      if (!stats.some((s) => s.labels[LABEL_UID] === uid)) return;
+    }
+    this.deps.logger.info({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }, 'eviction manager: timed out waiting for pods to be cleaned up');
   }
 
   /** One look: the pod evicted, if any (the first, when local storage limits evicted several). */
   async synchronize(): Promise<V1Pod | undefined> {
     // The thresholds' bookkeeping first, whatever acts this look (the kubelet's order).
-    let memory: { threshold: Threshold | undefined; availableBytes: bigint; capacityBytes: bigint } | undefined;
-    if (this.memoryThresholds.length) {
-      const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
-      const { actionable } = this.tracker.observe({ 'memory.available': { available: availableBytes, capacity: capacityBytes } }, this.deps.clock.now());
-      memory = { threshold: thresholdToReclaim(actionable, 'memory.available'), availableBytes, capacityBytes };
-    }
+    const observations = await this.observe();
+    const { actionable } = this.tracker.observe(observations, this.deps.clock.now());
     const candidates = this.deps.pods().filter((p) => {
       const uid = p.metadata?.uid ?? '';
       return !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '') && !this.chosen.has(uid) && this.deps.active(p);
     });
     const overLimits = await this.localStorageEviction(candidates);
     if (overLimits.length) return overLimits[0];
-    const threshold = memory?.threshold;
-    if (!memory || !threshold) return undefined;
-    const { availableBytes, capacityBytes } = memory;
+    const threshold = thresholdToReclaim(actionable);
+    if (!threshold) return undefined;
+    const resource = SIGNAL_RESOURCE[threshold.signal]!;
+    const observed = observations[threshold.signal]!;
     // Every look that acts, evicting or not (the kubelet's synchronize).
-    this.deps.nodeEvent('Warning', 'EvictionThresholdMet', 'Attempting to reclaim memory');
-    if (!candidates.length) return undefined;
-    const usage = await this.usage(candidates);
-    for (const u of rankMemoryPressure(usage)) {
+    this.deps.nodeEvent('Warning', 'EvictionThresholdMet', `Attempting to reclaim ${resource}`);
+    if (resource !== 'memory' && (await this.reclaimNodeLevelResources(resource))) return undefined;
+    if (resource === 'inodes') {
+      this.deps.logger.warn({ signal: threshold.signal }, 'eviction manager: inodes are low, and pods are not ranked by inode use here: no pod evicted');
+      return undefined;
+    }
+    if (!candidates.length) {
+      this.deps.logger.error({ resource }, 'eviction manager: eviction thresholds have been met, but no pods are active to evict');
+      return undefined;
+    }
+    const ranked = resource === 'memory' ? rankMemoryPressure(await this.memoryUsage(candidates)) : rankDiskPressure(await this.diskUsage(candidates));
+    for (const u of ranked) {
       if (isCriticalPod(u.pod)) {
         this.deps.logger.warn({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}` }, 'eviction manager: cannot evict a critical pod');
         continue;
       }
-      const message = memoryEvictionMessage(u, threshold, availableBytes, capacityBytes);
+      const message = evictionMessage(resource, u, threshold, observed.available, observed.capacity);
       this.chosen.add(u.pod.metadata!.uid!);
-      this.deps.logger.info({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`, availableBytes: String(availableBytes) }, 'eviction manager: evicting a pod to reclaim memory');
+      this.deps.logger.info({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`, signal: threshold.signal, available: String(observed.available) }, `eviction manager: evicting a pod to reclaim ${resource}`);
       this.deps.evict(u.pod, { message, gracePeriodSeconds: this.gracePeriodSeconds(threshold, u.pod) });
       return u.pod;
     }
     return undefined;
+  }
+
+  /**
+   * reclaimNodeLevelResources: dead containers (every pod's), then unused images; then a
+   * fresh look — true when no threshold is met any more, its minimum reclaim included,
+   * so no pod need go.
+   */
+  private async reclaimNodeLevelResources(resource: string): Promise<boolean> {
+    for (const [what, reclaim] of [
+      ['dead containers', () => this.deps.reclaim.deleteAllUnusedContainers()],
+      ['unused images', () => this.deps.reclaim.deleteUnusedImages()],
+    ] as const) {
+      await reclaim().catch((err: unknown) => this.deps.logger.info({ resource, what, err: (err as Error).message }, 'eviction manager: unexpected error when attempting to reduce resource pressure'));
+    }
+    const met = thresholdsMet(this.thresholds, await this.observe(), true);
+    if (met.length) {
+      this.deps.logger.info({ resource }, 'eviction manager: must evict pod(s) to reclaim');
+      return false;
+    }
+    this.deps.logger.info({ resource }, 'eviction manager: able to reduce resource pressure without evicting pods');
+    return true;
   }
 
   /**
@@ -157,8 +264,23 @@ export class EvictionManager implements Runnable {
     this.chosen.delete(uid);
   }
 
+  /**
+   * Each candidate's ephemeral storage use (podDiskUsage: its containers' writable
+   * layers and logs, its local volumes) and request; per container, layer and log.
+   */
+  private async diskUsage(pods: V1Pod[]): Promise<PodUsage[]> {
+    const out: PodUsage[] = [];
+    for (const pod of pods) {
+      const use = await this.storageUse(pod);
+      const containers = new Map([...use.containers].map(([name, c]) => [name, c.rootfs + c.logs]));
+      const usageBytes = [...containers.values(), ...use.volumes.values()].reduce((a, b) => a + b, 0n);
+      out.push({ pod, containers, usageBytes, requestBytes: podRequests(pod).get('ephemeral-storage') ?? 0n });
+    }
+    return out;
+  }
+
   /** Each candidate's working set (its containers', summed; none: no stats) and memory request. */
-  private async usage(pods: V1Pod[]): Promise<PodUsage[]> {
+  private async memoryUsage(pods: V1Pod[]): Promise<PodUsage[]> {
     const { stats } = await this.deps.runtime.listContainerStats({});
     const byPod = new Map<string, Map<string, bigint>>();
     for (const s of stats) {
@@ -173,7 +295,8 @@ export class EvictionManager implements Runnable {
       const containers = byPod.get(pod.metadata?.uid ?? '');
       const requestBytes = podRequests(pod).get('memory') ?? 0n;
       if (!containers) return { pod, containers: new Map(), requestBytes };
-      return { pod, containers, requestBytes, workingSetBytes: [...containers.values()].reduce((a, b) => a + b, 0n) };
+      return { pod, containers, requestBytes, usageBytes: [...containers.values()].reduce((a, b) => a + b, 0n) };
     });
   }
 }
+

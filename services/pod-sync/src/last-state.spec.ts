@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { toWirePodStatus } from '@splitlet/pod-status';
-import { keepCollectedLastState, shownContainerStatuses } from './last-state';
+import { keepCollectedLastState, keepStatusOfRemoved, shownContainerStatuses } from './last-state';
 
 const t = (id: string, exitCode: number) => ({
   terminated: { exitCode, reason: exitCode ? 'Error' : 'Completed', startedAt: new Date('2026-01-01T00:00:00Z'), finishedAt: new Date('2026-01-01T00:00:01Z'), containerID: `docker://${id}` },
@@ -46,6 +46,27 @@ describe('pod-sync keepCollectedLastState', () => {
     expect(keepCollectedLastState(waiting, st('a', t('a', 1), t('z', 1)))).toBe(waiting);
     const computed = st('b', t('b', 0));
     expect(keepCollectedLastState(computed, undefined)).toBe(computed);
+  });
+});
+
+describe('pod-sync keepStatusOfRemoved (convertToAPIContainerStatuses with no runtime instance)', () => {
+  const waiting = (reason = 'ContainerCreating'): V1ContainerStatus => ({ name: 'app', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason } }, lastState: {} });
+
+  it("a finished container whose instance was removed keeps the terminated status shown, as it was", () => {
+    const shown = st('a', t('a', 0));
+    expect(keepStatusOfRemoved(waiting(), shown)).toBe(shown);
+  });
+
+  it('a container shown waiting (back-off) keeps its restart count and last termination', () => {
+    const shown = { ...st('a', { waiting: { reason: 'CrashLoopBackOff' } }, t('a', 1)), restartCount: 3 };
+    expect(keepStatusOfRemoved(waiting(), shown)).toEqual({ ...waiting(), restartCount: 3, lastState: t('a', 1) });
+  });
+
+  it('a container the runtime has an instance of, or with nothing shown, is left as computed', () => {
+    const computed = st('b', t('b', 0));
+    expect(keepStatusOfRemoved(computed, st('a', t('a', 1)))).toBe(computed);
+    const w = waiting();
+    expect(keepStatusOfRemoved(w, undefined)).toBe(w);
   });
 });
 

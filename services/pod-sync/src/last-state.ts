@@ -24,6 +24,18 @@ export function keepCollectedLastState(computed: V1ContainerStatus, shown: V1Con
 }
 
 /**
+ * convertToAPIContainerStatuses' defaults for a container the runtime has no instance
+ * of (the disk-pressure reclaim removes every dead container, a finished pod's too):
+ * a terminated status shown before stays as it was; any other keeps its restart count
+ * and last termination.
+ */
+export function keepStatusOfRemoved(computed: V1ContainerStatus, shown: V1ContainerStatus | undefined): V1ContainerStatus {
+  if (computed.containerID || !shown) return computed;
+  if (shown.state?.terminated) return shown;
+  return { ...computed, restartCount: shown.restartCount, lastState: shown.lastState ?? {} };
+}
+
+/**
  * The container statuses (init and app, by name) the pod shows: what this pod-sync
  * last handed to status-reporter, else what the API server has (after a restart).
  */

@@ -25,7 +25,7 @@ import type { ResourceList } from './downward-resources';
 import type { EnvContext } from './env';
 import type { ImageManager } from './image-manager';
 import { formatPod, runHook } from './lifecycle-hooks';
-import { keepCollectedLastState, shownContainerStatuses } from './last-state';
+import { keepCollectedLastState, keepStatusOfRemoved, shownContainerStatuses } from './last-state';
 import { podIPOf } from './pod-ip';
 import type { SyncResult } from './pod-workers';
 import type { ProbeState } from './probe-state';
@@ -749,7 +749,7 @@ export class PodSyncer {
     const shown = shownContainerStatuses(pod, this.lastStatus.get(pod.metadata!.uid!));
     const statusesOf = (list: V1Container[] | undefined, init: boolean) =>
       (list ?? []).map((c) => {
-        const st = keepCollectedLastState(this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason), shown.get(c.name));
+        const st = keepStatusOfRemoved(keepCollectedLastState(this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason), shown.get(c.name)), shown.get(c.name));
         // A regular init container is ready once it has exited 0 (convertToAPIContainerStatuses).
         if (init && c.restartPolicy !== 'Always') st.ready = st.state?.terminated?.exitCode === 0;
         return st;

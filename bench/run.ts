@@ -12,6 +12,7 @@ import type { ScenarioResult } from './src/result';
 import { summaryTable } from './src/table';
 import { apiRequests } from './src/scenarios/api-requests';
 import { deletion } from './src/scenarios/deletion';
+import { eviction } from './src/scenarios/eviction';
 import { footprint, footprintSingle } from './src/scenarios/footprint';
 import { coldStart } from './src/scenarios/cold-start';
 import { soak } from './src/scenarios/soak';
@@ -20,7 +21,7 @@ import { natsLatency } from './src/scenarios/nats';
 import { nodeApi } from './src/scenarios/node-api';
 import { startup } from './src/scenarios/startup';
 
-const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'soak'] as const;
+const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'eviction', 'soak'] as const;
 /** Run only when asked for (--only): half an hour by default. */
 const ON_REQUEST: readonly string[] = ['soak'];
 type Scenario = (typeof SCENARIOS)[number];
@@ -53,6 +54,7 @@ const program = new Command('bench')
   .option('--exits <n>', 'freshness: containers that exit at a known second', int, 20)
   .option('--readiness <n>', 'freshness: containers that turn ready at a known second', int, 10)
   .option('--deletions <n>', 'deletion: pods deleted one at a time', int, 20)
+  .option('--evictions <n>', 'eviction: disk evictions measured (each up to ~20 s)', int, 5)
   .option('--footprint-pods <n>', 'footprint: pods running for the loaded measurement', int, 100)
   .option('--footprint-window <s>', 'footprint: CPU averaging window (s)', int, 10)
   .option('--cold-starts <n>', 'cold-start: starts of each service', int, 10)
@@ -85,6 +87,7 @@ const opts = program.opts<{
   exits: number;
   readiness: number;
   deletions: number;
+  evictions: number;
   footprintPods: number;
   footprintWindow: number;
   coldStarts: number;
@@ -148,6 +151,7 @@ async function main(): Promise<number> {
       startup: () => startup(ctx, { sequential: opts.sequential, burst: opts.burst, throughput: opts.throughput, qps: opts.qps, timeoutMs }),
       freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000, natsUrl: opts.natsUrl }),
       deletion: () => deletion(ctx, { pods: opts.deletions, timeoutMs }),
+      eviction: () => eviction(ctx, { evictions: opts.evictions, timeoutMs }),
       'api-requests': () => apiRequests(ctx, { repetitions: opts.apiReps, settleMs: 2000, timeoutMs }),
       nats: () => natsLatency(ctx, { url: opts.natsUrl, calls: opts.natsCalls }),
       'node-api': () =>

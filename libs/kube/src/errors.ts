@@ -43,6 +43,14 @@ export const isNodeGraphLag = (err: unknown): boolean => isForbidden(err) && des
  * 200 and 400 ms, then the refusal stands. The kubelet's object managers likewise wait
  * up to 1 s for their cache of the object to fill before a mount fails.
  */
-export function whileNodeGraphLags<T>(read: () => Promise<T>): Promise<T> {
-  return backOff(read, { numOfAttempts: 5, startingDelay: 50, timeMultiple: 2, jitter: 'none', retry: (err: unknown) => isNodeGraphLag(err) });
+export function whileNodeGraphLags<T>(read: () => Promise<T>, alsoLag: (err: unknown) => boolean = () => false): Promise<T> {
+  return backOff(read, { numOfAttempts: 5, startingDelay: 50, timeMultiple: 2, jitter: 'none', retry: (err: unknown) => isNodeGraphLag(err) || alsoLag(err) });
 }
+
+/**
+ * NodeRestriction's refusal of a TokenRequest for a pod its informer has not seen yet:
+ * the admission plugin reads the bound pod from the API server's own pod lister, which
+ * may lag the node's watch for a moment after the pod is created, and answers 404
+ * `pod "<name>" not found` then.
+ */
+export const isBoundPodLag = (err: unknown, podName: string): boolean => isNotFound(err) && describeApiError(err).includes(`pod "${podName}" not found`);

@@ -1,4 +1,4 @@
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { requiresRefresh, ServiceAccountTokens } from './service-account-tokens';
 
@@ -29,6 +29,18 @@ describe('pod-sync service-account tokens', () => {
       name: 'robot',
       body: { spec: { audiences: ['vault'], expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: 'web', uid: 'u1' } } },
     });
+  });
+
+  it("tokens - NodeRestriction's 404 for a pod its lister has not seen yet is asked again; a 404 that stands fails the fetch", async () => {
+    const clock = { now: 1_000_000 };
+    const { api } = tokenApi(clock);
+    const notFound = () => new ApiException(404, 'Not Found', JSON.stringify({ kind: 'Status', message: 'pod "web" not found', reason: 'NotFound', code: 404 }), {});
+    let refusals = 2;
+    const issue = api.createNamespacedServiceAccountToken.bind(api);
+    const lagging = { createNamespacedServiceAccountToken: async (req: never) => (refusals-- > 0 ? Promise.reject(notFound()) : issue(req)) } as unknown as CoreV1Api;
+    expect(await new ServiceAccountTokens(lagging, () => clock.now).token(pod, { expirationSeconds: 600 })).toBe('token-1');
+    const never = { createNamespacedServiceAccountToken: async () => Promise.reject(notFound()) } as unknown as CoreV1Api;
+    await expect(new ServiceAccountTokens(never, () => clock.now).token(pod, { expirationSeconds: 600 })).rejects.toThrow('failed to fetch token: HTTP 404: pod "web" not found');
   });
 
   it('tokens - the same token until 80% of its TTL has passed, then a new one', async () => {

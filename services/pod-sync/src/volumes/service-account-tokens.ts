@@ -1,5 +1,5 @@
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { describeApiError, whileNodeGraphLags } from '@splitlet/kube';
+import { describeApiError, isBoundPodLag, whileNodeGraphLags } from '@splitlet/kube';
 
 /** What a serviceAccountToken projection asks for. */
 export interface TokenRequestSpec {
@@ -49,8 +49,10 @@ export class ServiceAccountTokens {
     const have = this.held.get(key);
     if (have && !requiresRefresh(have, this.now())) return have.token;
     try {
-      // A pod bound a moment ago may not be in the Node authorizer's graph yet (whileNodeGraphLags).
-      const tr = await whileNodeGraphLags(() =>
+      // A pod bound a moment ago may not be in the Node authorizer's graph yet (whileNodeGraphLags),
+      // nor in NodeRestriction's pod lister (isBoundPodLag: 404 for the bound pod).
+      const tr = await whileNodeGraphLags(
+        () =>
         this.api.createNamespacedServiceAccountToken({
           namespace: m.namespace!,
           name: sa,
@@ -62,6 +64,7 @@ export class ServiceAccountTokens {
             },
           },
         }),
+        (err) => isBoundPodLag(err, m.name!),
       );
       if (!tr.status?.token) throw new Error('the API server answered without a token');
       const ttlSeconds = tr.spec?.expirationSeconds ?? spec.expirationSeconds;

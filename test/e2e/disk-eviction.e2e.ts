@@ -1,10 +1,8 @@
-import { createCipheriv, createHash } from 'node:crypto';
-import { mkdtemp, rm, unlink, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { labEnv, podTestNames, runCommand, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker } from '@splitlet/testing';
+import { labEnv, labRegistrySecret, podTestNames, pushBlobImage, runCommand, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker } from '@splitlet/testing';
 
 // Node-pressure eviction for disk, as the kubelet's eviction manager: node-level
 // resources are reclaimed first (every dead container, then unused images the node
@@ -46,32 +44,10 @@ async function leaveAvailable(availableMiB: number): Promise<void> {
   if (r.code !== 0) throw new Error(`fallocate: ${r.stderr}`);
 }
 
-/** A 64 MiB image of the tag's own bytes (the registry stores it once across runs), pushed to the lab's registry. */
-async function pushImage(ref: string): Promise<void> {
-  const ctx = await mkdtemp(join(tmpdir(), 'splitlet-diskevict-'));
-  const cfg = await mkdtemp(join(tmpdir(), 'splitlet-diskevict-config-'));
-  try {
-    const auth = Buffer.from(`${lab.registryUser}:${lab.registryPassword}`).toString('base64');
-    await writeFile(join(cfg, 'config.json'), JSON.stringify({ auths: { [lab.registry]: { auth } } }));
-    const key = createHash('sha256').update('splitlet disk-eviction e2e').digest();
-    await writeFile(join(ctx, 'blob'), createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(64 * 2 ** 20)));
-    await utimes(join(ctx, 'blob'), new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
-    await writeFile(join(ctx, 'Dockerfile'), 'FROM splitlet-lab/testbox:1\nCOPY blob /blob\n');
-    for (const args of [['build', '-q', '-t', ref, ctx], ['--config', cfg, 'push', '-q', ref], ['rmi', ref]]) {
-      const r = await runCommand('docker', args);
-      if (r.code !== 0) throw new Error(`docker ${args[0]} ${ref}: ${r.stderr}`);
-    }
-  } finally {
-    await rm(ctx, { recursive: true, force: true });
-    await rm(cfg, { recursive: true, force: true });
-  }
-}
-
 describe('node-pressure eviction (disk)', () => {
   beforeAll(async () => {
-    await pushImage(unusedImage);
+    await pushBlobImage(unusedImage, { mib: 64, seed: 'disk-eviction' });
     scratch = await startScratchDocker({ sizeMiB: FS_MIB, images: ['splitlet-lab/pause:1', 'splitlet-lab/testbox:1'] });
-    const auth = Buffer.from(`${lab.registryUser}:${lab.registryPassword}`).toString('base64');
     ({ core, stop: stopNode } = await startPodTestNode(names, {
       env: {
         DOCKER_HOST: scratch.host,
@@ -84,11 +60,7 @@ describe('node-pressure eviction (disk)', () => {
         // Reclaim may take an image as soon as nothing uses it; periodic image GC stays out of the way (high 85 %).
         SPLITLET_IMAGE_MINIMUM_GC_AGE: '0s',
       },
-      setup: (api) =>
-        api.createNamespacedSecret({
-          namespace,
-          body: { metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [`http://${lab.registry}`]: { auth } } }) } },
-        }).then(() => undefined),
+      setup: async (api) => void (await api.createNamespacedSecret({ namespace, body: labRegistrySecret('regcred') })),
     }));
   }, 240_000);
   afterAll(async () => {

@@ -1,10 +1,7 @@
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { createCipheriv, createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { labEnv, podTestNames, runCommand, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker } from '@splitlet/testing';
+import { labEnv, labRegistrySecret, podTestNames, pushBlobImage, runCommand, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker } from '@splitlet/testing';
 
 // Image garbage collection as the kubelet's, on a real image filesystem that fills up:
 // the node's runtime-executor drives a Docker engine of this test's own whose data root
@@ -43,37 +40,9 @@ const gone = async (name: string) => {
 /** The scratch engine's images, as `docker images` lists them (repo:tag). */
 const imagesOnNode = async () => (await scratch!.docker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.split('\n').filter(Boolean).sort();
 
-/**
- * Builds an image of BLOB_MIB incompressible bytes on the lab's engine, pushes it to
- * the lab's registry, and removes it there. The bytes and their file's time depend on
- * the tag alone: every run pushes the same layer, which the registry stores once.
- */
-async function pushImage(ref: string, tag: string, dockerConfig: string): Promise<void> {
-  const ctx = await mkdtemp(join(tmpdir(), 'splitlet-imagegc-'));
-  try {
-    const key = createHash('sha256').update(`splitlet image-gc e2e ${tag}`).digest();
-    await writeFile(join(ctx, 'blob'), createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(BLOB_MIB * 2 ** 20)));
-    await utimes(join(ctx, 'blob'), new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
-    await writeFile(join(ctx, 'Dockerfile'), 'FROM splitlet-lab/testbox:1\nCOPY blob /blob\n');
-    for (const args of [['build', '-q', '-t', ref, ctx], ['--config', dockerConfig, 'push', '-q', ref], ['rmi', ref]]) {
-      const r = await runCommand('docker', args);
-      if (r.code !== 0) throw new Error(`docker ${args[0]} ${ref}: ${r.stderr}`);
-    }
-  } finally {
-    await rm(ctx, { recursive: true, force: true });
-  }
-}
-
 describe('image garbage collection', () => {
   beforeAll(async () => {
-    const auth = Buffer.from(`${lab.registryUser}:${lab.registryPassword}`).toString('base64');
-    const dockerConfig = await mkdtemp(join(tmpdir(), 'splitlet-imagegc-config-'));
-    try {
-      await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [lab.registry]: { auth } } }));
-      await Promise.all(['a', 'b', 'c'].map((t) => pushImage(imageOf(t), t, dockerConfig)));
-    } finally {
-      await rm(dockerConfig, { recursive: true, force: true });
-    }
+    await Promise.all(['a', 'b', 'c'].map((t) => pushBlobImage(imageOf(t), { mib: BLOB_MIB, seed: `image-gc ${t}` })));
     scratch = await startScratchDocker({ sizeMiB: FS_MIB, images: ['splitlet-lab/pause:1', 'splitlet-lab/testbox:1'] });
     // An image (the blob and the test box under it) is `per` percent of the filesystem:
     // high is crossed with three images, not with two; freeing one (more than the
@@ -94,11 +63,7 @@ describe('image garbage collection', () => {
         // No disk eviction here: this test is image garbage collection's alone.
         SPLITLET_EVICTION_HARD: 'memory.available<1Mi',
       },
-      setup: (api) =>
-        api.createNamespacedSecret({
-          namespace,
-          body: { metadata: { name: 'regcred' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [`http://${lab.registry}`]: { auth } } }) } },
-        }).then(() => undefined),
+      setup: async (api) => void (await api.createNamespacedSecret({ namespace, body: labRegistrySecret('regcred') })),
     }));
   }, 240_000);
   afterAll(async () => {

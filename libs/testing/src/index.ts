@@ -18,3 +18,4 @@ export * from './serving-csr';
 export * from './use-nats';
 export * from './kubelet-client';
 export * from './scratch-docker';
+export * from './registry-images';

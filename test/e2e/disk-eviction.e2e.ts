@@ -1,6 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { labEnv, labRegistrySecret, podTestNames, pushBlobImage, runCommand, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker } from '@splitlet/testing';
 
@@ -67,6 +67,10 @@ describe('node-pressure eviction (disk)', () => {
     await stopNode?.();
     await scratch?.stop();
   });
+  // Each test's filler goes with it, passed or failed: the next starts from a roomy disk.
+  afterEach(async () => {
+    await unlink(filler()).catch(() => undefined);
+  });
 
   it('pod-sync - below imagefs.available, dead containers and the unused image the node pulled are reclaimed first: enough, so no pod is evicted', async () => {
     // The image's one container exits and stays (dead containers are kept, one per container): the image is in use until the reclaim takes the container.
@@ -86,7 +90,6 @@ describe('node-pressure eviction (disk)', () => {
     await new Promise((r) => setTimeout(r, 3_000));
     expect((await read('keeper')).status?.phase).toBe('Running');
     expect((await read('old')).status?.reason).toBeUndefined();
-    await unlink(filler());
   });
 
   it('pod-sync - when reclaim is not enough, the pod using the most disk over its request is evicted: Failed, Evicted, the kubelet\'s ephemeral-storage message, DisruptionTarget and an Event; the others stay', async () => {
@@ -117,6 +120,5 @@ describe('node-pressure eviction (disk)', () => {
     await waitFor('the writer\'s layer reclaimed', async () => ((await scratch!.usage()).availableBytes > BigInt(THRESHOLD_MIB) * 2n ** 20n ? true : undefined), 60_000);
     await new Promise((r) => setTimeout(r, 3_000));
     for (const name of ['quiet', 'keeper']) expect((await read(name)).status?.phase).toBe('Running');
-    await unlink(filler());
   });
 });

@@ -8,8 +8,11 @@ import { labEnv, labRegistrySecret, podTestNames, pushBlobImage, runCommand, sta
 // is a 512 MiB loop-mounted ext4 (startScratchDocker), so crossing the high threshold
 // never touches the machine's disk. Three images of 64 MiB of random bytes each are
 // pushed to the lab's registry and pulled by the node itself; the thresholds are set
-// from the filesystem's capacity and what the empty engine uses, so that the third
-// pull crosses the high threshold and removing one image brings it under the low one.
+// from the filesystem's capacity and what the empty engine uses, so that pulls never
+// reach the high threshold, a filler file crosses it, and removing one image brings
+// the filesystem under the low one. (A first version crossed high with the third
+// pull: under load a collection ran mid-pull, while the download and the extracted
+// layer were both on disk, and rightly removed two images.)
 const lab = labEnv();
 const names = podTestNames('e2e-imagegc');
 const { nodeName, namespace } = names;
@@ -21,6 +24,14 @@ let stopNode: (() => Promise<void>) | undefined;
 const repo = `${lab.registry}/${namespace}/app`;
 const imageOf = (tag: string) => `${repo}:${tag}`;
 let lowThreshold = 0;
+let highThreshold = 0;
+/** Fills the scratch filesystem (a file beside Docker's data root) until `percent` of it is in use. */
+async function fillTo(percent: number, file: string): Promise<void> {
+  const { capacityBytes, availableBytes } = await scratch!.usage();
+  const fill = Number((capacityBytes * BigInt(percent)) / 100n - (capacityBytes - availableBytes)) / 2 ** 20;
+  const r = await runCommand('fallocate', ['-l', `${Math.ceil(fill)}M`, join(scratch!.dataRoot, '..', file)]);
+  if (r.code !== 0) throw new Error(`fallocate: ${r.stderr}`);
+}
 
 const podOf = (name: string, image: string): V1Pod => ({
   metadata: { name, namespace },
@@ -44,19 +55,21 @@ describe('image garbage collection', () => {
   beforeAll(async () => {
     await Promise.all(['a', 'b', 'c'].map((t) => pushBlobImage(imageOf(t), { mib: BLOB_MIB, seed: `image-gc ${t}` })));
     scratch = await startScratchDocker({ sizeMiB: FS_MIB, images: ['splitlet-lab/pause:1', 'splitlet-lab/testbox:1'] });
-    // An image (the blob and the test box under it) is `per` percent of the filesystem:
-    // high is crossed with three images, not with two; freeing one (more than the
-    // bytes down to low) goes below low.
+    // An image (the blob and the test box under it) is `per` percent of the filesystem.
+    // Pulls alone never reach high, not even a pull's own passing peak (its download
+    // and its extracted layer at once, one image more): high is crossed only by the
+    // filler files the tests write, from a settled filesystem. low is 3 points below:
+    // removing one image (more than those points) goes below it.
     const { usedPercent: base, capacityBytes } = await scratch.usage();
     const per = ((BLOB_MIB + 2) * 2 ** 20 * 100) / Number(capacityBytes);
-    lowThreshold = Math.round(base + 2.35 * per);
-    const high = Math.round(base + 2.7 * per);
+    highThreshold = Math.ceil(base + 4.5 * per);
+    lowThreshold = highThreshold - 3;
     ({ core, stop: stopNode } = await startPodTestNode(names, {
       env: {
         DOCKER_HOST: scratch.host,
-        SPLITLET_IMAGE_GC_HIGH_THRESHOLD: String(high),
+        SPLITLET_IMAGE_GC_HIGH_THRESHOLD: String(highThreshold),
         SPLITLET_IMAGE_GC_LOW_THRESHOLD: String(lowThreshold),
-        // Old enough once the test pulls the last image; the one just pulled is not.
+        // Every image is older than this when the filler crosses high.
         SPLITLET_IMAGE_MINIMUM_GC_AGE: '10s',
         SPLITLET_IMAGE_GC_PERIOD_MS: '2000',
         SPLITLET_CONTAINER_GC_PERIOD_MS: '1000',
@@ -73,25 +86,26 @@ describe('image garbage collection', () => {
 
   it('pod-sync - over the high threshold, unused images the node pulled are removed least recently used first until under the low threshold; images in use, the pause image and images the node did not pull stay', async () => {
     // a is pulled first and used longest; b is pulled second and its pod goes first:
-    // b is the least recently used, though a was detected earlier.
+    // b is the least recently used, though a was detected earlier. c runs on.
     await core.createNamespacedPod({ namespace, body: podOf('a', imageOf('a')) });
     await running('a');
     await core.createNamespacedPod({ namespace, body: podOf('b', imageOf('b')) });
     await running('b');
-    const bPulledAt = Date.now();
+    const bRunningAt = Date.now();
     await gone('b');
     // A few detections see a in use and b not.
     await new Promise((r) => setTimeout(r, 5_000));
     await gone('a');
-    // The dead containers go with their pods (container GC): neither image is in use.
-    await waitFor('no container left on the engine but running ones', async () => ((await scratch!.docker(['ps', '-aq', '--filter', 'status=exited'])).stdout.trim() === '' ? true : undefined), 30_000);
-    expect(await imagesOnNode()).toEqual([imageOf('a'), imageOf('b'), 'splitlet-lab/pause:1', 'splitlet-lab/testbox:1'].sort());
-    expect((await scratch!.usage()).usedPercent).toBeLessThan(lowThreshold);
-    // Past the minimum age of a and b, c is pulled: the filesystem crosses the high threshold.
-    // (b is first detected at most a collection period after it runs: 10 s + 2 s + a margin.)
-    await new Promise((r) => setTimeout(r, Math.max(0, bPulledAt + 15_000 - Date.now())));
     await core.createNamespacedPod({ namespace, body: podOf('c', imageOf('c')) });
     await running('c');
+    // The dead containers go with their pods (container GC): neither a's image nor b's is in use.
+    await waitFor('no container left on the engine but running ones', async () => ((await scratch!.docker(['ps', '-aq', '--filter', 'status=exited'])).stdout.trim() === '' ? true : undefined), 30_000);
+    expect(await imagesOnNode()).toEqual([imageOf('a'), imageOf('b'), imageOf('c'), 'splitlet-lab/pause:1', 'splitlet-lab/testbox:1'].sort());
+    expect((await scratch!.usage()).usedPercent).toBeLessThan(highThreshold);
+    // Past b's minimum age (first detected at most a collection period after it ran:
+    // 10 s + 2 s + a margin), the filler takes the filesystem 1 point over high.
+    await new Promise((r) => setTimeout(r, Math.max(0, bRunningAt + 15_000 - Date.now())));
+    await fillTo(highThreshold + 1, 'filler-1');
     const left = await waitFor('b removed', async () => {
       const now = await imagesOnNode();
       return now.includes(imageOf('b')) ? undefined : now;
@@ -107,9 +121,8 @@ describe('image garbage collection', () => {
   });
 
   it('pod-sync - when unused images cannot free enough: FreeDiskSpaceFailed on the Node with the kubelet\'s message, and ImageGCFailed once it fails again', async () => {
-    // A file beside the images fills the filesystem past the high threshold: a and the rest are not enough.
-    const fill = await runCommand('fallocate', ['-l', `${Math.round(FS_MIB * 0.35)}M`, join(scratch!.dataRoot, '..', 'filler')]);
-    expect(fill.stderr).toBe('');
+    // A second file takes the filesystem to 95 %: a, the one image left to remove, is not enough.
+    await fillTo(95, 'filler-2');
     const failed = await waitFor('FreeDiskSpaceFailed and ImageGCFailed', async () => {
       const evs = (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${nodeName}` })).items;
       const free = evs.filter((e) => e.reason === 'FreeDiskSpaceFailed');

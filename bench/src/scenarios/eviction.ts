@@ -1,6 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mintNodeKubeconfig, requiredServices, runCommand, startScratchDocker, testNode } from '@splitlet/testing';
+import { mintNodeKubeconfig, requiredServices, runCommand, startScratchDocker, testNode, type TestNode } from '@splitlet/testing';
 import { withNamespace, type BenchContext } from '../context';
 import { allRunning, benchPod, randomSuffix, sleep } from '../kube';
 import { waitNodeReady } from '../node';
@@ -32,23 +32,25 @@ export async function eviction(ctx: BenchContext, opts: EvictionOptions): Promis
   let failures = 0;
   const scratch = await startScratchDocker({ sizeMiB: 512, images: [process.env['SPLITLET_PAUSE_IMAGE'] ?? 'splitlet-lab/pause:1', 'splitlet-lab/testbox:1'] });
   const nodeName = `evict-${randomSuffix()}`;
-  const node = testNode(nodeName, await mintNodeKubeconfig(nodeName), {
-    SPLITLET_PAUSE_IMAGE: process.env['SPLITLET_PAUSE_IMAGE'] ?? 'splitlet-lab/pause:1',
-    SPLITLET_NODE_REQUIRED_SERVICES: requiredServices().join(','),
-    DOCKER_HOST: scratch.host,
-    SPLITLET_EVICTION_HARD: `memory.available<1Mi,imagefs.available<${THRESHOLD_MIB}Mi`,
-    // Only so that DiskPressure is gone (and pods are admitted) soon after each round.
-    SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD: '1s',
-    SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS: '1000',
-  });
+  let node: TestNode | undefined;
   const stopAll = async () => {
-    await node.stopAll();
+    await node?.stopAll();
     await ctx.cluster.core.deleteNode({ name: nodeName }).catch(() => undefined);
     await scratch.stop();
   };
+  // Registered before anything else can fail: the scratch engine never outlives the scenario.
   const unregister = ctx.cleanup.add(`eviction node ${nodeName}`, stopAll);
   const filler = join(scratch.dataRoot, '..', 'filler');
   try {
+    node = testNode(nodeName, await mintNodeKubeconfig(nodeName), {
+      SPLITLET_PAUSE_IMAGE: process.env['SPLITLET_PAUSE_IMAGE'] ?? 'splitlet-lab/pause:1',
+      SPLITLET_NODE_REQUIRED_SERVICES: requiredServices().join(','),
+      DOCKER_HOST: scratch.host,
+      SPLITLET_EVICTION_HARD: `memory.available<1Mi,imagefs.available<${THRESHOLD_MIB}Mi`,
+      // Only so that DiskPressure is gone (and pods are admitted) soon after each round.
+      SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD: '1s',
+      SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS: '1000',
+    });
     for (const s of ['runtime-executor', 'status-reporter', 'pod-sync', 'registrar'] as const) await node.start(s);
     await waitNodeReady(ctx.cluster, nodeName, 60_000);
     await withNamespace(ctx, 'eviction', async (ns) => {

@@ -16,7 +16,7 @@ export const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
 export const MEMORY_PRESSURE_TAINT = 'node.kubernetes.io/memory-pressure';
 
 /** The resource an eviction reclaims (the kubelet's resourceToReclaim, for the signals acted on here). */
-export type ReclaimedResource = 'memory' | 'ephemeral-storage';
+export type ReclaimedResource = 'memory' | 'ephemeral-storage' | 'pids';
 
 /**
  * What the eviction manager reads of one pod for the resource it reclaims: its usage
@@ -94,6 +94,18 @@ export function rankMemoryPressure(pods: readonly PodUsage[]): PodUsage[] {
 /** rankDiskPressureFunc (its ephemeral-storage usage: root filesystems, logs and local volumes). */
 export const rankDiskPressure = rankMemoryPressure;
 
+/** process: the pod with more processes goes first (its usage is its process count). */
+const processes: Cmp = (a, b) => {
+  const s = statsFirst(a, b);
+  if (s !== undefined) return s;
+  return a.usageBytes === b.usageBytes ? 0 : a.usageBytes! > b.usageBytes! ? -1 : 1;
+};
+
+/** rankPIDPressure: orderedBy(priority, process); usageBytes holds the pod's process count. A stable sort. */
+export function rankPIDPressure(pods: readonly PodUsage[]): PodUsage[] {
+  return [...pods].sort((a, b) => priority(a, b) || processes(a, b));
+}
+
 /** A quantity as resource.Quantity.String() prints one given in bytes (BinarySI). */
 const bytes = (n: bigint): string => formatQuantity(n * 1000n, 'BinarySI');
 
@@ -113,8 +125,11 @@ export function evictionMessage(resource: ReclaimedResource, u: PodUsage, thresh
   if (threshold) {
     const amount = thresholdAmount(threshold, capacity);
     const quantity = threshold.quantity !== undefined ? formatQuantity(amount * 1000n, threshold.format ?? 'BinarySI') : bytes(amount);
-    message += `Threshold quantity: ${quantity}, available: ${bytes(available)}. `;
+    // pid.available is observed as a DecimalSI count, the others in bytes (BinarySI).
+    message += `Threshold quantity: ${quantity}, available: ${resource === 'pids' ? formatQuantity(available * 1000n, 'DecimalSI') : bytes(available)}. `;
   }
+  // Only memory and ephemeral-storage name the containers over their requests.
+  if (resource === 'pids') return message;
   if (u.usageBytes === undefined) return message;
   for (const c of [...(u.pod.spec?.containers ?? []), ...(u.pod.spec?.initContainers ?? [])]) {
     const usage = u.containers.get(c.name);

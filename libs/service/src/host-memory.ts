@@ -28,3 +28,14 @@ export function nodeMemory(mem: Record<string, bigint>): { capacityBytes: bigint
   const workingSetBytes = usageBytes > inactive ? usageBytes - inactive : 0n;
   return { capacityBytes, usageBytes, workingSetBytes, availableBytes: capacityBytes - workingSetBytes };
 }
+
+/**
+ * pid.available as the kubelet reads it (its rlimit stats): pid_max less the processes
+ * (threads) running, the 4th field of /proc/loadavg (running/total scheduling entities).
+ */
+export async function nodePids(hostRoot: string): Promise<{ availablePids: bigint; maxPids: bigint }> {
+  const read = (p: string) => readFile(join(hostRoot, p), 'utf8').then((t) => t.trim(), () => '');
+  const maxPids = BigInt((await read('proc/sys/kernel/pid_max')) || '32768');
+  const threads = BigInt(/\d+\/(\d+)/.exec(await read('proc/loadavg'))?.[1] ?? '0');
+  return { availablePids: maxPids - threads, maxPids };
+}

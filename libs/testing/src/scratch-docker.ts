@@ -43,12 +43,14 @@ export async function startScratchDocker(opts: { sizeMiB: number; images?: strin
   let dockerd: ChildProcess | undefined;
   let mounted = false;
   let bridged = false;
+  // A process killed by a signal keeps exitCode null: its signalCode says it is gone.
+  const alive = () => dockerd !== undefined && dockerd.exitCode === null && dockerd.signalCode === null;
   const stop = async () => {
-    if (dockerd && dockerd.exitCode === null) {
+    if (alive()) {
       const exited = new Promise((r) => dockerd!.once('exit', r));
-      dockerd.kill('SIGTERM');
+      dockerd!.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
-      if (dockerd.exitCode === null) dockerd.kill('SIGKILL');
+      if (alive()) dockerd!.kill('SIGKILL');
     }
     if (bridged) await runCommand('ip', ['link', 'del', bridge]);
     // The filesystem, and whatever dockerd left mounted under its exec root (netns/default), deepest first.
@@ -56,7 +58,7 @@ export async function startScratchDocker(opts: { sizeMiB: number; images?: strin
       const targets = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '').filter((t) => t.startsWith(`${dir}/`));
       for (const t of targets.sort((a, b) => b.length - a.length)) await runCommand('umount', ['-l', t]);
     }
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   };
   try {
     await must('mkdir', runCommand('mkdir', ['-p', mnt]));
@@ -82,7 +84,7 @@ export async function startScratchDocker(opts: { sizeMiB: number; images?: strin
     closeSync(log);
     const host = `unix://${sock}`;
     const docker = (args: string[], input?: string) => runCommand('docker', ['-H', host, ...args], input);
-    await waitFor('the scratch dockerd answering', async () => (dockerd!.exitCode === null ? ((await docker(['info'])).code === 0 ? true : undefined) : Promise.reject(new Error(`dockerd exited ${dockerd!.exitCode}; see ${dir}/dockerd.log`))), 60_000);
+    await waitFor('the scratch dockerd answering', async () => (alive() ? ((await docker(['info'])).code === 0 ? true : undefined) : Promise.reject(new Error(`dockerd exited (${dockerd!.exitCode ?? dockerd!.signalCode}); see ${dir}/dockerd.log`))), 60_000);
     if (opts.images?.length) await must('copying the images in', runCommand('sh', ['-c', `docker save "$@" | docker -H '${host}' load`, 'sh', ...opts.images]));
     return {
       host,

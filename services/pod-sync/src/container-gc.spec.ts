@@ -59,7 +59,7 @@ const podsNamed = (names: string[], extra: Partial<V1Pod> = {}): PodSource => ({
   list: () => names.map((n) => ({ metadata: { uid: n, name: n, namespace: 'ns' }, ...extra })),
 });
 
-function setup(containers: ContainerStatus[], opts: { policy?: ContainerGCPolicy; pods?: PodSource; sandboxes?: PodSandboxStatus[] } = {}) {
+function setup(containers: ContainerStatus[], opts: { policy?: ContainerGCPolicy; pods?: PodSource; sandboxes?: PodSandboxStatus[]; finishedHere?: (pod: V1Pod) => boolean } = {}) {
   const rt = new FakeRuntime();
   rt.containers = containers;
   rt.sandboxes = opts.sandboxes ?? [];
@@ -67,7 +67,7 @@ function setup(containers: ContainerStatus[], opts: { policy?: ContainerGCPolicy
   // Every pod a container names exists, except "deleted".
   const uids = [...new Set([...containers.map((c) => c.labels['io.kubernetes.pod.uid']!), ...rt.sandboxes.map((s) => s.metadata!.uid)])];
   const pods = opts.pods ?? podsNamed(uids.filter((u) => u && u !== 'deleted'));
-  const gc = new ContainerGC(rt as unknown as GcRuntime, pods, clock, logger, 'node-a', opts.policy ?? DEFAULT_CONTAINER_GC_POLICY);
+  const gc = new ContainerGC(rt as unknown as GcRuntime, pods, clock, logger, 'node-a', opts.policy ?? DEFAULT_CONTAINER_GC_POLICY, opts.finishedHere);
   const remaining = () => rt.containers.map((c) => containers.indexOf(c));
   return { rt, gc, clock, remaining };
 }
@@ -322,11 +322,42 @@ describe('pod-sync container GC: sandboxes (the kubelet TestSandboxGC cases)', (
 });
 
 describe('pod-sync container GC: deleteAllUnusedContainers (the eviction manager\'s disk reclaim, evictNonDeletedPods)', () => {
-  it("every dead container of a live pod goes, the newest too; running ones and a live pod's CREATED newest stay", async () => {
-    const containers = [ctr('web', 'app', 2, 120, RUNNING), ctr('web', 'app', 1, 110, EXITED), ctr('web', 'app', 0, 100, EXITED), ctr('job', 'init', 0, 100, EXITED), ctr('job', 'main', 0, 101, CREATED)];
-    const { gc, remaining } = setup(containers);
+  const phased = (phases: Record<string, string>): PodSource => ({
+    synced: Promise.resolve(),
+    list: () => Object.entries(phases).map(([uid, phase]) => ({ metadata: { uid, name: uid, namespace: 'ns' }, status: { phase } })),
+  });
+
+  it("a finished pod loses every dead container, its newest too; a running pod keeps its newest dead instance (and a completed init container)", async () => {
+    const containers = [
+      ctr('web', 'app', 2, 120, RUNNING),
+      ctr('web', 'app', 1, 110, EXITED),
+      ctr('web', 'app', 0, 100, EXITED),
+      ctr('web', 'init', 0, 90, EXITED),
+      ctr('done', 'app', 1, 110, EXITED),
+      ctr('done', 'app', 0, 100, EXITED),
+    ];
+    const { gc, remaining } = setup(containers, { pods: phased({ web: 'Running', done: 'Succeeded' }) });
+    await Promise.resolve();
     expect(await gc.deleteAllUnusedContainers()).toEqual({ containers: 3, sandboxes: 0 });
-    expect(remaining()).toEqual([0, 4]);
+    expect(remaining()).toEqual([0, 1, 3]);
+  });
+
+  it("a pod pod-sync already finished (an eviction's Failed) counts as finished before the informer's copy shows it", async () => {
+    const containers = [ctr('evicted', 'app', 0, 100, EXITED), ctr('web', 'app', 0, 100, EXITED)];
+    const { gc, remaining } = setup(containers, { pods: phased({ evicted: 'Running', web: 'Running' }), finishedHere: (p) => p.metadata?.uid === 'evicted' });
+    await Promise.resolve();
+    expect(await gc.deleteAllUnusedContainers()).toEqual({ containers: 1, sandboxes: 0 });
+    expect(remaining()).toEqual([1]);
+  });
+
+  it('before the pods are known nothing counts as deleted: the reclaim keeps every pod\'s newest instance and sandbox', async () => {
+    const NOTREADY = PodSandboxState.NOTREADY_UNSPECIFIED;
+    const containers = [ctr('web', 'app', 1, 110, EXITED, 'web-sb1'), ctr('web', 'app', 0, 100, EXITED, 'web-sb1')];
+    const never: PodSource = { synced: new Promise(() => undefined), list: () => [] };
+    const { gc, remaining, rt } = setup(containers, { pods: never, sandboxes: [sbx('web', 1, NOTREADY, 10), sbx('web', 0, NOTREADY, 0)] });
+    await gc.deleteAllUnusedContainers();
+    expect(remaining()).toEqual([0]);
+    expect(rt.sandboxes.map((x) => x.id)).toEqual(['web-sb1']);
   });
 
   it("a finished pod loses its newest sandbox too; a running pod keeps its newest", async () => {

@@ -73,8 +73,9 @@ const newestFirst = (a: { createdAt: bigint; attempt?: number }, b: { createdAt:
  *   (at least 1) and then the oldest go node-wide;
  * - sandboxes (evictSandboxes): one that is not ready and that no container refers to
  *   is removed, except that a pod that still exists keeps its newest sandbox;
- * - deleteAllUnusedContainers (the eviction manager's reclaim under disk pressure) takes
- *   every evictable container of every pod, and a finished pod's newest sandbox too.
+ * - deleteAllUnusedContainers (the eviction manager's reclaim under disk pressure) also
+ *   takes every evictable container and sandbox of a finished pod that still exists;
+ *   before the informer has listed, no pod counts as deleted.
  *
  * With the default policy the newest dead instance of each container of a live pod is
  * kept: it is the one the pod status's lastState (or terminated state) comes from, and
@@ -91,9 +92,15 @@ export class ContainerGC {
     private readonly logger: Logger,
     private readonly nodeName: string,
     private readonly policy: ContainerGCPolicy = DEFAULT_CONTAINER_GC_POLICY,
+    /** pod-sync's own word that a pod finished (its last status is terminal), ahead of the informer's copy. */
+    private readonly finishedHere: (pod: V1Pod) => boolean = () => false,
   ) {
     if (policy.minAgeMs < 0) throw new Error(`invalid minimum garbage collection age: ${policy.minAgeMs}ms`);
+    void pods.synced.then(() => (this.podsKnown = true), () => undefined);
   }
+
+  /** The informer has listed (the kubelet's allSourcesReady): before, no pod counts as deleted. */
+  private podsKnown = false;
 
   /**
    * Collects every periodMs, the first time a period after the pods are known (never
@@ -114,8 +121,9 @@ export class ContainerGC {
 
   /**
    * DeleteAllUnusedContainers, the eviction manager's reclaim under disk pressure: a
-   * collection that also takes every dead container of the pods that still exist
-   * (evictNonDeletedPods), and every inactive sandbox of a finished pod.
+   * collection that also takes every dead container and inactive sandbox of a finished
+   * pod that still exists (evictNonDeletedPods: ShouldPodRuntimeBeRemoved). A running
+   * pod keeps its newest dead instances, as in any collection.
    */
   deleteAllUnusedContainers(): Promise<GcResult> {
     return this.garbageCollect(true);
@@ -149,14 +157,32 @@ export class ContainerGC {
     return new Set(this.pods.list().map((p) => p.metadata?.uid ?? '').filter(Boolean));
   }
 
-  /** evictContainers: deleted pods' dead containers (all pods' with evictNonDeletedPods), then MaxPerPodContainer, then MaxContainers. */
+  /**
+   * The pods that exist and have finished (Succeeded or Failed, as pod-sync last
+   * generated it or the informer shows it): their runtime may go (ShouldPodRuntimeBeRemoved).
+   */
+  private finishedPods(): Set<string> {
+    return new Set(
+      this.pods
+        .list()
+        .filter((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '') || this.finishedHere(p))
+        .map((p) => p.metadata?.uid ?? ''),
+    );
+  }
+
+  /**
+   * evictContainers: once the pods are known, deleted pods' dead containers (and with
+   * evictNonDeletedPods finished pods' too), then MaxPerPodContainer, then MaxContainers.
+   */
   private async evictContainers(evictNonDeletedPods: boolean): Promise<number> {
     const { containers } = await this.runtime.listContainers({});
     const existing = this.existingPods();
+    const finished = this.finishedPods();
     const units = this.evictableContainers(containers, existing);
     let removed = 0;
     for (const [key, unit] of units) {
-      if (existing.has(unitUid(key)) && !evictNonDeletedPods) continue;
+      const uid = unitUid(key);
+      if (!this.podsKnown || (existing.has(uid) && !(evictNonDeletedPods && finished.has(uid)))) continue;
       removed += await this.removeOldestN(unit, unit.length);
       units.delete(key);
     }
@@ -239,8 +265,7 @@ export class ContainerGC {
     const { containers } = await this.runtime.listContainers({});
     const { items } = await this.runtime.listPodSandbox({});
     const existing = this.existingPods();
-    // ShouldPodRuntimeBeRemoved: a finished pod needs no sandbox any more.
-    const finished = new Set(this.pods.list().filter((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')).map((p) => p.metadata?.uid ?? ''));
+    const finished = this.finishedPods();
     const referred = new Set(containers.map((c) => c.podSandboxId));
     const byPod = new Map<string, PodSandboxStatus[]>();
     for (const s of items) {
@@ -251,7 +276,8 @@ export class ContainerGC {
     let removed = 0;
     for (const [uid, sandboxes] of byPod) {
       sandboxes.sort((a, b) => newestFirst(asOrder(a), asOrder(b)));
-      const keep = existing.has(uid) && !(evictNonDeletedPods && finished.has(uid)) ? 1 : 0;
+      // Before the pods are known every pod counts as existing.
+      const keep = !this.podsKnown || (existing.has(uid) && !(evictNonDeletedPods && finished.has(uid))) ? 1 : 0;
       for (const s of sandboxes.slice(keep).reverse()) {
         if (s.state === PodSandboxState.READY || referred.has(s.id)) continue;
         try {

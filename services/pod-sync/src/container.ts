@@ -119,7 +119,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   );
   container.registerInstance(SYNC.PodInformer, informer);
   // The container GC runs beside the pod watch, on the same informer, once it has listed.
-  const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node);
+  const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node, undefined, (pod) => syncer.finished(pod));
   const nodeWarning = (reason: string, message: string) => recordNodeEvent(nc, node, 'Warning', reason, message);
   const runtime = container.resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime);
   const images = container.resolve<ServiceClient<typeof ImageService>>(SYNC.Images);
@@ -134,10 +134,12 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   // The eviction manager (memory.available, the disk signals) hands the pod it chooses to the pod's worker.
   const evictions = new EvictionManager({
     thresholds: thresholdsOf(config),
-    imageFs: async () => {
-      const [fs] = (await images.imageFsInfo({})).imageFilesystems;
-      return fs && { availableBytes: fs.availableBytes, capacityBytes: fs.capacityBytes, inodesFree: fs.inodesFree, inodes: fs.inodes };
-    },
+    // Unmeasured, the disk signals are left out of the look; the others still act.
+    imageFs: () =>
+      images.imageFsInfo({}).then(
+        ({ imageFilesystems: [fs] }) => fs && { availableBytes: fs.availableBytes, capacityBytes: fs.capacityBytes, inodesFree: fs.inodesFree, inodes: fs.inodes },
+        (err: unknown) => void logger.warn({ err: (err as Error).message }, 'eviction manager: the image filesystem could not be measured'),
+      ),
     reclaim: { deleteAllUnusedContainers: () => gc.deleteAllUnusedContainers(), deleteUnusedImages: () => imageGC.deleteUnusedImages() },
     maxPodGracePeriodSeconds: config.SPLITLET_EVICTION_MAX_POD_GRACE_PERIOD,
     volumePath: (pod, v) => container.resolve<VolumeManager>(SYNC.Volumes).volumePath(pod, v),

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { create } from '@bufbuild/protobuf';
 import { ContainerStatsSchema } from '@splitlet/contracts';
@@ -27,7 +27,8 @@ const pod = (name: string, o: { request?: string; priority?: number } = {}): V1P
   spec: { ...(o.priority !== undefined ? { priority: o.priority } : {}), containers: [{ name: 'app', ...(o.request ? { resources: { requests: { memory: o.request }, limits: { memory: o.request } } } : {}) }] },
   status: { phase: 'Running', startTime: new Date() },
 });
-const stats = (uid: string, used: bigint) => create(ContainerStatsSchema, { id: uid, labels: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': 'app' }, memoryWorkingSetBytes: used });
+/** One container's stats: `used` is its working set, and its process count for the pid tests. */
+const stats = (uid: string, used: bigint) => create(ContainerStatsSchema, { id: uid, labels: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': 'app' }, memoryWorkingSetBytes: used, processCount: used });
 
 /** A fake image filesystem of 10 GiB: what is available, and what each reclaim frees. */
 class FakeDisk {
@@ -45,7 +46,12 @@ class FakeDisk {
   };
 }
 
-function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigint>, o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number; disk?: FakeDisk; layers?: Record<string, bigint> } = {}) {
+function manager(
+  availableMi: number,
+  pods: V1Pod[],
+  usage: Record<string, bigint>,
+  o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number; disk?: FakeDisk; layers?: Record<string, bigint>; running?: (uid: string) => boolean } = {},
+) {
   const evicted: { pod: string; eviction: Eviction }[] = [];
   const nodeEvents: string[] = [];
   const root = hostRoot(availableMi);
@@ -60,6 +66,9 @@ function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigin
     volumePath: (_pod, v) => join(root, 'volumes', v.name),
     nodeEvent: (type, reason, message) => nodeEvents.push(`${type} ${reason}: ${message}`),
     runtime: {
+      listContainers: async (req: { filter?: { labelSelector?: Record<string, string> } }) => ({
+        containers: o.running?.(req.filter?.labelSelector?.['io.kubernetes.pod.uid'] ?? '') ? [{ id: 'c' }] : [],
+      }),
       listContainerStats: async (req: { containerId?: string }) =>
         req.containerId
           ? { stats: [create(ContainerStatsSchema, { id: req.containerId, writableLayerUsedBytes: o.layers?.[req.containerId] ?? 0n, logUsedBytes: 1024n })] }
@@ -72,7 +81,7 @@ function manager(availableMi: number, pods: V1Pod[], usage: Record<string, bigin
     logger: createLogger('pod-sync', { level: 'silent' }),
     intervalMs: 10_000,
   });
-  return { m, evicted, nodeEvents, clock, setAvailable: (mi: number) => setAvailable(root, mi) };
+  return { m, evicted, nodeEvents, clock, root, setAvailable: (mi: number) => setAvailable(root, mi) };
 }
 
 describe('EvictionManager (memory.available)', () => {
@@ -242,5 +251,53 @@ describe('EvictionManager (disk: nodefs.available, imagefs.available, inodesFree
     expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim memory']);
     expect(disk.reclaimed).toEqual([]);
     expect(evicted.map((e) => e.pod)).toEqual(['hog']);
+  });
+});
+
+describe('EvictionManager (pid.available)', () => {
+  /** pid_max 32768 and `threads` running, as /proc/loadavg counts them. */
+  const setPids = (root: string, threads: number) => {
+    mkdirSync(join(root, 'proc/sys/kernel'), { recursive: true });
+    writeFileSync(join(root, 'proc/sys/kernel/pid_max'), '32768\n');
+    writeFileSync(join(root, 'proc/loadavg'), `0.50 0.40 0.30 2/${threads} 12345\n`);
+  };
+
+  it('EvictionManager - below pid.available: no reclaim, the lower priority first, then the pod with the most processes; the kubelet\'s pids message, without container lines', async () => {
+    const disk = new FakeDisk();
+    const pods = [pod('forker'), pod('quiet'), pod('important', { priority: 1000 })];
+    const { m, evicted, nodeEvents, root } = manager(4000, pods, { 'uid-forker': 3000n, 'uid-quiet': 1n, 'uid-important': 5000n }, { thresholds: parseThresholds('pid.available<2k'), disk });
+    setPids(root, 31_000);
+    await m.synchronize();
+    expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim pids']);
+    expect(disk.reclaimed).toEqual([]);
+    expect(evicted).toEqual([{ pod: 'forker', eviction: { gracePeriodSeconds: 1, message: 'The node was low on resource: pids. Threshold quantity: 2k, available: 1768. ' } }]);
+  });
+
+  it('EvictionManager - above pid.available nothing happens', async () => {
+    const { m, evicted, nodeEvents, root } = manager(4000, [pod('forker')], { 'uid-forker': 3000n }, { thresholds: parseThresholds('pid.available<2k') });
+    setPids(root, 1_000);
+    expect(await m.synchronize()).toBeUndefined();
+    expect([evicted, nodeEvents]).toEqual([[], []]);
+  });
+});
+
+describe('EvictionManager (run: waitForPodsCleanup)', () => {
+  it('EvictionManager - after an eviction the next look waits until the evicted pod runs no container, then comes at once', async () => {
+    let hogRuns = true;
+    const pods = [pod('hog'), pod('other')];
+    const { m, evicted, clock } = manager(80, pods, { 'uid-hog': 150n * Mi, 'uid-other': 50n * Mi }, { running: (uid) => uid === 'uid-hog' && hogRuns });
+    const ac = new AbortController();
+    const done = m.run(ac.signal);
+    await clock.advance(0);
+    await vi.waitFor(() => expect(evicted.map((e) => e.pod)).toEqual(['hog']));
+    // Two monitoring periods pass while hog still runs: no look, no second eviction.
+    await clock.advance(20_000);
+    expect(evicted.map((e) => e.pod)).toEqual(['hog']);
+    hogRuns = false;
+    await clock.advance(1_000);
+    await vi.waitFor(() => expect(evicted.map((e) => e.pod)).toEqual(['hog', 'other']));
+    ac.abort();
+    await clock.advance(60_000);
+    await done;
   });
 });

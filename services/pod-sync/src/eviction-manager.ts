@@ -1,6 +1,6 @@
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { ServiceClient } from '@splitlet/bus';
-import type { RuntimeService } from '@splitlet/contracts';
+import { ContainerState, type RuntimeService } from '@splitlet/contracts';
 import {
   evictionMessage,
   HARD_EVICTION_GRACE_SECONDS,
@@ -8,6 +8,7 @@ import {
   isHardThreshold,
   rankDiskPressure,
   rankMemoryPressure,
+  rankPIDPressure,
   thresholdsMet,
   thresholdToReclaim,
   ThresholdTracker,
@@ -17,7 +18,7 @@ import {
   type Signal,
   type Threshold,
 } from '@splitlet/eviction';
-import { nodeMemory, readMeminfo, type Clock, type Runnable } from '@splitlet/service';
+import { nodeMemory, nodePids, readMeminfo, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { podRequests } from './admission-fit';
 import { diskUsage, hasLocalStorageLimits, localStorageViolation, measuredVolumes, type ContainerDiskUse, type PodStorageUse } from './local-storage';
@@ -43,9 +44,10 @@ export interface NodeReclaim {
   deleteUnusedImages(): Promise<unknown>;
 }
 
-/** The signals acted on here, and the resource each reclaims (signalToResource); pid.available is not. */
+/** The signals acted on here, and the resource each reclaims (signalToResource). */
 const SIGNAL_RESOURCE: Partial<Record<Signal, ReclaimedResource | 'inodes'>> = {
   'memory.available': 'memory',
+  'pid.available': 'pids',
   'nodefs.available': 'ephemeral-storage',
   'imagefs.available': 'ephemeral-storage',
   'nodefs.inodesFree': 'inodes',
@@ -64,7 +66,7 @@ export interface EvictionDeps {
   maxPodGracePeriodSeconds: number;
   /** Where the host's / is: memory.available is read from its /proc/meminfo. */
   hostRoot: string;
-  runtime: Pick<ServiceClient<typeof RuntimeService>, 'listContainerStats'>;
+  runtime: Pick<ServiceClient<typeof RuntimeService>, 'listContainerStats' | 'listContainers'>;
   /** The pods bound to the node (the pod informer's). */
   pods: () => readonly V1Pod[];
   /** Whether pod-sync runs the pod (admitted, not refused): only such pods are evicted. */
@@ -81,17 +83,19 @@ export interface EvictionDeps {
 }
 
 /**
- * The kubelet's eviction manager for memory.available (its thresholds of
- * SPLITLET_EVICTION_HARD and SPLITLET_EVICTION_SOFT): every interval, memory.available =
- * capacity − working set (the host's /proc/meminfo, as registrar measures it for
- * MemoryPressure); when a hard threshold is met, or a soft one has been met for its
- * grace period (ThresholdTracker; once acted on, a threshold holds until its minimum
- * reclaim is available too), the node's active pods are ranked as the kubelet ranks
- * them (rankMemoryPressure: over their requests first, then lower priority, then the
- * most over request; their working sets from runtime-executor's container stats) and
- * the first that is not critical is evicted — one pod per interval, as the kubelet's
- * synchronize: with 1 s of grace for a hard threshold, the pod's own (at most
- * --eviction-max-pod-grace-period) for a soft one.
+ * The kubelet's eviction manager (its thresholds of SPLITLET_EVICTION_HARD and
+ * SPLITLET_EVICTION_SOFT) for memory.available (capacity − working set, the host's
+ * /proc/meminfo), nodefs/imagefs.available and inodesFree (runtime-executor's
+ * ImageFsInfo) and pid.available (pid_max − threads) — what registrar measures for
+ * the pressure conditions. Every interval: local storage limits first; then, when a
+ * hard threshold is met, or a soft one has been met for its grace period
+ * (ThresholdTracker; once acted on, a threshold holds until its minimum reclaim is
+ * available too), memory's first: for disk, dead containers and unused images are
+ * reclaimed and the signals looked at again; then the node's active pods are ranked
+ * as the kubelet ranks them for that resource (rankMemoryPressure, rankDiskPressure,
+ * rankPIDPressure) and the first that is not critical is evicted — one pod per
+ * interval, as the kubelet's synchronize: with 1 s of grace for a hard threshold, the
+ * pod's own (at most --eviction-max-pod-grace-period) for a soft one.
  */
 export class EvictionManager implements Runnable {
   /** Pods evicted by this process, by UID: not chosen again while they stop. */
@@ -111,6 +115,10 @@ export class EvictionManager implements Runnable {
     if (this.thresholds.some((t) => t.signal === 'memory.available')) {
       const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
       observations['memory.available'] = { available: availableBytes, capacity: capacityBytes };
+    }
+    if (this.thresholds.some((t) => t.signal === 'pid.available')) {
+      const { availablePids, maxPids } = await nodePids(this.deps.hostRoot);
+      observations['pid.available'] = { available: availablePids, capacity: maxPids };
     }
     if (this.thresholds.some((t) => DISK_SIGNALS.includes(t.signal))) {
       const fs = await this.deps.imageFs();
@@ -140,8 +148,12 @@ export class EvictionManager implements Runnable {
     const deadline = this.deps.clock.now() + POD_CLEANUP_TIMEOUT_MS;
     while (!signal.aborted && this.deps.clock.now() < deadline) {
       await this.deps.clock.sleep(POD_CLEANUP_POLL_MS, signal).catch(() => undefined);
-      const { stats } = await this.deps.runtime.listContainerStats({}).catch(() => ({ stats: [] as { labels: Record<string, string> }[] }));
-      if (!stats.some((s) => s.labels[LABEL_UID] === uid)) return;
+      // The pod's running containers (no answer: asked again at the next poll).
+      const running = await this.deps.runtime.listContainers({ filter: { state: ContainerState.RUNNING, labelSelector: { [LABEL_UID]: uid } } }).then(
+        (r) => r.containers.length,
+        () => undefined,
+      );
+      if (running === 0) return;
     }
     this.deps.logger.info({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }, 'eviction manager: timed out waiting for pods to be cleaned up');
   }
@@ -163,7 +175,8 @@ export class EvictionManager implements Runnable {
     const observed = observations[threshold.signal]!;
     // Every look that acts, evicting or not (the kubelet's synchronize).
     this.deps.nodeEvent('Warning', 'EvictionThresholdMet', `Attempting to reclaim ${resource}`);
-    if (resource !== 'memory' && (await this.reclaimNodeLevelResources(resource))) return undefined;
+    // Disk has node-level resources to reclaim first; memory and pids have none.
+    if ((resource === 'ephemeral-storage' || resource === 'inodes') && (await this.reclaimNodeLevelResources(resource))) return undefined;
     if (resource === 'inodes') {
       this.deps.logger.warn({ signal: threshold.signal }, 'eviction manager: inodes are low, and pods are not ranked by inode use here: no pod evicted');
       return undefined;
@@ -172,7 +185,10 @@ export class EvictionManager implements Runnable {
       this.deps.logger.error({ resource }, 'eviction manager: eviction thresholds have been met, but no pods are active to evict');
       return undefined;
     }
-    const ranked = resource === 'memory' ? rankMemoryPressure(await this.memoryUsage(candidates)) : rankDiskPressure(await this.diskUsage(candidates));
+    const ranked =
+      resource === 'memory' ? rankMemoryPressure(await this.containerUsage(candidates, 'memory'))
+      : resource === 'pids' ? rankPIDPressure(await this.containerUsage(candidates, 'pids'))
+      : rankDiskPressure(await this.diskUsage(candidates));
     for (const u of ranked) {
       if (isCriticalPod(u.pod)) {
         this.deps.logger.warn({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}` }, 'eviction manager: cannot evict a critical pod');
@@ -279,8 +295,11 @@ export class EvictionManager implements Runnable {
     return out;
   }
 
-  /** Each candidate's working set (its containers', summed; none: no stats) and memory request. */
-  private async memoryUsage(pods: V1Pod[]): Promise<PodUsage[]> {
+  /**
+   * Each candidate's working set, or process count (its containers', summed; none: no
+   * stats), and memory request.
+   */
+  private async containerUsage(pods: V1Pod[], what: 'memory' | 'pids'): Promise<PodUsage[]> {
     const { stats } = await this.deps.runtime.listContainerStats({});
     const byPod = new Map<string, Map<string, bigint>>();
     for (const s of stats) {
@@ -288,7 +307,7 @@ export class EvictionManager implements Runnable {
       const name = s.labels[LABEL_CONTAINER];
       if (!uid || !name) continue;
       const containers = byPod.get(uid) ?? new Map<string, bigint>();
-      containers.set(name, (containers.get(name) ?? 0n) + s.memoryWorkingSetBytes);
+      containers.set(name, (containers.get(name) ?? 0n) + (what === 'memory' ? s.memoryWorkingSetBytes : s.processCount));
       byPod.set(uid, containers);
     }
     return pods.map((pod) => {

@@ -563,20 +563,24 @@ describe('ImageGC', () => {
       await done;
     });
 
-    it('image gc - a high threshold of 100 with no maximum age turns collection off', async () => {
-      const env = setup({ highThresholdPercent: 100, lowThresholdPercent: 80, minAgeMs: 0, maxAgeMs: 0 });
+    it('image gc - a high threshold of 100 with no maximum age turns collection off; images are still detected, so the eviction manager\'s reclaim knows their ages', async () => {
+      const env = setup({ highThresholdPercent: 100, lowThresholdPercent: 80, minAgeMs: 5_000, maxAgeMs: 0 });
       expect(env.gc.enabled).toBe(false);
       // Full: any collection would remove it.
       env.rt.fs = { capacityBytes: 1000n, availableBytes: 0n };
       env.rt.images = [makeImage(0, 1024)];
       const ac = new AbortController();
 
-      await env.gc.run(ac.signal, 1000);
+      const done = env.gc.run(ac.signal, 1000);
       await env.clock.advance(10_000);
 
-      expect(env.clock.pending).toBe(0);
       expect(env.rt.images).toHaveLength(1);
       expect(env.warnings).toEqual([]);
+      // Detected 10 s ago, past the minimum age: the reclaim may take it.
+      expect(await env.gc.deleteUnusedImages()).toBe(1024n);
+      expect(env.rt.images).toHaveLength(0);
+      ac.abort();
+      await done;
     });
 
     it('image gc - a high threshold of 100 with a maximum age still collects', async () => {

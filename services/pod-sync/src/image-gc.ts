@@ -126,7 +126,12 @@ export class ImageGC {
   /** Detects, then collects, every periodMs (the first at once), until the signal aborts. */
   async run(signal: AbortSignal, periodMs = DEFAULT_IMAGE_GC_PERIOD_MS): Promise<void> {
     if (!this.enabled) {
+      // Images are still detected (the kubelet's Start): the eviction manager's reclaim needs their ages.
       this.logger.info('image garbage collection is off: its high threshold is 100 and it has no maximum age');
+      while (!signal.aborted) {
+        await this.detectImages(this.clock.now()).catch((err: unknown) => this.logger.info({ err: (err as Error).message }, 'failed to monitor images'));
+        await this.clock.sleep(periodMs, signal).catch(() => undefined);
+      }
       return;
     }
     const beganGC = this.clock.now();

@@ -51,22 +51,35 @@ describe('pod-sync keepCollectedLastState', () => {
 
 describe('pod-sync keepStatusOfRemoved (convertToAPIContainerStatuses with no runtime instance)', () => {
   const waiting = (reason = 'ContainerCreating'): V1ContainerStatus => ({ name: 'app', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason } }, lastState: {} });
+  const opts = { defaultWaitingReason: 'ContainerCreating', deleting: false };
 
-  it("a finished container whose instance was removed keeps the terminated status shown, as it was", () => {
+  it('a finished container whose instance was removed keeps the terminated status shown, as it was', () => {
     const shown = st('a', t('a', 0));
-    expect(keepStatusOfRemoved(waiting(), shown)).toBe(shown);
+    expect(keepStatusOfRemoved(waiting(), shown, opts)).toBe(shown);
+  });
+
+  it('a terminated container whose start is failing now shows waiting with that reason, the termination as its last state', () => {
+    const shown = st('a', t('a', 1));
+    expect(keepStatusOfRemoved(waiting('ErrImagePull'), shown, opts)).toEqual({ ...shown, state: { waiting: { reason: 'ErrImagePull' } }, lastState: t('a', 1) });
   });
 
   it('a container shown waiting (back-off) keeps its restart count and last termination', () => {
     const shown = { ...st('a', { waiting: { reason: 'CrashLoopBackOff' } }, t('a', 1)), restartCount: 3 };
-    expect(keepStatusOfRemoved(waiting(), shown)).toEqual({ ...waiting(), restartCount: 3, lastState: t('a', 1) });
+    expect(keepStatusOfRemoved(waiting(), shown, opts)).toEqual({ ...waiting(), restartCount: 3, lastState: t('a', 1) });
+  });
+
+  it('a container shown running that vanished: ContainerStatusUnknown (137) as its last state and one more restart; none while the pod is deleted', () => {
+    const shown = { ...st('a', { running: { startedAt: new Date('2026-01-01T00:00:00Z') } }), restartCount: 2 };
+    const unknown = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was deleted.  The container used to be Running' } };
+    expect(keepStatusOfRemoved(waiting(), shown, opts)).toEqual({ ...waiting(), restartCount: 3, lastState: unknown });
+    expect(keepStatusOfRemoved(waiting(), shown, { ...opts, deleting: true })).toEqual({ ...waiting(), restartCount: 2, lastState: unknown });
   });
 
   it('a container the runtime has an instance of, or with nothing shown, is left as computed', () => {
     const computed = st('b', t('b', 0));
-    expect(keepStatusOfRemoved(computed, st('a', t('a', 1)))).toBe(computed);
+    expect(keepStatusOfRemoved(computed, st('a', t('a', 1)), opts)).toBe(computed);
     const w = waiting();
-    expect(keepStatusOfRemoved(w, undefined)).toBe(w);
+    expect(keepStatusOfRemoved(w, undefined, opts)).toBe(w);
   });
 });
 

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { statusv1 } from '@splitlet/contracts';
-import { toKubePodStatus } from '@splitlet/pod-status';
+import { ContainerStatusUnknown, toKubePodStatus } from '@splitlet/pod-status';
 
 /**
  * A container's lastState is its instance before the latest one (or, in
@@ -24,15 +24,32 @@ export function keepCollectedLastState(computed: V1ContainerStatus, shown: V1Con
 }
 
 /**
- * convertToAPIContainerStatuses' defaults for a container the runtime has no instance
- * of (the disk-pressure reclaim removes every dead container, a finished pod's too):
- * a terminated status shown before stays as it was; any other keeps its restart count
- * and last termination.
+ * convertToAPIContainerStatuses for a container the runtime has no instance of (the
+ * disk-pressure reclaim removes a finished pod's dead containers; someone may remove a
+ * container by hand):
+ * - shown terminated: that status stays — unless a start of the container is failing
+ *   now (a waiting reason other than the default: the reason cache), which shows
+ *   waiting with the terminated state as the last;
+ * - otherwise the restart count and last termination shown are kept; and a container
+ *   shown running that has vanished without a known end gets the kubelet's inferred
+ *   termination (ContainerStatusUnknown, exit 137) and, the pod not being deleted, one
+ *   more restart.
  */
-export function keepStatusOfRemoved(computed: V1ContainerStatus, shown: V1ContainerStatus | undefined): V1ContainerStatus {
+export function keepStatusOfRemoved(
+  computed: V1ContainerStatus,
+  shown: V1ContainerStatus | undefined,
+  opts: { defaultWaitingReason: string; deleting: boolean },
+): V1ContainerStatus {
   if (computed.containerID || !shown) return computed;
-  if (shown.state?.terminated) return shown;
-  return { ...computed, restartCount: shown.restartCount, lastState: shown.lastState ?? {} };
+  const failing = computed.state?.waiting?.reason !== undefined && computed.state.waiting.reason !== opts.defaultWaitingReason;
+  if (shown.state?.terminated) return failing ? { ...shown, state: computed.state, lastState: { terminated: shown.state.terminated } } : shown;
+  const kept = { ...computed, restartCount: shown.restartCount, lastState: shown.lastState ?? {} };
+  if (!shown.state?.running || failing || kept.lastState.terminated) return kept;
+  return {
+    ...kept,
+    lastState: { terminated: { exitCode: 137, reason: ContainerStatusUnknown, message: 'The container could not be located when the pod was deleted.  The container used to be Running' } },
+    restartCount: shown.restartCount + (opts.deleting ? 0 : 1),
+  };
 }
 
 /**

@@ -245,7 +245,7 @@ export class PodSyncer {
   }
 
   /** Finished: by the API's status, or by the one this worker generated or handed over last (a terminal phase is for good). */
-  private finished(pod: V1Pod): boolean {
+  finished(pod: V1Pod): boolean {
     const done = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
     const uid = pod.metadata?.uid ?? '';
     return done(pod.status?.phase) || done(this.generated.get(uid)?.phase) || done(this.lastStatus.get(uid)?.phase);
@@ -749,7 +749,8 @@ export class PodSyncer {
     const shown = shownContainerStatuses(pod, this.lastStatus.get(pod.metadata!.uid!));
     const statusesOf = (list: V1Container[] | undefined, init: boolean) =>
       (list ?? []).map((c) => {
-        const st = keepStatusOfRemoved(keepCollectedLastState(this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason), shown.get(c.name)), shown.get(c.name));
+        const computed = keepCollectedLastState(this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason), shown.get(c.name));
+        const st = keepStatusOfRemoved(computed, shown.get(c.name), { defaultWaitingReason: waitingReason, deleting: Boolean(pod.metadata?.deletionTimestamp) });
         // A regular init container is ready once it has exited 0 (convertToAPIContainerStatuses).
         if (init && c.restartPolicy !== 'Always') st.ready = st.state?.terminated?.exitCode === 0;
         return st;

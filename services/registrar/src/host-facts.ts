@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { lookup } from 'node:dns/promises';
 import { arch, cpus, hostname, networkInterfaces, platform, release } from 'node:os';
 import { join } from 'node:path';
-import { nodeMemory, readMeminfo } from '@splitlet/service';
+import { nodeMemory, nodePids, readMeminfo } from '@splitlet/service';
 
 /** What the node agent knows of its machine (the kubelet gets it from cadvisor). */
 export interface HostFacts {
@@ -61,11 +61,8 @@ export async function readHostFacts(hostRoot: string, nodeIP?: string): Promise<
 /** Takes the measurements the pressure conditions need. */
 export async function measureHost(hostRoot: string): Promise<HostMeasurements> {
   const { capacityBytes: total, availableBytes: available } = nodeMemory(await readMeminfo(hostRoot));
-  const pidMax = BigInt((await readTrim(join(hostRoot, 'proc/sys/kernel/pid_max'))) || '32768');
-  // /proc/loadavg's 4th field is running/total scheduling entities (threads).
-  const loadavg = await readTrim(join(hostRoot, 'proc/loadavg'));
-  const threads = BigInt(/\d+\/(\d+)/.exec(loadavg)?.[1] ?? '0');
-  return { memoryAvailableBytes: available, memoryCapacityBytes: total, pidAvailable: pidMax - threads, pidMax };
+  const { availablePids, maxPids } = await nodePids(hostRoot);
+  return { memoryAvailableBytes: available, memoryCapacityBytes: total, pidAvailable: availablePids, pidMax: maxPids };
 }
 
 /**

@@ -33,6 +33,7 @@ function fakeDocker(v2: boolean, logPath?: string): DockerApi {
           read: '2026-12-03T10:01:00.25Z',
           cpu_stats: { cpu_usage: { total_usage: 1_500_000_000 } },
           memory_stats: v2 ? { usage: 10_000_000, stats: { inactive_file: 4_000_000, anon: 5_000_000 } } : { usage: 10_000_000, stats: { total_inactive_file: 3_000_000, total_rss: 6_000_000 } },
+          pids_stats: { current: 7 },
         };
       },
     }),
@@ -40,7 +41,7 @@ function fakeDocker(v2: boolean, logPath?: string): DockerApi {
 }
 
 describe('container stats', () => {
-  it('ContainerStatsReader - each running container of the node: cumulative CPU, working set = usage - inactive file (cgroup v1 and v2); stopped and removed ones left out', async () => {
+  it('ContainerStatsReader - each running container of the node: cumulative CPU, working set = usage - inactive file (cgroup v1 and v2), processes; stopped and removed ones left out', async () => {
     for (const v2 of [false, true]) {
       const docker = fakeDocker(v2);
       const stats = await new ContainerStatsReader(docker, new Owned(docker, NODE)).list('');
@@ -55,6 +56,7 @@ describe('container stats', () => {
           memoryWorkingSetBytes: v2 ? 6_000_000n : 7_000_000n,
           memoryUsageBytes: 10_000_000n,
           memoryRssBytes: v2 ? 5_000_000n : 6_000_000n,
+          processCount: 7n,
         },
       ]);
     }

@@ -13,6 +13,7 @@ interface DockerStats {
   read?: string;
   cpu_stats?: { cpu_usage?: { total_usage?: number } };
   memory_stats?: { usage?: number; stats?: Record<string, number | undefined> };
+  pids_stats?: { current?: number };
 }
 
 type Stats = Omit<ContainerStats, '$typeName' | 'metadata' | 'writableLayerUsedBytes' | 'logUsedBytes'> &
@@ -90,5 +91,6 @@ export function toContainerStats(info: Docker.ContainerInspectInfo, s: DockerSta
     memoryWorkingSetBytes: BigInt(Math.max(0, Math.trunc(usage - inactive))),
     memoryUsageBytes: BigInt(Math.max(0, Math.trunc(usage))),
     memoryRssBytes: BigInt(Math.max(0, Math.trunc(rss))),
+    processCount: BigInt(Math.max(0, Math.trunc(s.pids_stats?.current ?? 0))),
   };
 }

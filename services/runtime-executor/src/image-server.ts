@@ -7,6 +7,7 @@ import { TOKENS, untilAborted, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { ErrorCode, HandlerError } from '@splitlet/bus';
 import { dockerCall, isNotFound, unavailableOnError, type DockerApi } from './docker';
+import { LABEL } from './docker-mapping';
 import { Images, toImage, type ImageInfo } from './images';
 import { PulledImages } from './pulled-images';
 import { requireImageRef } from './request-validation';
@@ -36,15 +37,18 @@ export class ImageServer implements Runnable {
       {
         listImages: async () => {
           const images = await unavailableOnError(() => this.docker.listImages());
+          const othersUse = await this.usedByOthers();
+          void this.pulled.reconcile(new Set(images.map((i) => i.Id)));
           return {
-            images: images.map((i) =>
-              this.withPinned({
+            images: images.map((i) => {
+              const image = this.withPinned({
                 id: i.Id,
                 repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
                 repoDigests: (i.RepoDigests ?? []).filter((d) => !d.startsWith('<none>@')),
                 size: BigInt(Math.max(0, i.Size)),
-              }),
-            ),
+              });
+              return othersUse.has(image.id) ? { ...image, pinned: true } : image;
+            }),
           };
         },
         imageFsInfo: async () => {
@@ -91,6 +95,16 @@ export class ImageServer implements Runnable {
   }
 
   /**
+   * The images a container that is not this node's was created from (another node's,
+   * or anyone else's on a shared engine): pinned too, as this node can neither remove
+   * them nor tell whether they are in use.
+   */
+  private async usedByOthers(): Promise<Set<string>> {
+    const all = await unavailableOnError(() => this.docker.listContainers({ all: true }));
+    return new Set(all.filter((c) => c.Labels?.[LABEL.node] !== this.nodeName).map((c) => c.ImageID));
+  }
+
+  /**
    * RemoveImage: an image that is not present is removed already; a pinned one is
    * refused, and so is one any container on the engine was created from (Docker would
    * only untag it). Each of its tags is removed (the image goes with the last), then,
@@ -111,8 +125,15 @@ export class ImageServer implements Runnable {
         if (!isNotFound(err)) throw err;
       }
     };
-    for (const tag of image.repoTags) await dockerCall(() => gone(() => this.docker.getImage(tag).remove()));
-    await dockerCall(() => gone(() => this.docker.getImage(image.id).remove()));
+    // Each tag only while it still names this image: a pull may have moved it onto a new one meanwhile.
+    for (const tag of image.repoTags) {
+      if ((await this.images.inspect(tag))?.Id !== image.id) continue;
+      await dockerCall(() => gone(() => this.docker.getImage(tag).remove()));
+    }
+    // Untagged by now, unless someone tagged it meanwhile: then it is not the node's any more.
+    const left = await this.images.inspect(image.id);
+    if (left && (left.RepoTags ?? []).some((t) => t !== '<none>:<none>')) throw new HandlerError(ErrorCode.FailedPrecondition, `image ${image.id} was tagged again while it was being removed: ${left.RepoTags!.join(', ')}`);
+    if (left) await dockerCall(() => gone(() => this.docker.getImage(image.id).remove()));
     this.logger.info({ image: image.id, names: image.repoTags, size: String(image.size) }, 'removed an image');
     await this.pulled.forget(image);
   }

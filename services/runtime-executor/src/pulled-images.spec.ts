@@ -156,9 +156,12 @@ describe('PulledImages', () => {
     const later = await replica(node);
 
     await until('the later replica to read the record', () => !later.pinned(app));
-    // Another node's bucket is its own.
+    // Another node's bucket is its own: a replica there that has read its own bucket's record still pins this node's image.
     const elsewhere = await replica(`${node}-other`);
-    await new Promise((r) => setTimeout(r, 200));
+    const writer = await replica(`${node}-other`);
+    const theirs: ImageNames = { id: sha('f'), repoTags: ['theirs:1'] };
+    await writer.record('theirs:1', theirs.id);
+    await until('the other node\'s replica to read its own record', () => !elsewhere.pinned(theirs));
     expect(elsewhere.pinned(app)).toBe(true);
   });
 });

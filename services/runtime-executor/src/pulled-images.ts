@@ -73,7 +73,8 @@ export class PulledImages implements Runnable {
           else this.ids.delete(`sha256:${rest}`);
         }
       },
-      { logger: this.logger, signal },
+      // A value that does not decode counts as no record: the image stays pinned.
+      { logger: this.logger, signal, undecodable: 'absent' },
     );
   }
 
@@ -92,15 +93,55 @@ export class PulledImages implements Runnable {
     }
   }
 
-  /** Forgets the names of a removed image (and the names that resolved to it). */
+  /**
+   * Forgets a removed image: its ID, and the names that still resolve to it (a name
+   * pulled again since, onto another image, stays). A record that cannot be deleted is
+   * logged: the image is gone anyway, and the record only names it.
+   */
   async forget(image: ImageNames): Promise<void> {
-    const names = new Set(image.repoTags.map(familiarName));
-    for (const [name, id] of this.byName) if (id === image.id) names.add(name);
+    const names = new Set([...image.repoTags.map(familiarName), ...[...this.byName].filter(([, id]) => id === image.id).map(([name]) => name)]);
     this.ids.delete(image.id);
-    for (const name of names) this.byName.delete(name);
-    const kv = await this.bucket();
-    for (const key of [idKey(image.id), ...[...names].map(nameKey)]) {
-      await kv.delete(key).catch((err: unknown) => this.logger.warn({ key, err: (err as Error).message }, 'could not forget a removed image'));
+    const keys = [idKey(image.id)];
+    for (const name of names) {
+      if (this.byName.get(name) !== image.id) continue;
+      this.byName.delete(name);
+      keys.push(nameKey(name));
+    }
+    await this.purge(keys);
+  }
+
+  /**
+   * Drops the records of images the engine no longer has (removed by someone else),
+   * at most once a minute: called with the IDs the engine lists. Purged, not deleted,
+   * so the bucket keeps no tombstone for them.
+   */
+  async reconcile(present: ReadonlySet<string>): Promise<void> {
+    const now = Date.now();
+    if (now - this.reconciledAt < 60_000) return;
+    this.reconciledAt = now;
+    const keys: string[] = [];
+    for (const id of [...this.ids]) {
+      if (present.has(id)) continue;
+      this.ids.delete(id);
+      keys.push(idKey(id));
+    }
+    for (const [name, id] of [...this.byName]) {
+      if (present.has(id)) continue;
+      this.byName.delete(name);
+      keys.push(nameKey(name));
+    }
+    await this.purge(keys);
+  }
+
+  private reconciledAt = 0;
+
+  private async purge(keys: readonly string[]): Promise<void> {
+    if (!keys.length) return;
+    try {
+      const kv = await this.bucket();
+      for (const key of keys) await kv.purge(key);
+    } catch (err) {
+      this.logger.warn({ keys, err: (err as Error).message }, 'could not drop the records of removed images');
     }
   }
 

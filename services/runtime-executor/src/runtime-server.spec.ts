@@ -30,7 +30,11 @@ class FakeDocker implements DockerApi {
     return { DockerRootDir: '/var/lib/docker', ServerVersion: '20.10.24' };
   }) as unknown as DockerApi['info'];
   // The container and image calls are exercised against real Docker (test/e2e/runtime-executor.e2e.ts).
-  listContainers = notFaked as unknown as DockerApi['listContainers'];
+  // Containers of anyone on the engine: none but this node's own here (no image is pinned for another's use).
+  listContainers = (async () => {
+    if (this.down) throw new Error('connect ENOENT /var/run/docker.sock');
+    return [];
+  }) as unknown as DockerApi['listContainers'];
   createContainer = notFaked as unknown as DockerApi['createContainer'];
   getContainer = notFaked as unknown as DockerApi['getContainer'];
   getImage = notFaked as unknown as DockerApi['getImage'];

@@ -117,8 +117,9 @@ function requestText(q: string | undefined): string {
 
 /**
  * evictionMessage: the starved resource, the threshold met and what was available,
- * then each container using more than it requested. Every part ends in ". " (the
- * trailing space is the kubelet's too).
+ * then (memory, with a pod-level request) the pod's use, then each container using
+ * more than it requested, in the order of the pod's stats. Every part ends in ". "
+ * (the trailing space is the kubelet's too).
  */
 export function evictionMessage(resource: ReclaimedResource, u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string {
   let message = `The node was low on resource: ${resource}. `;
@@ -131,9 +132,14 @@ export function evictionMessage(resource: ReclaimedResource, u: PodUsage, thresh
   // Only memory and ephemeral-storage name the containers over their requests.
   if (resource === 'pids') return message;
   if (u.usageBytes === undefined) return message;
-  for (const c of [...(u.pod.spec?.containers ?? []), ...(u.pod.spec?.initContainers ?? [])]) {
-    const usage = u.containers.get(c.name);
-    if (usage === undefined) continue;
+  // Pod-level resources (on by default since 1.34): the pod's memory use against its own request, always.
+  const podRequest = u.pod.spec?.resources?.requests?.['memory'] as string | undefined;
+  if (resource === 'memory' && podRequest !== undefined) message += `Pod ${u.pod.metadata?.name} was using ${bytes(u.usageBytes)}, request is ${requestText(podRequest)}, has larger consumption of memory. `;
+  // In the order of the pod's stats, each regular or init container (ephemeral ones have no requests to blame).
+  const specs = [...(u.pod.spec?.containers ?? []), ...(u.pod.spec?.initContainers ?? [])];
+  for (const [name, usage] of u.containers) {
+    const c = specs.find((x) => x.name === name);
+    if (!c) continue;
     const request = c.resources?.requests?.[resource] as string | undefined;
     const requested = request === undefined ? 0n : parseQuantity(String(request)) / 1000n;
     if (usage > requested) message += `Container ${c.name} was using ${bytes(usage)}, request is ${requestText(request)}, has larger consumption of ${resource}. `;

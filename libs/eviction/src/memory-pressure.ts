@@ -16,7 +16,7 @@ export const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
 export const MEMORY_PRESSURE_TAINT = 'node.kubernetes.io/memory-pressure';
 
 /** The resource an eviction reclaims (the kubelet's resourceToReclaim, for the signals acted on here). */
-export type ReclaimedResource = 'memory' | 'ephemeral-storage' | 'pids';
+export type ReclaimedResource = 'memory' | 'ephemeral-storage' | 'inodes' | 'pids';
 
 /**
  * What the eviction manager reads of one pod for the resource it reclaims: its usage
@@ -126,11 +126,12 @@ export function evictionMessage(resource: ReclaimedResource, u: PodUsage, thresh
   if (threshold) {
     const amount = thresholdAmount(threshold, capacity);
     const quantity = threshold.quantity !== undefined ? formatQuantity(amount * 1000n, threshold.format ?? 'BinarySI') : bytes(amount);
-    // pid.available is observed as a DecimalSI count, the others in bytes (BinarySI).
-    message += `Threshold quantity: ${quantity}, available: ${resource === 'pids' ? formatQuantity(available * 1000n, 'DecimalSI') : bytes(available)}. `;
+    // pid.available and inodesFree are observed as DecimalSI counts, the others in bytes (BinarySI).
+    const counted = resource === 'pids' || resource === 'inodes';
+    message += `Threshold quantity: ${quantity}, available: ${counted ? formatQuantity(available * 1000n, 'DecimalSI') : bytes(available)}. `;
   }
   // Only memory and ephemeral-storage name the containers over their requests.
-  if (resource === 'pids') return message;
+  if (resource === 'pids' || resource === 'inodes') return message;
   if (u.usageBytes === undefined) return message;
   // Pod-level resources (on by default since 1.34): the pod's memory use against its own request, always.
   const podRequest = u.pod.spec?.resources?.requests?.['memory'] as string | undefined;

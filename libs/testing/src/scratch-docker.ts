@@ -16,20 +16,20 @@ export interface ScratchDocker {
   /** Runs the docker CLI against it. */
   docker(args: string[]): Promise<CommandResult>;
   /** Its filesystem as statfs measures it (what runtime-executor's ImageFsInfo reports). */
-  usage(): Promise<{ capacityBytes: bigint; availableBytes: bigint; usedPercent: number }>;
+  usage(): Promise<{ capacityBytes: bigint; availableBytes: bigint; usedPercent: number; inodes: bigint; inodesFree: bigint }>;
   /** Stops the engine (and its containers), unmounts and deletes the filesystem. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts a second dockerd whose data root is a loop-mounted ext4 file of sizeMiB, so a
- * test can fill an image filesystem for real without the machine running short (image
- * garbage collection, disk pressure). Its containers get a bridge of their own
+ * Starts a second dockerd whose data root is a loop-mounted ext4 file of sizeMiB (with
+ * `inodes` inodes when given), so a test can fill an image filesystem for real without
+ * the machine running short (image garbage collection, disk and inode pressure). Its containers get a bridge of their own
  * (`splscr<hex>`, a free 10.254.x.0/24) and it touches no iptables rule: never
  * `--bridge=none`, with which dockerd deletes the host's docker0 — the lab engine's.
  * `images` are copied in from the lab's engine.
  */
-export async function startScratchDocker(opts: { sizeMiB: number; images?: string[] }): Promise<ScratchDocker> {
+export async function startScratchDocker(opts: { sizeMiB: number; images?: string[]; inodes?: number }): Promise<ScratchDocker> {
   const dir = await mkdtemp(join(tmpdir(), 'splitlet-scratch-docker-'));
   const img = join(dir, 'fs.img');
   const mnt = join(dir, 'mnt');
@@ -64,7 +64,7 @@ export async function startScratchDocker(opts: { sizeMiB: number; images?: strin
     await must('mkdir', runCommand('mkdir', ['-p', mnt]));
     await must('truncate', runCommand('truncate', ['-s', `${opts.sizeMiB}M`, img]));
     // No blocks reserved for root: available is what is free, as on a data disk.
-    await must('mkfs.ext4', runCommand('mkfs.ext4', ['-q', '-m', '0', '-F', img]));
+    await must('mkfs.ext4', runCommand('mkfs.ext4', ['-q', '-m', '0', ...(opts.inodes ? ['-N', String(opts.inodes)] : []), '-F', img]));
     await must('mount', runCommand('mount', ['-o', 'loop', img, mnt]));
     mounted = true;
     const used = (await runCommand('ip', ['-4', '-o', 'addr'])).stdout;
@@ -94,7 +94,7 @@ export async function startScratchDocker(opts: { sizeMiB: number; images?: strin
         const s = await statfs(mnt, { bigint: true });
         const capacityBytes = s.blocks * s.bsize;
         const availableBytes = s.bavail * s.bsize;
-        return { capacityBytes, availableBytes, usedPercent: 100 - Number((availableBytes * 100n) / capacityBytes) };
+        return { capacityBytes, availableBytes, usedPercent: 100 - Number((availableBytes * 100n) / capacityBytes), inodes: s.files, inodesFree: s.ffree };
       },
       stop,
     };

@@ -89,6 +89,7 @@ interface PodToMake {
   pidUsage?: number;
   rootFsUsed?: string;
   logsFsUsed?: string;
+  rootFsInodesUsed?: string;
 }
 
 /**
@@ -101,7 +102,7 @@ class FakeNode {
   /** Per pod (its container has the pod's name): working set and process count. */
   readonly containerStats = new Map<string, ContainerStats>();
   /** Per container ID: writable layer and log bytes. */
-  readonly containerDisk = new Map<string, { rootfs: bigint; logs: bigint }>();
+  readonly containerDisk = new Map<string, { rootfs: bigint; logs: bigint; inodes: bigint }>();
   fs = { available: value('16Gi'), capacity: value('32Gi'), inodesFree: value('3Mi'), inodes: value('4Mi') };
   /** What the filesystem is after a reclaim (mockDiskGC.summaryAfterGC); undefined: the reclaim frees nothing. */
   afterReclaim: Partial<FakeNode['fs']> | undefined;
@@ -136,7 +137,7 @@ class FakeNode {
         processCount: BigInt(p.pidUsage ?? 0),
       }),
     );
-    this.containerDisk.set(p.name, { rootfs: value(p.rootFsUsed ?? ''), logs: value(p.logsFsUsed ?? '') });
+    this.containerDisk.set(p.name, { rootfs: value(p.rootFsUsed ?? ''), logs: value(p.logsFsUsed ?? ''), inodes: value(p.rootFsInodesUsed ?? '') });
     return pod;
   }
 
@@ -160,7 +161,7 @@ class FakeNode {
     listContainerStats: async (req: { containerId?: string }) => {
       if (!req.containerId) return { stats: [...this.containerStats.values()] };
       const disk = this.containerDisk.get(req.containerId);
-      return { stats: disk ? [create(ContainerStatsSchema, { id: req.containerId, writableLayerUsedBytes: disk.rootfs, logUsedBytes: disk.logs })] : [] };
+      return { stats: disk ? [create(ContainerStatsSchema, { id: req.containerId, writableLayerUsedBytes: disk.rootfs, logUsedBytes: disk.logs, inodesUsed: disk.inodes })] : [] };
     },
   };
 }
@@ -576,26 +577,25 @@ describe('EvictionManager - nodefs/imagefs.available (eviction_manager_test.go)'
 });
 
 describe('EvictionManager - nodefs/imagefs.inodesFree (eviction_manager_test.go)', () => {
-  // TestInodePressureFsInodes (eviction_manager_test.go:2106) expects the kubelet to evict
-  // low-priority-high-usage (orderedBy(priority, disk(inodes))): with MaxPodGracePeriodSeconds
-  // (5) once the soft threshold's grace period is over (:2395-2406), with 1 s for the hard
-  // threshold (:2442-2449). Splitlet documents that it has no per-pod inode figures to rank
-  // pods by: it records the event and reclaims dead containers and unused images, but evicts
-  // no pod for inodes. That is what is asserted here.
+  // TestInodePressureFsInodes (eviction_manager_test.go:2106): orderedBy(priority,
+  // disk(inodes)) evicts low-priority-high-usage, with MaxPodGracePeriodSeconds (5) once
+  // the soft threshold's grace period is over, with 1 s for the hard threshold.
   const cases = [
     { name: 'eviction due to disk pressure; no image fs', signal: 'nodefs.inodesFree' },
     { name: 'eviction due to image disk pressure; image fs', signal: 'imagefs.inodesFree' },
   ];
   const podsToMake: PodToMake[] = [
-    { name: 'low-priority-high-usage', priority: lowPriority, requests: newResourceList('100m', '1Gi', ''), limits: newResourceList('100m', '1Gi', '') },
-    { name: 'below-requests', priority: defaultPriority, requests: newResourceList('100m', '100Mi', ''), limits: newResourceList('200m', '1Gi', '') },
-    { name: 'above-requests', priority: defaultPriority, requests: newResourceList('100m', '100Mi', ''), limits: newResourceList('200m', '1Gi', '') },
-    { name: 'high-priority-high-usage', priority: highPriority, requests: newResourceList('', '', ''), limits: newResourceList('', '', '') },
-    { name: 'low-priority-low-usage', priority: lowPriority, requests: newResourceList('', '', ''), limits: newResourceList('', '', '') },
+    { name: 'low-priority-high-usage', priority: lowPriority, requests: newResourceList('100m', '1Gi', ''), limits: newResourceList('100m', '1Gi', ''), rootFsInodesUsed: '900Mi' },
+    { name: 'below-requests', priority: defaultPriority, requests: newResourceList('100m', '100Mi', ''), limits: newResourceList('200m', '1Gi', ''), rootFsInodesUsed: '50Mi' },
+    { name: 'above-requests', priority: defaultPriority, requests: newResourceList('100m', '100Mi', ''), limits: newResourceList('200m', '1Gi', ''), rootFsInodesUsed: '400Mi' },
+    { name: 'high-priority-high-usage', priority: highPriority, requests: newResourceList('', '', ''), limits: newResourceList('', '', ''), rootFsInodesUsed: '400Mi' },
+    { name: 'low-priority-low-usage', priority: lowPriority, requests: newResourceList('', '', ''), limits: newResourceList('', '', ''), rootFsInodesUsed: '100Mi' },
   ];
+  // inodesFree is observed as a DecimalSI count: 1.5Mi prints as 1572864.
+  const message = (quantity: string, available: string) => `The node was low on resource: inodes. Threshold quantity: ${quantity}, available: ${available}. `;
 
   for (const tc of cases) {
-    it(`EvictionManager - TestInodePressureFsInodes "${tc.name}": inodes are reclaimed, but no pod is evicted (splitlet; the kubelet evicts low-priority-high-usage)`, async () => {
+    it(`EvictionManager - TestInodePressureFsInodes "${tc.name}": reclaim first, then low-priority-high-usage, with the kubelet's grace periods`, async () => {
       const { node, synchronize, step } = harness(thresholds(tc.signal, '1Mi', { value: '2Mi', grace: '2m' }), podsToMake, 5);
 
       expect(await synchronize()).toEqual(nothing);
@@ -607,7 +607,11 @@ describe('EvictionManager - nodefs/imagefs.inodesFree (eviction_manager_test.go)
 
       // step forward in time pass the grace period
       await step(3 * MINUTE);
-      expect(await synchronize()).toEqual({ evicted: [], events: [thresholdMet('inodes')], reclaimed: ['containers', 'images'] });
+      expect(await synchronize()).toEqual({
+        evicted: [{ pod: 'low-priority-high-usage', eviction: { gracePeriodSeconds: 5, message: message('2Mi', '1572864') } }],
+        events: [thresholdMet('inodes')],
+        reclaimed: ['containers', 'images'],
+      });
 
       // remove inode pressure
       await step(20 * MINUTE);
@@ -617,7 +621,11 @@ describe('EvictionManager - nodefs/imagefs.inodesFree (eviction_manager_test.go)
       // induce inode pressure!
       await step(1 * MINUTE);
       node.fs.inodesFree = value('0.5Mi');
-      expect(await synchronize()).toEqual({ evicted: [], events: [thresholdMet('inodes')], reclaimed: ['containers', 'images'] });
+      expect(await synchronize()).toEqual({
+        evicted: [{ pod: 'low-priority-high-usage', eviction: { gracePeriodSeconds: 1, message: message('1Mi', '524288') } }],
+        events: [thresholdMet('inodes')],
+        reclaimed: ['containers', 'images'],
+      });
 
       // reduce inode pressure
       await step(1 * MINUTE);

@@ -50,7 +50,7 @@ function manager(
   availableMi: number,
   pods: V1Pod[],
   usage: Record<string, bigint>,
-  o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number; disk?: FakeDisk; layers?: Record<string, bigint>; running?: (uid: string) => boolean } = {},
+  o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number; disk?: FakeDisk; layers?: Record<string, bigint>; inodes?: Record<string, bigint>; running?: (uid: string) => boolean } = {},
 ) {
   const evicted: { pod: string; eviction: Eviction }[] = [];
   const nodeEvents: string[] = [];
@@ -71,7 +71,7 @@ function manager(
       }),
       listContainerStats: async (req: { containerId?: string }) =>
         req.containerId
-          ? { stats: [create(ContainerStatsSchema, { id: req.containerId, writableLayerUsedBytes: o.layers?.[req.containerId] ?? 0n, logUsedBytes: 1024n })] }
+          ? { stats: [create(ContainerStatsSchema, { id: req.containerId, writableLayerUsedBytes: o.layers?.[req.containerId] ?? 0n, logUsedBytes: 1024n, inodesUsed: o.inodes?.[req.containerId] ?? 0n })] }
           : { stats: Object.entries(usage).map(([uid, used]) => stats(uid, used)) },
     } as never,
     pods: () => pods,
@@ -233,14 +233,14 @@ describe('EvictionManager (disk: nodefs.available, imagefs.available, inodesFree
     expect(evicted[0]!.eviction.message).toBe('The node was low on resource: ephemeral-storage. Threshold quantity: 1073741840, available: 512Mi. Container app was using 10241Ki, request is 0, has larger consumption of ephemeral-storage. ');
   });
 
-  it('EvictionManager - inodes low: reclaimed, but no pod is ranked by inode use, so none is evicted', async () => {
+  it('EvictionManager - inodes low: reclaimed first, then the pod using the most inodes (its layer and log, as runtime-executor counts them) is evicted, with the kubelet\'s inodes message', async () => {
     const disk = new FakeDisk();
     disk.inodesFree = 10_000n;
-    const { m, evicted, nodeEvents } = manager(4000, [diskPod('writer')], {}, { thresholds: diskThresholds(), disk });
-    expect(await m.synchronize()).toBeUndefined();
+    const { m, evicted, nodeEvents } = manager(4000, [diskPod('writer'), diskPod('quiet')], {}, { thresholds: diskThresholds(), disk, inodes: { 'c-writer': 30_000n, 'c-quiet': 3n } });
+    await m.synchronize();
     expect(disk.reclaimed).toEqual(['containers', 'images']);
     expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim inodes']);
-    expect(evicted).toEqual([]);
+    expect(evicted).toEqual([{ pod: 'writer', eviction: { gracePeriodSeconds: 1, message: 'The node was low on resource: inodes. Threshold quantity: 50000, available: 10k. ' } }]);
   });
 
   it('EvictionManager - memory and disk both low: memory is reclaimed first (byEvictionPriority), no disk reclaim this look', async () => {

@@ -18,10 +18,10 @@ import {
   type Signal,
   type Threshold,
 } from '@splitlet/eviction';
-import { nodeMemory, nodePids, readMeminfo, type Clock, type Runnable } from '@splitlet/service';
+import { nodeMemory, nodePids, readMeminfo, treeUsage, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { podRequests } from './admission-fit';
-import { diskUsage, hasLocalStorageLimits, localStorageViolation, measuredVolumes, type ContainerDiskUse, type PodStorageUse } from './local-storage';
+import { hasLocalStorageLimits, localStorageViolation, measuredVolumes, type ContainerDiskUse, type PodStorageUse } from './local-storage';
 import type { Eviction } from './pod-syncer';
 
 const LABEL_UID = 'io.kubernetes.pod.uid';
@@ -45,7 +45,7 @@ export interface NodeReclaim {
 }
 
 /** The signals acted on here, and the resource each reclaims (signalToResource). */
-const SIGNAL_RESOURCE: Partial<Record<Signal, ReclaimedResource | 'inodes'>> = {
+const SIGNAL_RESOURCE: Partial<Record<Signal, ReclaimedResource>> = {
   'memory.available': 'memory',
   'pid.available': 'pids',
   'nodefs.available': 'ephemeral-storage',
@@ -177,10 +177,6 @@ export class EvictionManager implements Runnable {
     this.deps.nodeEvent('Warning', 'EvictionThresholdMet', `Attempting to reclaim ${resource}`);
     // Disk has node-level resources to reclaim first; memory and pids have none.
     if ((resource === 'ephemeral-storage' || resource === 'inodes') && (await this.reclaimNodeLevelResources(resource))) return undefined;
-    if (resource === 'inodes') {
-      this.deps.logger.warn({ signal: threshold.signal }, 'eviction manager: inodes are low, and pods are not ranked by inode use here: no pod evicted');
-      return undefined;
-    }
     if (!candidates.length) {
       this.deps.logger.error({ resource }, 'eviction manager: eviction thresholds have been met, but no pods are active to evict');
       return undefined;
@@ -188,7 +184,7 @@ export class EvictionManager implements Runnable {
     const ranked =
       resource === 'memory' ? rankMemoryPressure(await this.containerUsage(candidates, 'memory'))
       : resource === 'pids' ? rankPIDPressure(await this.containerUsage(candidates, 'pids'))
-      : rankDiskPressure(await this.diskUsage(candidates));
+      : rankDiskPressure(await this.diskUsage(candidates, resource));
     for (const u of ranked) {
       if (isCriticalPod(u.pod)) {
         this.deps.logger.warn({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}` }, 'eviction manager: cannot evict a critical pod');
@@ -265,14 +261,17 @@ export class EvictionManager implements Runnable {
       const id = st.containerID?.replace(/^docker:\/\//, '');
       if (!st.state?.running || !id) continue;
       const { stats } = await this.deps.runtime.listContainerStats({ containerId: id, filesystem: true });
-      for (const s of stats) containers.set(st.name, { rootfs: s.writableLayerUsedBytes, logs: s.logUsedBytes });
+      for (const s of stats) containers.set(st.name, { rootfs: s.writableLayerUsedBytes, logs: s.logUsedBytes, inodes: s.inodesUsed });
     }
     const volumes = new Map<string, bigint>();
+    const volumeInodes = new Map<string, bigint>();
     for (const v of measuredVolumes(pod)) {
-      const used = await diskUsage(this.deps.volumePath(pod, v));
-      if (used !== undefined) volumes.set(v.name, used);
+      const used = await treeUsage(this.deps.volumePath(pod, v));
+      if (!used) continue;
+      volumes.set(v.name, used.bytes);
+      volumeInodes.set(v.name, used.inodes);
     }
-    return { containers, volumes };
+    return { containers, volumes, volumeInodes };
   }
 
   /** The pod is gone from the API server. */
@@ -282,15 +281,20 @@ export class EvictionManager implements Runnable {
 
   /**
    * Each candidate's ephemeral storage use (podDiskUsage: its containers' writable
-   * layers and logs, its local volumes) and request; per container, layer and log.
+   * layers and logs, its local volumes) and request; per container, layer and log. For
+   * inodes the same parts' inodes, and no request (the kubelet's exceedDiskRequests
+   * finds none for inodes; its last comparator subtracts the ephemeral-storage request
+   * in bytes from the inode count, which is not reproduced here).
    */
-  private async diskUsage(pods: V1Pod[]): Promise<PodUsage[]> {
+  private async diskUsage(pods: V1Pod[], resource: 'ephemeral-storage' | 'inodes'): Promise<PodUsage[]> {
     const out: PodUsage[] = [];
     for (const pod of pods) {
       const use = await this.storageUse(pod);
-      const containers = new Map([...use.containers].map(([name, c]) => [name, c.rootfs + c.logs]));
-      const usageBytes = [...containers.values(), ...use.volumes.values()].reduce((a, b) => a + b, 0n);
-      out.push({ pod, containers, usageBytes, requestBytes: podRequests(pod).get('ephemeral-storage') ?? 0n });
+      const inodes = resource === 'inodes';
+      const containers = new Map([...use.containers].map(([name, c]) => [name, inodes ? (c.inodes ?? 0n) : c.rootfs + c.logs]));
+      const volumes = inodes ? (use.volumeInodes ?? new Map<string, bigint>()) : use.volumes;
+      const usageBytes = [...containers.values(), ...volumes.values()].reduce((a, b) => a + b, 0n);
+      out.push({ pod, containers, usageBytes, requestBytes: inodes ? 0n : (podRequests(pod).get('ephemeral-storage') ?? 0n) });
     }
     return out;
   }

@@ -1,13 +1,14 @@
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import { formatQuantity, parseQuantity } from '@splitlet/quantity';
+import { treeUsage } from '@splitlet/service';
 import { podLimits } from './admission-fit';
 
 /** One container's disk use: its writable layer and its log. */
 export interface ContainerDiskUse {
   rootfs: bigint;
   logs: bigint;
+  /** Inodes of the writable layer and the log (when measured). */
+  inodes?: bigint;
 }
 
 /** What the eviction manager measured of one pod's local storage. */
@@ -16,6 +17,8 @@ export interface PodStorageUse {
   containers: Map<string, ContainerDiskUse>;
   /** By volume name: the emptyDir and ConfigMap volumes measured (du). */
   volumes: Map<string, bigint>;
+  /** Their inodes (du --inodes), when measured. */
+  volumeInodes?: Map<string, bigint>;
 }
 
 /**
@@ -87,31 +90,5 @@ function quantityText(q: string): string {
  * not following symlinks nor other filesystems' mounts below it. undefined when absent.
  */
 export async function diskUsage(dir: string): Promise<bigint | undefined> {
-  let top;
-  try {
-    top = await lstat(dir, { bigint: true });
-  } catch {
-    return undefined;
-  }
-  const seen = new Set<bigint>();
-  let total = 0n;
-  const walk = async (path: string, st: Awaited<ReturnType<typeof lstatBig>>): Promise<void> => {
-    if (st.dev !== top.dev) return;
-    if (st.nlink > 1n) {
-      if (seen.has(st.ino)) return;
-      seen.add(st.ino);
-    }
-    total += st.blocks * 512n;
-    if (!st.isDirectory()) return;
-    const names = await readdir(path).catch(() => [] as string[]);
-    for (const name of names) {
-      const child = join(path, name);
-      const cst = await lstatBig(child).catch(() => undefined);
-      if (cst) await walk(child, cst);
-    }
-  };
-  await walk(dir, top);
-  return total;
+  return (await treeUsage(dir))?.bytes;
 }
-
-const lstatBig = (p: string) => lstat(p, { bigint: true });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ const GONE = 'a3'.repeat(32);
 const labels = { [LABEL.node]: NODE, [LABEL.type]: TYPE_CONTAINER, [LABEL.containerName]: 'app', 'io.kubernetes.pod.name': 'web' };
 
 /** Docker's answers as the engine gives them: cgroup v1 stats names for one container, v2 for the other. */
-function fakeDocker(v2: boolean, logPath?: string): DockerApi {
+function fakeDocker(v2: boolean, logPath?: string, upperDir?: string): DockerApi {
   return {
     listContainers: async () => [
       { Id: RUNNING, State: 'running' },
@@ -25,7 +25,8 @@ function fakeDocker(v2: boolean, logPath?: string): DockerApi {
       inspect: async (opts?: { size?: boolean }) => {
         if (id === GONE) throw Object.assign(new Error('No such container'), { statusCode: 404 });
         const sized = opts?.size ? { SizeRw: 12_345_678 } : {};
-        return { Id: id, Name: '/k8s_app_web_ns_uid_0', State: { Running: id === RUNNING, StartedAt: '2026-12-03T10:00:00.5Z' }, Config: { Labels: labels }, LogPath: logPath, ...sized };
+        const graph = upperDir ? { GraphDriver: { Name: 'overlay2', Data: { UpperDir: upperDir } } } : {};
+        return { Id: id, Name: '/k8s_app_web_ns_uid_0', State: { Running: id === RUNNING, StartedAt: '2026-12-03T10:00:00.5Z' }, Config: { Labels: labels }, LogPath: logPath, ...sized, ...graph };
       },
       stats: async (opts: unknown) => {
         expect(opts).toEqual({ stream: false, 'one-shot': true });
@@ -62,14 +63,18 @@ describe('container stats', () => {
     }
   });
 
-  it('ContainerStatsReader - with filesystem: the writable layer (Docker\'s SizeRw) and the log file\'s size; without, neither', async () => {
+  it('ContainerStatsReader - with filesystem: the writable layer (Docker\'s SizeRw), the log file\'s size, and the inodes of the layer\'s upper directory and the log; without, none', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stats-'));
     writeFileSync(join(dir, 'c-json.log'), 'x'.repeat(4321));
-    const docker = fakeDocker(true, join(dir, 'c-json.log'));
+    const upper = join(dir, 'upper');
+    mkdirSync(join(upper, 'tmp'), { recursive: true });
+    for (const f of ['a', 'b', 'c']) writeFileSync(join(upper, 'tmp', f), f);
+    const docker = fakeDocker(true, join(dir, 'c-json.log'), upper);
     const [withFs] = await new ContainerStatsReader(docker, new Owned(docker, NODE)).list(RUNNING, true);
-    expect([withFs?.writableLayerUsedBytes, withFs?.logUsedBytes]).toEqual([12_345_678n, 4321n]);
+    // upper/, upper/tmp/, three files, and the log.
+    expect([withFs?.writableLayerUsedBytes, withFs?.logUsedBytes, withFs?.inodesUsed]).toEqual([12_345_678n, 4321n, 6n]);
     const [without] = await new ContainerStatsReader(docker, new Owned(docker, NODE)).list(RUNNING);
-    expect([without?.writableLayerUsedBytes, without?.logUsedBytes]).toEqual([undefined, undefined]);
+    expect([without?.writableLayerUsedBytes, without?.logUsedBytes, without?.inodesUsed]).toEqual([undefined, undefined, undefined]);
   });
 
   it('ContainerStatsReader - one container by id; an id not shaped as Docker\'s is refused before Docker', async () => {

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { inject, injectable } from 'tsyringe';
 import type Docker from 'dockerode';
 import type { ContainerStats } from '@splitlet/contracts';
+import { treeUsage } from '@splitlet/service';
 import { dockerCall, isNotFound, type DockerApi } from './docker';
 import { dockerTimeToNanos, extractLabels, LABEL, parseName, TYPE_CONTAINER } from './docker-mapping';
 import { Owned } from './owned';
@@ -16,8 +17,8 @@ interface DockerStats {
   pids_stats?: { current?: number };
 }
 
-type Stats = Omit<ContainerStats, '$typeName' | 'metadata' | 'writableLayerUsedBytes' | 'logUsedBytes'> &
-  Partial<Pick<ContainerStats, 'writableLayerUsedBytes' | 'logUsedBytes'>> & { metadata: { name: string; attempt: number } };
+type Stats = Omit<ContainerStats, '$typeName' | 'metadata' | 'writableLayerUsedBytes' | 'logUsedBytes' | 'inodesUsed'> &
+  Partial<Pick<ContainerStats, 'writableLayerUsedBytes' | 'logUsedBytes' | 'inodesUsed'>> & { metadata: { name: string; attempt: number } };
 
 /**
  * The CRI's ListContainerStats over Docker: one sample of each running container of
@@ -54,7 +55,11 @@ export class ContainerStatsReader {
     }
     const stats = toContainerStats(info, raw as unknown as DockerStats);
     if (!filesystem) return stats;
-    return { ...stats, writableLayerUsedBytes: BigInt(Math.max(0, info.SizeRw ?? 0)), logUsedBytes: await fileSize(info.LogPath) };
+    const logBytes = await fileSize(info.LogPath);
+    // The writable layer's inodes: overlay2's upper directory, walked (0 when this process does not see Docker's data root).
+    const upper = (info.GraphDriver?.Data as Record<string, string> | undefined)?.['UpperDir'];
+    const layerInodes = upper ? ((await treeUsage(upper))?.inodes ?? 0n) : 0n;
+    return { ...stats, writableLayerUsedBytes: BigInt(Math.max(0, info.SizeRw ?? 0)), logUsedBytes: logBytes, inodesUsed: layerInodes + (logBytes > 0n ? 1n : 0n) };
   }
 }
 

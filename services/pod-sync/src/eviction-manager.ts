@@ -200,7 +200,7 @@ export class EvictionManager implements Runnable {
   }
 
   /**
-   * reclaimNodeLevelResources: dead containers (every pod's), then unused images; then a
+   * reclaimNodeLevelResources: dead containers (finished pods'), then unused images; then a
    * fresh look — true when no threshold is met any more, its minimum reclaim included,
    * so no pod need go.
    */

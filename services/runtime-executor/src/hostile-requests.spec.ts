@@ -47,6 +47,7 @@ describe('runtime-executor - hostile requests', () => {
     ContainerLogTail: (bad) => rt().containerLogTail({ containerId: bad, lines: 10, maxBytes: 1024 }),
     PullImage: (bad) => images().pullImage({ image: { image: bad } }),
     ImageStatus: (bad) => images().imageStatus({ image: { image: bad } }),
+    RemoveImage: (bad) => images().removeImage({ image: { image: bad } }),
   };
 
   for (const [rpc, call] of Object.entries(calls)) {

@@ -36,20 +36,23 @@ export class ImageServer implements Runnable {
       ImageService,
       {
         listImages: async () => {
-          const images = await unavailableOnError(() => this.docker.listImages());
-          const othersUse = await this.usedByOthers();
-          void this.pulled.reconcile(new Set(images.map((i) => i.Id)));
-          return {
-            images: images.map((i) => {
-              const image = this.withPinned({
-                id: i.Id,
-                repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
-                repoDigests: (i.RepoDigests ?? []).filter((d) => !d.startsWith('<none>@')),
-                size: BigInt(Math.max(0, i.Size)),
-              });
-              return othersUse.has(image.id) ? { ...image, pinned: true } : image;
+          const listedAt = Date.now();
+          const listed = await unavailableOnError(() => this.docker.listImages());
+          void this.pulled.reconcile(new Set(listed.map((i) => i.Id)), listedAt);
+          const images = listed.map((i) =>
+            this.withPinned({
+              id: i.Id,
+              repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+              repoDigests: (i.RepoDigests ?? []).filter((d) => !d.startsWith('<none>@')),
+              size: BigInt(Math.max(0, i.Size)),
             }),
-          };
+          );
+          // Only an image of the node's can be used by others' containers that matter here:
+          // the engine's containers are listed only then (most nodes pulled nothing, and
+          // registrar lists the images every status update).
+          if (images.every((i) => i.pinned)) return { images };
+          const othersUse = await this.usedByOthers();
+          return { images: images.map((i) => (othersUse.has(i.id) ? { ...i, pinned: true } : i)) };
         },
         imageFsInfo: async () => {
           const info = await unavailableOnError(() => this.docker.info());

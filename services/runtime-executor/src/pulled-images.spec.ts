@@ -135,6 +135,21 @@ describe('PulledImages', () => {
     expect(pulled.pinned({ id: sha('c'), repoTags: ['app:latest'] })).toBe(false);
   });
 
+  it('pulled images - reconcile drops the records of images the engine no longer lists, but not a pull recorded after the listing', async () => {
+    const app: ImageNames = { id: sha('g'), repoTags: ['app:1'] };
+    const raced = newNode().pulled;
+    await raced.record('app:1', app.id);
+    // Listed before the pull was recorded: its absence from the list says nothing.
+    await raced.reconcile(new Set(), Date.now() - 1000);
+    expect(raced.pinned(app)).toBe(false);
+
+    const removed = newNode().pulled;
+    await removed.record('app:1', app.id);
+    // Listed after: the image is gone from the engine, its record goes too.
+    await removed.reconcile(new Set(), Date.now() + 1);
+    expect(removed.pinned(app)).toBe(true);
+  });
+
   it("pulled images - another replica following the bucket sees the first one's record, and its forget", async () => {
     const { node, pulled } = newNode();
     const other = await replica(node);

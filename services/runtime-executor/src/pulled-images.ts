@@ -47,6 +47,8 @@ export class PulledImages implements Runnable {
   private readonly byName = new Map<string, string>();
   /** Every image ID a pull resolved to: still the node's once its tag has moved on (a re-pulled `:latest`). */
   private readonly ids = new Set<string>();
+  /** When each image ID was last recorded (ms): reconcile leaves a pull newer than its listing alone. */
+  private readonly recordedAt = new Map<string, number>();
   private kv: Promise<KV> | undefined;
 
   constructor(
@@ -69,8 +71,13 @@ export class PulledImages implements Runnable {
           if (value && familiarName(value.ref) === name) this.byName.set(name, value.imageId);
           else this.byName.delete(name);
         } else if (kind === 'id') {
-          if (value && idKey(value.imageId) === key) this.ids.add(value.imageId);
-          else this.ids.delete(`sha256:${rest}`);
+          if (value && idKey(value.imageId) === key) {
+            this.ids.add(value.imageId);
+            this.recordedAt.set(value.imageId, Number(value.pulledAt / 1_000_000n));
+          } else {
+            this.ids.delete(`sha256:${rest}`);
+            this.recordedAt.delete(`sha256:${rest}`);
+          }
         }
       },
       // A value that does not decode counts as no record: the image stays pinned.
@@ -81,11 +88,13 @@ export class PulledImages implements Runnable {
   /** Records that the node pulled `ref`, which resolved to `imageId`. */
   async record(ref: string, imageId: string): Promise<void> {
     const name = familiarName(ref);
+    const now = Date.now();
     this.byName.set(name, imageId);
     this.ids.add(imageId);
+    this.recordedAt.set(imageId, now);
     try {
       const kv = await this.bucket();
-      const value = { ref: name, imageId, pulledAt: BigInt(Date.now()) * 1_000_000n };
+      const value = { ref: name, imageId, pulledAt: BigInt(now) * 1_000_000n };
       await kvPut(kv, idKey(imageId), PulledImageSchema, value);
       await kvPut(kv, nameKey(name), PulledImageSchema, value);
     } catch (err) {
@@ -101,6 +110,7 @@ export class PulledImages implements Runnable {
   async forget(image: ImageNames): Promise<void> {
     const names = new Set([...image.repoTags.map(familiarName), ...[...this.byName].filter(([, id]) => id === image.id).map(([name]) => name)]);
     this.ids.delete(image.id);
+    this.recordedAt.delete(image.id);
     const keys = [idKey(image.id)];
     for (const name of names) {
       if (this.byName.get(name) !== image.id) continue;
@@ -112,21 +122,24 @@ export class PulledImages implements Runnable {
 
   /**
    * Drops the records of images the engine no longer has (removed by someone else),
-   * at most once a minute: called with the IDs the engine lists. Purged, not deleted,
-   * so the bucket keeps no tombstone for them.
+   * at most once a minute: called with the IDs the engine listed at `listedAt` (ms). A
+   * pull recorded since is not in that list and keeps its record. Purged, not
+   * deleted, so the bucket keeps no tombstone for them.
    */
-  async reconcile(present: ReadonlySet<string>): Promise<void> {
+  async reconcile(present: ReadonlySet<string>, listedAt: number): Promise<void> {
     const now = Date.now();
     if (now - this.reconciledAt < 60_000) return;
     this.reconciledAt = now;
+    const gone = (id: string) => !present.has(id) && (this.recordedAt.get(id) ?? 0) < listedAt;
     const keys: string[] = [];
     for (const id of [...this.ids]) {
-      if (present.has(id)) continue;
+      if (!gone(id)) continue;
       this.ids.delete(id);
+      this.recordedAt.delete(id);
       keys.push(idKey(id));
     }
     for (const [name, id] of [...this.byName]) {
-      if (present.has(id)) continue;
+      if (!gone(id)) continue;
       this.byName.delete(name);
       keys.push(nameKey(name));
     }

@@ -1,6 +1,6 @@
 import type { V1Container, V1ContainerRestartRule, V1ContainerStatus, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { containerShouldRestart, isStaticPod, type PodPhase, podPhase } from './phase';
+import { containerShouldRestart, isStaticPod, type PodPhase, phaseReasonAndMessage, podPhase } from './phase';
 import { RestartingAllContainers } from './reasons';
 
 // Ports of the getPhase tables in pkg/kubelet/kubelet_pods_test.go (v1.36), one `it`
@@ -593,5 +593,21 @@ describe('podPhase (port)', () => {
     expect(containerShouldRestart(c, spec, 1)).toBe(false);
     expect(containerShouldRestart({ name: 'd' }, { containers: [], restartPolicy: 'OnFailure' }, 0)).toBe(false);
     expect(containerShouldRestart({ name: 'd' }, { containers: [] }, 0)).toBe(true);
+  });
+});
+
+describe('phaseReasonAndMessage (generateAPIPodStatus: the reason and message go with the phase)', () => {
+  const running = { phase: 'Running', reason: 'Stale', message: 'stale words' };
+  it.each([
+    ['same phase: the worker\'s own words stay', 'Running', { phase: 'Running', reason: 'Mine', message: 'mine' }, running, { reason: 'Mine', message: 'mine' }],
+    ['same phase, none of its own: another writer\'s, from the API copy', 'Running', { phase: 'Running', reason: '', message: '' }, running, { reason: 'Stale', message: 'stale words' }],
+    ['no worker status (a restart): the API copy is the old status', 'Running', undefined, running, { reason: 'Stale', message: 'stale words' }],
+    ['a new phase: none', 'Failed', { phase: 'Running', reason: 'Stale', message: 'stale words' }, running, { reason: '', message: '' }],
+    ['a new phase after a restart: none', 'Failed', undefined, running, { reason: '', message: '' }],
+    // The race CI caught: Failed written without words; the informer still shows Running with another writer's.
+    ['same phase again while the API copy still shows the previous one: not its words', 'Failed', { phase: 'Failed', reason: '', message: '' }, running, { reason: '', message: '' }],
+    ['same phase, the API copy caught up: its words', 'Failed', { phase: 'Failed', reason: '', message: '' }, { phase: 'Failed', reason: 'Evicted', message: 'low' }, { reason: 'Evicted', message: 'low' }],
+  ])('%s', (_name, phase, mine, api, want) => {
+    expect(phaseReasonAndMessage(phase, mine, api)).toEqual(want);
   });
 });

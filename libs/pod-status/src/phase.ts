@@ -256,3 +256,29 @@ export function podPhase(
   }
   return 'Pending';
 }
+
+/** A phase with the reason and message that went with it. */
+export interface PhaseWords {
+  readonly phase?: string | undefined;
+  readonly reason?: string | undefined;
+  readonly message?: string | undefined;
+}
+
+/**
+ * The reason and message of a new status (generateAPIPodStatus, v1.36): those of the old
+ * status while the phase stays the same, none with a new phase. `mine` is the status this
+ * worker generated last (the kubelet's status manager cache), `api` the pod's status as
+ * the informer holds it: the old status when there is no `mine`, and where the kubelet
+ * takes a reason or message the old status lacks (another writer's).
+ *
+ * One departure: the informer's copy can lag behind the writes and still show the
+ * previous phase — Running with another writer's reason, while the phase now is Failed.
+ * The kubelet would carry that reason into the new phase when the copy is that late;
+ * here a copy showing another phase gives no reason or message.
+ */
+export function phaseReasonAndMessage(phase: string, mine: PhaseWords | undefined, api: PhaseWords | undefined): { reason: string; message: string } {
+  const old = mine ?? api;
+  if (phase !== old?.phase) return { reason: '', message: '' };
+  const other = api?.phase === phase ? api : undefined;
+  return { reason: mine?.reason || other?.reason || '', message: mine?.message || other?.message || '' };
+}

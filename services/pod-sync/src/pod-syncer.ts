@@ -10,6 +10,7 @@ import {
   generatePodReadyCondition,
   generatePodReadyToStartContainersCondition,
   mergeConditions,
+  phaseReasonAndMessage,
   podPhase,
   podQOSClass,
   podSandboxChange,
@@ -616,7 +617,13 @@ export class PodSyncer {
     if (running.length) await this.killer.killContainers(pod, running, pod.spec?.terminationGracePeriodSeconds ?? 30);
     for (const s of await this.sandboxesOf(uid)) if (s.state === PodSandboxState.READY) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.volumes.tearDown(uid); // a finished pod's volumes go now, as the kubelet's for terminated pods
-    const reason = pod.status?.reason ? { phase: pod.status.phase!, reason: pod.status.reason, message: pod.status.message ?? '' } : undefined;
+    // The phase it ended with keeps the reason that went with it (Evicted, DeadlineExceeded):
+    // the status this worker handed over last, else (a restart) the API's — each only
+    // when terminal. The informer's copy can still show the phase before (Running, with
+    // another writer's reason), which is not what the pod ended as.
+    const last = this.lastStatus.get(uid);
+    const ended = isTerminalPhase(last?.phase) ? last : isTerminalPhase(pod.status?.phase) ? pod.status : undefined;
+    const reason = ended?.reason ? { phase: ended.phase!, reason: ended.reason, message: ended.message ?? '' } : undefined;
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, reason);
   }
 
@@ -769,19 +776,14 @@ export class PodSyncer {
     const oldStatus = mine ? { ...pod.status, conditions: mine.conditions, startTime: mine.startTime } : pod.status;
     // generateAPIPodStatus: no way out of a terminal phase — this worker's last, or the
     // API's — and the same phase keeps its reason and message.
-    const oldPhase = mine?.phase ?? pod.status?.phase;
     let phase = override ? (override.phase as ReturnType<typeof podPhase>) : podPhase(pod, statuses, initStatuses, terminated);
     if (!isTerminalPhase(phase)) {
       if (isTerminalPhase(mine?.phase)) phase = mine!.phase as typeof phase;
       else if (isTerminalPhase(pod.status?.phase)) phase = pod.status!.phase as typeof phase;
     }
-    let reason = override?.reason;
-    let message = override?.message;
-    if (!override && phase === oldPhase) {
-      const last = this.lastStatus.get(uid);
-      reason = last?.reason || pod.status?.reason || undefined;
-      message = last?.message || pod.status?.message || undefined;
-    }
+    const last = this.lastStatus.get(uid);
+    const kept = override ?? phaseReasonAndMessage(phase, mine ? { phase: mine.phase, reason: last?.reason, message: last?.message } : undefined, pod.status);
+    const { reason, message } = { reason: kept.reason || undefined, message: kept.message || undefined };
     this.metrics.phase(uid, mine?.phase ?? pod.status?.phase, phase, now);
     this.metrics.statusUpdated(uid, statuses, now);
     const sandboxView = sandboxes.map(asSandboxView);

@@ -116,6 +116,7 @@ describe('node-pressure eviction (disk)', () => {
     expect(evicted.status?.conditions?.find((c) => c.type === 'DisruptionTarget')).toMatchObject({ status: 'True', reason: 'TerminationByKubelet', message: evicted.status?.message });
     const event = await waitFor('the Evicted Event', async () => (await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=writer,reason=Evicted' })).items[0], 30_000);
     expect(event).toMatchObject({ type: 'Warning', message: evicted.status?.message });
+    expect(event.metadata?.annotations).toEqual({ offending_containers: 'app', offending_containers_usage: `${n}${unit}`, starved_resource: 'ephemeral-storage' });
     // Its layer goes with the next look's reclaim (its dead container): the pressure ends there, and quiet and keeper run on.
     await waitFor('the writer\'s layer reclaimed', async () => ((await scratch!.usage()).availableBytes > BigInt(THRESHOLD_MIB) * 2n ** 20n ? true : undefined), 60_000);
     await new Promise((r) => setTimeout(r, 3_000));

@@ -82,6 +82,9 @@ describe('node-pressure eviction (memory)', () => {
     });
     // Once (a repeat would show as count 2: its times say when it came).
     expect(events.map((e) => [e.type, e.message, e.count]), JSON.stringify(events.map((e) => [e.firstTimestamp, e.lastTimestamp]))).toEqual([['Warning', message, 1]]);
+    // The annotations the kubelet's recorder puts on it (AnnotatedEventf): the container over its request and its use, as the message says.
+    const using = /Container app was using (\S+), request/.exec(message)?.[1];
+    expect(events[0]?.metadata?.annotations).toEqual({ offending_containers: 'app', offending_containers_usage: using, starved_resource: 'memory' });
     expect((await runCommand('docker', ['inspect', '-f', '{{.State.Running}}', hogId])).stdout.trim()).toBe('false');
 
     // Then the Guaranteed pod (within its request: no container named), one pod per look.

@@ -20,7 +20,7 @@ export interface EventTarget {
  * the stream does not take (NATS away) is not retried, as client-go's broadcaster
  * drops under pressure. Its message id makes a repeat a no-op.
  */
-export function recordPodEvent(nc: NatsConnection, nodeName: string, target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
+export function recordPodEvent(nc: NatsConnection, nodeName: string, target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, annotations: Record<string, string> = {}): void {
   const msgId = randomUUID();
   void publishEnsuring(nc, () => ensureKubeEventsStream(nc, nodeName), kubeEventsSubject(nodeName), KubeEventSchema, {
     involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: target.namespace, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion ?? '', fieldPath: target.fieldPath ?? '' },
@@ -28,6 +28,7 @@ export function recordPodEvent(nc: NatsConnection, nodeName: string, target: Eve
     reason,
     message,
     timestamp: uniqueNanos(),
+    annotations,
   }, { msgId }).catch(() => undefined);
 }
 

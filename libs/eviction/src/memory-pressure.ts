@@ -115,13 +115,28 @@ function requestText(q: string | undefined): string {
   return formatQuantity(parseQuantity(String(q)), /[KMGTPE]i$/.test(String(q)) ? 'BinarySI' : 'DecimalSI');
 }
 
+/** The eviction Event's annotations' keys (the kubelet's eviction helpers). */
+export const OFFENDING_CONTAINERS_KEY = 'offending_containers';
+export const OFFENDING_CONTAINERS_USAGE_KEY = 'offending_containers_usage';
+export const OFFENDING_POD_KEY = 'offending_pod';
+export const OFFENDING_POD_USAGE_KEY = 'offending_pod_usage';
+export const STARVED_RESOURCE_KEY = 'starved_resource';
+
 /**
  * evictionMessage: the starved resource, the threshold met and what was available,
  * then (memory, with a pod-level request) the pod's use, then each container using
  * more than it requested, in the order of the pod's stats. Every part ends in ". "
- * (the trailing space is the kubelet's too).
+ * (the trailing space is the kubelet's too). With it, the annotations of the Evicted
+ * Event: the pod (pod-level memory request) and the containers over their requests
+ * with their usage, comma-separated, and the starved resource — none without stats.
  */
-export function evictionMessage(resource: ReclaimedResource, u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string {
+export function evictionMessageAndAnnotations(
+  resource: ReclaimedResource,
+  u: PodUsage,
+  threshold: Threshold | undefined,
+  available: bigint,
+  capacity: bigint,
+): { message: string; annotations: Record<string, string> } {
   let message = `The node was low on resource: ${resource}. `;
   if (threshold) {
     const amount = thresholdAmount(threshold, capacity);
@@ -130,12 +145,24 @@ export function evictionMessage(resource: ReclaimedResource, u: PodUsage, thresh
     const counted = resource === 'pids' || resource === 'inodes';
     message += `Threshold quantity: ${quantity}, available: ${counted ? formatQuantity(available * 1000n, 'DecimalSI') : bytes(available)}. `;
   }
+  // No stats for the pod: the message so far and no annotations.
+  if (u.usageBytes === undefined) return { message, annotations: {} };
+  const annotations: Record<string, string> = {};
+  const offending: string[] = [];
+  const usages: string[] = [];
+  const done = () => ({
+    message,
+    annotations: { ...annotations, [OFFENDING_CONTAINERS_KEY]: offending.join(','), [OFFENDING_CONTAINERS_USAGE_KEY]: usages.join(','), [STARVED_RESOURCE_KEY]: resource },
+  });
   // Only memory and ephemeral-storage name the containers over their requests.
-  if (resource === 'pids' || resource === 'inodes') return message;
-  if (u.usageBytes === undefined) return message;
+  if (resource === 'pids' || resource === 'inodes') return done();
   // Pod-level resources (on by default since 1.34): the pod's memory use against its own request, always.
   const podRequest = u.pod.spec?.resources?.requests?.['memory'] as string | undefined;
-  if (resource === 'memory' && podRequest !== undefined) message += `Pod ${u.pod.metadata?.name} was using ${bytes(u.usageBytes)}, request is ${requestText(podRequest)}, has larger consumption of memory. `;
+  if (resource === 'memory' && podRequest !== undefined) {
+    message += `Pod ${u.pod.metadata?.name} was using ${bytes(u.usageBytes)}, request is ${requestText(podRequest)}, has larger consumption of memory. `;
+    annotations[OFFENDING_POD_KEY] = u.pod.metadata?.name ?? '';
+    annotations[OFFENDING_POD_USAGE_KEY] = bytes(u.usageBytes);
+  }
   // In the order of the pod's stats, each regular or init container (ephemeral ones have no requests to blame).
   const specs = [...(u.pod.spec?.containers ?? []), ...(u.pod.spec?.initContainers ?? [])];
   for (const [name, usage] of u.containers) {
@@ -143,10 +170,18 @@ export function evictionMessage(resource: ReclaimedResource, u: PodUsage, thresh
     if (!c) continue;
     const request = c.resources?.requests?.[resource] as string | undefined;
     const requested = request === undefined ? 0n : parseQuantity(String(request)) / 1000n;
-    if (usage > requested) message += `Container ${c.name} was using ${bytes(usage)}, request is ${requestText(request)}, has larger consumption of ${resource}. `;
+    if (usage > requested) {
+      message += `Container ${c.name} was using ${bytes(usage)}, request is ${requestText(request)}, has larger consumption of ${resource}. `;
+      offending.push(c.name);
+      usages.push(bytes(usage));
+    }
   }
-  return message;
+  return done();
 }
+
+/** evictionMessage's message alone. */
+export const evictionMessage = (resource: ReclaimedResource, u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string =>
+  evictionMessageAndAnnotations(resource, u, threshold, available, capacity).message;
 
 /** evictionMessage for memory. */
 export const memoryEvictionMessage = (u: PodUsage, threshold: Threshold | undefined, available: bigint, capacity: bigint): string => evictionMessage('memory', u, threshold, available, capacity);

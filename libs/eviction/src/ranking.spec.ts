@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Container, V1Pod, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
 import { parseQuantity } from '@splitlet/quantity';
-import { admitUnderPressure, evictionMessage, isCriticalPod, rankDiskPressure, rankMemoryPressure, rankPIDPressure, SYSTEM_CRITICAL_PRIORITY, type PodUsage } from './memory-pressure';
+import { admitUnderPressure, evictionMessage, evictionMessageAndAnnotations, isCriticalPod, rankDiskPressure, rankMemoryPressure, rankPIDPressure, SYSTEM_CRITICAL_PRIORITY, type PodUsage } from './memory-pressure';
 import { evictionThresholds, parseGracePeriods, parseMinimumReclaims, parseThresholds, type Signal, type Threshold } from './thresholds';
 import { ThresholdTracker, thresholdsMet, thresholdToReclaim, type Observations } from './tracker';
 
@@ -21,8 +21,6 @@ import { ThresholdTracker, thresholdsMet, thresholdToReclaim, type Observations 
 //   "allocatable memory first", TestGetReclaimableThreshold's allocatable and containerfs
 //   thresholds, TestAddAllocatableThresholds, TestAddContainerFsThresholds): splitlet has
 //   neither signal.
-// - The annotations evictionMessage returns (OffendingContainersKey, ...): splitlet's
-//   evictionMessage returns the message only.
 
 const lowPriority = -1;
 const defaultPriority = 0;
@@ -236,6 +234,7 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
     podMemoryStats?: string;
     containerMemoryStats: { name: string; usage: string }[];
     expectedContainerMessage: { name: string; request: string; usage: string }[];
+    expectedAnnotations?: Record<string, string>;
     podLevelResourcesEnabled?: boolean;
   }[] = [
     {
@@ -256,6 +255,7 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
       // An eviction occurred while the init container was running
       containerMemoryStats: [{ name: init1, usage: '150Mi' }],
       expectedContainerMessage: [{ name: init1, request: '100Mi', usage: '150Mi' }],
+      expectedAnnotations: { offending_containers: init1, offending_containers_usage: '150Mi' },
     },
     {
       name: 'Restartable init container exceeds memory usage',
@@ -271,6 +271,7 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
         { name: regular1, usage: '200Mi' },
       ],
       expectedContainerMessage: [{ name: restartableInit1, request: '200Mi', usage: '250Mi' }],
+      expectedAnnotations: { offending_containers: restartableInit1, offending_containers_usage: '250Mi' },
     },
     {
       name: 'Regular container exceeds memory usage',
@@ -282,6 +283,7 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
         { name: regular2, usage: '250Mi' },
       ],
       expectedContainerMessage: [{ name: regular1, request: '200Mi', usage: '250Mi' }],
+      expectedAnnotations: { offending_containers: regular1, offending_containers_usage: '250Mi' },
     },
     {
       name: 'Ephemeral container exceeds memory usage',
@@ -313,6 +315,7 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
         { name: restartableInit1, request: '0', usage: '250Mi' },
         { name: regular1, request: '0', usage: '200Mi' },
       ],
+      expectedAnnotations: { offending_containers: [restartableInit1, regular1].join(','), offending_containers_usage: '250Mi,200Mi' },
     },
     {
       name: 'Multiple regular and restartable init containers exceed memory usage',
@@ -339,6 +342,7 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
         { name: regular2, request: '200Mi', usage: '250Mi' },
         { name: regular3, request: '100Mi', usage: '400Mi' },
       ],
+      expectedAnnotations: { offending_containers: [restartableInit1, restartableInit2, regular2, regular3].join(','), offending_containers_usage: '150Mi,250Mi,250Mi,400Mi' },
     },
     {
       // PodLevelResources is beta and on by default since 1.34 (pkg/features/kube_features.go).
@@ -354,6 +358,7 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
         { name: regular1, request: '0', usage: '250Mi' },
         { name: regular2, request: '0', usage: '350Mi' },
       ],
+      expectedAnnotations: { offending_pod: podName, offending_pod_usage: '600Mi', offending_containers: [regular1, regular2].join(','), offending_containers_usage: '250Mi,350Mi' },
       podLevelResourcesEnabled: true,
     },
   ];
@@ -374,7 +379,12 @@ describe('evictionMessage (helpers_test.go TestEvictionMessage)', () => {
       };
       const podMessage = tc.podLevelResourcesEnabled ? `Pod ${podName} was using ${tc.podMemoryStats}, request is ${tc.podResources!.requests!['memory']}, has larger consumption of memory. ` : '';
       // No threshold met for memory among the thresholds passed (an empty list): no threshold part.
-      expect(evictionMessage('memory', usage, undefined, 0n, 0n)).toBe(memoryExceededEvictionMessage(podMessage, tc.expectedContainerMessage));
+      const { message, annotations } = evictionMessageAndAnnotations('memory', usage, undefined, 0n, 0n);
+      expect(message).toBe(memoryExceededEvictionMessage(podMessage, tc.expectedContainerMessage));
+      // The keys the Go test reads; a case without expectedAnnotations expects them empty.
+      const keys = ['offending_containers', 'offending_containers_usage', ...(tc.podLevelResourcesEnabled ? ['offending_pod', 'offending_pod_usage'] : [])];
+      for (const k of keys) expect(annotations[k], k).toBe(tc.expectedAnnotations?.[k] ?? '');
+      expect(annotations['starved_resource']).toBe('memory');
     });
   }
 
@@ -682,5 +692,20 @@ describe('isCriticalPod (eviction_manager_test.go TestStaticCriticalPodsAreNotEv
     expect(isCriticalPod(pod)).toBe(true);
     delete pod.spec!.priority;
     expect(isCriticalPod(pod)).toBe(true);
+  });
+});
+
+describe('evictionMessageAndAnnotations: what the Evicted Event carries beyond the Go table', () => {
+  const pod = newPod('p', defaultPriority, [newContainer('app', newResourceList('', '', '100Mi'))]);
+  it('no stats for the pod (statsFunc not ok): the message and no annotations at all', () => {
+    expect(evictionMessageAndAnnotations('memory', { pod, containers: new Map(), requestBytes: 0n }, undefined, 0n, 0n)).toEqual({ message: 'The node was low on resource: memory. ', annotations: {} });
+  });
+  it('pids: no container is named; the keys are there, empty, with the starved resource', () => {
+    const u: PodUsage = { pod, usageBytes: 40n, containers: new Map([['app', 40n]]), requestBytes: 0n };
+    expect(evictionMessageAndAnnotations('pids', u, undefined, 0n, 0n).annotations).toEqual({ offending_containers: '', offending_containers_usage: '', starved_resource: 'pids' });
+  });
+  it('ephemeral-storage: the container over its request, usage as a BinarySI quantity', () => {
+    const u: PodUsage = { pod, usageBytes: value('300Mi'), containers: new Map([['app', value('300Mi')]]), requestBytes: 0n };
+    expect(evictionMessageAndAnnotations('ephemeral-storage', u, undefined, 0n, 0n).annotations).toEqual({ offending_containers: 'app', offending_containers_usage: '300Mi', starved_resource: 'ephemeral-storage' });
   });
 });

@@ -2,7 +2,7 @@ import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { ServiceClient } from '@splitlet/bus';
 import { ContainerState, type RuntimeService } from '@splitlet/contracts';
 import {
-  evictionMessage,
+  evictionMessageAndAnnotations,
   HARD_EVICTION_GRACE_SECONDS,
   isCriticalPod,
   isHardThreshold,
@@ -190,10 +190,10 @@ export class EvictionManager implements Runnable {
         this.deps.logger.warn({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}` }, 'eviction manager: cannot evict a critical pod');
         continue;
       }
-      const message = evictionMessage(resource, u, threshold, observed.available, observed.capacity);
+      const { message, annotations } = evictionMessageAndAnnotations(resource, u, threshold, observed.available, observed.capacity);
       this.chosen.add(u.pod.metadata!.uid!);
       this.deps.logger.info({ pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`, signal: threshold.signal, available: String(observed.available) }, `eviction manager: evicting a pod to reclaim ${resource}`);
-      this.deps.evict(u.pod, { message, gracePeriodSeconds: this.gracePeriodSeconds(threshold, u.pod) });
+      this.deps.evict(u.pod, { message, annotations, gracePeriodSeconds: this.gracePeriodSeconds(threshold, u.pod) });
       return u.pod;
     }
     return undefined;

@@ -70,6 +70,8 @@ export interface Eviction {
   disruption?: boolean;
   /** When it was decided (ms): the condition's lastTransitionTime. */
   decidedAt?: number;
+  /** The Evicted Event's annotations (evictionMessage's: offending containers, starved resource). */
+  annotations?: Record<string, string>;
 }
 
 @injectable()
@@ -133,11 +135,11 @@ export class PodSyncer {
   }
 
   /** Records an Event about the pod (or one of its containers), as the kubelet's recorder. */
-  private event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string, container?: string, init = false): void {
+  private event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string, container?: string, init = false, annotations: Record<string, string> = {}): void {
     const m = pod.metadata!;
     // Names are unique across a pod's containers, init and ephemeral ones (API validation).
     const ephemeral = !init && (pod.spec?.ephemeralContainers ?? []).some((e) => e.name === container);
-    recordPodEvent(this.nc, this.nodeName, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion, ...(container ? { fieldPath: containerFieldPath(container, init, ephemeral) } : {}) }, type, reason, message);
+    recordPodEvent(this.nc, this.nodeName, { namespace: m.namespace!, name: m.name!, uid: m.uid!, resourceVersion: m.resourceVersion, ...(container ? { fieldPath: containerFieldPath(container, init, ephemeral) } : {}) }, type, reason, message, annotations);
   }
 
   /**
@@ -275,7 +277,7 @@ export class PodSyncer {
     // The Event goes with the decision (evictPod records it before the kill), once: a
     // sync that fails midway and is retried does not record it again.
     this.logger.info({ pod: key(pod), message: eviction.message }, 'pod evicted');
-    this.event(pod, 'Warning', EVICTED, eviction.message);
+    this.event(pod, 'Warning', EVICTED, eviction.message, undefined, false, eviction.annotations);
   }
 
   /**

@@ -22,7 +22,7 @@ export const COMBINED_PREFIX = '(combined from similar events): ';
 
 /** A core/v1 Event as splitlet writes it (times as metav1.Time strings, second precision). */
 export interface KubeEventObject {
-  metadata: { name: string; namespace: string };
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
   involvedObject: V1ObjectReference;
   reason: string;
   message: string;

@@ -76,6 +76,12 @@ describe('status-reporter EventWriter', () => {
     ]);
   });
 
+  it('EventWriter - an annotated event (the recorder\'s AnnotatedEventf, the Evicted one) is an Event with those annotations', async () => {
+    const annotations = { offending_containers: 'app', offending_containers_usage: '150Mi', starved_resource: 'memory' };
+    await writer.write(create(KubeEventSchema, { ...event('Evicted', 'The node was low on resource: memory. '), type: 'Warning', annotations }));
+    expect(api.events.map((e) => [e.reason, e.metadata?.annotations])).toEqual([['Evicted', annotations]]);
+  });
+
   it('EventWriter - the same event again raises its count on the one Event', async () => {
     await writer.write(event('BackOff', 'Back-off restarting failed container app'));
     await writer.write(event('BackOff', 'Back-off restarting failed container app'));

@@ -243,6 +243,7 @@ export class EventWriter implements Runnable {
   /**
    * The kubelet recorder's makeEvent: named <object>.<hex nanos>, source kubelet on this
    * node; an Event about the Node (no namespace) goes to "default", as client-go's.
+   * The recorder's annotations (AnnotatedEventf) are the Event's own.
    */
   private makeEvent(e: KubeEvent): KubeEventObject | undefined {
     const o = e.involvedObject;
@@ -250,7 +251,7 @@ export class EventWriter implements Runnable {
     const nanos = e.timestamp || BigInt(this.clock.now()) * 1_000_000n;
     const when = kubeTime(nanos) as string;
     return {
-      metadata: { name: `${o.name}.${nanos.toString(16)}`, namespace: o.namespace || 'default' },
+      metadata: { name: `${o.name}.${nanos.toString(16)}`, namespace: o.namespace || 'default', ...(Object.keys(e.annotations).length ? { annotations: { ...e.annotations } } : {}) },
       involvedObject: { kind: o.kind, namespace: o.namespace || undefined, name: o.name, uid: o.uid, apiVersion: o.apiVersion, resourceVersion: o.resourceVersion || undefined, fieldPath: o.fieldPath || undefined },
       reason: e.reason,
       message: e.message,

@@ -111,9 +111,9 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   registrar: {
-    why: "reads runtime facts for node status, checks that the services the node needs are alive, and publishes the Node's Events",
+    why: "reads runtime facts and the containers' memory for node status, checks that the services the node needs are alive, and publishes the Node's Events",
     grants: [
-      { kind: 'call', service: RuntimeService, methods: rt('version', 'status') },
+      { kind: 'call', service: RuntimeService, methods: rt('version', 'status', 'listContainerStats') },
       { kind: 'call', service: ImageService, methods: img('listImages', 'imageFsInfo') },
       { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubject },
       { kind: 'ping', name: 'pod-sync' },

@@ -1,7 +1,8 @@
 import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_EVICTION_HARD, evictionThresholds, parseGracePeriods, parseMinimumReclaims, parseThresholds, type Threshold } from '@splitlet/eviction';
+import { DEFAULT_ENFORCE_NODE_ALLOCATABLE, DEFAULT_EVICTION_HARD, evictionThresholds, parseEnforceNodeAllocatable, parseGracePeriods, parseMinimumReclaims, parseThresholds, type Threshold } from '@splitlet/eviction';
+import { parseResourceList } from '@splitlet/quantity';
 
 /** A configuration value that does not validate. Services exit with EXIT_CONFIG on it. */
 export class ConfigError extends Error {
@@ -117,13 +118,29 @@ export const evictionVariables = {
   SPLITLET_EVICTION_SOFT_GRACE_PERIOD: parsedVariable(parseGracePeriods, ''),
   /** --eviction-minimum-reclaim: e.g. memory.available=0Mi,nodefs.available=500Mi. */
   SPLITLET_EVICTION_MINIMUM_RECLAIM: parsedVariable(parseMinimumReclaims, ''),
+  /** --enforce-node-allocatable: with `pods` (the default), memory.available's hard thresholds hold for allocatableMemory.available too. */
+  SPLITLET_ENFORCE_NODE_ALLOCATABLE: parsedVariable(parseEnforceNodeAllocatable, DEFAULT_ENFORCE_NODE_ALLOCATABLE),
+  /** --system-reserved and --kube-reserved: "cpu=100m,memory=100Mi,ephemeral-storage=1Gi" (allocatable, and the pods' memory limit). */
+  SPLITLET_SYSTEM_RESERVED: parsedVariable(parseResourceList, ''),
+  SPLITLET_KUBE_RESERVED: parsedVariable(parseResourceList, ''),
 };
 
-type EvictionConfig = { [K in keyof typeof evictionVariables]: z.output<(typeof evictionVariables)[K]> };
+/** The eviction variables' values. */
+export type EvictionConfig = { [K in keyof typeof evictionVariables]: z.output<(typeof evictionVariables)[K]> };
 
 /** The thresholds the eviction variables set: hard, then soft with their grace periods, each with its minimum reclaim. */
 export const thresholdsOf = (c: EvictionConfig): Threshold[] =>
-  evictionThresholds({ hard: c.SPLITLET_EVICTION_HARD, soft: c.SPLITLET_EVICTION_SOFT, softGracePeriods: c.SPLITLET_EVICTION_SOFT_GRACE_PERIOD, minimumReclaims: c.SPLITLET_EVICTION_MINIMUM_RECLAIM });
+  evictionThresholds({
+    hard: c.SPLITLET_EVICTION_HARD,
+    soft: c.SPLITLET_EVICTION_SOFT,
+    softGracePeriods: c.SPLITLET_EVICTION_SOFT_GRACE_PERIOD,
+    minimumReclaims: c.SPLITLET_EVICTION_MINIMUM_RECLAIM,
+    enforceNodeAllocatable: c.SPLITLET_ENFORCE_NODE_ALLOCATABLE,
+  });
+
+/** The memory --system-reserved and --kube-reserved hold back from the pods, in bytes. */
+export const reservedMemoryOf = (c: Pick<EvictionConfig, 'SPLITLET_SYSTEM_RESERVED' | 'SPLITLET_KUBE_RESERVED'>): bigint =>
+  ((c.SPLITLET_SYSTEM_RESERVED['memory'] ?? 0n) + (c.SPLITLET_KUBE_RESERVED['memory'] ?? 0n)) / 1000n;
 
 /** A soft threshold without its grace period is a configuration error (the kubelet refuses to start). */
 export function refineEviction(c: EvictionConfig, ctx: z.RefinementCtx): void {

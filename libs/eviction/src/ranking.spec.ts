@@ -14,13 +14,10 @@ import { ThresholdTracker, thresholdsMet, thresholdToReclaim, type Observations 
 // keeps the kubelet's expectation.
 //
 // Not applicable here:
-// - TestOrderedbyInodes (helpers_test.go:972) and TestOrderedByPriorityInodes (:1097): splitlet
-//   has no per-pod inode figures, so pods are never ranked by inode use (the eviction
-//   manager reclaims under inode pressure but evicts no pod for it).
-// - The allocatableMemory.available and containerfs.available signals (TestSortByEvictionPriority's
-//   "allocatable memory first", TestGetReclaimableThreshold's allocatable and containerfs
-//   thresholds, TestAddAllocatableThresholds, TestAddContainerFsThresholds): splitlet has
-//   neither signal.
+// - The containerfs.available signals (TestGetReclaimableThreshold's containerfs threshold,
+//   TestAddContainerFsThresholds): splitlet's node has one filesystem for images and
+//   containers, so there is no containerfs signal. (The allocatable memory ones are in
+//   tracker.spec.ts.)
 
 const lowPriority = -1;
 const defaultPriority = 0;
@@ -195,6 +192,36 @@ describe('rankDiskPressure (helpers_test.go)', () => {
     ]);
     const pods = [pod8, pod7, pod6, pod5, pod4, pod3, pod2, pod1];
     expect(names(rankDiskPressure(pods.map((p) => stats.get(p)!)))).toEqual([pod1, pod2, pod3, pod4, pod5, pod6, pod7, pod8].map((p) => p.metadata!.name));
+  });
+
+  // Inodes: rankDiskPressureFunc with resourceInodes. No pod requests inodes, so every pod
+  // using any exceeds its request alike; then priority, then the most inodes.
+  /** newPodInodeStats: every container's rootfs + logs inodes, and each local volume's. */
+  const newPodInodeStats = (pod: V1Pod, rootFs: string, logs: string, perLocalVolume: string): PodUsage => ({ ...newPodDiskStats(pod, rootFs, logs, perLocalVolume), requestBytes: 0n });
+  const plain = (name: string, priority: number) => newPod(name, priority, [newContainer(name, newResourceList('', '', ''), newResourceList('', '', ''))], localVolume());
+
+  it('rankDiskPressure (inodes) - TestOrderedbyInodes: the most inodes first', () => {
+    const [low, medium, high] = [plain('low', defaultPriority), plain('medium', defaultPriority), plain('high', defaultPriority)];
+    const stats = new Map([
+      [low, newPodInodeStats(low, '50000', '100000', '50000')], // 200000
+      [medium, newPodInodeStats(medium, '100000', '150000', '50000')], // 300000
+      [high, newPodInodeStats(high, '200000', '150000', '50000')], // 400000
+    ]);
+    expect(names(rankDiskPressure([low, medium, high].map((p) => stats.get(p)!)))).toEqual(['high', 'medium', 'low']);
+  });
+
+  it('rankDiskPressure (inodes) - TestOrderedByPriorityInodes: priority, then the most inodes', () => {
+    const pod1 = plain('low-priority-high-usage', lowPriority);
+    const pod2 = plain('low-priority-low-usage', lowPriority);
+    const pod3 = plain('high-priority-high-usage', highPriority);
+    const pod4 = plain('high-priority-low-usage', highPriority);
+    const stats = new Map([
+      [pod1, newPodInodeStats(pod1, '50000', '100000', '250000')], // 400000
+      [pod2, newPodInodeStats(pod2, '60000', '30000', '10000')], // 100000
+      [pod3, newPodInodeStats(pod3, '150000', '150000', '50000')], // 350000
+      [pod4, newPodInodeStats(pod4, '10000', '40000', '100000')], // 150000
+    ]);
+    expect(names(rankDiskPressure([pod4, pod3, pod2, pod1].map((p) => stats.get(p)!)))).toEqual([pod1, pod2, pod3, pod4].map((p) => p.metadata!.name));
   });
 });
 

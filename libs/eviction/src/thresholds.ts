@@ -1,6 +1,6 @@
 import { parseQuantity } from '@splitlet/quantity';
 
-export type Signal = 'memory.available' | 'nodefs.available' | 'nodefs.inodesFree' | 'imagefs.available' | 'imagefs.inodesFree' | 'pid.available';
+export type Signal = 'memory.available' | 'allocatableMemory.available' | 'nodefs.available' | 'nodefs.inodesFree' | 'imagefs.available' | 'imagefs.inodesFree' | 'pid.available';
 
 /** An amount of a signal: an absolute quantity, or a fraction of the signal's capacity. */
 export interface ThresholdValue {
@@ -21,7 +21,7 @@ export interface Threshold extends ThresholdValue {
   minReclaim?: ThresholdValue;
 }
 
-const SIGNALS = new Set<Signal>(['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'pid.available']);
+const SIGNALS = new Set<Signal>(['memory.available', 'allocatableMemory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'pid.available']);
 
 /** The kubelet's default --eviction-hard on Linux (pkg/kubelet/eviction/defaults_linux.go). */
 export const DEFAULT_EVICTION_HARD = 'memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%';
@@ -125,12 +125,46 @@ export interface EvictionSettings {
   soft: Threshold[];
   softGracePeriods: Map<Signal, number>;
   minimumReclaims: Map<Signal, ThresholdValue>;
+  /** --enforce-node-allocatable (the kubelet's default: `pods`; none when unset here): with `pods`, memory.available's hard thresholds hold for allocatableMemory.available too. */
+  enforceNodeAllocatable?: readonly string[];
 }
+
+/** The kubelet's default --enforce-node-allocatable. */
+export const DEFAULT_ENFORCE_NODE_ALLOCATABLE = 'pods';
+
+/**
+ * --enforce-node-allocatable: a comma-separated list of `pods`, `system-reserved`,
+ * `kube-reserved` (and their `-compressible` forms), or `none` alone (the kubelet's validation).
+ */
+export function parseEnforceNodeAllocatable(text: string): string[] {
+  const keys = statements(text);
+  const valid = ['pods', 'system-reserved', 'kube-reserved', 'system-reserved-compressible', 'kube-reserved-compressible', 'none'];
+  for (const k of keys) if (!valid.includes(k)) throw new Error(`invalid option ${JSON.stringify(k)} specified for EnforceNodeAllocatable setting. Valid options are "pods", "system-reserved", "kube-reserved", "system-reserved-compressible", "kube-reserved-compressible" or "none"`);
+  if (keys.includes('none') && keys.length > 1) throw new Error('invalid configuration: EnforceNodeAllocatable (--enforce-node-allocatable) may not contain additional enforcements when "none" is specified');
+  return keys;
+}
+
+/**
+ * addAllocatableThresholds: each hard memory.available threshold again, for
+ * allocatableMemory.available (same value and minimum reclaim), after the others.
+ */
+export function addAllocatableThresholds(thresholds: readonly Threshold[]): Threshold[] {
+  const extra = thresholds
+    .filter((t) => t.signal === 'memory.available' && isHardThreshold(t))
+    .map((t): Threshold => ({ signal: 'allocatableMemory.available', ...valueOf(t), ...(t.minReclaim ? { minReclaim: t.minReclaim } : {}) }));
+  return [...thresholds, ...extra];
+}
+
+const valueOf = (t: ThresholdValue): ThresholdValue => ({
+  ...(t.quantity !== undefined ? { quantity: t.quantity } : {}),
+  ...(t.format !== undefined ? { format: t.format } : {}),
+  ...(t.percentage !== undefined ? { percentage: t.percentage } : {}),
+});
 
 /**
  * ParseThresholdConfig: the hard thresholds, then the soft ones with their grace
  * periods (a soft threshold without one is refused, in the kubelet's words), each
- * with its signal's minimum reclaim.
+ * with its signal's minimum reclaim; with `pods` enforced, the allocatable ones.
  */
 export function evictionThresholds(s: EvictionSettings): Threshold[] {
   const soft = s.soft.map((t) => {
@@ -138,10 +172,11 @@ export function evictionThresholds(s: EvictionSettings): Threshold[] {
     if (gracePeriodMs === undefined) throw new Error(`grace period must be specified for the soft eviction threshold ${t.signal}`);
     return { ...t, gracePeriodMs };
   });
-  return [...s.hard, ...soft].map((t) => {
+  const all = [...s.hard, ...soft].map((t) => {
     const minReclaim = s.minimumReclaims.get(t.signal);
     return minReclaim ? { ...t, minReclaim } : t;
   });
+  return (s.enforceNodeAllocatable ?? []).includes('pods') ? addAllocatableThresholds(all) : all;
 }
 
 export const isHardThreshold = (t: Threshold): boolean => !t.gracePeriodMs;

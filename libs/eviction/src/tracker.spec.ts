@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { evictionThresholds, parseGoDuration, parseGracePeriods, parseMinimumReclaims, parseThresholds } from './thresholds';
-import { ThresholdTracker, thresholdToReclaim } from './tracker';
+import {
+  addAllocatableThresholds,
+  DEFAULT_ENFORCE_NODE_ALLOCATABLE,
+  DEFAULT_EVICTION_HARD,
+  evictionThresholds,
+  parseEnforceNodeAllocatable,
+  parseGoDuration,
+  parseGracePeriods,
+  parseMinimumReclaims,
+  parseThresholds,
+  type Threshold,
+} from './thresholds';
+import { allocatableMayBeMet, allocatableMemoryObservation, sortByEvictionPriority, ThresholdTracker, thresholdToReclaim } from './tracker';
 
 const Mi = 1024n * 1024n;
 const GiB = 1024n * Mi;
@@ -81,5 +92,67 @@ describe('ThresholdTracker (the eviction manager\'s synchronize)', () => {
 
   it('ThresholdTracker - a signal not observed meets nothing', () => {
     expect(new ThresholdTracker(thresholds).observe({}, 0)).toEqual({ met: [], actionable: [] });
+  });
+});
+
+describe('allocatableMemory.available (helpers_test.go)', () => {
+  const t = (signal: string, grace?: string): Threshold => ({ ...parseThresholds(`${signal}<150Mi`)[0]!, ...(grace ? { gracePeriodMs: parseGoDuration(grace) } : {}) });
+
+  it('TestSortByEvictionPriority - memory first; allocatable memory first; the others keep their order', () => {
+    expect(sortByEvictionPriority([]).map((x) => x.signal)).toEqual([]);
+    expect(sortByEvictionPriority([t('nodefs.available'), t('pid.available'), t('memory.available')]).map((x) => x.signal)).toEqual(['memory.available', 'nodefs.available', 'pid.available']);
+    expect(sortByEvictionPriority([t('nodefs.available'), t('pid.available'), t('allocatableMemory.available')]).map((x) => x.signal)).toEqual(['allocatableMemory.available', 'nodefs.available', 'pid.available']);
+  });
+
+  it('TestGetReclaimableThreshold - allocatable, memory, imagefs, nodefs: memory.available (the insertion sort moves each memory threshold to the front in turn)', () => {
+    const list = [t('allocatableMemory.available'), t('memory.available'), t('imagefs.available'), t('nodefs.available')];
+    expect(thresholdToReclaim(list)?.signal).toBe('memory.available');
+    expect(thresholdToReclaim([])).toBeUndefined();
+    // The same rule among one signal's thresholds: the soft one listed after the hard one goes first.
+    const [hard, soft] = [t('memory.available'), t('memory.available', '1m')];
+    expect(thresholdToReclaim([hard, soft])).toBe(soft);
+  });
+
+  it('TestAddAllocatableThresholds - only a hard memory.available threshold is copied, with its value and minimum reclaim', () => {
+    const imagefs = { ...t('imagefs.available'), minReclaim: { quantity: 0n } };
+    expect(addAllocatableThresholds([imagefs])).toEqual([imagefs]);
+    const withGrace = { ...t('memory.available', '10ns'), minReclaim: { quantity: 0n } };
+    expect(addAllocatableThresholds([withGrace])).toEqual([withGrace]);
+    const hard = { ...t('memory.available'), minReclaim: { quantity: 0n } };
+    expect(addAllocatableThresholds([hard])).toEqual([hard, { signal: 'allocatableMemory.available', quantity: hard.quantity, format: 'BinarySI', minReclaim: { quantity: 0n } }]);
+    const both = [hard, { ...t('memory.available'), quantity: 100n * Mi }];
+    expect(addAllocatableThresholds(both).map((x) => [x.signal, x.quantity])).toEqual([
+      ['memory.available', 150n * Mi],
+      ['memory.available', 100n * Mi],
+      ['allocatableMemory.available', 150n * Mi],
+      ['allocatableMemory.available', 100n * Mi],
+    ]);
+  });
+
+  it('--enforce-node-allocatable: pods by default in the settings; the kubelet\'s validation; evictionThresholds adds the allocatable ones only with pods', () => {
+    expect(parseEnforceNodeAllocatable(DEFAULT_ENFORCE_NODE_ALLOCATABLE)).toEqual(['pods']);
+    expect(parseEnforceNodeAllocatable('pods,kube-reserved')).toEqual(['pods', 'kube-reserved']);
+    expect(() => parseEnforceNodeAllocatable('pods,none')).toThrow('may not contain additional enforcements when "none" is specified');
+    expect(() => parseEnforceNodeAllocatable('pod')).toThrow('invalid option "pod" specified for EnforceNodeAllocatable setting');
+    const settings = { hard: parseThresholds(DEFAULT_EVICTION_HARD), soft: [], softGracePeriods: new Map(), minimumReclaims: new Map() };
+    expect(evictionThresholds({ ...settings, enforceNodeAllocatable: ['pods'] }).map((x) => x.signal)).toContain('allocatableMemory.available');
+    expect(evictionThresholds({ ...settings, enforceNodeAllocatable: ['none'] }).map((x) => x.signal)).not.toContain('allocatableMemory.available');
+    expect(evictionThresholds(settings).map((x) => x.signal)).not.toContain('allocatableMemory.available');
+  });
+
+  it('allocatableMemoryObservation - the pods\' limit less their working set, never below 0; capacity is that plus the working set', () => {
+    expect(allocatableMemoryObservation(8n * GiB, 1n * GiB, 3n * GiB)).toEqual({ available: 4n * GiB, capacity: 7n * GiB });
+    expect(allocatableMemoryObservation(8n * GiB, 6n * GiB, 3n * GiB)).toEqual({ available: 0n, capacity: 3n * GiB });
+  });
+});
+
+describe('allocatableMayBeMet (whether to ask for the pods\' working set)', () => {
+  const [allocatable] = addAllocatableThresholds(parseThresholds('memory.available<100Mi')).slice(1);
+  it('reachable only when memory.available less the reserved memory is within the threshold (its minimum reclaim included)', () => {
+    expect(allocatableMayBeMet([allocatable!], 8n * GiB, 3n * GiB, 0n)).toBe(false);
+    expect(allocatableMayBeMet([allocatable!], 8n * GiB, 3n * GiB, 3n * GiB - 100n * Mi)).toBe(true);
+    expect(allocatableMayBeMet([allocatable!], 8n * GiB, 3n * GiB, 3n * GiB - 101n * Mi)).toBe(false);
+    expect(allocatableMayBeMet([{ ...allocatable!, minReclaim: { quantity: 500n * Mi } }], 8n * GiB, 3n * GiB, 3n * GiB - 600n * Mi)).toBe(true);
+    expect(allocatableMayBeMet(parseThresholds('memory.available<100Mi'), 8n * GiB, 50n * Mi, 0n)).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
 import { createRpcClient, recordNodeEvent, recordPodEvent, serveMetrics, type ServiceClient } from '@splitlet/bus';
-import { thresholdsOf } from '@splitlet/config';
+import { reservedMemoryOf, thresholdsOf } from '@splitlet/config';
 import { ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
 import { runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
@@ -142,6 +142,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       ),
     reclaim: { deleteAllUnusedContainers: () => gc.deleteAllUnusedContainers(), deleteUnusedImages: () => imageGC.deleteUnusedImages() },
     maxPodGracePeriodSeconds: config.SPLITLET_EVICTION_MAX_POD_GRACE_PERIOD,
+    reservedMemoryBytes: reservedMemoryOf(config),
     volumePath: (pod, v) => container.resolve<VolumeManager>(SYNC.Volumes).volumePath(pod, v),
     hostRoot: config.SPLITLET_HOST_ROOT,
     runtime: container.resolve(SYNC.Runtime),

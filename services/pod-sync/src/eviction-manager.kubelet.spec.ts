@@ -9,7 +9,7 @@ import { evictionThresholds, parseGracePeriods, parseMinimumReclaims, parseThres
 import { parseQuantity } from '@splitlet/quantity';
 import { createLogger } from '@splitlet/telemetry';
 import { FakeClock } from '@splitlet/testing';
-import { EvictionManager } from './eviction-manager';
+import { EvictionManager, type EvictionDeps } from './eviction-manager';
 import type { Eviction } from './pod-syncer';
 
 // A port of the main scenarios of the kubelet's eviction manager tests
@@ -172,18 +172,20 @@ function harness(thresholds: Threshold[], podsToMake: PodToMake[], maxPodGracePe
   const clock = new FakeClock();
   const evicted: { pod: string; eviction: Eviction }[] = [];
   const nodeEvents: string[] = [];
-  const m: EvictionManager = new EvictionManager({
+  const deps: EvictionDeps = {
     thresholds,
     imageFs: async () => ({ availableBytes: node.fs.available, capacityBytes: node.fs.capacity, inodesFree: node.fs.inodesFree, inodes: node.fs.inodes }),
     reclaim: node.reclaim,
     maxPodGracePeriodSeconds,
+    reservedMemoryBytes: 0n,
     hostRoot: node.root,
     volumePath: (_pod, v) => join(node.root, 'volumes', v.name),
     nodeEvent: (type, reason, message) => nodeEvents.push(`${type} ${reason}: ${message}`),
     runtime: node.runtime as never,
     pods: () => pods,
     active: () => true,
-    evict: (p, eviction) => {
+    // The Event's annotations are evictionMessage's second result (ranking.spec.ts ports its table).
+    evict: (p, { annotations: _annotations, ...eviction }) => {
       evicted.push({ pod: p.metadata!.name!, eviction });
       // The mock pod killer: the pod stays active, and may be chosen again.
       m.forget(p.metadata!.uid!);
@@ -191,14 +193,28 @@ function harness(thresholds: Threshold[], podsToMake: PodToMake[], maxPodGracePe
     clock,
     logger: createLogger('pod-sync', { level: 'silent' }),
     intervalMs: 10_000,
-  });
+  };
+  const m: EvictionManager = new EvictionManager(deps);
+  /**
+   * makeMemoryStats' pods container (allocatableMemory.available): its available is
+   * the pods' limit (MemTotal less the reserved memory) less their working set, so the
+   * reservation is set to make it the given amount for the working set now. The node's
+   * own memory.available is what the pods leave of MemTotal (the pods' working set is
+   * part of the node's, as on a real node), unless given.
+   */
+  const allocatableAvailable = (q: string, nodeAvailable?: string) => {
+    const ws = [...node.containerStats.values()].reduce((sum, st) => sum + st.memoryWorkingSetBytes, 0n);
+    const total = 8_388_608n * 1024n;
+    deps.reservedMemoryBytes = total - ws - value(q);
+    node.memoryAvailable(nodeAvailable ?? `${(total - ws) / 1024n}Ki`);
+  };
   /** One synchronize: what it evicted, the events it recorded, and the reclaims it ran (each reset, as the Go tests reset the mocks). */
   const synchronize = async () => {
     await m.synchronize();
     return { evicted: evicted.splice(0), events: nodeEvents.splice(0), reclaimed: node.reclaimed.splice(0) };
   };
   const step = (ms: number) => clock.advance(ms);
-  return { node, pods, synchronize, step };
+  return { node, pods, synchronize, step, allocatableAvailable };
 }
 
 const MINUTE = 60_000;
@@ -368,6 +384,53 @@ describe('EvictionManager - memory.available (eviction_manager_test.go)', () => 
     await step(1 * MINUTE);
     node.memoryAvailable('500Mi');
     expect(await synchronize()).toEqual({ evicted: [], events: [thresholdMet('memory')], reclaimed: [] });
+  });
+});
+
+describe('EvictionManager - allocatableMemory.available (eviction_manager_test.go)', () => {
+  it('EvictionManager - TestAllocatableMemoryPressure: the pods\' memory below the allocatable threshold evicts the lowest-priority best-effort pod at once (1 s); nothing once it is back', async () => {
+    // Thresholds: allocatableMemory.available<1Gi (as the Go test's config, set directly).
+    const { node, synchronize, step, allocatableAvailable } = harness(parseThresholds('allocatableMemory.available<1Gi'), memoryPods, 5);
+    const podToEvict = 'best-effort-low-priority-low-usage';
+    // The node itself has plenty all along (what the pods leave of 8Gi): only the pods' limit matters.
+    allocatableAvailable('4Gi');
+    expect(await synchronize()).toEqual(nothing);
+
+    // induce memory pressure! A new pod's gigabyte leaves 500Mi of the pods' limit.
+    await step(1 * MINUTE);
+    node.add({ name: 'guaranteed-high-2', priority: defaultPriority, requests: newResourceList('100m', '1Gi', ''), limits: newResourceList('100m', '1Gi', ''), memoryWorkingSet: '1Gi' });
+    allocatableAvailable('500Mi');
+    expect(await synchronize()).toEqual({
+      evicted: [
+        {
+          pod: podToEvict,
+          eviction: { gracePeriodSeconds: 1, message: 'The node was low on resource: memory. Threshold quantity: 1Gi, available: 500Mi. Container best-effort-low-priority-low-usage was using 100Mi, request is 0, has larger consumption of memory. ' },
+        },
+      ],
+      events: [thresholdMet('memory')],
+      reclaimed: [],
+    });
+
+    // reduce memory pressure: no pod killed.
+    await step(1 * MINUTE);
+    node.containerStats.delete('guaranteed-high-2');
+    allocatableAvailable('2Gi');
+    expect(await synchronize()).toEqual(nothing);
+
+    // move the clock past transition period: no pod killed.
+    await step(5 * MINUTE);
+    expect(await synchronize()).toEqual(nothing);
+  });
+
+  it('EvictionManager - --enforce-node-allocatable=pods: memory.available\'s hard threshold holds for the pods\' limit too (addAllocatableThresholds); the node\'s own memory met first goes first', async () => {
+    const enforced = evictionThresholds({ hard: parseThresholds('memory.available<1Gi'), soft: [], softGracePeriods: new Map(), minimumReclaims: new Map(), enforceNodeAllocatable: ['pods'] });
+    const { synchronize, allocatableAvailable } = harness(enforced, memoryPods, 5);
+    allocatableAvailable('500Mi');
+    const { evicted } = await synchronize();
+    expect(evicted.map((e) => [e.pod, e.eviction.message.split('. ')[1]])).toEqual([['best-effort-low-priority-low-usage', 'Threshold quantity: 1Gi, available: 500Mi']]);
+    // Both met: byEvictionPriority puts the allocatable threshold (appended last) first.
+    allocatableAvailable('300Mi', '700Mi');
+    expect((await synchronize()).evicted.map((e) => e.eviction.message.split('. ')[1])).toEqual(['Threshold quantity: 1Gi, available: 300Mi']);
   });
 });
 

@@ -53,6 +53,8 @@ function manager(
   o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number; disk?: FakeDisk; layers?: Record<string, bigint>; inodes?: Record<string, bigint>; running?: (uid: string) => boolean } = {},
 ) {
   const evicted: { pod: string; eviction: Eviction }[] = [];
+  /** The Evicted Events' annotations, in the order of the evictions (kept apart from what the status gets). */
+  const annotations: (Record<string, string> | undefined)[] = [];
   const nodeEvents: string[] = [];
   const root = hostRoot(availableMi);
   const clock = new FakeClock();
@@ -62,6 +64,7 @@ function manager(
     imageFs: disk.observe,
     reclaim: disk.reclaim,
     maxPodGracePeriodSeconds: o.maxPodGracePeriodSeconds ?? 0,
+    reservedMemoryBytes: 0n,
     hostRoot: root,
     volumePath: (_pod, v) => join(root, 'volumes', v.name),
     nodeEvent: (type, reason, message) => nodeEvents.push(`${type} ${reason}: ${message}`),
@@ -76,24 +79,32 @@ function manager(
     } as never,
     pods: () => pods,
     active: () => true,
-    evict: (p, eviction) => evicted.push({ pod: p.metadata!.name!, eviction }),
+    evict: (p, { annotations: a, ...eviction }) => {
+      evicted.push({ pod: p.metadata!.name!, eviction });
+      annotations.push(a);
+    },
     clock,
     logger: createLogger('pod-sync', { level: 'silent' }),
     intervalMs: 10_000,
   });
-  return { m, evicted, nodeEvents, clock, root, setAvailable: (mi: number) => setAvailable(root, mi) };
+  return { m, evicted, annotations, nodeEvents, clock, root, setAvailable: (mi: number) => setAvailable(root, mi) };
 }
 
 describe('EvictionManager (memory.available)', () => {
   it('EvictionManager - below the threshold: one pod per look, the one over its request first, with the kubelet\'s message and 1 s of grace; a critical pod never', async () => {
     const pods = [pod('guaranteed', { request: '64Mi' }), pod('hog'), pod('critical', { priority: 2_000_000_000 })];
-    const { m, evicted } = manager(80, pods, { 'uid-guaranteed': 32n * Mi, 'uid-hog': 150n * Mi, 'uid-critical': 900n * Mi });
+    const { m, evicted, annotations } = manager(80, pods, { 'uid-guaranteed': 32n * Mi, 'uid-hog': 150n * Mi, 'uid-critical': 900n * Mi });
     await m.synchronize();
     expect(evicted).toEqual([
       { pod: 'hog', eviction: { gracePeriodSeconds: 1, message: 'The node was low on resource: memory. Threshold quantity: 100Mi, available: 80Mi. Container app was using 150Mi, request is 0, has larger consumption of memory. ' } },
     ]);
     await m.synchronize();
     expect(evicted.map((e) => e.pod)).toEqual(['hog', 'guaranteed']);
+    // The Evicted Events' annotations: the container over its request (none for the Guaranteed pod).
+    expect(annotations).toEqual([
+      { offending_containers: 'app', offending_containers_usage: '150Mi', starved_resource: 'memory' },
+      { offending_containers: '', offending_containers_usage: '', starved_resource: 'memory' },
+    ]);
     expect(evicted[1]!.eviction.message).toBe('The node was low on resource: memory. Threshold quantity: 100Mi, available: 80Mi. ');
     // Only the critical pod is left: it is not evicted.
     expect(await m.synchronize()).toBeUndefined();

@@ -2,6 +2,8 @@ import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { ServiceClient } from '@splitlet/bus';
 import { ContainerState, type RuntimeService } from '@splitlet/contracts';
 import {
+  allocatableMayBeMet,
+  allocatableMemoryObservation,
   evictionMessageAndAnnotations,
   HARD_EVICTION_GRACE_SECONDS,
   isCriticalPod,
@@ -47,6 +49,7 @@ export interface NodeReclaim {
 /** The signals acted on here, and the resource each reclaims (signalToResource). */
 const SIGNAL_RESOURCE: Partial<Record<Signal, ReclaimedResource>> = {
   'memory.available': 'memory',
+  'allocatableMemory.available': 'memory',
   'pid.available': 'pids',
   'nodefs.available': 'ephemeral-storage',
   'imagefs.available': 'ephemeral-storage',
@@ -64,6 +67,8 @@ export interface EvictionDeps {
   reclaim: NodeReclaim;
   /** --eviction-max-pod-grace-period: a soft eviction's longest grace period, in seconds. */
   maxPodGracePeriodSeconds: number;
+  /** --system-reserved and --kube-reserved memory, in bytes: the pods' memory limit is capacity less this. */
+  reservedMemoryBytes: bigint;
   /** Where the host's / is: memory.available is read from its /proc/meminfo. */
   hostRoot: string;
   runtime: Pick<ServiceClient<typeof RuntimeService>, 'listContainerStats' | 'listContainers'>;
@@ -85,7 +90,8 @@ export interface EvictionDeps {
 /**
  * The kubelet's eviction manager (its thresholds of SPLITLET_EVICTION_HARD and
  * SPLITLET_EVICTION_SOFT) for memory.available (capacity − working set, the host's
- * /proc/meminfo), nodefs/imagefs.available and inodesFree (runtime-executor's
+ * /proc/meminfo), allocatableMemory.available (capacity less the reserved memory, less
+ * the node's containers' working set: SPLITLET_ENFORCE_NODE_ALLOCATABLE=pods), nodefs/imagefs.available and inodesFree (runtime-executor's
  * ImageFsInfo) and pid.available (pid_max − threads) — what registrar measures for
  * the pressure conditions. Every interval: local storage limits first; then, when a
  * hard threshold is met, or a soft one has been met for its grace period
@@ -112,9 +118,16 @@ export class EvictionManager implements Runnable {
   /** makeSignalObservations for the signals some threshold names. */
   private async observe(): Promise<Observations> {
     const observations: Observations = {};
-    if (this.thresholds.some((t) => t.signal === 'memory.available')) {
+    const memory = this.thresholds.some((t) => t.signal === 'memory.available');
+    const allocatable = this.thresholds.some((t) => t.signal === 'allocatableMemory.available');
+    if (memory || allocatable) {
       const { availableBytes, capacityBytes } = nodeMemory(await readMeminfo(this.deps.hostRoot));
-      observations['memory.available'] = { available: availableBytes, capacity: capacityBytes };
+      if (memory) observations['memory.available'] = { available: availableBytes, capacity: capacityBytes };
+      // The pods' working set: the node's containers' together (no answer: not observed this
+      // look), asked for only when the node's own memory leaves the threshold within reach.
+      const reachable = allocatable && allocatableMayBeMet(this.thresholds, capacityBytes, availableBytes, this.deps.reservedMemoryBytes);
+      const pods = reachable ? await this.deps.runtime.listContainerStats({}).then((r) => r.stats.reduce((sum, st) => sum + st.memoryWorkingSetBytes, 0n), () => undefined) : undefined;
+      if (pods !== undefined) observations['allocatableMemory.available'] = allocatableMemoryObservation(capacityBytes, this.deps.reservedMemoryBytes, pods);
     }
     if (this.thresholds.some((t) => t.signal === 'pid.available')) {
       const { availablePids, maxPids } = await nodePids(this.deps.hostRoot);

@@ -1,5 +1,4 @@
 import { commonSchema, evictionVariables, parsedVariable, refineEviction } from '@splitlet/config';
-import { parseResourceList } from '@splitlet/quantity';
 import { z } from 'zod';
 import { parseGoDuration } from '@splitlet/eviction';
 import { parseNodeLabels, parseTaints } from './node-labels';
@@ -21,10 +20,10 @@ export const configSchema = commonSchema.extend({
   /** The port reported as daemonEndpoints.kubeletEndpoint. */
   SPLITLET_KUBELET_PORT: z.coerce.number().int().min(1).max(65535).default(10250),
   SPLITLET_MAX_PODS: z.coerce.number().int().min(1).default(110),
-  /** --system-reserved and --kube-reserved: "cpu=100m,memory=100Mi,ephemeral-storage=1Gi". */
-  SPLITLET_SYSTEM_RESERVED: parsed(parseResourceList, ''),
-  SPLITLET_KUBE_RESERVED: parsed(parseResourceList, ''),
-  /** --eviction-hard, --eviction-soft, --eviction-soft-grace-period, --eviction-minimum-reclaim (the pressure conditions). */
+  /**
+   * --eviction-hard, --eviction-soft, --eviction-soft-grace-period, --eviction-minimum-reclaim,
+   * --enforce-node-allocatable (the pressure conditions); --system-reserved and --kube-reserved.
+   */
   ...evictionVariables,
   /** --eviction-pressure-transition-period: a pressure condition holds this long after its threshold was last met (Go duration). */
   SPLITLET_EVICTION_PRESSURE_TRANSITION_PERIOD: parsed(parseGoDuration, '5m'),

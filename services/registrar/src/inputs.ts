@@ -5,7 +5,9 @@ import { createRpcClient, isBusError, type ServiceClient } from '@splitlet/bus';
 import { ImageService, RuntimeService, type FilesystemUsage, type Image } from '@splitlet/contracts';
 import { TOKENS, type Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
-import { measureHost, readHostFacts } from './host-facts';
+import { reservedMemoryOf, thresholdsOf, type EvictionConfig } from '@splitlet/config';
+import { allocatableMayBeMet, type Threshold } from '@splitlet/eviction';
+import { measureHost, readHostFacts, type HostMeasurements } from './host-facts';
 import type { NodeInputs, RuntimeView } from './node-status';
 import type { RequiredService } from './required-services';
 
@@ -47,6 +49,9 @@ export interface InputSettings {
   SPLITLET_NODE_REQUIRED_SERVICES: readonly RequiredService[];
 }
 
+/** With the eviction variables (registrar's config has them; a test's may not): allocatableMemory.available is observed. */
+type WithEviction = InputSettings & Partial<EvictionConfig>;
+
 /**
  * Reads the host, and asks runtime-executor (runtime status, version, images, image
  * filesystem) and each required service (is it there?) over NATS. A service that does
@@ -71,18 +76,23 @@ export class BusNodeInputs implements NodeInputsSource {
   private readonly seen: ReadonlyMap<RequiredService, RecentValue<true>>;
   /** The services last found missing, to log each change once. */
   private lastMissing = new Set<RequiredService>();
+  /** The eviction thresholds (allocatableMemory.available's among them, when enforced) and the memory reserved from the pods. */
+  private readonly thresholds: readonly Threshold[];
+  private readonly reservedMemoryBytes: bigint;
 
   constructor(
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Logger) private readonly logger: Logger,
-    @inject(TOKENS.Config) private readonly settings: InputSettings,
+    @inject(TOKENS.Config) private readonly settings: WithEviction,
     @inject(TOKENS.Clock) private readonly clock: Clock,
   ) {
     const opts = { timeoutMs: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
     this.runtime = createRpcClient(nc, nodeName, RuntimeService, opts);
     this.images = createRpcClient(nc, nodeName, ImageService, opts);
     this.pinger = new Svcm(nc).client({ strategy: 'stall', maxWait: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, stall: 200 });
+    this.thresholds = settings.SPLITLET_EVICTION_HARD ? thresholdsOf(settings as EvictionConfig) : [];
+    this.reservedMemoryBytes = reservedMemoryOf({ SPLITLET_SYSTEM_RESERVED: settings.SPLITLET_SYSTEM_RESERVED ?? {}, SPLITLET_KUBE_RESERVED: settings.SPLITLET_KUBE_RESERVED ?? {} });
     this.seen = new Map(settings.SPLITLET_NODE_REQUIRED_SERVICES.map((s) => [s, new RecentValue<true>(RUNTIME_SYNC_THRESHOLD_MS)]));
   }
 
@@ -99,7 +109,29 @@ export class BusNodeInputs implements NodeInputsSource {
       this.images.imageFsInfo({}).then((r) => this.plausibleImageFs(r.imageFilesystems[0])).catch(() => undefined),
       this.missingServices(),
     ]);
-    return { facts, runtime, missingServices, ...(measurements ? { measurements } : {}), ...(images ? { images } : {}), ...(imageFs ? { imageFs } : {}) };
+    const podsWorkingSetBytes = measurements ? await this.podsWorkingSet(measurements) : undefined;
+    return {
+      facts,
+      runtime,
+      missingServices,
+      ...(measurements ? { measurements } : {}),
+      ...(images ? { images } : {}),
+      ...(imageFs ? { imageFs } : {}),
+      ...(podsWorkingSetBytes !== undefined ? { podsWorkingSetBytes } : {}),
+    };
+  }
+
+  /**
+   * allocatableMemory.available's input: the node's containers' working set together,
+   * asked for only when the node's own memory leaves an allocatable threshold within
+   * reach (a stats call per container otherwise every update); no answer: not observed.
+   */
+  private async podsWorkingSet(m: HostMeasurements): Promise<bigint | undefined> {
+    if (!allocatableMayBeMet(this.thresholds, m.memoryCapacityBytes, m.memoryAvailableBytes, this.reservedMemoryBytes)) return undefined;
+    return this.runtime
+      .listContainerStats({})
+      .then((r) => r.stats.reduce((sum, st) => sum + st.memoryWorkingSetBytes, 0n))
+      .catch(() => undefined);
   }
 
   private async runtimeView(): Promise<RuntimeView> {

@@ -163,6 +163,26 @@ describe('registrar buildNodeStatus', () => {
     expect(condition(s3, 'Ready')?.status).toBe('True');
   });
 
+  it('buildNodeStatus - allocatableMemory.available (--enforce-node-allocatable=pods): MemoryPressure when the pods use more than capacity less the reserved memory, less the hard threshold, while the node itself has plenty', () => {
+    const Mi = 1024n * 1024n;
+    const enforced: StatusSettings = {
+      ...settings,
+      systemReserved: parseResourceList('memory=4Gi'),
+      kubeReserved: parseResourceList('memory=1Gi'),
+      evictionThresholds: evictionThresholds({ hard: parseThresholds(DEFAULT_EVICTION_HARD), soft: [], softGracePeriods: new Map(), minimumReclaims: new Map(), enforceNodeAllocatable: ['pods'] }),
+    };
+    const inputs = healthyInputs(); // 8 GiB of the node's 16_697_028_608 bytes available
+    const podsLimit = inputs.measurements!.memoryCapacityBytes - 5n * 1024n * Mi;
+    inputs.podsWorkingSetBytes = podsLimit - 101n * Mi;
+    expect(condition(buildNodeStatus(undefined, inputs, enforced, new PressureTracker(), T0), 'MemoryPressure')?.status).toBe('False');
+    inputs.podsWorkingSetBytes = podsLimit - 99n * Mi;
+    expect(condition(buildNodeStatus(undefined, inputs, enforced, new PressureTracker(), T0), 'MemoryPressure')).toMatchObject({ status: 'True', reason: 'KubeletHasInsufficientMemory' });
+    // Not enforced (the thresholds without the allocatable one), or no stats from the runtime: no such signal.
+    expect(condition(buildNodeStatus(undefined, inputs, { ...enforced, evictionThresholds: undefined }, new PressureTracker(), T0), 'MemoryPressure')?.status).toBe('False');
+    delete inputs.podsWorkingSetBytes;
+    expect(condition(buildNodeStatus(undefined, inputs, enforced, new PressureTracker(), T0), 'MemoryPressure')?.status).toBe('False');
+  });
+
   it('buildNodeStatus - disk pressure when the Docker filesystem is under nodefs.available', () => {
     const inputs = healthyInputs();
     inputs.imageFs = { ...inputs.imageFs!, availableBytes: 5n * 1024n ** 3n };

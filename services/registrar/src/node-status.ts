@@ -1,7 +1,7 @@
 import type { V1ContainerImage, V1NodeCondition, V1NodeStatus } from '@kubernetes/client-node';
 import type { FilesystemUsage, Image, RuntimeCondition, VersionResponse } from '@splitlet/contracts';
 import { formatQuantity, parseQuantity, units } from '@splitlet/quantity';
-import { SIGNAL_CONDITION, thresholdAmount, ThresholdTracker, type Observations, type Signal, type Threshold } from '@splitlet/eviction';
+import { allocatableMemoryObservation, SIGNAL_CONDITION, thresholdAmount, ThresholdTracker, type Observations, type Signal, type Threshold } from '@splitlet/eviction';
 import type { HostFacts, HostMeasurements } from './host-facts';
 import { notRunningMessage, type RequiredService } from './required-services';
 
@@ -18,6 +18,8 @@ export interface NodeInputs {
   runtime: RuntimeView;
   images?: Image[];
   imageFs?: FilesystemUsage;
+  /** The working set of the node's containers together (runtime-executor's stats): the pods' memory use. */
+  podsWorkingSetBytes?: bigint;
   /** The required services (in the setting's order) that have not answered for this node within the threshold. */
   missingServices: RequiredService[];
 }
@@ -118,6 +120,10 @@ export function buildNodeStatus(
   if (m) {
     observations['memory.available'] = { available: m.memoryAvailableBytes, capacity: m.memoryCapacityBytes };
     observations['pid.available'] = { available: m.pidAvailable, capacity: m.pidMax };
+    if (inputs.podsWorkingSetBytes !== undefined) {
+      const reserved = ((settings.systemReserved['memory'] ?? 0n) + (settings.kubeReserved['memory'] ?? 0n)) / 1000n;
+      observations['allocatableMemory.available'] = allocatableMemoryObservation(m.memoryCapacityBytes, reserved, inputs.podsWorkingSetBytes);
+    }
   }
   if (fs) {
     // Docker's data root holds images and containers' layers alike: nodefs and imagefs are one filesystem here.

@@ -157,7 +157,11 @@ class FakeNode {
   };
 
   readonly runtime = {
-    listContainers: async () => ({ containers: [] }),
+    // A pod's running container, by its label (each pod has one, named and identified as the pod).
+    listContainers: async (req: { filter?: { labelSelector?: Record<string, string> } }) => {
+      const uid = req.filter?.labelSelector?.['io.kubernetes.pod.uid'] ?? '';
+      return { containers: this.containerDisk.has(uid) ? [{ id: uid, metadata: { name: uid }, labels: {} }] : [] };
+    },
     listContainerStats: async (req: { containerId?: string }) => {
       if (!req.containerId) return { stats: [...this.containerStats.values()] };
       const disk = this.containerDisk.get(req.containerId);

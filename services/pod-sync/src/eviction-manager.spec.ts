@@ -50,7 +50,16 @@ function manager(
   availableMi: number,
   pods: V1Pod[],
   usage: Record<string, bigint>,
-  o: { thresholds?: Threshold[]; maxPodGracePeriodSeconds?: number; disk?: FakeDisk; layers?: Record<string, bigint>; inodes?: Record<string, bigint>; running?: (uid: string) => boolean } = {},
+  o: {
+    thresholds?: Threshold[];
+    maxPodGracePeriodSeconds?: number;
+    disk?: FakeDisk;
+    layers?: Record<string, bigint>;
+    inodes?: Record<string, bigint>;
+    running?: (uid: string) => boolean;
+    /** Containers the runtime runs that the pod's status does not show yet, by pod UID: [id, name]. */
+    unreported?: Record<string, [string, string]>;
+  } = {},
 ) {
   const evicted: { pod: string; eviction: Eviction }[] = [];
   /** The Evicted Events' annotations, in the order of the evictions (kept apart from what the status gets). */
@@ -69,9 +78,15 @@ function manager(
     volumePath: (_pod, v) => join(root, 'volumes', v.name),
     nodeEvent: (type, reason, message) => nodeEvents.push(`${type} ${reason}: ${message}`),
     runtime: {
-      listContainers: async (req: { filter?: { labelSelector?: Record<string, string> } }) => ({
-        containers: o.running?.(req.filter?.labelSelector?.['io.kubernetes.pod.uid'] ?? '') ? [{ id: 'c' }] : [],
-      }),
+      // The pod's running container, as its status shows it (o.running: whether a pod evicted still runs, for the wait after an eviction).
+      listContainers: async (req: { filter?: { labelSelector?: Record<string, string> } }) => {
+        const uid = req.filter?.labelSelector?.['io.kubernetes.pod.uid'] ?? '';
+        if (o.running) return { containers: o.running(uid) ? [{ id: 'c', metadata: { name: 'app' }, labels: {} }] : [] };
+        const p = pods.find((x) => x.metadata?.uid === uid);
+        const running = (p?.status?.containerStatuses ?? []).filter((c) => c.state?.running && c.containerID);
+        const extra = o.unreported?.[uid];
+        return { containers: [...running.map((c) => ({ id: c.containerID!.replace('docker://', ''), metadata: { name: c.name }, labels: {} })), ...(extra ? [{ id: extra[0], metadata: { name: extra[1] }, labels: {} }] : [])] };
+      },
       listContainerStats: async (req: { containerId?: string }) =>
         req.containerId
           ? { stats: [create(ContainerStatsSchema, { id: req.containerId, writableLayerUsedBytes: o.layers?.[req.containerId] ?? 0n, logUsedBytes: 1024n, inodesUsed: o.inodes?.[req.containerId] ?? 0n })] }
@@ -252,6 +267,15 @@ describe('EvictionManager (disk: nodefs.available, imagefs.available, inodesFree
     expect(disk.reclaimed).toEqual(['containers', 'images']);
     expect(nodeEvents).toEqual(['Warning EvictionThresholdMet: Attempting to reclaim inodes']);
     expect(evicted).toEqual([{ pod: 'writer', eviction: { gracePeriodSeconds: 1, message: 'The node was low on resource: inodes. Threshold quantity: 50000, available: 10k. ' } }]);
+  });
+
+  it('EvictionManager - a container just started, which the pod\'s status does not show yet, is measured all the same (the runtime\'s containers, by the pod\'s label): its pod goes first, not the quiet one', async () => {
+    const disk = new FakeDisk();
+    disk.inodesFree = 10_000n;
+    const fresh: V1Pod = { ...diskPod('writer'), status: { phase: 'Pending' } };
+    const { m, evicted } = manager(4000, [fresh, diskPod('quiet')], {}, { thresholds: diskThresholds(), disk, inodes: { 'c-writer': 30_000n, 'c-quiet': 3n }, unreported: { 'uid-writer': ['c-writer', 'app'] } });
+    await m.synchronize();
+    expect(evicted.map((e) => e.pod)).toEqual(['writer']);
   });
 
   it('EvictionManager - memory and disk both low: memory is reclaimed first (byEvictionPriority), no disk reclaim this look', async () => {

@@ -270,11 +270,15 @@ export class EvictionManager implements Runnable {
 
   private async storageUse(pod: V1Pod): Promise<PodStorageUse> {
     const containers = new Map<string, ContainerDiskUse>();
-    for (const st of pod.status?.containerStatuses ?? []) {
-      const id = st.containerID?.replace(/^docker:\/\//, '');
-      if (!st.state?.running || !id) continue;
-      const { stats } = await this.deps.runtime.listContainerStats({ containerId: id, filesystem: true });
-      for (const s of stats) containers.set(st.name, { rootfs: s.writableLayerUsedBytes, logs: s.logUsedBytes, inodes: s.inodesUsed });
+    // The pod's running containers as the runtime has them (the kubelet's stats come from
+    // the runtime by the pod's label): the API status may not show a container that was
+    // just started yet, and a pod whose use went unmeasured would rank last.
+    const { containers: running } = await this.deps.runtime.listContainers({ filter: { state: ContainerState.RUNNING, labelSelector: { [LABEL_UID]: pod.metadata?.uid ?? '' } } });
+    for (const c of running) {
+      const name = c.metadata?.name || c.labels[LABEL_CONTAINER];
+      if (!name) continue;
+      const { stats } = await this.deps.runtime.listContainerStats({ containerId: c.id, filesystem: true });
+      for (const s of stats) containers.set(name, { rootfs: s.writableLayerUsedBytes, logs: s.logUsedBytes, inodes: s.inodesUsed });
     }
     const volumes = new Map<string, bigint>();
     const volumeInodes = new Map<string, bigint>();

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { kubectl, labEnv, podTestNames, runCommand, startPodTestNode, waitFor, type PodTestNode, type TestNode } from '@splitlet/testing';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { podStatusSubject, statusStreamName } from '@splitlet/bus';
+import { connectToLabBusAsOperator, kubectl, labEnv, podTestNames, runCommand, startPodTestNode, waitFor, type PodTestNode, type TestNode } from '@splitlet/testing';
 
 // Pods bound to a splitlet node, end to end: created through the API server, run by
 // pod-sync through runtime-executor in Docker, reported by status-reporter; read back
@@ -225,6 +227,21 @@ describe('pods on a splitlet node', () => {
     await waitFor('its stopped containers removed', async () => ((await ofPod(true)) === '' ? true : undefined), 10_000);
     const killing = await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=bye,reason=Killing' });
     expect(killing.items[0]).toMatchObject({ type: 'Normal', message: 'Stopping container app' });
+    // pod-sync let go of it: its cleanup ran after its termination (not beside it, removing
+    // the same sandbox: "removal already in progress"), and purged its last status from the
+    // node's status stream, where a status-reporter coming back would otherwise read it.
+    const uid = created.metadata!.uid!;
+    await waitFor('its last status purged from the status stream', async () => {
+      const nc = await connectToLabBusAsOperator();
+      try {
+        const jsm = await jetstreamManager(nc);
+        const last = await jsm.streams.getMessage(statusStreamName(nodeName), { last_by_subj: podStatusSubject(nodeName, uid) }).catch(() => null);
+        return last === null ? true : undefined;
+      } finally {
+        await nc.close();
+      }
+    }, 10_000);
+    expect(node.procs['pod-sync']!.logs.filter((l) => l['msg'] === 'cleanup failed' && l['uid'] === uid)).toEqual([]);
   });
 
   it('pod-sync - an image that cannot be pulled: waiting ErrImagePull (then ImagePullBackOff), other pods unaffected', async () => {

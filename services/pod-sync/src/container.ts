@@ -110,10 +110,11 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         if (!uid) return;
         updates.forget(uid);
         evictions.forget(uid);
-        void traces
-          .run(pod, () => syncer.cleanup(uid))
-          .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'))
-          .finally(() => workers.forget(uid));
+        // In the pod's worker, after the sync that runs now (its termination removing the
+        // same sandbox), and with no sync after it to record the pod again.
+        workers
+          .remove(uid, () => traces.run(pod, () => syncer.cleanup(uid)))
+          .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'cleanup failed'));
       },
     },
   );

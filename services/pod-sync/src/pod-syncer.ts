@@ -698,12 +698,8 @@ export class PodSyncer {
 
   /** Removes what runs for a pod the API server no longer has. */
   async cleanup(uid: string): Promise<void> {
-    for (const s of await this.sandboxesOf(uid)) {
-      await this.runtime.stopPodSandbox({ podSandboxId: s.id });
-      await this.runtime.removePodSandbox({ podSandboxId: s.id });
-      this.logger.info({ uid, sandbox: s.id }, 'removed the sandbox of a pod that no longer exists');
-    }
-    await this.volumes.tearDown(uid);
+    // What this process holds of the pod goes first, whatever the runtime answers below
+    // (a failed removal is retried by housekeeping, which finds the sandbox again).
     this.versions.delete(uid);
     this.metrics.forget(uid);
     this.lastStatus.delete(uid);
@@ -711,9 +707,20 @@ export class PodSyncer {
     this.generated.delete(uid);
     this.admission.forget(uid);
     this.evictions.delete(uid);
-    await this.probes.remove(uid);
-    // Its last status is of no use to anyone now: status-reporter coming back must not read it.
-    await forgetPodStatus(this.nc, this.nodeName, uid).catch((err: unknown) => this.logger.debug({ uid, err: (err as Error).message }, 'the pod\'s last status stays in the status stream until it ages out'));
+    for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
+    this.imageManager.forget(uid);
+    try {
+      for (const s of await this.sandboxesOf(uid)) {
+        await this.runtime.stopPodSandbox({ podSandboxId: s.id });
+        await this.runtime.removePodSandbox({ podSandboxId: s.id });
+        this.logger.info({ uid, sandbox: s.id }, 'removed the sandbox of a pod that no longer exists');
+      }
+      await this.volumes.tearDown(uid);
+    } finally {
+      await this.probes.remove(uid);
+      // Its last status is of no use to anyone now: status-reporter coming back must not read it.
+      await forgetPodStatus(this.nc, this.nodeName, uid).catch((err: unknown) => this.logger.debug({ uid, err: (err as Error).message }, 'the pod\'s last status stays in the status stream until it ages out'));
+    }
   }
 
   /** Pod UIDs that have sandboxes or volumes on this node. */

@@ -77,7 +77,8 @@ export class PodWatch implements Runnable {
     // (seen as SandboxChanged and a container started with empty volume directories).
     const known = new Set(this.informer.list().map((p) => p.metadata?.uid));
     for (const uid of here) {
-      if (!known.has(uid)) await this.syncer.cleanup(uid);
+      // A pod with a worker is being removed through it (PodWorkers.remove): not twice at once.
+      if (!known.has(uid) && !this.workers.has(uid)) await this.syncer.cleanup(uid);
     }
     const strays = await this.probes.removeUnknown(() => new Set(this.informer.list().map((p) => p.metadata?.uid ?? '')));
     if (strays.length) this.logger.warn({ count: strays.length, pods: strays.slice(0, 10).map((k) => k.slice(0, 64)) }, 'removed probe views of pods this node does not run');

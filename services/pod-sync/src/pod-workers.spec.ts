@@ -27,6 +27,33 @@ describe('pod-sync PodWorkers', () => {
     expect(maxActive).toBe(1);
   });
 
+  it('PodWorkers - remove: the cleanup waits for the running sync (never beside it), the pending sync is dropped, no update syncs the pod again, and the worker is forgotten', async () => {
+    const seen: string[] = [];
+    const gate: { release?: () => void } = {};
+    const workers = new PodWorkers(async (p) => {
+      seen.push(`sync ${p.metadata?.generation}`);
+      if (p.metadata?.generation === 1) await new Promise<void>((r) => (gate.release = r));
+      seen.push(`synced ${p.metadata?.generation}`);
+    });
+    workers.update(pod('a', 1));
+    workers.update(pod('a', 2)); // pending behind the running sync (a container's stop event)
+    await expect.poll(() => gate.release).toBeDefined();
+    const removed = workers.remove('a', async () => void seen.push('cleanup'));
+    workers.update(pod('a', 3)); // too late: the pod is gone
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual(['sync 1']);
+    gate.release!();
+    await removed;
+    expect(seen).toEqual(['sync 1', 'synced 1', 'cleanup']);
+    expect([workers.has('a'), workers.size]).toEqual([false, 0]);
+    // A pod with no worker: the cleanup runs at once; a failing one rejects and forgets all the same.
+    await workers.remove('b', async () => void seen.push('cleanup b'));
+    workers.update(pod('c', 5));
+    await expect.poll(() => workers.idle).toBe(true);
+    await expect(workers.remove('c', async () => Promise.reject(new Error('runtime away')))).rejects.toThrow('runtime away');
+    expect([seen.slice(3), workers.has('c')]).toEqual([['cleanup b', 'sync 5', 'synced 5'], false]);
+  });
+
   it('PodWorkers - a pod that begins terminating cancels its running sync, and its termination runs next', async () => {
     const seen: string[] = [];
     const workers = new PodWorkers(async (p, _statusOnly, signal) => {

@@ -46,6 +46,10 @@ interface Worker {
   /** When the next sync is due (ms since the epoch) and whether to refresh until then. */
   syncAt?: number;
   refresh?: boolean;
+  /** Settles when what runs now (a sync loop, a volume refresh) is over. */
+  busy?: Promise<void>;
+  /** The pod is gone from the API server: nothing more is synced, its final task runs next. */
+  removed?: boolean;
 }
 
 /**
@@ -71,6 +75,7 @@ export class PodWorkers {
     const uid = pod.metadata?.uid;
     if (!uid || this.stopped) return;
     const w = this.workers.get(uid) ?? { pending: undefined, pendingStatusOnly: false, running: false };
+    if (w.removed) return;
     this.workers.set(uid, w);
     clearTimeout(w.timer);
     w.timer = undefined;
@@ -80,7 +85,31 @@ export class PodWorkers {
     // As pod_workers.go UpdatePod: a pod that began terminating cancels the sync that
     // runs (an image pull, a postStart hook, a start), so its termination starts now.
     if (w.running && w.cancel && !w.last?.metadata?.deletionTimestamp && pod.metadata?.deletionTimestamp) w.cancel.abort();
-    if (!w.running) void this.loop(uid, w);
+    if (!w.running) w.busy = this.loop(uid, w);
+  }
+
+  /**
+   * The pod is gone from the API server (pod_workers.go's removal of a pod that has
+   * terminated): its pending sync is dropped and no update starts another; `final` (its
+   * cleanup) runs in the worker's turn — after the sync or refresh that runs now, never
+   * beside it, and never followed by a sync that would record the pod again — and then
+   * the worker is forgotten. Resolves (or rejects) with `final`.
+   */
+  async remove(uid: string, final: () => Promise<void>): Promise<void> {
+    const w = this.workers.get(uid);
+    if (!w) return final();
+    w.removed = true;
+    w.pending = undefined;
+    w.pendingStatusOnly = false;
+    clearTimeout(w.timer);
+    w.timer = undefined;
+    try {
+      // A loop may hand over to another (a refresh that found a sync pending): wait out each.
+      while (w.running) await w.busy;
+      await final();
+    } finally {
+      if (this.workers.get(uid) === w) this.workers.delete(uid);
+    }
   }
 
   has(uid: string): boolean {
@@ -149,7 +178,7 @@ export class PodWorkers {
 
   /** Sets the worker's timer: the next sync, or a volume refresh before it. */
   private arm(uid: string, w: Worker): void {
-    if (!this.resync || this.stopped || this.workers.get(uid) !== w || w.running || w.pending || w.syncAt === undefined) return;
+    if (!this.resync || this.stopped || w.removed || this.workers.get(uid) !== w || w.running || w.pending || w.syncAt === undefined) return;
     const now = Date.now();
     const { refreshMs, latest } = this.resync;
     const syncIn = Math.max(0, w.syncAt - now);
@@ -160,7 +189,7 @@ export class PodWorkers {
         w.timer = undefined;
         const pod = w.last && latest(w.last);
         if (!pod) this.forget(uid); // gone from the API server: its deletion cleans up
-        else if (refreshFirst) void this.refreshVolumes(uid, w, pod);
+        else if (refreshFirst) w.busy = this.refreshVolumes(uid, w, pod);
         else this.update(pod);
       },
       refreshFirst ? refreshMs : syncIn,
@@ -178,7 +207,7 @@ export class PodWorkers {
     } finally {
       w.running = false;
     }
-    if (w.pending) void this.loop(uid, w);
+    if (w.pending) await this.loop(uid, w);
     else this.arm(uid, w);
   }
 }

@@ -7,6 +7,7 @@ import { TOKENS } from '@splitlet/service';
 import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import { FakePodApi } from './__fixtures__/fake-pod-api';
 import { ensureStatusStream, podStatusSubject } from '@splitlet/bus';
+import { GonePods } from './gone-pods';
 import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
 
@@ -188,6 +189,21 @@ describe('status-reporter PodStatusManager', () => {
     await settled();
     expect(api.patches).toHaveLength(writes);
     expect(api.deletes).toHaveLength(1);
+  });
+
+  it('PodStatusManager - a pod deleted by someone else (a force delete: no terminated status, the pod cache sees it go) is forgotten at the next reconcile; its late statuses are not written', async () => {
+    manager.offer(update(1, 'Running'));
+    manager.offer({ ...update(1, 'Running'), podUid: 'uid-2', name: 'db' });
+    await settled();
+    expect(manager.tracked).toBe(2);
+    cached.delete('uid-1');
+    h.container.resolve(GonePods).add({ uid: 'uid-1', namespace: 'default', name: 'web' });
+    manager.reconcile();
+    expect(manager.tracked).toBe(1);
+    const writes = api.patches.length;
+    manager.offer(update(2, 'Running'));
+    await settled();
+    expect([api.patches.length, manager.tracked]).toEqual([writes, 1]);
   });
 
   it('PodStatusManager - a status the API server refuses (422) is not retried, and the next one is written', async () => {

@@ -217,9 +217,14 @@ export class PodStatusManager implements Runnable {
 
   /**
    * The status manager's periodic sync: a pod whose status in the API server is not
-   * what was last written (a lost write, another writer) gets the latest written again.
+   * what was last written (a lost write, another writer) gets the latest written again;
+   * a pod deleted meanwhile is forgotten.
    */
   reconcile(): void {
+    // Pods deleted by someone else (a force delete, the garbage collector): nothing is
+    // written for them any more, and their entries go (a write in flight finds the pod
+    // gone and drops its own).
+    for (const [uid, entry] of this.pods) if (!entry.writing && this.gone.has(uid)) this.pods.delete(uid);
     // The node is not heartbeating (registrar away: the node lifecycle controller set
     // Ready Unknown, and marks the node's pods not ready every 5 s while it stays so).
     // Writing our status back over those marks would be a fight of two writers every
@@ -283,6 +288,11 @@ export class PodStatusManager implements Runnable {
       this.logger.warn({ uid, pod, version: String(u.version), terminated: u.terminated, reason: why, count: n }, 'pod status update refused');
     }
     return why;
+  }
+
+  /** How many pods it holds a status of (what it keeps per pod: tests, the soak). */
+  get tracked(): number {
+    return this.pods.size;
   }
 
   /** Whether every received update has been written (for tests and shutdown). */

@@ -115,23 +115,29 @@ export class PodWatch implements Runnable {
           deliver_policy: DeliverPolicy.New,
         });
         const messages = await consumer.consume();
-        signal.addEventListener('abort', () => void messages.stop(), { once: true });
-        for await (const m of messages) {
-          let event;
-          try {
-            event = fromBinary(ContainerEventSchema, m.data);
-          } catch {
-            continue;
+        const stop = () => void messages.stop();
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const m of messages) {
+            let event;
+            try {
+              event = fromBinary(ContainerEventSchema, m.data);
+            } catch {
+              continue;
+            }
+            // A sandbox that stopped too: with a resync of a minute, a dead sandbox would
+            // otherwise wait that long to be re-created (the kubelet's PLEG sees it at once).
+            if (event.type !== ContainerEventType.STOPPED) continue;
+            const stopped = event;
+            // In the pod's trace, as the child of the executor's PRODUCER span.
+            await withConsumerSpan(m.subject, m.headers, { [ATTR.podUid]: stopped.podUid, [ATTR.containerId]: stopped.containerId }, async () => {
+              const pod = this.informer.list().find((p) => p.metadata?.uid === stopped.podUid);
+              if (pod) this.workers.update(pod);
+            });
           }
-          // A sandbox that stopped too: with a resync of a minute, a dead sandbox would
-          // otherwise wait that long to be re-created (the kubelet's PLEG sees it at once).
-          if (event.type !== ContainerEventType.STOPPED) continue;
-          const stopped = event;
-          // In the pod's trace, as the child of the executor's PRODUCER span.
-          await withConsumerSpan(m.subject, m.headers, { [ATTR.podUid]: stopped.podUid, [ATTR.containerId]: stopped.containerId }, async () => {
-            const pod = this.informer.list().find((p) => p.metadata?.uid === stopped.podUid);
-            if (pod) this.workers.update(pod);
-          });
+        } finally {
+          // One listener per consumer: a reconnect does not leave the last one on the signal.
+          signal.removeEventListener('abort', stop);
         }
         delay = 1000;
       } catch (err) {

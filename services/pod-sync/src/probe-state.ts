@@ -101,7 +101,8 @@ export class ProbeState {
     this.putting.set(podUid, putting);
     try {
       const revision = await putting;
-      if (revision > (this.ownRevision.get(podUid) ?? 0)) this.ownRevision.set(podUid, revision);
+      // Not for a pod removed while the put was in flight: its records are gone for good.
+      if (this.published.has(podUid) && revision > (this.ownRevision.get(podUid) ?? 0)) this.ownRevision.set(podUid, revision);
     } catch (err) {
       if (this.published.get(podUid) === view) this.published.delete(podUid);
       throw err;

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import { podTestNames, runCommand, startPodTestNode, waitFor, type TestNode } from '@splitlet/testing';
+import { guaranteedSleeper, meminfo, memoryHog } from './setup/memory-pods';
 
 // allocatableMemory.available, the kubelet's default --enforce-node-allocatable=pods:
 // memory.available's hard threshold (the default 100Mi) holds for what the pods have
@@ -16,8 +16,6 @@ let stopNode: (() => Promise<void>) | undefined;
 
 const Mi = 2n ** 20n;
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
-const meminfo = async () =>
-  Object.fromEntries((await readFile('/proc/meminfo', 'utf8')).split('\n').map((l) => /^([^:]+):\s+(\d+)/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, BigInt(m[2]!) * 1024n]));
 /** A container's working set as Docker's CLI prints it ("145.3MiB / 23.47GiB"), in bytes. */
 const workingSet = async (id: string): Promise<bigint> => {
   const used = (await runCommand('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', id])).stdout.trim();
@@ -27,23 +25,8 @@ const workingSet = async (id: string): Promise<bigint> => {
   return BigInt(Math.round(Number(m[1]) * unit));
 };
 
-const hog: V1Pod = {
-  metadata: { name: 'hog', namespace },
-  spec: {
-    nodeName,
-    terminationGracePeriodSeconds: 30,
-    // BestEffort, holding 100 MiB it touched.
-    containers: [{ name: 'app', image: 'splitlet-lab/node:24', command: ['node', '-e', 'const b = Buffer.alloc(100 * 2 ** 20, 1); setInterval(() => b[0]++, 1000)'] }],
-  },
-};
-const guaranteed: V1Pod = {
-  metadata: { name: 'guaranteed', namespace },
-  spec: {
-    nodeName,
-    terminationGracePeriodSeconds: 30,
-    containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'], resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '100m', memory: '64Mi' } } }],
-  },
-};
+const hog = memoryHog(namespace, nodeName);
+const guaranteed = guaranteedSleeper(namespace, nodeName);
 
 describe('node-pressure eviction (allocatableMemory.available)', () => {
   beforeAll(async () => {

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { podTestNames, runCommand, startPodTestNode, waitFor, type TestNode } from '@splitlet/testing';
+import { guaranteedSleeper, memoryAvailableNow, memoryHog } from './setup/memory-pods';
 
 // Node-pressure eviction for memory, as the kubelet's eviction manager: the node's
 // memory.available is measured for real (the host's /proc/meminfo); the node's hard
@@ -15,29 +15,9 @@ let stopNode: (() => Promise<void>) | undefined;
 
 const read = (name: string) => core.readNamespacedPod({ namespace, name });
 const eventsOf = async (name: string) => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},reason=Evicted` })).items;
-/** memory.available as the kubelet (and splitlet) reads it: MemTotal − (MemTotal − MemFree − Inactive(file)). */
-const availableNow = async (): Promise<bigint> => {
-  const mem = Object.fromEntries((await readFile('/proc/meminfo', 'utf8')).split('\n').map((l) => /^([^:]+):\s+(\d+)/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, BigInt(m[2]!) * 1024n]));
-  return (mem['MemFree'] ?? 0n) + (mem['Inactive(file)'] ?? 0n);
-};
-
-const hog: V1Pod = {
-  metadata: { name: 'hog', namespace },
-  spec: {
-    nodeName,
-    terminationGracePeriodSeconds: 30,
-    // BestEffort, holding 100 MiB it touched.
-    containers: [{ name: 'app', image: 'splitlet-lab/node:24', command: ['node', '-e', 'const b = Buffer.alloc(100 * 2 ** 20, 1); setInterval(() => b[0]++, 1000)'] }],
-  },
-};
-const guaranteed: V1Pod = {
-  metadata: { name: 'guaranteed', namespace },
-  spec: {
-    nodeName,
-    terminationGracePeriodSeconds: 30,
-    containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'], resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '100m', memory: '64Mi' } } }],
-  },
-};
+const availableNow = memoryAvailableNow;
+const hog = memoryHog(namespace, nodeName);
+const guaranteed = guaranteedSleeper(namespace, nodeName);
 
 describe('node-pressure eviction (memory)', () => {
   beforeAll(async () => {

@@ -26,6 +26,8 @@ export async function soak(ctx: BenchContext, opts: SoakOptions): Promise<Scenar
   const startedAt = new Date();
   let start: ServiceUsage[] = [];
   let end: ServiceUsage[] = [];
+  /** RSS per service every ~quarter of the run (a leak grows on; a warm-up levels off). */
+  const series: { atMin: number; rssMiB: Record<string, number> }[] = [];
   let created = 0;
   let failedCreates = 0;
   await withNamespace(ctx, 'soak', async (ns) => {
@@ -43,10 +45,20 @@ export async function soak(ctx: BenchContext, opts: SoakOptions): Promise<Scenar
     ctx.log(`soak: ${opts.pods} pods created; measuring the start in ${opts.periodMs / 1000} s`);
     await sleep(opts.periodMs);
     start = await measure(await ctx.node.locate(), opts.windowMs);
-    const until = Date.now() + opts.durationMs;
+    const t0 = Date.now();
+    const until = t0 + opts.durationMs;
     const gap = opts.periodMs / opts.pods;
+    const sampleEveryMs = Math.max(opts.periodMs, opts.durationMs / 4);
+    let nextSample = t0 + sampleEveryMs;
+    series.push({ atMin: 0, rssMiB: Object.fromEntries(start.map((u) => [u.service, u.rssMiB])) });
     let i = 0;
     while (Date.now() < until) {
+      if (Date.now() >= nextSample) {
+        nextSample += sampleEveryMs;
+        // RSS only (no CPU window): the churn goes on meanwhile.
+        const now = await measure(await ctx.node.locate(), 0);
+        series.push({ atMin: Math.round((Date.now() - t0) / 6_000) / 10, rssMiB: Object.fromEntries(now.map((u) => [u.service, u.rssMiB])) });
+      }
       const s = slots[i % opts.pods]!;
       const old = name(s);
       s.generation++;
@@ -59,6 +71,7 @@ export async function soak(ctx: BenchContext, opts: SoakOptions): Promise<Scenar
     ctx.log('soak: the churn stops; measuring the end once the last replacements ran a period');
     await sleep(opts.periodMs);
     end = await measure(await ctx.node.locate(), opts.windowMs);
+    series.push({ atMin: Math.round((Date.now() - t0) / 6_000) / 10, rssMiB: Object.fromEntries(end.map((u) => [u.service, u.rssMiB])) });
   });
   const figures: Figure[] = [];
   for (const e of end) {
@@ -74,6 +87,17 @@ export async function soak(ctx: BenchContext, opts: SoakOptions): Promise<Scenar
         goals: [{ stat: 'value', max: 10, source: '#17' }],
       }),
     );
+    // The second half alone: whether the growth levels off (a warm-up) or goes on (a leak).
+    const mid = series[Math.floor((series.length - 1) / 2)]?.rssMiB[e.service];
+    if (mid !== undefined && series.length >= 3) {
+      figures.push({
+        id: `soak.${e.service}.rss-growth-second-half`,
+        title: `Soak, RSS growth of ${e.service} over the second half (${mid} → ${e.rssMiB} MiB)`,
+        unit: '%',
+        value: Math.round(((e.rssMiB - mid) / mid) * 1000) / 10,
+        note: 'no goal: tells a warm-up that levels off from a leak that goes on',
+      });
+    }
   }
   return {
     scenario: 'soak',
@@ -83,7 +107,7 @@ export async function soak(ctx: BenchContext, opts: SoakOptions): Promise<Scenar
       `${opts.pods} pods, each replaced every ${opts.periodMs / 1000} s for ${Math.round(opts.durationMs / 60_000)} min: ${created} pods created (${failedCreates} creations refused).`,
       'RSS at the start is measured once the first pods ran a period; at the end, a period after the last replacement.',
     ],
-    details: { start, end, created, failedCreates },
+    details: { start, end, series, created, failedCreates },
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
   };

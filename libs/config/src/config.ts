@@ -125,8 +125,7 @@ export const evictionVariables = {
   SPLITLET_KUBE_RESERVED: parsedVariable(parseResourceList, ''),
 };
 
-/** The eviction variables' values. */
-export type EvictionConfig = { [K in keyof typeof evictionVariables]: z.output<(typeof evictionVariables)[K]> };
+type EvictionConfig = { [K in keyof typeof evictionVariables]: z.output<(typeof evictionVariables)[K]> };
 
 /** The thresholds the eviction variables set: hard, then soft with their grace periods, each with its minimum reclaim. */
 export const thresholdsOf = (c: EvictionConfig): Threshold[] =>

@@ -5,11 +5,11 @@ import { createRpcClient, isBusError, type ServiceClient } from '@splitlet/bus';
 import { ImageService, RuntimeService, type FilesystemUsage, type Image } from '@splitlet/contracts';
 import { TOKENS, type Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
-import { reservedMemoryOf, thresholdsOf, type EvictionConfig } from '@splitlet/config';
-import { allocatableMayBeMet, type Threshold } from '@splitlet/eviction';
+import { allocatableMayBeMet } from '@splitlet/eviction';
 import { measureHost, readHostFacts, type HostMeasurements } from './host-facts';
-import type { NodeInputs, RuntimeView } from './node-status';
+import { reservedMemoryBytes, statusThresholds, type NodeInputs, type RuntimeView, type StatusSettings } from './node-status';
 import type { RequiredService } from './required-services';
+import { REG } from './tokens';
 
 /**
  * How long the runtime (and each required service) may fail to answer before the node says so: the
@@ -49,9 +49,6 @@ export interface InputSettings {
   SPLITLET_NODE_REQUIRED_SERVICES: readonly RequiredService[];
 }
 
-/** With the eviction variables (registrar's config has them; a test's may not): allocatableMemory.available is observed. */
-type WithEviction = InputSettings & Partial<EvictionConfig>;
-
 /**
  * Reads the host, and asks runtime-executor (runtime status, version, images, image
  * filesystem) and each required service (is it there?) over NATS. A service that does
@@ -76,23 +73,20 @@ export class BusNodeInputs implements NodeInputsSource {
   private readonly seen: ReadonlyMap<RequiredService, RecentValue<true>>;
   /** The services last found missing, to log each change once. */
   private lastMissing = new Set<RequiredService>();
-  /** The eviction thresholds (allocatableMemory.available's among them, when enforced) and the memory reserved from the pods. */
-  private readonly thresholds: readonly Threshold[];
-  private readonly reservedMemoryBytes: bigint;
 
   constructor(
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Logger) private readonly logger: Logger,
-    @inject(TOKENS.Config) private readonly settings: WithEviction,
+    @inject(TOKENS.Config) private readonly settings: InputSettings,
     @inject(TOKENS.Clock) private readonly clock: Clock,
+    /** The status's thresholds and reservations: allocatableMemory.available's input is measured against them. */
+    @inject(REG.StatusSettings) private readonly status: StatusSettings,
   ) {
     const opts = { timeoutMs: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
     this.runtime = createRpcClient(nc, nodeName, RuntimeService, opts);
     this.images = createRpcClient(nc, nodeName, ImageService, opts);
     this.pinger = new Svcm(nc).client({ strategy: 'stall', maxWait: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, stall: 200 });
-    this.thresholds = settings.SPLITLET_EVICTION_HARD ? thresholdsOf(settings as EvictionConfig) : [];
-    this.reservedMemoryBytes = reservedMemoryOf({ SPLITLET_SYSTEM_RESERVED: settings.SPLITLET_SYSTEM_RESERVED ?? {}, SPLITLET_KUBE_RESERVED: settings.SPLITLET_KUBE_RESERVED ?? {} });
     this.seen = new Map(settings.SPLITLET_NODE_REQUIRED_SERVICES.map((s) => [s, new RecentValue<true>(RUNTIME_SYNC_THRESHOLD_MS)]));
   }
 
@@ -127,7 +121,7 @@ export class BusNodeInputs implements NodeInputsSource {
    * reach (a stats call per container otherwise every update); no answer: not observed.
    */
   private async podsWorkingSet(m: HostMeasurements): Promise<bigint | undefined> {
-    if (!allocatableMayBeMet(this.thresholds, m.memoryCapacityBytes, m.memoryAvailableBytes, this.reservedMemoryBytes)) return undefined;
+    if (!allocatableMayBeMet(statusThresholds(this.status), m.memoryCapacityBytes, m.memoryAvailableBytes, reservedMemoryBytes(this.status))) return undefined;
     return this.runtime
       .listContainerStats({})
       .then((r) => r.stats.reduce((sum, st) => sum + st.memoryWorkingSetBytes, 0n))

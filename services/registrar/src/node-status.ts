@@ -121,8 +121,7 @@ export function buildNodeStatus(
     observations['memory.available'] = { available: m.memoryAvailableBytes, capacity: m.memoryCapacityBytes };
     observations['pid.available'] = { available: m.pidAvailable, capacity: m.pidMax };
     if (inputs.podsWorkingSetBytes !== undefined) {
-      const reserved = ((settings.systemReserved['memory'] ?? 0n) + (settings.kubeReserved['memory'] ?? 0n)) / 1000n;
-      observations['allocatableMemory.available'] = allocatableMemoryObservation(m.memoryCapacityBytes, reserved, inputs.podsWorkingSetBytes);
+      observations['allocatableMemory.available'] = allocatableMemoryObservation(m.memoryCapacityBytes, reservedMemoryBytes(settings), inputs.podsWorkingSetBytes);
     }
   }
   if (fs) {
@@ -130,7 +129,7 @@ export function buildNodeStatus(
     observations['nodefs.available'] = observations['imagefs.available'] = { available: fs.availableBytes, capacity: fs.capacityBytes };
     observations['nodefs.inodesFree'] = observations['imagefs.inodesFree'] = { available: fs.inodesFree, capacity: fs.inodes };
   }
-  const under = pressure.look(settings.evictionThresholds ?? settings.evictionHard, observations, nowMs);
+  const under = pressure.look(statusThresholds(settings), observations, nowMs);
   setPressure(conditions, 'MemoryPressure', under.MemoryPressure, now);
   setPressure(conditions, 'DiskPressure', under.DiskPressure, now);
   setPressure(conditions, 'PIDPressure', under.PIDPressure, now);
@@ -177,6 +176,13 @@ function buildCapacity(prev: V1NodeStatus | undefined, inputs: NodeInputs, setti
 }
 
 /** allocatable = capacity - (system-reserved + kube-reserved + hard eviction threshold), at least 0. */
+/** The memory --system-reserved and --kube-reserved hold back from the pods, in bytes. */
+export const reservedMemoryBytes = (settings: Pick<StatusSettings, 'systemReserved' | 'kubeReserved'>): bigint =>
+  ((settings.systemReserved['memory'] ?? 0n) + (settings.kubeReserved['memory'] ?? 0n)) / 1000n;
+
+/** The thresholds the pressure conditions come from (the hard ones when no full set is given). */
+export const statusThresholds = (settings: Pick<StatusSettings, 'evictionThresholds' | 'evictionHard'>): readonly Threshold[] => settings.evictionThresholds ?? settings.evictionHard;
+
 function buildAllocatable(capacity: Record<string, bigint>, settings: StatusSettings): Record<string, bigint> {
   const reservation: Record<string, bigint> = {};
   const add = (k: string, v: bigint) => (reservation[k] = (reservation[k] ?? 0n) + v);

@@ -284,10 +284,33 @@ status() {
   fi
 }
 
+# drain [--cancel] [--no-wait]: the node's graceful shutdown (README, "Graceful node
+# shutdown"), asked of pod-sync with an operator's bus identity: minted here with the
+# keys the node's credentials come from, or SPLITLET_NATS_OPERATOR_CREDS.
+drain() {
+  settings
+  if [[ -z ${SPLITLET_NATS_OPERATOR_CREDS:-} ]]; then
+    local state=${SPLITLET_NATS_AUTH_DIR:-}
+    if ((lab)); then state=$LAB_NATS_AUTH_DIR
+    elif [[ -z $state && $mode == compose ]]; then state=$lab_dir/nats-auth
+    fi
+    if [[ -n $state && -f $state/account.nk ]]; then
+      export SPLITLET_NATS_OPERATOR_CREDS=$state/operator.creds
+      tools/bus-creds mint-operator --state "$state" --out "$SPLITLET_NATS_OPERATOR_CREDS" >/dev/null
+    fi
+  fi
+  # compose's own NATS (a whole node against $KUBECONFIG) serves TLS with the node's CA
+  if ((!lab)) && [[ $mode == compose && -z ${SPLITLET_NATS_CA:-} ]]; then
+    export SPLITLET_NATS_CA=${SPLITLET_NATS_TLS_DIR:-$lab_dir/nats-tls}/ca.crt
+  fi
+  exec tsx --tsconfig tsconfig.base.json services/pod-sync/src/drain.ts "$@"
+}
+
 case "${1:-}:$mode" in
   up:compose) compose_up ;; up:process) process_up ;; up:single) single_up ;;
   # down stops the node whichever way it was started
   down:*) process_down; [[ -z "$(compose_tool)" ]] || compose_down ;;
   status:*) status ;;
-  *) echo "usage: [SPLITLET_NODE_MODE=compose|process|single] $0 up|down|status" >&2; exit 2 ;;
+  drain:*) shift; drain "$@" ;;
+  *) echo "usage: [SPLITLET_NODE_MODE=compose|process|single] $0 up|down|status|drain [--cancel]" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@ import {
   kubeEventsStreamName,
   kubeEventsSubject,
   methodSubject,
+  nodeStateBucket,
   podStatusesSubject,
   podsViewBucket,
   probeResultsBucket,
@@ -67,7 +68,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'pod-sync': {
-    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager), lists and removes unused images (its image garbage collection); answers for its own metrics",
+    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager), lists and removes unused images (its image garbage collection); answers for its own metrics; runs the node's graceful shutdown when an operator asks (no service may) and keeps its state for registrar",
     grants: [
       {
         kind: 'call',
@@ -97,6 +98,8 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'bucket', bucket: podsViewBucket, write: true },
       { kind: 'bucket', bucket: probeResultsBucket, write: false },
       { kind: 'serve', service: podsyncv1.PodSyncMetricsService },
+      { kind: 'serve', service: podsyncv1.NodeShutdownService },
+      { kind: 'bucket', bucket: nodeStateBucket, write: true },
     ],
   },
   prober: {
@@ -111,7 +114,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   registrar: {
-    why: "reads runtime facts and the containers' memory for node status, checks that the services the node needs are alive, and publishes the Node's Events",
+    why: "reads runtime facts and the containers' memory for node status, checks that the services the node needs are alive, reads whether the node shuts down, and publishes the Node's Events",
     grants: [
       { kind: 'call', service: RuntimeService, methods: rt('version', 'status', 'listContainerStats') },
       { kind: 'call', service: ImageService, methods: img('listImages', 'imageFsInfo') },
@@ -120,6 +123,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'ping', name: 'prober' },
       { kind: 'ping', name: 'status-reporter' },
       { kind: 'ping', name: 'node-api' },
+      { kind: 'bucket', bucket: nodeStateBucket, write: false },
     ],
   },
   'node-api': {

@@ -24,6 +24,16 @@ export const proberReplicasBucket = (nodeName: string): string => `SPLITLET_PROB
  */
 export const pulledImagesBucket = (nodeName: string): string => `SPLITLET_IMAGES_${nodeToken(nodeName)}`;
 
+/**
+ * The node's own state shared between its services, one key per fact: `shutdown`
+ * (splitlet.podsync.v1.NodeShutdownState), written by pod-sync's node shutdown manager
+ * and read by registrar (the node is NotReady while it shuts down).
+ */
+export const nodeStateBucket = (nodeName: string): string => `SPLITLET_NODE_${nodeToken(nodeName)}`;
+
+/** The key of the node shutdown's state in nodeStateBucket. */
+export const NODE_SHUTDOWN_KEY = 'shutdown';
+
 export type ProbeKindName = 'liveness' | 'readiness' | 'startup';
 
 const KIND_NAMES: Partial<Record<ProbeKind, ProbeKindName>> = { [ProbeKind.LIVENESS]: 'liveness', [ProbeKind.READINESS]: 'readiness', [ProbeKind.STARTUP]: 'startup' };

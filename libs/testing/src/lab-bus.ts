@@ -69,12 +69,19 @@ export async function connectToLabBus(nodeName: string, as: BusServiceName, serv
   return creds ? connectWithCreds(servers, creds, inboxPrefix(nodeName, as), ca) : connect({ servers, ...tlsOf(ca) });
 }
 
-/** A connection to the lab's NATS as an operator's tool (every subject; replies into _INBOX_OPERATOR). */
-export async function connectToLabBusAsOperator(servers: string | string[] = labEnv().natsUrl, name = 'splitlet-test-operator'): Promise<NatsConnection> {
+/** The lab's operator .creds file (every subject of the account), minted once; undefined when the lab's bus has no auth. */
+export async function labOperatorCredsFile(): Promise<string | undefined> {
   const state = labBusAuthDir();
-  const ca = labEnv().natsCa;
-  if (!state) return connect({ servers, name, ...tlsOf(ca) });
+  if (!state) return undefined;
   const file = join(state, 'operator.creds');
   if (!existsSync(file)) await writeSecret(file, await mintOperatorCreds(await loadAuthority(state)));
+  return file;
+}
+
+/** A connection to the lab's NATS as an operator's tool (every subject; replies into _INBOX_OPERATOR). */
+export async function connectToLabBusAsOperator(servers: string | string[] = labEnv().natsUrl, name = 'splitlet-test-operator'): Promise<NatsConnection> {
+  const file = await labOperatorCredsFile();
+  const ca = labEnv().natsCa;
+  if (!file) return connect({ servers, name, ...tlsOf(ca) });
   return connectWithCreds(servers, file, OPERATOR_INBOX_PREFIX, ca);
 }

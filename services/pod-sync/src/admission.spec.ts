@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
-import { PodAdmission } from './admission';
+import { isAdmissionRejection, PodAdmission } from './admission';
 import { safeSysctls, SysctlAllowlist } from './sysctls';
 
 const pod = (o: { labels?: Record<string, string>; os?: string; sysctls?: string[] } = {}): V1Pod => ({
@@ -36,5 +36,19 @@ describe('PodAdmission (the kubelet\'s admit handlers)', () => {
 
   it('PodAdmission - the sysctl handler comes first, as in the kubelet\'s handler order', () => {
     expect(admission.admit(pod({ os: 'windows', sysctls: ['kernel.msgmax'] }))?.reason).toBe('SysctlForbidden');
+  });
+
+  it('PodAdmission - while the node shuts down every pod is refused: NodeShutdown with the kubelet\'s message, the last handler; a rejection is an admission one (the pod never runs)', () => {
+    let shutting = true;
+    const shutdown = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')), { node: () => undefined, pods: () => [], shuttingDown: () => shutting });
+    const named = (uid: string, o: Parameters<typeof pod>[0] = {}): V1Pod => ({ ...pod(o), metadata: { name: uid, namespace: 'ns', uid } });
+    expect(shutdown.admit(named('a'))).toEqual({ reason: 'NodeShutdown', message: 'Pod was rejected as the node is shutting down.' });
+    expect(shutdown.admit(named('b', { os: 'windows' }))?.reason).toBe('PodOSNotSupported');
+    expect(isAdmissionRejection('NodeShutdown')).toBe(true);
+    expect(isAdmissionRejection('Terminated')).toBe(false);
+    // Cancelled: a new pod is admitted; one refused before stays refused (decided once).
+    shutting = false;
+    expect(shutdown.admit(named('c'))).toBeUndefined();
+    expect(shutdown.admit(named('a'))?.reason).toBe('NodeShutdown');
   });
 });

@@ -1,6 +1,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { admitUnderPressure, EVICTED } from '@splitlet/eviction';
 import { generalFilter } from './admission-fit';
+import { NODE_SHUTDOWN_NOT_ADMITTED_MESSAGE, NODE_SHUTDOWN_NOT_ADMITTED_REASON } from './node-shutdown';
 import { SYSCTL_FORBIDDEN, type SysctlAllowlist } from './sysctls';
 
 /** Why the node refuses a pod: the admit handler's reason and message (lifecycle.PodAdmitResult). */
@@ -19,7 +20,7 @@ const PREDICATES = ['NodeAffinity', 'NodeName', 'NodePorts', 'TaintToleration'];
 /** Whether a pod's reason is one it is rejected with at admission here: such a pod never ran on the node. */
 export function isAdmissionRejection(reason: string | undefined): boolean {
   if (!reason) return false;
-  return reason === SYSCTL_FORBIDDEN || reason === POD_OS_SELECTOR_NODE_LABEL_DOES_NOT_MATCH || reason === POD_OS_NOT_SUPPORTED || reason.startsWith('OutOf') || PREDICATES.includes(reason);
+  return reason === SYSCTL_FORBIDDEN || reason === NODE_SHUTDOWN_NOT_ADMITTED_REASON || reason === POD_OS_SELECTOR_NODE_LABEL_DOES_NOT_MATCH || reason === POD_OS_NOT_SUPPORTED || reason.startsWith('OutOf') || PREDICATES.includes(reason);
 }
 
 /** What admission reads of the node: its own Node (labels, taints, allocatable) and the pods bound to it. */
@@ -27,6 +28,8 @@ export interface AdmissionView {
   /** Undefined until the Node has been read: the general filter waits for it (the kubelet's getNodeAnyWay). */
   node(): V1Node | undefined;
   pods(): readonly V1Pod[];
+  /** Whether the node is shutting down (the node shutdown manager's admit handler refuses every pod then). */
+  shuttingDown?(): boolean;
 }
 
 /** The node conditions the eviction manager admits by, in its order. */
@@ -41,7 +44,8 @@ const LABEL_OS = 'kubernetes.io/os';
  * parts that apply here: the sysctl allow-list, then the predicate handler's OS checks —
  * the pod's own `kubernetes.io/os` label (its labels, not its nodeSelector: the
  * kubelet's rejectPodAdmissionBasedOnOSSelector, where the node's label counts as its
- * OS whatever it says) and spec.os.name. Answers the first rejection, or undefined
+ * OS whatever it says) and spec.os.name; the general filter; last the node shutdown
+ * manager's (every pod while the node shuts down). Answers the first rejection, or undefined
  * when the pod may run.
  */
 export class PodAdmission {
@@ -99,7 +103,11 @@ export class PodAdmission {
     }
     if (pod.spec?.os && pod.spec.os.name !== NODE_OS) return { reason: POD_OS_NOT_SUPPORTED, message: 'Failed to admit pod as the OS field doesn\'t match node OS' };
     const node = this.view?.node();
-    return node ? generalFilter(pod, node, this.active(pod)) : undefined;
+    const unfit = node ? generalFilter(pod, node, this.active(pod)) : undefined;
+    if (unfit) return unfit;
+    // The node shutdown manager's handler, added last.
+    if (this.view?.shuttingDown?.()) return { reason: NODE_SHUTDOWN_NOT_ADMITTED_REASON, message: NODE_SHUTDOWN_NOT_ADMITTED_MESSAGE };
+    return undefined;
   }
 
   /**

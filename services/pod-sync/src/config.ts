@@ -2,6 +2,7 @@ import { commonSchema, evictionVariables, parsedVariable, refineEviction } from 
 import { parseGoDuration } from '@splitlet/eviction';
 import { z } from 'zod';
 import { imageGCPolicyErrors, type ImageGCPolicy } from './image-gc';
+import { migrateConfig, parseGracePeriodByPriority, shutdownSettingsErrors, type GracePeriodByPriority } from './node-shutdown';
 import { InvalidSysctlPatternError, SysctlAllowlist } from './sysctls';
 
 /** A comma-separated list, blanks dropped. */
@@ -71,13 +72,57 @@ export const configSchema = commonSchema.extend({
         ctx.addIssue({ code: 'custom', message: err.message });
       }
     }),
+  /**
+   * The graceful node shutdown (`npm run node:drain`): --shutdown-grace-period, the
+   * time the node's pods get in all (a Go duration; 30s when neither this nor the
+   * by-priority list is set: the kubelet's default is 0, no graceful shutdown), of
+   * which --shutdown-grace-period-critical-pods (10s) is for the critical pods
+   * (priority ≥ system-critical), terminated last.
+   */
+  SPLITLET_SHUTDOWN_GRACE_PERIOD: z.string().optional().transform(optionalDuration),
+  SPLITLET_SHUTDOWN_GRACE_PERIOD_CRITICAL_PODS: z.string().optional().transform(optionalDuration),
+  /**
+   * --shutdown-grace-period-by-pod-priority instead of the two: `<priority>=<seconds>`
+   * entries, comma-separated (e.g. `0=20,100000=10,2000000000=10`); each pod is in the
+   * group of the highest priority not above its own, the lowest group terminated first.
+   */
+  SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY: parsedVariable(parseGracePeriodByPriority, ''),
 })
   .superRefine(refineEviction)
+  .superRefine((c, ctx) => {
+    // The periods as they apply (30s / 10s when unset), or as given beside a by-priority list.
+    const byPriority = c.SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY;
+    const period = c.SPLITLET_SHUTDOWN_GRACE_PERIOD ?? (byPriority.length ? 0 : 30_000);
+    const critical = c.SPLITLET_SHUTDOWN_GRACE_PERIOD_CRITICAL_PODS ?? (byPriority.length || c.SPLITLET_SHUTDOWN_GRACE_PERIOD !== undefined ? 0 : 10_000);
+    const errors = shutdownSettingsErrors({ byPriority, gracePeriodSeconds: period / 1000, criticalSeconds: critical / 1000 });
+    for (const message of errors) ctx.addIssue({ code: 'custom', path: ['SPLITLET_SHUTDOWN_GRACE_PERIOD'], message });
+  })
   .superRefine((c, ctx) => {
     for (const message of imageGCPolicyErrors(imageGCPolicyOf(c))) ctx.addIssue({ code: 'custom', path: ['SPLITLET_IMAGE_GC_LOW_THRESHOLD'], message: `invalid configuration: ${message}` });
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** A Go duration in ms, or undefined when unset (the refinements report a bad one). */
+function optionalDuration(text: string | undefined, ctx: z.RefinementCtx): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  try {
+    return parseGoDuration(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+}
+
+/** The node shutdown's priority groups: the by-priority list, else the two periods (30s / 10s when unset) migrated. */
+export function shutdownPeriodsOf(c: Pick<Config, 'SPLITLET_SHUTDOWN_GRACE_PERIOD' | 'SPLITLET_SHUTDOWN_GRACE_PERIOD_CRITICAL_PODS' | 'SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY'>): GracePeriodByPriority[] {
+  if (c.SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY.length) return c.SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY;
+  // Unset, both take the defaults; a period given alone has no critical share (the kubelet's 0).
+  const explicit = c.SPLITLET_SHUTDOWN_GRACE_PERIOD !== undefined;
+  const period = (c.SPLITLET_SHUTDOWN_GRACE_PERIOD ?? 30_000) / 1000;
+  const critical = (c.SPLITLET_SHUTDOWN_GRACE_PERIOD_CRITICAL_PODS ?? (explicit ? 0 : 10_000)) / 1000;
+  return migrateConfig(period, critical);
+}
 
 /** The image garbage collection policy the settings make. */
 export function imageGCPolicyOf(c: Pick<Config, 'SPLITLET_IMAGE_GC_HIGH_THRESHOLD' | 'SPLITLET_IMAGE_GC_LOW_THRESHOLD' | 'SPLITLET_IMAGE_MINIMUM_GC_AGE' | 'SPLITLET_IMAGE_MAXIMUM_GC_AGE'>): ImageGCPolicy {

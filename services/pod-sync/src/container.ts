@@ -2,21 +2,22 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, recordNodeEvent, recordPodEvent, serveMetrics, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, nodeStateBucket, openBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
 import { reservedMemoryOf, thresholdsOf } from '@splitlet/config';
-import { ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
+import { ContainerState, ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
 import { runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { release } from 'node:os';
 import { PodAdmission } from './admission';
-import { commaList, imageGCPolicyOf, type Config } from './config';
+import { commaList, imageGCPolicyOf, shutdownPeriodsOf, type Config } from './config';
 import { ContainerGC } from './container-gc';
 import { ImageGC } from './image-gc';
 import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
 import { PodSyncMetrics } from './pod-metrics';
 import { EvictionManager } from './eviction-manager';
+import { NodeShutdownManager, readBootId } from './node-shutdown';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
@@ -55,6 +56,37 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     return allocatable && Object.keys(allocatable).length ? allocatable : undefined;
   });
   container.registerInstance(SYNC.Services, services);
+  // The node shutdown manager's state is read before any pod is admitted (a shutdown under way refuses them).
+  let bucket: ReturnType<typeof openBucket> | undefined;
+  const shutdown = new NodeShutdownManager({
+    periods: shutdownPeriodsOf(config),
+    bucket: () => (bucket ??= openBucket(nc, nodeStateBucket(node)).catch((err: unknown) => {
+      bucket = undefined;
+      throw err;
+    })),
+    bootId: readBootId,
+    pods: () => informer.list(),
+    synced: () => informer.synced,
+    // GetActivePods: admitted (the node gave it a start time), not finished, not being deleted.
+    active: (p) => Boolean(p.status?.startTime) && !p.metadata?.deletionTimestamp && !syncer.finished(p),
+    terminate: (pod, how) => {
+      syncer.evict(pod, how);
+      workers.update(pod);
+    },
+    runningPods: () =>
+      container
+        .resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime)
+        .listContainers({ filter: { state: ContainerState.RUNNING } })
+        .then(
+          (r) => new Set(r.containers.map((c) => c.labels['io.kubernetes.pod.uid'] ?? '')),
+          () => undefined,
+        ),
+    nodeEvent: (type, reason, message) => recordNodeEvent(nc, node, type, reason, message),
+    clock: container.resolve<Clock>(TOKENS.Clock),
+    logger,
+  });
+  // Read once, before the first sync admits a pod (a bus that cannot answer leaves the node not shutting down, and says so).
+  const shutdownLoaded = shutdown.load().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'node shutdown: its state could not be read; the node counts as not shutting down'));
   const caches: Caches = {
     start: async () => {
       await Promise.all([ownNode.start(), services.start()]);
@@ -80,12 +112,12 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
   // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
   // Admission reads the node's own Node and the pods bound to it (the informer below).
-  const admissionView = { node: () => ownNode.get(node), pods: () => informer.list() };
+  const admissionView = { node: () => ownNode.get(node), pods: () => informer.list(), shuttingDown: () => shutdown.shuttingDown() };
   container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);
-  const workers = new PodWorkers((pod, statusOnly, signal) => traces.run(pod, () => syncer.sync(pod, statusOnly, signal)), {
+  const workers = new PodWorkers((pod, statusOnly, signal) => traces.run(pod, async () => (await shutdownLoaded, syncer.sync(pod, statusOnly, signal))), {
     resyncMs: config.SPLITLET_POD_RESYNC_MS,
     retryMs: Math.min(RETRY_MS, config.SPLITLET_POD_RESYNC_MS),
     refreshMs: config.SPLITLET_VOLUME_REFRESH_MS,
@@ -165,7 +197,19 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       // Every replica answers node-api's gather (its micro service instance is its replica id).
       const micro = container.resolve<Service>(TOKENS.MicroService);
       serveMetrics(micro, node, podsyncv1.PodSyncMetricsService, { registry: metrics.registry, replicaId: micro.info().id }, logger);
+      // The node's graceful shutdown: only an operator's identity may call it (libs/bus-auth).
+      serveRpc(
+        micro,
+        node,
+        podsyncv1.NodeShutdownService,
+        {
+          shutdown: async () => ({ state: await shutdown.shutdown() }),
+          cancelShutdown: async () => ({ cancelled: await shutdown.cancel() }),
+        },
+        { logger },
+      );
       await untilAborted(signal);
+      await shutdown.stop();
     },
   };
   return runAll(

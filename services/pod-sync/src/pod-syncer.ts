@@ -60,10 +60,16 @@ const toKubeTime = (nanos: bigint): Date | undefined => (nanos > 0n ? new Date(N
  * within the grace period, then the sandbox. Every sync ends with the pod's status
  * handed to status-reporter.
  */
-/** An eviction the eviction manager decided: the message (status, condition and Event) and the grace period. */
 const isTerminalPhase = (phase: string | undefined): boolean => phase === 'Failed' || phase === 'Succeeded';
 
+/**
+ * A pod the node ends while it should run (the kubelet's killPodFunc with a status
+ * function): the eviction manager's eviction, or the node shutdown manager's
+ * termination — the reason and message (status, condition and Event) and the grace period.
+ */
 export interface Eviction {
+  /** The status's reason: `Evicted` when unset; the node shutdown's `Terminated`. */
+  reason?: string;
   message: string;
   gracePeriodSeconds: number;
   /** Whether the status carries the DisruptionTarget condition (node pressure: yes; a local storage limit: no). */
@@ -72,6 +78,8 @@ export interface Eviction {
   decidedAt?: number;
   /** The Evicted Event's annotations (evictionMessage's: offending containers, starved resource). */
   annotations?: Record<string, string>;
+  /** Whether an Event with the reason and message goes with the decision (the eviction manager's; the shutdown manager records none). */
+  event?: boolean;
 }
 
 @injectable()
@@ -268,22 +276,23 @@ export class PodSyncer {
   }
 
   /**
-   * The eviction manager chose the pod (its killPodFunc): the pod's next sync stops its
-   * containers within the eviction's grace period and fails it, Evicted.
+   * The eviction manager (or the node shutdown manager) chose the pod (its killPodFunc):
+   * the pod's next sync stops its containers within the grace period and fails it,
+   * Evicted (or the shutdown's Terminated).
    */
   evict(pod: V1Pod, eviction: Eviction): void {
     // The condition's time is the decision's: every later sync reports the same one.
     this.evictions.set(pod.metadata!.uid!, { ...eviction, decidedAt: eviction.decidedAt ?? this.clock.now() });
     // The Event goes with the decision (evictPod records it before the kill), once: a
     // sync that fails midway and is retried does not record it again.
-    this.logger.info({ pod: key(pod), message: eviction.message }, 'pod evicted');
-    this.event(pod, 'Warning', EVICTED, eviction.message, undefined, false, eviction.annotations);
+    this.logger.info({ pod: key(pod), reason: eviction.reason ?? EVICTED, message: eviction.message }, eviction.reason ? 'pod terminated by the node' : 'pod evicted');
+    if (eviction.event !== false) this.event(pod, 'Warning', eviction.reason ?? EVICTED, eviction.message, undefined, false, eviction.annotations);
   }
 
   /**
    * evictPod's kill (its Event went with the decision), in SyncTerminatingPod's order:
-   * the status first — Failed, reason Evicted, the message and, for a node-pressure
-   * eviction, the DisruptionTarget condition (TerminationByKubelet) — written while the
+   * the status first — Failed, reason Evicted (the node shutdown's: Terminated), the
+   * message and, for a node-pressure eviction and a node shutdown, the DisruptionTarget condition (TerminationByKubelet) — written while the
    * containers still run, then the containers stopped with the eviction's grace period
    * (1 s for a hard threshold), the sandbox stopped, and the status again with what
    * they ended as. The pod object stays, as the kubelet leaves it.
@@ -293,7 +302,7 @@ export class PodSyncer {
     const now = new Date(Math.floor((e.decidedAt ?? this.clock.now()) / 1000) * 1000);
     const status = {
       phase: 'Failed',
-      reason: EVICTED,
+      reason: e.reason ?? EVICTED,
       message: e.message,
       ...(e.disruption === false
         ? {}

@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { recordNodeEvent } from '@splitlet/bus';
 import { thresholdsOf } from '@splitlet/config';
 import { loadKubeConfig } from '@splitlet/kube';
-import { runAll, TOKENS, type Runnable } from '@splitlet/service';
+import { runAll, TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { goArch } from './host-facts';
@@ -12,6 +12,7 @@ import { BusNodeInputs } from './inputs';
 import { kubeNodeApi } from './kube-api';
 import { NodeLeaseController as LeaseController } from './lease-controller';
 import { defaultNodeLabels } from './node-labels';
+import { NodeShutdownWatch } from './node-shutdown';
 import { NodeStatusManager, type NodeIdentity, type RegistrarTiming } from './node-status-manager';
 import type { NodeEventSink, StatusSettings } from './node-status';
 import { REG } from './tokens';
@@ -45,5 +46,9 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     taints: config.SPLITLET_REGISTER_WITH_TAINTS,
   };
   container.registerInstance(REG.Identity, identity);
-  return runAll(container.resolve(NodeStatusManager), container.resolve(LeaseController));
+  // Whether the node shuts down (pod-sync's state): a change writes the status at once.
+  const shutdown = new NodeShutdownWatch(nc, config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger), container.resolve<Clock>(TOKENS.Clock), () => manager.syncSoon());
+  container.registerInstance(REG.Shutdown, shutdown);
+  const manager = container.resolve(NodeStatusManager);
+  return runAll(manager, container.resolve(LeaseController), shutdown);
 }

@@ -142,6 +142,7 @@ describe('registrar - fuzz', () => {
     c.registerInstance(TOKENS.Clock, clock);
     c.registerInstance(REG.NodeApi, api);
     c.registerInstance(REG.StatusSettings, { nodeName: NODE, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
+    c.registerInstance(REG.Shutdown, { shuttingDown: () => false });
     c.registerInstance(REG.Inputs, c.resolve(BusNodeInputs));
     c.registerInstance(REG.Timing, { updateFrequencyMs: 10_000, reportFrequencyMs: 300_000, leaseDurationSeconds: 40 } satisfies RegistrarTiming);
     c.registerInstance(REG.NodeEvents, () => undefined);

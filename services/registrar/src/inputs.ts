@@ -8,6 +8,7 @@ import type { Logger } from '@splitlet/telemetry';
 import { allocatableMayBeMet } from '@splitlet/eviction';
 import { measureHost, readHostFacts, type HostMeasurements } from './host-facts';
 import { reservedMemoryBytes, statusThresholds, type NodeInputs, type RuntimeView, type StatusSettings } from './node-status';
+import type { ShutdownStatus } from './node-shutdown';
 import type { RequiredService } from './required-services';
 import { REG } from './tokens';
 
@@ -82,6 +83,7 @@ export class BusNodeInputs implements NodeInputsSource {
     @inject(TOKENS.Clock) private readonly clock: Clock,
     /** The status's thresholds and reservations: allocatableMemory.available's input is measured against them. */
     @inject(REG.StatusSettings) private readonly status: StatusSettings,
+    @inject(REG.Shutdown) private readonly shutdown: ShutdownStatus,
   ) {
     const opts = { timeoutMs: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
     this.runtime = createRpcClient(nc, nodeName, RuntimeService, opts);
@@ -108,6 +110,7 @@ export class BusNodeInputs implements NodeInputsSource {
       facts,
       runtime,
       missingServices,
+      shuttingDown: this.shutdown.shuttingDown(),
       ...(measurements ? { measurements } : {}),
       ...(images ? { images } : {}),
       ...(imageFs ? { imageFs } : {}),

@@ -56,6 +56,8 @@ export class NodeStatusManager implements Runnable {
   private readonly pressure: PressureTracker;
   /** The kubelet's lastNodeUnschedulable: false until a status sees otherwise. */
   private lastUnschedulable = false;
+  /** Ends the wait for the next update early (syncSoon). */
+  private wake = new AbortController();
   /** Counts of API writes, for the record. */
   readonly writes = { nodeCreate: 0, nodeStatusPatch: 0 };
 
@@ -100,7 +102,8 @@ export class NodeStatusManager implements Runnable {
     if (!registered) return;
     await this.fastUpdateUntilReady(signal);
     while (!signal.aborted) {
-      await this.clock.sleep(jittered(this.timing.updateFrequencyMs), signal).catch(() => undefined);
+      if (this.wake.signal.aborted) this.wake = new AbortController();
+      await this.clock.sleep(jittered(this.timing.updateFrequencyMs), AbortSignal.any([signal, this.wake.signal])).catch(() => undefined);
       if (signal.aborted) break;
       await this.sync().catch((err: unknown) => this.logger.error({ err: describe(err) }, 'unable to update node status'));
     }
@@ -118,6 +121,11 @@ export class NodeStatusManager implements Runnable {
       if (signal.aborted) return;
       await this.sync({ onlyWhenReady: true }).catch((err: unknown) => this.logger.warn({ err: describe(err) }, 'fast node status update failed'));
     }
+  }
+
+  /** Computes the status now instead of at the next update (the shutdown manager's syncNodeStatus when the node begins shutting down). */
+  syncSoon(): void {
+    this.wake.abort();
   }
 
   /** The Node as last written or read. */

@@ -130,6 +130,17 @@ describe('registrar buildNodeStatus', () => {
     );
   });
 
+  it('buildNodeStatus - a node shutting down is NotReady: "node is shutting down", after the runtime\'s errors and before a missing capacity', () => {
+    const shutting = buildNodeStatus(undefined, healthyInputs({ shuttingDown: true }), settings, new PressureTracker(), T0);
+    expect(condition(shutting, 'Ready')).toMatchObject({ status: 'False', reason: 'KubeletNotReady', message: 'node is shutting down' });
+    const { imageFs: _none, ...noDisk } = healthyInputs({ shuttingDown: true, missingServices: ['prober'] });
+    expect(condition(buildNodeStatus(undefined, noDisk, settings, new PressureTracker(), T0), 'Ready')?.message).toBe(
+      '[prober is not running: no prober service answers for this node, node is shutting down, missing node capacity for resources: ephemeral-storage]',
+    );
+    // Cancelled (or over): Ready again.
+    expect(condition(buildNodeStatus(shutting, healthyInputs({ shuttingDown: false }), settings, new PressureTracker(), T0 + 10_000), 'Ready')).toMatchObject({ status: 'True', reason: 'KubeletReady' });
+  });
+
   it('buildNodeStatus - no image filesystem yet: NotReady for the missing ephemeral-storage capacity', () => {
     const { imageFs: _none, ...inputs } = healthyInputs();
     const s = buildNodeStatus(undefined, inputs, settings, new PressureTracker(), T0);

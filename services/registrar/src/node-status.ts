@@ -4,6 +4,7 @@ import { formatQuantity, parseQuantity, units } from '@splitlet/quantity';
 import { allocatableMemoryObservation, SIGNAL_CONDITION, thresholdAmount, ThresholdTracker, type Observations, type Signal, type Threshold } from '@splitlet/eviction';
 import type { HostFacts, HostMeasurements } from './host-facts';
 import { notRunningMessage, type RequiredService } from './required-services';
+import { NODE_SHUTTING_DOWN } from './node-shutdown';
 
 /** What the registrar has learned of the runtime from runtime-executor. */
 export type RuntimeView =
@@ -22,6 +23,8 @@ export interface NodeInputs {
   podsWorkingSetBytes?: bigint;
   /** The required services (in the setting's order) that have not answered for this node within the threshold. */
   missingServices: RequiredService[];
+  /** Whether the node is shutting down (pod-sync's node shutdown manager). */
+  shuttingDown?: boolean;
 }
 
 export interface StatusSettings {
@@ -228,6 +231,8 @@ export function readyErrors(inputs: NodeInputs, capacity: Record<string, bigint>
     }
   }
   for (const service of inputs.missingServices) errors.push(notRunningMessage(service));
+  // The shutdown manager's error comes after the runtime's (the setter's order).
+  if (inputs.shuttingDown) errors.push(NODE_SHUTTING_DOWN);
   const missing = ['cpu', 'memory', 'pods', 'ephemeral-storage'].filter((k) => capacity[k] === undefined);
   if (missing.length) errors.push(`missing node capacity for resources: ${missing.join(', ')}`);
   return errors;

@@ -80,6 +80,7 @@ describe('registrar - required services', () => {
     c.registerInstance(TOKENS.Clock, clock);
     c.registerInstance(REG.NodeApi, api);
     c.registerInstance(REG.StatusSettings, { nodeName: NODE, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
+    c.registerInstance(REG.Shutdown, { shuttingDown: () => false });
     c.registerInstance(REG.Inputs, c.resolve(BusNodeInputs));
     c.registerInstance(REG.Timing, { updateFrequencyMs: 10_000, reportFrequencyMs: 300_000, leaseDurationSeconds: 40 } satisfies RegistrarTiming);
     c.registerInstance(REG.NodeEvents, () => undefined);
@@ -145,6 +146,7 @@ describe('registrar - required services', () => {
     c.registerInstance(TOKENS.Config, { SPLITLET_HOST_ROOT: '/', SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: 500, SPLITLET_NODE_REQUIRED_SERVICES: ['pod-sync', 'status-reporter'] } satisfies InputSettings);
     c.registerInstance(TOKENS.Clock, clock);
     c.registerInstance(REG.StatusSettings, { nodeName: NODE, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
+    c.registerInstance(REG.Shutdown, { shuttingDown: () => false });
     await stopService('prober');
     await stopService('node-api');
     expect((await c.resolve(BusNodeInputs).gather()).missingServices).toEqual([]);

@@ -12,4 +12,6 @@ export const REG = {
   Identity: Symbol('Identity'),
   /** NodeEventSink: records an Event about the Node. */
   NodeEvents: Symbol('NodeEvents'),
+  /** ShutdownStatus: whether the node is shutting down. */
+  Shutdown: Symbol('Shutdown'),
 } as const;

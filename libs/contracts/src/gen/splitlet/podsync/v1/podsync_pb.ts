@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/podsync/v1/podsync.proto.
  */
 export const file_splitlet_podsync_v1_podsync: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9wb2RzeW5jL3YxL3BvZHN5bmMucHJvdG8SE3NwbGl0bGV0LnBvZHN5bmMudjEiFgoUR2F0aGVyTWV0cmljc1JlcXVlc3QiYAoVR2F0aGVyTWV0cmljc1Jlc3BvbnNlEhIKCnJlcGxpY2FfaWQYASABKAkSMwoIZmFtaWxpZXMYAiADKAsyIS5zcGxpdGxldC5tZXRyaWNzLnYxLk1ldHJpY0ZhbWlseTJ/ChVQb2RTeW5jTWV0cmljc1NlcnZpY2USZgoNR2F0aGVyTWV0cmljcxIpLnNwbGl0bGV0LnBvZHN5bmMudjEuR2F0aGVyTWV0cmljc1JlcXVlc3QaKi5zcGxpdGxldC5wb2RzeW5jLnYxLkdhdGhlck1ldHJpY3NSZXNwb25zZWIGcHJvdG8z", [file_splitlet_metrics_v1_metrics]);
+  fileDesc("CiFzcGxpdGxldC9wb2RzeW5jL3YxL3BvZHN5bmMucHJvdG8SE3NwbGl0bGV0LnBvZHN5bmMudjEiFgoUR2F0aGVyTWV0cmljc1JlcXVlc3QiYAoVR2F0aGVyTWV0cmljc1Jlc3BvbnNlEhIKCnJlcGxpY2FfaWQYASABKAkSMwoIZmFtaWxpZXMYAiADKAsyIS5zcGxpdGxldC5tZXRyaWNzLnYxLk1ldHJpY0ZhbWlseSIRCg9TaHV0ZG93blJlcXVlc3QiSQoQU2h1dGRvd25SZXNwb25zZRI1CgVzdGF0ZRgBIAEoCzImLnNwbGl0bGV0LnBvZHN5bmMudjEuTm9kZVNodXRkb3duU3RhdGUiFwoVQ2FuY2VsU2h1dGRvd25SZXF1ZXN0IisKFkNhbmNlbFNodXRkb3duUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIIl4KDVNodXRkb3duR3JvdXASEAoIcHJpb3JpdHkYASABKAUSHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAiABKAMSDAoEcG9kcxgDIAEoDRIPCgdkb25lX2F0GAQgASgDIoEBChFOb2RlU2h1dGRvd25TdGF0ZRIPCgdib290X2lkGAEgASgJEhIKCnN0YXJ0ZWRfYXQYAiABKAMSEwoLZmluaXNoZWRfYXQYAyABKAMSMgoGZ3JvdXBzGAQgAygLMiIuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93bkdyb3VwMn8KFVBvZFN5bmNNZXRyaWNzU2VydmljZRJmCg1HYXRoZXJNZXRyaWNzEikuc3BsaXRsZXQucG9kc3luYy52MS5HYXRoZXJNZXRyaWNzUmVxdWVzdBoqLnNwbGl0bGV0LnBvZHN5bmMudjEuR2F0aGVyTWV0cmljc1Jlc3BvbnNlMtkBChNOb2RlU2h1dGRvd25TZXJ2aWNlElcKCFNodXRkb3duEiQuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93blJlcXVlc3QaJS5zcGxpdGxldC5wb2RzeW5jLnYxLlNodXRkb3duUmVzcG9uc2USaQoOQ2FuY2VsU2h1dGRvd24SKi5zcGxpdGxldC5wb2RzeW5jLnYxLkNhbmNlbFNodXRkb3duUmVxdWVzdBorLnNwbGl0bGV0LnBvZHN5bmMudjEuQ2FuY2VsU2h1dGRvd25SZXNwb25zZWIGcHJvdG8z", [file_splitlet_metrics_v1_metrics]);
 
 /**
  * @generated from message splitlet.podsync.v1.GatherMetricsRequest
@@ -56,6 +56,149 @@ export const GatherMetricsResponseSchema: GenMessage<GatherMetricsResponse> = /*
   messageDesc(file_splitlet_podsync_v1_podsync, 1);
 
 /**
+ * @generated from message splitlet.podsync.v1.ShutdownRequest
+ */
+export type ShutdownRequest = Message<"splitlet.podsync.v1.ShutdownRequest"> & {
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.ShutdownRequest.
+ * Use `create(ShutdownRequestSchema)` to create a new message.
+ */
+export const ShutdownRequestSchema: GenMessage<ShutdownRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 2);
+
+/**
+ * @generated from message splitlet.podsync.v1.ShutdownResponse
+ */
+export type ShutdownResponse = Message<"splitlet.podsync.v1.ShutdownResponse"> & {
+  /**
+   * @generated from field: splitlet.podsync.v1.NodeShutdownState state = 1;
+   */
+  state?: NodeShutdownState | undefined;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.ShutdownResponse.
+ * Use `create(ShutdownResponseSchema)` to create a new message.
+ */
+export const ShutdownResponseSchema: GenMessage<ShutdownResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 3);
+
+/**
+ * @generated from message splitlet.podsync.v1.CancelShutdownRequest
+ */
+export type CancelShutdownRequest = Message<"splitlet.podsync.v1.CancelShutdownRequest"> & {
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.CancelShutdownRequest.
+ * Use `create(CancelShutdownRequestSchema)` to create a new message.
+ */
+export const CancelShutdownRequestSchema: GenMessage<CancelShutdownRequest> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 4);
+
+/**
+ * @generated from message splitlet.podsync.v1.CancelShutdownResponse
+ */
+export type CancelShutdownResponse = Message<"splitlet.podsync.v1.CancelShutdownResponse"> & {
+  /**
+   * Whether a shutdown was under way (or done) and is now cancelled.
+   *
+   * @generated from field: bool cancelled = 1;
+   */
+  cancelled: boolean;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.CancelShutdownResponse.
+ * Use `create(CancelShutdownResponseSchema)` to create a new message.
+ */
+export const CancelShutdownResponseSchema: GenMessage<CancelShutdownResponse> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 5);
+
+/**
+ * One priority group of the shutdown (shutdownGracePeriodByPodPriority's entry).
+ *
+ * @generated from message splitlet.podsync.v1.ShutdownGroup
+ */
+export type ShutdownGroup = Message<"splitlet.podsync.v1.ShutdownGroup"> & {
+  /**
+   * The lowest pod priority in the group.
+   *
+   * @generated from field: int32 priority = 1;
+   */
+  priority: number;
+
+  /**
+   * @generated from field: int64 grace_period_seconds = 2;
+   */
+  gracePeriodSeconds: bigint;
+
+  /**
+   * The pods terminated in the group.
+   *
+   * @generated from field: uint32 pods = 3;
+   */
+  pods: number;
+
+  /**
+   * Unix ms when the group's pods were all stopped or its grace period ran out; 0 before.
+   *
+   * @generated from field: int64 done_at = 4;
+   */
+  doneAt: bigint;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.ShutdownGroup.
+ * Use `create(ShutdownGroupSchema)` to create a new message.
+ */
+export const ShutdownGroupSchema: GenMessage<ShutdownGroup> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 6);
+
+/**
+ * The shutdown's state, under the key `shutdown` of SPLITLET_NODE_<node>.
+ *
+ * @generated from message splitlet.podsync.v1.NodeShutdownState
+ */
+export type NodeShutdownState = Message<"splitlet.podsync.v1.NodeShutdownState"> & {
+  /**
+   * The host's boot (/proc/sys/kernel/random/boot_id) the shutdown belongs to: a state
+   * of an earlier boot is over (the node shut down and came back).
+   *
+   * @generated from field: string boot_id = 1;
+   */
+  bootId: string;
+
+  /**
+   * Unix ms.
+   *
+   * @generated from field: int64 started_at = 2;
+   */
+  startedAt: bigint;
+
+  /**
+   * Unix ms when every group is done; 0 while pods are being terminated.
+   *
+   * @generated from field: int64 finished_at = 3;
+   */
+  finishedAt: bigint;
+
+  /**
+   * @generated from field: repeated splitlet.podsync.v1.ShutdownGroup groups = 4;
+   */
+  groups: ShutdownGroup[];
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.NodeShutdownState.
+ * Use `create(NodeShutdownStateSchema)` to create a new message.
+ */
+export const NodeShutdownStateSchema: GenMessage<NodeShutdownState> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 7);
+
+/**
  * @generated from service splitlet.podsync.v1.PodSyncMetricsService
  */
 export const PodSyncMetricsService: GenService<{
@@ -71,4 +214,39 @@ export const PodSyncMetricsService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_splitlet_podsync_v1_podsync, 0);
+
+/**
+ * The node's graceful shutdown (the kubelet's GracefulNodeShutdown), run by pod-sync.
+ * Served on splitlet.<node>.podsync.v1.<Method>; no service of the node may call it,
+ * only an operator's identity (`npm run node:drain`). pod-sync keeps the shutdown's
+ * state in the node's bucket SPLITLET_NODE_<node> under the key `shutdown`
+ * (NodeShutdownState); registrar reads it there (the node turns NotReady).
+ *
+ * @generated from service splitlet.podsync.v1.NodeShutdownService
+ */
+export const NodeShutdownService: GenService<{
+  /**
+   * Shutdown begins the graceful shutdown: new pods are refused and the running ones
+   * terminated, in priority groups. A shutdown already under way is answered as it is.
+   *
+   * @generated from rpc splitlet.podsync.v1.NodeShutdownService.Shutdown
+   */
+  shutdown: {
+    methodKind: "unary";
+    input: typeof ShutdownRequestSchema;
+    output: typeof ShutdownResponseSchema;
+  },
+  /**
+   * CancelShutdown ends it (logind's shutdown cancelled): pods are admitted again;
+   * pods it terminated stay terminated.
+   *
+   * @generated from rpc splitlet.podsync.v1.NodeShutdownService.CancelShutdown
+   */
+  cancelShutdown: {
+    methodKind: "unary";
+    input: typeof CancelShutdownRequestSchema;
+    output: typeof CancelShutdownResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_splitlet_podsync_v1_podsync, 1);
 

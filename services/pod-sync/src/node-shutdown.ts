@@ -1,0 +1,302 @@
+import { readFile } from 'node:fs/promises';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { KV } from '@nats-io/kv';
+import { create, type MessageShape } from '@bufbuild/protobuf';
+import { kvGet, kvPut, NODE_SHUTDOWN_KEY } from '@splitlet/bus';
+import { podsyncv1 } from '@splitlet/contracts';
+import { SYSTEM_CRITICAL_PRIORITY } from '@splitlet/eviction';
+import type { Clock } from '@splitlet/service';
+import type { Logger } from '@splitlet/telemetry';
+import type { Eviction } from './pod-syncer';
+
+// The kubelet's graceful node shutdown (pkg/kubelet/nodeshutdown), run by pod-sync: the
+// pods are terminated in groups by priority, the lowest first, each group within its
+// grace period; new pods are refused while the node shuts down; registrar turns the
+// node NotReady from the state kept in the node's bucket.
+
+export type NodeShutdownState = MessageShape<typeof podsyncv1.NodeShutdownStateSchema>;
+
+/** nodeShutdownReason and nodeShutdownMessage: a terminated pod's status reason and message, and its DisruptionTarget condition's message. */
+export const NODE_SHUTDOWN_REASON = 'Terminated';
+export const NODE_SHUTDOWN_MESSAGE = 'Pod was terminated in response to imminent node shutdown.';
+/** The admit handler's rejection while the node shuts down (nodeShutdownNotAdmittedReason, nodeShutdownNotAdmittedMessage). */
+export const NODE_SHUTDOWN_NOT_ADMITTED_REASON = 'NodeShutdown';
+export const NODE_SHUTDOWN_NOT_ADMITTED_MESSAGE = 'Pod was rejected as the node is shutting down.';
+/** The Node's Events (kubeletevents.NodeShutdown). */
+const NODE_SHUTDOWN_EVENT = 'NodeShutdown';
+/** scheduling.DefaultPriorityWhenNoDefaultClassExists */
+const DEFAULT_PRIORITY = 0;
+const BOOT_ID = '/proc/sys/kernel/random/boot_id';
+const POLL_MS = 1_000;
+
+/** One entry of shutdownGracePeriodByPodPriority: pods of at least this priority (up to the next entry's) get this grace period. */
+export interface GracePeriodByPriority {
+  priority: number;
+  shutdownGracePeriodSeconds: number;
+}
+
+/**
+ * migrateConfig: shutdownGracePeriod and shutdownGracePeriodCriticalPods as two
+ * priority groups — every pod below system-critical gets the difference, the critical
+ * ones the critical period. None (the shutdown is immediate) when the period is 0 or
+ * the critical period is longer.
+ */
+export function migrateConfig(gracePeriodSeconds: number, criticalSeconds: number): GracePeriodByPriority[] {
+  if (gracePeriodSeconds === 0) return [];
+  const defaultSeconds = gracePeriodSeconds - criticalSeconds;
+  if (defaultSeconds < 0) return [];
+  // Whole seconds, as the kubelet's int64(d / time.Second).
+  return [
+    { priority: DEFAULT_PRIORITY, shutdownGracePeriodSeconds: Math.floor(defaultSeconds) },
+    { priority: SYSTEM_CRITICAL_PRIORITY, shutdownGracePeriodSeconds: Math.floor(gracePeriodSeconds - defaultSeconds) },
+  ];
+}
+
+/**
+ * `<priority>=<seconds>` entries, comma-separated (the kubelet's
+ * shutdownGracePeriodByPodPriority list, e.g. `0=20,100000=10,2000000000=10`), sorted
+ * by priority.
+ */
+export function parseGracePeriodByPriority(text: string): GracePeriodByPriority[] {
+  const out: GracePeriodByPriority[] = [];
+  for (const entry of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(-?\d+)=(\d+)$/.exec(entry);
+    if (!m) throw new Error(`invalid shutdownGracePeriodByPodPriority entry ${JSON.stringify(entry)}: want <priority>=<seconds>`);
+    const priority = Number(m[1]);
+    if (!Number.isSafeInteger(priority) || priority < -(2 ** 31) || priority >= 2 ** 31) throw new Error(`invalid shutdownGracePeriodByPodPriority entry ${JSON.stringify(entry)}: the priority is no int32`);
+    out.push({ priority, shutdownGracePeriodSeconds: Number(m[2]) });
+  }
+  return out.sort((a, b) => a.priority - b.priority);
+}
+
+/** A duration of seconds as Go prints it (time.Duration's String: `1m30s`, `500ms`, `0s`). */
+export function goDuration(seconds: number): string {
+  if (seconds === 0) return '0s';
+  if (seconds < 0) return `-${goDuration(-seconds)}`;
+  if (seconds < 1) return `${+(seconds * 1000).toFixed(3)}ms`;
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = +(seconds % 60).toFixed(9);
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
+}
+
+/** The kubelet's validation of the shutdown settings (pkg/kubelet/apis/config/validation, its messages); durations in seconds. */
+export function shutdownSettingsErrors(s: { gracePeriodSeconds: number; criticalSeconds: number; byPriority: GracePeriodByPriority[] }): string[] {
+  const errors: string[] = [];
+  const { gracePeriodSeconds: period, criticalSeconds: critical } = s;
+  if (critical > period) errors.push(`invalid configuration: shutdownGracePeriodCriticalPods ${goDuration(critical)} must be <= shutdownGracePeriod ${goDuration(period)}`);
+  if (period < 0 || (period > 0 && period < 1)) errors.push(`invalid configuration: shutdownGracePeriod ${goDuration(period)} must be either zero or otherwise >= 1 sec`);
+  if (critical < 0 || (critical > 0 && critical < 1)) errors.push(`invalid configuration: shutdownGracePeriodCriticalPods ${goDuration(critical)} must be either zero or otherwise >= 1 sec`);
+  if (s.byPriority.length && (period > 0 || critical > 0)) errors.push('invalid configuration: Cannot specify both shutdownGracePeriodByPodPriority and shutdownGracePeriod at the same time');
+  return errors;
+}
+
+export interface ShutdownGroupOfPods extends GracePeriodByPriority {
+  pods: V1Pod[];
+}
+
+/**
+ * groupByPriority: each pod goes to the group with the highest priority not above its
+ * own (a pod below every group's goes to the lowest, one above every group's to the
+ * highest). Groups are in the configuration's order, the lowest priority first.
+ */
+export function groupByPriority(periods: readonly GracePeriodByPriority[], pods: readonly V1Pod[]): ShutdownGroupOfPods[] {
+  const groups: ShutdownGroupOfPods[] = periods.map((p) => ({ ...p, pods: [] }));
+  if (!groups.length) return groups;
+  for (const pod of pods) {
+    const priority = pod.spec?.priority ?? 0;
+    let index = groups.findIndex((g) => g.priority >= priority);
+    if (index === -1) index = groups.length - 1;
+    else if (index > 0 && groups[index]!.priority > priority) index--;
+    groups[index]!.pods.push(pod);
+  }
+  return groups;
+}
+
+/** The kill's grace period: the group's, or the pod's own when that is shorter. */
+export function gracePeriodFor(pod: V1Pod, groupSeconds: number): number {
+  const own = pod.spec?.terminationGracePeriodSeconds;
+  return own !== undefined && own <= groupSeconds ? own : groupSeconds;
+}
+
+/** The host's boot: a shutdown state of another boot is over (the node went down and came back). */
+export const readBootId = async (): Promise<string> => (await readFile(BOOT_ID, 'utf8')).trim();
+
+export interface NodeShutdownDeps {
+  /** The shutdown's groups (migrateConfig's, or shutdownGracePeriodByPodPriority); none: the shutdown terminates nothing. */
+  periods: readonly GracePeriodByPriority[];
+  /** The node's bucket (nodeStateBucket). */
+  bucket: () => Promise<KV>;
+  bootId: () => Promise<string>;
+  /** The pods bound to the node (the pod informer's), once it has listed them. */
+  pods: () => readonly V1Pod[];
+  synced: () => Promise<void>;
+  /** GetActivePods: admitted, not finished, not being deleted. */
+  active: (pod: V1Pod) => boolean;
+  /** Hands the termination to the pod's worker (PodSyncer.evict, then a sync). */
+  terminate: (pod: V1Pod, how: Eviction) => void;
+  /** The UIDs of the pods that have a running container (the runtime's labels); undefined when the runtime does not answer. */
+  runningPods: () => Promise<Set<string> | undefined>;
+  nodeEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * The node shutdown manager. Its state (NodeShutdownState, under `shutdown` in the
+ * node's bucket) is what a restarted pod-sync and registrar read: a shutdown of this
+ * boot goes on after a restart of pod-sync (the groups not done yet are run again over
+ * the pods still active), one of an earlier boot is removed. While the node shuts down
+ * every new pod is refused (NodeShutdown); a cancellation admits pods again and leaves
+ * the ones terminated as they are.
+ */
+export class NodeShutdownManager {
+  private state: NodeShutdownState | undefined;
+  /** The termination under way; aborted by a cancellation. */
+  private running: AbortController | undefined;
+  private done: Promise<void> = Promise.resolve();
+  /** One change of the state at a time (requests, the run's progress). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: NodeShutdownDeps) {}
+
+  /** The Admit of the shutdown's admit handler: the rejection while the node shuts down. */
+  shuttingDown(): boolean {
+    return this.state !== undefined;
+  }
+
+  /** The state as it is now (undefined: the node is not shutting down). */
+  current(): NodeShutdownState | undefined {
+    return this.state;
+  }
+
+  /**
+   * Reads the state left by an earlier process, before any pod is admitted: a shutdown
+   * of this boot holds (and its termination goes on), one of an earlier boot is removed.
+   */
+  async load(): Promise<void> {
+    const kv = await this.deps.bucket();
+    const found = await kvGet(kv, NODE_SHUTDOWN_KEY, podsyncv1.NodeShutdownStateSchema);
+    if (!found) return;
+    if (found.bootId !== (await this.deps.bootId())) {
+      this.deps.logger.info({ startedAt: new Date(Number(found.startedAt)).toISOString() }, 'a node shutdown of an earlier boot is over');
+      await kv.delete(NODE_SHUTDOWN_KEY);
+      return;
+    }
+    this.state = found;
+    this.deps.logger.warn({ startedAt: new Date(Number(found.startedAt)).toISOString(), finished: found.finishedAt > 0n }, 'the node is shutting down (a shutdown of this boot was under way): pods are refused');
+    if (found.finishedAt === 0n) this.begin();
+  }
+
+  /** Begins the shutdown (the shutdown event); a shutdown under way is answered as it is. */
+  shutdown(): Promise<NodeShutdownState> {
+    return this.serially(async () => {
+      if (this.state) return this.state;
+      const now = BigInt(this.deps.clock.now());
+      const state = create(podsyncv1.NodeShutdownStateSchema, {
+        bootId: await this.deps.bootId(),
+        startedAt: now,
+        groups: this.deps.periods.map((p) => ({ priority: p.priority, gracePeriodSeconds: BigInt(p.shutdownGracePeriodSeconds) })),
+      });
+      await this.persist(state);
+      this.state = state;
+      this.deps.logger.warn({ groups: this.deps.periods }, 'node shutdown: new pods are refused, the running ones terminated by priority');
+      this.deps.nodeEvent('Normal', NODE_SHUTDOWN_EVENT, 'Shutdown manager detected shutdown event');
+      this.begin();
+      return state;
+    });
+  }
+
+  /** Cancels the shutdown (shutdown(false)): pods are admitted again; true when one was under way or done. */
+  cancel(): Promise<boolean> {
+    // The termination stops before its next group (its progress is not written after this).
+    this.running?.abort();
+    return this.serially(async () => {
+      if (!this.state) return false;
+      await (await this.deps.bucket()).delete(NODE_SHUTDOWN_KEY);
+      this.state = undefined;
+      this.deps.logger.warn('node shutdown cancelled: pods are admitted again');
+      this.deps.nodeEvent('Normal', NODE_SHUTDOWN_EVENT, 'Shutdown manager detected shutdown cancellation');
+      return true;
+    });
+  }
+
+  /** Stops the termination under way (the service stops; the state stays for the next process). */
+  async stop(): Promise<void> {
+    this.running?.abort();
+    await this.done;
+  }
+
+  private begin(): void {
+    const ac = new AbortController();
+    this.running = ac;
+    this.done = this.terminatePods(ac.signal).catch((err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'node shutdown: terminating the pods failed'));
+  }
+
+  /** processShutdownEvent: each group's pods terminated together, the next group once they stopped or the group's grace period ran out. */
+  private async terminatePods(signal: AbortSignal): Promise<void> {
+    await Promise.race([this.deps.synced(), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    if (signal.aborted) return;
+    const groups = groupByPriority(this.deps.periods, this.deps.pods().filter((p) => this.deps.active(p)));
+    for (const [i, group] of groups.entries()) {
+      if (signal.aborted) return;
+      const recorded = this.state?.groups[i];
+      // Done before a restart: its pods are no longer active, nothing to wait for.
+      if (recorded && recorded.doneAt > 0n) continue;
+      if (group.pods.length) {
+        for (const pod of group.pods) {
+          this.deps.terminate(pod, {
+            reason: NODE_SHUTDOWN_REASON,
+            message: NODE_SHUTDOWN_MESSAGE,
+            gracePeriodSeconds: gracePeriodFor(pod, group.shutdownGracePeriodSeconds),
+            disruption: true,
+            event: false,
+          });
+        }
+        await this.waitStopped(group.pods, group.shutdownGracePeriodSeconds * 1000, signal);
+      }
+      await this.update(signal, (s) => {
+        const g = s.groups[i];
+        if (g) {
+          g.pods += group.pods.length;
+          g.doneAt = BigInt(this.deps.clock.now());
+        }
+      });
+    }
+    await this.update(signal, (s) => {
+      s.finishedAt = BigInt(this.deps.clock.now());
+      this.deps.logger.warn('node shutdown: every pod is terminated');
+    });
+  }
+
+  /** Until none of the pods runs a container, or the group's grace period ran out (asked every second). */
+  private async waitStopped(pods: readonly V1Pod[], ms: number, signal: AbortSignal): Promise<void> {
+    const uids = new Set(pods.map((p) => p.metadata?.uid ?? ''));
+    const deadline = this.deps.clock.now() + ms;
+    while (!signal.aborted && this.deps.clock.now() < deadline) {
+      await this.deps.clock.sleep(Math.min(POLL_MS, Math.max(0, deadline - this.deps.clock.now())), signal).catch(() => undefined);
+      const running = await this.deps.runningPods();
+      if (running && ![...uids].some((u) => running.has(u))) return;
+    }
+    if (!signal.aborted) this.deps.logger.info({ gracePeriodSeconds: ms / 1000 }, 'node shutdown: the group\'s grace period ran out');
+  }
+
+  /** Changes and writes the state, unless the termination was cancelled meanwhile. */
+  private update(signal: AbortSignal, change: (s: NodeShutdownState) => void): Promise<void> {
+    return this.serially(async () => {
+      if (!this.state || signal.aborted) return;
+      change(this.state);
+      await this.persist(this.state);
+    });
+  }
+
+  private async persist(state: NodeShutdownState): Promise<void> {
+    await kvPut(await this.deps.bucket(), NODE_SHUTDOWN_KEY, podsyncv1.NodeShutdownStateSchema, state);
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}

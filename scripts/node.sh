@@ -295,8 +295,9 @@ drain() {
     elif [[ -z $state && $mode == compose ]]; then state=$lab_dir/nats-auth
     fi
     if [[ -n $state && -f $state/account.nk ]]; then
+      # one operator identity per key set, minted once (as the tests' labOperatorCredsFile)
       export SPLITLET_NATS_OPERATOR_CREDS=$state/operator.creds
-      tools/bus-creds mint-operator --state "$state" --out "$SPLITLET_NATS_OPERATOR_CREDS" >/dev/null
+      [[ -f $SPLITLET_NATS_OPERATOR_CREDS ]] || tools/bus-creds mint-operator --state "$state" --out "$SPLITLET_NATS_OPERATOR_CREDS" >/dev/null
     fi
   fi
   # compose's own NATS (a whole node against $KUBECONFIG) serves TLS with the node's CA

@@ -7,7 +7,7 @@ import { labEnv, labOperatorCredsFile, podTestNames, runCommand, startPodTestNod
 // tool (services/pod-sync/src/drain.ts) with the lab's operator identity. The node runs
 // two priority groups (SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY): pods below
 // 100000 get 6 s, the ones at or above it 4 s and stop only after the lower group did.
-// Its status is updated every 60 s only: a NotReady node within 30 s is the shutdown's
+// Its status is updated every 10 min only: a NotReady node within 30 s is the shutdown's
 // own status sync.
 const names = podTestNames('e2e-shutdown');
 const { nodeName, namespace } = names;
@@ -65,7 +65,7 @@ describe('graceful node shutdown (npm run node:drain)', () => {
     ({ core, node, stop: stopNode } = await startPodTestNode(names, {
       env: {
         SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY: '0=6,100000=4',
-        SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS: '60000',
+        SPLITLET_NODE_STATUS_UPDATE_FREQUENCY_MS: '600000',
       },
     }));
   });
@@ -81,13 +81,12 @@ describe('graceful node shutdown (npm run node:drain)', () => {
     expect((await ready())?.status).toBe('True');
 
     const drained = await drain();
-    expect(drained.stderr).toBe('');
-    expect(drained.code).toBe(0);
+    expect(drained.code, drained.stderr).toBe(0);
     expect(drained.stdout).toMatch(new RegExp(`node ${nodeName} is shutting down`));
     expect(drained.stdout).toMatch(/priority ≥ 0: 6 s, 1 pod\(s\) terminated; priority ≥ 100000: 4 s, 1 pod\(s\) terminated/);
     expect(drained.stdout).toMatch(/every pod is terminated; the host may shut down/);
 
-    // The Node: NotReady at once (its status is otherwise written every 60 s), and the shutdown Event.
+    // The Node: NotReady at once (its status is otherwise written every 10 min), and the shutdown Event.
     await waitFor('the node NotReady', async () => ((await ready())?.status === 'False' ? true : undefined), 30_000);
     expect(await ready()).toMatchObject({ status: 'False', reason: 'KubeletNotReady', message: 'node is shutting down' });
     const event = await waitFor('the NodeShutdown Event', async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${nodeName},reason=NodeShutdown` })).items[0], 30_000);
@@ -101,9 +100,10 @@ describe('graceful node shutdown (npm run node:drain)', () => {
       expect(p.status?.conditions?.find((c) => c.type === 'DisruptionTarget')).toMatchObject({ status: 'True', reason: 'TerminationByKubelet', message: MESSAGE });
       expect(p.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0 });
     }
-    // The higher group was stopped only once the lower one had (Docker's nanosecond times).
+    // The higher group was stopped only once the lower one had: asked to stop then, it ends
+    // 2 s after (Docker's times); stopped together, both would end within the same moment.
     const [lowEnd, highEnd] = [await finishedAt(low), await finishedAt(high)];
-    expect(new Date(highEnd).getTime()).toBeGreaterThan(new Date(lowEnd).getTime());
+    expect(new Date(highEnd).getTime() - new Date(lowEnd).getTime()).toBeGreaterThanOrEqual(1_500);
 
     // A pod bound now is refused, as the kubelet's shutdown admit handler refuses it.
     await core.createNamespacedPod({ namespace, body: podOf('late') });
@@ -123,7 +123,7 @@ describe('graceful node shutdown (npm run node:drain)', () => {
 
     // Cancelled: Ready again at once, and a new pod runs; the terminated ones stay Failed.
     const cancelled = await drain('--cancel');
-    expect(cancelled.code).toBe(0);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(cancelled.stdout).toMatch(/shutdown cancelled; pods are admitted again/);
     await waitFor('the node Ready again', async () => ((await ready())?.status === 'True' ? true : undefined), 30_000);
     await core.createNamespacedPod({ namespace, body: podOf('back') });

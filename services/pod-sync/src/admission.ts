@@ -78,6 +78,11 @@ export class PodAdmission {
     this.decided.set(uid, undefined);
   }
 
+  /** Whether this process admitted the pod. */
+  isAdmitted(uid: string): boolean {
+    return this.decided.has(uid) && this.decided.get(uid) === undefined;
+  }
+
   /** The pod is gone from the API server. */
   forget(uid: string): void {
     this.decided.delete(uid);

@@ -2,7 +2,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, nodeStateBucket, openBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, HandlerError, nodeStateBucket, openBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
 import { reservedMemoryOf, thresholdsOf } from '@splitlet/config';
 import { ContainerState, ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
@@ -17,7 +17,7 @@ import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
 import { PodSyncMetrics } from './pod-metrics';
 import { EvictionManager } from './eviction-manager';
-import { NodeShutdownManager, readBootId } from './node-shutdown';
+import { GracefulShutdownDisabledError, NodeShutdownManager, readBootId } from './node-shutdown';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
@@ -29,6 +29,9 @@ import { SystemMounter } from './volumes/mounter';
 import { ApiObjectSource } from './volumes/objects';
 import { ServiceAccountTokens } from './volumes/service-account-tokens';
 import { VolumeManager, type PodEventSink } from './volumes/volume-manager';
+
+/** gRPC's FAILED_PRECONDITION: the typed errors' codes are the CRI's. */
+const FAILED_PRECONDITION = 9;
 
 /** The kubelet's backOffPeriod: a pod whose sync failed is synced again after this (plus up to half of it). */
 const RETRY_MS = 10_000;
@@ -67,8 +70,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     bootId: readBootId,
     pods: () => informer.list(),
     synced: () => informer.synced,
-    // GetActivePods: admitted (the node gave it a start time), not finished, not being deleted.
-    active: (p) => Boolean(p.status?.startTime) && !p.metadata?.deletionTimestamp && !syncer.finished(p),
+    // GetActivePods: admitted (by this process, or given a start time by the node before it) and not finished, being deleted or not.
+    active: (p) => (Boolean(p.status?.startTime) || container.resolve<PodAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p),
     terminate: (pod, how) => {
       syncer.evict(pod, how);
       workers.update(pod);
@@ -85,8 +88,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     clock: container.resolve<Clock>(TOKENS.Clock),
     logger,
   });
-  // Read once, before the first sync admits a pod (a bus that cannot answer leaves the node not shutting down, and says so).
-  const shutdownLoaded = shutdown.load().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'node shutdown: its state could not be read; the node counts as not shutting down'));
+  // Read before the first sync admits a pod (tried again in the background when the bucket does not answer).
+  const shutdownLoaded = shutdown.load();
   const caches: Caches = {
     start: async () => {
       await Promise.all([ownNode.start(), services.start()]);
@@ -203,7 +206,11 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         node,
         podsyncv1.NodeShutdownService,
         {
-          shutdown: async () => ({ state: await shutdown.shutdown() }),
+          shutdown: async () => ({
+            state: await shutdown.shutdown().catch((err: unknown) => {
+              throw err instanceof GracefulShutdownDisabledError ? new HandlerError(FAILED_PRECONDITION, err.message) : err;
+            }),
+          }),
           cancelShutdown: async () => ({ cancelled: await shutdown.cancel() }),
         },
         { logger },

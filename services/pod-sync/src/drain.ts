@@ -53,7 +53,6 @@ try {
         podsyncv1.NodeShutdownStateSchema,
         (_key, value) => {
           if (!value) {
-            say('the shutdown was cancelled');
             ac.abort();
             return;
           }
@@ -68,6 +67,10 @@ try {
       );
     }
     if (finished) say(`node ${node}: every pod is terminated; the host may shut down`);
+    else if (o.wait) {
+      process.stderr.write('[node-drain] the shutdown was cancelled, or its state could not be followed to its end\n');
+      process.exitCode = 1;
+    }
   }
 } catch (err) {
   const why = isBusError(err) && err.kind === 'no-responders' ? `no pod-sync answers for node ${node}` : (err as Error).message;

@@ -109,14 +109,14 @@ describe('node shutdown manager (a real NATS bucket)', () => {
     node = `shutdown-${++n}`;
     kv = await openBucket(nc, nodeStateBucket(node));
   });
-  const setup = (pods: V1Pod[], opts: { periods?: GracePeriodByPriority[]; boot?: string } = {}) => {
+  const setup = (pods: V1Pod[], opts: { periods?: GracePeriodByPriority[]; boot?: string; bucket?: () => Promise<KV> } = {}) => {
     const clock = new FakeClock();
     const running = new Set(uids(pods).map(String));
     const terminated: { uid: string; how: Eviction; at: number }[] = [];
     const events: string[] = [];
     const manager = new NodeShutdownManager({
       periods: opts.periods ?? migrateConfig(30, 10),
-      bucket: async () => kv,
+      bucket: opts.bucket ?? (async () => kv),
       bootId: async () => opts.boot ?? 'boot-1',
       pods: () => pods,
       synced: async () => undefined,
@@ -184,11 +184,15 @@ describe('node shutdown manager (a real NATS bucket)', () => {
         { priority: 2_000_000_000, gracePeriodSeconds: 10n },
       ],
     });
-    const again = setup([pod('dns', 2_000_000_000)]);
+    // web's group was done, but web still runs (its termination was lost with the process): terminated again, not waited for.
+    const again = setup([pod('web', 0), pod('dns', 2_000_000_000)]);
     await again.manager.load();
     expect(again.manager.shuttingDown()).toBe(true);
-    await waitFor('the critical group terminated', async () => (again.terminated.length === 1 ? true : undefined), 5_000);
-    expect(again.terminated[0]!.uid).toBe('dns');
+    await waitFor('both groups terminated', async () => (again.terminated.length === 2 ? true : undefined), 5_000);
+    expect(again.terminated.map((t) => [t.uid, t.at])).toEqual([
+      ['web', again.clock.now()],
+      ['dns', again.clock.now()],
+    ]);
     expect(again.events).toEqual([]);
 
     const rebooted = setup([pod('web', 0)], { boot: 'boot-2' });
@@ -212,11 +216,37 @@ describe('node shutdown manager (a real NATS bucket)', () => {
     expect(await manager.cancel()).toBe(false);
   });
 
-  it('with no groups (a shutdown grace period of 0) nothing is terminated, and the node still refuses pods', async () => {
+  it('with no groups (a shutdown grace period of 0) there is no graceful shutdown: refused, as the kubelet\'s stub manager; nothing changes', async () => {
     const { terminated, manager } = setup([pod('web', 0)], { periods: [] });
-    await manager.shutdown();
-    await waitFor('finished', async () => ((await stored())?.finishedAt ? true : undefined), 5_000);
+    await expect(manager.shutdown()).rejects.toThrow(/graceful node shutdown is off on this node/);
+    expect(manager.shuttingDown()).toBe(false);
+    expect(await stored()).toBeUndefined();
     expect(terminated).toEqual([]);
-    expect(manager.shuttingDown()).toBe(true);
+  });
+
+  it('a cancellation queued right behind the shutdown stops it before its next group; a shutdown asked again after it is a new one', async () => {
+    const { clock, terminated, manager } = setup([pod('web', 0), pod('dns', 2_000_000_000)]);
+    const [first, cancelled] = await Promise.all([manager.shutdown(), manager.cancel()]);
+    expect(cancelled).toBe(true);
+    expect(manager.shuttingDown()).toBe(false);
+    await clock.advance(30_000);
+    expect(terminated.some((t) => t.uid === 'dns')).toBe(false);
+    await clock.advance(1_000);
+    const second = await manager.shutdown();
+    expect(second.startedAt).toBeGreaterThan(first.startedAt);
+    expect((await stored())?.startedAt).toBe(second.startedAt);
+  });
+
+  it('a bucket that does not answer at start: the node counts as not shutting down, and the state is read again until it is', async () => {
+    await kvPut(kv, NODE_SHUTDOWN_KEY, podsyncv1.NodeShutdownStateSchema, { bootId: 'boot-1', startedAt: 1n, groups: [{ priority: 0, gracePeriodSeconds: 20n }] });
+    let answers = false;
+    const bucket = async () => (answers ? kv : Promise.reject(new Error('no responders')));
+    const { clock, terminated, manager: flaky } = setup([pod('web', 0)], { periods: [{ priority: 0, shutdownGracePeriodSeconds: 20 }], bucket });
+    await flaky.load(1_000);
+    expect(flaky.shuttingDown()).toBe(false);
+    answers = true;
+    await clock.advance(1_000);
+    await waitFor('read again', async () => (flaky.shuttingDown() ? true : undefined), 5_000);
+    await waitFor('the termination goes on', async () => (terminated.length === 1 ? true : undefined), 5_000);
   });
 });

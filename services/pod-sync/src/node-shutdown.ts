@@ -122,6 +122,13 @@ export function gracePeriodFor(pod: V1Pod, groupSeconds: number): number {
 /** The host's boot: a shutdown state of another boot is over (the node went down and came back). */
 export const readBootId = async (): Promise<string> => (await readFile(BOOT_ID, 'utf8')).trim();
 
+/** A shutdown asked of a node whose shutdown grace period is 0: the kubelet's manager is then a stub. */
+export class GracefulShutdownDisabledError extends Error {
+  constructor() {
+    super('graceful node shutdown is off on this node (SPLITLET_SHUTDOWN_GRACE_PERIOD=0): the node shuts down without terminating its pods');
+  }
+}
+
 export interface NodeShutdownDeps {
   /** The shutdown's groups (migrateConfig's, or shutdownGracePeriodByPodPriority); none: the shutdown terminates nothing. */
   periods: readonly GracePeriodByPriority[];
@@ -131,7 +138,7 @@ export interface NodeShutdownDeps {
   /** The pods bound to the node (the pod informer's), once it has listed them. */
   pods: () => readonly V1Pod[];
   synced: () => Promise<void>;
-  /** GetActivePods: admitted, not finished, not being deleted. */
+  /** GetActivePods: admitted and not finished (a pod being deleted is still active). */
   active: (pod: V1Pod) => boolean;
   /** Hands the termination to the pod's worker (PodSyncer.evict, then a sync). */
   terminate: (pod: V1Pod, how: Eviction) => void;
@@ -152,11 +159,12 @@ export interface NodeShutdownDeps {
  */
 export class NodeShutdownManager {
   private state: NodeShutdownState | undefined;
-  /** The termination under way; aborted by a cancellation. */
+  /** The termination under way; aborted by a cancellation or the service's stop. */
   private running: AbortController | undefined;
   private done: Promise<void> = Promise.resolve();
-  /** One change of the state at a time (requests, the run's progress). */
+  /** One change of the state at a time: the load, the requests, the run's progress. */
   private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
 
   constructor(private readonly deps: NodeShutdownDeps) {}
 
@@ -173,11 +181,35 @@ export class NodeShutdownManager {
   /**
    * Reads the state left by an earlier process, before any pod is admitted: a shutdown
    * of this boot holds (and its termination goes on), one of an earlier boot is removed.
+   * Resolves after the first attempt; one that fails (the bucket does not answer) is
+   * logged and tried again in the background until one succeeds.
    */
-  async load(): Promise<void> {
+  load(retryMs = 2_000): Promise<void> {
+    const first = this.serially(() => this.loadOnce());
+    void first.catch(async (err: unknown) => {
+      this.deps.logger.warn({ err: (err as Error).message }, 'node shutdown: its state could not be read; the node counts as not shutting down until it is');
+      for (let delay = retryMs; !this.stopped; delay = Math.min(delay * 2, 30_000)) {
+        await this.deps.clock.sleep(delay).catch(() => undefined);
+        if (this.stopped) return;
+        try {
+          await this.serially(() => this.loadOnce());
+          return;
+        } catch {
+          // asked again after a longer delay
+        }
+      }
+    });
+    return first.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  private async loadOnce(): Promise<void> {
     const kv = await this.deps.bucket();
     const found = await kvGet(kv, NODE_SHUTDOWN_KEY, podsyncv1.NodeShutdownStateSchema);
-    if (!found) return;
+    // A shutdown asked for meanwhile (the bucket was away) is this process's own.
+    if (!found || this.state) return;
     if (found.bootId !== (await this.deps.bootId())) {
       this.deps.logger.info({ startedAt: new Date(Number(found.startedAt)).toISOString() }, 'a node shutdown of an earlier boot is over');
       await kv.delete(NODE_SHUTDOWN_KEY);
@@ -188,10 +220,15 @@ export class NodeShutdownManager {
     if (found.finishedAt === 0n) this.begin();
   }
 
-  /** Begins the shutdown (the shutdown event); a shutdown under way is answered as it is. */
+  /**
+   * Begins the shutdown (the shutdown event); a shutdown under way is answered as it is.
+   * With no priority group (a grace period of 0) there is no graceful shutdown, as the
+   * kubelet's stub manager: refused.
+   */
   shutdown(): Promise<NodeShutdownState> {
     return this.serially(async () => {
       if (this.state) return this.state;
+      if (!this.deps.periods.length) throw new GracefulShutdownDisabledError();
       const now = BigInt(this.deps.clock.now());
       const state = create(podsyncv1.NodeShutdownStateSchema, {
         bootId: await this.deps.bootId(),
@@ -207,13 +244,17 @@ export class NodeShutdownManager {
     });
   }
 
-  /** Cancels the shutdown (shutdown(false)): pods are admitted again; true when one was under way or done. */
+  /**
+   * Cancels the shutdown (shutdown(false)): pods are admitted again; true when one was
+   * under way or done. The termination stops before its next pod (the kubelet cannot
+   * cancel a termination under way: its pods of every group are killed first). The state
+   * goes from the bucket first: when that fails the shutdown goes on, and the call fails.
+   */
   cancel(): Promise<boolean> {
-    // The termination stops before its next group (its progress is not written after this).
-    this.running?.abort();
     return this.serially(async () => {
       if (!this.state) return false;
       await (await this.deps.bucket()).delete(NODE_SHUTDOWN_KEY);
+      this.running?.abort();
       this.state = undefined;
       this.deps.logger.warn('node shutdown cancelled: pods are admitted again');
       this.deps.nodeEvent('Normal', NODE_SHUTDOWN_EVENT, 'Shutdown manager detected shutdown cancellation');
@@ -223,42 +264,47 @@ export class NodeShutdownManager {
 
   /** Stops the termination under way (the service stops; the state stays for the next process). */
   async stop(): Promise<void> {
+    this.stopped = true;
     this.running?.abort();
     await this.done;
   }
 
   private begin(): void {
+    this.running?.abort();
     const ac = new AbortController();
     this.running = ac;
     this.done = this.terminatePods(ac.signal).catch((err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'node shutdown: terminating the pods failed'));
   }
 
-  /** processShutdownEvent: each group's pods terminated together, the next group once they stopped or the group's grace period ran out. */
+  /**
+   * processShutdownEvent: each group's pods terminated together, the next group once
+   * they stopped or the group's grace period ran out. Resumed (after a restart of
+   * pod-sync), a group already done is not waited for again, but its pods still active
+   * are terminated again (the termination may not have reached them).
+   */
   private async terminatePods(signal: AbortSignal): Promise<void> {
     await Promise.race([this.deps.synced(), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
     if (signal.aborted) return;
     const groups = groupByPriority(this.deps.periods, this.deps.pods().filter((p) => this.deps.active(p)));
     for (const [i, group] of groups.entries()) {
-      if (signal.aborted) return;
-      const recorded = this.state?.groups[i];
-      // Done before a restart: its pods are no longer active, nothing to wait for.
-      if (recorded && recorded.doneAt > 0n) continue;
-      if (group.pods.length) {
-        for (const pod of group.pods) {
-          this.deps.terminate(pod, {
-            reason: NODE_SHUTDOWN_REASON,
-            message: NODE_SHUTDOWN_MESSAGE,
-            gracePeriodSeconds: gracePeriodFor(pod, group.shutdownGracePeriodSeconds),
-            disruption: true,
-            event: false,
-          });
-        }
-        await this.waitStopped(group.pods, group.shutdownGracePeriodSeconds * 1000, signal);
+      const doneBefore = (this.state?.groups[i]?.doneAt ?? 0n) > 0n;
+      for (const pod of group.pods) {
+        if (signal.aborted) return;
+        this.deps.terminate(pod, {
+          reason: NODE_SHUTDOWN_REASON,
+          message: NODE_SHUTDOWN_MESSAGE,
+          gracePeriodSeconds: gracePeriodFor(pod, group.shutdownGracePeriodSeconds),
+          disruption: true,
+          event: false,
+        });
       }
+      if (doneBefore) continue;
+      if (group.pods.length) await this.waitStopped(group.pods, group.shutdownGracePeriodSeconds * 1000, signal);
+      if (signal.aborted) return;
       await this.update(signal, (s) => {
         const g = s.groups[i];
         if (g) {
-          g.pods += group.pods.length;
+          g.pods = group.pods.length;
           g.doneAt = BigInt(this.deps.clock.now());
         }
       });
@@ -281,12 +327,16 @@ export class NodeShutdownManager {
     if (!signal.aborted) this.deps.logger.info({ gracePeriodSeconds: ms / 1000 }, 'node shutdown: the group\'s grace period ran out');
   }
 
-  /** Changes and writes the state, unless the termination was cancelled meanwhile. */
+  /**
+   * Changes and writes the state, unless the termination was cancelled meanwhile. A
+   * write that fails is logged and the termination goes on (the kubelet's state file is
+   * best effort too): the next write carries the change.
+   */
   private update(signal: AbortSignal, change: (s: NodeShutdownState) => void): Promise<void> {
     return this.serially(async () => {
       if (!this.state || signal.aborted) return;
       change(this.state);
-      await this.persist(this.state);
+      await this.persist(this.state).catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'node shutdown: its progress could not be written'));
     });
   }
 

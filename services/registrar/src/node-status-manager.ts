@@ -102,8 +102,10 @@ export class NodeStatusManager implements Runnable {
     if (!registered) return;
     await this.fastUpdateUntilReady(signal);
     while (!signal.aborted) {
-      if (this.wake.signal.aborted) this.wake = new AbortController();
-      await this.clock.sleep(jittered(this.timing.updateFrequencyMs), AbortSignal.any([signal, this.wake.signal])).catch(() => undefined);
+      // A wake that comes during the sync below ends the next wait at once (it is not lost).
+      const wake = this.wake;
+      await this.clock.sleep(jittered(this.timing.updateFrequencyMs), AbortSignal.any([signal, wake.signal])).catch(() => undefined);
+      if (wake.signal.aborted) this.wake = new AbortController();
       if (signal.aborted) break;
       await this.sync().catch((err: unknown) => this.logger.error({ err: describe(err) }, 'unable to update node status'));
     }

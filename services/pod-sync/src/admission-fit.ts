@@ -122,8 +122,12 @@ function matchesNodeSelectorAndAffinity(pod: V1Pod, node: V1Node): boolean {
   for (const [k, v] of Object.entries(pod.spec?.nodeSelector ?? {})) if (labels[k] !== v) return false;
   const terms = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
   if (!terms) return true;
-  // Terms are ORed; a term with no requirement matches nothing (nodeaffinity's NodeSelector).
-  return terms.some((t) => termMatches(t, labels, { 'metadata.name': node.metadata?.name ?? '' }));
+  return matchesNodeSelectorTerms(terms, labels, { 'metadata.name': node.metadata?.name ?? '' });
+}
+
+/** MatchNodeSelectorTerms: the terms are ORed; a term with no requirement matches nothing (nodeaffinity's NodeSelector). */
+export function matchesNodeSelectorTerms(terms: readonly V1NodeSelectorTerm[], labels: Record<string, string>, fields: Record<string, string>): boolean {
+  return terms.some((t) => termMatches(t, labels, fields));
 }
 
 function termMatches(t: V1NodeSelectorTerm, labels: Record<string, string>, fields: Record<string, string>): boolean {

@@ -27,6 +27,7 @@ import { SysctlAllowlist, safeSysctls } from './sysctls';
 import { SYNC } from './tokens';
 import { SystemMounter } from './volumes/mounter';
 import { ApiObjectSource } from './volumes/objects';
+import { ApiClaimSource } from './volumes/persistent-volumes';
 import { ServiceAccountTokens } from './volumes/service-account-tokens';
 import { VolumeManager, type PodEventSink } from './volumes/volume-manager';
 
@@ -112,7 +113,10 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const objects = new ApiObjectSource(core, config.SPLITLET_OBJECT_CACHE_TTL_MS);
   container.registerInstance(SYNC.PodEvents, podEvents);
   container.registerInstance(SYNC.Objects, objects);
-  container.registerInstance(SYNC.Volumes, new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger));
+  container.registerInstance(
+    SYNC.Volumes,
+    new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger, new ApiClaimSource(core), () => ownNode.get(node)?.metadata?.labels),
+  );
   // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
   // Admission reads the node's own Node and the pods bound to it (the informer below).
   const admissionView = { node: () => ownNode.get(node), pods: () => informer.list(), shuttingDown: () => shutdown.shuttingDown() };

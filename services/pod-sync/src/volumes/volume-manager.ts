@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { MountPropagation, type MountSchema } from '@splitlet/contracts';
@@ -12,6 +12,7 @@ import { ContainerConfigError, isObjectNotFound } from './errors';
 import { checkHostPathType } from './host-path';
 import type { Mounter } from './mounter';
 import type { ObjectSource } from './objects';
+import { ClaimVolumeError, resolveClaim, type ClaimSource, type ResolvedClaim } from './persistent-volumes';
 import { configMapEntries, DEFAULT_MODE, downwardPayload, keysPayload, secretEntries } from './payload';
 import type { ServiceAccountTokens } from './service-account-tokens';
 import { bindSubPath } from './subpath';
@@ -65,7 +66,14 @@ export class VolumeManager {
     private readonly mounter: Mounter,
     private readonly record: PodEventSink,
     private readonly logger: Logger,
+    /** The PVCs and PVs of persistentVolumeClaim volumes; none: such a volume has no plugin. */
+    private readonly claims?: ClaimSource,
+    /** The node's labels (its own Node's): a PV's node affinity is checked against them. */
+    private readonly nodeLabels: () => Record<string, string> | undefined = () => undefined,
   ) {}
+
+  /** Each persistentVolumeClaim volume resolved to its PV's directory, by `<pod uid>/<volume>`: resolved once, as the kubelet processes a pod's volumes once. */
+  private readonly resolved = new Map<string, ResolvedClaim>();
 
   private initialized: Promise<void> | undefined;
 
@@ -92,6 +100,11 @@ export class VolumeManager {
   /** Where a volume of the pod is on the host. */
   volumePath(pod: V1Pod, v: V1Volume): string {
     if (v.hostPath) return v.hostPath.path;
+    if (v.persistentVolumeClaim) {
+      const claim = this.resolved.get(`${pod.metadata!.uid!}/${v.name}`);
+      if (!claim) throw new Error(`volume "${v.name}" is not set up yet`);
+      return claim.path;
+    }
     const plugin = v.emptyDir ? PLUGIN.emptyDir : v.configMap ? PLUGIN.configMap : v.secret ? PLUGIN.secret : v.downwardAPI ? PLUGIN.downwardAPI : v.projected ? PLUGIN.projected : undefined;
     if (!plugin) throw new Error(`volume "${v.name}" has a type splitlet does not support`);
     return join(this.podDir(pod.metadata!.uid!), 'volumes', plugin, v.name);
@@ -132,17 +145,27 @@ export class VolumeManager {
     } catch (err) {
       prepared = err; // every volume fails with it below: the pod shows why it waits
     }
+    // The claims the populator could not process: one Event for the pod (WaitForAttachAndMount's).
+    const unprocessed: { volume: string; why: string }[] = [];
     for (const v of pod.spec?.volumes ?? []) {
       try {
         if (prepared) throw prepared;
         await this.setUpVolume(pod, v, ctx);
         ready.add(v.name);
       } catch (err) {
-        const message = `MountVolume.SetUp failed for volume "${v.name}" : ${(err as Error).message}`;
-        this.record(pod, 'Warning', 'FailedMount', message);
+        if (err instanceof ClaimVolumeError && err.kind === 'process') unprocessed.push({ volume: v.name, why: err.message });
+        else {
+          const message = err instanceof ClaimVolumeError ? err.message : `MountVolume.SetUp failed for volume "${v.name}" : ${(err as Error).message}`;
+          this.record(pod, 'Warning', 'FailedMount', message);
+        }
         this.logger.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, volume: v.name, err: (err as Error).message }, 'volume set-up failed');
         if (!ready.has(v.name)) all = false;
       }
+    }
+    if (unprocessed.length) {
+      const unmounted = (pod.spec?.volumes ?? []).map((v) => v.name).filter((n) => !ready.has(n)).sort();
+      const failed = unprocessed.map((u) => u.volume).sort();
+      this.record(pod, 'Warning', 'FailedMount', `Unable to attach or mount volumes: unmounted volumes=[${unmounted.join(' ')}], unattached volumes=[], failed to process volumes=[${failed.join(' ')}]: ${unprocessed.map((u) => u.why).join('; ')}`);
     }
     return all;
   }
@@ -164,6 +187,7 @@ export class VolumeManager {
 
   private async setUpVolume(pod: V1Pod, v: V1Volume, ctx: EnvContext): Promise<void> {
     if (v.hostPath) return checkHostPathType(v.hostPath.path, v.hostPath.type);
+    if (v.persistentVolumeClaim) return this.setUpClaim(pod, v);
     const dir = this.volumePath(pod, v);
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     if (v.emptyDir) {
@@ -185,6 +209,36 @@ export class VolumeManager {
     chmodSync(dir, 0o755); // any user of the pod reads it (the files' own modes decide the rest)
     const fsGroup = pod.spec?.securityContext?.fsGroup;
     writeAtomically(dir, withFsGroup(await this.payload(pod, v, ctx), fsGroup), undefined, fsGroup);
+  }
+
+  /**
+   * A claim's volume, once: the claim and its PV resolved (resolveClaim), then the
+   * plugin's set-up — `local`: the path must be a directory (NewMounter's
+   * getGlobalLocalPath); `hostPath`: its type checked, a directory made for
+   * DirectoryOrCreate. The containers bind the PV's path itself (no mount of the node's).
+   */
+  private async setUpClaim(pod: V1Pod, v: V1Volume): Promise<void> {
+    const key = `${pod.metadata!.uid!}/${v.name}`;
+    if (this.resolved.has(key)) return;
+    if (!this.claims) throw new ClaimVolumeError('process', `error processing PVC ${pod.metadata?.namespace}/${v.persistentVolumeClaim!.claimName}: no claim source`);
+    const claim = await resolveClaim(pod, v, this.claims, this.nodeLabels());
+    if (claim.plugin === 'local') {
+      let directory: boolean;
+      try {
+        const st = statSync(claim.path);
+        directory = st.isDirectory() || st.isBlockDevice();
+      } catch {
+        throw new ClaimVolumeError('mount', `MountVolume.NewMounter initialization failed for volume "${claim.pvName}" : path "${claim.path}" does not exist`);
+      }
+      if (!directory) throw new ClaimVolumeError('mount', `MountVolume.NewMounter initialization failed for volume "${claim.pvName}" : only directory and block device are supported`);
+    } else {
+      try {
+        checkHostPathType(claim.path, claim.hostPathType);
+      } catch (err) {
+        throw new ClaimVolumeError('mount', `MountVolume.SetUp failed for volume "${claim.pvName}" : ${(err as Error).message}`);
+      }
+    }
+    this.resolved.set(key, claim);
   }
 
   private async payload(pod: V1Pod, v: V1Volume, ctx: EnvContext): Promise<Payload> {
@@ -271,7 +325,8 @@ export class VolumeManager {
         propagation = MountPropagation.BIDIRECTIONAL;
       } else if (vm.mountPropagation && vm.mountPropagation !== 'None') throw new ContainerConfigError(`invalid MountPropagation mode: "${vm.mountPropagation}"`);
       const apiData = Boolean(v.configMap || v.secret || v.downwardAPI || v.projected);
-      out.push({ containerPath: vm.mountPath, hostPath, readonly: (vm.readOnly ?? false) || apiData, propagation });
+      const claimReadOnly = v.persistentVolumeClaim ? (this.resolved.get(`${pod.metadata!.uid!}/${v.name}`)?.readOnly ?? false) : false;
+      out.push({ containerPath: vm.mountPath, hostPath, readonly: (vm.readOnly ?? false) || apiData || claimReadOnly, propagation });
     }
     return out;
   }
@@ -284,6 +339,7 @@ export class VolumeManager {
   async tearDown(uid: string): Promise<void> {
     this.ready.delete(uid);
     this.tokens.forget(uid);
+    for (const k of this.resolved.keys()) if (k.startsWith(`${uid}/`)) this.resolved.delete(k);
     const dir = this.podDir(uid);
     // Nothing can be mounted below a directory that is not there (a finished pod's
     // resyncs come here every time): no mount table to read.

@@ -73,6 +73,16 @@ export const configSchema = commonSchema.extend({
       }
     }),
   /**
+   * Static pods: --pod-manifest-path (staticPodPath), a directory whose files (not
+   * starting with a dot) each hold a Pod or a PodList in YAML or JSON, and
+   * --manifest-url, one such manifest over HTTP(S); both read every
+   * SPLITLET_FILE_CHECK_FREQUENCY_MS (the kubelet's fileCheckFrequency and
+   * httpCheckFrequency, 20 s; a directory's change is seen at once too).
+   */
+  SPLITLET_STATIC_POD_PATH: z.string().default(''),
+  SPLITLET_MANIFEST_URL: z.string().default(''),
+  SPLITLET_FILE_CHECK_FREQUENCY_MS: z.coerce.number().int().min(100).default(20_000),
+  /**
    * The graceful node shutdown (`npm run node:drain`): --shutdown-grace-period, the
    * time the node's pods get in all (a Go duration; 30s when neither this nor the
    * by-priority list is set: the kubelet's default is 0, no graceful shutdown), of

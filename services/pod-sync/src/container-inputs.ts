@@ -8,6 +8,7 @@ import { serviceEnv, type ServiceSource } from './service-env';
 import { terminationMessageFile } from './termination-message';
 import { SYNC } from './tokens';
 import { ContainerConfigError, isObjectNotFound } from './volumes/errors';
+import { isStaticPod } from './static-pods';
 import type { ObjectSource } from './volumes/objects';
 import type { CriMount, PodEventSink, VolumeManager } from './volumes/volume-manager';
 
@@ -60,7 +61,8 @@ export class ContainerInputs {
   private async fetch(pod: V1Pod, c: V1Container): Promise<EnvObjects> {
     // As the kubelet's makeEnvironmentVariables: no env before the Services have been
     // listed once, or a container could start without KUBERNETES_SERVICE_HOST.
-    if (!this.services.hasSynced) throw new ContainerConfigError('services have not yet been read at least once, cannot construct envvars');
+    // Not for a static pod, which runs without the API server (makeEnvironmentVariables).
+    if (!isStaticPod(pod) && !this.services.hasSynced) throw new ContainerConfigError('services have not yet been read at least once, cannot construct envvars');
     const ns = pod.metadata!.namespace!;
     const names = envObjectNames(c);
     const orMissing = <T>(p: Promise<T>) =>

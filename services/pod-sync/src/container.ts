@@ -1,8 +1,8 @@
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, HandlerError, nodeStateBucket, openBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, forgetPodStatus, HandlerError, nodeStateBucket, openBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
 import { reservedMemoryOf, thresholdsOf } from '@splitlet/config';
 import { ContainerState, ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
@@ -23,6 +23,7 @@ import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
 import { PodWatch, type Caches } from './pod-watch';
 import { PodWorkers } from './pod-workers';
+import { isMirrorPod, isMirrorPodOf, isStaticPod, MirrorPods, NodePods, StaticPodSource } from './static-pods';
 import { SysctlAllowlist, safeSysctls } from './sysctls';
 import { SYNC } from './tokens';
 import { SystemMounter } from './volumes/mounter';
@@ -69,8 +70,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       throw err;
     })),
     bootId: readBootId,
-    pods: () => informer.list(),
-    synced: () => informer.synced,
+    pods: () => nodePods.list(),
+    synced: () => nodePods.synced,
     // GetActivePods: admitted (by this process, or given a start time by the node before it) and not finished, being deleted or not.
     active: (p) => (Boolean(p.status?.startTime) || container.resolve<PodAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p),
     terminate: (pod, how) => {
@@ -119,27 +120,44 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   );
   // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
   // Admission reads the node's own Node and the pods bound to it (the informer below).
-  const admissionView = { node: () => ownNode.get(node), pods: () => informer.list(), shuttingDown: () => shutdown.shuttingDown() };
+  const admissionView = { node: () => ownNode.get(node), pods: () => nodePods.list(), shuttingDown: () => shutdown.shuttingDown() };
   container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);
-  const workers = new PodWorkers((pod, statusOnly, signal) => traces.run(pod, async () => (await shutdownLoaded, syncer.sync(pod, statusOnly, signal))), {
+  const workers = new PodWorkers(
+    (pod, statusOnly, signal) =>
+      traces.run(pod, async () => {
+        await shutdownLoaded;
+        // A static pod's mirror first, as SyncPod: made when missing, replaced when stale.
+        if (isStaticPod(pod) && !statusOnly && !pod.metadata?.deletionTimestamp) await mirrors.ensure(pod);
+        return syncer.sync(pod, statusOnly, signal);
+      }),
+    {
     resyncMs: config.SPLITLET_POD_RESYNC_MS,
     retryMs: Math.min(RETRY_MS, config.SPLITLET_POD_RESYNC_MS),
     refreshMs: config.SPLITLET_VOLUME_REFRESH_MS,
     refresh: (pod) => traces.run(pod, () => syncer.refreshVolumes(pod)),
-    latest: (pod) => {
-      const now = informer.get(pod.metadata!.namespace!, pod.metadata!.name!);
-      return now?.metadata?.uid === pod.metadata?.uid ? now : undefined;
+      latest: (pod) => {
+        const now = nodePods.get(pod.metadata!.namespace!, pod.metadata!.name!);
+        return now?.metadata?.uid === pod.metadata?.uid ? now : undefined;
+      },
     },
-  });
+  );
   container.registerInstance(SYNC.Workers, workers);
   const updates = new PodUpdateFilter();
   const informer: PodInformer = new PodInformer(
     { kubeConfig: kc, nodeName: node, logger },
     {
       onUpsert: (pod) => {
+        // A mirror pod is not run: its static pod is synced (its status goes to it now; a stale one is replaced).
+        if (isMirrorPod(pod)) {
+          const own = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
+          if (own) workers.update(own, { statusOnly: isMirrorPodOf(pod, own) && !pod.metadata?.deletionTimestamp });
+          // deleteOrphanedMirrorPods: a mirror pod of no static pod goes, once the static pods are read.
+          else if (statics.hasSynced) void mirrors.forget(pod);
+          return;
+        }
         // The startup SLI ends when the watch shows every container started.
         metrics.observedOnWatch(pod, container.resolve<Clock>(TOKENS.Clock).now());
         if (updates.shouldSync(pod)) workers.update(pod);
@@ -147,6 +165,13 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       onDelete: (pod) => {
         const uid = pod.metadata?.uid;
         if (!uid) return;
+        if (isMirrorPod(pod)) {
+          // Its last status leaves the stream; a static pod that still runs gets a new mirror.
+          void forgetPodStatus(nc, node, uid).catch(() => undefined);
+          const own = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
+          if (own) workers.update(own);
+          return;
+        }
         updates.forget(uid);
         evictions.forget(uid);
         // In the pod's worker, after the sync that runs now (its termination removing the
@@ -157,9 +182,51 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       },
     },
   );
-  container.registerInstance(SYNC.PodInformer, informer);
-  // The container GC runs beside the pod watch, on the same informer, once it has listed.
-  const gc = new ContainerGC(container.resolve(SYNC.Runtime), informer, container.resolve<Clock>(TOKENS.Clock), logger, node, undefined, (pod) => syncer.finished(pod));
+  // Static pods (SPLITLET_STATIC_POD_PATH, SPLITLET_MANIFEST_URL) beside the API server's, and their mirror pods.
+  const mirrors = new MirrorPods(core, node, (ns, name) => informer.get(ns, name), () => ownNode.get(node)?.metadata?.uid, logger);
+  const statics = new StaticPodSource({
+    nodeName: node,
+    ...(config.SPLITLET_STATIC_POD_PATH ? { dir: config.SPLITLET_STATIC_POD_PATH } : {}),
+    ...(config.SPLITLET_MANIFEST_URL ? { url: config.SPLITLET_MANIFEST_URL } : {}),
+    periodMs: config.SPLITLET_FILE_CHECK_FREQUENCY_MS,
+    clock: container.resolve<Clock>(TOKENS.Clock),
+    logger,
+    invalid: (origin, why) => recordNodeEvent(nc, node, 'Warning', 'FailedToCreateStaticPod', `static pod manifest ${origin}: ${why}`),
+    changed: (added, removed) => {
+      for (const pod of added) workers.update(pod);
+      for (const pod of removed) removeStaticPod(pod);
+    },
+  });
+  const nodePods = new NodePods(informer, statics);
+  // The mirror pods of static pods gone while pod-sync was away.
+  void nodePods.synced.then(() => {
+    for (const p of informer.list()) if (isMirrorPod(p) && !statics.get(p.metadata!.namespace!, p.metadata!.name!)) void mirrors.forget(p);
+  });
+  // A static pod whose manifest is gone ends as a deleted pod does: its containers stopped
+  // within its grace period (the sync running now cancelled), then cleaned up, its mirror deleted.
+  const removeStaticPod = (pod: V1Pod) => {
+    const uid = pod.metadata!.uid!;
+    const terminating: V1Pod = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date(container.resolve<Clock>(TOKENS.Clock).now()), deletionGracePeriodSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30 } };
+    workers.update(terminating);
+    workers
+      .remove(uid, () =>
+        traces.run(pod, async () => {
+          await syncer.sync(terminating, false, new AbortController().signal);
+          await syncer.cleanup(uid);
+          await mirrors.forget(pod);
+        }),
+      )
+      .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'static pod: removal failed'));
+  };
+  // A static pod's status goes to its mirror pod (none yet: nowhere), and never ends it.
+  syncer.routeStatus((pod) => {
+    if (!isStaticPod(pod)) return { uid: pod.metadata!.uid!, terminated: undefined };
+    const mirror = mirrors.mirrorOf(pod);
+    return mirror ? { uid: mirror.metadata!.uid!, terminated: false } : undefined;
+  });
+  container.registerInstance(SYNC.PodInformer, nodePods);
+  // The container GC runs beside the pod watch, on the same pods, once they are listed.
+  const gc = new ContainerGC(container.resolve(SYNC.Runtime), nodePods, container.resolve<Clock>(TOKENS.Clock), logger, node, undefined, (pod) => syncer.finished(pod));
   const nodeWarning = (reason: string, message: string) => recordNodeEvent(nc, node, 'Warning', reason, message);
   const runtime = container.resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime);
   const images = container.resolve<ServiceClient<typeof ImageService>>(SYNC.Images);
@@ -186,7 +253,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     volumePath: (pod, v) => container.resolve<VolumeManager>(SYNC.Volumes).volumePath(pod, v),
     hostRoot: config.SPLITLET_HOST_ROOT,
     runtime: container.resolve(SYNC.Runtime),
-    pods: () => informer.list(),
+    pods: () => nodePods.list(),
     // Started by the node: admitted (a pod refused at admission is Failed, not a candidate).
     active: (p) => Boolean(p.status?.startTime),
     nodeEvent: (type, reason, message) => recordNodeEvent(nc, node, type, reason, message),
@@ -225,6 +292,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   };
   return runAll(
     watch,
+    statics,
     { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS, nodeWarning) },
     { run: (signal) => imageGC.run(signal, config.SPLITLET_IMAGE_GC_PERIOD_MS) },
     metricsServer,

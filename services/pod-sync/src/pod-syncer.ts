@@ -104,6 +104,8 @@ export class PodSyncer {
   private readonly evictions = new Map<string, Eviction>();
   private readonly terminationMessages: TerminationMessages;
   private readonly killer: ContainerKiller;
+  /** Where a pod's status goes: its own UID, or a static pod's mirror pod's (whose deletion is never asked); undefined: nowhere yet. */
+  private statusTarget: (pod: V1Pod) => { uid: string; terminated: false | undefined } | undefined = (pod) => ({ uid: pod.metadata!.uid!, terminated: undefined });
 
   constructor(
     @inject(SYNC.Runtime) private readonly runtime: Runtime,
@@ -123,6 +125,11 @@ export class PodSyncer {
   ) {
     this.terminationMessages = new TerminationMessages(runtime);
     this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
+  }
+
+  /** Routes the statuses handed over (a static pod's to its mirror pod). */
+  routeStatus(target: (pod: V1Pod) => { uid: string; terminated: false | undefined } | undefined): void {
+    this.statusTarget = target;
   }
 
   /** Throws when the pod's running sync was cancelled (the pod began terminating). */
@@ -846,11 +853,15 @@ export class PodSyncer {
     const now = BigInt(this.clock.now()) * 1000n;
     const version = now > last ? now : last + 1n;
     this.versions.set(uid, version);
+    // A static pod's goes to its mirror pod, once there is one (the status manager's
+    // translation); until then nowhere, as the kubelet's.
+    const target = this.statusTarget(pod);
+    if (!target) return;
     // Into the status stream, which keeps each pod's latest status for status-reporter
     // (also while it is away); the message id makes a repeat a no-op.
-    const update = { podUid: uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, version, terminated, rejected, status };
+    const update = { podUid: target.uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, version, terminated: target.terminated ?? terminated, rejected, status };
     try {
-      await publishEnsuring(this.nc, () => ensureStatusStream(this.nc, this.nodeName), podStatusSubject(this.nodeName, uid), statusv1.PodStatusUpdateSchema, update, { msgId: `${uid}:${version}` });
+      await publishEnsuring(this.nc, () => ensureStatusStream(this.nc, this.nodeName), podStatusSubject(this.nodeName, target.uid), statusv1.PodStatusUpdateSchema, update, { msgId: `${target.uid}:${version}` });
     } catch (err) {
       // Every sync (a resync at the latest) hands the pod's status over again.
       this.logger.warn({ uid, err: (err as Error).message }, 'the status stream did not take the pod status; the next sync hands it over again');

@@ -4,7 +4,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { inject, injectable } from 'tsyringe';
 import { containerEventsSubject, ensureKubeEventsStream, ensureStatusStream, eventsStreamName, withConsumerSpan } from '@splitlet/bus';
 import { ContainerEventSchema, ContainerEventType } from '@splitlet/contracts';
-import type { PodInformer } from '@splitlet/kube';
+import type { V1Pod } from '@kubernetes/client-node';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { PodSyncer } from './pod-syncer';
@@ -17,6 +17,14 @@ export interface Caches {
   /** Lists and starts watching; resolves once every cache holds its first list (retrying meanwhile). */
   start(): Promise<void>;
   stop(): void;
+}
+
+/** The pods the node runs (the API server's bound to it, and the static pods): NodePods. */
+export interface NodePodList {
+  /** Lists and starts watching; resolves once every source has been read once. */
+  start(): Promise<void>;
+  stop(): void;
+  list(): readonly V1Pod[];
 }
 
 /** How often the housekeeping looks for pods without a worker and for what is left of deleted ones (at most; the kubelet's is 2 s). */
@@ -33,7 +41,7 @@ export const HOUSEKEEPING_MS = 10_000;
 @injectable()
 export class PodWatch implements Runnable {
   constructor(
-    @inject(SYNC.PodInformer) private readonly informer: PodInformer,
+    @inject(SYNC.PodInformer) private readonly informer: NodePodList,
     @inject(SYNC.Caches) private readonly caches: Caches,
     @inject(SYNC.Workers) private readonly workers: PodWorkers,
     @inject(PodSyncer) private readonly syncer: PodSyncer,

@@ -1,0 +1,439 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CoreV1Api, V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
+import { describeApiError, isAlreadyExists, isNotFound } from '@splitlet/kube';
+import type { Clock } from '@splitlet/service';
+import type { Logger } from '@splitlet/telemetry';
+
+// Static pods (the kubelet's file and URL pod sources, pkg/kubelet/config) and their
+// mirror pods (pkg/kubelet/pod/mirror_client.go). A static pod is pod-sync's own: it runs
+// without the API server, its UID is a hash of its manifest, and the API server sees it
+// as a mirror pod that carries its status.
+
+export const CONFIG_SOURCE = 'kubernetes.io/config.source';
+export const CONFIG_HASH = 'kubernetes.io/config.hash';
+export const CONFIG_MIRROR = 'kubernetes.io/config.mirror';
+export const CONFIG_SEEN = 'kubernetes.io/config.seen';
+
+/** IsStaticPod: a pod from a source other than the API server. */
+export const isStaticPod = (pod: V1Pod): boolean => {
+  const source = pod.metadata?.annotations?.[CONFIG_SOURCE];
+  return source !== undefined && source !== 'api';
+};
+/** IsMirrorPod: the API server's copy of a static pod. */
+export const isMirrorPod = (pod: V1Pod): boolean => pod.metadata?.annotations?.[CONFIG_MIRROR] !== undefined;
+/** IsMirrorPodOf: the mirror pod shows this static pod (same name and namespace, its hash). */
+export const isMirrorPodOf = (mirror: V1Pod, pod: V1Pod): boolean =>
+  mirror.metadata?.name === pod.metadata?.name && mirror.metadata?.namespace === pod.metadata?.namespace && mirror.metadata?.annotations?.[CONFIG_MIRROR] === pod.metadata?.annotations?.[CONFIG_HASH];
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A manifest that is no pod the node can run: the file and why. */
+export class ManifestError extends Error {}
+
+/** The API server's defaults the kubelet's decoder applies to a static pod (SetObjectDefaults_Pod), those pod-sync reads. */
+export function defaultPod(pod: V1Pod): V1Pod {
+  const spec = (pod.spec ??= { containers: [] });
+  spec.restartPolicy ??= 'Always';
+  spec.dnsPolicy ??= 'ClusterFirst';
+  spec.terminationGracePeriodSeconds ??= 30;
+  spec.schedulerName ??= 'default-scheduler';
+  spec.securityContext ??= {};
+  spec.enableServiceLinks ??= true;
+  const probe = (p: V1Probe | undefined) => {
+    if (!p) return;
+    p.timeoutSeconds ??= 1;
+    p.periodSeconds ??= 10;
+    p.successThreshold ??= 1;
+    p.failureThreshold ??= 3;
+    if (p.httpGet) p.httpGet.scheme ??= 'HTTP';
+  };
+  const container = (c: V1Container) => {
+    c.terminationMessagePath ??= '/dev/termination-log';
+    c.terminationMessagePolicy ??= 'File';
+    if (c.imagePullPolicy === undefined) {
+      // Always for :latest or no tag, IfNotPresent otherwise (a digest included).
+      const ref = c.image ?? '';
+      const tag = ref.includes('@') ? 'digest' : /:([^/:]+)$/.exec(ref)?.[1];
+      c.imagePullPolicy = !tag || tag === 'latest' ? 'Always' : 'IfNotPresent';
+    }
+    for (const p of c.ports ?? []) p.protocol ??= 'TCP';
+    // Requests default to the limits given (SetDefaults_ResourceList on the container).
+    if (c.resources?.limits) c.resources.requests = { ...c.resources.limits, ...(c.resources.requests ?? {}) };
+    probe(c.livenessProbe);
+    probe(c.readinessProbe);
+    probe(c.startupProbe);
+  };
+  for (const c of spec.initContainers ?? []) container(c);
+  for (const c of spec.containers ?? []) container(c);
+  return pod;
+}
+
+/**
+ * The pods one manifest holds: a Pod or a PodList, YAML or JSON (several YAML documents
+ * too). The YAML parser loads on first use: a node without static pods never evaluates it.
+ */
+export async function parseManifest(text: string): Promise<V1Pod[]> {
+  const { parseAllDocuments } = await import('yaml');
+  const docs = parseAllDocuments(text);
+  const pods: V1Pod[] = [];
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    if (doc.errors.length) throw new ManifestError(`not YAML or JSON: ${doc.errors[0]!.message.split('\n')[0]}`);
+    const obj = doc.toJS() as { apiVersion?: string; kind?: string; items?: unknown[] } | null;
+    if (obj === null || obj === undefined) continue;
+    if (typeof obj !== 'object') throw new ManifestError('not an object');
+    if (obj.kind === 'PodList') for (const item of obj.items ?? []) pods.push(checked({ apiVersion: 'v1', kind: 'Pod', ...(item as object) }));
+    else pods.push(checked(obj));
+  }
+  return pods;
+}
+
+/** The checks the kubelet's decoding and validation make first: a v1 Pod with a name, containers with names and images. */
+function checked(obj: { apiVersion?: string; kind?: string }): V1Pod {
+  if (obj.apiVersion !== 'v1' || obj.kind !== 'Pod') throw new ManifestError(`want apiVersion v1, kind Pod or PodList; got ${obj.apiVersion ?? '(none)'} ${obj.kind ?? '(none)'}`);
+  const pod = obj as V1Pod;
+  const name = pod.metadata?.name ?? '';
+  if (!name) throw new ManifestError('invalid pod: metadata.name: Required value');
+  if (!DNS1123_SUBDOMAIN.test(name) || name.length > 253) throw new ManifestError(`invalid pod: metadata.name: Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 subdomain`);
+  const containers = pod.spec?.containers ?? [];
+  if (!containers.length) throw new ManifestError('invalid pod: spec.containers: Required value');
+  for (const [i, c] of [...(pod.spec?.initContainers ?? []), ...containers].entries()) {
+    if (!c?.name) throw new ManifestError(`invalid pod: container ${i}: name: Required value`);
+    if (!c.image) throw new ManifestError(`invalid pod: container ${c.name}: image: Required value`);
+  }
+  return pod;
+}
+
+/** generatePodName: `<name>-<node>`. */
+export const staticPodName = (name: string, nodeName: string): string => `${name}-${nodeName}`;
+
+/**
+ * applyDefaults: the UID a hash of the pod as written, the node and the file (or URL) —
+ * the same manifest on the same node keeps its UID across restarts, an edit makes a
+ * new one; the name suffixed with the node's; namespace `default` when none; bound to
+ * the node; the config annotations; the NoExecute toleration of every taint; Pending.
+ */
+export function staticPod(raw: V1Pod, source: 'file' | 'http', origin: string, nodeName: string, seen: string): V1Pod {
+  const pod = defaultPod(structuredClone(raw));
+  const hash = createHash('sha256').update(JSON.stringify(canonical(pod))).update(source === 'file' ? `host:${nodeName}file:${origin}` : `url:${origin}`).digest('hex').slice(0, 32);
+  const metadata = pod.metadata!;
+  const uid = metadata.uid || hash;
+  pod.metadata = {
+    ...metadata,
+    uid,
+    name: staticPodName(metadata.name!, nodeName),
+    namespace: metadata.namespace || 'default',
+    annotations: { ...(metadata.annotations ?? {}), [CONFIG_HASH]: uid, [CONFIG_SOURCE]: source, [CONFIG_SEEN]: seen },
+  };
+  pod.spec!.nodeName = nodeName;
+  const tolerations = pod.spec!.tolerations ?? [];
+  if (!tolerations.some((t) => t.operator === 'Exists' && t.effect === 'NoExecute' && !t.key)) tolerations.push({ operator: 'Exists', effect: 'NoExecute' });
+  pod.spec!.tolerations = tolerations;
+  pod.status = { phase: 'Pending' };
+  return pod;
+}
+
+/** Go's time.RFC3339Nano of a UTC instant: trailing zeros of the fraction dropped (kubetypes.Timestamp's GetString). */
+export function rfc3339Nano(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.?0+Z$/, 'Z');
+}
+
+/** The object with its keys sorted, so the hash does not depend on the manifest's key order. */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object' && !(v instanceof Date)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  return v;
+}
+
+export interface StaticPodSourceOptions {
+  nodeName: string;
+  /** --pod-manifest-path (staticPodPath): every file in it not starting with a dot. */
+  dir?: string;
+  /** --manifest-url: one manifest, read over HTTP(S). */
+  url?: string;
+  /** fileCheckFrequency / httpCheckFrequency (20 s). */
+  periodMs: number;
+  clock: Clock;
+  logger: Logger;
+  /** A manifest that cannot run: a Warning Event about the Node (once per content). */
+  invalid: (origin: string, why: string) => void;
+  /** The pods now, whenever they change: the ones added, the ones removed (by UID). */
+  changed: (added: V1Pod[], removed: V1Pod[]) => void;
+}
+
+/**
+ * The file and URL sources: read at start and every period (a directory's change is
+ * seen at once through a watch too), each manifest's pods turned into static pods. An
+ * invalid manifest leaves the others running, its own pods gone (the kubelet's file
+ * source); one that cannot be read (the URL does not answer) keeps the pods it gave last.
+ */
+export class StaticPodSource {
+  private readonly pods = new Map<string, V1Pod>();
+  /** Per origin: the pods its last good read gave, and the last error reported. */
+  private readonly byOrigin = new Map<string, { pods: V1Pod[]; text?: string; error?: string }>();
+  /** Per UID: when it was first seen (config.seen; kept while the pod is). */
+  private readonly seen = new Map<string, string>();
+  private listed = false;
+  private markSynced!: () => void;
+  /** Resolves once every source was read once (at once when there is none). */
+  readonly synced = new Promise<void>((resolve) => (this.markSynced = resolve));
+
+  constructor(private readonly o: StaticPodSourceOptions) {
+    if (!this.enabled) this.markSynced();
+  }
+
+  get enabled(): boolean {
+    return Boolean(this.o.dir || this.o.url);
+  }
+
+  /** Whether the first read is done (the kubelet's sources ready). */
+  get hasSynced(): boolean {
+    return this.listed || !this.enabled;
+  }
+
+  list(): V1Pod[] {
+    return [...this.pods.values()];
+  }
+
+  get(namespace: string, name: string): V1Pod | undefined {
+    for (const p of this.pods.values()) if (p.metadata?.namespace === namespace && p.metadata?.name === name) return p;
+    return undefined;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    if (!this.enabled) return;
+    let wake: (() => void) | undefined;
+    let watcher: AsyncIterable<unknown> | undefined;
+    if (this.o.dir) {
+      const { watch } = await import('node:fs/promises');
+      try {
+        watcher = watch(this.o.dir, { signal });
+      } catch {
+        watcher = undefined;
+      }
+      if (watcher) {
+        void (async () => {
+          try {
+            for await (const _ of watcher) wake?.();
+          } catch {
+            // the directory went, or the service stops: the period's reads go on
+          }
+        })();
+      }
+    }
+    while (!signal.aborted) {
+      await this.readAll();
+      await new Promise<void>((resolve) => {
+        const timer = this.o.clock.sleep(this.o.periodMs, signal).catch(() => undefined);
+        wake = () => resolve();
+        void timer.then(() => resolve());
+      });
+      wake = undefined;
+    }
+  }
+
+  /** One read of every source; the changes are handed over. */
+  async readAll(): Promise<void> {
+    const origins = new Set<string>();
+    if (this.o.dir) {
+      let names: string[] = [];
+      try {
+        names = (await readdir(this.o.dir)).filter((n) => !n.startsWith('.')).sort();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.o.logger.warn({ dir: this.o.dir, err: (err as Error).message }, 'static pods: the manifest directory cannot be read');
+      }
+      for (const name of names) {
+        const file = join(this.o.dir, name);
+        const st = await stat(file).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        origins.add(file);
+        await this.readOrigin(file, 'file', () => readFile(file, 'utf8'));
+      }
+    }
+    if (this.o.url) {
+      origins.add(this.o.url);
+      await this.readOrigin(this.o.url, 'http', async () => {
+        const res = await fetch(this.o.url!, { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`${this.o.url}: ${res.status} ${res.statusText}`);
+        return res.text();
+      });
+    }
+    // A file removed: its pods go.
+    for (const origin of this.byOrigin.keys()) if (!origins.has(origin)) this.byOrigin.delete(origin);
+    this.apply();
+    this.listed = true;
+    this.markSynced();
+  }
+
+  private async readOrigin(origin: string, source: 'file' | 'http', read: () => Promise<string>): Promise<void> {
+    const last = this.byOrigin.get(origin);
+    let text: string;
+    try {
+      text = await read();
+    } catch (err) {
+      this.report(origin, last, `cannot read it: ${(err as Error).message}`);
+      return;
+    }
+    if (last && last.text === text && !last.error) return;
+    try {
+      const pods = (await parseManifest(text)).map((raw) => {
+        const first = staticPod(raw, source, origin, this.o.nodeName, '');
+        const seen = this.seen.get(first.metadata!.uid!) ?? rfc3339Nano(this.o.clock.now());
+        return staticPod(raw, source, origin, this.o.nodeName, seen);
+      });
+      this.byOrigin.set(origin, { pods, text });
+      if (last?.error) this.o.logger.info({ origin }, 'static pods: the manifest is valid again');
+    } catch (err) {
+      this.byOrigin.set(origin, { pods: [], text });
+      this.report(origin, last, (err as Error).message);
+      const entry = this.byOrigin.get(origin)!;
+      entry.error = (err as Error).message;
+    }
+  }
+
+  private report(origin: string, last: { pods: V1Pod[]; text?: string; error?: string } | undefined, why: string): void {
+    if (last?.error === why) return;
+    this.o.logger.error({ origin, why }, 'static pods: a manifest cannot be run; the others run');
+    this.o.invalid(origin, why);
+    if (last) last.error = why;
+  }
+
+  /** The pods of every source now (the first of a duplicated name wins, as the kubelet's), against the last. */
+  private apply(): void {
+    const now = new Map<string, V1Pod>();
+    const names = new Set<string>();
+    for (const [origin, { pods }] of [...this.byOrigin].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      for (const p of pods) {
+        const key = `${p.metadata!.namespace}/${p.metadata!.name}`;
+        if (names.has(key)) {
+          this.o.logger.warn({ origin, pod: key }, 'static pods: a pod of this name is already defined; this one is ignored');
+          continue;
+        }
+        names.add(key);
+        now.set(p.metadata!.uid!, p);
+      }
+    }
+    const added = [...now.values()].filter((p) => !this.pods.has(p.metadata!.uid!));
+    const removed = [...this.pods.values()].filter((p) => !now.has(p.metadata!.uid!));
+    this.pods.clear();
+    for (const [uid, p] of now) this.pods.set(uid, p);
+    for (const p of added) this.seen.set(p.metadata!.uid!, p.metadata!.annotations![CONFIG_SEEN]!);
+    for (const p of removed) this.seen.delete(p.metadata!.uid!);
+    if (added.length || removed.length) {
+      this.o.logger.info({ added: added.map((p) => p.metadata!.name), removed: removed.map((p) => p.metadata!.name) }, 'static pods changed');
+      this.o.changed(added, removed);
+    }
+  }
+}
+
+/**
+ * The mirror pods (mirror_client.go): the API server's copy of each static pod, owned
+ * by the Node, with `kubernetes.io/config.mirror` set to the pod's hash. One that shows
+ * another hash, or is being deleted, is deleted (no grace, on its UID) and made again.
+ */
+export class MirrorPods {
+  constructor(
+    private readonly api: CoreV1Api,
+    private readonly nodeName: string,
+    /** The API server's pod of that name (the informer's), mirror or not. */
+    private readonly apiPod: (namespace: string, name: string) => V1Pod | undefined,
+    /** The Node's UID (its owner reference); undefined until the Node is known. */
+    private readonly nodeUid: () => string | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The mirror pod that shows this static pod now, if there is one. */
+  mirrorOf(pod: V1Pod): V1Pod | undefined {
+    const mirror = this.apiPod(pod.metadata!.namespace!, pod.metadata!.name!);
+    return mirror && isMirrorPodOf(mirror, pod) && !mirror.metadata?.deletionTimestamp ? mirror : undefined;
+  }
+
+  /** SyncPod's mirror part: the mirror made when missing, replaced when stale. Never throws (the next sync tries again). */
+  async ensure(pod: V1Pod): Promise<void> {
+    const ns = pod.metadata!.namespace!;
+    const name = pod.metadata!.name!;
+    const existing = this.apiPod(ns, name);
+    if (existing && isMirrorPodOf(existing, pod) && !existing.metadata?.deletionTimestamp) return;
+    try {
+      if (existing) {
+        if (!isMirrorPod(existing)) {
+          this.logger.warn({ pod: `${ns}/${name}` }, 'static pod: an API pod of the same name is no mirror pod; no mirror pod is made');
+          return;
+        }
+        await this.deleteMirror(existing);
+      }
+      const nodeUid = this.nodeUid();
+      if (!nodeUid) return; // the Node is not known yet: the next sync makes it
+      const { status: _status, ...copy } = structuredClone(pod);
+      const { uid: _uid, resourceVersion: _rv, ...metadata } = copy.metadata!;
+      await this.api.createNamespacedPod({
+        namespace: ns,
+        body: {
+          ...copy,
+          metadata: {
+            ...metadata,
+            annotations: { ...(metadata.annotations ?? {}), [CONFIG_MIRROR]: pod.metadata!.annotations![CONFIG_HASH]! },
+            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: nodeUid, controller: true }],
+          },
+        },
+      });
+      this.logger.info({ pod: `${ns}/${name}` }, 'mirror pod created');
+    } catch (err) {
+      if (isAlreadyExists(err)) return; // the informer has not seen it yet
+      this.logger.warn({ pod: `${ns}/${name}`, err: describeApiError(err) }, 'mirror pod: not made; the next sync tries again');
+    }
+  }
+
+  /** DeleteMirrorPod: with no grace, on its UID (a newer pod of the name is left alone). */
+  async deleteMirror(mirror: V1Pod): Promise<void> {
+    try {
+      await this.api.deleteNamespacedPod({ namespace: mirror.metadata!.namespace!, name: mirror.metadata!.name!, gracePeriodSeconds: 0, body: { preconditions: { uid: mirror.metadata!.uid! }, gracePeriodSeconds: 0 } });
+      this.logger.info({ pod: `${mirror.metadata!.namespace}/${mirror.metadata!.name}` }, 'mirror pod deleted');
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  }
+
+  /** The static pod is gone: its mirror goes too (deleteOrphanedMirrorPods). Never throws. */
+  async forget(pod: V1Pod): Promise<void> {
+    const existing = this.apiPod(pod.metadata!.namespace!, pod.metadata!.name!);
+    if (!existing || !isMirrorPod(existing)) return;
+    await this.deleteMirror(existing).catch((err: unknown) => this.logger.warn({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, err: describeApiError(err) }, 'orphaned mirror pod: not deleted'));
+  }
+}
+
+/** What the node runs: the API server's pods bound to it (not the mirror pods) and the static pods. */
+export class NodePods {
+  constructor(
+    private readonly api: { start(): Promise<void>; stop(): void; list(): readonly V1Pod[]; get(namespace: string, name: string): V1Pod | undefined; readonly synced: Promise<void>; readonly hasSynced: boolean },
+    private readonly statics: StaticPodSource,
+  ) {}
+
+  /** Both sources read once (the kubelet's allSourcesReady). */
+  get synced(): Promise<void> {
+    return Promise.all([this.api.synced, this.statics.synced]).then(() => undefined);
+  }
+
+  get hasSynced(): boolean {
+    return this.api.hasSynced && this.statics.hasSynced;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.api.start(), this.statics.synced]);
+  }
+
+  stop(): void {
+    this.api.stop();
+  }
+
+  list(): V1Pod[] {
+    return [...this.api.list().filter((p) => !isMirrorPod(p)), ...this.statics.list()];
+  }
+
+  get(namespace: string, name: string): V1Pod | undefined {
+    const fromApi = this.api.get(namespace, name);
+    return this.statics.get(namespace, name) ?? (fromApi && !isMirrorPod(fromApi) ? fromApi : undefined);
+  }
+}

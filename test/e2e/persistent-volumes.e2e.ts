@@ -69,7 +69,7 @@ describe('persistentVolumeClaim volumes (local and hostPath PVs)', () => {
     rmSync(host, { recursive: true, force: true });
   });
 
-  it('pod-sync - a claim bound to a local PV: the pod writes into the PV\'s directory, a subPath too; the claim deleted while in use stays until the pod is gone', async () => {
+  it('pod-sync - a claim bound to a local PV: the pod writes into the PV\'s directory, a subPath too; deleted and made again (as a StatefulSet\'s) it finds its data; the claim deleted while in use stays until the pod is gone', async () => {
     const dir = join(host, 'local');
     mkdirSync(dir);
     await createPV(localPV(`${namespace}-local`, dir, nodeName, 'claim-a'));
@@ -89,6 +89,13 @@ describe('persistentVolumeClaim volumes (local and hostPath PVs)', () => {
     expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('hello\n');
     expect(readFileSync(join(dir, 'sub', 'insub'), 'utf8')).toBe('sub\n');
     expect(await failedMounts('writer')).toEqual([]);
+
+    // As a StatefulSet's pod: deleted and made again on the node with the same claim, it finds its data.
+    await core.deleteNamespacedPod({ namespace, name: 'writer' });
+    await waitFor('writer gone', async () => (await read('writer').then(() => undefined, () => true)), 60_000);
+    await core.createNamespacedPod({ namespace, body: podOf('writer', 'claim-a', 'cat /data/out > /data/seen-again && sleep 3600') });
+    await waitFor('writer Running again', async () => ((await phase('writer')) === 'Running' ? true : undefined), 60_000);
+    await waitFor('the data read back', async () => { try { return readFileSync(join(dir, 'seen-again'), 'utf8') === 'hello\n' ? true : undefined; } catch { return undefined; } }, 30_000);
 
     // kubernetes.io/pvc-protection: Terminating while the pod uses it, gone once the pod is.
     await core.deleteNamespacedPersistentVolumeClaim({ namespace, name: 'claim-a' });

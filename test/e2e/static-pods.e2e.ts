@@ -93,7 +93,7 @@ describe('static pods (SPLITLET_STATIC_POD_PATH) and mirror pods', () => {
     // An invalid manifest: a Warning Event about the Node naming the file; web runs on.
     writeFileSync(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {}\nspec: {}\n');
     const event = await waitFor('the FailedToCreateStaticPod Event', async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${nodeName},reason=FailedToCreateStaticPod` })).items[0], 30_000);
-    expect(event).toMatchObject({ type: 'Warning', message: `static pod manifest ${join(dir, 'broken.yaml')}: invalid pod: metadata.name: Required value` });
+    expect(event).toMatchObject({ type: 'Warning', message: `static pod manifest ${join(dir, 'broken.yaml')}: invalid pod: name is needed for the pod` });
     expect((await readMirror('web'))?.status?.phase).toBe('Running');
   });
 

@@ -32,9 +32,9 @@ describe('static pods: the kubelet\'s file and URL sources', () => {
     expect((await parseManifest(JSON.stringify({ apiVersion: 'v1', kind: 'PodList', items: [{ metadata: { name: 'a' }, spec: { containers: [{ name: 'c', image: 'i' }] } }, { metadata: { name: 'b' }, spec: { containers: [{ name: 'c', image: 'i' }] } }] }))).map((p) => p.metadata?.name)).toEqual(['a', 'b']);
     expect((await parseManifest(`${YAML}---\n${YAML.replace('name: web', 'name: api')}`)).map((p) => p.metadata?.name)).toEqual(['web', 'api']);
     await expect(parseManifest('kind: Deployment\napiVersion: apps/v1\n')).rejects.toThrow('want apiVersion v1, kind Pod or PodList; got apps/v1 Deployment');
-    await expect(parseManifest('apiVersion: v1\nkind: Pod\nspec: { containers: [] }\n')).rejects.toThrow('invalid pod: metadata.name: Required value');
+    await expect(parseManifest('apiVersion: v1\nkind: Pod\nspec: { containers: [] }\n')).rejects.toThrow('invalid pod: name is needed for the pod');
     await expect(parseManifest('apiVersion: v1\nkind: Pod\nmetadata: { name: Web }\nspec: { containers: [{ name: a, image: i }] }\n')).rejects.toThrow(/metadata.name: Invalid value: "Web"/);
-    await expect(parseManifest('apiVersion: v1\nkind: Pod\nmetadata: { name: w }\nspec: { containers: [{ name: a }] }\n')).rejects.toThrow('invalid pod: container a: image: Required value');
+    await expect(parseManifest('apiVersion: v1\nkind: Pod\nmetadata: { name: w }\nspec: { containers: [{ name: a }] }\n')).rejects.toThrow('invalid pod: [spec.containers[0].image: Required value]');
     await expect(parseManifest('apiVersion: v1\nkind: Pod\nmetadata: { name: [\n')).rejects.toThrow(/not YAML or JSON/);
   });
 
@@ -110,7 +110,7 @@ describe('static pods: the kubelet\'s file and URL sources', () => {
       await source.readAll();
       await source.readAll();
       expect(changes[2]).toEqual({ added: [], removed: ['web-n1'] });
-      expect(invalid).toEqual([`${join(dir, 'web.yaml')}: invalid pod: metadata.name: Required value`]);
+      expect(invalid).toEqual([`${join(dir, 'web.yaml')}: invalid pod: name is needed for the pod`]);
       expect(source.list().map((p) => p.metadata?.name)).toEqual(['api-n1']);
       unlinkSync(join(dir, 'api.json'));
       await source.readAll();

@@ -89,24 +89,74 @@ export async function parseManifest(text: string): Promise<V1Pod[]> {
   return pods;
 }
 
-/** The checks the kubelet's decoding and validation make first: a v1 Pod with a name, containers with names and images. */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_ERROR = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+
+/**
+ * The checks the kubelet's decoding and validation make first (tryDecodeSinglePod:
+ * ValidatePodCreate's, those of names; then PreventStaticPodAPIReferences, on by
+ * default since 1.34: a static pod may not reference API objects).
+ */
 function checked(obj: { apiVersion?: string; kind?: string }): V1Pod {
   if (obj.apiVersion !== 'v1' || obj.kind !== 'Pod') throw new ManifestError(`want apiVersion v1, kind Pod or PodList; got ${obj.apiVersion ?? '(none)'} ${obj.kind ?? '(none)'}`);
   const pod = obj as V1Pod;
   const name = pod.metadata?.name ?? '';
-  if (!name) throw new ManifestError('invalid pod: metadata.name: Required value');
-  if (!DNS1123_SUBDOMAIN.test(name) || name.length > 253) throw new ManifestError(`invalid pod: metadata.name: Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 subdomain`);
-  const containers = pod.spec?.containers ?? [];
-  if (!containers.length) throw new ManifestError('invalid pod: spec.containers: Required value');
-  for (const [i, c] of [...(pod.spec?.initContainers ?? []), ...containers].entries()) {
-    if (!c?.name) throw new ManifestError(`invalid pod: container ${i}: name: Required value`);
-    if (!c.image) throw new ManifestError(`invalid pod: container ${c.name}: image: Required value`);
+  if (!name) throw new ManifestError('invalid pod: name is needed for the pod');
+  const errors: string[] = [];
+  if (!DNS1123_SUBDOMAIN.test(name) || name.length > 253) errors.push(`metadata.name: Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`);
+  const volumes = new Set<string>();
+  for (const [i, v] of (pod.spec?.volumes ?? []).entries()) {
+    if (!v?.name) errors.push(`spec.volumes[${i}].name: Required value`);
+    else if (!DNS1123_LABEL.test(v.name) || v.name.length > 63) errors.push(`spec.volumes[${i}].name: Invalid value: ${JSON.stringify(v.name)}: ${LABEL_ERROR}`);
+    else if (volumes.has(v.name)) errors.push(`spec.volumes[${i}].name: Duplicate value: ${JSON.stringify(v.name)}`);
+    else volumes.add(v.name);
   }
+  const containers = pod.spec?.containers ?? [];
+  if (!containers.length) errors.push('spec.containers: Required value');
+  const names = new Set<string>();
+  for (const [field, list] of [['spec.initContainers', pod.spec?.initContainers ?? []], ['spec.containers', containers]] as const) {
+    for (const [i, c] of list.entries()) {
+      if (!c?.name) errors.push(`${field}[${i}].name: Required value`);
+      else if (!DNS1123_LABEL.test(c.name) || c.name.length > 63) errors.push(`${field}[${i}].name: Invalid value: ${JSON.stringify(c.name)}: ${LABEL_ERROR}`);
+      else if (names.has(c.name)) errors.push(`${field}[${i}].name: Duplicate value: ${JSON.stringify(c.name)}`);
+      else names.add(c.name);
+      if (!c?.image) errors.push(`${field}[${i}].image: Required value`);
+    }
+  }
+  if (errors.length) throw new ManifestError(`invalid pod: [${errors.join(', ')}]`);
+  const reference = apiObjectReference(pod);
+  if (reference) throw new ManifestError(`static pods may not reference ${reference}`);
   return pod;
 }
 
+/** HasAPIObjectReference: the first kind of API object the pod refers to (service account, Secrets, ConfigMaps, claims, ...). */
+export function apiObjectReference(pod: V1Pod): string | undefined {
+  const spec = pod.spec;
+  if (spec?.serviceAccountName) return 'serviceaccounts';
+  const containers = [...(spec?.initContainers ?? []), ...(spec?.containers ?? []), ...((spec?.ephemeralContainers ?? []) as V1Container[])];
+  const envs = containers.flatMap((c) => c.env ?? []);
+  const envFroms = containers.flatMap((c) => c.envFrom ?? []);
+  const volumes = spec?.volumes ?? [];
+  if ((spec?.imagePullSecrets ?? []).length || envs.some((e) => e.valueFrom?.secretKeyRef) || envFroms.some((e) => e.secretRef) || volumes.some((v) => v.secret || v.projected?.sources?.some((p) => p.secret))) return 'secrets';
+  if (envs.some((e) => e.valueFrom?.configMapKeyRef) || envFroms.some((e) => e.configMapRef) || volumes.some((v) => v.configMap || v.projected?.sources?.some((p) => p.configMap))) return 'configmaps';
+  if ((spec?.resourceClaims ?? []).length) return 'resourceclaims';
+  for (const v of volumes) {
+    if (v.csi) return 'csidrivers (via CSI volumes)';
+    if (v.glusterfs) return 'endpoints (via glusterFS volumes)';
+    if (v.persistentVolumeClaim) return 'persistentvolumeclaims';
+    if (v.ephemeral) return 'persistentvolumeclaims (via ephemeral volumes)';
+    if (v.azureFile) return 'secrets (via azureFile volumes)';
+    for (const p of v.projected?.sources ?? []) {
+      if (p.serviceAccountToken) return 'serviceaccounts (via projected volumes)';
+      if (p.clusterTrustBundle) return 'clustertrustbundles';
+      if ((p as { podCertificate?: unknown }).podCertificate) return 'podcertificates';
+    }
+  }
+  return undefined;
+}
+
 /** generatePodName: `<name>-<node>`. */
-export const staticPodName = (name: string, nodeName: string): string => `${name}-${nodeName}`;
+export const staticPodName = (name: string, nodeName: string): string => `${name}-${nodeName.toLowerCase()}`;
 
 /**
  * applyDefaults: the UID a hash of the pod as written, the node and the file (or URL) —

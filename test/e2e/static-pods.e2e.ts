@@ -6,6 +6,8 @@ import { KubeConfig, type CoreV1Api, type V1Pod } from '@kubernetes/client-node'
 import { labEnv, podTestNames, runCommand, startPodTestNode, startTcpProxy, waitFor, type PodTestNode, type TcpProxy } from '@splitlet/testing';
 
 // Static pods from a manifest directory (SPLITLET_STATIC_POD_PATH) and their mirror pods.
+// Each has a readiness probe: Ready only when the prober accepts the static pod's probe
+// view (checked against its mirror pod).
 // The node reaches the API server through a TCP proxy (as apiserver-outage.e2e.ts), so
 // the last test can take the API server away from it alone and show static pods run
 // without it, through a restart of pod-sync.
@@ -28,6 +30,9 @@ spec:
   - name: app
     image: splitlet-lab/testbox:1
     command: [sh, -c, '${command}']
+    readinessProbe:
+      exec: { command: ['true'] }
+      periodSeconds: 1
 `;
 const mirrorName = (name: string) => `${name}-${nodeName}`;
 const readMirror = (name: string) => core.readNamespacedPod({ namespace, name: mirrorName(name) }).catch(() => undefined);
@@ -49,7 +54,7 @@ describe('static pods (SPLITLET_STATIC_POD_PATH) and mirror pods', () => {
     admin.loadFromFile(labEnv().adminKubeconfig);
     const server = new URL(admin.getCurrentCluster()!.server);
     proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 443) });
-    t = await startPodTestNode(names, { server: `https://127.0.0.1:${proxy.port}`, env: { SPLITLET_STATIC_POD_PATH: dir, SPLITLET_FILE_CHECK_FREQUENCY_MS: '2000' } });
+    t = await startPodTestNode(names, { prober: true, server: `https://127.0.0.1:${proxy.port}`, env: { SPLITLET_STATIC_POD_PATH: dir, SPLITLET_FILE_CHECK_FREQUENCY_MS: '2000' } });
     core = t.core;
   });
   afterAll(async () => {
@@ -74,6 +79,9 @@ describe('static pods (SPLITLET_STATIC_POD_PATH) and mirror pods', () => {
     expect(container).toBeDefined();
     const labels = JSON.parse((await runCommand('docker', ['inspect', '-f', '{{json .Config.Labels}}', container!])).stdout) as Record<string, string>;
     expect(labels['io.kubernetes.pod.uid']).toBe(hash);
+    // Its Events name the static pod (its own UID), as the kubelet's.
+    const started = await waitFor('the Started Event', async () => (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${mirrorName('web')},reason=Started` })).items[0], 30_000);
+    expect(started.involvedObject.uid).toBe(hash);
 
     // A deleted mirror pod comes back (a new API object); the static pod runs on untouched.
     await core.deleteNamespacedPod({ namespace, name: mirrorName('web') });
@@ -89,6 +97,9 @@ describe('static pods (SPLITLET_STATIC_POD_PATH) and mirror pods', () => {
       const now = await running('web');
       return now.length === 1 && now[0] !== container ? true : undefined;
     }, 30_000);
+    // The old pod's end leaves the new mirror pod alone.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await readMirror('web'))?.metadata?.uid).toBe(edited.metadata?.uid);
 
     // An invalid manifest: a Warning Event about the Node naming the file; web runs on.
     writeFileSync(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {}\nspec: {}\n');
@@ -105,12 +116,15 @@ describe('static pods (SPLITLET_STATIC_POD_PATH) and mirror pods', () => {
     const offline = await waitFor('offline runs in Docker', async () => ((await running('offline')).length === 1 ? running('offline') : undefined), 60_000);
     await t.node.stop('pod-sync');
     await t.node.start('pod-sync');
-    await new Promise((r) => setTimeout(r, 5_000)); // several file checks and syncs
+    // Still without the API server, the restarted pod-sync runs a new manifest, and leaves the others' containers as they were.
+    writeFileSync(join(dir, 'later.yaml'), manifest('later', 'sleep 3600'));
+    await waitFor('later runs in Docker', async () => ((await running('later')).length === 1 ? true : undefined), 60_000);
     expect(await running('offline')).toEqual(offline);
     expect(await running('web')).toEqual(before);
 
     await proxy.up();
     await runningMirror('offline');
+    await runningMirror('later');
 
     unlinkSync(join(dir, 'offline.yaml'));
     await waitFor('offline stopped', async () => ((await running('offline')).length === 0 ? true : undefined), 30_000);

@@ -152,10 +152,18 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       onUpsert: (pod) => {
         // A mirror pod is not run: its static pod is synced (its status goes to it now; a stale one is replaced).
         if (isMirrorPod(pod)) {
+          const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
+          // A static pod of that name still terminating (an edit): its mirror is left alone, the new pod waits.
+          if (terminatingNames.has(key)) return;
           const own = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
-          if (own) workers.update(own, { statusOnly: isMirrorPodOf(pod, own) && !pod.metadata?.deletionTimestamp });
+          if (own) {
+            const current = isMirrorPodOf(pod, own) && !pod.metadata?.deletionTimestamp;
+            // A new mirror of the pod: its status goes there now (a status-only sync); a stale one is replaced (a full one).
+            if (!current || mirrorsSeen.get(key) !== pod.metadata?.uid) workers.update(own, { statusOnly: current });
+            mirrorsSeen.set(key, pod.metadata!.uid!);
+          }
           // deleteOrphanedMirrorPods: a mirror pod of no static pod goes, once the static pods are read.
-          else if (statics.hasSynced) void mirrors.forget(pod);
+          else if (statics.hasSynced) void mirrors.deleteOrphan(pod);
           return;
         }
         // The startup SLI ends when the watch shows every container started.
@@ -168,8 +176,10 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         if (isMirrorPod(pod)) {
           // Its last status leaves the stream; a static pod that still runs gets a new mirror.
           void forgetPodStatus(nc, node, uid).catch(() => undefined);
+          const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
+          if (mirrorsSeen.get(key) === uid) mirrorsSeen.delete(key);
           const own = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
-          if (own) workers.update(own);
+          if (own && !terminatingNames.has(key)) workers.update(own);
           return;
         }
         updates.forget(uid);
@@ -184,6 +194,11 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   );
   // Static pods (SPLITLET_STATIC_POD_PATH, SPLITLET_MANIFEST_URL) beside the API server's, and their mirror pods.
   const mirrors = new MirrorPods(core, node, (ns, name) => informer.get(ns, name), () => ownNode.get(node)?.metadata?.uid, logger);
+  /** `<ns>/<name>` of static pods being removed: a new pod of the name waits for that (allowStaticPodStart). */
+  const terminatingNames = new Set<string>();
+  /** The mirror pod last seen per name, so a status patch of it does not sync its static pod again. */
+  const mirrorsSeen = new Map<string, string>();
+  const keyOf = (pod: V1Pod) => `${pod.metadata!.namespace}/${pod.metadata!.name}`;
   const statics = new StaticPodSource({
     nodeName: node,
     ...(config.SPLITLET_STATIC_POD_PATH ? { dir: config.SPLITLET_STATIC_POD_PATH } : {}),
@@ -193,19 +208,27 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     logger,
     invalid: (origin, why) => recordNodeEvent(nc, node, 'Warning', 'FailedToCreateStaticPod', `static pod manifest ${origin}: ${why}`),
     changed: (added, removed) => {
-      for (const pod of added) workers.update(pod);
+      // The old first: an edited pod's successor waits until it is gone.
       for (const pod of removed) removeStaticPod(pod);
+      for (const pod of added) if (!terminatingNames.has(keyOf(pod))) workers.update(pod);
     },
   });
-  const nodePods = new NodePods(informer, statics);
+  // Each static pod as its mirror pod's status shows it (the status manager's cache of it), none while its predecessor terminates.
+  const nodePods = new NodePods(informer, statics, {
+    hidden: (pod) => terminatingNames.has(keyOf(pod)),
+    status: (pod) => mirrors.mirrorOf(pod)?.status,
+  });
   // The mirror pods of static pods gone while pod-sync was away.
   void nodePods.synced.then(() => {
-    for (const p of informer.list()) if (isMirrorPod(p) && !statics.get(p.metadata!.namespace!, p.metadata!.name!)) void mirrors.forget(p);
+    for (const p of informer.list()) if (isMirrorPod(p) && !statics.get(p.metadata!.namespace!, p.metadata!.name!) && !terminatingNames.has(keyOf(p))) void mirrors.deleteOrphan(p);
   });
-  // A static pod whose manifest is gone ends as a deleted pod does: its containers stopped
-  // within its grace period (the sync running now cancelled), then cleaned up, its mirror deleted.
+  // A static pod whose manifest is gone (or was edited) ends as a deleted pod does: its
+  // sync running now cancelled, its containers stopped within its grace period, cleaned
+  // up, its mirror deleted; then a new pod of its name starts.
   const removeStaticPod = (pod: V1Pod) => {
     const uid = pod.metadata!.uid!;
+    const key = keyOf(pod);
+    terminatingNames.add(key);
     const terminating: V1Pod = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date(container.resolve<Clock>(TOKENS.Clock).now()), deletionGracePeriodSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30 } };
     workers.update(terminating);
     workers
@@ -216,7 +239,12 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
           await mirrors.forget(pod);
         }),
       )
-      .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'static pod: removal failed'));
+      .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'static pod: removal failed'))
+      .finally(() => {
+        terminatingNames.delete(key);
+        const next = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
+        if (next) workers.update(next);
+      });
   };
   // A static pod's status goes to its mirror pod (none yet: nowhere), and never ends it.
   syncer.routeStatus((pod) => {

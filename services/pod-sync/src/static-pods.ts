@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CoreV1Api, V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Container, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
 import { describeApiError, isAlreadyExists, isNotFound } from '@splitlet/kube';
 import type { Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
@@ -71,22 +71,23 @@ export function defaultPod(pod: V1Pod): V1Pod {
 }
 
 /**
- * The pods one manifest holds: a Pod or a PodList, YAML or JSON (several YAML documents
- * too). The YAML parser loads on first use: a node without static pods never evaluates it.
+ * The pods one manifest holds, YAML or JSON: a file's one Pod (its first document), a
+ * URL's Pod or PodList. The YAML parser loads on first use: a node without static pods
+ * never evaluates it.
  */
-export async function parseManifest(text: string): Promise<V1Pod[]> {
+export async function parseManifest(text: string, source: 'file' | 'http' = 'http'): Promise<V1Pod[]> {
   const { parseAllDocuments } = await import('yaml');
-  const docs = parseAllDocuments(text);
-  const pods: V1Pod[] = [];
-  for (const doc of Array.isArray(docs) ? docs : [docs]) {
-    if (doc.errors.length) throw new ManifestError(`not YAML or JSON: ${doc.errors[0]!.message.split('\n')[0]}`);
-    const obj = doc.toJS() as { apiVersion?: string; kind?: string; items?: unknown[] } | null;
-    if (obj === null || obj === undefined) continue;
-    if (typeof obj !== 'object') throw new ManifestError('not an object');
-    if (obj.kind === 'PodList') for (const item of obj.items ?? []) pods.push(checked({ apiVersion: 'v1', kind: 'Pod', ...(item as object) }));
-    else pods.push(checked(obj));
-  }
-  return pods;
+  const parsed = parseAllDocuments(text);
+  const docs = Array.isArray(parsed) ? parsed : [parsed];
+  // A file holds one Pod, its first document (the file source's tryDecodeSinglePod); a URL a Pod or a PodList.
+  const first = docs.find((d) => d.errors.length || (d.contents !== null && d.contents !== undefined));
+  if (!first) return [];
+  if (first.errors.length) throw new ManifestError(`not YAML or JSON: ${first.errors[0]!.message.split('\n')[0]}`);
+  const obj = first.toJS() as { apiVersion?: string; kind?: string; items?: unknown[] } | null;
+  if (!obj || typeof obj !== 'object') throw new ManifestError('not an object');
+  if (obj.kind === 'PodList' && source === 'http') return (obj.items ?? []).map((item) => checked({ apiVersion: 'v1', kind: 'Pod', ...(item as object) }));
+  if (obj.kind !== 'Pod' && source === 'file') throw new ManifestError(`couldn't parse as pod(want kind Pod, got ${obj.kind ?? '(none)'}), please check config file`);
+  return [checked(obj)];
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -137,7 +138,10 @@ export function apiObjectReference(pod: V1Pod): string | undefined {
   const envs = containers.flatMap((c) => c.env ?? []);
   const envFroms = containers.flatMap((c) => c.envFrom ?? []);
   const volumes = spec?.volumes ?? [];
-  if ((spec?.imagePullSecrets ?? []).length || envs.some((e) => e.valueFrom?.secretKeyRef) || envFroms.some((e) => e.secretRef) || volumes.some((v) => v.secret || v.projected?.sources?.some((p) => p.secret))) return 'secrets';
+  // VisitPodSecretNames: pull secrets, env, and every volume that names a Secret.
+  const volumeSecret = (v: V1Volume) =>
+    v.secret || v.projected?.sources?.some((p) => p.secret) || v.cephfs?.secretRef || v.cinder?.secretRef || v.flexVolume?.secretRef || v.rbd?.secretRef || v.scaleIO?.secretRef || v.iscsi?.secretRef || v.storageos?.secretRef || v.csi?.nodePublishSecretRef || v.azureFile?.secretName;
+  if ((spec?.imagePullSecrets ?? []).length || envs.some((e) => e.valueFrom?.secretKeyRef) || envFroms.some((e) => e.secretRef) || volumes.some(volumeSecret)) return 'secrets';
   if (envs.some((e) => e.valueFrom?.configMapKeyRef) || envFroms.some((e) => e.configMapRef) || volumes.some((v) => v.configMap || v.projected?.sources?.some((p) => p.configMap))) return 'configmaps';
   if ((spec?.resourceClaims ?? []).length) return 'resourceclaims';
   for (const v of volumes) {
@@ -162,7 +166,8 @@ export const staticPodName = (name: string, nodeName: string): string => `${name
  * applyDefaults: the UID a hash of the pod as written, the node and the file (or URL) —
  * the same manifest on the same node keeps its UID across restarts, an edit makes a
  * new one; the name suffixed with the node's; namespace `default` when none; bound to
- * the node; the config annotations; the NoExecute toleration of every taint; Pending.
+ * the node; the config annotations; for a file's, the NoExecute toleration of every
+ * taint; Pending.
  */
 export function staticPod(raw: V1Pod, source: 'file' | 'http', origin: string, nodeName: string, seen: string): V1Pod {
   const pod = defaultPod(structuredClone(raw));
@@ -177,9 +182,12 @@ export function staticPod(raw: V1Pod, source: 'file' | 'http', origin: string, n
     annotations: { ...(metadata.annotations ?? {}), [CONFIG_HASH]: uid, [CONFIG_SOURCE]: source, [CONFIG_SEEN]: seen },
   };
   pod.spec!.nodeName = nodeName;
-  const tolerations = pod.spec!.tolerations ?? [];
-  if (!tolerations.some((t) => t.operator === 'Exists' && t.effect === 'NoExecute' && !t.key)) tolerations.push({ operator: 'Exists', effect: 'NoExecute' });
-  pod.spec!.tolerations = tolerations;
+  if (source === 'file') {
+    // Not evicted for the node's problems (the file source's only).
+    const tolerations = pod.spec!.tolerations ?? [];
+    if (!tolerations.some((t) => t.operator === 'Exists' && t.effect === 'NoExecute' && !t.key)) tolerations.push({ operator: 'Exists', effect: 'NoExecute' });
+    pod.spec!.tolerations = tolerations;
+  }
   pod.status = { phase: 'Pending' };
   return pod;
 }
@@ -225,6 +233,8 @@ export class StaticPodSource {
   /** Per UID: when it was first seen (config.seen; kept while the pod is). */
   private readonly seen = new Map<string, string>();
   private listed = false;
+  /** The kinds of source read well once ('dir', 'url'). */
+  private readonly ok = new Set<'dir' | 'url'>();
   private markSynced!: () => void;
   /** Resolves once every source was read once (at once when there is none). */
   readonly synced = new Promise<void>((resolve) => (this.markSynced = resolve));
@@ -254,9 +264,11 @@ export class StaticPodSource {
   async run(signal: AbortSignal): Promise<void> {
     if (!this.enabled) return;
     let wake: (() => void) | undefined;
-    let watcher: AsyncIterable<unknown> | undefined;
+    // A change seen while a read runs: read again at once (the read may have missed it).
+    let dirty = false;
     if (this.o.dir) {
       const { watch } = await import('node:fs/promises');
+      let watcher: AsyncIterable<unknown> | undefined;
       try {
         watcher = watch(this.o.dir, { signal });
       } catch {
@@ -265,36 +277,51 @@ export class StaticPodSource {
       if (watcher) {
         void (async () => {
           try {
-            for await (const _ of watcher) wake?.();
+            for await (const _ of watcher) {
+              dirty = true;
+              wake?.();
+            }
           } catch {
-            // the directory went, or the service stops: the period's reads go on
+            // the path went, or the service stops: the period's reads go on
           }
         })();
       }
     }
     while (!signal.aborted) {
+      dirty = false;
       await this.readAll();
-      await new Promise<void>((resolve) => {
-        const timer = this.o.clock.sleep(this.o.periodMs, signal).catch(() => undefined);
-        wake = () => resolve();
-        void timer.then(() => resolve());
-      });
+      if (dirty) continue;
+      const early = new AbortController();
+      wake = () => early.abort();
+      await this.o.clock.sleep(this.o.periodMs, AbortSignal.any([signal, early.signal])).catch(() => undefined);
       wake = undefined;
     }
   }
 
-  /** One read of every source; the changes are handed over. */
+  /**
+   * One read of every source; the changes are handed over. A source counts as read (the
+   * kubelet's seen sources) once it was read well: the directory listed (or absent),
+   * the URL answered. A directory that cannot be listed, or a URL that does not answer,
+   * keeps the pods it gave last.
+   */
   async readAll(): Promise<void> {
     const origins = new Set<string>();
     if (this.o.dir) {
-      let names: string[] = [];
+      const dir = this.o.dir;
+      let files: string[] | undefined;
       try {
-        names = (await readdir(this.o.dir)).filter((n) => !n.startsWith('.')).sort();
+        const st = await stat(dir);
+        // A path to one file is that file (listConfig's regular file).
+        files = st.isFile() ? [dir] : (await readdir(dir)).filter((n) => !n.startsWith('.')).sort().map((n) => join(dir, n));
+        this.ok.add('dir');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.o.logger.warn({ dir: this.o.dir, err: (err as Error).message }, 'static pods: the manifest directory cannot be read');
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          files = [];
+          this.ok.add('dir');
+        } else this.o.logger.warn({ dir, err: (err as Error).message }, 'static pods: the manifest path cannot be read; its pods stay as they were');
       }
-      for (const name of names) {
-        const file = join(this.o.dir, name);
+      if (files === undefined) for (const origin of this.byOrigin.keys()) if (origin !== this.o.url) origins.add(origin);
+      for (const file of files ?? []) {
         const st = await stat(file).catch(() => undefined);
         if (!st?.isFile()) continue;
         origins.add(file);
@@ -302,32 +329,37 @@ export class StaticPodSource {
       }
     }
     if (this.o.url) {
-      origins.add(this.o.url);
-      await this.readOrigin(this.o.url, 'http', async () => {
-        const res = await fetch(this.o.url!, { signal: AbortSignal.timeout(10_000) });
-        if (!res.ok) throw new Error(`${this.o.url}: ${res.status} ${res.statusText}`);
+      const url = this.o.url;
+      origins.add(url);
+      const read = await this.readOrigin(url, 'http', async () => {
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw new Error(`${url}: ${res.status} ${res.statusText}`);
         return res.text();
       });
+      if (read) this.ok.add('url');
     }
     // A file removed: its pods go.
     for (const origin of this.byOrigin.keys()) if (!origins.has(origin)) this.byOrigin.delete(origin);
     this.apply();
-    this.listed = true;
-    this.markSynced();
+    if ((!this.o.dir || this.ok.has('dir')) && (!this.o.url || this.ok.has('url'))) {
+      this.listed = true;
+      this.markSynced();
+    }
   }
 
-  private async readOrigin(origin: string, source: 'file' | 'http', read: () => Promise<string>): Promise<void> {
+  /** Reads one manifest; returns whether it was read (valid or not). */
+  private async readOrigin(origin: string, source: 'file' | 'http', read: () => Promise<string>): Promise<boolean> {
     const last = this.byOrigin.get(origin);
     let text: string;
     try {
       text = await read();
     } catch (err) {
       this.report(origin, last, `cannot read it: ${(err as Error).message}`);
-      return;
+      return false;
     }
-    if (last && last.text === text && !last.error) return;
+    if (last && last.text === text && !last.error) return true;
     try {
-      const pods = (await parseManifest(text)).map((raw) => {
+      const pods = (await parseManifest(text, source)).map((raw) => {
         const first = staticPod(raw, source, origin, this.o.nodeName, '');
         const seen = this.seen.get(first.metadata!.uid!) ?? rfc3339Nano(this.o.clock.now());
         return staticPod(raw, source, origin, this.o.nodeName, seen);
@@ -335,11 +367,13 @@ export class StaticPodSource {
       this.byOrigin.set(origin, { pods, text });
       if (last?.error) this.o.logger.info({ origin }, 'static pods: the manifest is valid again');
     } catch (err) {
-      this.byOrigin.set(origin, { pods: [], text });
-      this.report(origin, last, (err as Error).message);
-      const entry = this.byOrigin.get(origin)!;
-      entry.error = (err as Error).message;
+      // An invalid file drops its pods (the file source leaves it out); an invalid
+      // answer of the URL keeps the last good ones (the HTTP source sends no update).
+      const why = (err as Error).message;
+      this.report(origin, last, why);
+      this.byOrigin.set(origin, { pods: source === 'http' ? (last?.pods ?? []) : [], text, error: why });
     }
+    return true;
   }
 
   private report(origin: string, last: { pods: V1Pod[]; text?: string; error?: string } | undefined, why: string): void {
@@ -446,11 +480,16 @@ export class MirrorPods {
     }
   }
 
-  /** The static pod is gone: its mirror goes too (deleteOrphanedMirrorPods). Never throws. */
+  /** The static pod is gone: its mirror goes too, when it shows that pod (not a successor's). Never throws. */
   async forget(pod: V1Pod): Promise<void> {
     const existing = this.apiPod(pod.metadata!.namespace!, pod.metadata!.name!);
-    if (!existing || !isMirrorPod(existing)) return;
-    await this.deleteMirror(existing).catch((err: unknown) => this.logger.warn({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, err: describeApiError(err) }, 'orphaned mirror pod: not deleted'));
+    if (!existing || !isMirrorPodOf(existing, pod)) return;
+    await this.deleteOrphan(existing);
+  }
+
+  /** deleteOrphanedMirrorPods: a mirror pod no static pod stands behind. Never throws. */
+  async deleteOrphan(mirror: V1Pod): Promise<void> {
+    await this.deleteMirror(mirror).catch((err: unknown) => this.logger.warn({ pod: `${mirror.metadata!.namespace}/${mirror.metadata!.name}`, err: describeApiError(err) }, 'orphaned mirror pod: not deleted'));
   }
 }
 
@@ -459,6 +498,12 @@ export class NodePods {
   constructor(
     private readonly api: { start(): Promise<void>; stop(): void; list(): readonly V1Pod[]; get(namespace: string, name: string): V1Pod | undefined; readonly synced: Promise<void>; readonly hasSynced: boolean },
     private readonly statics: StaticPodSource,
+    private readonly o: {
+      /** A static pod not to run yet (its predecessor of the same name still terminates). */
+      hidden?: (pod: V1Pod) => boolean;
+      /** A static pod's status as its mirror pod shows it, if it has one. */
+      status?: (pod: V1Pod) => V1Pod['status'] | undefined;
+    } = {},
   ) {}
 
   /** Both sources read once (the kubelet's allSourcesReady). */
@@ -479,11 +524,22 @@ export class NodePods {
   }
 
   list(): V1Pod[] {
-    return [...this.api.list().filter((p) => !isMirrorPod(p)), ...this.statics.list()];
+    const statics = this.statics
+      .list()
+      .filter((p) => !this.o.hidden?.(p))
+      .map((p) => this.withStatus(p));
+    return [...this.api.list().filter((p) => !isMirrorPod(p)), ...statics];
   }
 
   get(namespace: string, name: string): V1Pod | undefined {
+    const own = this.statics.get(namespace, name);
+    if (own) return this.o.hidden?.(own) ? undefined : this.withStatus(own);
     const fromApi = this.api.get(namespace, name);
-    return this.statics.get(namespace, name) ?? (fromApi && !isMirrorPod(fromApi) ? fromApi : undefined);
+    return fromApi && !isMirrorPod(fromApi) ? fromApi : undefined;
+  }
+
+  private withStatus(pod: V1Pod): V1Pod {
+    const status = this.o.status?.(pod);
+    return status ? { ...pod, status } : pod;
   }
 }

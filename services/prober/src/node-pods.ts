@@ -7,15 +7,24 @@ import type { Logger } from '@splitlet/telemetry';
 export interface NodePods {
   /** Whether the first list has come: until then no view can be checked. */
   readonly synced: boolean;
-  /** The pod of that UID bound to this node, or undefined. The returned pod is shared: do not mutate it. */
+  /**
+   * The pod of that UID bound to this node, or undefined; for a static pod's UID (its
+   * `kubernetes.io/config.hash`), its mirror pod (`kubernetes.io/config.mirror` = that
+   * UID: the API server's copy of its spec). The returned pod is shared: do not mutate it.
+   */
   byUid(uid: string): V1Pod | undefined;
   /** Calls `listener` with a pod's UID whenever it is added, changed or deleted; may be called more than once per change. */
   onChange(listener: (uid: string) => void): void;
 }
 
+/** The static pod UID a mirror pod shows (its `kubernetes.io/config.mirror`), if it is one. */
+const mirrorOf = (pod: V1Pod): string | undefined => pod.metadata?.annotations?.['kubernetes.io/config.mirror'] || undefined;
+
 /** NodePods kept by a list+watch of the node's pods (field selector spec.nodeName). */
 export class InformerNodePods implements NodePods, Runnable {
   private readonly pods = new Map<string, V1Pod>();
+  /** Mirror pods by the UID of the static pod they show. */
+  private readonly mirrors = new Map<string, V1Pod>();
   private readonly listeners: ((uid: string) => void)[] = [];
   private readonly informer: PodInformer;
   synced = false;
@@ -30,12 +39,22 @@ export class InformerNodePods implements NodePods, Runnable {
           if (!uid) return;
           this.pods.set(uid, pod);
           changed(uid);
+          const shows = mirrorOf(pod);
+          if (shows) {
+            this.mirrors.set(shows, pod);
+            changed(shows);
+          }
         },
         onDelete: (pod) => {
           const uid = pod.metadata?.uid;
           if (!uid) return;
           this.pods.delete(uid);
           changed(uid);
+          const shows = mirrorOf(pod);
+          if (shows && this.mirrors.get(shows)?.metadata?.uid === uid) {
+            this.mirrors.delete(shows);
+            changed(shows);
+          }
         },
       },
     );
@@ -46,7 +65,7 @@ export class InformerNodePods implements NodePods, Runnable {
   }
 
   byUid(uid: string): V1Pod | undefined {
-    return this.pods.get(uid);
+    return this.pods.get(uid) ?? this.mirrors.get(uid);
   }
 
   onChange(listener: (uid: string) => void): void {

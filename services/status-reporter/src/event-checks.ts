@@ -26,7 +26,7 @@ export type EventVerdict = 'write' | 'wait' | EventRefusal;
 /**
  * Checks an event's involved object. The Node: kind Node, this node's name, no
  * namespace, no UID or the node's name (the kubelet's nodeRef has UID = name). A Pod:
- * the pod cache's pod of that UID under that namespace and name — or a pod of that UID
+ * the pod cache's pod of that UID (for a static pod's UID, its mirror pod) under that namespace and name — or a pod of that UID
  * deleted lately (its Killing events come as it goes) — and without a UID, the pod
  * cache's of that namespace and name. A pod the cache does not show (yet) is 'wait':
  * pod-sync's informer may be ahead of the pod cache's.
@@ -40,7 +40,8 @@ export function checkInvolvedObject(e: KubeEvent, nodeName: string, cache: PodCa
   if (!o.namespace) return 'incomplete';
   const names = (p: Pick<PodIdentity, 'namespace' | 'name'>) => p.namespace === o.namespace && p.name === o.name;
   if (!o.uid) return cache.byName(o.namespace, o.name) ? 'write' : 'wait';
-  const pod = cache.byUid(o.uid);
+  // A static pod's Events carry its own UID: its mirror pod stands for it.
+  const pod = cache.byUid(o.uid) ?? cache.mirrorOf?.(o.uid);
   if (pod) return names({ namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' }) ? 'write' : 'identity-mismatch';
   const deleted = gone.get(o.uid);
   if (deleted) return names(deleted) ? 'write' : 'identity-mismatch';

@@ -10,6 +10,8 @@ export interface PodCache {
   byUid(uid: string): V1Pod | undefined;
   /** The pod of that namespace and name bound to this node, if any. */
   byName(namespace: string, name: string): V1Pod | undefined;
+  /** The mirror pod of the static pod of that UID (its `kubernetes.io/config.mirror`), if any: a static pod's Events name its own UID. */
+  mirrorOf?(staticUid: string): V1Pod | undefined;
   /** Resolves once the cache holds its first list, with when that list was taken (ms since the epoch). */
   readonly synced?: Promise<number>;
 }
@@ -76,6 +78,12 @@ export class InformerPodCache implements PodCache, Runnable {
 
   byUid(uid: string): V1Pod | undefined {
     return this.pods.get(uid);
+  }
+
+  /** A scan, as byName. */
+  mirrorOf(staticUid: string): V1Pod | undefined {
+    for (const pod of this.pods.values()) if (pod.metadata?.annotations?.['kubernetes.io/config.mirror'] === staticUid) return pod;
+    return undefined;
   }
 
   /** A scan: a node runs some hundred pods at most. */

@@ -1,4 +1,4 @@
-import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import { ApiException, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,8 +49,8 @@ describe('persistentVolumeClaim volumes (the kubelet\'s populator and its local 
     claims = new Map([['claim', boundClaim()]]);
     volumes = new Map([['pv-1', localPV(dir)]]);
     source = {
-      claim: async (_ns, name) => claims.get(name) ?? Promise.reject(Object.assign(new Error('HTTP-Code: 404'), { code: 404 })),
-      volume: async (name) => volumes.get(name) ?? Promise.reject(Object.assign(new Error('HTTP-Code: 404'), { code: 404 })),
+      claim: async (_ns, name) => claims.get(name) ?? Promise.reject(new ApiException(404, 'not found', {}, {})),
+      volume: async (name) => volumes.get(name) ?? Promise.reject(new ApiException(404, 'not found', {}, {})),
     };
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,10 +78,12 @@ describe('persistentVolumeClaim volumes (the kubelet\'s populator and its local 
     claims.set('claim', boundClaim({ metadata: { name: 'claim', uid: 'claim-uid', deletionTimestamp: new Date(), finalizers: ['kubernetes.io/pvc-protection'] } }));
     expect(await failure()).toBeUndefined();
     claims.delete('claim');
-    expect(await failure()).toMatch(/^process: error processing PVC ns\/claim: failed to fetch PVC from API server: /);
+    expect(await failure()).toBe('process: error processing PVC ns/claim: failed to fetch PVC from API server: persistentvolumeclaims "claim" not found');
     claims.set('claim', boundClaim());
     volumes.clear();
-    expect(await failure()).toMatch(/^process: error processing PVC ns\/claim: failed to fetch PV pv-1 from API server: /);
+    expect(await failure()).toBe('process: error processing PVC ns/claim: failed to fetch PV pv-1 from API server: persistentvolumes "pv-1" not found');
+    volumes.set('pv-1', localPV(dir, { volumeMode: 'Block' }));
+    expect(await failure()).toBe('process: volume data has volumeMode Block, but is specified in volumeMounts');
     volumes.set('pv-1', localPV(dir, { claimRef: undefined }));
     expect(await failure()).toBe('process: error processing PVC ns/claim: found PV object pv-1 but it has a nil pv.Spec.ClaimRef indicating it is not yet bound to the claim');
     volumes.set('pv-1', localPV(dir, { claimRef: { uid: 'other' } }));

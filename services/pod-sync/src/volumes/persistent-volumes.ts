@@ -1,5 +1,5 @@
 import type { CoreV1Api, V1NodeSelectorTerm, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { describeApiError, whileNodeGraphLags } from '@splitlet/kube';
+import { describeApiError, isNotFound, whileNodeGraphLags } from '@splitlet/kube';
 import { matchesNodeSelectorTerms } from '../admission-fit';
 
 // A pod's persistentVolumeClaim volume, as the kubelet's volume manager resolves it
@@ -69,7 +69,7 @@ export async function resolveClaim(pod: V1Pod, v: V1Volume, source: ClaimSource,
   try {
     pvc = await source.claim(ns, claimName);
   } catch (err) {
-    throw processError(pod, claimName, `failed to fetch PVC from API server: ${describeApiError(err)}`);
+    throw processError(pod, claimName, `failed to fetch PVC from API server: ${isNotFound(err) ? `persistentvolumeclaims "${claimName}" not found` : describeApiError(err)}`);
   }
   if (pvc.metadata?.deletionTimestamp && !(pvc.metadata.finalizers ?? []).includes(PVC_PROTECTION)) throw processError(pod, claimName, 'PVC is being deleted');
   if (pvc.status?.phase !== 'Bound') throw processError(pod, claimName, 'PVC is not bound');
@@ -79,7 +79,7 @@ export async function resolveClaim(pod: V1Pod, v: V1Volume, source: ClaimSource,
   try {
     pv = await source.volume(pvName);
   } catch (err) {
-    throw processError(pod, claimName, `failed to fetch PV ${pvName} from API server: ${describeApiError(err)}`);
+    throw processError(pod, claimName, `failed to fetch PV ${pvName} from API server: ${isNotFound(err) ? `persistentvolumes "${pvName}" not found` : describeApiError(err)}`);
   }
   const ref = pv.spec?.claimRef;
   if (!ref) throw processError(pod, claimName, `found PV object ${pvName} but it has a nil pv.Spec.ClaimRef indicating it is not yet bound to the claim`);
@@ -87,7 +87,8 @@ export async function resolveClaim(pod: V1Pod, v: V1Volume, source: ClaimSource,
   const readOnly = v.persistentVolumeClaim!.readOnly ?? false;
   const plugin = pv.spec?.local ? 'local' : pv.spec?.hostPath ? 'hostPath' : undefined;
   if (!plugin) throw new ClaimVolumeError('process', `failed to get Plugin from volumeSpec for volume "${pvName}" err=no volume plugin matched`);
-  if (pv.spec?.volumeMode === 'Block') throw new ClaimVolumeError('mount', `MountVolume.NewMounter initialization failed for volume "${pvName}" : splitlet mounts no block volumes (volumeMode: Block)`);
+  // checkVolumeFsMode: a Block volume in volumeMounts (splitlet has no volumeDevices either).
+  if (pv.spec?.volumeMode === 'Block') throw new ClaimVolumeError('process', `volume ${v.name} has volumeMode Block, but is specified in volumeMounts`);
   // checkNodeAffinity: the PV's required node affinity against this node's labels (no fields: storagehelpers.CheckNodeAffinity).
   const terms: V1NodeSelectorTerm[] | undefined = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
   if (terms && !nodeLabels) throw new ClaimVolumeError('mount', `MountVolume.NodeAffinity check failed for volume "${pvName}" : the node's labels are not known yet`);

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { MountPropagation, type MountSchema } from '@splitlet/contracts';
@@ -18,6 +18,22 @@ import type { ServiceAccountTokens } from './service-account-tokens';
 import { bindSubPath } from './subpath';
 
 export type CriMount = MessageInitShape<typeof MountSchema>;
+
+/**
+ * SetVolumeOwnership (fsGroupChangePolicy Always): every file and directory of the
+ * volume becomes the group's, readable and writable by it (0660; directories 0770 and
+ * setgid, so what is made in them stays the group's). Symbolic links are not followed.
+ */
+export function setVolumeOwnership(root: string, fsGroup: number): void {
+  const walk = (path: string) => {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) return;
+    chownSync(path, st.uid, fsGroup);
+    chmodSync(path, (st.mode & 0o7777) | 0o660 | (st.isDirectory() ? 0o2110 : 0));
+    if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+  };
+  walk(root);
+}
 
 /** Records a Warning Event about the pod (the kubelet's FailedMount). */
 export type PodEventSink = (pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string) => void;
@@ -163,7 +179,9 @@ export class VolumeManager {
       }
     }
     if (unprocessed.length) {
-      const unmounted = (pod.spec?.volumes ?? []).map((v) => v.name).filter((n) => !ready.has(n)).sort();
+      // getExpectedVolumes: the volumes the containers mount.
+      const mountedByContainers = new Set([...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? []), ...((pod.spec?.ephemeralContainers ?? []) as V1Container[])].flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)));
+      const unmounted = (pod.spec?.volumes ?? []).map((v) => v.name).filter((n) => mountedByContainers.has(n) && !ready.has(n)).sort();
       const failed = unprocessed.map((u) => u.volume).sort();
       this.record(pod, 'Warning', 'FailedMount', `Unable to attach or mount volumes: unmounted volumes=[${unmounted.join(' ')}], unattached volumes=[], failed to process volumes=[${failed.join(' ')}]: ${unprocessed.map((u) => u.why).join('; ')}`);
     }
@@ -223,14 +241,23 @@ export class VolumeManager {
     if (!this.claims) throw new ClaimVolumeError('process', `error processing PVC ${pod.metadata?.namespace}/${v.persistentVolumeClaim!.claimName}: no claim source`);
     const claim = await resolveClaim(pod, v, this.claims, this.nodeLabels());
     if (claim.plugin === 'local') {
-      let directory: boolean;
+      let st;
       try {
-        const st = statSync(claim.path);
-        directory = st.isDirectory() || st.isBlockDevice();
+        st = statSync(claim.path);
       } catch {
         throw new ClaimVolumeError('mount', `MountVolume.NewMounter initialization failed for volume "${claim.pvName}" : path "${claim.path}" does not exist`);
       }
-      if (!directory) throw new ClaimVolumeError('mount', `MountVolume.NewMounter initialization failed for volume "${claim.pvName}" : only directory and block device are supported`);
+      if (st.isBlockDevice()) throw new ClaimVolumeError('mount', `MountVolume.NewMounter initialization failed for volume "${claim.pvName}" : a block device local volume is not supported by splitlet`);
+      if (!st.isDirectory()) throw new ClaimVolumeError('mount', `MountVolume.NewMounter initialization failed for volume "${claim.pvName}" : only directory and block device are supported`);
+      // The local plugin's SetUpAt: with an fsGroup and not read-only, the volume becomes the group's (SetVolumeOwnership).
+      const fsGroup = pod.spec?.securityContext?.fsGroup;
+      if (fsGroup !== undefined && !claim.readOnly) {
+        try {
+          setVolumeOwnership(claim.path, fsGroup);
+        } catch (err) {
+          throw new ClaimVolumeError('mount', `MountVolume.SetUp failed for volume "${claim.pvName}" : ${(err as Error).message}`);
+        }
+      }
     } else {
       try {
         checkHostPathType(claim.path, claim.hostPathType);

@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { KV } from '@nats-io/kv';
 import { kvGet, kvPut, NODE_SHUTDOWN_KEY, nodeStateBucket, openBucket } from '@splitlet/bus';
 import { podsyncv1 } from '@splitlet/contracts';
 import { createLogger } from '@splitlet/telemetry';
-import { FakeClock, startNatsServer, waitFor, type NatsServer } from '@splitlet/testing';
+import { FakeClock, useNatsServer, waitFor } from '@splitlet/testing';
 import { configSchema, shutdownPeriodsOf } from './config';
 import { gracePeriodFor, groupByPriority, migrateConfig, NodeShutdownManager, parseGracePeriodByPriority, shutdownSettingsErrors, type GracePeriodByPriority } from './node-shutdown';
 import type { Eviction } from './pod-syncer';
@@ -90,24 +89,15 @@ describe('node shutdown: the kubelet\'s configuration and groups', () => {
 });
 
 describe('node shutdown manager (a real NATS bucket)', () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
+  const nats = useNatsServer();
   let n = 0;
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc.close();
-    await server.stop();
-  });
 
   /** A manager over these pods: running is what the runtime runs, terminate stops nothing by itself. */
   let node: string;
   let kv: KV;
   beforeEach(async () => {
     node = `shutdown-${++n}`;
-    kv = await openBucket(nc, nodeStateBucket(node));
+    kv = await openBucket(nats.nc, nodeStateBucket(node));
   });
   const setup = (pods: V1Pod[], opts: { periods?: GracePeriodByPriority[]; boot?: string; bucket?: () => Promise<KV> } = {}) => {
     const clock = new FakeClock();

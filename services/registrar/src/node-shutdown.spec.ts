@@ -1,29 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
 import { kvPut, NODE_SHUTDOWN_KEY, nodeStateBucket, openBucket } from '@splitlet/bus';
 import { podsyncv1 } from '@splitlet/contracts';
 import { systemClock } from '@splitlet/service';
 import { createLogger } from '@splitlet/telemetry';
-import { startNatsServer, waitFor, type NatsServer } from '@splitlet/testing';
+import { useNatsServer, waitFor } from '@splitlet/testing';
 import { NodeShutdownWatch } from './node-shutdown';
 
 const logger = createLogger('registrar-shutdown-test', { level: 'silent' });
 
 describe('registrar: the node shutdown state (a real NATS bucket)', () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc.close();
-    await server.stop();
-  });
+  const nats = useNatsServer();
 
   it('the node shuts down while a state of this boot is there: each change wakes the status at once; one of another boot, or garbage, is none', async () => {
     const node = 'watch.node-1';
     let changes = 0;
+    const { nc } = nats;
     const watch = new NodeShutdownWatch(nc, node, logger, systemClock, () => void changes++, async () => 'boot-1');
     const ac = new AbortController();
     const running = watch.run(ac.signal);

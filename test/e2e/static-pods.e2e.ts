@@ -10,7 +10,7 @@ import { labEnv, podTestNames, runCommand, startPodTestNode, startTcpProxy, wait
 // view (checked against its mirror pod).
 // The node reaches the API server through a TCP proxy (as apiserver-outage.e2e.ts), so
 // the last test can take the API server away from it alone and show static pods run
-// without it, through a restart of pod-sync.
+// without it, through a restart of every service.
 const names = podTestNames('e2e-static');
 const { nodeName, namespace } = names;
 let proxy: TcpProxy;
@@ -108,14 +108,17 @@ describe('static pods (SPLITLET_STATIC_POD_PATH) and mirror pods', () => {
     expect((await readMirror('web'))?.status?.phase).toBe('Running');
   });
 
-  it('pod-sync - static pods run without the API server, also through a restart of pod-sync; back, the mirror pod shows them; a manifest removed stops its pod and deletes its mirror', async () => {
+  it('pod-sync - static pods run without the API server, also through a restart of every service; back, the mirror pod shows them; a manifest removed stops its pod and deletes its mirror', async () => {
     const before = await running('web');
     expect(before).toHaveLength(1);
     await proxy.down();
     writeFileSync(join(dir, 'offline.yaml'), manifest('offline', 'sleep 3600'));
     const offline = await waitFor('offline runs in Docker', async () => ((await running('offline')).length === 1 ? running('offline') : undefined), 60_000);
-    await t.node.stop('pod-sync');
-    await t.node.start('pod-sync');
+    // Every service restarted, one after the other, while the API server is away.
+    for (const service of ['runtime-executor', 'status-reporter', 'prober', 'registrar', 'pod-sync'] as const) {
+      await t.node.stop(service);
+      await t.node.start(service);
+    }
     // Still without the API server, the restarted pod-sync runs a new manifest, and leaves the others' containers as they were.
     writeFileSync(join(dir, 'later.yaml'), manifest('later', 'sleep 3600'));
     await waitFor('later runs in Docker', async () => ((await running('later')).length === 1 ? true : undefined), 60_000);

@@ -114,9 +114,11 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const objects = new ApiObjectSource(core, config.SPLITLET_OBJECT_CACHE_TTL_MS);
   container.registerInstance(SYNC.PodEvents, podEvents);
   container.registerInstance(SYNC.Objects, objects);
+  // The node's labels (a PV's node affinity): its watch's, or read when it has not listed yet (the kubelet's getNodeAnyWay).
+  const nodeLabels = async () => ownNode.get(node)?.metadata?.labels ?? (await core.readNode({ name: node }).then((n) => n.metadata?.labels ?? {}, () => undefined));
   container.registerInstance(
     SYNC.Volumes,
-    new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger, new ApiClaimSource(core), () => ownNode.get(node)?.metadata?.labels),
+    new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger, new ApiClaimSource(core), nodeLabels),
   );
   // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
   // Admission reads the node's own Node and the pods bound to it (the informer below).

@@ -109,7 +109,7 @@ describe('persistentVolumeClaim volumes (the kubelet\'s populator and its local 
       events = [];
       const objects = {} as ObjectSource;
       const mounter: Mounter = { mountTmpfs: async () => undefined, bind: async () => undefined, unmount: async () => undefined, mountPointsUnder: () => [], makeRShared: async () => undefined };
-      manager = new VolumeManager(dataDir, 'n1', objects, { forget: () => undefined } as unknown as ServiceAccountTokens, mounter, (_p, type, reason, message) => void events.push(`${type} ${reason} ${message}`), silent, source, () => LABELS);
+      manager = new VolumeManager(dataDir, 'n1', objects, { forget: () => undefined } as unknown as ServiceAccountTokens, mounter, (_p, type, reason, message) => void events.push(`${type} ${reason} ${message}`), silent, source, async () => LABELS);
     });
     afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -123,6 +123,15 @@ describe('persistentVolumeClaim volumes (the kubelet\'s populator and its local 
       expect(await manager.setUp(p, ctx)).toBe(true);
       await manager.tearDown('u1');
       expect(() => manager.volumePath(p, p.spec!.volumes![0]!)).toThrow(/not set up yet/);
+    });
+
+    it('a PV with node affinity while the node\'s labels are not read yet: the pod waits, and no Event says anything failed', async () => {
+      let labels: Record<string, string> | undefined = undefined;
+      const early = new VolumeManager(dataDir, 'n1', {} as ObjectSource, { forget: () => undefined } as unknown as ServiceAccountTokens, { mountTmpfs: async () => undefined, bind: async () => undefined, unmount: async () => undefined, mountPointsUnder: () => [], makeRShared: async () => undefined }, (_p, type, reason, message) => void events.push(`${type} ${reason} ${message}`), silent, source, async () => labels);
+      expect(await early.setUp(pod(), ctx)).toBe(false);
+      expect(events).toEqual([]);
+      labels = LABELS;
+      expect(await early.setUp(pod(), ctx)).toBe(true);
     });
 
     it('an unbound claim: the pod waits, one Event with the kubelet\'s WaitForAttachAndMount message; bound later, it is set up', async () => {

@@ -36,7 +36,8 @@ export class ApiClaimSource implements ClaimSource {
  */
 export class ClaimVolumeError extends Error {
   constructor(
-    readonly kind: 'process' | 'mount',
+    /** `wait`: nothing is wrong yet (the node's own labels not read): no Event, the next sync looks again. */
+    readonly kind: 'process' | 'mount' | 'wait',
     message: string,
   ) {
     super(message);
@@ -91,7 +92,7 @@ export async function resolveClaim(pod: V1Pod, v: V1Volume, source: ClaimSource,
   if (pv.spec?.volumeMode === 'Block') throw new ClaimVolumeError('process', `volume ${v.name} has volumeMode Block, but is specified in volumeMounts`);
   // checkNodeAffinity: the PV's required node affinity against this node's labels (no fields: storagehelpers.CheckNodeAffinity).
   const terms: V1NodeSelectorTerm[] | undefined = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
-  if (terms && !nodeLabels) throw new ClaimVolumeError('mount', `MountVolume.NodeAffinity check failed for volume "${pvName}" : the node's labels are not known yet`);
+  if (terms && !nodeLabels) throw new ClaimVolumeError('wait', `the node's labels are not known yet (volume "${pvName}")`);
   if (terms && !matchesNodeSelectorTerms(terms, nodeLabels ?? {}, {})) throw new ClaimVolumeError('mount', `MountVolume.NodeAffinity check failed for volume "${pvName}" : no matching NodeSelectorTerms`);
   if (plugin === 'local') return { pvName, path: pv.spec!.local!.path, readOnly, plugin };
   return { pvName, path: pv.spec!.hostPath!.path, readOnly, plugin, ...(pv.spec!.hostPath!.type ? { hostPathType: pv.spec!.hostPath!.type } : {}) };

@@ -85,7 +85,7 @@ export class VolumeManager {
     /** The PVCs and PVs of persistentVolumeClaim volumes; none: such a volume has no plugin. */
     private readonly claims?: ClaimSource,
     /** The node's labels (its own Node's): a PV's node affinity is checked against them. */
-    private readonly nodeLabels: () => Record<string, string> | undefined = () => undefined,
+    private readonly nodeLabels: () => Promise<Record<string, string> | undefined> = async () => undefined,
   ) {}
 
   /** Each persistentVolumeClaim volume resolved to its PV's directory, by `<pod uid>/<volume>`: resolved once, as the kubelet processes a pod's volumes once. */
@@ -170,7 +170,9 @@ export class VolumeManager {
         ready.add(v.name);
       } catch (err) {
         if (err instanceof ClaimVolumeError && err.kind === 'process') unprocessed.push({ volume: v.name, why: err.message });
-        else {
+        else if (err instanceof ClaimVolumeError && err.kind === 'wait') {
+          // Not a failure: the next sync looks again.
+        } else {
           const message = err instanceof ClaimVolumeError ? err.message : `MountVolume.SetUp failed for volume "${v.name}" : ${(err as Error).message}`;
           this.record(pod, 'Warning', 'FailedMount', message);
         }
@@ -239,7 +241,7 @@ export class VolumeManager {
     const key = `${pod.metadata!.uid!}/${v.name}`;
     if (this.resolved.has(key)) return;
     if (!this.claims) throw new ClaimVolumeError('process', `error processing PVC ${pod.metadata?.namespace}/${v.persistentVolumeClaim!.claimName}: no claim source`);
-    const claim = await resolveClaim(pod, v, this.claims, this.nodeLabels());
+    const claim = await resolveClaim(pod, v, this.claims, await this.nodeLabels());
     if (claim.plugin === 'local') {
       let st;
       try {

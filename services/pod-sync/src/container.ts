@@ -71,7 +71,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     })),
     bootId: readBootId,
     pods: () => nodePods.list(),
-    synced: () => nodePods.synced,
+    // The API server's pods listed (a static source down at boot does not hold the shutdown back).
+    synced: () => informer.synced,
     // GetActivePods: admitted (by this process, or given a start time by the node before it) and not finished, being deleted or not.
     active: (p) => (Boolean(p.status?.startTime) || container.resolve<PodAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p),
     terminate: (pod, how) => {
@@ -196,8 +197,9 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   );
   // Static pods (SPLITLET_STATIC_POD_PATH, SPLITLET_MANIFEST_URL) beside the API server's, and their mirror pods.
   const mirrors = new MirrorPods(core, node, (ns, name) => informer.get(ns, name), () => ownNode.get(node)?.metadata?.uid, logger);
-  /** `<ns>/<name>` of static pods being removed: a new pod of the name waits for that (allowStaticPodStart). */
-  const terminatingNames = new Set<string>();
+  /** `<ns>/<name>` of static pods being removed, and how many: a new pod of the name waits for all (allowStaticPodStart). */
+  const terminating = new Map<string, number>();
+  const terminatingNames = { has: (key: string) => (terminating.get(key) ?? 0) > 0 };
   /** The mirror pod last seen per name, so a status patch of it does not sync its static pod again. */
   const mirrorsSeen = new Map<string, string>();
   const keyOf = (pod: V1Pod) => `${pod.metadata!.namespace}/${pod.metadata!.name}`;
@@ -230,22 +232,26 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const removeStaticPod = (pod: V1Pod) => {
     const uid = pod.metadata!.uid!;
     const key = keyOf(pod);
-    terminatingNames.add(key);
-    const terminating: V1Pod = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date(container.resolve<Clock>(TOKENS.Clock).now()), deletionGracePeriodSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30 } };
-    workers.update(terminating);
+    // A pod that never started (an edit's successor edited again) has nothing to stop (cleanupUnstartedPod).
+    const started = workers.has(uid);
+    terminating.set(key, (terminating.get(key) ?? 0) + 1);
+    const ending: V1Pod = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date(container.resolve<Clock>(TOKENS.Clock).now()), deletionGracePeriodSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30 } };
+    if (started) workers.update(ending);
     workers
       .remove(uid, () =>
         traces.run(pod, async () => {
-          await syncer.sync(terminating, false, new AbortController().signal);
+          if (started) await syncer.sync(ending, false, new AbortController().signal);
           await syncer.cleanup(uid);
           await mirrors.forget(pod);
         }),
       )
       .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'static pod: removal failed'))
       .finally(() => {
-        terminatingNames.delete(key);
+        const left = (terminating.get(key) ?? 1) - 1;
+        if (left > 0) terminating.set(key, left);
+        else terminating.delete(key);
         const next = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
-        if (next) workers.update(next);
+        if (next && !terminatingNames.has(key)) workers.update(next);
       });
   };
   // A static pod's status goes to its mirror pod (none yet: nowhere), and never ends it.

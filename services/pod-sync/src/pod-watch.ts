@@ -21,10 +21,12 @@ export interface Caches {
 
 /** The pods the node runs (the API server's bound to it, and the static pods): NodePods. */
 export interface NodePodList {
-  /** Lists and starts watching; resolves once every source has been read once. */
+  /** Lists and starts watching; resolves once the API server's pods are listed. */
   start(): Promise<void>;
   stop(): void;
   list(): readonly V1Pod[];
+  /** Every source read once (the kubelet's allSourcesReady): only then is a pod no source has cleaned up. */
+  readonly hasSynced: boolean;
 }
 
 /** How often the housekeeping looks for pods without a worker and for what is left of deleted ones (at most; the kubelet's is 2 s). */
@@ -83,6 +85,8 @@ export class PodWatch implements Runnable {
     // runtime was asked got its sandbox and volumes meanwhile, and a list taken before
     // would not know it — its sandbox stopped and its volumes removed under its sync
     // (seen as SandboxChanged and a container started with empty volume directories).
+    // A source not read yet (a static pod URL down at boot) could still hold a pod that runs here.
+    if (!this.informer.hasSynced) return;
     const known = new Set(this.informer.list().map((p) => p.metadata?.uid));
     for (const uid of here) {
       // A pod with a worker is being removed through it (PodWorkers.remove): not twice at once.

@@ -515,8 +515,13 @@ export class NodePods {
     return this.api.hasSynced && this.statics.hasSynced;
   }
 
+  /**
+   * The API server's pods listed: the pods run from then on. The static sources may still
+   * be unread (a URL down at boot): what removes the runtime of pods no source has
+   * (housekeeping's clean-up, the container GC) waits for hasSynced / synced instead.
+   */
   async start(): Promise<void> {
-    await Promise.all([this.api.start(), this.statics.synced]);
+    await this.api.start();
   }
 
   stop(): void {

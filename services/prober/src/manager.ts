@@ -156,7 +156,9 @@ export class ProbeManager implements Runnable {
     const pods = this.o.nodePods;
     if (!view || !pods) return { view };
     if (!pods.synced) return { view, refusal: 'unchecked' };
-    const refusal = checkView(view, pods.byUid(uid));
+    // The first refusal, unless one of the pods the UID could stand for agrees (a static pod's mirror among forged ones).
+    const refusals = (pods.candidates?.(uid) ?? [pods.byUid(uid)]).map((p) => checkView(view, p));
+    const refusal = refusals.length === 0 ? checkView(view, undefined) : refusals.includes(undefined) ? undefined : refusals[0];
     if (refusal && this.refusedVersions.get(uid) !== view.version) {
       this.refusedVersions.set(uid, view.version);
       const n = ++this.refused[refusal];

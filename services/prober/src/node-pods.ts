@@ -13,6 +13,12 @@ export interface NodePods {
    * UID: the API server's copy of its spec). The returned pod is shared: do not mutate it.
    */
   byUid(uid: string): V1Pod | undefined;
+  /**
+   * Every pod byUid could stand for: the pod of that UID, else every mirror pod that
+   * names it (a pod anyone may create could carry the annotation too: the view's own name
+   * and namespace pick the real one).
+   */
+  candidates?(uid: string): V1Pod[];
   /** Calls `listener` with a pod's UID whenever it is added, changed or deleted; may be called more than once per change. */
   onChange(listener: (uid: string) => void): void;
 }
@@ -23,8 +29,8 @@ const mirrorOf = (pod: V1Pod): string | undefined => pod.metadata?.annotations?.
 /** NodePods kept by a list+watch of the node's pods (field selector spec.nodeName). */
 export class InformerNodePods implements NodePods, Runnable {
   private readonly pods = new Map<string, V1Pod>();
-  /** Mirror pods by the UID of the static pod they show. */
-  private readonly mirrors = new Map<string, V1Pod>();
+  /** Mirror pods (by their own UID) by the UID of the static pod they show. */
+  private readonly mirrors = new Map<string, Map<string, V1Pod>>();
   private readonly listeners: ((uid: string) => void)[] = [];
   private readonly informer: PodInformer;
   synced = false;
@@ -41,7 +47,9 @@ export class InformerNodePods implements NodePods, Runnable {
           changed(uid);
           const shows = mirrorOf(pod);
           if (shows) {
-            this.mirrors.set(shows, pod);
+            const all = this.mirrors.get(shows) ?? new Map<string, V1Pod>();
+            all.set(uid, pod);
+            this.mirrors.set(shows, all);
             changed(shows);
           }
         },
@@ -51,8 +59,9 @@ export class InformerNodePods implements NodePods, Runnable {
           this.pods.delete(uid);
           changed(uid);
           const shows = mirrorOf(pod);
-          if (shows && this.mirrors.get(shows)?.metadata?.uid === uid) {
-            this.mirrors.delete(shows);
+          const all = shows ? this.mirrors.get(shows) : undefined;
+          if (shows && all?.delete(uid)) {
+            if (!all.size) this.mirrors.delete(shows);
             changed(shows);
           }
         },
@@ -65,7 +74,12 @@ export class InformerNodePods implements NodePods, Runnable {
   }
 
   byUid(uid: string): V1Pod | undefined {
-    return this.pods.get(uid) ?? this.mirrors.get(uid);
+    return this.candidates(uid)[0];
+  }
+
+  candidates(uid: string): V1Pod[] {
+    const own = this.pods.get(uid);
+    return own ? [own] : [...(this.mirrors.get(uid)?.values() ?? [])];
   }
 
   onChange(listener: (uid: string) => void): void {

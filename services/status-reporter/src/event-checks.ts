@@ -41,7 +41,7 @@ export function checkInvolvedObject(e: KubeEvent, nodeName: string, cache: PodCa
   const names = (p: Pick<PodIdentity, 'namespace' | 'name'>) => p.namespace === o.namespace && p.name === o.name;
   if (!o.uid) return cache.byName(o.namespace, o.name) ? 'write' : 'wait';
   // A static pod's Events carry its own UID: its mirror pod stands for it.
-  const pod = cache.byUid(o.uid) ?? cache.mirrorOf?.(o.uid);
+  const pod = cache.byUid(o.uid) ?? cache.mirrorOf?.(o.uid, o.namespace, o.name);
   if (pod) return names({ namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' }) ? 'write' : 'identity-mismatch';
   const deleted = gone.get(o.uid);
   if (deleted) return names(deleted) ? 'write' : 'identity-mismatch';

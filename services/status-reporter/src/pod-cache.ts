@@ -10,8 +10,12 @@ export interface PodCache {
   byUid(uid: string): V1Pod | undefined;
   /** The pod of that namespace and name bound to this node, if any. */
   byName(namespace: string, name: string): V1Pod | undefined;
-  /** The mirror pod of the static pod of that UID (its `kubernetes.io/config.mirror`), if any: a static pod's Events name its own UID. */
-  mirrorOf?(staticUid: string): V1Pod | undefined;
+  /**
+   * The mirror pod of the static pod of that UID (its `kubernetes.io/config.mirror`) under
+   * that namespace and name, if any: a static pod's Events name its own UID (a forged
+   * annotation on a pod of another name stands for nothing).
+   */
+  mirrorOf?(staticUid: string, namespace: string, name: string): V1Pod | undefined;
   /** Resolves once the cache holds its first list, with when that list was taken (ms since the epoch). */
   readonly synced?: Promise<number>;
 }
@@ -69,6 +73,9 @@ export class InformerPodCache implements PodCache, Runnable {
           if (!uid) return;
           this.pods.delete(uid);
           gone.add({ uid, namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' });
+          // A mirror pod's static pod goes with it: its last Events (Killing) name the static pod's UID.
+          const shows = pod.metadata?.annotations?.['kubernetes.io/config.mirror'];
+          if (shows) gone.add({ uid: shows, namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' });
         },
       },
     );
@@ -81,9 +88,9 @@ export class InformerPodCache implements PodCache, Runnable {
   }
 
   /** A scan, as byName. */
-  mirrorOf(staticUid: string): V1Pod | undefined {
-    for (const pod of this.pods.values()) if (pod.metadata?.annotations?.['kubernetes.io/config.mirror'] === staticUid) return pod;
-    return undefined;
+  mirrorOf(staticUid: string, namespace: string, name: string): V1Pod | undefined {
+    const pod = this.byName(namespace, name);
+    return pod?.metadata?.annotations?.['kubernetes.io/config.mirror'] === staticUid ? pod : undefined;
   }
 
   /** A scan: a node runs some hundred pods at most. */

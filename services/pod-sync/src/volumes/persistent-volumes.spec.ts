@@ -1,5 +1,5 @@
 import { ApiException, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import type { Mounter } from './mounter';
 import type { ObjectSource } from './objects';
 import { ClaimVolumeError, resolveClaim, type ClaimSource } from './persistent-volumes';
 import type { ServiceAccountTokens } from './service-account-tokens';
-import { VolumeManager } from './volume-manager';
+import { setVolumeOwnership, VolumeManager } from './volume-manager';
 
 const silent = { warn: () => undefined, info: () => undefined, debug: () => undefined } as never;
 const ctx = { podIP: '', hostIP: '10.0.0.1', nodeName: 'n1' };
@@ -160,5 +160,30 @@ describe('persistentVolumeClaim volumes (the kubelet\'s populator and its local 
       expect(await manager.setUp(pod(), ctx)).toBe(true);
       expect(statSync(join(dir, 'made')).isDirectory()).toBe(true);
     });
+  });
+
+  it('setVolumeOwnership - every file and directory the fsGroup\'s (0660, directories 0770 and setgid); a symbolic link, and what it points to outside, left alone', () => {
+    const root = mkdtempSync(join(tmpdir(), 'own-'));
+    const outside = mkdtempSync(join(tmpdir(), 'outside-'));
+    try {
+      mkdirSync(join(root, 'sub'));
+      writeFileSync(join(root, 'sub', 'data'), 'x');
+      chmodSync(join(root, 'sub', 'data'), 0o600);
+      writeFileSync(join(outside, 'secret'), 's');
+      chmodSync(join(outside, 'secret'), 0o600);
+      symlinkSync(join(outside, 'secret'), join(root, 'link'));
+      symlinkSync(outside, join(root, 'sub', 'dirlink'));
+      setVolumeOwnership(root, 4242);
+      for (const p of [root, join(root, 'sub')]) expect(statSync(p)).toMatchObject({ gid: 4242, mode: expect.any(Number) });
+      expect(statSync(join(root, 'sub')).mode & 0o7777).toBe(0o2770 | (statSync(join(root, 'sub')).mode & 0o7));
+      expect(statSync(join(root, 'sub', 'data'))).toMatchObject({ gid: 4242 });
+      expect(statSync(join(root, 'sub', 'data')).mode & 0o777).toBe(0o660);
+      expect(statSync(join(outside, 'secret')).gid).not.toBe(4242);
+      expect(statSync(join(outside, 'secret')).mode & 0o777).toBe(0o600);
+      expect(statSync(outside).gid).not.toBe(4242);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });

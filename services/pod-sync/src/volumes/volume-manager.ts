@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { MountPropagation, type MountSchema } from '@splitlet/contracts';
@@ -22,17 +22,33 @@ export type CriMount = MessageInitShape<typeof MountSchema>;
 /**
  * SetVolumeOwnership (fsGroupChangePolicy Always): every file and directory of the
  * volume becomes the group's, readable and writable by it (0660; directories 0770 and
- * setgid, so what is made in them stays the group's). Symbolic links are not followed.
+ * setgid, so what is made in them stays the group's). Nothing is followed: each entry is
+ * opened with O_NOFOLLOW (a symbolic link, or one swapped in meanwhile by a pod sharing
+ * the volume, is left alone) and changed through its descriptor, and a directory is read
+ * through its descriptor (/proc/self/fd), so a name swapped for a link cannot lead out of
+ * the volume. Other kinds of file (sockets, FIFOs, devices) are left alone, as symlinks.
+ * Errors are the caller's to log: the kubelet only logs them.
  */
 export function setVolumeOwnership(root: string, fsGroup: number): void {
   const walk = (path: string) => {
-    const st = lstatSync(path);
-    if (st.isSymbolicLink()) return;
-    chownSync(path, st.uid, fsGroup);
-    chmodSync(path, (st.mode & 0o7777) | 0o660 | (st.isDirectory() ? 0o2110 : 0));
-    if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') return; // a symbolic link
+      throw err;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isDirectory() && !st.isFile()) return;
+      fchownSync(fd, st.uid, fsGroup);
+      fchmodSync(fd, (st.mode & 0o7777) | 0o660 | (st.isDirectory() ? 0o2110 : 0));
+      if (st.isDirectory()) for (const name of readdirSync(`/proc/self/fd/${fd}`)) walk(`/proc/self/fd/${fd}/${name}`);
+    } finally {
+      closeSync(fd);
+    }
   };
-  walk(root);
+  walk(realpathSync(root));
 }
 
 /** Records a Warning Event about the pod (the kubelet's FailedMount). */
@@ -257,7 +273,7 @@ export class VolumeManager {
         try {
           setVolumeOwnership(claim.path, fsGroup);
         } catch (err) {
-          throw new ClaimVolumeError('mount', `MountVolume.SetUp failed for volume "${claim.pvName}" : ${(err as Error).message}`);
+          this.logger.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, volume: claim.pvName, err: (err as Error).message }, 'the volume\'s ownership could not be set to the fsGroup');
         }
       }
     } else {

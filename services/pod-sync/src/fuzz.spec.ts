@@ -17,12 +17,11 @@ import {
   toBinary,
   type PodProbeView,
 } from '@splitlet/contracts';
-import type { PodInformer } from '@splitlet/kube';
 import { systemClock, TOKENS } from '@splitlet/service';
 import { createLogger } from '@splitlet/telemetry';
 import { randomMessageBytes, SeededRandom, useNatsServer, waitFor } from '@splitlet/testing';
 import { PodSyncer } from './pod-syncer';
-import { PodWatch, type Caches } from './pod-watch';
+import { PodWatch, type Caches, type NodePodList } from './pod-watch';
 import { PodWorkers } from './pod-workers';
 import { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
@@ -135,12 +134,12 @@ describe('pod-sync - fuzz', () => {
     // The smallest pod-sync around PodWatch: a fake informer of the two pods, a syncer
     // that only says what it would act on (readiness, a probe asking for a kill) and
     // publishes each pod's view through the real ProbeState, as PodSyncer.sync does.
-    const informer = {
+    const informer: NodePodList = {
       start: async () => undefined,
       stop: () => undefined,
       list: () => PODS,
-      get: (_ns: string, name: string) => PODS.find((p) => p.metadata?.name === name),
-    } as unknown as PodInformer;
+      hasSynced: true,
+    };
     const caches: Caches = { start: async () => undefined, stop: () => undefined };
     const syncer = { podsWithSandboxes: async () => new Set(UIDS), cleanup: async () => undefined } as unknown as PodSyncer;
     const workers = new PodWorkers(async (p, statusOnly) => {

@@ -39,3 +39,11 @@ export async function nodePids(hostRoot: string): Promise<{ availablePids: bigin
   const threads = BigInt(/\d+\/(\d+)/.exec(await read('proc/loadavg'))?.[1] ?? '0');
   return { availablePids: maxPids - threads, maxPids };
 }
+
+/**
+ * The host's boot (/proc/sys/kernel/random/boot_id: the kernel's, the same in a
+ * container): a node shutdown's state names it, and is over once the host booted again.
+ */
+export async function readBootId(): Promise<string> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+}

@@ -6,7 +6,7 @@ import { createRpcClient, forgetPodStatus, HandlerError, nodeStateBucket, openBu
 import { reservedMemoryOf, thresholdsOf } from '@splitlet/config';
 import { ContainerState, ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
-import { runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
+import { readBootId, runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { release } from 'node:os';
 import { PodAdmission } from './admission';
@@ -17,7 +17,7 @@ import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
 import { PodSyncMetrics } from './pod-metrics';
 import { EvictionManager } from './eviction-manager';
-import { GracefulShutdownDisabledError, NodeShutdownManager, readBootId } from './node-shutdown';
+import { GracefulShutdownDisabledError, NodeShutdownManager } from './node-shutdown';
 import { PodSyncer } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KV } from '@nats-io/kv';
 import { create, type MessageShape } from '@bufbuild/protobuf';
@@ -26,7 +25,6 @@ export const NODE_SHUTDOWN_NOT_ADMITTED_MESSAGE = 'Pod was rejected as the node 
 const NODE_SHUTDOWN_EVENT = 'NodeShutdown';
 /** scheduling.DefaultPriorityWhenNoDefaultClassExists */
 const DEFAULT_PRIORITY = 0;
-const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 const POLL_MS = 1_000;
 
 /** One entry of shutdownGracePeriodByPodPriority: pods of at least this priority (up to the next entry's) get this grace period. */
@@ -118,9 +116,6 @@ export function gracePeriodFor(pod: V1Pod, groupSeconds: number): number {
   const own = pod.spec?.terminationGracePeriodSeconds;
   return own !== undefined && own <= groupSeconds ? own : groupSeconds;
 }
-
-/** The host's boot: a shutdown state of another boot is over (the node went down and came back). */
-export const readBootId = async (): Promise<string> => (await readFile(BOOT_ID, 'utf8')).trim();
 
 /** A shutdown asked of a node whose shutdown grace period is 0: the kubelet's manager is then a stub. */
 export class GracefulShutdownDisabledError extends Error {

@@ -1,15 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NODE_SHUTDOWN_KEY, nodeStateBucket, openBucket, watchBucket } from '@splitlet/bus';
 import { podsyncv1 } from '@splitlet/contracts';
-import type { Clock, Runnable } from '@splitlet/service';
+import { readBootId, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 
 /** The node's Ready error while it shuts down (the shutdown manager's ShutdownStatus). */
 export const NODE_SHUTTING_DOWN = 'node is shutting down';
 const RETRY_MS = 2_000;
-
-export const readBootId = async (): Promise<string> => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
 
 /** Whether the node is shutting down, as registrar's status reads it. */
 export interface ShutdownStatus {

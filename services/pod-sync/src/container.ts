@@ -116,7 +116,11 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   container.registerInstance(SYNC.PodEvents, podEvents);
   container.registerInstance(SYNC.Objects, objects);
   // The node's labels (a PV's node affinity): its watch's, or read when it has not listed yet (the kubelet's getNodeAnyWay).
-  const nodeLabels = async () => ownNode.get(node)?.metadata?.labels ?? (await core.readNode({ name: node }).then((n) => n.metadata?.labels ?? {}, () => undefined));
+  const nodeLabels = async () => {
+    const known = ownNode.get(node);
+    if (known) return known.metadata?.labels ?? {};
+    return core.readNode({ name: node }).then((n) => n.metadata?.labels ?? {}, () => undefined);
+  };
   container.registerInstance(
     SYNC.Volumes,
     new VolumeManager(config.SPLITLET_DATA_DIR, node, objects, new ServiceAccountTokens(core), new SystemMounter(), podEvents, logger, new ApiClaimSource(core), nodeLabels),
@@ -137,10 +141,10 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         return syncer.sync(pod, statusOnly, signal);
       }),
     {
-    resyncMs: config.SPLITLET_POD_RESYNC_MS,
-    retryMs: Math.min(RETRY_MS, config.SPLITLET_POD_RESYNC_MS),
-    refreshMs: config.SPLITLET_VOLUME_REFRESH_MS,
-    refresh: (pod) => traces.run(pod, () => syncer.refreshVolumes(pod)),
+      resyncMs: config.SPLITLET_POD_RESYNC_MS,
+      retryMs: Math.min(RETRY_MS, config.SPLITLET_POD_RESYNC_MS),
+      refreshMs: config.SPLITLET_VOLUME_REFRESH_MS,
+      refresh: (pod) => traces.run(pod, () => syncer.refreshVolumes(pod)),
       latest: (pod) => {
         const now = nodePods.get(pod.metadata!.namespace!, pod.metadata!.name!);
         return now?.metadata?.uid === pod.metadata?.uid ? now : undefined;
@@ -155,7 +159,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       onUpsert: (pod) => {
         // A mirror pod is not run: its static pod is synced (its status goes to it now; a stale one is replaced).
         if (isMirrorPod(pod)) {
-          const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
+          const key = keyOf(pod);
           // A static pod of that name still terminating (an edit): its mirror is left alone, the new pod waits.
           if (terminatingNames.has(key)) return;
           const own = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
@@ -179,7 +183,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         if (isMirrorPod(pod)) {
           // Its last status leaves the stream; a static pod that still runs gets a new mirror.
           void forgetPodStatus(nc, node, uid).catch(() => undefined);
-          const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
+          const key = keyOf(pod);
           if (mirrorsSeen.get(key) === uid) mirrorsSeen.delete(key);
           const own = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
           if (own && !terminatingNames.has(key)) workers.update(own);

@@ -168,11 +168,6 @@ export class NodeShutdownManager {
     return this.state !== undefined;
   }
 
-  /** The state as it is now (undefined: the node is not shutting down). */
-  current(): NodeShutdownState | undefined {
-    return this.state;
-  }
-
   /**
    * Reads the state left by an earlier process, before any pod is admitted: a shutdown
    * of this boot holds (and its termination goes on), one of an earlier boot is removed.

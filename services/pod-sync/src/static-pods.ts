@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, watch } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CoreV1Api, V1Container, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
 import { describeApiError, isAlreadyExists, isNotFound } from '@splitlet/kube';
@@ -267,7 +267,6 @@ export class StaticPodSource {
     // A change seen while a read runs: read again at once (the read may have missed it).
     let dirty = false;
     if (this.o.dir) {
-      const { watch } = await import('node:fs/promises');
       let watcher: AsyncIterable<unknown> | undefined;
       try {
         watcher = watch(this.o.dir, { signal });
@@ -360,9 +359,10 @@ export class StaticPodSource {
     if (last && last.text === text && !last.error) return true;
     try {
       const pods = (await parseManifest(text, source)).map((raw) => {
-        const first = staticPod(raw, source, origin, this.o.nodeName, '');
-        const seen = this.seen.get(first.metadata!.uid!) ?? rfc3339Nano(this.o.clock.now());
-        return staticPod(raw, source, origin, this.o.nodeName, seen);
+        const pod = staticPod(raw, source, origin, this.o.nodeName, '');
+        // First seen: kept while the pod (its UID) is.
+        pod.metadata!.annotations![CONFIG_SEEN] = this.seen.get(pod.metadata!.uid!) ?? rfc3339Nano(this.o.clock.now());
+        return pod;
       });
       this.byOrigin.set(origin, { pods, text });
       if (last?.error) this.o.logger.info({ origin }, 'static pods: the manifest is valid again');

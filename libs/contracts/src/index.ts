@@ -7,6 +7,7 @@ export * from './gen/splitlet/runtime/v1/logs_pb';
 export * from './gen/splitlet/runtime/v1/exec_pb';
 export * from './gen/splitlet/events/v1/events_pb';
 export * from './gen/splitlet/probe/v1/probe_pb';
+export * from './gen/splitlet/replica/v1/replica_pb';
 export * from './gen/splitlet/metrics/v1/metrics_pb';
 // Each metrics owner's GatherMetrics request and reply carry the same names: one namespace each.
 export * as proberv1 from './gen/splitlet/prober/v1/prober_pb';

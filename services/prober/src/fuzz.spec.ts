@@ -2,7 +2,7 @@ import type { V1Pod, V1Probe } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KV } from '@nats-io/kv';
 import { kvPut, openBucket, podsViewBucket, probeResultsBucket, proberReplicasBucket } from '@splitlet/bus';
-import { create, fromBinary, PodProbeViewSchema, ProberReplicaSchema, ProbeSchema, toBinary, type PodProbeView, type Probe } from '@splitlet/contracts';
+import { create, fromBinary, PodProbeViewSchema, ReplicaHeartbeatSchema, ProbeSchema, toBinary, type PodProbeView, type Probe } from '@splitlet/contracts';
 import { systemClock } from '@splitlet/service';
 import { randomMessageBytes, SeededRandom, useNatsServer, waitFor } from '@splitlet/testing';
 import { ProberMetrics } from './metrics';
@@ -115,7 +115,7 @@ describe('prober - fuzz', () => {
       await pods.put(randomKey(r), randomMessageBytes(r, PodProbeViewSchema));
       await pods.put(randomKey(r), mutatedView(r));
       await replicas.put(randomKey(r), r.bytes(r.int(0, 64)));
-      await replicas.put(randomKey(r), randomMessageBytes(r, ProberReplicaSchema));
+      await replicas.put(randomKey(r), randomMessageBytes(r, ReplicaHeartbeatSchema));
     }
     // pod-sync's next views (its housekeeping removes the others; here they are left).
     for (const v of GENUINE) await kvPut(pods, v.podUid, PodProbeViewSchema, { ...v, version: BigInt(Date.now()) * 1000n });

@@ -3,13 +3,12 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kvEntries, kvPut, openBucket, podsViewBucket, probeResultKey, probeResultsBucket, proberReplicasBucket, watchBucket } from '@splitlet/bus';
 import { PodProbeViewSchema, ProbeResultSchema, ProbeResultValue, type PodProbeView } from '@splitlet/contracts';
-import { systemClock } from '@splitlet/service';
+import { rendezvousOwner, systemClock } from '@splitlet/service';
 import { startNatsServer, waitFor, type NatsServer } from '@splitlet/testing';
 import { ProberMetrics } from './metrics';
 import { FakeProber, silentLogger } from './__fixtures__/fakes';
 import { container, podView, probe } from './__fixtures__/views';
 import { ProbeManager } from './manager';
-import { rendezvousOwner } from './rendezvous';
 import { KvProbeResults } from './results';
 
 const HEARTBEAT_MS = 100;

@@ -8,9 +8,10 @@
 // SPLITLET_PROBES_<node> (key: <pod uid>.<container name>.<kind>) only when the result
 // changes. pod-sync watches the results: liveness/startup failures kill the container,
 // readiness and startup results set a container's `ready` and `started`.
-// Prober replicas announce themselves in SPLITLET_PROBERS_<node> (key: replica id, kept
-// alive by a heartbeat; the bucket's TTL removes a dead replica) and share the pods by
-// rendezvous hashing of the pod UID over the live replicas.
+// Prober replicas announce themselves in SPLITLET_PROBERS_<node> (key: replica id, value:
+// splitlet.replica.v1.ReplicaHeartbeat, kept alive by a heartbeat; the bucket's TTL
+// removes a dead replica) and share the pods by rendezvous hashing of the pod UID over
+// the live replicas.
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
@@ -462,7 +463,9 @@ export const ProbeResultSchema: GenMessage<ProbeResult> = /*@__PURE__*/
   messageDesc(file_splitlet_probe_v1_probe, 9);
 
 /**
- * A live prober replica (the value in SPLITLET_PROBERS_<node>).
+ * A live prober replica, as SPLITLET_PROBERS_<node> held it before
+ * splitlet.replica.v1.ReplicaHeartbeat (the same fields: either reads the other). Kept
+ * for the contract's history; nothing writes it.
  *
  * @generated from message splitlet.probe.v1.ProberReplica
  */

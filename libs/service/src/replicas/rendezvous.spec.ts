@@ -3,7 +3,7 @@ import { rendezvousOwner } from './rendezvous';
 
 const uids = Array.from({ length: 3000 }, (_, i) => `8d2c${i.toString(16).padStart(4, '0')}-uid`);
 
-describe('prober rendezvous', () => {
+describe('service rendezvous', () => {
   it('rendezvous - spreads pods evenly, the same from any order of the replica list', () => {
     const counts = new Map<string, number>();
     for (const u of uids) {

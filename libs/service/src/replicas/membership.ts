@@ -1,8 +1,8 @@
 import type { KV } from '@nats-io/kv';
 import { kvEntries, kvPut } from '@splitlet/bus';
-import { ProberReplicaSchema } from '@splitlet/contracts';
-import type { Clock } from '@splitlet/service';
+import { ReplicaHeartbeatSchema } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
+import type { Clock } from '../clock';
 
 export interface ReplicaSettings {
   id: string;
@@ -12,10 +12,11 @@ export interface ReplicaSettings {
 }
 
 /**
- * This replica's membership in SPLITLET_PROBERS_<node>: a heartbeat every heartbeatMs
- * (the bucket's TTL removes a replica that stops), and the live replicas as read back
- * at each beat. onChange gets the sorted live ids whenever they change; this replica
- * always counts itself in, so a lone replica probes everything even while NATS is away.
+ * This replica's membership in a sharing bucket of the node (the prober's
+ * SPLITLET_PROBERS_<node>): a heartbeat every heartbeatMs (the bucket's TTL removes a
+ * replica that stops), and the live replicas as read back at each beat. onChange gets
+ * the sorted live ids whenever they change; this replica always counts itself in, so
+ * a lone replica owns everything even while NATS is away.
  */
 export class Membership {
   private live: string[] = [];
@@ -35,7 +36,7 @@ export class Membership {
     return this.live;
   }
 
-  /** Announces this replica and reads the others once (before the first pods are owned). */
+  /** Announces this replica and reads the others once (before the first keys are owned). */
   async join(): Promise<void> {
     await this.beat();
   }
@@ -45,7 +46,7 @@ export class Membership {
     try {
       for (;;) {
         await this.clock.sleep(this.settings.heartbeatMs, signal);
-        await this.beat().catch((err: unknown) => this.logger.warn({ err }, 'prober heartbeat failed'));
+        await this.beat().catch((err: unknown) => this.logger.warn({ err }, 'replica heartbeat failed'));
       }
     } catch {
       // aborted: leave
@@ -55,8 +56,8 @@ export class Membership {
 
   private async beat(): Promise<void> {
     const now = this.clock.now();
-    await kvPut(this.kv, this.settings.id, ProberReplicaSchema, { id: this.settings.id, startedAt: this.startedAt, heartbeatAt: nanos(now) });
-    const entries = await kvEntries(this.kv, ProberReplicaSchema);
+    await kvPut(this.kv, this.settings.id, ReplicaHeartbeatSchema, { id: this.settings.id, startedAt: this.startedAt, heartbeatAt: nanos(now) });
+    const entries = await kvEntries(this.kv, ReplicaHeartbeatSchema);
     const ids = new Set([this.settings.id]);
     for (const [key, r] of entries) {
       // The bucket's TTL is the last word, but a stale heartbeat already counts as dead.
@@ -64,10 +65,10 @@ export class Membership {
     }
     const live = [...ids].sort();
     if (live.join(',') === this.live.join(',')) return;
-    this.logger.info({ replicas: live }, 'prober replicas changed');
+    this.logger.info({ replicas: live }, 'replicas changed');
     this.live = live;
     this.onChange(live);
   }
 }
 
-const nanos = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+export const nanos = (ms: number): bigint => BigInt(ms) * 1_000_000n;

@@ -1,0 +1,155 @@
+import type { KV } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openBucket } from '@splitlet/bus';
+import { fromBinary, LeaderRecordSchema } from '@splitlet/contracts';
+import { FakeClock, startTcpProxy, useNatsServer, waitFor, type TcpProxy } from '@splitlet/testing';
+import type { Logger } from '@splitlet/telemetry';
+import { LeaderElection, leaderSettingsErrors, type LeaderSettings } from './leader-election';
+
+const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } as unknown as Logger;
+const TIMING = { leaseMs: 5_000, renewDeadlineMs: 3_000, retryMs: 1_000 };
+const KEY = 'leader';
+
+/** One replica: its own connection, its own election, and the (fake) times its terms began and ended. */
+interface Replica {
+  id: string;
+  nc: NatsConnection;
+  election: LeaderElection;
+  terms: { start: number; end?: number }[];
+  stop: AbortController;
+  done: Promise<void>;
+  /** A term's lead() throws this when set. */
+  fail?: Error;
+}
+
+describe('service LeaderElection', () => {
+  const nats = useNatsServer();
+  const clock = new FakeClock();
+  const replicas: Replica[] = [];
+  const proxies: TcpProxy[] = [];
+  let bucketNo = 0;
+  let bucket = '';
+
+  afterEach(async () => {
+    for (const r of replicas.splice(0)) {
+      r.stop.abort();
+      await clock.advance(TIMING.retryMs);
+      await r.done.catch(() => undefined);
+      await r.nc.close().catch(() => undefined);
+    }
+    for (const p of proxies.splice(0)) await p.close();
+  });
+
+  async function start(id: string, opts: { via?: TcpProxy } = {}): Promise<Replica> {
+    if (replicas.length === 0) bucket = `ELECTION_${++bucketNo}`;
+    const nc = await connect({ servers: `127.0.0.1:${opts.via?.port ?? nats.server.port}`, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+    const kv: KV = await openBucket(nc, bucket);
+    const election = new LeaderElection(kv, KEY, { id, ...TIMING } satisfies LeaderSettings, clock, quiet);
+    const r: Replica = { id, nc, election, terms: [], stop: new AbortController(), done: Promise.resolve() };
+    r.done = election.run(r.stop.signal, async (term) => {
+      const t: { start: number; end?: number } = { start: clock.now() };
+      r.terms.push(t);
+      if (r.fail) throw r.fail;
+      await new Promise<void>((resolve) => term.addEventListener('abort', () => resolve(), { once: true }));
+      t.end = clock.now();
+    });
+    replicas.push(r);
+    return r;
+  }
+
+  /** Advances the fake clock a step at a time until cond holds (NATS answers in real time between steps). */
+  async function advanceUntil(what: string, cond: () => boolean, stepMs = 250, maxMs = 30_000): Promise<number> {
+    const from = clock.now();
+    for (let t = 0; t <= maxMs; t += stepMs) {
+      if (cond()) return clock.now() - from;
+      await clock.advance(stepMs);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    throw new Error(`${what}: not within ${maxMs} ms of fake time`);
+  }
+
+  const holderOf = async (kv: KV) => {
+    const e = await kv.get(KEY);
+    return e?.operation === 'PUT' ? fromBinary(LeaderRecordSchema, e.value).holder : undefined;
+  };
+  const leaders = () => replicas.filter((r) => r.election.leading).map((r) => r.id);
+
+  it('leaderSettingsErrors - the deadline must fall inside the lease and the retry inside the deadline', () => {
+    expect(leaderSettingsErrors(TIMING)).toEqual([]);
+    expect(leaderSettingsErrors({ leaseMs: 3_000, renewDeadlineMs: 3_000, retryMs: 1_000 })).toEqual(['the renew deadline must be shorter than the lease']);
+    expect(leaderSettingsErrors({ leaseMs: 5_000, renewDeadlineMs: 1_000, retryMs: 1_000 })).toEqual(['the retry period must be shorter than the renew deadline']);
+  });
+
+  it('one of two candidates leads; the other stands by, seeing who leads, while the leader renews', async () => {
+    const a = await start('a');
+    await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
+    const b = await start('b');
+    await advanceUntil('b sees a', () => b.election.leader === 'a');
+    // Many renewals later: still a, and b never led.
+    await advanceUntil('20 s', () => false, 500, 20_000).catch(() => undefined);
+    expect(leaders()).toEqual(['a']);
+    expect(b.terms).toEqual([]);
+    expect(a.terms).toHaveLength(1);
+    expect(await holderOf(await openBucket(nats.nc, bucket))).toBe('a');
+  });
+
+  it('a leader that stops lets the key go: the standby leads at its next look, not a lease later', async () => {
+    const a = await start('a');
+    await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
+    const b = await start('b');
+    await advanceUntil('b sees a', () => b.election.leader === 'a');
+    a.stop.abort();
+    await a.done;
+    expect(a.terms[0]?.end).toBeDefined();
+    const took = await advanceUntil('b leads', () => b.election.leading);
+    expect(took).toBeLessThanOrEqual(TIMING.retryMs);
+    expect(b.terms[0]!.start).toBeGreaterThanOrEqual(a.terms[0]!.end!);
+  });
+
+  it('a leader that vanishes (kill -9): the standby takes over once the key has not moved for the lease, and never while the old term runs', async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: nats.server.port });
+    proxies.push(proxy);
+    const a = await start('a', { via: proxy });
+    await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
+    const b = await start('b');
+    await advanceUntil('b sees a', () => b.election.leader === 'a');
+    // a is cut off from NATS (as a killed or partitioned process is): it cannot renew.
+    await proxy.down();
+    const cut = clock.now();
+    await advanceUntil('a steps down', () => !a.election.leading);
+    const aEnd = a.terms[0]!.end!;
+    expect(aEnd - cut).toBeLessThanOrEqual(TIMING.renewDeadlineMs);
+    await advanceUntil('b leads', () => b.election.leading);
+    const bStart = b.terms[0]!.start;
+    // No overlap: a had stopped before b began, and b began within a lease and a look of the cut.
+    expect(bStart).toBeGreaterThan(aEnd);
+    expect(bStart - cut).toBeLessThanOrEqual(TIMING.leaseMs + 2 * TIMING.retryMs);
+    expect(await holderOf(await openBucket(nats.nc, bucket))).toBe('b');
+
+    // a comes back late: its stale revision is refused, it sees b and stands by.
+    await proxy.up();
+    await advanceUntil('a sees b', () => a.election.leader === 'b');
+    await advanceUntil('10 s', () => false, 500, 10_000).catch(() => undefined);
+    expect(leaders()).toEqual(['b']);
+    expect(a.terms).toHaveLength(1);
+  });
+
+  it('a term whose work fails lets the key go and reports the error', async () => {
+    const a = await start('a');
+    a.fail = new Error('boom');
+    await expect(a.done).rejects.toThrow('boom');
+    const b = await start('b');
+    await advanceUntil('b leads', () => b.election.leading, 250, TIMING.retryMs);
+  });
+
+  it('a replica restarted with the same id takes its own key back at once', async () => {
+    const a = await start('a');
+    await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
+    // The process dies without letting go (no abort), a new one with the id starts.
+    await a.nc.close();
+    await advanceUntil('old a steps down', () => !a.election.leading);
+    const again = await start('a');
+    await advanceUntil('a leads again', () => again.election.leading, 250, TIMING.retryMs);
+  });
+});

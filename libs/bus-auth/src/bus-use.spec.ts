@@ -8,6 +8,7 @@ import {
   ensureStream,
   eventsStreamName,
   isPermissionDenied,
+  LEADER_KEY,
   kvGet,
   kvPut,
   openBucket,
@@ -15,6 +16,7 @@ import {
   probeResultKey,
   probeResultsBucket,
   proberReplicasBucket,
+  registrarLeaderBucket,
   publishToStream,
   serveRpc,
   watchBucket,
@@ -119,6 +121,15 @@ describe('bus identities at work', () => {
     await expect(kvPut(read, key, ProbeResultSchema, { result: ProbeResultValue.FAILURE })).rejects.toThrow(/Permissions Violation/);
     // No one but the prober touches its heartbeats (20 fake replicas in the issue).
     await expect(openBucket(await as('pod-sync'), proberReplicasBucket(NODE))).rejects.toThrow(/Permissions Violation/);
+  });
+
+  it("bus identities - registrar's replicas elect through their bucket; no other service, nor another node's registrar, can touch it", async () => {
+    const election = await openBucket(await as('registrar'), registrarLeaderBucket(NODE));
+    await election.create(LEADER_KEY, new Uint8Array([1]));
+    for (const service of ['pod-sync', 'prober', 'status-reporter', 'node-api', 'runtime-executor'] as const) {
+      await expect(openBucket(await as(service), registrarLeaderBucket(NODE))).rejects.toThrow(/Permissions Violation/);
+    }
+    await expect(openBucket(await as('registrar', 'node-b'), registrarLeaderBucket(NODE))).rejects.toThrow(/Permissions Violation/);
   });
 
   it.each(['pod-sync', 'prober', 'status-reporter', 'node-api'] as const)("bus identities - the registrar hears its own node's %s; another node's, posing as this node's, cannot answer", async (service) => {

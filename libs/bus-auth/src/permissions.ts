@@ -13,6 +13,7 @@ import {
   probeResultsBucket,
   pulledImagesBucket,
   proberReplicasBucket,
+  registrarLeaderBucket,
   serviceSubject,
   statusStreamName,
 } from '@splitlet/bus';
@@ -114,7 +115,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   registrar: {
-    why: "reads runtime facts and the containers' memory for node status, checks that the services the node needs are alive, reads whether the node shuts down, and publishes the Node's Events",
+    why: "reads runtime facts and the containers' memory for node status, checks that the services the node needs are alive, reads whether the node shuts down, publishes the Node's Events, and elects which of its replicas writes the Node",
     grants: [
       { kind: 'call', service: RuntimeService, methods: rt('version', 'status', 'listContainerStats') },
       { kind: 'call', service: ImageService, methods: img('listImages', 'imageFsInfo') },
@@ -124,6 +125,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'ping', name: 'status-reporter' },
       { kind: 'ping', name: 'node-api' },
       { kind: 'bucket', bucket: nodeStateBucket, write: false },
+      { kind: 'bucket', bucket: registrarLeaderBucket, write: true },
     ],
   },
   'node-api': {

@@ -14,7 +14,7 @@ export const podsViewBucket = (nodeName: string): string => `SPLITLET_PODS_${nod
 /** The prober's settled results (splitlet.probe.v1.ProbeResult), keyed by `<pod uid>.<container>.<kind>`. */
 export const probeResultsBucket = (nodeName: string): string => `SPLITLET_PROBES_${nodeToken(nodeName)}`;
 
-/** Live prober replicas (splitlet.probe.v1.ProberReplica), keyed by replica id; entries expire. */
+/** Live prober replicas (splitlet.replica.v1.ReplicaHeartbeat), keyed by replica id; entries expire. */
 export const proberReplicasBucket = (nodeName: string): string => `SPLITLET_PROBERS_${nodeToken(nodeName)}`;
 
 /**
@@ -33,6 +33,15 @@ export const nodeStateBucket = (nodeName: string): string => `SPLITLET_NODE_${no
 
 /** The key of the node shutdown's state in nodeStateBucket. */
 export const NODE_SHUTDOWN_KEY = 'shutdown';
+
+/**
+ * Registrar's election (splitlet.replica.v1.LeaderRecord under LEADER_KEY): which of
+ * its replicas is the one writer of the Node and its Lease; the others stand by.
+ */
+export const registrarLeaderBucket = (nodeName: string): string => `SPLITLET_REGISTRAR_${nodeToken(nodeName)}`;
+
+/** The key an election's bucket holds its leader under. */
+export const LEADER_KEY = 'leader';
 
 export type ProbeKindName = 'liveness' | 'readiness' | 'startup';
 

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { commonSchema, evictionVariables, parsedVariable, refineEviction } from '@splitlet/config';
+import { leaderSettingsErrors } from '@splitlet/service';
 import { z } from 'zod';
 import { parseGoDuration } from '@splitlet/eviction';
 import { parseNodeLabels, parseTaints } from './node-labels';
@@ -39,6 +41,29 @@ export const configSchema = commonSchema.extend({
   SPLITLET_HOST_ROOT: z.string().default('/'),
   /** The version reported as nodeInfo.kubeletVersion. */
   SPLITLET_VERSION: z.string().default('v0.1.0-splitlet'),
-}).superRefine(refineEviction);
+  /**
+   * This replica's id in the election (SPLITLET_REGISTRAR_<node>): unique among the
+   * node's registrars; a replica restarted with the same id takes its lead back at once.
+   * Unset: random.
+   */
+  SPLITLET_REGISTRAR_REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" and "_"')
+    .default(() => `registrar-${randomBytes(4).toString('hex')}`),
+  /**
+   * The election's timing (client-go's leaseDuration, renewDeadline, retryPeriod): a
+   * standby takes over a leader that vanished after the lease (5 s) and its next look
+   * (1 s), within the Node Lease's 10 s renew interval; a leader that cannot renew for
+   * the deadline (3 s) stops writing first.
+   */
+  SPLITLET_REGISTRAR_ELECTION_LEASE_MS: ms(5_000),
+  SPLITLET_REGISTRAR_ELECTION_RENEW_DEADLINE_MS: ms(3_000),
+  SPLITLET_REGISTRAR_ELECTION_RETRY_MS: ms(1_000),
+})
+  .superRefine(refineEviction)
+  .superRefine((c, ctx) => {
+    const errors = leaderSettingsErrors({ leaseMs: c.SPLITLET_REGISTRAR_ELECTION_LEASE_MS, renewDeadlineMs: c.SPLITLET_REGISTRAR_ELECTION_RENEW_DEADLINE_MS, retryMs: c.SPLITLET_REGISTRAR_ELECTION_RETRY_MS });
+    for (const message of errors) ctx.addIssue({ code: 'custom', message, path: ['SPLITLET_REGISTRAR_ELECTION_RENEW_DEADLINE_MS'] });
+  });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,10 +1,10 @@
 import { hostname, platform } from 'node:os';
 import type { DependencyContainer } from 'tsyringe';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { recordNodeEvent } from '@splitlet/bus';
+import { LEADER_KEY, openBucket, recordNodeEvent, registrarLeaderBucket } from '@splitlet/bus';
 import { thresholdsOf } from '@splitlet/config';
 import { loadKubeConfig } from '@splitlet/kube';
-import { runAll, TOKENS, type Clock, type Runnable } from '@splitlet/service';
+import { LeaderElection, runAll, TOKENS, type Clock, type LeaderSettings, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Config } from './config';
 import { goArch } from './host-facts';
@@ -47,8 +47,43 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   };
   container.registerInstance(REG.Identity, identity);
   // Whether the node shuts down (pod-sync's state): a change writes the status at once.
-  const shutdown = new NodeShutdownWatch(nc, config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger), container.resolve<Clock>(TOKENS.Clock), () => manager.syncSoon());
+  // A standby follows it too, so it is current the moment the standby leads.
+  let manager: NodeStatusManager | undefined;
+  const logger = container.resolve<Logger>(TOKENS.Logger);
+  const clock = container.resolve<Clock>(TOKENS.Clock);
+  const shutdown = new NodeShutdownWatch(nc, config.SPLITLET_NODE_NAME, logger, clock, () => manager?.syncSoon());
   container.registerInstance(REG.Shutdown, shutdown);
-  const manager = container.resolve(NodeStatusManager);
-  return runAll(manager, container.resolve(LeaseController), shutdown);
+  const election: LeaderSettings = {
+    id: config.SPLITLET_REGISTRAR_REPLICA_ID,
+    leaseMs: config.SPLITLET_REGISTRAR_ELECTION_LEASE_MS,
+    renewDeadlineMs: config.SPLITLET_REGISTRAR_ELECTION_RENEW_DEADLINE_MS,
+    retryMs: config.SPLITLET_REGISTRAR_ELECTION_RETRY_MS,
+  };
+  return runAll(shutdown, leaderOnly(container, nc, config.SPLITLET_NODE_NAME, election, (m) => (manager = m)));
+}
+
+/**
+ * The Node's and its Lease's writers, run only while this replica leads its
+ * registrars (a hot standby runs none). Each term gets its own status manager and
+ * lease controller, which begin as a restarted kubelet's: they read the Node and the
+ * Lease and write at once.
+ */
+function leaderOnly(container: DependencyContainer, nc: NatsConnection, nodeName: string, settings: LeaderSettings, current: (m: NodeStatusManager | undefined) => void): Runnable {
+  const logger = container.resolve<Logger>(TOKENS.Logger);
+  return {
+    run: async (signal) => {
+      const kv = await openBucket(nc, registrarLeaderBucket(nodeName));
+      const election = new LeaderElection(kv, LEADER_KEY, settings, container.resolve<Clock>(TOKENS.Clock), logger);
+      logger.info({ replica: settings.id }, 'standing for election as the node\'s registrar');
+      await election.run(signal, async (term) => {
+        const manager = container.resolve(NodeStatusManager);
+        current(manager);
+        try {
+          await runAll(manager, container.resolve(LeaseController)).run(term);
+        } finally {
+          current(undefined);
+        }
+      });
+    },
+  };
 }

@@ -82,22 +82,35 @@ export interface Eviction {
   event?: boolean;
 }
 
-@injectable()
-export class PodSyncer {
-  private readonly versions = new Map<string, bigint>();
-  /** The last status handed over per pod (a torn-down pod's is handed over again, never an older one). */
-  private readonly lastStatus = new Map<string, ReturnType<typeof toWirePodStatus>>();
+/**
+ * What pod-sync holds of one pod between its syncs, in one record per pod UID with
+ * one lifecycle: made by the pod's first report, freed whole when the pod is forgotten
+ * (cleanup). It is what a hand-over to another replica would move (issue 19).
+ */
+interface PodRecord {
+  /** The version of the last status handed over (µs; only grows per pod). */
+  version: bigint;
+  /** The last status handed over (a torn-down pod's is handed over again, never an older one). */
+  lastStatus?: ReturnType<typeof toWirePodStatus>;
   /** What the last report of a running pod was computed from (for a status-only sync). */
-  private readonly lastSeen = new Map<string, { sandboxes: PodSandboxStatus[]; containers: ContainerStatus[]; failures: Map<string, SyncFailure> }>();
+  lastSeen?: { sandboxes: PodSandboxStatus[]; containers: ContainerStatus[]; failures: Map<string, SyncFailure> };
   /**
-   * What this worker last generated per pod: its own conditions and start time are the
-   * "old status" of the next one (the kubelet's status manager cache, which
+   * What this worker last generated: its own conditions and start time are the "old
+   * status" of the next one (the kubelet's status manager cache, which
    * generateAPIPodStatus prefers to the API's copy). The informer's copy lags behind
    * the writes; taking transition times from it made two syncs a second apart disagree,
-   * and each write's watch event then synced the pod again with the other value.
+   * and each write's watch event then synced the pod again with the other value. Kept
+   * beside lastStatus, which holds the same in wire form (and lags it inside a report).
    */
-  private readonly generated = new Map<string, { conditions: V1PodCondition[]; startTime: Date; phase: string }>();
-  private readonly backoff = new Map<string, { delayMs: number; until: number }>();
+  generated?: { conditions: V1PodCondition[]; startTime: Date; phase: string };
+  /** Crash-loop back-off per container name: the delay and until when it holds. */
+  backoff: Map<string, { delayMs: number; until: number }>;
+}
+
+@injectable()
+export class PodSyncer {
+  /** What this worker holds of each pod, by UID (PodRecord): made by its first report, freed at once when the pod is forgotten. */
+  private readonly records = new Map<string, PodRecord>();
   /** The signal of each running sync: aborted when its pod begins terminating (pod-workers.ts). */
   private readonly cancels = new Map<string, AbortSignal>();
   /** Pods the eviction manager chose, by UID, and how (until the pod is forgotten). */
@@ -130,6 +143,18 @@ export class PodSyncer {
   /** Routes the statuses handed over (a static pod's to its mirror pod). */
   routeStatus(target: (pod: V1Pod) => { uid: string; terminated: false | undefined } | undefined): void {
     this.statusTarget = target;
+  }
+
+  /** The pod's record, if this worker holds one. */
+  private recordOf(uid: string): PodRecord | undefined {
+    return this.records.get(uid);
+  }
+
+  /** The pod's record, made when it has none. */
+  private ensureRecord(uid: string): PodRecord {
+    let r = this.records.get(uid);
+    if (!r) this.records.set(uid, (r = { version: 0n, backoff: new Map() }));
+    return r;
   }
 
   /** Throws when the pod's running sync was cancelled (the pod began terminating). */
@@ -171,7 +196,7 @@ export class PodSyncer {
       if (signal) this.cancels.set(uid, signal);
       try {
         if (pod.metadata?.uid) this.metrics.seen(pod.metadata.uid, this.clock.now());
-        const seen = statusOnly && !pod.metadata?.deletionTimestamp ? this.lastSeen.get(pod.metadata!.uid!) : undefined;
+        const seen = statusOnly && !pod.metadata?.deletionTimestamp ? this.recordOf(pod.metadata!.uid!)?.lastSeen : undefined;
         span.setAttribute('splitlet.sync.status_only', Boolean(seen));
         if (seen) {
           await this.report(pod, seen.sandboxes, seen.containers, seen.failures, false);
@@ -266,7 +291,8 @@ export class PodSyncer {
   finished(pod: V1Pod): boolean {
     const done = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
     const uid = pod.metadata?.uid ?? '';
-    return done(pod.status?.phase) || done(this.generated.get(uid)?.phase) || done(this.lastStatus.get(uid)?.phase);
+    const r = this.recordOf(uid);
+    return done(pod.status?.phase) || done(r?.generated?.phase) || done(r?.lastStatus?.phase);
   }
 
   /**
@@ -276,7 +302,7 @@ export class PodSyncer {
    * pod that ran has the same reason).
    */
   private rejected(pod: V1Pod): boolean {
-    const status = this.lastStatus.get(pod.metadata?.uid ?? '') ?? pod.status;
+    const status = this.recordOf(pod.metadata?.uid ?? '')?.lastStatus ?? pod.status;
     if (status?.phase !== 'Failed') return false;
     if (status.reason === EVICTED) return !status.containerStatuses?.length;
     return isAdmissionRejection(status.reason);
@@ -331,7 +357,8 @@ export class PodSyncer {
    */
   private async admit(pod: V1Pod): Promise<Rejection | undefined> {
     const uid = pod.metadata!.uid!;
-    if (this.generated.has(uid) || this.lastStatus.has(uid) || this.finished(pod)) return undefined;
+    const r = this.recordOf(uid);
+    if (r?.generated || r?.lastStatus || this.finished(pod)) return undefined;
     const rejection = this.admission.admit(pod);
     if (!rejection) return undefined;
     if ((await this.sandboxesOf(uid)).length) {
@@ -555,10 +582,10 @@ export class PodSyncer {
 
   /** Whether the container must wait before its next start (CrashLoopBackOff); starts the clock on the first exit. */
   private inBackoff(pod: V1Pod, name: string, exited: ContainerStatus): boolean {
-    const k = `${pod.metadata!.uid}/${name}`;
+    const backoff = this.ensureRecord(pod.metadata!.uid!).backoff;
     const now = this.clock.now();
     const ranFor = Number((exited.finishedAt - exited.startedAt) / 1_000_000n);
-    let b = this.backoff.get(k);
+    let b = backoff.get(name);
     if (b && ranFor >= BACKOFF_RESET_MS) b = undefined;
     if (b && now < b.until) {
       this.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${name} in pod ${formatPod(pod)}`, name, (pod.spec?.initContainers ?? []).some((c) => c.name === name));
@@ -566,7 +593,7 @@ export class PodSyncer {
     }
     const delayMs = b ? Math.min(b.delayMs * 2, BACKOFF_MAX_MS) : BACKOFF_INITIAL_MS;
     // The first restart happens at once; the back-off then applies to the next one.
-    this.backoff.set(k, { delayMs: b ? delayMs : BACKOFF_INITIAL_MS, until: now + (b ? delayMs : BACKOFF_INITIAL_MS) });
+    backoff.set(name, { delayMs: b ? delayMs : BACKOFF_INITIAL_MS, until: now + (b ? delayMs : BACKOFF_INITIAL_MS) });
     return false;
   }
 
@@ -639,7 +666,7 @@ export class PodSyncer {
     // the status this worker handed over last, else (a restart) the API's — each only
     // when terminal. The informer's copy can still show the phase before (Running, with
     // another writer's reason), which is not what the pod ended as.
-    const last = this.lastStatus.get(uid);
+    const last = this.recordOf(uid)?.lastStatus;
     const ended = isTerminalPhase(last?.phase) ? last : isTerminalPhase(pod.status?.phase) ? pod.status : undefined;
     const reason = ended?.reason ? { phase: ended.phase!, reason: ended.reason, message: ended.message ?? '' } : undefined;
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), false, reason);
@@ -657,7 +684,7 @@ export class PodSyncer {
   /** How long until the pod's active deadline (ms), if it has one and has started. */
   private activeDeadlineIn(pod: V1Pod): number | undefined {
     const deadline = pod.spec?.activeDeadlineSeconds;
-    const start = this.generated.get(pod.metadata?.uid ?? '')?.startTime ?? pod.status?.startTime;
+    const start = this.recordOf(pod.metadata?.uid ?? '')?.generated?.startTime ?? pod.status?.startTime;
     if (deadline === undefined || !start) return undefined;
     return new Date(start).getTime() + deadline * 1000 - this.clock.now();
   }
@@ -701,14 +728,14 @@ export class PodSyncer {
       // status-reporter to complete the deletion — never a status rebuilt from nothing.
       // The status this worker last handed over wins over the informer's copy, which
       // may not have caught up with it yet (an older status would be written back).
-      await this.publishStatus(pod, this.lastStatus.get(uid) ?? toWirePodStatus(pod.status ?? {}), true);
+      await this.publishStatus(pod, this.recordOf(uid)?.lastStatus ?? toWirePodStatus(pod.status ?? {}), true);
       return;
     }
     for (const s of sandboxes) await this.runtime.stopPodSandbox({ podSandboxId: s.id });
     await this.report(pod, await this.sandboxesOf(uid), await this.containersOf(uid), new Map(), true);
     for (const s of sandboxes) await this.runtime.removePodSandbox({ podSandboxId: s.id });
     await this.volumes.tearDown(uid);
-    for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
+    this.recordOf(uid)?.backoff.clear();
     this.imageManager.forget(uid);
   }
 
@@ -716,14 +743,10 @@ export class PodSyncer {
   async cleanup(uid: string): Promise<void> {
     // What this process holds of the pod goes first, whatever the runtime answers below
     // (a failed removal is retried by housekeeping, which finds the sandbox again).
-    this.versions.delete(uid);
+    this.records.delete(uid);
     this.metrics.forget(uid);
-    this.lastStatus.delete(uid);
-    this.lastSeen.delete(uid);
-    this.generated.delete(uid);
     this.admission.forget(uid);
     this.evictions.delete(uid);
-    for (const k of this.backoff.keys()) if (k.startsWith(`${uid}/`)) this.backoff.delete(k);
     this.imageManager.forget(uid);
     try {
       for (const s of await this.sandboxesOf(uid)) {
@@ -766,8 +789,8 @@ export class PodSyncer {
     override?: { phase: string; reason: string; message: string; conditions?: V1PodCondition[] },
   ): Promise<void> {
     const now = this.clock.now();
-    if (terminated || override) this.lastSeen.delete(pod.metadata!.uid!);
-    else this.lastSeen.set(pod.metadata!.uid!, { sandboxes, containers, failures });
+    const record = this.ensureRecord(pod.metadata!.uid!);
+    record.lastSeen = terminated || override ? undefined : { sandboxes, containers, failures };
     // An exited container's message gets its termination message (kuberuntime's getTerminationMessage).
     containers = await Promise.all(
       containers.map(async (x) => {
@@ -778,7 +801,7 @@ export class PodSyncer {
     // A pod with init containers shows PodInitializing for what has not been created yet.
     const waitingReason = pod.spec?.initContainers?.length ? 'PodInitializing' : 'ContainerCreating';
     // A lastState whose instance the container GC removed stays as shown (last-state.ts).
-    const shown = shownContainerStatuses(pod, this.lastStatus.get(pod.metadata!.uid!));
+    const shown = shownContainerStatuses(pod, record.lastStatus);
     const statusesOf = (list: V1Container[] | undefined, init: boolean) =>
       (list ?? []).map((c) => {
         const computed = keepCollectedLastState(this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason), shown.get(c.name));
@@ -797,7 +820,7 @@ export class PodSyncer {
     const all = [...statuses, ...initStatuses];
     const uid = pod.metadata!.uid!;
     // The old status: what this worker generated last, else (a restart) the API's.
-    const mine = this.generated.get(uid);
+    const mine = record.generated;
     const oldStatus = mine ? { ...pod.status, conditions: mine.conditions, startTime: mine.startTime } : pod.status;
     // generateAPIPodStatus: no way out of a terminal phase — this worker's last, or the
     // API's — and the same phase keeps its reason and message.
@@ -806,7 +829,7 @@ export class PodSyncer {
       if (isTerminalPhase(mine?.phase)) phase = mine!.phase as typeof phase;
       else if (isTerminalPhase(pod.status?.phase)) phase = pod.status!.phase as typeof phase;
     }
-    const last = this.lastStatus.get(uid);
+    const last = record.lastStatus;
     const kept = override ?? phaseReasonAndMessage(phase, mine ? { phase: mine.phase, reason: last?.reason, message: last?.message } : undefined, pod.status);
     const { reason, message } = { reason: kept.reason || undefined, message: kept.message || undefined };
     this.metrics.phase(uid, mine?.phase ?? pod.status?.phase, phase, now);
@@ -818,9 +841,9 @@ export class PodSyncer {
     generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], all, phase));
     const conditions = [...mergeConditions(oldStatus?.conditions, generated, new Date(Math.floor(now / 1000) * 1000)), ...(override?.conditions ?? [])];
     const hostIP = await this.nodeIP();
-    const podIP = podIPOf(sandboxes, pod.spec?.hostNetwork ? hostIP : undefined, this.lastStatus.get(uid)?.podIp || pod.status?.podIP);
+    const podIP = podIPOf(sandboxes, pod.spec?.hostNetwork ? hostIP : undefined, record.lastStatus?.podIp || pod.status?.podIP);
     const startTime = oldStatus?.startTime ? new Date(oldStatus.startTime) : new Date(Math.floor(now / 1000) * 1000);
-    this.generated.set(uid, { conditions, startTime, phase });
+    record.generated = { conditions, startTime, phase };
     if (terminated) await this.probes.remove(uid);
     else await this.probes.publish(uid, podProbeView(pod, [...statuses, ...initStatuses], podIP, hostIP, BigInt(now) * 1000n));
     await this.publishStatus(
@@ -848,11 +871,11 @@ export class PodSyncer {
   /** Hands a status to status-reporter with a version that only grows per pod: max(now in µs, last + 1). */
   private async publishStatus(pod: V1Pod, status: ReturnType<typeof toWirePodStatus>, terminated: boolean, rejected = false): Promise<void> {
     const uid = pod.metadata!.uid!;
-    this.lastStatus.set(uid, status);
-    const last = this.versions.get(uid) ?? 0n;
+    const record = this.ensureRecord(uid);
+    record.lastStatus = status;
     const now = BigInt(this.clock.now()) * 1000n;
-    const version = now > last ? now : last + 1n;
-    this.versions.set(uid, version);
+    const version = now > record.version ? now : record.version + 1n;
+    record.version = version;
     // A static pod's goes to its mirror pod, once there is one (the status manager's
     // translation); until then nowhere, as the kubelet's.
     const target = this.statusTarget(pod);
@@ -898,7 +921,7 @@ export class PodSyncer {
       };
     }
     if (latest?.state === ContainerState.EXITED) {
-      const backoff = this.backoff.get(`${pod.metadata!.uid}/${name}`);
+      const backoff = this.recordOf(pod.metadata!.uid!)?.backoff.get(name);
       const policy = pod.spec?.restartPolicy ?? 'Always';
       const willRestart = policy === 'Always' || (policy === 'OnFailure' && latest.exitCode !== 0);
       if (willRestart && backoff && this.clock.now() < backoff.until && !pod.metadata?.deletionTimestamp) {

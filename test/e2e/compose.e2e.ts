@@ -4,7 +4,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { loadOrCreateAuthority, mintNodeCreds, serverAuthConfig } from '@splitlet/bus-auth';
 import { approveServingCsr, kubectl, labEnv, mintNodeKubeconfig, runCommand, waitFor, workspaceRoot, type CommandResult } from '@splitlet/testing';
 
@@ -26,6 +26,7 @@ const SERVICES = ['runtime-executor', 'registrar', 'pod-sync', 'prober', 'status
 const admin = new KubeConfig();
 admin.loadFromFile(lab.adminKubeconfig);
 const core = admin.makeApiClient(CoreV1Api);
+const coordination = admin.makeApiClient(CoordinationV1Api);
 
 /**
  * `docker compose` (v2) where the CLI plugin is installed (the lab installs it), else
@@ -382,5 +383,33 @@ describe('a node under docker compose', () => {
     expect(n).toBeGreaterThanOrEqual(16);
     expect(n).toBeLessThanOrEqual(24);
     expect((await core.readNamespacedPod({ namespace, name: 'probed' })).status?.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0 });
+  });
+  it('compose up --scale registrar=2 - two healthy registrars, one writes the Node; the leader killed, the other renews the Lease within 10 s and the Node stays Ready', async () => {
+    const scaled = await compose('up', '-d', '--no-build', '--no-recreate', '--scale', 'registrar=2', 'registrar');
+    expect(scaled.code, scaled.stderr).toBe(0);
+    expect(await containersOf('registrar')).toHaveLength(2);
+    await allHealthy(['registrar']);
+    const logged = async (id: string, msg: string) => (await runCommand('docker', ['logs', id])).stdout.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
+    const ids = (await containersOf('registrar')).map(([id]) => id);
+    const leaders = await waitFor('one registrar leading, the other standing by', async () => {
+      const led = await Promise.all(ids.map((id) => logged(id, 'started leading')));
+      const saw = await Promise.all(ids.map((id) => logged(id, 'new leader')));
+      return led.filter((n) => n > 0).length === 1 && saw.every((n) => n > 0) ? ids.filter((_, i) => led[i]! > 0) : undefined;
+    }, 30_000, 1000);
+    const [leader] = leaders;
+    const standby = ids.find((id) => id !== leader)!;
+    const renewTime = async () => new Date((await coordination.readNamespacedLease({ namespace: 'kube-node-lease', name: nodeName })).spec!.renewTime!).getTime();
+    const killedAt = Date.now();
+    expect((await runCommand('docker', ['kill', leader!])).code).toBe(0);
+    await waitFor('the standby leading', async () => ((await logged(standby, 'started leading')) > 0 ? true : undefined), 20_000, 500);
+    const renewed = await waitFor('a Lease renewal after the kill', async () => {
+      const t = await renewTime();
+      return t > killedAt ? t : undefined;
+    }, 20_000, 250);
+    expect(renewed - killedAt).toBeLessThanOrEqual(10_000);
+    const ready = (await core.readNode({ name: nodeName })).status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready?.status).toBe('True');
+    const scaledBack = await compose('up', '-d', '--no-build', '--no-recreate', '--scale', 'registrar=1', 'registrar');
+    expect(scaledBack.code, scaledBack.stderr).toBe(0);
   });
 });

@@ -42,9 +42,8 @@ export const configSchema = commonSchema.extend({
   /** The version reported as nodeInfo.kubeletVersion. */
   SPLITLET_VERSION: z.string().default('v0.1.0-splitlet'),
   /**
-   * This replica's id in the election (SPLITLET_REGISTRAR_<node>): unique among the
-   * node's registrars; a replica restarted with the same id takes its lead back at once.
-   * Unset: random.
+   * This replica's id in the election (SPLITLET_REGISTRAR_<node>), as the record and
+   * the logs name the leader. Unset: random.
    */
   SPLITLET_REGISTRAR_REPLICA_ID: z
     .string()

@@ -38,7 +38,15 @@ export function kubeNodeApi(kc: KubeConfig, nodeName: string, logger: Logger): N
       if (watch || signal.aborted) return;
       const w = new OwnNodeInformer({ kubeConfig: kc, nodeName, logger });
       watch = w;
-      signal.addEventListener('abort', () => w.stop(), { once: true });
+      // A later term (registrar's election) watches anew: a stopped informer keeps its last Node for good.
+      signal.addEventListener(
+        'abort',
+        () => {
+          w.stop();
+          if (watch === w) watch = undefined;
+        },
+        { once: true },
+      );
       void w.start(); // retries on its own until stopped
     },
     patchNodeStatus: (name, body) => core.patchNodeStatus({ name, body }, mergePatch),

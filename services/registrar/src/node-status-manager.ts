@@ -107,7 +107,7 @@ export class NodeStatusManager implements Runnable {
       await this.clock.sleep(jittered(this.timing.updateFrequencyMs), AbortSignal.any([signal, wake.signal])).catch(() => undefined);
       if (wake.signal.aborted) this.wake = new AbortController();
       if (signal.aborted) break;
-      await this.sync().catch((err: unknown) => this.logger.error({ err: describe(err) }, 'unable to update node status'));
+      await this.sync({ signal }).catch((err: unknown) => this.logger.error({ err: describe(err) }, 'unable to update node status'));
     }
   }
 
@@ -121,7 +121,7 @@ export class NodeStatusManager implements Runnable {
     while (!signal.aborted && !isReady(this.node) && this.clock.now() - start < NODE_READY_GRACE_MS) {
       await this.clock.sleep(FAST_UPDATE_MS, signal).catch(() => undefined);
       if (signal.aborted) return;
-      await this.sync({ onlyWhenReady: true }).catch((err: unknown) => this.logger.warn({ err: describe(err) }, 'fast node status update failed'));
+      await this.sync({ onlyWhenReady: true, signal }).catch((err: unknown) => this.logger.warn({ err: describe(err) }, 'fast node status update failed'));
     }
   }
 
@@ -187,13 +187,18 @@ export class NodeStatusManager implements Runnable {
     return true;
   }
 
-  /** One status update (tryUpdateNodeStatus with retries); onlyWhenReady: write only a Ready status. */
-  sync(opts: { onlyWhenReady?: boolean } = {}): Promise<void> {
+  /**
+   * One status update (tryUpdateNodeStatus with retries); onlyWhenReady: write only a
+   * Ready status. An aborted signal (the term of registrar's leadership ended) stops
+   * the retries: a replica that no longer leads writes nothing more.
+   */
+  sync(opts: { onlyWhenReady?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     return tracer.startActiveSpan('registrar update node status', { kind: SpanKind.INTERNAL, attributes: { [ATTR.nodeName]: this.settings.nodeName } }, async (span) => {
       try {
         const inputs = await this.inputs.gather();
         let lastErr: unknown;
         for (let attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+          if (opts.signal?.aborted) return;
           try {
             // First from what is known — the newer of the last written and the watched
             // Node, so another writer's change (the node lifecycle controller's Ready

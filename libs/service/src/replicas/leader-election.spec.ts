@@ -2,7 +2,7 @@ import type { KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openBucket } from '@splitlet/bus';
-import { fromBinary, LeaderRecordSchema } from '@splitlet/contracts';
+import { create, fromBinary, LeaderRecordSchema, toBinary } from '@splitlet/contracts';
 import { FakeClock, startTcpProxy, useNatsServer, waitFor, type TcpProxy } from '@splitlet/testing';
 import type { Logger } from '@splitlet/telemetry';
 import { LeaderElection, leaderSettingsErrors, type LeaderSettings } from './leader-election';
@@ -51,7 +51,7 @@ describe('service LeaderElection', () => {
       const t: { start: number; end?: number } = { start: clock.now() };
       r.terms.push(t);
       if (r.fail) throw r.fail;
-      await new Promise<void>((resolve) => term.addEventListener('abort', () => resolve(), { once: true }));
+      if (!term.aborted) await new Promise<void>((resolve) => term.addEventListener('abort', () => resolve(), { once: true }));
       t.end = clock.now();
     });
     replicas.push(r);
@@ -143,13 +143,48 @@ describe('service LeaderElection', () => {
     await advanceUntil('b leads', () => b.election.leading, 250, TIMING.retryMs);
   });
 
-  it('a replica restarted with the same id takes its own key back at once', async () => {
+  it('a replica restarted with the same id is another process: it waits out its predecessor\'s lease', async () => {
     const a = await start('a');
     await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
     // The process dies without letting go (no abort), a new one with the id starts.
     await a.nc.close();
     await advanceUntil('old a steps down', () => !a.election.leading);
     const again = await start('a');
-    await advanceUntil('a leads again', () => again.election.leading, 250, TIMING.retryMs);
+    const took = await advanceUntil('the new a leads', () => again.election.leading);
+    expect(took).toBeGreaterThanOrEqual(TIMING.leaseMs);
+  });
+
+  it('two processes given one id by mistake never both lead', async () => {
+    const [x, y] = [await start('same'), await start('same')];
+    let both = 0;
+    await advanceUntil('20 s', () => {
+      if (x.election.leading && y.election.leading) both++;
+      return false;
+    }, 250, 20_000).catch(() => undefined);
+    expect(both).toBe(0);
+    expect(x.terms.length + y.terms.length).toBe(1);
+  });
+
+  it('a leader whose key another wrote over steps down at its next renewal', async () => {
+    const a = await start('a');
+    await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
+    const kv = await openBucket(nats.nc, bucket);
+    await kv.put(KEY, toBinary(LeaderRecordSchema, create(LeaderRecordSchema, { holder: 'intruder', incarnation: 'x' })));
+    const took = await advanceUntil('a steps down', () => !a.election.leading);
+    expect(took).toBeLessThanOrEqual(2 * TIMING.retryMs);
+    expect(a.election.leader).toBe('intruder');
+  });
+
+  it('told to stop while taking the key: the term ends and the run returns', async () => {
+    const a = await start('a');
+    // The abort lands while the first read or write of the key is in flight; no clock step follows, so the
+    // take-over completes (no timeout of the fake clock cuts it short) and the term must end on its own.
+    a.stop.abort();
+    await waitFor('the run to return', async () => ((await Promise.race([a.done.then(() => true), new Promise((r) => setTimeout(() => r(undefined), 50))])) ? true : undefined), 5_000, 10);
+    expect(a.terms).toHaveLength(1);
+    expect(a.terms[0]!.end).toBeDefined();
+    expect(a.election.leading).toBe(false);
+    const b = await start('b');
+    await advanceUntil('b leads', () => b.election.leading, 250, TIMING.retryMs);
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { create, fromBinary, LeaderRecordSchema, toBinary, type MessageShape } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
@@ -7,7 +8,7 @@ import { nanos } from './membership';
 type LeaderRecord = MessageShape<typeof LeaderRecordSchema>;
 
 export interface LeaderSettings {
-  /** This replica's id: unique among the replicas (two replicas with one id both lead). */
+  /** This replica's id, as the record names the leader (the key is held per process besides: a restart waits out the lease). */
   id: string;
   /**
    * A candidate takes the key once it has seen the same revision for this long, by its
@@ -32,6 +33,9 @@ export function leaderSettingsErrors(s: Pick<LeaderSettings, 'leaseMs' | 'renewD
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed out');
+/** JetStream's "wrong last sequence": another write came first (a compare-and-set lost, the normal race). */
+const WRONG_LAST_SEQUENCE = 10071;
+const lostRace = (err: unknown) => (err as { code?: unknown }).code === WRONG_LAST_SEQUENCE;
 
 /**
  * One leader among a service's replicas, elected through one key of a NATS KV bucket
@@ -54,6 +58,8 @@ export class LeaderElection {
   private record: LeaderRecord | undefined;
   private isLeading = false;
   private holder: string | undefined;
+  /** This process's own mark in the record: a key with our id but another incarnation is another process's. */
+  private readonly incarnation = randomBytes(8).toString('hex');
 
   constructor(
     private readonly kv: KV,
@@ -83,18 +89,26 @@ export class LeaderElection {
       const term = new AbortController();
       const end = () => term.abort();
       signal.addEventListener('abort', end, { once: true });
+      if (signal.aborted) end(); // told to stop while the key was being taken: the listener came too late
       this.isLeading = true;
       this.logger.info({ leader: this.settings.id, key: this.key }, 'started leading');
       let failed: { err: unknown } | undefined;
-      const leading = lead(term.signal).then(
-        () => undefined,
-        (err: unknown) => {
-          failed = { err };
-        },
-      ).finally(end);
+      const leading = Promise.resolve()
+        .then(() => lead(term.signal))
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            failed = { err };
+          },
+        )
+        .finally(end);
       await this.renew(term.signal);
       end();
+      const endedAt = this.clock.now();
       await leading;
+      // The term's work must be over before a standby may start: within the lease's margin over the deadline.
+      const windDown = this.clock.now() - endedAt;
+      if (windDown > this.settings.leaseMs - this.settings.renewDeadlineMs) this.logger.warn({ key: this.key, windDownMs: windDown }, 'the term ended later than the lease allows: a standby may have started meanwhile');
       signal.removeEventListener('abort', end);
       this.isLeading = false;
       if (signal.aborted || failed) {
@@ -132,11 +146,12 @@ export class LeaderElection {
     const entry = read;
     const present = entry?.operation === 'PUT';
     const current = present ? decode(entry!) : undefined;
-    const ours = current?.holder === this.settings.id;
+    const ours = current?.holder === this.settings.id && current.incarnation === this.incarnation;
     if (present && !ours) {
       this.noteHolder(current?.holder ?? '');
       if (this.observed?.revision !== entry!.revision) {
-        this.observed = { revision: entry!.revision, at: now };
+        // Timed from when the read came back: a renewal that landed while it was in flight is not older than that.
+        this.observed = { revision: entry!.revision, at: this.clock.now() };
         return false;
       }
       if (now - this.observed.at < this.settings.leaseMs) return false;
@@ -148,14 +163,17 @@ export class LeaderElection {
       renewedAt: nanos(now),
       leaseMs: this.settings.leaseMs,
       transitions: ours ? current.transitions : (current?.transitions ?? 0) + (present ? 1 : 0),
+      incarnation: this.incarnation,
     });
     try {
       const value = toBinary(LeaderRecordSchema, record);
       const revision = await this.within(entry ? this.kv.update(this.key, value, entry.revision, this.settings.retryMs) : this.kv.create(this.key, value), this.settings.retryMs);
       if (revision === TIMED_OUT) return false;
       this.revision = revision;
-    } catch {
-      return false; // another candidate wrote first
+    } catch (err) {
+      // Another candidate wrote first (the normal race), or the bucket refuses us: that one is said.
+      if (!lostRace(err)) this.logger.warn({ err, key: this.key }, 'cannot write the leader key');
+      return false;
     }
     this.record = record;
     this.lastRenew = now;
@@ -178,7 +196,8 @@ export class LeaderElection {
         this.logger.warn({ key: this.key, deadlineMs: this.settings.renewDeadlineMs }, 'failed to renew the leader key in time: stepping down');
         return;
       }
-      const outcome = await this.renewOnce(started, deadline - started);
+      // The whole attempt (the write, and the read after a refused one) ends by the deadline, whatever NATS does.
+      const outcome = await this.within(this.renewOnce(started, deadline), deadline - started).then((o) => (o === TIMED_OUT ? 'failed' : o));
       if (outcome === 'renewed') this.lastRenew = started;
       if (outcome === 'lost') {
         this.logger.warn({ key: this.key, holder: this.holder }, 'the leader key is held by another: stepping down');
@@ -187,24 +206,23 @@ export class LeaderElection {
     }
   }
 
-  private async renewOnce(now: number, remainingMs: number): Promise<'renewed' | 'lost' | 'failed'> {
-    const { holder, acquiredAt, leaseMs, transitions } = this.record ?? create(LeaderRecordSchema);
-    const record = create(LeaderRecordSchema, { holder, acquiredAt, leaseMs, transitions, renewedAt: nanos(now) });
+  private async renewOnce(now: number, deadline: number): Promise<'renewed' | 'lost' | 'failed'> {
+    const { holder, acquiredAt, leaseMs, transitions, incarnation } = this.record ?? create(LeaderRecordSchema);
+    const record = create(LeaderRecordSchema, { holder, acquiredAt, leaseMs, transitions, incarnation, renewedAt: nanos(now) });
     try {
-      const revision = await this.within(this.kv.update(this.key, toBinary(LeaderRecordSchema, record), this.revision, remainingMs), remainingMs);
-      if (revision === TIMED_OUT) return 'failed';
-      this.revision = revision;
+      this.revision = await this.kv.update(this.key, toBinary(LeaderRecordSchema, record), this.revision, Math.max(1, deadline - now));
       this.record = record;
       return 'renewed';
     } catch (err) {
-      // Not at our revision: a write of ours that timed out but landed, or another's.
-      const entry = await this.within(this.kv.get(this.key), remainingMs).catch((): typeof TIMED_OUT => TIMED_OUT);
+      // Not at our revision (a write of ours that timed out but landed, or another's), or NATS did not answer.
+      const left = deadline - this.clock.now();
+      const entry = left > 0 ? await this.kv.get(this.key).catch((): typeof TIMED_OUT => TIMED_OUT) : TIMED_OUT;
       if (entry === TIMED_OUT) {
         this.logger.warn({ err, key: this.key }, 'failed to renew the leader key');
         return 'failed';
       }
       const current = entry?.operation === 'PUT' ? decode(entry) : undefined;
-      if (current?.holder === this.settings.id && entry) {
+      if (current?.holder === this.settings.id && current.incarnation === this.incarnation && entry) {
         this.revision = entry.revision;
         return 'failed';
       }

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/replica/v1/replica.proto.
  */
 export const file_splitlet_replica_v1_replica: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9yZXBsaWNhL3YxL3JlcGxpY2EucHJvdG8SE3NwbGl0bGV0LnJlcGxpY2EudjEiSAoQUmVwbGljYUhlYXJ0YmVhdBIKCgJpZBgBIAEoCRISCgpzdGFydGVkX2F0GAIgASgDEhQKDGhlYXJ0YmVhdF9hdBgDIAEoAyJuCgxMZWFkZXJSZWNvcmQSDgoGaG9sZGVyGAEgASgJEhMKC2FjcXVpcmVkX2F0GAIgASgDEhIKCnJlbmV3ZWRfYXQYAyABKAMSEAoIbGVhc2VfbXMYBCABKA0SEwoLdHJhbnNpdGlvbnMYBSABKA1iBnByb3RvMw");
+  fileDesc("CiFzcGxpdGxldC9yZXBsaWNhL3YxL3JlcGxpY2EucHJvdG8SE3NwbGl0bGV0LnJlcGxpY2EudjEiSAoQUmVwbGljYUhlYXJ0YmVhdBIKCgJpZBgBIAEoCRISCgpzdGFydGVkX2F0GAIgASgDEhQKDGhlYXJ0YmVhdF9hdBgDIAEoAyKDAQoMTGVhZGVyUmVjb3JkEg4KBmhvbGRlchgBIAEoCRITCgthY3F1aXJlZF9hdBgCIAEoAxISCgpyZW5ld2VkX2F0GAMgASgDEhAKCGxlYXNlX21zGAQgASgNEhMKC3RyYW5zaXRpb25zGAUgASgNEhMKC2luY2FybmF0aW9uGAYgASgJYgZwcm90bzM");
 
 /**
  * A live replica (a value in a sharing bucket). The same fields, numbers and types as
@@ -93,6 +93,14 @@ export type LeaderRecord = Message<"splitlet.replica.v1.LeaderRecord"> & {
    * @generated from field: uint32 transitions = 5;
    */
   transitions: number;
+
+  /**
+   * The holder's process (random per start): the key is this process's only, so two
+   * processes given one id by mistake cannot both take it as their own.
+   *
+   * @generated from field: string incarnation = 6;
+   */
+  incarnation: string;
 };
 
 /**

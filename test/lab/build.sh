@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the lab's real parts from the Go module proxy, once per version.
-# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|all]
-# (e2e is not part of all: only `npm run conformance` needs it)
+# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|kubelet|reference|all]
+# (e2e, kubelet and reference are not part of all: only `npm run conformance` needs
+# e2e, only the reference node (`lab.sh up --reference`) kubelet and reference)
 # Binaries land in $SPLITLET_CACHE/bin/<part>-<version>-<go.sum hash>/ (outside the
 # checkout); a second run finds them and returns at once.
 set -euo pipefail
@@ -17,11 +18,14 @@ log() { printf '[lab build] %s\n' "$*" >&2; }
 
 # How long a first build of each part took here (2 cores, module downloads included,
 # other work beside it): what the log line promises a new user.
-declare -A EXPECTED=([etcd]="3 min" [nats]="1 min" [registry]="3 min" [jaeger]="6-13 min" [compose]="4-8 min" [k8s]="12-22 min" [metrics-server]="5-8 min" [e2e]="15-25 min")
+declare -A EXPECTED=([etcd]="3 min" [nats]="1 min" [registry]="3 min" [jaeger]="6-13 min" [compose]="4-8 min" [k8s]="12-22 min" [metrics-server]="5-8 min" [e2e]="15-25 min" [kubelet]="5-10 min" [reference]="4-8 min")
+# The folder (test/lab/<dir>, its go.mod) a part is built from, when not named after it.
+declare -A SRC=([kubelet]=k8s)
+src_of() { printf '%s' "${SRC[$1]:-$1}"; }
 
 # part_dir PART VERSION -> the cache folder for that part's binaries
 part_dir() {
-  local sum; sum=$(sha256sum "$here/$1/go.sum" | cut -c1-12)
+  local sum; sum=$(sha256sum "$here/$(src_of "$1")/go.sum" | cut -c1-12)
   printf '%s/bin/%s-%s-%s' "$cache" "$1" "$2" "$sum"
 }
 
@@ -38,7 +42,7 @@ cached_part() {
   local start=$SECONDS
   # go's download and compile lines go to a log (minutes of them on a first run); its
   # end is shown when the build fails.
-  if ! (cd "$here/$part" && "$builder" "$tmp" "$@") >"$logf" 2>&1; then
+  if ! (cd "$here/$(src_of "$part")" && "$builder" "$tmp" "$@") >"$logf" 2>&1; then
     log "building $part failed; the end of $logf:"; tail -n 30 "$logf" >&2; rm -rf "$tmp"; return 1
   fi
   touch "$tmp/.complete"; rm -rf "$out"; mv "$tmp" "$out"
@@ -84,6 +88,24 @@ go_build_e2e() {
     go build -trimpath -ldflags "-s -w" -o "$out/" k8s.io/kubernetes/test/images/agnhost
 }
 build_e2e() { cached_part e2e "$K8S_VERSION" go_build_e2e; }
+# The reference node (issue 18): the kubelet from the control plane's own module and
+# version, stamped the same way (a part of its own, so the control plane's cache stays).
+build_kubelet() { build_part kubelet "$K8S_VERSION" "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kubelet; }
+# ... and its runtime: containerd, its runc shim and ctr (static: no cgo, no btrfs or
+# devmapper snapshotters, which need C headers; the reference uses overlayfs), and the
+# CNI plugins it needs (bridge, host-local, portmap, loopback). runc is the machine's
+# (Debian's, which docker.io brings).
+go_build_reference() {
+  local out=$1 v="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION -X github.com/containerd/containerd/v2/version.Revision=$CONTAINERD_VERSION"
+  CGO_ENABLED=0 go build -trimpath -tags "no_btrfs no_devmapper no_zfs" -ldflags "-s -w $v" -o "$out/" \
+    github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr &&
+    mkdir -p "$out/cni" &&
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" -o "$out/cni/" \
+      github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/main/loopback \
+      github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/meta/portmap
+}
+build_reference() { cached_part reference "$CONTAINERD_VERSION-cni-$CNI_PLUGINS_VERSION" go_build_reference; }
 build_etcd()   { build_part etcd "$ETCD_VERSION" "" go.etcd.io/etcd/server/v3; }
 build_nats()   { build_part nats "$NATS_VERSION" "" github.com/nats-io/nats-server/v2; }
 build_jaeger() { build_part jaeger "$JAEGER_VERSION" "" github.com/jaegertracing/jaeger/cmd/jaeger; }
@@ -98,6 +120,7 @@ build_metrics_server() { build_part metrics-server "$METRICS_SERVER_VERSION" "-X
 case "${1:-all}" in
   k8s) build_k8s ;; etcd) build_etcd ;; nats) build_nats ;; jaeger) build_jaeger ;; registry) build_registry ;;
   compose) build_compose ;; metrics-server) build_metrics_server ;; e2e) build_e2e ;;
+  kubelet) build_kubelet ;; reference) build_reference ;;
   all) build_etcd; build_nats; build_registry; build_jaeger; build_compose; build_k8s; build_metrics_server ;;
-  *) echo "usage: $0 [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|kubelet|reference|all]" >&2; exit 2 ;;
 esac

@@ -2,8 +2,10 @@
 # Brings a real single-node Kubernetes control plane (no kubelet: splitlet is the
 # node) up and down on this machine, with NATS JetStream and Jaeger beside it.
 #
-# Usage: test/lab/lab.sh up|down|status|env|images|bus
-#   up      start whatever is not running yet (idempotent; a second run is fast)
+# Usage: test/lab/lab.sh up [--reference]|down|status|env|images|bus
+#   up      start whatever is not running yet (idempotent; a second run is fast);
+#           --reference (or LAB_REFERENCE=1) adds the reference node: the upstream
+#           kubelet on containerd beside splitlet (reference.sh)
 #   bus     only the bus: its identities and NATS with auth on (with a scratch LAB_DIR
 #           and other LAB_NATS_*_PORTs it runs beside a lab without touching it)
 #   images  only the host's prerequisites, Docker, and the local images of images.sh
@@ -61,6 +63,8 @@ RESTART_ALL=0   # set when certs/kubeconfigs were rewritten: running processes h
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=reference.sh
+source "$here/reference.sh"
 
 # --- process bookkeeping ----------------------------------------------------------
 
@@ -745,7 +749,11 @@ cmd_bus() {
 }
 
 cmd_up() {
-  local t0=$SECONDS
+  local t0=$SECONDS reference=0 arg
+  for arg in "$@"; do
+    case $arg in --reference) reference=1 ;; *) die "up: unknown option $arg (known: --reference)" ;; esac
+  done
+  [[ ${LAB_REFERENCE:-0} == 1 ]] && reference=1
   take_lock
   ensure_prereqs
   mkdir -p "$LOGS" "$PIDS"
@@ -768,6 +776,7 @@ cmd_up() {
   LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT LAB_REGISTRY_USER=$REGISTRY_USER LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD \
     "$here/images.sh" >&2
   "$here/compose-images.sh" "$BIN" >&2
+  ((reference)) && start_reference
   log "up in $((SECONDS - t0)) s"
   cat >&2 <<EOF
 [lab] ready:
@@ -780,6 +789,9 @@ cmd_up() {
 [lab]   jaeger    OTLP grpc 127.0.0.1:$LAB_OTLP_GRPC_PORT, http http://127.0.0.1:$LAB_OTLP_HTTP_PORT, UI http://127.0.0.1:$LAB_JAEGER_QUERY_PORT
 [lab]   test env: eval "\$($0 env)"    logs: $LOGS
 EOF
+  if ((reference)); then
+    log "  reference node $REF_NODE: the kubelet $K8S_VERSION on containerd $CONTAINERD_VERSION (port $REF_KUBELET_PORT), kubeconfig $REF_KC"
+  fi
 }
 
 # remove_lab_containers: containers labelled splitlet.dev/lab=true or carrying any
@@ -802,6 +814,8 @@ cmd_down() {
   take_lock
   mkdir -p "$PIDS"
   local f name i
+  # The reference node first: its pods' containers and the Node, while the API server runs.
+  stop_reference
   # Anything unexpected in pids/ (a component from a newer lab.sh) goes first.
   for f in "$PIDS"/*.pid; do
     [[ -f $f ]] || continue
@@ -829,6 +843,7 @@ cmd_status() {
     else state=stopped; all=3; fi
     printf '%-24s %s\n' "$name" "$state"
   done
+  status_reference || all=3
   return $all
 }
 
@@ -840,17 +855,17 @@ cmd_env() {
     "SPLITLET_PAUSE_IMAGE=$PAUSE_IMAGE" "LAB_REGISTRY=127.0.0.1:$LAB_REGISTRY_PORT" \
     "LAB_REGISTRY_USER=$REGISTRY_USER" "LAB_REGISTRY_PASSWORD=$REGISTRY_PASSWORD" \
     "LAB_NATS_AUTH_DIR=$NATS_AUTH" "LAB_NATS_CREDS_DIR=$NATS_AUTH/creds/$(lab_node_token)" \
-    "SPLITLET_NATS_CA=$PKI/ca.crt"; do
+    "SPLITLET_NATS_CA=$PKI/ca.crt" "LAB_REFERENCE_NODE_NAME=$REF_NODE" "LAB_REFERENCE_KUBECONFIG=$REF_KC"; do
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
   done
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
   images) cmd_images ;;
   bus) cmd_bus ;;
-  *) echo "usage: $0 up|down|status|env|images|bus" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--reference]|down|status|env|images|bus" >&2; exit 2 ;;
 esac

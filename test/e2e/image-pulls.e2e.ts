@@ -96,7 +96,8 @@ describe('image pulls on a splitlet node', () => {
     // (The Event travels apart from the status: it may be written a moment after it.)
     const inspectFailed = await waitFor('the InspectFailed Event', async () => (await eventsOf('badname')).find((e) => e.reason === 'InspectFailed'), 30_000);
     expect(inspectFailed.message).toBe(
-      'Failed to apply default image tag "Splitlet-Lab/TestBox:1": couldn\'t parse image reference "Splitlet-Lab/TestBox:1": invalid reference format: repository name (Splitlet-Lab/TestBox) must be lowercase',
+      // distribution/reference: an upper-case first part is a registry host, so the repository is TestBox.
+      'Failed to apply default image tag "Splitlet-Lab/TestBox:1": couldn\'t parse image name "Splitlet-Lab/TestBox:1": invalid reference format: repository name (TestBox) must be lowercase',
     );
     expect((await eventsOf('badname')).some((e) => e.reason === 'Pulling')).toBe(false);
   });

@@ -87,11 +87,9 @@ describe('lifecycle hooks on a splitlet node', () => {
       body: podOf('post-fail', { command: ['sleep', '3600'], lifecycle: { postStart: { exec: { command: ['sh', '-c', 'echo nope >&2; exit 3'] } } } }, 2),
     });
     const failed = await waitFor('FailedPostStartHook', async () => (await eventsOf('post-fail', 'FailedPostStartHook'))[0], 60_000);
-    const uid = (await read('post-fail')).metadata!.uid!;
     expect(failed).toMatchObject({ type: 'Warning', involvedObject: { fieldPath: 'spec.containers{app}' } });
-    expect(failed.message).toBe(
-      `Exec lifecycle hook ([sh -c echo nope >&2; exit 3]) for Container "app" in Pod "post-fail_${namespace}(${uid})" failed - error: command 'sh -c echo nope >&2; exit 3' exited with 3: nope\n, message: "nope\\n"`,
-    );
+    // The kubelet (1.36) keeps the hook's output out of the Event, where a secret could leak.
+    expect(failed.message).toBe('PostStartHook failed');
     const killing = await waitFor('Killing', async () => (await eventsOf('post-fail', 'Killing'))[0], 30_000);
     expect(killing.message).toBe('FailedPostStartHook');
     const pod = await waitFor('a restart', async () => {
@@ -143,7 +141,7 @@ describe('lifecycle hooks on a splitlet node', () => {
     expect(logs.indexOf('prestop-ran')).toBeLessThan(logs.indexOf('got-TERM'));
     await waitFor('the preStop GET', async () => (hits.some((h) => h.path === '/pre-stop') ? true : undefined), 30_000);
     const failed = await waitFor('FailedPreStopHook', async () => (await eventsOf('pre-fail', 'FailedPreStopHook'))[0], 30_000);
-    expect(failed.message).toMatch(/^Exec lifecycle hook \(\[\/no\/such\/binary\]\) for Container "app" in Pod "pre-fail_.+" failed - error: /);
+    expect(failed.message).toBe('PreStopHook failed');
     for (const name of ['pre', 'pre-http', 'pre-fail'])
       await waitFor(`${name} gone`, async () => ((await kubectl(lab.adminKubeconfig, ['get', 'pod', '-n', namespace, name])).code !== 0 ? true : undefined), 60_000);
   });

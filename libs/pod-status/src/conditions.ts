@@ -35,6 +35,14 @@ function condition(pod: V1Pod, type: string, status: ConditionStatus, reason?: s
   return c;
 }
 
+/**
+ * PodScheduled: True on every status the kubelet generates (generateAPIPodStatus):
+ * a pod the kubelet runs is scheduled, by the scheduler or by its nodeName.
+ */
+export function generatePodScheduledCondition(pod: V1Pod): V1PodCondition {
+  return condition(pod, PodScheduled, 'True');
+}
+
 /** Go's fmt "%s" of a []string: "[a b]". */
 const goList = (names: readonly string[]): string => `[${names.join(' ')}]`;
 

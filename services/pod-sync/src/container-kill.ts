@@ -52,7 +52,8 @@ export class ContainerKiller {
     if (spec && preStop && grace > 0) {
       const started = this.clock.now();
       const failure = await runHook(this.runtime, pod, spec, preStop, { containerId: running.id, podIP: await this.podIP(pod) }, grace);
-      if (failure) this.record(pod, 'Warning', 'FailedPreStopHook', failure, name, init);
+      // As the kubelet's executePreStopHook: the hook's output stays out of the Event (a secret could be in it).
+      if (failure) this.record(pod, 'Warning', 'FailedPreStopHook', 'PreStopHook failed', name, init);
       // Whole seconds taken, truncated (executePreStopHook's int64 of the seconds).
       grace -= Math.trunc((this.clock.now() - started) / 1000);
     }

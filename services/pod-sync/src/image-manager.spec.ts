@@ -30,6 +30,9 @@ describe('image references', () => {
     expect(invalidReference('Busybox')).toBe('invalid reference format: repository name (library/Busybox) must be lowercase');
     expect(invalidReference('a/Bad:1')).toBe('invalid reference format: repository name (a/Bad) must be lowercase');
     for (const bad of ['', 'a b', 'x:', 'x::1', '-x', 'x/', 'x@sha256:12']) expect(invalidReference(bad), bad).toBe('invalid reference format');
+    // distribution/reference's order: the repository's case is judged before the grammar (what the kubelet says of "Not A Valid:Name").
+    expect(invalidReference('Not A Valid:Name')).toBe('invalid reference format: repository name (library/Not A Valid) must be lowercase');
+    expect(invalidReference('a'.repeat(64))).toBe(`invalid repository name (${'a'.repeat(64)}), cannot specify 64-byte hexadecimal strings`);
   });
 
   it('finds the registry host and repository of an image', () => {
@@ -78,7 +81,7 @@ describe('ImageManager', () => {
     const { m, pulls, events, ev } = setup({ present: true });
     await m.ensure(podWith('a:1'), { name: 'app', image: 'a:1' }, ev);
     expect(pulls).toEqual([]);
-    expect(events).toEqual(['Normal Pulled Container image "a:1" already present on machine']);
+    expect(events).toEqual(['Normal Pulled Container image "a:1" already present on machine and can be accessed by the pod']);
     await m.ensure(podWith('a:latest'), { name: 'app', image: 'a:latest' }, ev);
     await m.ensure(podWith('a'), { name: 'app', image: 'a' }, ev);
     expect(pulls.map((p) => p.image)).toEqual(['a:latest', 'a']);
@@ -116,7 +119,7 @@ describe('ImageManager', () => {
       message: 'Container image "a:1" is not present with pull policy of Never',
     });
     await expect(m.ensure(podWith('Bad:1'), { name: 'app', image: 'Bad:1' }, ev)).rejects.toMatchObject({ waiting: 'InvalidImageName' });
-    expect(events).toContain('Warning InspectFailed Failed to apply default image tag "Bad:1": couldn\'t parse image reference "Bad:1": invalid reference format: repository name (library/Bad) must be lowercase');
+    expect(events).toContain('Warning InspectFailed Failed to apply default image tag "Bad:1": couldn\'t parse image name "Bad:1": invalid reference format: repository name (library/Bad) must be lowercase');
     expect(pulls).toEqual([]);
   });
 

@@ -31,14 +31,19 @@ const REFERENCE = new RegExp(`^(?:(${domain})/)?(${component}(?:/${component})*)
 
 /** Why an image reference is not one, in Docker's words; undefined when it is fine. */
 export function invalidReference(image: string): string | undefined {
-  if (!image) return 'invalid reference format';
-  if (REFERENCE.test(image)) return undefined;
-  // An upper-case repository is the one case Docker names.
-  if (REFERENCE.test(image.toLowerCase())) {
-    const path = image.split(/[:@]/)[0] ?? image;
-    return `invalid reference format: repository name (${path.includes('/') ? path : `library/${path}`}) must be lowercase`;
-  }
-  return 'invalid reference format';
+  // distribution/reference's ParseNormalizedNamed, in its order: a bare 64-hex ID, then
+  // the repository's case (before anything else about the name), then the grammar.
+  if (/^[a-f0-9]{64}$/.test(image)) return `invalid repository name (${image}), cannot specify 64-byte hexadecimal strings`;
+  const slash = image.indexOf('/');
+  const first = slash === -1 ? '' : image.slice(0, slash);
+  const dockerHub = slash === -1 || (!/[.:]/.test(first) && first !== 'localhost' && first.toLowerCase() === first);
+  let remainder = dockerHub ? image : image.slice(slash + 1);
+  if (dockerHub && !remainder.includes('/')) remainder = `library/${remainder}`;
+  const tagSep = remainder.indexOf(':');
+  const remote = tagSep === -1 ? remainder : remainder.slice(0, tagSep);
+  if (remote.toLowerCase() !== remote) return `invalid reference format: repository name (${remote}) must be lowercase`;
+  if (!image || !REFERENCE.test(image)) return 'invalid reference format';
+  return undefined;
 }
 
 /** The registry host of an image, as the credential keyring matches it (docker.io for bare names). */
@@ -140,9 +145,9 @@ export class ImageManager {
     const image = c.image ?? '';
     const invalid = invalidReference(image);
     if (invalid) {
-      ev('Warning', 'InspectFailed', `Failed to apply default image tag "${image}": couldn't parse image reference "${image}": ${invalid}`);
+      ev('Warning', 'InspectFailed', `Failed to apply default image tag "${image}": couldn't parse image name "${image}": ${invalid}`);
       ev('Warning', 'Failed', 'Error: InvalidImageName');
-      throw new ImageError('InvalidImageName', `Failed to apply default image tag "${image}": couldn't parse image reference "${image}": ${invalid}`);
+      throw new ImageError('InvalidImageName', `Failed to apply default image tag "${image}": couldn't parse image name "${image}": ${invalid}`);
     }
     const tagged = /:[^/]+$/.test(image.split('@')[0]!) || image.includes('@');
     const policy = c.imagePullPolicy ?? (!tagged || image.split('@')[0]!.endsWith(':latest') ? 'Always' : 'IfNotPresent');
@@ -154,7 +159,7 @@ export class ImageManager {
       throw new ImageError('ErrImageNeverPull', message);
     }
     if (policy !== 'Always' && present) {
-      ev('Normal', 'Pulled', `Container image "${image}" already present on machine`);
+      ev('Normal', 'Pulled', `Container image "${image}" already present on machine and can be accessed by the pod`);
       return;
     }
     const key = `${pod.metadata!.uid}_${image}`;

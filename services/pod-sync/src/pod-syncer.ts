@@ -2,12 +2,13 @@ import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1ResourceR
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
-import { containerFieldPath, ensureStatusStream, forgetPodStatus, isRemoteError, podStatusSubject, publishEnsuring, recordPodEvent, type ServiceClient } from '@splitlet/bus';
+import { containerFieldPath, ensureStatusStream, forgetPodStatus, isRemoteError, podStatusSubject, publishEnsuring, recordNodeEvent, recordPodEvent, type ServiceClient } from '@splitlet/bus';
 import { ContainerState, PodSandboxState, ProbeResultValue, statusv1, type ContainerStatus, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
 import {
   generateContainersReadyCondition,
   generatePodInitializedCondition,
   generatePodReadyCondition,
+  generatePodScheduledCondition,
   generatePodReadyToStartContainersCondition,
   mergeConditions,
   phaseReasonAndMessage,
@@ -31,7 +32,7 @@ import { podIPOf } from './pod-ip';
 import type { SyncResult } from './pod-workers';
 import type { ProbeState } from './probe-state';
 import { podProbeView } from './probe-view';
-import { containerConfig, sandboxConfig, type DnsSettings } from './runtime-config';
+import { containerConfig, fallsBackFromClusterDNS, sandboxConfig, type DnsSettings } from './runtime-config';
 import { TerminationMessages } from './termination-message';
 import type { PodSyncMetrics } from './pod-metrics';
 import { SYNC } from './tokens';
@@ -399,6 +400,12 @@ export class PodSyncer {
       const attempt = sandbox ? sandbox.metadata!.attempt + 1 : 0;
       let podSandboxId: string;
       this.metrics.sandboxStarting();
+      if (fallsBackFromClusterDNS(pod, this.dns)) {
+        // The kubelet's dns configurer, each time it builds the sandbox's DNS: on the pod and the node.
+        const why = `kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`;
+        this.event(pod, 'Warning', 'MissingClusterDNS', `pod: "${formatPod(pod)}". ${why}`);
+        recordNodeEvent(this.nc, this.nodeName, 'Warning', 'MissingClusterDNS', why);
+      }
       try {
         ({ podSandboxId } = await this.runtime.runPodSandbox({ config: sandboxConfig(pod, attempt, this.dns) }));
       } catch (err) {
@@ -623,7 +630,7 @@ export class PodSyncer {
       ev('Warning', 'Failed', `Error: ${e.description ?? e.message}`);
       throw Object.assign(e, { waiting: e.waiting ?? (isRemoteError(err) && err.code === 9 ? 'CreateContainerConfigError' : 'CreateContainerError') });
     }
-    ev('Normal', 'Created', `Created container: ${c.name}`);
+    ev('Normal', 'Created', 'Container created');
     try {
       await this.runtime.startContainer({ containerId });
     } catch (err) {
@@ -632,7 +639,7 @@ export class PodSyncer {
       ev('Warning', 'Failed', `Error: ${e.description ?? e.message}`);
       throw Object.assign(e, { waiting: 'RunContainerError' });
     }
-    ev('Normal', 'Started', `Started container ${c.name}`);
+    ev('Normal', 'Started', 'Container started');
     const postStart = c.lifecycle?.postStart;
     if (postStart) {
       // The container counts as started only once its postStart hook is done; a failed
@@ -641,7 +648,8 @@ export class PodSyncer {
       // A terminating pod stops waiting for it: its termination kills the container.
       const failure = await this.untilCancelled(pod, runHook(this.runtime, pod, c, postStart, { containerId, podIP }, pod.spec?.terminationGracePeriodSeconds ?? 30));
       if (failure) {
-        ev('Warning', 'FailedPostStartHook', failure);
+        // As the kubelet's startContainer: the hook's output stays out of the Event (a secret could be in it).
+        ev('Warning', 'FailedPostStartHook', 'PostStartHook failed');
         const [status] = [(await this.runtime.containerStatus({ containerId })).status];
         if (status?.state === ContainerState.RUNNING) await this.killer.killContainer(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, 'FailedPostStartHook');
         throw Object.assign(new Error(failure), { waiting: 'PostStartHookError' });
@@ -839,6 +847,7 @@ export class PodSyncer {
     generated.push(generateContainersReadyCondition(pod, all, phase));
     // Readiness gates are other writers' conditions: those come from the API's copy.
     generated.push(generatePodReadyCondition(pod, [...(pod.status?.conditions ?? []), ...generated], all, phase));
+    generated.push(generatePodScheduledCondition(pod));
     const conditions = [...mergeConditions(oldStatus?.conditions, generated, new Date(Math.floor(now / 1000) * 1000)), ...(override?.conditions ?? [])];
     const hostIP = await this.nodeIP();
     const podIP = podIPOf(sandboxes, pod.spec?.hostNetwork ? hostIP : undefined, record.lastStatus?.podIp || pod.status?.podIP);

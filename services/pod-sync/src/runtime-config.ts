@@ -45,6 +45,13 @@ export function sandboxConfig(pod: V1Pod, attempt: number, dns: DnsSettings): Me
   };
 }
 
+/** The pod's DNS type is the cluster's (ClusterFirst off the host network, or ClusterFirstWithHostNet), but no cluster DNS is configured: the kubelet falls back to Default, with a MissingClusterDNS Event. */
+export function fallsBackFromClusterDNS(pod: V1Pod, dns: DnsSettings): boolean {
+  const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
+  const cluster = policy === 'ClusterFirstWithHostNet' || (policy === 'ClusterFirst' && !pod.spec?.hostNetwork);
+  return cluster && dns.clusterDNS.length === 0;
+}
+
 /** resolv.conf as the kubelet's dns configurer writes it (pkg/kubelet/network/dns). */
 function dnsConfig(pod: V1Pod, dns: DnsSettings): MessageInitShape<typeof PodSandboxConfigSchema>['dnsConfig'] {
   const spec = pod.spec!;

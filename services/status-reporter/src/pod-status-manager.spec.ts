@@ -120,7 +120,8 @@ describe('status-reporter PodStatusManager', () => {
           podIPs: [{ ip: '172.17.0.5' }, { $patch: 'replace' }],
           hostIPs: [{ $patch: 'replace' }],
           startTime: '2025-11-28T12:00:00Z',
-          conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-11-28T12:00:00Z', lastProbeTime: null }],
+          // A condition's reason and message, absent, are deleted (null): a merge keeps an old one otherwise.
+          conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-11-28T12:00:00Z', lastProbeTime: null, reason: null, message: null }],
           containerStatuses: [
             { name: 'app', ready: true, restartCount: 0, image: 'splitlet-lab/testbox:1', state: { running: { startedAt: '2025-11-28T12:00:01Z' } }, lastState: {} },
           ],
@@ -331,7 +332,7 @@ describe('status-reporter PodStatusManager', () => {
     manager.offer(stamped(3, { ready: false, readyAt: T, startAt: T + 6n * SEC }));
     await settled();
     expect(api.patches).toHaveLength(2);
-    expect(ready(1).conditions).toEqual([{ type: 'Ready', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z', lastProbeTime: null }]);
+    expect(ready(1).conditions).toEqual([{ type: 'Ready', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z', lastProbeTime: null, reason: null, message: null }]);
     expect(ready(1).startTime).toBe('2025-11-28T12:00:00Z');
     await clock.advance(7_000);
     manager.offer(stamped(4, { ready: false, readyAt: T + 7n * SEC, startAt: T + 7n * SEC }));

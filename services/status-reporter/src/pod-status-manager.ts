@@ -60,7 +60,16 @@ const normalized = (status: V1PodStatus | undefined): string => JSON.stringify(t
  */
 function withReplacedIPs(status: V1PodStatus): object {
   const replace = { $patch: 'replace' };
-  return { ...removedFields(status), ...status, podIPs: [...(status.podIPs ?? []), replace], hostIPs: [...(status.hostIPs ?? []), replace] };
+  return {
+    ...removedFields(status),
+    ...status,
+    podIPs: [...(status.podIPs ?? []), replace],
+    hostIPs: [...(status.hostIPs ?? []), replace],
+    // Conditions merge by type, and within one by field: a reason or message the new
+    // condition lacks (Ready, once True, has neither) would stay from the old one
+    // ("True ContainersNotReady"). The kubelet's two-way patch deletes them; so does null.
+    ...(status.conditions ? { conditions: status.conditions.map((c) => ({ ...c, reason: c.reason ?? null, message: c.message ?? null })) } : {}),
+  };
 }
 
 /**

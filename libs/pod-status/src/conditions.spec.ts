@@ -1,6 +1,7 @@
 import type { V1ContainerStatus, V1Pod, V1PodCondition, V1PodSpec } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import {
+  generatePodScheduledCondition,
   generateContainersReadyCondition,
   generatePodInitializedCondition,
   generatePodReadyCondition,
@@ -356,5 +357,12 @@ describe('mergeConditions', () => {
     const input = [{ type: 'PodScheduled', status: 'True' }];
     mergeConditions(undefined, input, now);
     expect(input[0]).toEqual({ type: 'PodScheduled', status: 'True' });
+  });
+});
+
+describe('generatePodScheduledCondition', () => {
+  it('PodScheduled - True on every status the kubelet generates, with the pod\'s generation observed', () => {
+    expect(generatePodScheduledCondition({ metadata: { generation: 3 } })).toEqual({ type: 'PodScheduled', status: 'True', observedGeneration: 3 });
+    expect(generatePodScheduledCondition({ metadata: {} })).toEqual({ type: 'PodScheduled', status: 'True' });
   });
 });

@@ -43,7 +43,6 @@ type Runtime = ServiceClient<typeof RuntimeService>;
 /** The kubelet's crash-loop back-off: 10 s doubling to 5 min, forgotten after 10 min of running. */
 export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
-const BACKOFF_RESET_MS = 600_000;
 
 /** Why a container could not be made to run this time: its waiting reason and message. */
 interface SyncFailure {
@@ -104,8 +103,24 @@ interface PodRecord {
    * beside lastStatus, which holds the same in wire form (and lags it inside a report).
    */
   generated?: { conditions: V1PodCondition[]; startTime: Date; phase: string };
-  /** Crash-loop back-off per container name: the delay and until when it holds. */
-  backoff: Map<string, { delayMs: number; until: number }>;
+  /**
+   * Crash-loop back-off per container name, as the kubelet's flowcontrol.Backoff entry:
+   * the current delay and when it was last stepped (lastUpdate).
+   */
+  backoff: Map<string, { delayMs: number; lastUpdate: number }>;
+  /**
+   * The kubelet's reason cache, per container name: why the last sync that tried to
+   * (re)start it could not (CrashLoopBackOff, PostStartHookError, ...); forgotten when a
+   * start succeeds. `shown` is the cache as the current sync began: the kubelet
+   * generates a pod's status before the sync's actions, so an exited container shows
+   * the reason of the sync before.
+   */
+  reasons: Map<string, SyncFailure>;
+  shown: Map<string, SyncFailure>;
+  /** How many syncs of the pod (full or status-only) have begun. */
+  syncs: number;
+  /** When the earliest back-off of the last full sync ends: the next sync is due then (the pod worker's requeue at the back-off's expiry). */
+  backoffDueAt?: number;
 }
 
 @injectable()
@@ -154,7 +169,7 @@ export class PodSyncer {
   /** The pod's record, made when it has none. */
   private ensureRecord(uid: string): PodRecord {
     let r = this.records.get(uid);
-    if (!r) this.records.set(uid, (r = { version: 0n, backoff: new Map() }));
+    if (!r) this.records.set(uid, (r = { version: 0n, backoff: new Map(), reasons: new Map(), shown: new Map(), syncs: 0 }));
     return r;
   }
 
@@ -196,7 +211,12 @@ export class PodSyncer {
       const uid = pod.metadata?.uid ?? '';
       if (signal) this.cancels.set(uid, signal);
       try {
-        if (pod.metadata?.uid) this.metrics.seen(pod.metadata.uid, this.clock.now());
+        if (pod.metadata?.uid) {
+          this.metrics.seen(pod.metadata.uid, this.clock.now());
+          const record = this.ensureRecord(pod.metadata.uid);
+          record.syncs++;
+          record.shown = new Map(record.reasons);
+        }
         const seen = statusOnly && !pod.metadata?.deletionTimestamp ? this.recordOf(pod.metadata!.uid!)?.lastSeen : undefined;
         span.setAttribute('splitlet.sync.status_only', Boolean(seen));
         if (seen) {
@@ -210,8 +230,13 @@ export class PodSyncer {
         }
         const retry = await this.syncRunning(pod);
         // Past it, the pod has been failed already: no hurry for the next sync.
-        const due = this.activeDeadlineIn(pod);
-        return { retry, refresh: this.runs(pod) && this.volumes.hasChangingSources(pod), ...(due !== undefined && due > 0 ? { dueInMs: due } : {}) };
+        const deadline = this.activeDeadlineIn(pod);
+        // A container waiting out its back-off: the next sync when it ends, as the kubelet's
+        // pod worker requeues a backed-off sync at the back-off's expiry (+ up to half of it).
+        const backoffDueAt = this.recordOf(uid)?.backoffDueAt;
+        const backoff = backoffDueAt === undefined ? undefined : Math.max(1, backoffDueAt - this.clock.now()) * (1 + Math.random() * 0.5);
+        const due = Math.min(deadline !== undefined && deadline > 0 ? deadline : Infinity, backoff ?? Infinity);
+        return { retry, refresh: this.runs(pod) && this.volumes.hasChangingSources(pod), ...(Number.isFinite(due) ? { dueInMs: Math.ceil(due) } : {}) };
       } catch (err) {
         if (signal?.aborted) {
           // Its termination is the next sync (pending already): nothing of this one is reported.
@@ -384,6 +409,7 @@ export class PodSyncer {
   /** SyncPod for a pod to run: volumes, sandbox, init and app containers, the status. Returns whether to retry soon. */
   private async runPod(pod: V1Pod): Promise<boolean> {
     const uid = pod.metadata!.uid!;
+    this.ensureRecord(uid).backoffDueAt = undefined;
     // WaitForAttachAndMount: no container starts before all the pod's volumes are there (FailedMount otherwise).
     const volumeCtx = await this.envContext(pod.status?.podIP ?? '');
     if (!(await this.volumes.setUp(pod, volumeCtx))) {
@@ -425,7 +451,7 @@ export class PodSyncer {
     // Whether this sync changed anything in the runtime: if not, the list it started
     // from is still the state to report (one runtime round trip less per quiet sync).
     const acted = { value: Boolean(change) };
-    // A container waiting out its crash-loop back-off: the sync is an error for the kubelet (retried soon).
+    // A container waiting out its crash-loop back-off (the next sync comes at its end: backoffDueAt).
     const backedOff = { value: false };
     const current = async () => (acted.value ? this.containersOf(uid) : containers);
     // computePodActions' KillPod: once no app container runs or is to be started, the
@@ -445,15 +471,21 @@ export class PodSyncer {
     if (!change) await this.startEphemeralContainers(pod, sandbox!, containers, failures, acted);
     if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted, backedOff))) {
       await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
-      return failures.size > 0 || backedOff.value;
+      return failures.size > 0;
     }
     for (const c of pod.spec?.containers ?? []) {
       let latest = containers.find((x) => x.metadata?.name === c.name);
+      // The back-off judges from the pod as this sync found it (the kubelet's podStatus): a
+      // container killed now (a failed liveness probe) counts its instance before, if any.
+      let backoffView = latest;
       try {
         if (latest?.state === ContainerState.RUNNING) {
           const before = latest;
           latest = await this.killIfProbeFailed(pod, c, latest, false);
-          if (latest !== before) acted.value = true;
+          if (latest !== before) {
+            acted.value = true;
+            backoffView = containers.find((x) => x.metadata?.name === c.name && x.state === ContainerState.EXITED);
+          }
         }
         if (latest?.state === ContainerState.RUNNING) continue;
         if (latest?.state === ContainerState.CREATED) {
@@ -464,7 +496,7 @@ export class PodSyncer {
         if (latest?.state === ContainerState.EXITED) {
           const policy = pod.spec?.restartPolicy ?? 'Always';
           if (policy === 'Never' || (policy === 'OnFailure' && latest.exitCode === 0)) continue;
-          if (this.inBackoff(pod, c.name, latest)) {
+          if (this.inBackoff(pod, c.name, backoffView?.state === ContainerState.EXITED ? backoffView : undefined)) {
             backedOff.value = true;
             continue;
           }
@@ -474,10 +506,11 @@ export class PodSyncer {
       } catch (err) {
         this.throwIfCancelled(pod);
         failures.set(c.name, this.failureOf(err));
+        this.rememberReason(pod, c.name, this.failureOf(err));
       }
     }
     await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
-    return failures.size > 0 || backedOff.value;
+    return failures.size > 0;
   }
 
   /**
@@ -506,12 +539,16 @@ export class PodSyncer {
       c.restartPolicy === 'Always' && Boolean(c.startupProbe) && !initialized && (!id || this.probes.result(uid, c.name, 'startup', id) !== ProbeResultValue.SUCCESS);
     for (const c of pod.spec?.initContainers ?? []) {
       let latest = containers.find((x) => x.metadata?.name === c.name);
+      let backoffView = latest; // as for app containers: the pod as this sync found it
       const sidecar = c.restartPolicy === 'Always';
       try {
         if (sidecar && latest?.state === ContainerState.RUNNING) {
           const before = latest;
           latest = await this.killIfProbeFailed(pod, c, latest, true);
-          if (latest !== before) acted.value = true;
+          if (latest !== before) {
+            acted.value = true;
+            backoffView = containers.find((x) => x.metadata?.name === c.name && x.state === ContainerState.EXITED);
+          }
         }
         if (latest?.state === ContainerState.RUNNING) {
           if (sidecar && !holds(c, latest.id)) continue;
@@ -526,7 +563,7 @@ export class PodSyncer {
         if (latest?.state === ContainerState.EXITED) {
           if (!sidecar && latest.exitCode === 0) continue; // completed
           if (!sidecar && (pod.spec?.restartPolicy ?? 'Always') === 'Never') return false; // the pod has failed
-          if (this.inBackoff(pod, c.name, latest)) {
+          if (this.inBackoff(pod, c.name, backoffView?.state === ContainerState.EXITED ? backoffView : undefined)) {
             backedOff.value = true;
             return false;
           }
@@ -537,6 +574,7 @@ export class PodSyncer {
       } catch (err) {
         this.throwIfCancelled(pod);
         failures.set(c.name, this.failureOf(err));
+        this.rememberReason(pod, c.name, this.failureOf(err));
         return false;
       }
     }
@@ -587,20 +625,28 @@ export class PodSyncer {
     return sandbox?.network?.ip ?? '';
   }
 
-  /** Whether the container must wait before its next start (CrashLoopBackOff); starts the clock on the first exit. */
-  private inBackoff(pod: V1Pod, name: string, exited: ContainerStatus): boolean {
-    const backoff = this.ensureRecord(pod.metadata!.uid!).backoff;
+  /**
+   * Whether the container must wait before its next start (CrashLoopBackOff): the
+   * kubelet's doBackOff over its flowcontrol.Backoff. `exited` is the newest exited
+   * instance as the sync found the pod (none: no back-off, and the clock does not
+   * start); the back-off runs from when it finished. Not in back-off, the delay is
+   * stepped (10 s, doubled, up to 5 min; afresh once 10 min passed since the last step)
+   * and the container may start now.
+   */
+  private inBackoff(pod: V1Pod, name: string, exited: ContainerStatus | undefined): boolean {
+    if (!exited) return false;
+    const record = this.ensureRecord(pod.metadata!.uid!);
     const now = this.clock.now();
-    const ranFor = Number((exited.finishedAt - exited.startedAt) / 1_000_000n);
-    let b = backoff.get(name);
-    if (b && ranFor >= BACKOFF_RESET_MS) b = undefined;
-    if (b && now < b.until) {
+    const finishedAt = Number(exited.finishedAt / 1_000_000n);
+    const b = record.backoff.get(name);
+    const expired = b !== undefined && finishedAt - b.lastUpdate > 2 * BACKOFF_MAX_MS;
+    if (b && !expired && now - finishedAt < b.delayMs) {
       this.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${name} in pod ${formatPod(pod)}`, name, (pod.spec?.initContainers ?? []).some((c) => c.name === name));
+      this.rememberReason(pod, name, { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(b.delayMs / 1000)}s restarting failed container=${name} pod=${formatPod(pod)}` });
+      record.backoffDueAt = Math.min(record.backoffDueAt ?? Infinity, finishedAt + b.delayMs);
       return true;
     }
-    const delayMs = b ? Math.min(b.delayMs * 2, BACKOFF_MAX_MS) : BACKOFF_INITIAL_MS;
-    // The first restart happens at once; the back-off then applies to the next one.
-    backoff.set(name, { delayMs: b ? delayMs : BACKOFF_INITIAL_MS, until: now + (b ? delayMs : BACKOFF_INITIAL_MS) });
+    record.backoff.set(name, { delayMs: !b || expired ? BACKOFF_INITIAL_MS : Math.min(b.delayMs * 2, BACKOFF_MAX_MS), lastUpdate: now });
     return false;
   }
 
@@ -655,6 +701,13 @@ export class PodSyncer {
         throw Object.assign(new Error(failure), { waiting: 'PostStartHookError' });
       }
     }
+    // Started (and its postStart done): the reason cache forgets why it could not be before.
+    this.recordOf(pod.metadata!.uid!)?.reasons.delete(c.name);
+  }
+
+  /** The reason cache's Update for one container: this sync's reason it could not start it. */
+  private rememberReason(pod: V1Pod, name: string, failure: SyncFailure): void {
+    this.ensureRecord(pod.metadata!.uid!).reasons.set(name, failure);
   }
 
   private failureOf(err: unknown): SyncFailure {
@@ -744,6 +797,8 @@ export class PodSyncer {
     for (const s of sandboxes) await this.runtime.removePodSandbox({ podSandboxId: s.id });
     await this.volumes.tearDown(uid);
     this.recordOf(uid)?.backoff.clear();
+    this.recordOf(uid)?.reasons.clear();
+    this.recordOf(uid)?.shown.clear();
     this.imageManager.forget(uid);
   }
 
@@ -930,12 +985,15 @@ export class PodSyncer {
       };
     }
     if (latest?.state === ContainerState.EXITED) {
-      const backoff = this.recordOf(pod.metadata!.uid!)?.backoff.get(name);
+      const record = this.recordOf(pod.metadata!.uid!);
       const policy = pod.spec?.restartPolicy ?? 'Always';
       const willRestart = policy === 'Always' || (policy === 'OnFailure' && latest.exitCode !== 0);
-      if (willRestart && backoff && this.clock.now() < backoff.until && !pod.metadata?.deletionTimestamp) {
-        const message = `back-off ${Math.round(backoff.delayMs / 1000)}s restarting failed container=${name} pod=${formatPod(pod)}`;
-        return { ...base, ready: false, started: false, state: { waiting: { reason: 'CrashLoopBackOff', message } }, lastState: terminatedOf(latest) };
+      // The kubelet's reason cache: the status a sync generates comes before its actions, so
+      // why a sync could not restart the container (its back-off, a failed postStart...)
+      // shows from the next sync on, until a start succeeds; until then it shows terminated.
+      const cached = record?.shown.get(name);
+      if (willRestart && cached && !pod.metadata?.deletionTimestamp) {
+        return { ...base, ready: false, started: false, state: { waiting: { reason: cached.reason, message: cached.message || undefined } }, lastState: terminatedOf(latest) };
       }
       return { ...base, ready: false, started: false, state: terminatedOf(latest), lastState: previous ? terminatedOf(previous) : {} };
     }

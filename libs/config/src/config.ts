@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
@@ -36,6 +37,16 @@ const url = (protocols: readonly string[]) =>
 
 /** Settings every splitlet service reads, from SPLITLET_* and standard variables. */
 /** A string variable parsed by fn (its default: fallback); fn's error message becomes the configuration error. */
+/**
+ * A replica's id among its service's replicas of one node (a KV key token): letters,
+ * digits, "-" and "_"; unset, `<prefix>-<8 hex>` at random.
+ */
+export const replicaIdVariable = (prefix: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be a KV key token: letters, digits, "-" and "_"')
+    .default(() => `${prefix}-${randomBytes(4).toString('hex')}`);
+
 export const parsedVariable = <T>(fn: (text: string) => T, fallback: string) =>
   z
     .string()

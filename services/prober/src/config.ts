@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { commonSchema } from '@splitlet/config';
+import { commonSchema, replicaIdVariable } from '@splitlet/config';
 import { z } from 'zod';
 
 const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
@@ -16,10 +15,7 @@ export const configSchema = commonSchema
      * This replica's id in SPLITLET_PROBERS_<node> (the rendezvous hashing input). A
      * stable id (e.g. the pod or host name) keeps a restarted replica's pods; unset: random.
      */
-    SPLITLET_PROBER_REPLICA_ID: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/, 'must be a KV key token: letters, digits, "-" and "_"')
-      .default(() => `prober-${randomBytes(4).toString('hex')}`),
+    SPLITLET_PROBER_REPLICA_ID: replicaIdVariable('prober'),
     /** How often the replica renews its entry in the replicas bucket. */
     SPLITLET_PROBER_HEARTBEAT_MS: ms(1_000),
     /** A replica not heard of for this long is dead: its pods move to the others. */

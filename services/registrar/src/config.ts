@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { commonSchema, evictionVariables, parsedVariable, refineEviction } from '@splitlet/config';
+import { commonSchema, evictionVariables, parsedVariable, refineEviction, replicaIdVariable } from '@splitlet/config';
 import { leaderSettingsErrors } from '@splitlet/service';
 import { z } from 'zod';
 import { parseGoDuration } from '@splitlet/eviction';
@@ -45,10 +44,7 @@ export const configSchema = commonSchema.extend({
    * This replica's id in the election (SPLITLET_REGISTRAR_<node>), as the record and
    * the logs name the leader. Unset: random.
    */
-  SPLITLET_REGISTRAR_REPLICA_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "-" and "_"')
-    .default(() => `registrar-${randomBytes(4).toString('hex')}`),
+  SPLITLET_REGISTRAR_REPLICA_ID: replicaIdVariable('registrar'),
   /**
    * The election's timing (client-go's leaseDuration, renewDeadline, retryPeriod): a
    * standby takes over a leader that vanished after the lease (5 s) and its next look

@@ -51,6 +51,7 @@ export const CORPUS: Case[] = [
   { name: 'sidecar-job', what: 'restartPolicy Never: the app ends, the sidecar is stopped', spec: pod([c('app', 'sleep 2; exit 0')], { restartPolicy: 'Never', initContainers: [c('side', 'sleep 3600', { restartPolicy: 'Always' })] }), settle: { kind: 'terminal' } },
   // images
   { name: 'image-missing-never', what: 'pull policy Never, image not present: ErrImageNeverPull', spec: pod([{ name: 'app', image: 'splitlet-lab/absent:1', imagePullPolicy: 'Never' }]), settle: { kind: 'checkpoint', afterMs: 10_000 } },
+  { name: 'image-pull-fails', what: 'an image no registry here has: ErrImagePull, then ImagePullBackOff (checkpoint 20 s)', spec: pod([{ name: 'app', image: 'splitlet-lab/absent:1', imagePullPolicy: 'IfNotPresent' }]), settle: { kind: 'checkpoint', afterMs: 20_000 } },
   { name: 'image-invalid', what: 'an invalid image name: InvalidImageName', spec: pod([{ name: 'app', image: 'Not A Valid:Name', imagePullPolicy: 'IfNotPresent' }]), settle: { kind: 'checkpoint', afterMs: 10_000 } },
   // probes
   { name: 'readiness-pass', what: 'an exec readiness probe that passes', spec: pod([c('app', 'sleep 3600', { readinessProbe: exec('true') })]), settle: { kind: 'ready' } },
@@ -69,4 +70,19 @@ export const CORPUS: Case[] = [
   { name: 'run-as-user', what: 'runAsUser 1000 with runAsNonRoot', spec: pod([c('app', 'test "$(id -u)" = 1000 && sleep 3600', { securityContext: { runAsNonRoot: true, runAsUser: 1000 } })]), settle: { kind: 'ready' } },
   { name: 'emptydir', what: 'an emptyDir shared between an init container and the app', spec: pod([c('app', 'test -f /data/x && sleep 3600', { volumeMounts: [{ name: 'd', mountPath: '/data' }] })], { initContainers: [c('init', 'touch /data/x', { volumeMounts: [{ name: 'd', mountPath: '/data' }] })], volumes: [{ name: 'd', emptyDir: {} }] }), settle: { kind: 'ready' } },
   { name: 'poststart-fails', what: 'a postStart hook that fails: the container is killed (checkpoint 15 s)', spec: pod([c('app', 'sleep 3600', { lifecycle: { postStart: { exec: { command: ['sh', '-c', 'exit 7'] } } } })]), settle: { kind: 'checkpoint', afterMs: 15_000 } },
+  // resources and QoS
+  { name: 'oom', what: 'a container over its memory limit: OOMKilled, restartPolicy Never', spec: pod([c('app', 'head -c 300m /dev/zero | tail', { resources: { limits: { memory: '32Mi' } } })], { restartPolicy: 'Never' }), settle: { kind: 'terminal' } },
+  { name: 'guaranteed', what: 'requests equal to limits: Guaranteed', spec: pod([c('app', 'sleep 3600', { resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '100m', memory: '64Mi' } } })]), settle: { kind: 'ready' } },
+  { name: 'burstable', what: 'a request without a limit: Burstable', spec: pod([c('app', 'sleep 3600', { resources: { requests: { cpu: '50m' } } })]), settle: { kind: 'ready' } },
+  // more volumes and environment
+  { name: 'volume-missing-secret', what: 'a Secret volume whose Secret does not exist: ContainerCreating, FailedMount', spec: pod([c('app', 'sleep 3600', { volumeMounts: [{ name: 's', mountPath: '/s' }] })], { volumes: [{ name: 's', secret: { secretName: 'absent' } }] }), settle: { kind: 'checkpoint', afterMs: 10_000 } },
+  { name: 'env-optional-missing', what: 'env from a missing ConfigMap marked optional: runs', spec: pod([c('app', 'sleep 3600', { env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'absent', key: 'k', optional: true } } }] })]), settle: { kind: 'ready' } },
+  { name: 'downward-env', what: 'env from the downward API (name, pod IP) and $(VAR) expansion', spec: pod([c('app', 'test -n "$IP" && test "$ME" = "$EXPECT" && sleep 3600', { env: [{ name: 'ME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, { name: 'EXPECT', value: '$(ME)' }] })]), settle: { kind: 'ready' } },
+  { name: 'termination-message-path', what: 'a termination message at a path of its own', spec: pod([c('app', 'echo custom-path > /tmp/why; exit 2', { terminationMessagePath: '/tmp/why' })], { restartPolicy: 'Never' }), settle: { kind: 'terminal' } },
+  // ordering, gates, startup
+  { name: 'two-inits-then-sidecar', what: 'two init containers, then a sidecar, then the app', spec: pod([c('app', 'sleep 3600')], { initContainers: [c('one', 'exit 0'), c('two', 'exit 0'), c('side', 'sleep 3600', { restartPolicy: 'Always' })] }), settle: { kind: 'ready' } },
+  { name: 'readiness-gate', what: 'a readiness gate nobody sets: Ready False, ReadinessGatesNotReady (checkpoint 8 s)', spec: pod([c('app', 'sleep 3600')], { readinessGates: [{ conditionType: 'example.com/gate' }] }), settle: { kind: 'checkpoint', afterMs: 8_000 } },
+  { name: 'init-fails-onfailure', what: 'an init container that fails, restartPolicy OnFailure (checkpoint 15 s)', spec: pod([c('app', 'sleep 3600')], { restartPolicy: 'OnFailure', initContainers: [c('init', 'exit 1')] }), settle: { kind: 'checkpoint', afterMs: 15_000 } },
+  { name: 'startup-fails', what: 'a startup probe that never passes: killed and restarted (checkpoint 15 s)', spec: pod([c('app', 'sleep 3600', { startupProbe: exec('false', { failureThreshold: 3 }) })]), settle: { kind: 'checkpoint', afterMs: 15_000 } },
+  { name: 'exit-by-signal', what: 'a container killed by its own SIGTERM, restartPolicy Never', spec: pod([c('app', 'kill -TERM $$; sleep 5')], { restartPolicy: 'Never' }), settle: { kind: 'terminal' } },
 ];

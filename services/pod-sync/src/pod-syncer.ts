@@ -43,6 +43,8 @@ type Runtime = ServiceClient<typeof RuntimeService>;
 /** The kubelet's crash-loop back-off: 10 s doubling to 5 min, forgotten after 10 min of running. */
 export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
+/** The kubelet's generic PLEG relist period: a container or sandbox it started is seen (and its pod synced) within it. */
+const PLEG_RELIST_MS = 1_000;
 
 /** Why a container could not be made to run this time: its waiting reason and message. */
 interface SyncFailure {
@@ -121,6 +123,8 @@ interface PodRecord {
   syncs: number;
   /** When the earliest back-off of the last full sync ends: the next sync is due then (the pod worker's requeue at the back-off's expiry). */
   backoffDueAt?: number;
+  /** The last full sync started a sandbox or a container: the kubelet's PLEG reports it within its 1 s relist, and that event syncs the pod again. */
+  started?: boolean;
 }
 
 @injectable()
@@ -235,7 +239,10 @@ export class PodSyncer {
         // pod worker requeues a backed-off sync at the back-off's expiry (+ up to half of it).
         const backoffDueAt = this.recordOf(uid)?.backoffDueAt;
         const backoff = backoffDueAt === undefined ? undefined : Math.max(1, backoffDueAt - this.clock.now()) * (1 + Math.random() * 0.5);
-        const due = Math.min(deadline !== undefined && deadline > 0 ? deadline : Infinity, backoff ?? Infinity);
+        // Something started: the kubelet's PLEG sees it at its next relist (1 s) and syncs the pod
+        // again — the status that sync generates is the first to carry this one's reasons.
+        const relist = this.recordOf(uid)?.started ? PLEG_RELIST_MS : undefined;
+        const due = Math.min(deadline !== undefined && deadline > 0 ? deadline : Infinity, backoff ?? Infinity, relist ?? Infinity);
         return { retry, refresh: this.runs(pod) && this.volumes.hasChangingSources(pod), ...(Number.isFinite(due) ? { dueInMs: Math.ceil(due) } : {}) };
       } catch (err) {
         if (signal?.aborted) {
@@ -409,7 +416,9 @@ export class PodSyncer {
   /** SyncPod for a pod to run: volumes, sandbox, init and app containers, the status. Returns whether to retry soon. */
   private async runPod(pod: V1Pod): Promise<boolean> {
     const uid = pod.metadata!.uid!;
-    this.ensureRecord(uid).backoffDueAt = undefined;
+    const record = this.ensureRecord(uid);
+    record.backoffDueAt = undefined;
+    record.started = false;
     // WaitForAttachAndMount: no container starts before all the pod's volumes are there (FailedMount otherwise).
     const volumeCtx = await this.envContext(pod.status?.podIP ?? '');
     if (!(await this.volumes.setUp(pod, volumeCtx))) {
@@ -443,6 +452,7 @@ export class PodSyncer {
         await this.report(pod, await this.sandboxesOf(uid), [], new Map(), false);
         return true;
       }
+      record.started = true;
       sandbox = (await this.runtime.podSandboxStatus({ podSandboxId })).status;
       this.logger.info({ pod: key(pod), sandbox: podSandboxId, reason: change }, 'pod sandbox started');
     }
@@ -686,6 +696,7 @@ export class PodSyncer {
       throw Object.assign(e, { waiting: 'RunContainerError' });
     }
     ev('Normal', 'Started', 'Container started');
+    this.ensureRecord(pod.metadata!.uid!).started = true;
     const postStart = c.lifecycle?.postStart;
     if (postStart) {
       // The container counts as started only once its postStart hook is done; a failed
@@ -867,7 +878,10 @@ export class PodSyncer {
     const shown = shownContainerStatuses(pod, record.lastStatus);
     const statusesOf = (list: V1Container[] | undefined, init: boolean) =>
       (list ?? []).map((c) => {
-        const computed = keepCollectedLastState(this.containerStatus(pod, c, containers, failures.get(c.name), waitingReason), shown.get(c.name));
+        // Why it is not running: the reason cache as this sync began (the kubelet's status comes before its
+        // sync's actions), else what this sync met (its first: the kubelet would still say ContainerCreating).
+        const failure = record.shown.get(c.name) ?? failures.get(c.name);
+        const computed = keepCollectedLastState(this.containerStatus(pod, c, containers, failure, waitingReason), shown.get(c.name));
         const st = keepStatusOfRemoved(computed, shown.get(c.name), { defaultWaitingReason: waitingReason, deleting: Boolean(pod.metadata?.deletionTimestamp) });
         // A regular init container is ready once it has exited 0 (convertToAPIContainerStatuses).
         if (init && c.restartPolicy !== 'Always') st.ready = st.state?.terminated?.exitCode === 0;

@@ -461,8 +461,6 @@ export class PodSyncer {
     // Whether this sync changed anything in the runtime: if not, the list it started
     // from is still the state to report (one runtime round trip less per quiet sync).
     const acted = { value: Boolean(change) };
-    // A container waiting out its crash-loop back-off (the next sync comes at its end: backoffDueAt).
-    const backedOff = { value: false };
     const current = async () => (acted.value ? this.containersOf(uid) : containers);
     // computePodActions' KillPod: once no app container runs or is to be started, the
     // sidecars are not restarted but stopped, in the termination order; the status then
@@ -479,7 +477,7 @@ export class PodSyncer {
     // Ephemeral containers start before the init sequence is through (SyncPod's step 5),
     // once each, never restarted; not in the sync that made a new sandbox.
     if (!change) await this.startEphemeralContainers(pod, sandbox!, containers, failures, acted);
-    if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted, backedOff))) {
+    if (!(await this.syncInitContainers(pod, sandbox!, containers, failures, acted))) {
       await this.report(pod, sandbox ? [sandbox] : [], await current(), failures, false);
       return failures.size > 0;
     }
@@ -501,15 +499,14 @@ export class PodSyncer {
         if (latest?.state === ContainerState.CREATED) {
           acted.value = true;
           await this.runtime.startContainer({ containerId: latest.id });
+          this.ensureRecord(uid).started = true;
           continue;
         }
         if (latest?.state === ContainerState.EXITED) {
           const policy = pod.spec?.restartPolicy ?? 'Always';
           if (policy === 'Never' || (policy === 'OnFailure' && latest.exitCode === 0)) continue;
-          if (this.inBackoff(pod, c.name, backoffView?.state === ContainerState.EXITED ? backoffView : undefined)) {
-            backedOff.value = true;
-            continue;
-          }
+          // In its back-off: the next sync comes at its end (backoffDueAt).
+          if (this.inBackoff(pod, c.name, backoffView?.state === ContainerState.EXITED ? backoffView : undefined)) continue;
         }
         acted.value = true;
         await this.startNew(pod, c, sandbox!, latest ? latest.metadata!.attempt + 1 : 0);
@@ -535,7 +532,6 @@ export class PodSyncer {
     containers: ContainerStatus[],
     failures: Map<string, SyncFailure>,
     acted: { value: boolean },
-    backedOff: { value: boolean },
   ): Promise<boolean> {
     const uid = pod.metadata!.uid!;
     // podHasInitialized: an app container created or running means the init sequence
@@ -567,16 +563,14 @@ export class PodSyncer {
         if (latest?.state === ContainerState.CREATED) {
           acted.value = true;
           await this.runtime.startContainer({ containerId: latest.id });
+          this.ensureRecord(uid).started = true;
           if (sidecar && !holds(c)) continue;
           return false;
         }
         if (latest?.state === ContainerState.EXITED) {
           if (!sidecar && latest.exitCode === 0) continue; // completed
           if (!sidecar && (pod.spec?.restartPolicy ?? 'Always') === 'Never') return false; // the pod has failed
-          if (this.inBackoff(pod, c.name, backoffView?.state === ContainerState.EXITED ? backoffView : undefined)) {
-            backedOff.value = true;
-            return false;
-          }
+          if (this.inBackoff(pod, c.name, backoffView?.state === ContainerState.EXITED ? backoffView : undefined)) return false;
         }
         acted.value = true;
         await this.startNew(pod, c, sandbox, latest ? latest.metadata!.attempt + 1 : 0);

@@ -8,4 +8,10 @@ export interface Accepted {
   reason: string;
 }
 
-export const ACCEPTED: Accepted[] = [];
+export const ACCEPTED: Accepted[] = [
+  {
+    field: '/^runtime\\.pullError /',
+    reason:
+      "the runtime's own text of a failed pull, which the kubelet passes on verbatim after its own words (`Failed to pull image \"…\": `, `ErrImagePull: `): Docker's daemon says `Get \"https://registry-1.docker.io/v2/\": dial tcp: …`, containerd's CRI `failed to pull and unpack image …`. The kubelet's words around it, the reasons and the back-off are compared and the same.",
+  },
+];

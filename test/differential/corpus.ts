@@ -83,6 +83,8 @@ export const CORPUS: Case[] = [
   { name: 'two-inits-then-sidecar', what: 'two init containers, then a sidecar, then the app', spec: pod([c('app', 'sleep 3600')], { initContainers: [c('one', 'exit 0'), c('two', 'exit 0'), c('side', 'sleep 3600', { restartPolicy: 'Always' })] }), settle: { kind: 'ready' } },
   { name: 'readiness-gate', what: 'a readiness gate nobody sets: Ready False, ReadinessGatesNotReady (checkpoint 8 s)', spec: pod([c('app', 'sleep 3600')], { readinessGates: [{ conditionType: 'example.com/gate' }] }), settle: { kind: 'checkpoint', afterMs: 8_000 } },
   { name: 'init-fails-onfailure', what: 'an init container that fails, restartPolicy OnFailure (checkpoint 8 s: inside its first back-off)', spec: pod([c('app', 'sleep 3600')], { restartPolicy: 'OnFailure', initContainers: [c('init', 'exit 1')] }), settle: { kind: 'checkpoint', afterMs: 8_000 } },
-  { name: 'startup-fails', what: 'a startup probe that never passes: killed and restarted (checkpoint 15 s)', spec: pod([c('app', 'sleep 3600', { startupProbe: exec('false', { failureThreshold: 3 }) })]), settle: { kind: 'checkpoint', afterMs: 15_000 } },
+  // Each instance lives ~5 s (1 s to the first tick, 3 failures, 2 s of grace): the third
+  // is being killed at ~15 s, so the checkpoint is at 20 s, inside the back-off that follows.
+  { name: 'startup-fails', what: 'a startup probe that never passes: killed and restarted twice, then in back-off (checkpoint 20 s)', spec: pod([c('app', 'sleep 3600', { startupProbe: exec('false', { failureThreshold: 3 }) })]), settle: { kind: 'checkpoint', afterMs: 20_000 } },
   { name: 'exit-by-signal', what: 'a container killed by its own SIGTERM, restartPolicy Never', spec: pod([c('app', 'kill -TERM $$; sleep 5')], { restartPolicy: 'Never' }), settle: { kind: 'terminal' } },
 ];

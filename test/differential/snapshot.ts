@@ -28,9 +28,25 @@ export function normalizeMessage(text: string, names: Names): string {
     .replace(/\b\d+ bytes\b/g, '<n> bytes');
 }
 
-function stateOf(s: V1ContainerState | undefined, names: Names): string {
+/**
+ * The kubelet's wording with the runtime's own error text cut out: what follows
+ * `Failed to pull image "…": ` (and `ErrImagePull: `) is what the runtime said, which
+ * Docker and containerd word differently. The cut text is compared on its own, as the
+ * fields `runtime.pullError (status)` and `(events)` (accepted.ts says why it may differ).
+ */
+export function splitRuntimeWording(text: string): { text: string; runtime?: string } {
+  const m = /^(.*?(?:Failed to pull image "[^"]*": |ErrImagePull: ))(.+)$/s.exec(text);
+  return m ? { text: `${m[1]}<runtime error>`, runtime: m[2] } : { text };
+}
+
+function stateOf(s: V1ContainerState | undefined, names: Names, runtime: Set<string>): string {
   if (s?.running) return 'running';
-  if (s?.waiting) return `waiting ${s.waiting.reason ?? ''}${s.waiting.message ? `: ${normalizeMessage(s.waiting.message, names)}` : ''}`;
+  if (s?.waiting) {
+    if (!s.waiting.message) return `waiting ${s.waiting.reason ?? ''}`;
+    const cut = splitRuntimeWording(normalizeMessage(s.waiting.message, names));
+    if (cut.runtime) runtime.add(cut.runtime);
+    return `waiting ${s.waiting.reason ?? ''}: ${cut.text}`;
+  }
   if (s?.terminated) {
     const t = s.terminated;
     return `terminated ${t.reason ?? ''} exit ${t.exitCode}${t.signal ? ` signal ${t.signal}` : ''}${t.message ? `: ${normalizeMessage(t.message, names).trim()}` : ''}`;
@@ -38,11 +54,11 @@ function stateOf(s: V1ContainerState | undefined, names: Names): string {
   return 'none';
 }
 
-function containers(prefix: string, list: V1ContainerStatus[] | undefined, names: Names, out: Snapshot): void {
+function containers(prefix: string, list: V1ContainerStatus[] | undefined, names: Names, out: Snapshot, runtime: Set<string>): void {
   for (const c of list ?? []) {
     const p = `${prefix}[${c.name}]`;
-    out[`${p}.state`] = stateOf(c.state, names);
-    out[`${p}.lastState`] = stateOf(c.lastState, names);
+    out[`${p}.state`] = stateOf(c.state, names, runtime);
+    out[`${p}.lastState`] = stateOf(c.lastState, names, runtime);
     out[`${p}.restartCount`] = String(c.restartCount);
     out[`${p}.ready`] = String(c.ready);
     out[`${p}.started`] = String(c.started ?? '-');
@@ -60,9 +76,16 @@ export function statusSnapshot(pod: V1Pod, names: Names): Snapshot {
   for (const c of [...(s.conditions ?? [])].sort((a, b) => a.type.localeCompare(b.type))) {
     out[`status.conditions[${c.type}]`] = `${c.status}${c.reason ? ` ${c.reason}` : ''}`;
   }
-  containers('status.initContainerStatuses', s.initContainerStatuses, names, out);
-  containers('status.containerStatuses', s.containerStatuses, names, out);
+  const runtime = new Set<string>();
+  containers('status.initContainerStatuses', s.initContainerStatuses, names, out, runtime);
+  containers('status.containerStatuses', s.containerStatuses, names, out, runtime);
+  addRuntimeWording(out, 'runtime.pullError (status)', runtime);
   return out;
+}
+
+/** The runtime's own words, cut out of the messages (splitRuntimeWording), as one field. */
+function addRuntimeWording(out: Snapshot, field: string, runtime: Set<string>): void {
+  if (runtime.size) out[field] = [...runtime].sort().join(' | ');
 }
 
 /**
@@ -72,10 +95,14 @@ export function statusSnapshot(pod: V1Pod, names: Names): Snapshot {
  */
 export function eventsSnapshot(events: CoreV1Event[], names: Names): Snapshot {
   const out: Snapshot = {};
+  const runtime = new Set<string>();
   for (const e of events) {
-    const what = `${e.type ?? ''} ${e.reason ?? ''}${e.involvedObject.fieldPath ? ` (${e.involvedObject.fieldPath})` : ''}: ${normalizeMessage(e.message ?? '', names)}`;
+    const cut = splitRuntimeWording(normalizeMessage(e.message ?? '', names));
+    if (cut.runtime) runtime.add(cut.runtime);
+    const what = `${e.type ?? ''} ${e.reason ?? ''}${e.involvedObject.fieldPath ? ` (${e.involvedObject.fieldPath})` : ''}: ${cut.text}`;
     out[`events[${what}]`] = 'seen';
   }
+  addRuntimeWording(out, 'runtime.pullError (events)', runtime);
   return out;
 }
 

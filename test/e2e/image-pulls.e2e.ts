@@ -87,6 +87,8 @@ describe('image pulls on a splitlet node', () => {
       return ['ErrImagePull', 'ImagePullBackOff'].includes(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '') ? p : undefined;
     }, 60_000);
     expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(/not found|manifest unknown/i);
+    // The daemon's words, not the Docker client library's "(HTTP code 404) …" wrapping.
+    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.message).not.toMatch(/HTTP code/);
   });
 
   it('pod-sync - an invalid image name: InvalidImageName and the InspectFailed Event, nothing pulled', async () => {

@@ -53,7 +53,8 @@ describe('lifecycle hooks on a splitlet node', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
-    ({ core, stop: stopNode } = await startPodTestNode(names));
+    // The shipped resync (a minute): a status must come from the syncs the kubelet would make, not from a fast resync.
+    ({ core, stop: stopNode } = await startPodTestNode(names, { env: { SPLITLET_POD_RESYNC_MS: '60000' } }));
   });
   afterAll(async () => {
     await stopNode?.();
@@ -97,6 +98,15 @@ describe('lifecycle hooks on a splitlet node', () => {
       return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
     }, 60_000);
     expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated).toBeDefined();
+    // The second failure meets the back-off, and the status says so inside it (the
+    // kubelet's PLEG sees that instance start, then die: two syncs), not
+    // PostStartHookError until the restart 10 s later.
+    const backedOff = await waitFor('CrashLoopBackOff', async () => {
+      const p = await read('post-fail');
+      const s = p.status?.containerStatuses?.[0];
+      return s?.state?.waiting?.reason === 'CrashLoopBackOff' || (s?.restartCount ?? 0) >= 2 ? s : undefined;
+    }, 60_000);
+    expect(backedOff).toMatchObject({ restartCount: 1, state: { waiting: { reason: 'CrashLoopBackOff' } } });
   });
 
   it('pod-sync - a pod deleted while its postStart hook runs is not held by the hook: its termination starts at once', async () => {

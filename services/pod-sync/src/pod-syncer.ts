@@ -123,8 +123,12 @@ interface PodRecord {
   syncs: number;
   /** When the earliest back-off of the last full sync ends: the next sync is due then (the pod worker's requeue at the back-off's expiry). */
   backoffDueAt?: number;
-  /** The last full sync started a sandbox or a container: the kubelet's PLEG reports it within its 1 s relist, and that event syncs the pod again. */
-  started?: boolean;
+  /**
+   * Syncs the kubelet's PLEG still owes the pod: a sandbox or container started is seen
+   * at the next 1 s relist, and that event syncs the pod again. A container started and
+   * then killed over a relist or more (a failed postStart hook) is two events, two syncs.
+   */
+  relists?: number;
 }
 
 @injectable()
@@ -168,6 +172,12 @@ export class PodSyncer {
   /** The pod's record, if this worker holds one. */
   private recordOf(uid: string): PodRecord | undefined {
     return this.records.get(uid);
+  }
+
+  /** A sandbox or container started: the PLEG's next relist sees it (one sync owed). */
+  private seenStarting(uid: string): void {
+    const record = this.ensureRecord(uid);
+    record.relists = Math.max(1, record.relists ?? 0);
   }
 
   /** The pod's record, made when it has none. */
@@ -241,7 +251,7 @@ export class PodSyncer {
         const backoff = backoffDueAt === undefined ? undefined : Math.max(1, backoffDueAt - this.clock.now()) * (1 + Math.random() * 0.5);
         // Something started: the kubelet's PLEG sees it at its next relist (1 s) and syncs the pod
         // again — the status that sync generates is the first to carry this one's reasons.
-        const relist = this.recordOf(uid)?.started ? PLEG_RELIST_MS : undefined;
+        const relist = this.recordOf(uid)?.relists ? PLEG_RELIST_MS : undefined;
         const due = Math.min(deadline !== undefined && deadline > 0 ? deadline : Infinity, backoff ?? Infinity, relist ?? Infinity);
         return { retry, refresh: this.runs(pod) && this.volumes.hasChangingSources(pod), ...(Number.isFinite(due) ? { dueInMs: Math.ceil(due) } : {}) };
       } catch (err) {
@@ -418,7 +428,8 @@ export class PodSyncer {
     const uid = pod.metadata!.uid!;
     const record = this.ensureRecord(uid);
     record.backoffDueAt = undefined;
-    record.started = false;
+    // This sync is the one the oldest owed PLEG event asked for.
+    record.relists = Math.max(0, (record.relists ?? 0) - 1);
     // WaitForAttachAndMount: no container starts before all the pod's volumes are there (FailedMount otherwise).
     const volumeCtx = await this.envContext(pod.status?.podIP ?? '');
     if (!(await this.volumes.setUp(pod, volumeCtx))) {
@@ -452,7 +463,7 @@ export class PodSyncer {
         await this.report(pod, await this.sandboxesOf(uid), [], new Map(), false);
         return true;
       }
-      record.started = true;
+      record.relists = Math.max(1, record.relists ?? 0);
       sandbox = (await this.runtime.podSandboxStatus({ podSandboxId })).status;
       this.logger.info({ pod: key(pod), sandbox: podSandboxId, reason: change }, 'pod sandbox started');
     }
@@ -499,7 +510,7 @@ export class PodSyncer {
         if (latest?.state === ContainerState.CREATED) {
           acted.value = true;
           await this.runtime.startContainer({ containerId: latest.id });
-          this.ensureRecord(uid).started = true;
+          this.seenStarting(uid);
           continue;
         }
         if (latest?.state === ContainerState.EXITED) {
@@ -563,7 +574,7 @@ export class PodSyncer {
         if (latest?.state === ContainerState.CREATED) {
           acted.value = true;
           await this.runtime.startContainer({ containerId: latest.id });
-          this.ensureRecord(uid).started = true;
+          this.seenStarting(uid);
           if (sidecar && !holds(c)) continue;
           return false;
         }
@@ -690,7 +701,8 @@ export class PodSyncer {
       throw Object.assign(e, { waiting: 'RunContainerError' });
     }
     ev('Normal', 'Started', 'Container started');
-    this.ensureRecord(pod.metadata!.uid!).started = true;
+    const startedAt = this.clock.now();
+    this.seenStarting(pod.metadata!.uid!);
     const postStart = c.lifecycle?.postStart;
     if (postStart) {
       // The container counts as started only once its postStart hook is done; a failed
@@ -703,6 +715,8 @@ export class PodSyncer {
         ev('Warning', 'FailedPostStartHook', 'PostStartHook failed');
         const [status] = [(await this.runtime.containerStatus({ containerId })).status];
         if (status?.state === ContainerState.RUNNING) await this.killer.killContainer(pod, status, pod.spec?.terminationGracePeriodSeconds ?? 30, 'FailedPostStartHook');
+        // A relist saw it running, a later one sees it dead: a second event, a second sync.
+        if (this.clock.now() - startedAt >= PLEG_RELIST_MS) this.ensureRecord(pod.metadata!.uid!).relists = 2;
         throw Object.assign(new Error(failure), { waiting: 'PostStartHookError' });
       }
     }

@@ -81,18 +81,16 @@ export class ProbeWorker {
   }
 
   /**
-   * The pod's newer view. A new container instance is probed at once (the kubelet's
-   * manual trigger), and so is the readiness of a started, running instance not yet
-   * ready: the kubelet's UpdatePodStatus triggers that worker at each status it
-   * computes, so a container is probed for readiness as soon as its startup probe
-   * succeeds, not a period later.
+   * The pod's newer view. The readiness of a started, running instance not yet ready is
+   * probed at once: the kubelet's UpdatePodStatus triggers that worker (its only manual
+   * trigger) at each status it computes, so a container is probed for readiness as soon
+   * as its startup probe succeeds, not a period later. A new instance is not: it is
+   * probed at the worker's next tick, as the kubelet's.
    */
   update(pod: PodProbeView): void {
-    const before = this.container()?.containerId;
     this.pod = pod;
     const c = this.container();
-    if (c?.containerId && c.containerId !== before) this.trigger();
-    else if (this.kind === 'readiness' && c?.started && c.running && !this.settledSuccess()) this.trigger();
+    if (this.kind === 'readiness' && c?.started && c.running && !this.settledSuccess()) this.trigger();
   }
 
   /** Whether this instance's readiness has settled on success (what the results hold). */
@@ -135,7 +133,10 @@ export class ProbeWorker {
       // A time.Ticker: ticks stay on their grid; one missed during a long probe fires at once.
       const now = clock.now();
       if (this.triggered) {
+        // A trigger that came during the probe: probed again now, and the ticker reset
+        // (kubelet 1.36's probeTicker.Reset at a manual run).
         this.triggered = false;
+        nextTick = now + periodMs;
         continue;
       }
       if (now >= nextTick) {
@@ -150,7 +151,9 @@ export class ProbeWorker {
         nextTick += periodMs;
       } catch {
         if (signal.aborted) return;
-        this.triggered = false; // woken by trigger(): probe now, the grid stays
+        // Woken by trigger(): probe now; the next tick is a period from now.
+        this.triggered = false;
+        nextTick = clock.now() + periodMs;
       }
     }
   }

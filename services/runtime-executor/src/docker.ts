@@ -111,11 +111,15 @@ export function dockerStatus(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Docker's own message (its JSON body), not dockerode's "(HTTP code ...)" wrapping. */
+/**
+ * Docker's own message (its JSON body), not dockerode's "(HTTP code ...)" wrapping. A
+ * streamed call (a pull) leaves the body unparsed, inside dockerode's message: the
+ * wrapping is cut off there too, so the user reads what the daemon said.
+ */
 export function dockerMessage(err: unknown): string {
   const e = err as DockerodeError | undefined;
   const fromBody = e?.json && typeof e.json === 'object' ? e.json.message : undefined;
-  return (fromBody ?? e?.message ?? String(err)).trim();
+  return (fromBody ?? e?.message?.replace(/^\(HTTP code \d+\) [^-]*- /, '') ?? String(err)).trim();
 }
 
 export const isNotFound = (err: unknown) => dockerStatus(err) === 404;

@@ -6,10 +6,10 @@ import { Command, Option } from 'commander';
 import { labEnv, workspaceRoot } from '@splitlet/testing';
 import { Cleanup, type BenchContext } from './src/context';
 import { connectCluster, randomSuffix } from './src/kube';
-import { existingNode, startOwnNode, waitNodeReady, type NodeUnderTest } from './src/node';
+import { existingNode, referenceNode, startOwnNode, waitNodeReady, type NodeUnderTest } from './src/node';
 import { footprintSpec, latencySpec, readKept, renderSvg, runInfo, writeResults } from './src/report';
 import type { ScenarioResult } from './src/result';
-import { summaryTable } from './src/table';
+import { comparisonTable, summaryTable } from './src/table';
 import { apiRequests } from './src/scenarios/api-requests';
 import { deletion } from './src/scenarios/deletion';
 import { eviction } from './src/scenarios/eviction';
@@ -24,6 +24,8 @@ import { startup } from './src/scenarios/startup';
 const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'eviction', 'soak'] as const;
 /** Run only when asked for (--only): half an hour by default. */
 const ON_REQUEST: readonly string[] = ['soak'];
+/** What --reference runs on the upstream kubelet too: the scenarios that measure a node through the API server and /proc. */
+const ON_REFERENCE: readonly string[] = ['footprint', 'startup', 'freshness', 'deletion', 'api-requests'];
 type Scenario = (typeof SCENARIOS)[number];
 
 const int = (v: string) => {
@@ -69,6 +71,7 @@ const program = new Command('bench')
   .option('--forward-mib <n>', 'node-api: MiB downloaded through kubectl port-forward', int, 64)
   .option('--transfers <n>', 'node-api: runs of each transfer (the median is reported)', int, 3)
   .option('--timeout <s>', 'how long a pod may take to reach a state before it counts as failed', int, 120)
+  .option('--reference [node]', `also run ${ON_REFERENCE.join(', ')} on the lab's reference node (the upstream kubelet: \`lab:up -- --reference\`), after splitlet's node is stopped, and write each figure for both with the ratio (comparison.md)`)
   .option('--out <dir>', 'where results go', join(root, 'bench', 'results'))
   .option('--note <text>', 'recorded with the results (e.g. "machine shared, under load")');
 
@@ -102,6 +105,7 @@ const opts = program.opts<{
   forwardMib: number;
   transfers: number;
   timeout: number;
+  reference?: string | boolean;
   out: string;
   note?: string;
 }>();
@@ -118,38 +122,30 @@ async function main(): Promise<number> {
   process.env['LAB_ADMIN_KUBECONFIG'] = kubeconfig; // the node identity is minted with it
   const cluster = connectCluster(kubeconfig);
   const cleanup = new Cleanup();
+  const cleanups = [cleanup];
   let interrupted = false;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       interrupted = true;
       log(`${sig}: cleaning up (namespaces, pods, the node) before exiting`);
-      void cleanup.run(log).finally(() => process.exit(130));
+      void Promise.all(cleanups.map((c) => c.run(log))).finally(() => process.exit(130));
     });
   }
 
   const nodeName = opts.node ?? `bench-${randomSuffix()}`;
   const info = await runInfo(nodeName, opts.start, { ...opts, scenarios: chosen }, opts.note);
-  const results: ScenarioResult[] = [];
-  try {
-    let node: NodeUnderTest;
-    if (opts.start) {
-      log(`starting splitlet node ${nodeName} (services from services/*/dist)`);
-      // node-api only when its scenario runs: the others measure the five services that run pods.
-      node = await startOwnNode(cluster, nodeName, log, cleanup, { nodeApi: chosen.includes('node-api') });
-    } else {
-      node = existingNode(nodeName);
-      await waitNodeReady(cluster, nodeName, 10_000);
-    }
-    log(`node ${nodeName} is Ready; scenarios: ${chosen.join(', ')}`);
-    const ctx: BenchContext = { cluster, node, cleanup, log };
-    const timeoutMs = opts.timeout * 1000;
+  const timeoutMs = opts.timeout * 1000;
+  const runAll = async (node: NodeUnderTest, cleanupOf: Cleanup, scenarios: readonly Scenario[]): Promise<ScenarioResult[]> => {
+    const results: ScenarioResult[] = [];
+    const ctx: BenchContext = { cluster, node, cleanup: cleanupOf, log };
     const run: Record<Scenario, () => Promise<ScenarioResult>> = {
       footprint: () => footprint(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
       'footprint-single': () => footprintSingle(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
       'cold-start': () => coldStart(ctx, { starts: opts.coldStarts }),
       soak: () => soak(ctx, { pods: opts.soakPods, periodMs: opts.soakPeriod * 1000, durationMs: opts.soakMinutes * 60_000, windowMs: opts.footprintWindow * 1000 }),
       startup: () => startup(ctx, { sequential: opts.sequential, burst: opts.burst, throughput: opts.throughput, qps: opts.qps, timeoutMs }),
-      freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000, natsUrl: opts.natsUrl }),
+      // The prober's results bucket is splitlet's: the kubelet has none to watch.
+      freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000, ...(node.agent === 'splitlet' ? { natsUrl: opts.natsUrl } : {}) }),
       deletion: () => deletion(ctx, { pods: opts.deletions, timeoutMs }),
       eviction: () => eviction(ctx, { evictions: opts.evictions, timeoutMs }),
       'api-requests': () => apiRequests(ctx, { repetitions: opts.apiReps, settleMs: 2000, timeoutMs }),
@@ -168,8 +164,8 @@ async function main(): Promise<number> {
     };
     // Footprint first: its idle figure wants a node that has not run pods yet.
     for (const s of ['footprint', ...SCENARIOS.filter((x) => x !== 'footprint')] as Scenario[]) {
-      if (!chosen.includes(s) || interrupted) continue;
-      log(`scenario ${s}`);
+      if (!scenarios.includes(s) || interrupted) continue;
+      log(`scenario ${s} on ${node.nodeName}`);
       const t0 = Date.now();
       try {
         results.push(await run[s]());
@@ -179,9 +175,47 @@ async function main(): Promise<number> {
         results.push({ scenario: s, title: s, figures: [], notes: [], error: String(err), startedAt: new Date(t0).toISOString(), durationMs: Date.now() - t0 });
       }
     }
+    return results;
+  };
+
+  let results: ScenarioResult[] = [];
+  try {
+    let node: NodeUnderTest;
+    if (opts.start) {
+      log(`starting splitlet node ${nodeName} (services from services/*/dist)`);
+      // node-api only when its scenario runs: the others measure the five services that run pods.
+      node = await startOwnNode(cluster, nodeName, log, cleanup, { nodeApi: chosen.includes('node-api') });
+    } else {
+      node = existingNode(nodeName);
+      await waitNodeReady(cluster, nodeName, 10_000);
+    }
+    log(`node ${nodeName} is Ready; scenarios: ${chosen.join(', ')}`);
+    results = await runAll(node, cleanup, chosen);
   } finally {
+    // splitlet's node stops before the reference node is measured: one node at work at a time.
     await cleanup.run(log);
   }
+  if (interrupted) return 130;
+
+  let reference: { info: Awaited<ReturnType<typeof runInfo>>; results: ScenarioResult[] } | undefined;
+  if (opts.reference) {
+    const refName = typeof opts.reference === 'string' ? opts.reference : (process.env['LAB_REFERENCE_NODE_NAME'] ?? `ref-${labEnv().nodeName}`);
+    const refScenarios = chosen.filter((s) => ON_REFERENCE.includes(s));
+    const refInfo = await runInfo(refName, false, { ...opts, scenarios: refScenarios }, opts.note);
+    const refCleanup = new Cleanup();
+    cleanups.push(refCleanup);
+    try {
+      await waitNodeReady(cluster, refName, 10_000).catch(() => {
+        throw new Error(`the reference node ${refName} is not Ready: start it with \`npm run lab:up -- --reference\``);
+      });
+      log(`reference node ${refName} (the upstream kubelet) is Ready; scenarios: ${refScenarios.join(', ')}`);
+      reference = { info: refInfo, results: await runAll(referenceNode(refName), refCleanup, refScenarios) };
+    } finally {
+      await refCleanup.run(log);
+    }
+    if (interrupted) return 130;
+  }
+
   if (interrupted) return 130;
 
   const written = await writeResults(opts.out, info, results);
@@ -207,6 +241,13 @@ async function main(): Promise<number> {
   const table = summaryTable(info, results, charts, kept);
   await writeFile(join(opts.out, 'summary.md'), table);
   process.stdout.write(`${table}\n`);
+  if (reference) {
+    written.push(...(await writeResults(join(opts.out, 'reference'), reference.info, reference.results)));
+    const comparison = comparisonTable(info, results, reference.info, reference.results);
+    await writeFile(join(opts.out, 'comparison.md'), comparison);
+    written.push(join(opts.out, 'comparison.md'));
+    process.stdout.write(`${comparison}\n`);
+  }
   log(`wrote ${[...written, ...drawn.map((c) => join(opts.out, c)), join(opts.out, 'summary.md')].map((p) => relative(root, p)).join(', ')}`);
   return 0;
 }

@@ -31,6 +31,8 @@ export function benchPod(name: string, nodeName: string, script: string, opts: P
     metadata: { name, labels: { 'splitlet.bench': 'true', ...opts.labels } },
     spec: {
       nodeName,
+      // The reference node's taint (issue 18): its pods are the ones a test puts there. Nothing on a splitlet node.
+      tolerations: [{ key: 'splitlet.dev/reference', operator: 'Exists', effect: 'NoSchedule' }],
       restartPolicy: opts.restartPolicy ?? 'Always',
       terminationGracePeriodSeconds: 30,
       containers: [

@@ -8,10 +8,18 @@ export type ServiceLocation = { service: string; pid: number } | { service: stri
 
 export interface NodeUnderTest {
   nodeName: string;
+  /** What runs the node: splitlet's services, or the upstream kubelet (the reference node, issue 18). */
+  agent: 'splitlet' | 'kubelet';
   /** True when the harness started the node (and so stops it). */
   ownedByHarness: boolean;
   /** The node's service processes or containers, found afresh on each call. */
   locate(): Promise<ServiceLocation[]>;
+  /**
+   * The container runtime under it, found afresh: the daemons and the shims of this
+   * node's containers (Docker: dockerd, its containerd, a shim per container labelled
+   * with the node; the reference node: its containerd and its shims).
+   */
+  runtime(): Promise<ServiceLocation[]>;
   stop(): Promise<void>;
 }
 
@@ -46,7 +54,9 @@ export async function startOwnNode(
   let servingCsr: string | undefined;
   const handle: NodeUnderTest = {
     nodeName,
+    agent: 'splitlet',
     ownedByHarness: true,
+    runtime: () => dockerRuntime(nodeName),
     async locate() {
       if (opts.mode === 'single') {
         const pid = Object.values(node.procs)[0]?.child.pid;
@@ -118,7 +128,9 @@ export async function waitNodeReady(cluster: Cluster, nodeName: string, timeoutM
 export function existingNode(nodeName: string): NodeUnderTest {
   return {
     nodeName,
+    agent: 'splitlet',
     ownedByHarness: false,
+    runtime: () => dockerRuntime(nodeName),
     async locate() {
       const procs = await findProcesses(nodeName);
       return procs.length ? procs : findContainers(nodeName);
@@ -153,4 +165,54 @@ async function findContainers(nodeName: string): Promise<ServiceLocation[]> {
   return inspected
     .filter((c) => c.Config.Env?.includes(`SPLITLET_NODE_NAME=${nodeName}`))
     .map((c) => ({ service: c.Config.Labels?.['com.docker.compose.service'] ?? c.Name.replace(/^\//, ''), container: c.Id }));
+}
+
+/**
+ * The lab's reference node (`lab:up -- --reference`): the upstream kubelet, found as
+ * the process whose arguments say `--hostname-override=<node>`, on its own containerd
+ * (the one whose `--config` is the reference's) with its shims.
+ */
+export function referenceNode(nodeName: string): NodeUnderTest {
+  return {
+    nodeName,
+    agent: 'kubelet',
+    ownedByHarness: false,
+    async locate() {
+      return (await processes()).filter((p) => p.args.includes(`--hostname-override=${nodeName}`) && /kubelet/.test(p.args[0] ?? '')).map((p) => ({ service: 'kubelet', pid: p.pid }));
+    },
+    async runtime() {
+      const all = await processes();
+      const daemon = all.find((p) => /containerd$/.test(p.args[0] ?? '') && p.args.some((a) => a.endsWith('/reference/containerd.toml')));
+      if (!daemon) return [];
+      const sock = /address = "([^"]+)"/.exec(await readFile(daemon.args[daemon.args.indexOf('--config') + 1] ?? '', 'utf8').catch(() => ''))?.[1];
+      const shims = all.filter((p) => /containerd-shim/.test(p.args[0] ?? '') && sock !== undefined && p.args.includes(sock));
+      return [{ service: 'containerd', pid: daemon.pid }, ...shims.map((p) => ({ service: 'shim', pid: p.pid }))];
+    },
+    async stop() {},
+  };
+}
+
+/** Docker under a splitlet node: dockerd, its containerd, and the shim of each container labelled with the node. */
+async function dockerRuntime(nodeName: string): Promise<ServiceLocation[]> {
+  const all = await processes();
+  const ids = new Set((await runCommand('docker', ['ps', '-q', '--no-trunc', '--filter', `label=splitlet.node=${nodeName}`])).stdout.split('\n').filter(Boolean));
+  const out: ServiceLocation[] = [];
+  for (const p of all) {
+    const exe = p.args[0] ?? '';
+    if (/dockerd$/.test(exe)) out.push({ service: 'dockerd', pid: p.pid });
+    else if (/(^|\/)containerd$/.test(exe) && p.args.some((a) => a.includes('/docker/containerd/'))) out.push({ service: 'containerd', pid: p.pid });
+    else if (/containerd-shim/.test(exe) && ids.has(p.args[p.args.indexOf('-id') + 1] ?? '')) out.push({ service: 'shim', pid: p.pid });
+  }
+  return out;
+}
+
+/** Every process's pid and arguments (those gone meanwhile left out). */
+async function processes(): Promise<{ pid: number; args: string[] }[]> {
+  const out: { pid: number; args: string[] }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    if (args.length) out.push({ pid: Number(entry), args });
+  }
+  return out;
 }

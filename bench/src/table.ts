@@ -66,3 +66,46 @@ export function summaryTable(info: RunInfo, results: ScenarioResult[], charts: s
     ...(charts.length ? [`Charts: ${charts.map((c) => `[${c}](${c})`).join(', ')}.`, ''] : []),
   ].join('\n');
 }
+
+/** A figure's headline numbers: p50 and p99 of a distribution, or its value. */
+function headline(f: Figure | undefined): { p50?: number; p99?: number; value?: number } | undefined {
+  if (!f || f.na) return undefined;
+  if (f.summary) return { p50: f.summary.p50, p99: f.summary.p99 };
+  return f.value === undefined || !Number.isFinite(f.value) ? undefined : { value: f.value };
+}
+
+const ratio = (a: number | undefined, b: number | undefined): string =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}`;
+
+/**
+ * splitlet beside the upstream kubelet (issue 18): each figure both nodes measured, the
+ * two values and the ratio splitlet / kubelet (below 1: splitlet is faster or smaller).
+ * Distributions compare at p50 and at p99.
+ */
+export function comparisonTable(info: RunInfo, results: ScenarioResult[], refInfo: RunInfo, refResults: ScenarioResult[]): string {
+  const lines = [
+    `splitlet: ${runLine(info)}`,
+    '',
+    `kubelet: ${runLine(refInfo)}`,
+    '',
+    '| figure | splitlet | kubelet | splitlet / kubelet |',
+    '|---|---|---|---|',
+  ];
+  const refFigures = new Map(refResults.flatMap((r) => r.figures.map((f) => [f.id, f] as const)));
+  for (const r of results) {
+    if (!refResults.some((x) => x.scenario === r.scenario)) continue;
+    for (const f of r.figures) {
+      const g = refFigures.get(f.id);
+      const a = headline(f);
+      const b = headline(g);
+      if (!a && !b) continue;
+      const show = (h: typeof a) => (!h ? 'n/a' : h.value !== undefined ? fmt(h.value, f.unit) : `p50 ${fmt(h.p50!, f.unit)} · p99 ${fmt(h.p99!, f.unit)}`);
+      const rt = a?.value !== undefined || b?.value !== undefined ? ratio(a?.value, b?.value) : `p50 ${ratio(a?.p50, b?.p50)} · p99 ${ratio(a?.p99, b?.p99)}`;
+      const title = f.title.replace('all five services', 'the agent').replace(' + Docker', ' + its runtime');
+      lines.push(`| ${title} | ${show(a)} | ${show(b)} | ${rt} |`);
+    }
+  }
+  const failed = [...results, ...refResults].filter((r) => r.error);
+  for (const r of failed) lines.push('', `${refResults.includes(r) ? 'kubelet' : 'splitlet'}: ${r.title} failed: ${r.error}`);
+  return `${lines.join('\n')}\n`;
+}

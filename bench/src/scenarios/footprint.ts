@@ -58,8 +58,9 @@ async function measureNode(ctx: BenchContext, node: NodeUnderTest, opts: Footpri
   const startedAt = new Date();
   ctx.log(`${scenario}: idle (settle ${opts.settleMs / 1000} s, measure ${opts.windowMs / 1000} s)`);
   await sleep(opts.settleMs);
-  const idle = await measure(await node.locate(), opts.windowMs);
+  const [idle, idleRuntime] = await measureWithRuntime(node, opts.windowMs);
   let loaded: ServiceUsage[] = [];
+  let loadedRuntime: ServiceUsage[] = [];
   let running = 0;
   await withNamespace(ctx, scenario, async (ns) => {
     ctx.log(`${scenario}: ${opts.pods} pods running`);
@@ -68,15 +69,17 @@ async function measureNode(ctx: BenchContext, node: NodeUnderTest, opts: Footpri
     const evs = await Promise.all(names.map((n) => ns.tracker.first(n, (e) => e.type !== 'DELETED' && allRunning(e.pod), opts.timeoutMs)));
     running = evs.filter(Boolean).length;
     await sleep(opts.settleMs);
-    loaded = await measure(await node.locate(), opts.windowMs);
+    [loaded, loadedRuntime] = await measureWithRuntime(node, opts.windowMs);
     await deleteAndWait(ctx, ns, names);
   });
   // The totals are the five services that run pods (issue 17's goals are for them);
   // node-api, when the node runs it, is in `details` and has its own scenario.
   const total = (u: ServiceUsage[], k: 'rssMiB' | 'pssMiB' | 'cpuPercent') =>
     Math.round(u.filter((s) => s.service !== 'node-api').reduce((a, s) => a + (s[k] ?? Number.NaN), 0) * 10) / 10;
-  const what = scenario === 'footprint' ? 'all five services' : 'the all-in-one process (five services)';
-  const goal = (max: number) => [{ stat: 'value' as const, max, source: '#17' }];
+  const what = node.agent === 'kubelet' ? 'the kubelet' : scenario === 'footprint' ? 'all five services' : 'the all-in-one process (five services)';
+  // issue 17's goals are splitlet's; the reference kubelet is measured beside it (issue 18).
+  const goal = (max: number) => (node.agent === 'kubelet' ? undefined : [{ stat: 'value' as const, max, source: '#17' }]);
+  const runtimeName = node.agent === 'kubelet' ? 'containerd' : 'Docker';
   const figures: Figure[] = [
     judge({ id: `${scenario}.idle.rss`, title: `RSS, ${what}, idle`, unit: 'MiB', value: total(idle, 'rssMiB'), goals: goal(GOALS[scenario].idle) }),
     judge({ id: `${scenario}.idle.cpu`, title: `CPU, ${what}, idle`, unit: '% of a core', value: total(idle, 'cpuPercent') }),
@@ -84,6 +87,9 @@ async function measureNode(ctx: BenchContext, node: NodeUnderTest, opts: Footpri
     judge({ id: `${scenario}.loaded.cpu`, title: `CPU, ${what}, ${running} pods running`, unit: '% of a core', value: total(loaded, 'cpuPercent'), goals: goal(3) }),
     judge({ id: `${scenario}.idle.pss`, title: `PSS, ${what}, idle`, unit: 'MiB', value: total(idle, 'pssMiB') }),
     judge({ id: `${scenario}.loaded.pss`, title: `PSS, ${what}, ${running} pods running`, unit: 'MiB', value: total(loaded, 'pssMiB') }),
+    judge({ id: `${scenario}.idle.rss+runtime`, title: `RSS, ${what} + ${runtimeName} (daemons and the node's shims), idle`, unit: 'MiB', value: sum([total(idle, 'rssMiB'), total(idleRuntime, 'rssMiB')]) }),
+    judge({ id: `${scenario}.loaded.rss+runtime`, title: `RSS, ${what} + ${runtimeName} (daemons and the node's shims), ${running} pods running`, unit: 'MiB', value: sum([total(loaded, 'rssMiB'), total(loadedRuntime, 'rssMiB')]) }),
+    judge({ id: `${scenario}.loaded.cpu+runtime`, title: `CPU, ${what} + ${runtimeName}, ${running} pods running`, unit: '% of a core', value: sum([total(loaded, 'cpuPercent'), total(loadedRuntime, 'cpuPercent')]) }),
   ];
   return {
     scenario,
@@ -91,14 +97,36 @@ async function measureNode(ctx: BenchContext, node: NodeUnderTest, opts: Footpri
     figures,
     notes: [
       `CPU is averaged over a ${opts.windowMs / 1000} s window after ${opts.settleMs / 1000} s of settling; "loaded" is measured with the pods running, not while they start.`,
-      'Docker itself (dockerd, containerd, the shims) is not counted: it is the same for any node agent on Docker.',
+      'The agent figures leave the runtime out (dockerd, containerd, the shims: the same for any node agent on Docker); the "+ runtime" figures add the daemons and the shims of this node\'s containers (a splitlet node: dockerd, Docker\'s containerd, one shim per container; the reference node: its containerd, one shim per pod). Docker\'s daemons also serve the lab\'s own containers (registry, Jaeger).',
       'The totals are the five services that run pods (registrar, pod-sync, runtime-executor, prober, status-reporter), as issue 17 sets its goals; node-api, when the node runs it, is listed in details and measured in the node-api scenario.',
       'RSS counts the pages of the node binary each process touched (~55 MiB) once per process; PSS divides them among the processes that share them (what the processes cost the machine together).',
     ],
-    details: { idle, loaded, podsRunning: running },
+    details: { idle, loaded, idleRuntime: summarizeRuntime(idleRuntime), loadedRuntime: summarizeRuntime(loadedRuntime), podsRunning: running },
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
   };
+}
+
+const sum = (xs: number[]) => Math.round(xs.reduce((a, x) => a + x, 0) * 10) / 10;
+
+/** The agent's and the runtime's usage over the same window. */
+async function measureWithRuntime(node: NodeUnderTest, windowMs: number): Promise<[ServiceUsage[], ServiceUsage[]]> {
+  const [agent, runtime] = await Promise.all([node.locate(), node.runtime()]);
+  const all = await measure([...agent, ...runtime.map((r) => ({ ...r, service: `runtime:${r.service}` }))], windowMs);
+  return [all.filter((u) => !u.service.startsWith('runtime:')), all.filter((u) => u.service.startsWith('runtime:')).map((u) => ({ ...u, service: u.service.slice('runtime:'.length) }))];
+}
+
+/** The runtime's processes by kind (the shims summed: one per container or per pod). */
+function summarizeRuntime(u: ServiceUsage[]): { service: string; processes: number; rssMiB: number; cpuPercent: number }[] {
+  const by = new Map<string, { service: string; processes: number; rssMiB: number; cpuPercent: number }>();
+  for (const x of u) {
+    const e = by.get(x.service) ?? { service: x.service, processes: 0, rssMiB: 0, cpuPercent: 0 };
+    e.processes++;
+    e.rssMiB = Math.round((e.rssMiB + x.rssMiB) * 10) / 10;
+    e.cpuPercent = Math.round((e.cpuPercent + x.cpuPercent) * 100) / 100;
+    by.set(x.service, e);
+  }
+  return [...by.values()];
 }
 
 /** Usage of each located service over windowMs. */

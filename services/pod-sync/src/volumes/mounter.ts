@@ -1,13 +1,11 @@
-import { execFile } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { CommandShell } from './command-shell';
 
 /**
  * The mounts pod-sync makes on the host: tmpfs for memory-backed volumes and
- * secrets, binds for subPaths. The util-linux tools do it (Node has no mount(2));
+ * secrets, binds for subPaths. The util-linux tools do it (Node has no mount(2)),
+ * run through one long-lived shell (CommandShell: no fork of pod-sync per mount);
  * pod-sync runs as root with CAP_SYS_ADMIN in the host's mount namespace, or with
  * a shared-propagation bind of its data dir (docker-compose.yml).
  */
@@ -70,19 +68,22 @@ export function isLikelyMountPoint(dir: string): boolean {
 }
 
 export class SystemMounter implements Mounter {
+  private readonly shell = new CommandShell();
+  private readonly run = (file: string, args: string[]) => this.shell.run(file, args);
+
   async mountTmpfs(dir: string, sizeBytes?: bigint): Promise<void> {
     // Every sync asks again (a volume is refreshed each time): the cheap check.
     if (isLikelyMountPoint(dir)) return;
     const opts = ['mode=0755', ...(sizeBytes && sizeBytes > 0n ? [`size=${sizeBytes}`] : [])].join(',');
-    await run('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
+    await this.run('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]);
   }
 
   async bind(source: string, target: string): Promise<void> {
-    await run('mount', ['--no-canonicalize', '--bind', source, target]);
+    await this.run('mount', ['--no-canonicalize', '--bind', source, target]);
   }
 
   async unmount(target: string): Promise<void> {
-    await run('umount', [target]);
+    await this.run('umount', [target]);
   }
 
   mountPointsUnder(dir: string): string[] {
@@ -97,8 +98,8 @@ export class SystemMounter implements Mounter {
     // them): two binding it onto itself at once would stack two mounts, and the upper
     // one hides every tmpfs made below the lower one. A lock file serializes them.
     await withLockFile(join(dir, '.splitlet-mount.lock'), async () => {
-      if (!this.isMountPoint(dir)) await run('mount', ['--bind', dir, dir]);
-      await run('mount', ['--make-rshared', dir]);
+      if (!this.isMountPoint(dir)) await this.run('mount', ['--bind', dir, dir]);
+      await this.run('mount', ['--make-rshared', dir]);
     });
   }
 

@@ -240,7 +240,7 @@ describe('docker-mapping pull errors and exec output', () => {
 describe('dockerMessage', () => {
   it("dockerMessage - the daemon's words: from the JSON body, or from dockerode's message of a streamed call with its \"(HTTP code …)\" wrapping cut off", () => {
     expect(dockerMessage(Object.assign(new Error('(HTTP code 404) no such container - No such container: x '), { statusCode: 404, json: { message: 'No such container: x' } }))).toBe('No such container: x');
-    // A failed pull (dockerode reads no JSON from a stream): as Docker 28 answers here.
+    // A failed pull (dockerode reads no JSON from a stream): as this machine's Docker 20.10 daemon answers.
     const pull = Object.assign(new Error('(HTTP code 500) server error - Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host '), { statusCode: 500, json: null });
     expect(dockerMessage(pull)).toBe('Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host');
     expect(dockerMessage(new Error('connect ENOENT /var/run/docker.sock'))).toBe('connect ENOENT /var/run/docker.sock');

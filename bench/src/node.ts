@@ -141,17 +141,11 @@ export function existingNode(nodeName: string): NodeUnderTest {
 
 async function findProcesses(nodeName: string): Promise<ServiceLocation[]> {
   const found: ServiceLocation[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const env = (await readFile(`/proc/${entry}/environ`, 'utf8')).split('\0');
-      if (!env.includes(`SPLITLET_NODE_NAME=${nodeName}`)) continue;
-      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0').join(' ');
-      const service = /services\/([a-z-]+)\/dist\/main\.js/.exec(cmdline)?.[1];
-      if (service) found.push({ service, pid: Number(entry) });
-    } catch {
-      // gone, or not ours to read
-    }
+  for (const p of await processes()) {
+    const service = /services\/([a-z-]+)\/dist\/main\.js/.exec(p.args.join(' '))?.[1];
+    if (!service) continue;
+    const env = (await readFile(`/proc/${p.pid}/environ`, 'utf8').catch(() => '')).split('\0');
+    if (env.includes(`SPLITLET_NODE_NAME=${nodeName}`)) found.push({ service, pid: p.pid });
   }
   return found;
 }

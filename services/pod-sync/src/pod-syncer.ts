@@ -463,7 +463,7 @@ export class PodSyncer {
         await this.report(pod, await this.sandboxesOf(uid), [], new Map(), false);
         return true;
       }
-      record.relists = Math.max(1, record.relists ?? 0);
+      this.seenStarting(uid);
       sandbox = (await this.runtime.podSandboxStatus({ podSandboxId })).status;
       this.logger.info({ pod: key(pod), sandbox: podSandboxId, reason: change }, 'pod sandbox started');
     }

@@ -3,8 +3,9 @@
 # the specs use (no registry can be reached here): Docker then has them, so the specs'
 # IfNotPresent pulls are satisfied without a registry. agnhost and nonewprivs are the
 # upstream programs built from the k8s.io/kubernetes module; busybox, nginx, nonroot
-# and pause are stand-ins made from the lab's static busybox and pause (README.md,
-# "Images", lists what each stand-in cannot do).
+# and pause are stand-ins made from busybox 1.37.0 (upstream's release, the version the
+# specs' busybox image has, built here with its default configuration, static) and the
+# lab's pause (README.md, "Images", lists what each stand-in cannot do).
 #   conformance/images.sh <e2e-bin-dir>   (test/lab/build.sh e2e prints it)
 # An image is rebuilt only when its inputs change (a label carries their hash), as
 # test/lab/images.sh does.
@@ -30,12 +31,47 @@ build_image() {
   for tag in "${@:2}"; do docker tag "$1" "$tag"; done
 }
 
+# busybox 1.37.0, the version of the specs' busybox image (registry.k8s.io/e2e-test-
+# images/busybox:1.37.0-1 is docker-library's busybox:1.37.0: upstream's release with its
+# defconfig), built once from upstream's tarball as Debian's archive serves it (its
+# orig tarball is upstream's, same checksum): `make defconfig`, static, and without
+# `tc` (it does not build against newer kernel headers; no spec uses it). Debian's
+# busybox-static (1.35 in bookworm, 1.37 in trixie) is configured its own way: its nc has
+# no -u and its sh drops environment names that are not identifiers (`data-1`), both of
+# which the specs use. Takes ~2 minutes on 2 cores; cached in $SPLITLET_CACHE/bin.
+BUSYBOX_VERSION=1.37.0
+BUSYBOX_SHA256=3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4
+BUSYBOX_URL=${BUSYBOX_URL:-http://deb.debian.org/debian/pool/main/b/busybox/busybox_$BUSYBOX_VERSION.orig.tar.bz2}
+cache=${SPLITLET_CACHE:-/var/cache/splitlet}
+build_busybox() {
+  local out=$cache/bin/busybox-$BUSYBOX_VERSION-${BUSYBOX_SHA256:0:12}
+  if [[ -x $out/busybox ]]; then echo "$out/busybox"; return; fi
+  log "building busybox $BUSYBOX_VERSION from source (first time only; about 2 minutes; output in $cache/logs/build-busybox.log)"
+  mkdir -p "$cache/logs"
+  local src; src=$(mktemp -d)
+  (
+    set -e
+    curl -fsSL -o "$src/busybox.tar.bz2" "$BUSYBOX_URL"
+    echo "$BUSYBOX_SHA256  $src/busybox.tar.bz2" | sha256sum -c --quiet
+    tar -C "$src" -xjf "$src/busybox.tar.bz2"
+    cd "$src/busybox-$BUSYBOX_VERSION"
+    make defconfig
+    sed -i -e 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' -e 's/^CONFIG_TC=y$/# CONFIG_TC is not set/' .config
+    make oldconfig </dev/null
+    make -j"$(nproc)" busybox
+    mkdir -p "$out.tmp"; cp busybox "$out.tmp/busybox"; rm -rf "$out"; mv "$out.tmp" "$out"
+  ) >"$cache/logs/build-busybox.log" 2>&1 || { log "building busybox failed; the end of $cache/logs/build-busybox.log:"; tail -n 30 "$cache/logs/build-busybox.log" >&2; rm -rf "$src"; return 1; }
+  rm -rf "$src"
+  echo "$out/busybox"
+}
+busybox_bin=$(build_busybox)
+
 # A busybox root: every applet as a link, as the busybox image has them; the users
 # and groups the upstream images define.
 busybox_root() { # DIR
   mkdir -p "$1/bin" "$1/etc" "$1/tmp" "$1/root" "$1/var/tmp" "$1/usr/bin" "$1/usr/sbin" "$1/sbin"
   chmod 1777 "$1/tmp" "$1/var/tmp"
-  cp /bin/busybox "$1/bin/busybox"
+  cp "$busybox_bin" "$1/bin/busybox"
   printf 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$1/etc/passwd"
   printf 'root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n' >"$1/etc/group"
 }

@@ -36,6 +36,7 @@ ok_cmds() { local c; for c in "$@"; do has "$c" || return 1; done; }
 PARTS=(
   "busybox (static)|busybox-static|ok_busybox|the lab's testbox and Node.js images (test/lab/images.sh)"
   "gcc -static, strip|gcc libc6-dev binutils|ok_static_cc|the lab's pause image"
+  "make, bzip2|make bzip2|ok_cmds make bzip2|busybox 1.37 built from source for the conformance images (conformance/images.sh)"
   "CA certificates|ca-certificates|ok_ca|TLS to the package registries; copied into the Node.js image"
   "curl|curl|ok_cmds curl|the lab's health checks and registry push"
   "openssl|openssl|ok_cmds openssl|the lab's PKI"

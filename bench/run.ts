@@ -20,12 +20,13 @@ import { freshness } from './src/scenarios/freshness';
 import { natsLatency } from './src/scenarios/nats';
 import { nodeApi } from './src/scenarios/node-api';
 import { startup } from './src/scenarios/startup';
+import { runtimeAlone } from './src/scenarios/runtime';
 
-const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'eviction', 'soak'] as const;
+const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'eviction', 'runtime', 'soak'] as const;
 /** Run only when asked for (--only): half an hour by default. */
 const ON_REQUEST: readonly string[] = ['soak'];
 /** What --reference runs on the upstream kubelet too: the scenarios that measure a node through the API server and /proc. */
-const ON_REFERENCE: readonly string[] = ['footprint', 'startup', 'freshness', 'deletion', 'api-requests'];
+const ON_REFERENCE: readonly string[] = ['footprint', 'startup', 'freshness', 'deletion', 'api-requests', 'runtime'];
 type Scenario = (typeof SCENARIOS)[number];
 
 const int = (v: string) => {
@@ -52,7 +53,8 @@ const program = new Command('bench')
   .option('--sequential <n>', 'startup: pods one after another', int, 50)
   .option('--burst <n>', 'startup: pods created at once', int, 100)
   .option('--throughput <n>', 'startup: pods created at --qps', int, 100)
-  .option('--qps <n>', 'startup: creation rate of the throughput run (pods/s)', int, 5)
+  .option('--qps <n>', 'startup: creation rate of the throughput run (pods/s); runtime: its start rate', int, 5)
+  .option('--runtime-pods <n>', 'runtime: pods started straight through the node\'s runtime at --qps, the agent frozen', int, 100)
   .option('--exits <n>', 'freshness: containers that exit at a known second', int, 20)
   .option('--readiness <n>', 'freshness: containers that turn ready at a known second', int, 10)
   .option('--deletions <n>', 'deletion: pods deleted one at a time', int, 20)
@@ -87,6 +89,7 @@ const opts = program.opts<{
   burst: number;
   throughput: number;
   qps: number;
+  runtimePods: number;
   exits: number;
   readiness: number;
   deletions: number;
@@ -149,6 +152,7 @@ async function main(): Promise<number> {
       deletion: () => deletion(ctx, { pods: opts.deletions, timeoutMs }),
       eviction: () => eviction(ctx, { evictions: opts.evictions, timeoutMs }),
       'api-requests': () => apiRequests(ctx, { repetitions: opts.apiReps, settleMs: 2000, timeoutMs }),
+      runtime: () => runtimeAlone(ctx, { pods: opts.runtimePods, qps: opts.qps, baselineMs: 3000 }),
       nats: () => natsLatency(ctx, { url: opts.natsUrl, calls: opts.natsCalls }),
       'node-api': () =>
         nodeApi(ctx, {

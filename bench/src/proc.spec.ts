@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuPercent, mibPerSecond, parseCpuTicks, parsePssKiB, parseVmRssKiB } from './proc';
+import { cpuPercent, mibPerSecond, parseBusyTicks, parseCpuTicks, parsePssKiB, parseVmRssKiB } from './proc';
 
 describe('proc', () => {
   it('parseCpuTicks - utime + stime, counted from the last parenthesis of the command', () => {
@@ -12,6 +12,14 @@ describe('proc', () => {
   it('parseCpuTicks - refuses text that is no stat line', () => {
     expect(() => parseCpuTicks('')).toThrow();
     expect(() => parseCpuTicks('1 (x) S')).toThrow();
+  });
+
+  it('parseBusyTicks - the machine\'s busy ticks: all but idle and iowait, guest time not counted twice', () => {
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    const stat = 'cpu  1000 20 300 9000 50 7 13 2 400 0\ncpu0 500 10 150 4500 25 3 6 1 200 0\nintr 1\n';
+    expect(parseBusyTicks(stat)).toBe(1000 + 20 + 300 + 7 + 13 + 2);
+    expect(() => parseBusyTicks('intr 1\n')).toThrow();
+    expect(() => parseBusyTicks('cpu  1 2 3\n')).toThrow();
   });
 
   it('parsePssKiB - Pss in KiB from smaps_rollup (not Pss_Anon); NaN without one', () => {

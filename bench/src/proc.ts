@@ -15,6 +15,19 @@ export function parseCpuTicks(stat: string): number {
   return ticks;
 }
 
+/**
+ * The whole machine's busy clock ticks from the text of /proc/stat: the first line's
+ * user, nice, system, irq, softirq and steal (all but idle and iowait; guest time is
+ * already inside user and nice).
+ */
+export function parseBusyTicks(stat: string): number {
+  const first = stat.split('\n', 1)[0] ?? '';
+  if (!first.startsWith('cpu ')) throw new Error('not /proc/stat');
+  const v = first.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (v.length < 8 || v.some((x) => !Number.isFinite(x))) throw new Error('no cpu times in /proc/stat');
+  return v[0]! + v[1]! + v[2]! + v[5]! + v[6]! + v[7]!;
+}
+
 /** VmRSS in KiB from the text of /proc/<pid>/status (NaN when absent: a zombie has none). */
 export function parseVmRssKiB(status: string): number {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
@@ -93,4 +106,33 @@ export class ProcessUsage {
     const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
     return { cpuPercent: cpuPercent(ticks, await ticksPerSecond(), seconds), peakRssMiB: mib(this.peakKiB), rssMiB: mib(this.lastKiB), seconds: Math.round(seconds * 100) / 100 };
   }
+}
+
+/**
+ * Waits until the whole machine is quiet: its busy CPU below `belowCores` over each of
+ * `forMs` (in 500 ms steps), at most `maxMs`. What the previous phase left running
+ * (a runtime still removing a hundred containers, a GC pass) then does not fall into
+ * the next phase's figures, on either node. Resolves with the time waited (ms) and
+ * whether it turned quiet.
+ */
+export async function waitMachineQuiet(opts: { belowCores: number; forMs: number; maxMs: number }): Promise<{ waitedMs: number; quiet: boolean }> {
+  const hz = await ticksPerSecond();
+  const t0 = performance.now();
+  const read = async () => parseBusyTicks(await readFile('/proc/stat', 'utf8')) / hz;
+  let quietSince: number | undefined;
+  let last = await read();
+  let lastAt = performance.now();
+  while (performance.now() - t0 < opts.maxMs) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = await read();
+    const at = performance.now();
+    const cores = (now - last) / ((at - lastAt) / 1000);
+    last = now;
+    lastAt = at;
+    if (cores < opts.belowCores) {
+      quietSince ??= at - 500;
+      if (at - quietSince >= opts.forMs) return { waitedMs: Math.round(at - t0), quiet: true };
+    } else quietSince = undefined;
+  }
+  return { waitedMs: Math.round(performance.now() - t0), quiet: false };
 }

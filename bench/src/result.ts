@@ -12,7 +12,7 @@ export interface Goal {
 export interface Figure {
   id: string;
   title: string;
-  unit: 'ms' | 's' | 'MiB' | 'MiB/s' | '% of a core' | '%' | 'requests';
+  unit: 'ms' | 's' | 'MiB' | 'MiB/s' | '% of a core' | '%' | 'requests' | 'CPU-s';
   summary?: Summary;
   value?: number;
   goals?: Goal[];

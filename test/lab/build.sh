@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the lab's real parts from the Go module proxy, once per version.
-# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|kubelet|reference|all]
+# Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|kubelet|reference|critime|all]
 # (e2e, kubelet and reference are not part of all: only `npm run conformance` needs
 # e2e, only the reference node (`lab.sh up --reference`) kubelet and reference)
 # Binaries land in $SPLITLET_CACHE/bin/<part>-<version>-<go.sum hash>/ (outside the
@@ -18,9 +18,9 @@ log() { printf '[lab build] %s\n' "$*" >&2; }
 
 # How long a first build of each part took here (2 cores, module downloads included,
 # other work beside it): what the log line promises a new user.
-declare -A EXPECTED=([etcd]="3 min" [nats]="1 min" [registry]="3 min" [jaeger]="6-13 min" [compose]="4-8 min" [k8s]="12-22 min" [metrics-server]="5-8 min" [e2e]="15-25 min" [kubelet]="5-10 min" [reference]="4-8 min")
+declare -A EXPECTED=([etcd]="3 min" [nats]="1 min" [registry]="3 min" [jaeger]="6-13 min" [compose]="4-8 min" [k8s]="12-22 min" [metrics-server]="5-8 min" [e2e]="15-25 min" [kubelet]="5-10 min" [reference]="4-8 min" [critime]="1 min")
 # The folder (test/lab/<dir>, its go.mod) a part is built from, when not named after it.
-declare -A SRC=([kubelet]=k8s)
+declare -A SRC=([kubelet]=k8s [critime]=reference)
 src_of() { printf '%s' "${SRC[$1]:-$1}"; }
 
 # part_dir PART VERSION -> the cache folder for that part's binaries
@@ -106,6 +106,10 @@ go_build_reference() {
       github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/meta/portmap
 }
 build_reference() { cached_part reference "$CONTAINERD_VERSION-cni-$CNI_PLUGINS_VERSION" go_build_reference; }
+# The bench's runtime scenario times containerd alone through the CRI with it
+# (reference/critime): a part of its own, versioned by its source, so a change to it
+# does not rebuild containerd.
+build_critime() { build_part critime "src-$(sha256sum "$here/reference/critime/main.go" | cut -c1-12)" "" ./critime; }
 build_etcd()   { build_part etcd "$ETCD_VERSION" "" go.etcd.io/etcd/server/v3; }
 build_nats()   { build_part nats "$NATS_VERSION" "" github.com/nats-io/nats-server/v2; }
 build_jaeger() { build_part jaeger "$JAEGER_VERSION" "" github.com/jaegertracing/jaeger/cmd/jaeger; }
@@ -120,7 +124,7 @@ build_metrics_server() { build_part metrics-server "$METRICS_SERVER_VERSION" "-X
 case "${1:-all}" in
   k8s) build_k8s ;; etcd) build_etcd ;; nats) build_nats ;; jaeger) build_jaeger ;; registry) build_registry ;;
   compose) build_compose ;; metrics-server) build_metrics_server ;; e2e) build_e2e ;;
-  kubelet) build_kubelet ;; reference) build_reference ;;
+  kubelet) build_kubelet ;; reference) build_reference ;; critime) build_critime ;;
   all) build_etcd; build_nats; build_registry; build_jaeger; build_compose; build_k8s; build_metrics_server ;;
-  *) echo "usage: $0 [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|kubelet|reference|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|kubelet|reference|critime|all]" >&2; exit 2 ;;
 esac

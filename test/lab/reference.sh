@@ -31,13 +31,16 @@ ref_kubelet_ok() {
 }
 
 ref_binaries() {
-  local ref kubelet runc
+  local ref kubelet runc critime
   ref=$(build reference "$CONTAINERD_VERSION")
   kubelet=$(build kubelet "$K8S_VERSION")
+  # The bench's runtime scenario: containerd timed alone through the CRI (bench/README.md).
+  critime=$(build critime src)
   # argv[0] names the lab's component (pid_of): the links are named after it.
   link "$ref" ref-containerd containerd
   link "$ref" ref-ctr ctr
   link "$kubelet" ref-kubelet kubelet
+  link "$critime" ref-critime critime
   REF_PARTS=$ref
   runc=$(command -v runc) || die "the reference node needs runc (Debian's runc package, which docker.io brings)"
   REF_RUNC=$runc

@@ -104,14 +104,18 @@ export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Prom
     if (opts.readiness > 0) {
       ctx.log(`freshness: ${opts.readiness} containers becoming ready at known seconds`);
       const base = Math.ceil(Date.now() / 1000) + 10 + Math.ceil(opts.readiness / 5);
-      const pods = Array.from({ length: opts.readiness }, (_, i) => ({ name: `ready-${i}`, t: base + i }));
+      // Each file appears at its whole second T plus an offset spread over the second
+      // (pod i: (i mod 10) × 100 ms): pods created together have their probe workers
+      // in nearly one phase, so files at whole seconds would all wait the same part of
+      // the period, one draw per run; offsets make the figure a distribution of it.
+      const pods = Array.from({ length: opts.readiness }, (_, i) => ({ name: `ready-${i}`, t: base + i, offsetMs: (i % 10) * 100 }));
       const published = opts.natsUrl ? await watchReadinessPublished(opts.natsUrl, ctx.node.nodeName).catch((err: unknown) => (ctx.log(`freshness: cannot watch the prober's results: ${String(err)}`), undefined)) : undefined;
       const fromPublished: number[] = [];
       let unpublished = 0;
       await Promise.all(
         pods.map((p) =>
           ns.create(
-            benchPod(p.name, ctx.node.nodeName, `${UNTIL_T}; touch /tmp/ready; trap "exit 0" TERM; sleep 3600 & wait`, {
+            benchPod(p.name, ctx.node.nodeName, `${UNTIL_T}; usleep ${p.offsetMs * 1000}; touch /tmp/ready; trap "exit 0" TERM; sleep 3600 & wait`, {
               env: { T: String(p.t) },
               readinessProbeCommand: ['test', '-f', '/tmp/ready'],
             }),
@@ -124,13 +128,14 @@ export async function freshness(ctx: BenchContext, opts: FreshnessOptions): Prom
       const samples: number[] = [];
       await Promise.all(
         pods.map(async (p) => {
-          const ev = await ns.tracker.first(p.name, (e) => e.type !== 'DELETED' && isReady(e.pod), p.t * 1000 - Date.now() + opts.timeoutMs);
+          const fileAt = p.t * 1000 + p.offsetMs;
+          const ev = await ns.tracker.first(p.name, (e) => e.type !== 'DELETED' && isReady(e.pod), fileAt - Date.now() + opts.timeoutMs);
           if (!ev) return void never++;
-          if (ev.at < p.t * 1000) return void early++;
+          if (ev.at < fileAt) return void early++;
           // It must have been running before T, else the figure would hold its start.
           const started = Math.floor(new Date(ev.pod.status?.containerStatuses?.[0]?.state?.running?.startedAt ?? NaN).getTime() / 1000);
           if (!(started < p.t)) return void late++;
-          samples.push(ev.at - p.t * 1000);
+          samples.push(ev.at - fileAt);
           const at = published?.firstSuccess.get(ev.pod.metadata?.uid ?? '');
           if (at === undefined) unpublished++;
           else fromPublished.push(ev.at - at);

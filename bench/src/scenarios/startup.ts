@@ -2,6 +2,7 @@ import { allRunning, benchPod, sleep, UNTIL_SIGTERM } from '../kube';
 import { deleteAndWait, withNamespace, type BenchContext, type BenchNamespace } from '../context';
 import { judge, latencyFigure, type Figure, type Goal, type ScenarioResult } from '../result';
 import { summarize } from '../stats';
+import { waitMachineQuiet } from '../proc';
 
 export interface StartupOptions {
   sequential: number;
@@ -55,6 +56,7 @@ export async function startup(ctx: BenchContext, opts: StartupOptions): Promise<
       await deleteAndWait(ctx, ns, starts.map((s) => s.name));
     }
     if (opts.burst > 0) {
+      await quiet(ctx, details, 'burst');
       ctx.log(`startup: ${opts.burst} pods created at once`);
       const starts = await Promise.all(Array.from({ length: opts.burst }, (_, i) => createPod(ns, ctx, `burst-${i}`)));
       await waitRunning(ns, starts, opts.timeoutMs);
@@ -76,6 +78,7 @@ export async function startup(ctx: BenchContext, opts: StartupOptions): Promise<
       await deleteAndWait(ctx, ns, starts.map((s) => s.name));
     }
     if (opts.throughput > 0) {
+      await quiet(ctx, details, 'throughput');
       ctx.log(`startup: ${opts.throughput} pods at ${opts.qps} pods/s`);
       const t0 = Date.now();
       const pending: Promise<Start>[] = [];
@@ -92,6 +95,18 @@ export async function startup(ctx: BenchContext, opts: StartupOptions): Promise<
     }
   });
   return { scenario: 'startup', title: 'Pod startup latency', figures, notes, details, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime() };
+}
+
+/**
+ * Before a phase: the machine quiet (below a third of a core for 3 s, at most 90 s),
+ * so that the previous phase's tail — the runtime removing its hundred pods'
+ * containers, whenever the agent does that — is not measured as this phase's.
+ */
+async function quiet(ctx: BenchContext, details: Record<string, unknown>, phase: string): Promise<void> {
+  const q = await waitMachineQuiet({ belowCores: 0.33, forMs: 3000, maxMs: 90_000 });
+  ctx.log(`startup: the machine ${q.quiet ? 'was quiet' : 'was still busy'} after ${(q.waitedMs / 1000).toFixed(1)} s`);
+  details[`${phase}QuietWaitMs`] = q.waitedMs;
+  if (!q.quiet) details[`${phase}StartedBusy`] = true;
 }
 
 async function createPod(ns: BenchNamespace, ctx: BenchContext, name: string): Promise<Start> {

@@ -136,3 +136,9 @@ export async function waitMachineQuiet(opts: { belowCores: number; forMs: number
   }
   return { waitedMs: Math.round(performance.now() - t0), quiet: false };
 }
+
+/** The whole machine's busy CPU-seconds so far (/proc/stat) and when read (performance.now(), s). */
+export async function machineBusy(): Promise<{ busyS: number; at: number }> {
+  const busy = parseBusyTicks(await readFile('/proc/stat', 'utf8'));
+  return { busyS: busy / (await ticksPerSecond()), at: performance.now() / 1000 };
+}

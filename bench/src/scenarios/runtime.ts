@@ -5,7 +5,7 @@ import Docker from 'dockerode';
 import { labBinary, runCommand } from '@splitlet/testing';
 import { randomSuffix, sleep, TESTBOX, UNTIL_SIGTERM } from '../kube';
 import type { BenchContext } from '../context';
-import { parseBusyTicks, ticksPerSecond, waitMachineQuiet } from '../proc';
+import { machineBusy, waitMachineQuiet } from '../proc';
 import { latencyFigure, type Figure, type ScenarioResult } from '../result';
 
 export interface RuntimeOptions {
@@ -222,10 +222,9 @@ async function freeze(ctx: BenchContext): Promise<() => Promise<void>> {
   };
 }
 
-/** The whole machine's busy CPU-seconds so far (/proc/stat: all but idle and iowait) and when read (s). */
 async function machineCpu(): Promise<{ busy: number; at: number }> {
-  const busy = parseBusyTicks(await readFile('/proc/stat', 'utf8'));
-  return { busy: busy / (await ticksPerSecond()), at: performance.now() / 1000 };
+  const m = await machineBusy();
+  return { busy: m.busyS, at: m.at };
 }
 
 /** The host's resolv.conf: what both agents give a pod when the cluster has no DNS service. */

@@ -2,7 +2,8 @@ import { allRunning, benchPod, sleep, UNTIL_SIGTERM } from '../kube';
 import { deleteAndWait, withNamespace, type BenchContext, type BenchNamespace } from '../context';
 import { judge, latencyFigure, type Figure, type Goal, type ScenarioResult } from '../result';
 import { summarize } from '../stats';
-import { waitMachineQuiet } from '../proc';
+import { cpus } from 'node:os';
+import { machineBusy, waitMachineQuiet } from '../proc';
 
 export interface StartupOptions {
   sequential: number;
@@ -81,6 +82,7 @@ export async function startup(ctx: BenchContext, opts: StartupOptions): Promise<
       await quiet(ctx, details, 'throughput');
       ctx.log(`startup: ${opts.throughput} pods at ${opts.qps} pods/s`);
       const t0 = Date.now();
+      const busy0 = await machineBusy();
       const pending: Promise<Start>[] = [];
       for (let i = 0; i < opts.throughput; i++) {
         const due = t0 + (i * 1000) / opts.qps;
@@ -89,7 +91,29 @@ export async function startup(ctx: BenchContext, opts: StartupOptions): Promise<
       }
       const starts = await Promise.all(pending);
       await waitRunning(ns, starts, opts.timeoutMs);
+      const busy1 = await machineBusy();
       figures.push(fig('startup.throughput', `Pod startup, ${opts.throughput} pods at ${opts.qps} pods/s (clusterloader2 node-throughput shape)`, starts, [K8S_SLO]));
+      // How close the machine ran to its limit meanwhile: near all of its cores, each
+      // pod's wait grows through the run and the p99 swings widely from run to run.
+      const cores = cpus().length;
+      const busyS = busy1.busyS - busy0.busyS;
+      const wallS = busy1.at - busy0.at;
+      figures.push(
+        {
+          id: 'startup.throughput.machine',
+          title: `The machine's CPU while ${opts.throughput} pods start at ${opts.qps} pods/s, % of all its cores`,
+          unit: '%',
+          value: Math.round((busyS / (wallS * cores)) * 1000) / 10,
+          note: `the whole machine's busy time (/proc/stat, all but idle and iowait) from the first create to the last pod seen running (${wallS.toFixed(1)} s, ${cores} cores); it holds the harness and the control plane too`,
+        },
+        {
+          id: 'startup.throughput.cpu',
+          title: `The machine's CPU per 100 pods started at ${opts.qps} pods/s`,
+          unit: 'CPU-s',
+          value: Math.round((busyS / starts.length) * 100 * 10) / 10,
+          note: 'the same busy time per 100 pods: the agent, its runtime, the control plane and the harness',
+        },
+      );
       details['throughput'] = timestampViews(starts);
       await deleteAndWait(ctx, ns, starts.map((s) => s.name));
     }

@@ -110,6 +110,13 @@ mkdir -p "$a/rootfs/usr/bin"
 printf '#!/bin/sh\n# curl stand-in (conformance/images.sh): GET the last non-flag argument with busybox wget.\nurl=\nfor arg; do case $arg in -*) ;; *) url=$arg ;; esac; done\nexec wget -q -O - "$url"\n' >"$a/rootfs/usr/bin/curl"
 printf '#!/bin/sh\n# bash stand-in (conformance/images.sh): busybox sh.\nexec /bin/sh "$@"\n' >"$a/rootfs/bin/bash"
 chmod 755 "$a/rootfs/usr/bin/curl" "$a/rootfs/bin/bash"
+# /var/registry: what `agnhost fake-registry-server` serves (upstream's image holds
+# registry.k8s.io's pause 3.10.2 as pause:testing there; the Serial spec "should be able
+# to pull from private registry with secret" pulls it): the lab's pause, as
+# conformance/fake-registry.ts lays it out.
+docker image inspect splitlet-lab/pause:1 >/dev/null 2>&1 || { log "splitlet-lab/pause:1 missing: run test/lab/images.sh"; exit 1; }
+mkdir -p "$work/pause-saved"; docker save splitlet-lab/pause:1 | tar -C "$work/pause-saved" -xf -
+(cd "$root" && npx tsx conformance/fake-registry.ts "$work/pause-saved" "$a/rootfs/var/registry" pause testing) >/dev/null
 cat >"$a/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY rootfs/ /

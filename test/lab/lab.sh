@@ -39,7 +39,9 @@ LAB_NATS_MONITOR_PORT=${LAB_NATS_MONITOR_PORT:-8222}
 LAB_OTLP_GRPC_PORT=${LAB_OTLP_GRPC_PORT:-4317}
 LAB_OTLP_HTTP_PORT=${LAB_OTLP_HTTP_PORT:-4318}
 LAB_JAEGER_QUERY_PORT=${LAB_JAEGER_QUERY_PORT:-16686}
-LAB_REGISTRY_PORT=${LAB_REGISTRY_PORT:-5000}
+# Not 5000: the Serial NodeConformance spec "pull from private registry with secret" runs
+# agnhost's fake registry on the node's host port 5000 (conformance/README.md).
+LAB_REGISTRY_PORT=${LAB_REGISTRY_PORT:-5050}
 LAB_METRICS_SERVER_PORT=${LAB_METRICS_SERVER_PORT:-4443}
 SPLITLET_CACHE=${SPLITLET_CACHE:-/var/cache/splitlet}   # where build.sh caches binaries
 

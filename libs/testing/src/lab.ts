@@ -23,7 +23,7 @@ export function labEnv() {
     otlpEndpoint: process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? 'http://127.0.0.1:4318',
     jaegerUrl: process.env['JAEGER_QUERY_URL'] ?? 'http://127.0.0.1:16686',
     /** The lab's image registry (basic auth) holding `splitlet-lab/private:1`. */
-    registry: process.env['LAB_REGISTRY'] ?? '127.0.0.1:5000',
+    registry: process.env['LAB_REGISTRY'] ?? '127.0.0.1:5050',
     registryUser: process.env['LAB_REGISTRY_USER'] ?? 'lab',
     registryPassword: process.env['LAB_REGISTRY_PASSWORD'] ?? 'lab-registry-secret',
   };

@@ -116,19 +116,15 @@ export class ProcessUsage {
  * whether it turned quiet.
  */
 export async function waitMachineQuiet(opts: { belowCores: number; forMs: number; maxMs: number }): Promise<{ waitedMs: number; quiet: boolean }> {
-  const hz = await ticksPerSecond();
   const t0 = performance.now();
-  const read = async () => parseBusyTicks(await readFile('/proc/stat', 'utf8')) / hz;
   let quietSince: number | undefined;
-  let last = await read();
-  let lastAt = performance.now();
+  let last = await machineBusy();
   while (performance.now() - t0 < opts.maxMs) {
     await new Promise((r) => setTimeout(r, 500));
-    const now = await read();
-    const at = performance.now();
-    const cores = (now - last) / ((at - lastAt) / 1000);
+    const now = await machineBusy();
+    const cores = (now.busyS - last.busyS) / (now.at - last.at);
     last = now;
-    lastAt = at;
+    const at = now.at * 1000;
     if (cores < opts.belowCores) {
       quietSince ??= at - 500;
       if (at - quietSince >= opts.forMs) return { waitedMs: Math.round(at - t0), quiet: true };

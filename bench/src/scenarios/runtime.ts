@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -54,15 +54,15 @@ export async function runtimeAlone(ctx: BenchContext, opts: RuntimeOptions): Pro
   let starts: RuntimeStart[];
   let cpu: { busyS: number; wallS: number; baselineRate: number };
   try {
-    const base0 = await machineCpu();
+    const base0 = await machineBusy();
     await sleep(opts.baselineMs);
-    const base1 = await machineCpu();
-    const baselineRate = (base1.busy - base0.busy) / (base1.at - base0.at);
+    const base1 = await machineBusy();
+    const baselineRate = (base1.busyS - base0.busyS) / (base1.at - base0.at);
     ctx.log(`runtime: ${opts.pods} pods at ${opts.qps} pods/s straight through ${ctx.node.agent === 'splitlet' ? 'Docker' : 'containerd (CRI)'}, the agent frozen`);
-    const c0 = await machineCpu();
+    const c0 = await machineBusy();
     starts = await driver.run(opts.pods, opts.qps);
-    const c1 = await machineCpu();
-    cpu = { busyS: c1.busy - c0.busy, wallS: c1.at - c0.at, baselineRate };
+    const c1 = await machineBusy();
+    cpu = { busyS: c1.busyS - c0.busyS, wallS: c1.at - c0.at, baselineRate };
   } finally {
     undoThaw();
     await thaw();
@@ -124,10 +124,11 @@ function dockerDriver(prefix: string): Driver {
   const label = 'splitlet.bench.runtime';
   return {
     async run(pods, qps) {
-      const dns = await hostDns();
       return paced(pods, qps, async (i, due) => {
         const name = `${prefix}${i}`;
-        // runtime-executor's sandbox (sandboxes.ts): bridge network, shareable IPC, CPU shares 2.
+        // runtime-executor's sandbox (sandboxes.ts): bridge network, shareable IPC, CPU
+        // shares 2, and no DNS settings: pod-sync gives none when the cluster has no DNS
+        // service (runtime-config.ts), so Docker copies the host's resolv.conf itself.
         const sandbox = await docker.createContainer({
           name: `${name}-pause`,
           Image: PAUSE,
@@ -138,9 +139,9 @@ function dockerDriver(prefix: string): Driver {
             NetworkMode: 'bridge',
             IpcMode: 'shareable',
             PortBindings: {},
-            Dns: dns.servers,
-            DnsSearch: dns.searches,
-            DnsOptions: dns.options,
+            Dns: [],
+            DnsSearch: [],
+            DnsOptions: [],
             ExtraHosts: [],
             CpuShares: 2,
             RestartPolicy: { Name: 'no' },
@@ -220,21 +221,4 @@ async function freeze(ctx: BenchContext): Promise<() => Promise<void>> {
     }
     if (containers.length) await runCommand('docker', ['unpause', ...containers]);
   };
-}
-
-async function machineCpu(): Promise<{ busy: number; at: number }> {
-  const m = await machineBusy();
-  return { busy: m.busyS, at: m.at };
-}
-
-/** The host's resolv.conf: what both agents give a pod when the cluster has no DNS service. */
-async function hostDns(): Promise<{ servers: string[]; searches: string[]; options: string[] }> {
-  const out = { servers: [] as string[], searches: [] as string[], options: [] as string[] };
-  for (const line of (await readFile('/etc/resolv.conf', 'utf8').catch(() => '')).split('\n')) {
-    const [k, ...rest] = line.trim().split(/\s+/);
-    if (k === 'nameserver' && rest[0]) out.servers.push(rest[0]);
-    else if (k === 'search') out.searches = rest;
-    else if (k === 'options') out.options = rest;
-  }
-  return out;
 }

@@ -1,8 +1,8 @@
+import { cpus } from 'node:os';
 import { allRunning, benchPod, sleep, UNTIL_SIGTERM } from '../kube';
 import { deleteAndWait, withNamespace, type BenchContext, type BenchNamespace } from '../context';
 import { judge, latencyFigure, type Figure, type Goal, type ScenarioResult } from '../result';
 import { summarize } from '../stats';
-import { cpus } from 'node:os';
 import { machineBusy, waitMachineQuiet } from '../proc';
 
 export interface StartupOptions {

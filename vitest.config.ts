@@ -23,6 +23,8 @@ export default defineConfig({
       ...unitProjects,
       // The bench harness's own helpers (the benchmarks themselves run with `npm run bench`).
       { extends: true, test: { name: 'bench', root: 'bench', include: ['src/**/*.spec.ts'] } },
+      // The conformance runner's own helpers (the quick subset's list and its check).
+      { extends: true, test: { name: 'conformance', root: 'conformance', include: ['*.spec.ts'] } },
       {
         extends: true,
         test: {
@@ -38,6 +40,18 @@ export default defineConfig({
           fileParallelism: true,
           maxWorkers: 4,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Upstream's quick NodeConformance subset (conformance/quick.e2e.ts: its own
+          // node, ginkgo in two processes), after the e2e files, alone on the machine.
+          name: 'e2e-conformance',
+          root: 'conformance',
+          include: ['quick.e2e.ts'],
+          env: { OTEL_SDK_DISABLED: 'false' },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

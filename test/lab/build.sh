@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the lab's real parts from the Go module proxy, once per version.
 # Usage: test/lab/build.sh [k8s|etcd|nats|jaeger|registry|compose|metrics-server|e2e|kubelet|reference|critime|all]
-# (e2e, kubelet and reference are not part of all: only `npm run conformance` needs
-# e2e, only the reference node (`lab.sh up --reference`) kubelet and reference)
+# (e2e, kubelet and reference are not part of all: the conformance runs need e2e
+# (`npm test`'s quick subset and `npm run conformance`), only the reference node
+# (`lab.sh up --reference`) kubelet and reference)
 # Binaries land in $SPLITLET_CACHE/bin/<part>-<version>-<go.sum hash>/ (outside the
 # checkout); a second run finds them and returns at once.
 set -euo pipefail
@@ -18,7 +19,7 @@ log() { printf '[lab build] %s\n' "$*" >&2; }
 
 # How long a first build of each part took here (2 cores, module downloads included,
 # other work beside it): what the log line promises a new user.
-declare -A EXPECTED=([etcd]="3 min" [nats]="1 min" [registry]="3 min" [jaeger]="6-13 min" [compose]="4-8 min" [k8s]="12-22 min" [metrics-server]="5-8 min" [e2e]="15-25 min" [kubelet]="5-10 min" [reference]="4-8 min" [critime]="1 min")
+declare -A EXPECTED=([etcd]="3 min" [nats]="1 min" [registry]="3 min" [jaeger]="6-13 min" [compose]="4-8 min" [k8s]="12-22 min" [metrics-server]="5-8 min" [e2e]="3-6 min" [kubelet]="5-10 min" [reference]="4-8 min" [critime]="1 min")
 # The folder (test/lab/<dir>, its go.mod) a part is built from, when not named after it.
 declare -A SRC=([kubelet]=k8s [critime]=reference)
 src_of() { printf '%s' "${SRC[$1]:-$1}"; }
@@ -29,6 +30,23 @@ part_dir() {
   printf '%s/bin/%s-%s-%s' "$cache" "$1" "$2" "$sum"
 }
 
+# wait_inflight OUTDIR: another build.sh may be building the same part right now (its
+# temp folder OUTDIR.tmp.<pid>, pid alive: `npm test` starts e2e's first build in the
+# background, and its conformance test asks for it later): wait for it rather than
+# compile the same thing twice on a small machine.
+wait_inflight() {
+  local tmp pid announced=0
+  for tmp in "$1".tmp.*; do
+    [[ -d $tmp ]] || continue
+    pid=${tmp##*.tmp.}
+    [[ $pid =~ ^[0-9]+$ && $pid != "$$" ]] || continue
+    while kill -0 "$pid" 2>/dev/null; do
+      ((announced)) || { log "waiting for the build of $(basename "$1") already running (pid $pid)"; announced=1; }
+      sleep 5
+    done
+  done
+}
+
 # cached_part PART VERSION BUILDER ARGS... : runs `BUILDER OUTDIR ARGS...` in the
 # part's folder (test/lab/PART) once, into the part's cache folder; later calls find
 # it there. The builder decides how (go build, go test -c); the caching is the same.
@@ -36,6 +54,7 @@ cached_part() {
   local part=$1 version=$2 builder=$3; shift 3
   local out logf; out=$(part_dir "$part" "$version"); logf=$cache/logs/build-$part.log
   mkdir -p "$cache/logs"
+  wait_inflight "$out"
   if [[ -f "$out/.complete" ]]; then log "$part $version cached in $out"; echo "$out"; return; fi
   log "building $part $version (first time only; about ${EXPECTED[$part]:-a few minutes} on 2 cores; go's output in $logf)"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
@@ -73,7 +92,7 @@ build_k8s() {
     k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
     k8s.io/kubernetes/cmd/kubectl
 }
-# The upstream e2e suite for `npm run conformance` (conformance/run.sh): e2e.test is a
+# The upstream e2e suite for the conformance runs (conformance/run.sh): e2e.test is a
 # test binary, so `go test -c`; ginkgo is the CLI at the version k8s.io/kubernetes
 # pins (it runs e2e.test in parallel processes); agnhost is the specs' main test
 # image's binary. Built with cgo like e2e.test, so its packages come from the same

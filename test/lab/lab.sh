@@ -219,26 +219,9 @@ ensure_docker() {
 
 # --- 2. binaries -----------------------------------------------------------------
 
-# wait_inflight_build PART VERSION: build.sh has no lock, so if another build.sh is
-# already building PART (its temp folder's pid suffix is alive), wait for it rather
-# than compile the same thing twice on a small machine.
-wait_inflight_build() {
-  local part=$1 version=$2 tmp pid announced=0
-  for tmp in "$SPLITLET_CACHE/bin/$part-$version-"*.tmp.*; do
-    [[ -d $tmp ]] || continue
-    pid=${tmp##*.tmp.}
-    while [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; do
-      ((announced)) || { log "waiting for the $part build already running (pid $pid)"; announced=1; }
-      sleep 5
-    done
-  done
-}
-
-# build PART VERSION -> cache folder holding PART's binaries
-build() {
-  wait_inflight_build "$1" "$2"
-  "$here/build.sh" "$1"
-}
+# build PART VERSION -> cache folder holding PART's binaries (build.sh waits for a
+# build of the same part another build.sh is already running)
+build() { "$here/build.sh" "$1"; }
 
 # link DIR NAME CANDIDATE...: point $BIN/NAME at the first DIR/CANDIDATE that exists
 # (the link is only touched when it changes).

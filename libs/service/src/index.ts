@@ -6,3 +6,4 @@ export * from './tree-usage';
 export * from './replicas/rendezvous';
 export * from './replicas/membership';
 export * from './replicas/leader-election';
+export * from './replicas/shards';

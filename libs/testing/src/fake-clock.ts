@@ -48,6 +48,21 @@ export class FakeClock {
     for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
   }
 
+  /**
+   * Moves time forward a step at a time until cond holds, with realMs of real time
+   * after each step for real I/O (a NATS server's answers) to come in. Returns how
+   * much fake time that took; throws when maxMs of fake time pass first.
+   */
+  async advanceUntil(what: string, cond: () => boolean, { stepMs = 250, maxMs = 30_000, realMs = 15 } = {}): Promise<number> {
+    const from = this.current;
+    for (let t = 0; t <= maxMs; t += stepMs) {
+      if (cond()) return this.current - from;
+      await this.advance(stepMs);
+      await new Promise((r) => setTimeout(r, realMs));
+    }
+    throw new Error(`${what}: not within ${maxMs} ms of fake time`);
+  }
+
   /** How many sleepers are waiting (to assert a loop is parked). */
   get pending(): number {
     return this.sleepers.length;

@@ -58,16 +58,7 @@ describe('service LeaderElection', () => {
     return r;
   }
 
-  /** Advances the fake clock a step at a time until cond holds (NATS answers in real time between steps). */
-  async function advanceUntil(what: string, cond: () => boolean, stepMs = 250, maxMs = 30_000): Promise<number> {
-    const from = clock.now();
-    for (let t = 0; t <= maxMs; t += stepMs) {
-      if (cond()) return clock.now() - from;
-      await clock.advance(stepMs);
-      await new Promise((r) => setTimeout(r, 15));
-    }
-    throw new Error(`${what}: not within ${maxMs} ms of fake time`);
-  }
+
 
   const holderOf = async (kv: KV) => {
     const e = await kv.get(KEY);
@@ -85,9 +76,9 @@ describe('service LeaderElection', () => {
     const a = await start('a');
     await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
     const b = await start('b');
-    await advanceUntil('b sees a', () => b.election.leader === 'a');
+    await clock.advanceUntil('b sees a', () => b.election.leader === 'a');
     // Many renewals later: still a, and b never led.
-    await advanceUntil('20 s', () => false, 500, 20_000).catch(() => undefined);
+    await clock.advanceUntil('20 s', () => false, { stepMs: 500, maxMs: 20_000 }).catch(() => undefined);
     expect(leaders()).toEqual(['a']);
     expect(b.terms).toEqual([]);
     expect(a.terms).toHaveLength(1);
@@ -98,11 +89,11 @@ describe('service LeaderElection', () => {
     const a = await start('a');
     await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
     const b = await start('b');
-    await advanceUntil('b sees a', () => b.election.leader === 'a');
+    await clock.advanceUntil('b sees a', () => b.election.leader === 'a');
     a.stop.abort();
     await a.done;
     expect(a.terms[0]?.end).toBeDefined();
-    const took = await advanceUntil('b leads', () => b.election.leading);
+    const took = await clock.advanceUntil('b leads', () => b.election.leading);
     expect(took).toBeLessThanOrEqual(TIMING.retryMs);
     expect(b.terms[0]!.start).toBeGreaterThanOrEqual(a.terms[0]!.end!);
   });
@@ -113,14 +104,14 @@ describe('service LeaderElection', () => {
     const a = await start('a', { via: proxy });
     await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
     const b = await start('b');
-    await advanceUntil('b sees a', () => b.election.leader === 'a');
+    await clock.advanceUntil('b sees a', () => b.election.leader === 'a');
     // a is cut off from NATS (as a killed or partitioned process is): it cannot renew.
     await proxy.down();
     const cut = clock.now();
-    await advanceUntil('a steps down', () => !a.election.leading);
+    await clock.advanceUntil('a steps down', () => !a.election.leading);
     const aEnd = a.terms[0]!.end!;
     expect(aEnd - cut).toBeLessThanOrEqual(TIMING.renewDeadlineMs);
-    await advanceUntil('b leads', () => b.election.leading);
+    await clock.advanceUntil('b leads', () => b.election.leading);
     const bStart = b.terms[0]!.start;
     // No overlap: a had stopped before b began, and b began within a lease and a look of the cut.
     expect(bStart).toBeGreaterThan(aEnd);
@@ -129,8 +120,8 @@ describe('service LeaderElection', () => {
 
     // a comes back late: its stale revision is refused, it sees b and stands by.
     await proxy.up();
-    await advanceUntil('a sees b', () => a.election.leader === 'b');
-    await advanceUntil('10 s', () => false, 500, 10_000).catch(() => undefined);
+    await clock.advanceUntil('a sees b', () => a.election.leader === 'b');
+    await clock.advanceUntil('10 s', () => false, { stepMs: 500, maxMs: 10_000 }).catch(() => undefined);
     expect(leaders()).toEqual(['b']);
     expect(a.terms).toHaveLength(1);
   });
@@ -140,7 +131,7 @@ describe('service LeaderElection', () => {
     a.fail = new Error('boom');
     await expect(a.done).rejects.toThrow('boom');
     const b = await start('b');
-    await advanceUntil('b leads', () => b.election.leading, 250, TIMING.retryMs);
+    await clock.advanceUntil('b leads', () => b.election.leading, { stepMs: 250, maxMs: TIMING.retryMs });
   });
 
   it('a replica restarted with the same id is another process: it waits out its predecessor\'s lease', async () => {
@@ -148,19 +139,19 @@ describe('service LeaderElection', () => {
     await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
     // The process dies without letting go (no abort), a new one with the id starts.
     await a.nc.close();
-    await advanceUntil('old a steps down', () => !a.election.leading);
+    await clock.advanceUntil('old a steps down', () => !a.election.leading);
     const again = await start('a');
-    const took = await advanceUntil('the new a leads', () => again.election.leading);
+    const took = await clock.advanceUntil('the new a leads', () => again.election.leading);
     expect(took).toBeGreaterThanOrEqual(TIMING.leaseMs);
   });
 
   it('two processes given one id by mistake never both lead', async () => {
     const [x, y] = [await start('same'), await start('same')];
     let both = 0;
-    await advanceUntil('20 s', () => {
+    await clock.advanceUntil('20 s', () => {
       if (x.election.leading && y.election.leading) both++;
       return false;
-    }, 250, 20_000).catch(() => undefined);
+    }, { stepMs: 250, maxMs: 20_000 }).catch(() => undefined);
     expect(both).toBe(0);
     expect(x.terms.length + y.terms.length).toBe(1);
   });
@@ -170,7 +161,7 @@ describe('service LeaderElection', () => {
     await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
     const kv = await openBucket(nats.nc, bucket);
     await kv.put(KEY, toBinary(LeaderRecordSchema, create(LeaderRecordSchema, { holder: 'intruder', incarnation: 'x' })));
-    const took = await advanceUntil('a steps down', () => !a.election.leading);
+    const took = await clock.advanceUntil('a steps down', () => !a.election.leading);
     expect(took).toBeLessThanOrEqual(2 * TIMING.retryMs);
     expect(a.election.leader).toBe('intruder');
   });
@@ -185,6 +176,6 @@ describe('service LeaderElection', () => {
     expect(a.terms[0]!.end).toBeDefined();
     expect(a.election.leading).toBe(false);
     const b = await start('b');
-    await advanceUntil('b leads', () => b.election.leading, 250, TIMING.retryMs);
+    await clock.advanceUntil('b leads', () => b.election.leading, { stepMs: 250, maxMs: TIMING.retryMs });
   });
 });

@@ -72,16 +72,7 @@ describe('service ShardOwnership', () => {
     return r;
   }
 
-  /** Advances the fake clock a step at a time until cond holds (NATS answers in real time between steps). */
-  async function advanceUntil(what: string, cond: () => boolean, stepMs = 250, maxMs = 30_000, realMs = 15): Promise<number> {
-    const from = clock.now();
-    for (let t = 0; t <= maxMs; t += stepMs) {
-      if (cond()) return clock.now() - from;
-      await clock.advance(stepMs);
-      await new Promise((r) => setTimeout(r, realMs));
-    }
-    throw new Error(`${what}: not within ${maxMs} ms of fake time`);
-  }
+
 
   /** Every shard held by exactly one of these replicas: the one rendezvous hashing gives it among them. */
   const settledAmong = (live: Replica[]) => () =>
@@ -118,10 +109,10 @@ describe('service ShardOwnership', () => {
 
   it('a lone replica holds every shard; a second joins and takes its share, each shard only after the first let it go', async () => {
     const a = await start('a');
-    await advanceUntil('a holds all', settledAmong([a]));
+    await clock.advanceUntil('a holds all', settledAmong([a]));
     expect(a.shards.heldShards).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     const b = await start('b');
-    const took = await advanceUntil('a and b share', settledAmong([a, b]));
+    const took = await clock.advanceUntil('a and b share', settledAmong([a, b]));
     // a sees b at its next beat and lets b's shards go; b takes each at its next look.
     expect(took).toBeLessThanOrEqual(TIMING.heartbeatMs + 2 * TIMING.retryMs);
     expect(b.shards.heldShards.length).toBeGreaterThan(0);
@@ -129,20 +120,20 @@ describe('service ShardOwnership', () => {
     expectNoOverlap();
     // And it stays so: nothing moves while both live.
     const before = terms.length;
-    await advanceUntil('20 s', () => false, 500, 20_000).catch(() => undefined);
+    await clock.advanceUntil('20 s', () => false, { stepMs: 500, maxMs: 20_000 }).catch(() => undefined);
     expect(terms.length).toBe(before);
     expect(settledAmong([a, b])()).toBe(true);
   });
 
   it('a replica that stops lets its shards go: the others hold them at their next look, not a lease later', async () => {
     const [a, b, c] = [await start('a'), await start('b'), await start('c')];
-    await advanceUntil('three share', settledAmong([a, b, c]));
+    await clock.advanceUntil('three share', settledAmong([a, b, c]));
     const bHeld = b.shards.heldShards;
     expect(bHeld.length).toBeGreaterThan(0);
     b.stop.abort();
     await b.done;
     expect(terms.filter((t) => t.replica === 'b').every((t) => t.end !== undefined)).toBe(true);
-    const took = await advanceUntil('a and c share', settledAmong([a, c]));
+    const took = await clock.advanceUntil('a and c share', settledAmong([a, c]));
     expect(took).toBeLessThanOrEqual(TIMING.heartbeatMs + 2 * TIMING.retryMs);
     expectNoOverlap();
   });
@@ -152,16 +143,16 @@ describe('service ShardOwnership', () => {
     proxies.push(proxy);
     const a = await start('a', { via: proxy });
     const [b, c] = [await start('b'), await start('c')];
-    await advanceUntil('three share', settledAmong([a, b, c]));
+    await clock.advanceUntil('three share', settledAmong([a, b, c]));
     const aHeld = a.shards.heldShards;
     expect(aHeld.length).toBeGreaterThan(0);
 
     await proxy.down();
     const cut = clock.now();
-    await advanceUntil('a lets go of its work', () => a.shards.heldShards.length === 0);
+    await clock.advanceUntil('a lets go of its work', () => a.shards.heldShards.length === 0);
     // It stopped within the renew deadline of its last renewal, by its own clock.
     for (const t of terms.filter((t) => t.replica === 'a')) expect(t.end! - cut).toBeLessThanOrEqual(TIMING.renewDeadlineMs);
-    const took = await advanceUntil('b and c hold a\'s shards', settledAmong([b, c]));
+    const took = await clock.advanceUntil('b and c hold a\'s shards', settledAmong([b, c]));
     // Once a's heartbeat is stale (TTL) and its keys have not moved for a lease.
     expect(took).toBeLessThanOrEqual(TIMING.ttlMs + TIMING.leaseMs + 3 * TIMING.retryMs);
     expectNoOverlap();
@@ -171,7 +162,7 @@ describe('service ShardOwnership', () => {
     await proxy.up();
     // Real time between the steps here: a's first beats after the cut wait for the NATS
     // client's own (real-time) request timeouts before a beat lands again.
-    await advanceUntil('three share again', settledAmong([a, b, c]), 250, 60_000, 100);
+    await clock.advanceUntil('three share again', settledAmong([a, b, c]), { stepMs: 250, maxMs: 60_000, realMs: 100 });
     expect(a.shards.heldShards).toEqual(aHeld);
     expectNoOverlap();
   });
@@ -179,7 +170,7 @@ describe('service ShardOwnership', () => {
   it('a hold that fails lets its shard go, and the replica stands for it again', async () => {
     const a = await start('a');
     a.failOnce = 3;
-    await advanceUntil('a holds all', settledAmong([a]));
+    await clock.advanceUntil('a holds all', settledAmong([a]));
     const shard3 = terms.filter((t) => t.shard === 3);
     expect(shard3).toHaveLength(2);
     expect(shard3[0]!.end).toBeDefined();
@@ -188,13 +179,13 @@ describe('service ShardOwnership', () => {
 
   it('a replica stopped while standing for shards ends every hold before its run returns', async () => {
     const a = await start('a');
-    await advanceUntil('a holds all', settledAmong([a]));
+    await clock.advanceUntil('a holds all', settledAmong([a]));
     a.stop.abort();
     await a.done;
     expect(a.shards.heldShards).toEqual([]);
     expect(terms.every((t) => t.end !== undefined)).toBe(true);
     // The keys were let go: a new replica holds every shard at its first look.
     const b = await start('b');
-    await advanceUntil('b holds all', settledAmong([b]), 250, 2 * TIMING.retryMs);
+    await clock.advanceUntil('b holds all', settledAmong([b]), { stepMs: 250, maxMs: 2 * TIMING.retryMs });
   });
 });

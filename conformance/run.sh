@@ -48,6 +48,37 @@ start=$SECONDS
 bash "$here/images.sh" "$bin"
 log "images ready ($((SECONDS - start)) s)"
 
+# 2b. The Serial pass only: a local mirror of the e2e images' registry. "should be able
+# to pull image" pulls agnhost from registry.k8s.io/e2e-test-images with PullAlways,
+# and no public registry is reachable here. Upstream's suite takes its registries from
+# KUBE_TEST_REPO_LIST (what runs behind a mirror does): promoterE2eRegistry names an
+# anonymous registry (the lab's distribution binary) on a free local port, which holds
+# the stand-ins above under the same paths, also tagged so in Docker. The specs pull
+# over HTTP from 127.0.0.1 (Docker's default insecure range) instead of over HTTPS from
+# registry.k8s.io; the rest of the pull is the node's as with any registry.
+mirror_pid=
+mirror_tags=()
+if [[ $label_filter != *'!Serial'* ]]; then
+  mirror_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  mirror=127.0.0.1:$mirror_port
+  mirror_dir=$(mktemp -d /tmp/conformance-mirror.XXXXXX)
+  printf 'version: 0.1\nlog: { level: info }\nstorage: { filesystem: { rootdirectory: %s/data } }\nhttp: { addr: %s }\n' "$mirror_dir" "$mirror" >"$mirror_dir/config.yml"
+  "${LAB_DIR:-$root/.lab}/bin/registry" serve "$mirror_dir/config.yml" >"$mirror_dir/registry.log" 2>&1 &
+  mirror_pid=$!
+  # Until step 4's clean-up takes over (it stops the mirror too).
+  trap 'kill "$mirror_pid" 2>/dev/null; rm -rf "$mirror_dir"' EXIT
+  for _ in $(seq 50); do curl -sf --noproxy '*' "http://$mirror/v2/" >/dev/null && break; sleep 0.2; done
+  curl -sf --noproxy '*' "http://$mirror/v2/" >/dev/null || { log "the e2e registry's mirror did not start: $mirror_dir/registry.log"; kill "$mirror_pid"; exit 1; }
+  for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' 'registry.k8s.io/e2e-test-images/*'); do
+    docker tag "$image" "$mirror/${image#registry.k8s.io/}"
+    mirror_tags+=("$mirror/${image#registry.k8s.io/}")
+    docker push -q "$mirror/${image#registry.k8s.io/}" >/dev/null
+  done
+  printf 'promoterE2eRegistry: %s/e2e-test-images\n' "$mirror" >"$mirror_dir/repo-list.yaml"
+  export KUBE_TEST_REPO_LIST=$mirror_dir/repo-list.yaml
+  log "the e2e images' registry mirrored at $mirror (KUBE_TEST_REPO_LIST: ${#mirror_tags[@]} images)"
+fi
+
 # 3. The services as this checkout has them (esbuild bundles: seconds).
 for svc in runtime-executor registrar pod-sync prober status-reporter node-api; do
   node tools/build-service.mjs "$svc" >/dev/null
@@ -66,6 +97,13 @@ cleanup() {
   k delete namespace -l e2e-framework --wait=false >/dev/null 2>&1
   if [[ -n $node_pid ]] && kill -0 "$node_pid" 2>/dev/null; then
     kill -TERM "$node_pid"; wait "$node_pid"
+  fi
+  if [[ -n $mirror_pid ]]; then
+    kill "$mirror_pid"; wait "$mirror_pid" 2>/dev/null
+    # Its access log shows what the node pulled from it.
+    cp "$mirror_dir/registry.log" "$results/logs/e2e-mirror-registry.log" 2>/dev/null
+    ((${#mirror_tags[@]})) && docker image rm "${mirror_tags[@]}" >/dev/null 2>&1
+    rm -rf "$mirror_dir"
   fi
 }
 trap cleanup EXIT

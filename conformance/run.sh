@@ -17,7 +17,7 @@ export PATH="$root/node_modules/.bin:$PATH"
 log() { printf '[conformance] %s\n' "$*" >&2; }
 
 # The upstream selection: every NodeConformance spec that may run beside others
-# (the Serial ones are a second pass, not made yet: issue 23).
+# (the Serial ones are a second pass: CONFORMANCE_LABEL_FILTER='NodeConformance && Serial').
 label_filter=${CONFORMANCE_LABEL_FILTER:-'NodeConformance && !Serial && !Slow && !Disruptive && !Flaky'}
 # Two ginkgo processes: the machine has 2 cores, shared with the lab and the node.
 procs=${CONFORMANCE_PROCS:-2}

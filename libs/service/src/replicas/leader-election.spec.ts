@@ -1,9 +1,8 @@
 import type { KV } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openBucket } from '@splitlet/bus';
 import { create, fromBinary, LeaderRecordSchema, toBinary } from '@splitlet/contracts';
-import { FakeClock, startTcpProxy, useNatsServer, waitFor, type TcpProxy } from '@splitlet/testing';
+import { FakeClock, useReplicaRuns, waitFor, type ReplicaRun, type TcpProxy } from '@splitlet/testing';
 import type { Logger } from '@splitlet/telemetry';
 import { LeaderElection, leaderSettingsErrors, type LeaderSettings } from './leader-election';
 
@@ -12,38 +11,23 @@ const TIMING = { leaseMs: 5_000, renewDeadlineMs: 3_000, retryMs: 1_000 };
 const KEY = 'leader';
 
 /** One replica: its own connection, its own election, and the (fake) times its terms began and ended. */
-interface Replica {
+interface Replica extends ReplicaRun {
   id: string;
-  nc: NatsConnection;
   election: LeaderElection;
   terms: { start: number; end?: number }[];
-  stop: AbortController;
-  done: Promise<void>;
   /** A term's lead() throws this when set. */
   fail?: Error;
 }
 
 describe('service LeaderElection', () => {
-  const nats = useNatsServer();
   const clock = new FakeClock();
-  const replicas: Replica[] = [];
-  const proxies: TcpProxy[] = [];
+  const { nats, runs: replicas, connect, proxy: startProxy } = useReplicaRuns<Replica>(clock, TIMING.retryMs);
   let bucketNo = 0;
   let bucket = '';
 
-  afterEach(async () => {
-    for (const r of replicas.splice(0)) {
-      r.stop.abort();
-      await clock.advance(TIMING.retryMs);
-      await r.done.catch(() => undefined);
-      await r.nc.close().catch(() => undefined);
-    }
-    for (const p of proxies.splice(0)) await p.close();
-  });
-
   async function start(id: string, opts: { via?: TcpProxy } = {}): Promise<Replica> {
     if (replicas.length === 0) bucket = `ELECTION_${++bucketNo}`;
-    const nc = await connect({ servers: `127.0.0.1:${opts.via?.port ?? nats.server.port}`, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+    const nc = await connect(opts.via);
     const kv: KV = await openBucket(nc, bucket);
     const election = new LeaderElection(kv, KEY, { id, ...TIMING } satisfies LeaderSettings, clock, quiet);
     const r: Replica = { id, nc, election, terms: [], stop: new AbortController(), done: Promise.resolve() };
@@ -99,8 +83,7 @@ describe('service LeaderElection', () => {
   });
 
   it('a leader that vanishes (kill -9): the standby takes over once the key has not moved for the lease, and never while the old term runs', async () => {
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: nats.server.port });
-    proxies.push(proxy);
+    const proxy = await startProxy();
     const a = await start('a', { via: proxy });
     await waitFor('a leads', async () => (a.election.leading ? true : undefined), 5_000, 10);
     const b = await start('b');

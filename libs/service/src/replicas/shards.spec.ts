@@ -1,7 +1,6 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { openBucket } from '@splitlet/bus';
-import { FakeClock, startTcpProxy, useNatsServer, type TcpProxy } from '@splitlet/testing';
+import { FakeClock, useReplicaRuns, type ReplicaRun, type TcpProxy } from '@splitlet/testing';
 import type { Logger } from '@splitlet/telemetry';
 import { rendezvousOwner } from './rendezvous';
 import { ShardOwnership, shardKey, shardOf, shardSettingsErrors, type ShardSettings } from './shards';
@@ -18,33 +17,23 @@ interface Term {
   end?: number;
 }
 
-interface Replica {
+interface Replica extends ReplicaRun {
   id: string;
-  nc: NatsConnection;
   shards: ShardOwnership;
-  stop: AbortController;
-  done: Promise<void>;
   /** hold() throws this for the shard, once, when set. */
   failOnce?: number;
 }
 
 describe('service ShardOwnership', () => {
-  const nats = useNatsServer();
   const clock = new FakeClock();
-  const replicas: Replica[] = [];
-  const proxies: TcpProxy[] = [];
+  const { runs: replicas, connect, proxy: startProxy } = useReplicaRuns<Replica>(clock, TIMING.retryMs);
   let terms: Term[] = [];
   let bucketNo = 0;
   let names = { members: '', leases: '' };
 
-  afterEach(async () => {
-    for (const r of replicas.splice(0)) {
-      r.stop.abort();
-      await clock.advance(TIMING.retryMs);
-      await r.done.catch(() => undefined);
-      await r.nc.close().catch(() => undefined);
-    }
-    for (const p of proxies.splice(0)) await p.close();
+  // Before each test, not after: the replicas' teardown (useReplicaRuns) stops them one
+  // at a time, and the ones still running take over the stopped ones' shards.
+  beforeEach(() => {
     terms = [];
   });
 
@@ -53,7 +42,7 @@ describe('service ShardOwnership', () => {
       bucketNo++;
       names = { members: `SHARD_MEMBERS_${bucketNo}`, leases: `SHARD_LEASES_${bucketNo}` };
     }
-    const nc = await connect({ servers: `127.0.0.1:${opts.via?.port ?? nats.server.port}`, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+    const nc = await connect(opts.via);
     const [membersKv, leasesKv] = [await openBucket(nc, names.members), await openBucket(nc, names.leases)];
     const r = { id, nc, stop: new AbortController(), done: Promise.resolve() } as Replica;
     r.shards = new ShardOwnership(membersKv, leasesKv, { id, ...TIMING }, clock, quiet, async (shard, term) => {
@@ -139,8 +128,7 @@ describe('service ShardOwnership', () => {
   });
 
   it('a replica cut off from NATS (killed or partitioned) stops its work before anyone takes its shards over; back late, it gets its share again, handed over', async () => {
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: nats.server.port });
-    proxies.push(proxy);
+    const proxy = await startProxy();
     const a = await start('a', { via: proxy });
     const [b, c] = [await start('b'), await start('c')];
     await clock.advanceUntil('three share', settledAmong([a, b, c]));

@@ -50,8 +50,8 @@ describe('upstream NodeConformance, quick subset', () => {
       expect(check.passed).toBe(list.length);
       expect(code, `run.sh exit (log: ${log})`).toBe(0);
     },
-    // Ceiling, not the expected time (~5 min warm): on a new machine the wait for the
-    // quick binary's first build is in it.
+    // Ceiling, not the expected time (~4 min warm): on a new machine the wait for the
+    // e2e binaries' first build is in it.
     75 * 60_000,
   );
 });

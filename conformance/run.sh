@@ -58,22 +58,34 @@ log "images ready ($((SECONDS - start)) s)"
 # registry.k8s.io; the rest of the pull is the node's as with any registry.
 mirror_pid=
 mirror_tags=()
+# mirror_serve MODE: (re)starts the mirror on its port, writable for the pushes, then
+# read-only for the run: only this runner puts images in it; whoever else on the
+# machine reaches 127.0.0.1:<port> may pull them (they are the stand-ins above) but
+# not push.
+mirror_serve() {
+  local ro=false
+  [[ $1 == read-only ]] && ro=true
+  if [[ -n $mirror_pid ]]; then kill "$mirror_pid"; wait "$mirror_pid" 2>/dev/null || true; fi
+  printf 'version: 0.1\nlog: { level: info }\nstorage: { filesystem: { rootdirectory: %s/data }, maintenance: { readonly: { enabled: %s } } }\nhttp: { addr: %s }\n' "$mirror_dir" "$ro" "$mirror" >"$mirror_dir/config.yml"
+  "${LAB_DIR:-$root/.lab}/bin/registry" serve "$mirror_dir/config.yml" >>"$mirror_dir/registry.log" 2>&1 &
+  mirror_pid=$!
+  for _ in $(seq 50); do curl -sf --noproxy '*' "http://$mirror/v2/" >/dev/null && return; sleep 0.2; done
+  log "the e2e registry's mirror did not start: $mirror_dir/registry.log"
+  exit 1
+}
 if [[ $label_filter != *'!Serial'* ]]; then
   mirror_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
   mirror=127.0.0.1:$mirror_port
   mirror_dir=$(mktemp -d /tmp/conformance-mirror.XXXXXX)
-  printf 'version: 0.1\nlog: { level: info }\nstorage: { filesystem: { rootdirectory: %s/data } }\nhttp: { addr: %s }\n' "$mirror_dir" "$mirror" >"$mirror_dir/config.yml"
-  "${LAB_DIR:-$root/.lab}/bin/registry" serve "$mirror_dir/config.yml" >"$mirror_dir/registry.log" 2>&1 &
-  mirror_pid=$!
   # Until step 4's clean-up takes over (it stops the mirror too).
-  trap 'kill "$mirror_pid" 2>/dev/null; rm -rf "$mirror_dir"' EXIT
-  for _ in $(seq 50); do curl -sf --noproxy '*' "http://$mirror/v2/" >/dev/null && break; sleep 0.2; done
-  curl -sf --noproxy '*' "http://$mirror/v2/" >/dev/null || { log "the e2e registry's mirror did not start: $mirror_dir/registry.log"; kill "$mirror_pid"; exit 1; }
+  trap 'if [[ -n $mirror_pid ]]; then kill "$mirror_pid" 2>/dev/null; fi; rm -rf "$mirror_dir"' EXIT
+  mirror_serve writable
   for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' 'registry.k8s.io/e2e-test-images/*'); do
     docker tag "$image" "$mirror/${image#registry.k8s.io/}"
     mirror_tags+=("$mirror/${image#registry.k8s.io/}")
     docker push -q "$mirror/${image#registry.k8s.io/}" >/dev/null
   done
+  mirror_serve read-only
   printf 'promoterE2eRegistry: %s/e2e-test-images\n' "$mirror" >"$mirror_dir/repo-list.yaml"
   export KUBE_TEST_REPO_LIST=$mirror_dir/repo-list.yaml
   log "the e2e images' registry mirrored at $mirror (KUBE_TEST_REPO_LIST: ${#mirror_tags[@]} images)"

@@ -30,31 +30,20 @@ part_dir() {
   printf '%s/bin/%s-%s-%s' "$cache" "$1" "$2" "$sum"
 }
 
-# wait_inflight OUTDIR: another build.sh may be building the same part right now (its
-# temp folder OUTDIR.tmp.<pid>, pid alive: `npm test` starts e2e's first build in the
-# background, and its conformance test asks for it later): wait for it rather than
-# compile the same thing twice on a small machine.
-wait_inflight() {
-  local tmp pid announced=0
-  for tmp in "$1".tmp.*; do
-    [[ -d $tmp ]] || continue
-    pid=${tmp##*.tmp.}
-    [[ $pid =~ ^[0-9]+$ && $pid != "$$" ]] || continue
-    while kill -0 "$pid" 2>/dev/null; do
-      ((announced)) || { log "waiting for the build of $(basename "$1") already running (pid $pid)"; announced=1; }
-      sleep 5
-    done
-  done
-}
-
 # cached_part PART VERSION BUILDER ARGS... : runs `BUILDER OUTDIR ARGS...` in the
 # part's folder (test/lab/PART) once, into the part's cache folder; later calls find
 # it there. The builder decides how (go build, go test -c); the caching is the same.
 cached_part() {
   local part=$1 version=$2 builder=$3; shift 3
   local out logf; out=$(part_dir "$part" "$version"); logf=$cache/logs/build-$part.log
-  mkdir -p "$cache/logs"
-  wait_inflight "$out"
+  mkdir -p "$cache/logs" "$cache/bin"
+  # One build of a part at a time: another build.sh may be building it right now (`npm
+  # test` starts e2e's first build in the background, and its conformance test asks
+  # for it later). Wait for its lock (held until that build.sh exits), then find its
+  # result, rather than compile the same thing twice on a small machine.
+  local lock
+  exec {lock}>"$out.lock"
+  flock -n "$lock" || { log "waiting for the build of $part already running"; flock "$lock"; }
   if [[ -f "$out/.complete" ]]; then log "$part $version cached in $out"; echo "$out"; return; fi
   log "building $part $version (first time only; about ${EXPECTED[$part]:-a few minutes} on 2 cores; go's output in $logf)"
   local tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"

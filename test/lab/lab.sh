@@ -219,8 +219,8 @@ ensure_docker() {
 
 # --- 2. binaries -----------------------------------------------------------------
 
-# build PART VERSION -> cache folder holding PART's binaries (build.sh waits for a
-# build of the same part another build.sh is already running)
+# build PART VERSION -> cache folder holding PART's binaries (build.sh waits, by a
+# lock of the part's, for a build of the same part another build.sh is running)
 build() { "$here/build.sh" "$1"; }
 
 # link DIR NAME CANDIDATE...: point $BIN/NAME at the first DIR/CANDIDATE that exists

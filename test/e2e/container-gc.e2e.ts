@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { podTestNames, runCommand, startPodTestNode, waitFor } from '@splitlet/testing';
+import { KubeConfig, Watch, type CoreV1Api, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
+import { labEnv, podTestNames, runCommand, startPodTestNode, waitFor } from '@splitlet/testing';
 
 // The kubelet's container garbage collection on a splitlet node, as a user sees it:
 // Docker keeps a bounded number of dead containers per pod container, while the pod
@@ -18,6 +18,23 @@ const dockerContainers = async (uid: string, container: string) =>
 const dockerName = async (id: string) => (await runCommand('docker', ['inspect', '--format', '{{.Name}}', id])).stdout.trim();
 const idOf = (containerID: string | undefined) => (containerID ?? '').replace('docker://', '');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every status of one pod's first app container, as a watching admin receives them (JSON: times are strings). */
+async function watchContainerStatuses(namespace: string, name: string): Promise<{ seen: V1ContainerStatus[]; stop: () => void }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(labEnv().adminKubeconfig);
+  const seen: V1ContainerStatus[] = [];
+  const controller = await new Watch(kc).watch(
+    `/api/v1/namespaces/${namespace}/pods`,
+    { fieldSelector: `metadata.name=${name}` },
+    (type, obj: V1Pod) => {
+      const cs = obj.status?.containerStatuses?.[0];
+      if ((type === 'ADDED' || type === 'MODIFIED') && cs) seen.push(cs);
+    },
+    () => undefined,
+  );
+  return { seen, stop: () => controller.abort() };
+}
 
 describe('container garbage collection on a splitlet node', () => {
   let core: CoreV1Api;
@@ -41,6 +58,7 @@ describe('container garbage collection on a splitlet node', () => {
       body: podOf('crash', 'Always', ['sh', '-c', 'echo boom; exit 3'], { initContainers: [{ name: 'init', image: 'splitlet-lab/testbox:1', command: ['sh', '-c', 'echo ready'] }] }),
     });
     const uid = created.metadata!.uid!;
+    const watched = await watchContainerStatuses(namespace, 'crash');
     // Restarted at once, then after 10 s and 20 s of back-off: without a collection 4 app containers by then.
     let most = 0;
     const pod = await waitFor(
@@ -74,6 +92,14 @@ describe('container garbage collection on a splitlet node', () => {
     const again = (await read('crash')).status!.containerStatuses![0]!;
     expect(again.restartCount).toBeGreaterThanOrEqual(cs.restartCount);
     if (again.restartCount === cs.restartCount) expect(again.lastState).toEqual(cs.lastState);
+    // As `kubectl get pod -w` shows it, the crash loop only moves forward: restartCount,
+    // then the last exit's time, never back to an older instance (the collection
+    // removed those).
+    watched.stop();
+    const steps = watched.seen.map((x) => ({ restartCount: x.restartCount, lastExit: x.lastState?.terminated ? Date.parse(String(x.lastState.terminated.finishedAt)) : -1 }));
+    const back = steps.filter((x, i) => i > 0 && (x.restartCount < steps[i - 1]!.restartCount || (x.restartCount === steps[i - 1]!.restartCount && x.lastExit < steps[i - 1]!.lastExit)));
+    expect(steps.length).toBeGreaterThan(3);
+    expect(back, JSON.stringify(watched.seen.map((x) => [x.restartCount, x.state, x.lastState]))).toEqual([]);
   }, 240_000);
 
   it('pod-sync - a completed restartPolicy Never pod keeps its one exited container while the pod exists', async () => {

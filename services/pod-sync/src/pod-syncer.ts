@@ -1013,7 +1013,11 @@ export class PodSyncer {
       // The kubelet's reason cache: the status a sync generates comes before its actions, so
       // why a sync could not restart the container (its back-off, a failed postStart...)
       // shows from the next sync on, until a start succeeds; until then it shows terminated.
-      const cached = record?.shown.get(name);
+      // The reason is about the instance the sync found: once this sync started a new one
+      // (its start forgot the reason) the new instance's exit shows terminated, with the
+      // one before as lastState — not the old reason over the new exit, which the next
+      // sync's status would take back (lastState stepping back to the older instance).
+      const cached = record?.reasons.has(name) ? record.shown.get(name) : undefined;
       if (willRestart && cached && !pod.metadata?.deletionTimestamp) {
         return { ...base, ready: false, started: false, state: { waiting: { reason: cached.reason, message: cached.message || undefined } }, lastState: terminatedOf(latest) };
       }

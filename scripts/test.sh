@@ -27,6 +27,9 @@ nx run-many -t buf-lint buf-breaking generated-up-to-date typecheck lint --outpu
 log "unit and end-to-end tests"
 results=.lab/test-results.json
 status=0
+# Each e2e node's service logs, for a look at a failure afterwards (libs/testing pod-node.ts).
+export SPLITLET_E2E_DUMP_DIR="${SPLITLET_E2E_DUMP_DIR:-$PWD/.lab/e2e-logs}"
+rm -rf "$SPLITLET_E2E_DUMP_DIR"
 vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=$?
 node -e '
   const r = require(process.argv[1]);

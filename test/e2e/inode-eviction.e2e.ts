@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { podTestNames, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker } from '@splitlet/testing';
+import { podTestNames, startPodTestNode, startScratchDocker, waitFor, type ScratchDocker, type TestNode } from '@splitlet/testing';
 
 // Node-pressure eviction for inodes, as the kubelet's eviction manager: the node's
 // runtime-executor drives a Docker engine of this test's own whose data root is a
@@ -16,6 +16,7 @@ const FILES = 3000;
 let core: CoreV1Api;
 let scratch: ScratchDocker | undefined;
 let stopNode: (() => Promise<void>) | undefined;
+let node: TestNode;
 let threshold = 0n;
 
 const podOf = (name: string, script: string): V1Pod => ({
@@ -28,7 +29,7 @@ describe('node-pressure eviction (nodefs.inodesFree)', () => {
   beforeAll(async () => {
     scratch = await startScratchDocker({ sizeMiB: 256, inodes: 16_384, images: ['splitlet-lab/pause:1', 'splitlet-lab/testbox:1'] });
     threshold = (await scratch.usage()).inodesFree - BigInt(HEADROOM);
-    ({ core, stop: stopNode } = await startPodTestNode(names, {
+    ({ core, node, stop: stopNode } = await startPodTestNode(names, {
       env: {
         DOCKER_HOST: scratch.host,
         SPLITLET_EVICTION_HARD: `memory.available<1Mi,nodefs.inodesFree<${threshold}`,
@@ -59,6 +60,27 @@ describe('node-pressure eviction (nodefs.inodesFree)', () => {
     const event = await waitFor('the Evicted Event', async () => (await core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=writer,reason=Evicted' })).items[0], 30_000);
     expect(event).toMatchObject({ type: 'Warning', message: evicted.status?.message });
     // The evicted pod finished: the next look's reclaim removes its dead container, and its files with it.
+    await waitFor('inodes above the threshold again', async () => ((await scratch!.usage()).inodesFree > threshold ? true : undefined), 60_000);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await read('quiet')).status?.phase).toBe('Running');
+  });
+
+  it('pod-sync - a pod the API server does not show started yet (status-reporter away) is still ranked: it is the one evicted, not the quiet pod', async () => {
+    // The kubelet's active pods are the ones it admitted, not the ones whose status came
+    // back with a startTime: with no status written, the writer must still rank first.
+    const decisions = () => node.procs['pod-sync']!.logs.filter((l) => l['msg'] === 'eviction manager: evicting a pod to reclaim inodes');
+    const earlier = decisions().length;
+    await node.stop('status-reporter');
+    await core.createNamespacedPod({ namespace, body: podOf('writer2', `mkdir /many && cd /many && i=0; while [ $i -lt ${FILES} ]; do : > f$i; i=$((i+1)); done; sleep 3600`) });
+    const decision = await waitFor('the next eviction decision', async () => decisions()[earlier], 90_000);
+    expect(decision['pod']).toBe(`${namespace}/writer2`);
+    expect((await read('writer2')).status?.startTime).toBeUndefined();
+    await node.start('status-reporter');
+    const evicted = await waitFor('writer2 evicted', async () => {
+      const p = await read('writer2');
+      return p.status?.phase === 'Failed' ? p : undefined;
+    }, 60_000);
+    expect(evicted.status?.reason).toBe('Evicted');
     await waitFor('inodes above the threshold again', async () => ((await scratch!.usage()).inodesFree > threshold ? true : undefined), 60_000);
     await new Promise((r) => setTimeout(r, 3_000));
     expect((await read('quiet')).status?.phase).toBe('Running');

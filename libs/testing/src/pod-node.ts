@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { mintNodeKubeconfig } from './kubeconfig';
 import { kubectl, labEnv, runCommand } from './lab';
@@ -97,11 +99,27 @@ export async function startPodTestNode(
     ...(kubeletPort ? { kubeletPort } : {}),
     async stop() {
       await kubectl(lab.adminKubeconfig, ['delete', 'namespace', names.namespace, '--wait=false']);
+      const procs = { ...node.procs };
       await node.stopAll();
+      await dumpLogs(procs, names.nodeName);
       const left = (await runCommand('docker', ['ps', '-aq', '--filter', `label=splitlet.node=${names.nodeName}`])).stdout.split('\n').filter(Boolean);
       if (left.length) await runCommand('docker', ['rm', '-f', ...left]);
       await core.deleteNode({ name: names.nodeName }).catch(() => undefined);
       if (servingCsr) await kubectl(lab.adminKubeconfig, ['delete', 'csr', servingCsr, '--ignore-not-found']);
     },
   };
+}
+
+/**
+ * With SPLITLET_E2E_DUMP_DIR set (scripts/test.sh sets it), each service's log lines and
+ * stderr go to <dir>/<node>/<service>.log once the node has stopped: what a failed
+ * run's services did, for a look afterwards.
+ */
+async function dumpLogs(procs: TestNode['procs'], nodeName: string): Promise<void> {
+  const dir = process.env['SPLITLET_E2E_DUMP_DIR'];
+  if (!dir) return;
+  await mkdir(join(dir, nodeName), { recursive: true });
+  for (const [name, p] of Object.entries(procs)) {
+    if (p) await writeFile(join(dir, nodeName, `${name}.log`), `${p.logs.map((l) => JSON.stringify(l)).join('\n')}\n${p.stderr()}`);
+  }
 }

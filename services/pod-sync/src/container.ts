@@ -61,6 +61,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     return allocatable && Object.keys(allocatable).length ? allocatable : undefined;
   });
   container.registerInstance(SYNC.Services, services);
+  // GetActivePods: admitted (by this process, or given a start time by the node before it) and not finished, being deleted or not.
+  const activePod = (p: V1Pod) => (Boolean(p.status?.startTime) || container.resolve<PodAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p);
   // The node shutdown manager's state is read before any pod is admitted (a shutdown under way refuses them).
   let bucket: ReturnType<typeof openBucket> | undefined;
   const shutdown = new NodeShutdownManager({
@@ -73,8 +75,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     pods: () => nodePods.list(),
     // The API server's pods listed (a static source down at boot does not hold the shutdown back).
     synced: () => informer.synced,
-    // GetActivePods: admitted (by this process, or given a start time by the node before it) and not finished, being deleted or not.
-    active: (p) => (Boolean(p.status?.startTime) || container.resolve<PodAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p),
+    active: activePod,
     terminate: (pod, how) => {
       syncer.evict(pod, how);
       workers.update(pod);
@@ -294,8 +295,9 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     hostRoot: config.SPLITLET_HOST_ROOT,
     runtime: container.resolve(SYNC.Runtime),
     pods: () => nodePods.list(),
-    // Started by the node: admitted (a pod refused at admission is Failed, not a candidate).
-    active: (p) => Boolean(p.status?.startTime),
+    // Not the API's startTime alone: the status that carries it may not be back yet (or
+    // status-reporter is away) while the pod already fills the disk.
+    active: activePod,
     nodeEvent: (type, reason, message) => recordNodeEvent(nc, node, type, reason, message),
     evict: (pod, eviction) => {
       syncer.evict(pod, eviction);

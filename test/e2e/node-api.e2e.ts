@@ -175,7 +175,7 @@ describe('node-api: the kubelet API of a splitlet node', () => {
     const stamped = (await k('logs', 'web', '-c', 'app', '--timestamps')).stdout.split('\n').filter(Boolean);
     expect(stamped).toHaveLength(3);
     for (const [i, line] of stamped.entries()) expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d*[1-9])?Z ${['one', 'two', 'three'][i]}$`));
-    expect((await k('logs', 'web', '-c', 'side')).stdout).toBe('from-side\n');
+    expect(await k('logs', 'web', '-c', 'side')).toEqual({ code: 0, stdout: 'from-side\n', stderr: '' });
   });
 
   it('node-api - kubectl logs --since keeps only the recent lines', async () => {

@@ -43,7 +43,11 @@ export async function serveContainerLogs(deps: ContainerLogsDeps, req: IncomingM
   try {
     target = containerLogId(pod, container!, opts.previous);
   } catch (err) {
-    if (err instanceof ContainerLogStatusError) return plain(res, 400, err.message);
+    if (err instanceof ContainerLogStatusError) {
+      // With the pod's version as seen here: a refusal from a copy older than the API's says so.
+      deps.logger.info({ pod: `${namespace}/${podName}`, container, resourceVersion: pod.metadata?.resourceVersion, err: err.message }, 'container log refused');
+      return plain(res, 400, err.message);
+    }
     throw err;
   }
   const options = {

@@ -106,6 +106,9 @@ export class SpdyServerConnection extends EventEmitter<{ stream: [SpdyStream]; c
 
   constructor(private readonly socket: Duplex, head: Buffer) {
     super();
+    // One 'close' listener per stream in flight (a port-forward's connections each hold
+    // one until they end): many at once is the normal case, not a leak.
+    this.setMaxListeners(0);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());

@@ -14,6 +14,7 @@ import {
   pulledImagesBucket,
   proberReplicasBucket,
   registrarLeaderBucket,
+  statusReporterLeaderBucket,
   serviceSubject,
   statusStreamName,
 } from '@splitlet/bus';
@@ -141,10 +142,11 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'status-reporter': {
-    why: 'reads the pod statuses and Events streams (acknowledging the Events it wrote); publishes nothing else on the bus',
+    why: 'reads the pod statuses and Events streams (acknowledging the Events it wrote) and elects which of its replicas writes them; publishes nothing else on the bus',
     grants: [
       { kind: 'stream-consume', stream: statusStreamName },
       { kind: 'stream-consume', stream: kubeEventsStreamName, ack: true },
+      { kind: 'bucket', bucket: statusReporterLeaderBucket, write: true },
     ],
   },
 };

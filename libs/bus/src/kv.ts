@@ -40,6 +40,12 @@ export const NODE_SHUTDOWN_KEY = 'shutdown';
  */
 export const registrarLeaderBucket = (nodeName: string): string => `SPLITLET_REGISTRAR_${nodeToken(nodeName)}`;
 
+/**
+ * status-reporter's election (as registrar's): which of its replicas is the one writer
+ * of the node's pod statuses and Events; the others stand by with their caches warm.
+ */
+export const statusReporterLeaderBucket = (nodeName: string): string => `SPLITLET_STATUS_REPORTER_${nodeToken(nodeName)}`;
+
 /** The key an election's bucket holds its leader under. */
 export const LEADER_KEY = 'leader';
 

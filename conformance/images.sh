@@ -7,12 +7,15 @@
 # specs' busybox image has, built here with its default configuration, static) and the
 # lab's pause (README.md, "Images", lists what each stand-in cannot do).
 #   conformance/images.sh <e2e-bin-dir>   (test/lab/build.sh e2e prints it)
+#   conformance/images.sh --busybox       only builds (and caches) busybox, which needs the
+#                                         network, and prints its path (the fresh-system
+#                                         rehearsal runs the image builds offline)
 # An image is rebuilt only when its inputs change (a label carries their hash), as
 # test/lab/images.sh does.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-bin=${1:?usage: images.sh <e2e-bin-dir>}
+bin=${1:?usage: images.sh <e2e-bin-dir> | --busybox}
 export DOCKER_BUILDKIT=0
 log() { printf '[conformance images] %s\n' "$*" >&2; }
 
@@ -65,6 +68,7 @@ build_busybox() {
   echo "$out/busybox"
 }
 busybox_bin=$(build_busybox)
+if [[ $bin == --busybox ]]; then echo "$busybox_bin"; exit 0; fi
 
 # A busybox root: every applet as a link, as the busybox image has them; the users
 # and groups the upstream images define.

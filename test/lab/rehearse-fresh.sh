@@ -9,6 +9,13 @@
 # A prerequisite that the scripts use but do not install fails step 1's final check
 # or steps 2–3. Run it whenever set-up changes:  bash test/lab/rehearse-fresh.sh
 #
+# With --conformance, a step 5 makes what `npm test`'s quick NodeConformance subset
+# needs, as a new machine's first `npm test` does: test/lab/build.sh e2e (e2e.test,
+# ginkgo and agnhost from the Go module proxy, built inside the rehearsal with an empty
+# build cache), busybox 1.37 from its source tarball, then conformance/images.sh with
+# a Docker Engine of the rehearsal's own (offline, as step 3). On 2 cores, with
+# other work beside it: e2e 384 s, the whole step 437 s (2026-12-05).
+#
 # With --reference, a step 4 brings up the reference node (issue 18) as its README
 # command does, `lab.sh up --reference`, and runs a pod on it: the kubelet, containerd
 # + CNI plugins and critime are built inside the rehearsal from the Go module proxy
@@ -32,9 +39,9 @@ cache=${SPLITLET_CACHE:-/var/cache/splitlet}
 mirror=${REHEARSAL_MIRROR:-http://deb.debian.org/debian}
 log() { printf '[rehearsal] %s\n' "$*" >&2; }
 (($(id -u) == 0)) || { log "run as root (debootstrap, chroot, mounts)"; exit 1; }
-reference=0
+reference=0 conformance=0
 for arg in "$@"; do
-  case $arg in --reference) reference=1 ;; *) log "unknown option $arg (known: --reference)"; exit 2 ;; esac
+  case $arg in --reference) reference=1 ;; --conformance) conformance=1 ;; *) log "unknown option $arg (known: --reference, --conformance)"; exit 2 ;; esac
 done
 
 command -v debootstrap >/dev/null || {
@@ -149,4 +156,15 @@ YAML
   '
   log "   took $((SECONDS - t3)) s"
 fi
-log "passed: a fresh bookworm got every prerequisite from the set-up and built the lab's images$( ((reference)) && echo ', and ran a pod on the reference node') ($((SECONDS - t0)) s)"
+if ((conformance)); then
+  t5=$SECONDS
+  log "5. test/lab/build.sh e2e, busybox from source, conformance/images.sh (the quick conformance subset's parts)"
+  in_sys 'bash test/lab/build.sh e2e >/dev/null; bash conformance/images.sh --busybox'
+  in_sys --net-private 'ip link set lo up; trap "bash test/lab/lab.sh down >/dev/null 2>&1 || true" EXIT
+    bash test/lab/lab.sh images >/dev/null
+    bash conformance/images.sh "$(bash test/lab/build.sh e2e)"
+    docker images --format "{{.Repository}}:{{.Tag}}" | grep e2e-test-images | sort
+    ls "$(bash test/lab/build.sh e2e)"'
+  log "   took $((SECONDS - t5)) s"
+fi
+log "passed: a fresh bookworm got every prerequisite from the set-up and built the lab's images$( ((reference)) && echo ', and ran a pod on the reference node')$( ((conformance)) && echo ", and made the conformance subset's binaries and images") ($((SECONDS - t0)) s)"

@@ -124,22 +124,16 @@ describe('bus identities at work', () => {
     await expect(openBucket(await as('pod-sync'), proberReplicasBucket(NODE))).rejects.toThrow(/Permissions Violation/);
   });
 
-  it("bus identities - registrar's replicas elect through their bucket; no other service, nor another node's registrar, can touch it", async () => {
-    const election = await openBucket(await as('registrar'), registrarLeaderBucket(NODE));
+  it.each([
+    { owner: 'registrar', bucket: registrarLeaderBucket },
+    { owner: 'status-reporter', bucket: statusReporterLeaderBucket },
+  ] as const)("bus identities - $owner's replicas elect through their bucket; no other service, nor another node's $owner, can touch it", async ({ owner, bucket }) => {
+    const election = await openBucket(await as(owner), bucket(NODE));
     await election.create(LEADER_KEY, new Uint8Array([1]));
-    for (const service of ['pod-sync', 'prober', 'status-reporter', 'node-api', 'runtime-executor'] as const) {
-      await expect(openBucket(await as(service), registrarLeaderBucket(NODE))).rejects.toThrow(/Permissions Violation/);
+    for (const service of ['registrar', 'pod-sync', 'prober', 'status-reporter', 'node-api', 'runtime-executor'] as const) {
+      if (service !== owner) await expect(openBucket(await as(service), bucket(NODE))).rejects.toThrow(/Permissions Violation/);
     }
-    await expect(openBucket(await as('registrar', 'node-b'), registrarLeaderBucket(NODE))).rejects.toThrow(/Permissions Violation/);
-  });
-
-  it("bus identities - status-reporter's replicas elect through their bucket; no other service, nor another node's status-reporter, can touch it", async () => {
-    const election = await openBucket(await as('status-reporter'), statusReporterLeaderBucket(NODE));
-    await election.create(LEADER_KEY, new Uint8Array([1]));
-    for (const service of ['pod-sync', 'prober', 'registrar', 'node-api', 'runtime-executor'] as const) {
-      await expect(openBucket(await as(service), statusReporterLeaderBucket(NODE))).rejects.toThrow(/Permissions Violation/);
-    }
-    await expect(openBucket(await as('status-reporter', 'node-b'), statusReporterLeaderBucket(NODE))).rejects.toThrow(/Permissions Violation/);
+    await expect(openBucket(await as(owner, 'node-b'), bucket(NODE))).rejects.toThrow(/Permissions Violation/);
   });
 
   it.each(['pod-sync', 'prober', 'status-reporter', 'node-api'] as const)("bus identities - the registrar hears its own node's %s; another node's, posing as this node's, cannot answer", async (service) => {

@@ -188,7 +188,8 @@ scheduler_ok() { [[ "$(curl_local -k "https://127.0.0.1:$LAB_SCHEDULER_PORT/heal
 nats_ok()      { curl_local "http://127.0.0.1:$LAB_NATS_MONITOR_PORT/healthz" >/dev/null; }
 registry_ok()  { [[ "$(curl -s --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LAB_REGISTRY_PORT/v2/")" == 401 ]]; }
 jaeger_ok()    { curl_local "http://127.0.0.1:$LAB_JAEGER_QUERY_PORT/api/services" >/dev/null; }
-docker_ok()    { docker info >/dev/null 2>&1; }
+# (Bounded: a wedged engine answers nothing, and a check must not hang `up` or `down`.)
+docker_ok()    { timeout 20 docker info >/dev/null 2>&1; }
 metrics_server_ok() { [[ "$(curl_local --cacert "$PKI/ca.crt" --resolve "metrics-server.kube-system.svc:$LAB_METRICS_SERVER_PORT:$(host_ip)" "https://metrics-server.kube-system.svc:$LAB_METRICS_SERVER_PORT/livez")" == ok ]]; }
 
 # check_of NAME -> the health check function for a component
@@ -211,7 +212,8 @@ ensure_docker() {
     return
   fi
   # scripts/prereqs.sh (run by cmd_up) installed Debian's docker.io where it was missing.
-  rm -f "$(pidfile dockerd)"
+  # A dockerd the lab started that no longer answers (wedged) goes first; no pidfile: nothing to stop.
+  stop dockerd 30
   log "starting dockerd"
   spawn dockerd "$(command -v dockerd)"
   wait_healthy dockerd 60 docker_ok
@@ -781,18 +783,20 @@ EOF
 
 # remove_lab_containers: containers labelled splitlet.dev/lab=true or carrying any
 # io.kubernetes.* label (the node agent's pods); nothing else on this Docker.
+# Each Docker call is bounded: an engine wedged on a container (seen under a soak's load:
+# its libnetwork-setkey hook never answered) must not keep `down` from stopping it.
 remove_lab_containers() {
   docker_ok || return 0
   local ids
-  ids=$(docker ps -aq --no-trunc)
+  ids=$(timeout 60 docker ps -aq --no-trunc) || { log "docker did not list its containers; leaving them"; return 0; }
   [[ -n $ids ]] || return 0
   # shellcheck disable=SC2086
-  ids=$(docker inspect --format '{{$id := .Id}}{{range $k, $v := .Config.Labels}}{{printf "%s\t%s\t%s\n" $id $k $v}}{{end}}' $ids |
-    awk -F'\t' '($2 == "splitlet.dev/lab" && $3 == "true") || $2 ~ /^io\.kubernetes\./ { print $1 }' | sort -u)
+  ids=$(timeout 60 docker inspect --format '{{$id := .Id}}{{range $k, $v := .Config.Labels}}{{printf "%s\t%s\t%s\n" $id $k $v}}{{end}}' $ids |
+    awk -F'\t' '($2 == "splitlet.dev/lab" && $3 == "true") || $2 ~ /^io\.kubernetes\./ { print $1 }' | sort -u) || true
   [[ -n $ids ]] || return 0
   log "removing $(wc -l <<<"$ids") lab container(s)"
   # shellcheck disable=SC2086
-  docker rm -f -v $ids >/dev/null
+  timeout 120 docker rm -f -v $ids >/dev/null || log "docker did not remove every lab container in 120 s; going on"
 }
 
 cmd_down() {

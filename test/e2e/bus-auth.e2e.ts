@@ -73,7 +73,7 @@ describe('the bus as a trust boundary', () => {
     await publish(prober, podStatusSubject(nodeName, 'forged'), statusv1.PodStatusUpdateSchema, { podUid: 'forged', version: 1n });
     await prober.flush();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(violations.join('\n')).toMatch(/Permissions Violation for Publish to "splitlet\.[^"]+\.status\.v1\.pod\.forged"/);
+    expect(violations.join('\n')).toMatch(/Permissions Violation for Publish to "splitlet\.[^"]+\.status\.v1\.pod\.\d\.forged"/);
 
     const pods = await openBucket(prober, podsViewBucket(nodeName));
     await expect(kvPut(pods, 'forged', PodProbeViewSchema, { podUid: 'forged', name: 'x' })).rejects.toThrow(/Permissions Violation/);

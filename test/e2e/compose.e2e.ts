@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { STATUS_SHARDS, statusShardOf } from '@splitlet/bus';
 import { loadOrCreateAuthority, mintNodeCreds, serverAuthConfig } from '@splitlet/bus-auth';
 import { approveServingCsr, kubectl, labEnv, mintNodeKubeconfig, runCommand, waitFor, workspaceRoot, type CommandResult } from '@splitlet/testing';
 
@@ -410,6 +411,45 @@ describe('a node under docker compose', () => {
     const ready = (await core.readNode({ name: nodeName })).status?.conditions?.find((c) => c.type === 'Ready');
     expect(ready?.status).toBe('True');
     const scaledBack = await compose('up', '-d', '--no-build', '--no-recreate', '--scale', 'registrar=1', 'registrar');
+    expect(scaledBack.code, scaledBack.stderr).toBe(0);
+  });
+
+  it("compose up --scale status-reporter=2 - two healthy replicas split the status shards, a pod of each one's shards runs; one killed, the other writes every shard and a new pod runs", async () => {
+    const scaled = await compose('up', '-d', '--no-build', '--no-recreate', '--scale', 'status-reporter=2', 'status-reporter');
+    expect(scaled.code, scaled.stderr).toBe(0);
+    expect(await containersOf('status-reporter')).toHaveLength(2);
+    await allHealthy(['status-reporter']);
+    /** The shards a replica writes now, from its log since it last started: each taken, less each given up. */
+    const heldBy = async (id: string): Promise<number[]> => {
+      const held = new Set<number>();
+      for (const line of (await runCommand('docker', ['logs', id])).stdout.split('\n')) {
+        if (!line.includes('status shards') && !line.includes('statuses and Events of a shard')) continue;
+        const l = JSON.parse(line) as { msg: string; shard: number };
+        if (l.msg === "sharing the node's status shards") held.clear();
+        if (l.msg === 'writing the statuses and Events of a shard') held.add(l.shard);
+        if (l.msg === 'stopped writing the statuses and Events of a shard') held.delete(l.shard);
+      }
+      return [...held].sort((a, b) => a - b);
+    };
+    const ids = (await containersOf('status-reporter')).map(([id]) => id);
+    const shares = await waitFor('the shards split between the two, each held once', async () => {
+      const held = await Promise.all(ids.map(heldBy));
+      return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(STATUS_SHARDS).keys()].join() ? held : undefined;
+    }, 30_000, 1000);
+    // Pods until each replica's shards have one; every one runs and is ready.
+    const hit = new Set<number>();
+    for (let i = 0; i < 20 && hit.size < 2; i++) {
+      const uid = (await core.createNamespacedPod({ namespace, body: podOf(`shared-${i}`) })).metadata!.uid!;
+      hit.add(shares.findIndex((h) => h.includes(statusShardOf(uid))));
+      await running(`shared-${i}`);
+    }
+    expect(hit.size).toBe(2);
+    const [victim, survivor] = ids as [string, string];
+    expect((await runCommand('docker', ['kill', victim])).code).toBe(0);
+    await waitFor('the survivor writing every shard', async () => ((await heldBy(survivor)).length === STATUS_SHARDS ? true : undefined), 20_000, 500);
+    await core.createNamespacedPod({ namespace, body: podOf('after-kill') });
+    await running('after-kill');
+    const scaledBack = await compose('up', '-d', '--no-build', '--no-recreate', '--scale', 'status-reporter=1', 'status-reporter');
     expect(scaledBack.code, scaledBack.stderr).toBe(0);
   });
 });

@@ -17,7 +17,8 @@ import {
   probeResultsBucket,
   proberReplicasBucket,
   registrarLeaderBucket,
-  statusReporterLeaderBucket,
+  statusReporterLeasesBucket,
+  statusReporterReplicasBucket,
   publishToStream,
   serveRpc,
   watchBucket,
@@ -126,8 +127,9 @@ describe('bus identities at work', () => {
 
   it.each([
     { owner: 'registrar', bucket: registrarLeaderBucket },
-    { owner: 'status-reporter', bucket: statusReporterLeaderBucket },
-  ] as const)("bus identities - $owner's replicas elect through their bucket; no other service, nor another node's $owner, can touch it", async ({ owner, bucket }) => {
+    { owner: 'status-reporter', bucket: statusReporterLeasesBucket },
+    { owner: 'status-reporter', bucket: statusReporterReplicasBucket },
+  ] as const)("bus identities - $owner's replicas elect or share through $bucket.name; no other service, nor another node's $owner, can touch it", async ({ owner, bucket }) => {
     const election = await openBucket(await as(owner), bucket(NODE));
     await election.create(LEADER_KEY, new Uint8Array([1]));
     for (const service of ['registrar', 'pod-sync', 'prober', 'status-reporter', 'node-api', 'runtime-executor'] as const) {

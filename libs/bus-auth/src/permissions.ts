@@ -5,7 +5,7 @@ import {
   eventsStreamName,
   inboxPrefix,
   kubeEventsStreamName,
-  kubeEventsSubject,
+  kubeEventsSubjects,
   methodSubject,
   nodeStateBucket,
   podStatusesSubject,
@@ -14,7 +14,8 @@ import {
   pulledImagesBucket,
   proberReplicasBucket,
   registrarLeaderBucket,
-  statusReporterLeaderBucket,
+  statusReporterLeasesBucket,
+  statusReporterReplicasBucket,
   serviceSubject,
   statusStreamName,
 } from '@splitlet/bus';
@@ -95,7 +96,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'call', service: ImageService, methods: img('pullImage', 'imageStatus', 'listImages', 'imageFsInfo', 'removeImage') },
       { kind: 'stream-produce', stream: statusStreamName, subject: podStatusesSubject },
       { kind: 'stream-purge', stream: statusStreamName, what: 'the last status of a pod gone from the API server' },
-      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubject },
+      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubjects },
       { kind: 'stream-consume', stream: eventsStreamName },
       { kind: 'bucket', bucket: podsViewBucket, write: true },
       { kind: 'bucket', bucket: probeResultsBucket, write: false },
@@ -108,7 +109,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     why: 'runs exec probes through ExecSync, reads the pods view, writes probe results and its heartbeats; answers for its own metrics',
     grants: [
       { kind: 'call', service: RuntimeService, methods: rt('execSync') },
-      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubject },
+      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubjects },
       { kind: 'bucket', bucket: podsViewBucket, write: false },
       { kind: 'bucket', bucket: probeResultsBucket, write: true },
       { kind: 'bucket', bucket: proberReplicasBucket, write: true },
@@ -120,7 +121,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     grants: [
       { kind: 'call', service: RuntimeService, methods: rt('version', 'status', 'listContainerStats') },
       { kind: 'call', service: ImageService, methods: img('listImages', 'imageFsInfo') },
-      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubject },
+      { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubjects },
       { kind: 'ping', name: 'pod-sync' },
       { kind: 'ping', name: 'prober' },
       { kind: 'ping', name: 'status-reporter' },
@@ -142,11 +143,12 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'status-reporter': {
-    why: 'reads the pod statuses and Events streams (acknowledging the Events it wrote) and elects which of its replicas writes them; publishes nothing else on the bus',
+    why: 'reads the pod statuses and Events streams (acknowledging the Events it wrote), and shares their shards among its replicas (heartbeats, one lease per shard); publishes nothing else on the bus',
     grants: [
       { kind: 'stream-consume', stream: statusStreamName },
       { kind: 'stream-consume', stream: kubeEventsStreamName, ack: true },
-      { kind: 'bucket', bucket: statusReporterLeaderBucket, write: true },
+      { kind: 'bucket', bucket: statusReporterLeasesBucket, write: true },
+      { kind: 'bucket', bucket: statusReporterReplicasBucket, write: true },
     ],
   },
 };

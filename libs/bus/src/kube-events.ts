@@ -22,7 +22,7 @@ export interface EventTarget {
  */
 export function recordPodEvent(nc: NatsConnection, nodeName: string, target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, annotations: Record<string, string> = {}): void {
   const msgId = randomUUID();
-  void publishEnsuring(nc, () => ensureKubeEventsStream(nc, nodeName), kubeEventsSubject(nodeName), KubeEventSchema, {
+  void publishEnsuring(nc, () => ensureKubeEventsStream(nc, nodeName), kubeEventsSubject(nodeName, target.uid), KubeEventSchema, {
     involvedObject: { kind: 'Pod', apiVersion: 'v1', namespace: target.namespace, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion ?? '', fieldPath: target.fieldPath ?? '' },
     type,
     reason,
@@ -54,7 +54,7 @@ export const containerFieldPath = (name: string, init = false, ephemeral = false
  * recordPodEvent: through the node's Events stream, best effort.
  */
 export function recordNodeEvent(nc: NatsConnection, nodeName: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
-  void publishEnsuring(nc, () => ensureKubeEventsStream(nc, nodeName), kubeEventsSubject(nodeName), KubeEventSchema, {
+  void publishEnsuring(nc, () => ensureKubeEventsStream(nc, nodeName), kubeEventsSubject(nodeName, nodeName), KubeEventSchema, {
     involvedObject: { kind: 'Node', apiVersion: 'v1', namespace: '', name: nodeName, uid: nodeName, resourceVersion: '', fieldPath: '' },
     type,
     reason,

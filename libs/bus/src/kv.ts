@@ -41,10 +41,14 @@ export const NODE_SHUTDOWN_KEY = 'shutdown';
 export const registrarLeaderBucket = (nodeName: string): string => `SPLITLET_REGISTRAR_${nodeToken(nodeName)}`;
 
 /**
- * status-reporter's election (as registrar's): which of its replicas is the one writer
- * of the node's pod statuses and Events; the others stand by with their caches warm.
+ * status-reporter's shard leases: which of its replicas is the one writer of each
+ * status shard's pod statuses and Events (a key `shard.<n>` per shard, each held as
+ * registrar's leader key).
  */
-export const statusReporterLeaderBucket = (nodeName: string): string => `SPLITLET_STATUS_REPORTER_${nodeToken(nodeName)}`;
+export const statusReporterLeasesBucket = (nodeName: string): string => `SPLITLET_STATUS_REPORTER_${nodeToken(nodeName)}`;
+
+/** status-reporter's replicas' heartbeats (their membership, as the prober's), which the shards are spread over. */
+export const statusReporterReplicasBucket = (nodeName: string): string => `SPLITLET_STATUS_REPORTERS_${nodeToken(nodeName)}`;
 
 /** The key an election's bucket holds its leader under. */
 export const LEADER_KEY = 'leader';

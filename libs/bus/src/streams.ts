@@ -2,7 +2,7 @@ import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufb
 import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Attributes } from '@opentelemetry/api';
-import { nodePrefix, nodeToken, podStatusesSubject, podStatusSubject } from './subjects';
+import { nodePrefix, nodeToken, podStatusesSubject, podStatusSubject, statusShardOf } from './subjects';
 import { injectContext, withProducerSpan } from './tracing';
 
 /** The subject of a node's container lifecycle events (a JetStream stream). */
@@ -25,8 +25,19 @@ export const statusStreamName = (nodeName: string): string => `SPLITLET_STATUS_$
 /** The work-queue stream that keeps a node's Events until status-reporter has written them. */
 export const kubeEventsStreamName = (nodeName: string): string => `SPLITLET_KUBE_EVENTS_${nodeToken(nodeName)}`;
 
-/** The subject of a node's Kubernetes Events (the Events stream's). */
-export const kubeEventsSubject = (nodeName: string): string => `${nodePrefix(nodeName)}.events.v1.kube`;
+/**
+ * The subject of the Kubernetes Events about one object of a node (a pod by its UID,
+ * the Node by its name): `splitlet.<node>.events.v1.kube.<shard>`, the object's status
+ * shard, so every Event of one object meets the one status-reporter replica that holds
+ * its shard (its counts and combined Events are that replica's correlator's).
+ */
+export const kubeEventsSubject = (nodeName: string, objectUid: string): string => shardEventsSubject(nodeName, statusShardOf(objectUid));
+
+/** The Events subject of one status shard. */
+export const shardEventsSubject = (nodeName: string, shard: number): string => `${nodePrefix(nodeName)}.events.v1.kube.${shard}`;
+
+/** Every Events subject of a node (the Events stream's, and for permissions): `splitlet.<node>.events.v1.kube.*`. */
+export const kubeEventsSubjects = (nodeName: string): string => `${nodePrefix(nodeName)}.events.v1.kube.*`;
 
 /**
  * The status stream: a subject per pod, only its latest message kept ("latest wins"),
@@ -47,7 +58,7 @@ export const ensureStatusStream = (nc: NatsConnection, nodeName: string): Promis
  * (or refused) it — of at most 100 000 Events, the oldest dropped past that.
  */
 export const ensureKubeEventsStream = (nc: NatsConnection, nodeName: string): Promise<void> =>
-  ensureStream(nc, kubeEventsStreamName(nodeName), [kubeEventsSubject(nodeName)], STATUS_REPORTER_BACKLOG_MS, {
+  ensureStream(nc, kubeEventsStreamName(nodeName), [kubeEventsSubjects(nodeName)], STATUS_REPORTER_BACKLOG_MS, {
     retention: RetentionPolicy.Workqueue,
     max_msgs: 100_000,
     discard: DiscardPolicy.Old,

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatherRpc, kubeEventsSubject, kvGet, kvPut, openBucket, podsViewBucket, probeResultKey, probeResultsBucket, subscribe } from '@splitlet/bus';
+import { gatherRpc, kubeEventsSubjects, kvGet, kvPut, openBucket, podsViewBucket, probeResultKey, probeResultsBucket, subscribe } from '@splitlet/bus';
 import { KubeEventSchema, PodProbeViewSchema, proberv1, ProbeResultSchema, ProbeResultValue } from '@splitlet/contracts';
 import { startNatsServer, startServiceProcess, waitFor, type NatsServer, type ServiceProcess } from '@splitlet/testing';
 import { silentLogger } from './__fixtures__/fakes';
@@ -35,7 +35,7 @@ describe('prober service', () => {
   it('prober - probes the pods of the view over HTTP, publishes settled results and Unhealthy Events with the container field path', async () => {
     const node = 'node-svc';
     const events: string[] = [];
-    subscribe(nc, kubeEventsSubject(node), KubeEventSchema, async (e) => void events.push(`${e.involvedObject?.fieldPath} ${e.type} ${e.reason} ${e.message}`), { logger: silentLogger });
+    subscribe(nc, kubeEventsSubjects(node), KubeEventSchema, async (e) => void events.push(`${e.involvedObject?.fieldPath} ${e.type} ${e.reason} ${e.message}`), { logger: silentLogger });
     const port = (http.address() as AddressInfo).port;
     const pods = await openBucket(nc, podsViewBucket(node));
     const results = await openBucket(nc, probeResultsBucket(node));

@@ -1,5 +1,6 @@
 import { commonSchema, replicaIdVariable } from '@splitlet/config';
-import { leaderSettingsErrors } from '@splitlet/service';
+import { STATUS_SHARDS } from '@splitlet/bus';
+import { shardSettingsErrors, type ShardSettings } from '@splitlet/service';
 import { z } from 'zod';
 
 const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
@@ -10,22 +11,41 @@ export const configSchema = commonSchema.extend({
   /** How often every written status is compared with the API server's and repaired (the kubelet's 10 s). */
   SPLITLET_STATUS_RECONCILE_MS: z.coerce.number().int().min(100).default(10_000),
   /**
-   * This replica's id in the election (SPLITLET_STATUS_REPORTER_<node>): one replica
-   * writes, the others stand by. Unset: random.
+   * This replica's id among the node's status-reporters (its heartbeat in
+   * SPLITLET_STATUS_REPORTERS_<node>, the holder its shard keys name). Unset: random.
    */
   SPLITLET_STATUS_REPORTER_REPLICA_ID: replicaIdVariable('status-reporter'),
   /**
-   * The election's timing, as registrar's (client-go's leaseDuration, renewDeadline,
-   * retryPeriod): a standby takes over a leader that vanished after the lease (5 s) and
-   * its next look (1 s); a leader that cannot renew for the deadline (3 s) stops
-   * writing first. A leader that stops lets go at once.
+   * The replicas' membership, as the prober's: a heartbeat every second; a replica
+   * silent for 3 s is dead, and its shards go to the others.
+   */
+  SPLITLET_STATUS_REPORTER_HEARTBEAT_MS: ms(1_000),
+  SPLITLET_STATUS_REPORTER_REPLICA_TTL_MS: ms(3_000),
+  /**
+   * Each shard's key is held as registrar's leader key (client-go's leaseDuration,
+   * renewDeadline, retryPeriod): a replica takes over a shard whose holder vanished
+   * after the lease (5 s) and its next look (1 s); a holder that cannot renew for the
+   * deadline (3 s) stops writing first. A replica that stops lets its shards go at once.
    */
   SPLITLET_STATUS_REPORTER_ELECTION_LEASE_MS: ms(5_000),
   SPLITLET_STATUS_REPORTER_ELECTION_RENEW_DEADLINE_MS: ms(3_000),
   SPLITLET_STATUS_REPORTER_ELECTION_RETRY_MS: ms(1_000),
 }).superRefine((c, ctx) => {
-  const errors = leaderSettingsErrors({ leaseMs: c.SPLITLET_STATUS_REPORTER_ELECTION_LEASE_MS, renewDeadlineMs: c.SPLITLET_STATUS_REPORTER_ELECTION_RENEW_DEADLINE_MS, retryMs: c.SPLITLET_STATUS_REPORTER_ELECTION_RETRY_MS });
+  const errors = shardSettingsErrors(shardSettings(c));
   for (const message of errors) ctx.addIssue({ code: 'custom', message, path: ['SPLITLET_STATUS_REPORTER_ELECTION_RENEW_DEADLINE_MS'] });
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** How the replicas share the node's status shards (STATUS_SHARDS, a contract of the bus). */
+export function shardSettings(c: Config): ShardSettings {
+  return {
+    id: c.SPLITLET_STATUS_REPORTER_REPLICA_ID,
+    shards: STATUS_SHARDS,
+    heartbeatMs: c.SPLITLET_STATUS_REPORTER_HEARTBEAT_MS,
+    ttlMs: c.SPLITLET_STATUS_REPORTER_REPLICA_TTL_MS,
+    leaseMs: c.SPLITLET_STATUS_REPORTER_ELECTION_LEASE_MS,
+    renewDeadlineMs: c.SPLITLET_STATUS_REPORTER_ELECTION_RENEW_DEADLINE_MS,
+    retryMs: c.SPLITLET_STATUS_REPORTER_ELECTION_RETRY_MS,
+  };
+}

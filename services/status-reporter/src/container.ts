@@ -1,10 +1,10 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { LEADER_KEY, openBucket, statusReporterLeaderBucket } from '@splitlet/bus';
+import { openBucket, statusReporterLeasesBucket, statusReporterReplicasBucket } from '@splitlet/bus';
 import { loadKubeConfig, OwnNodeInformer } from '@splitlet/kube';
-import { LeaderElection, runAll, TOKENS, untilAborted, type Clock, type LeaderSettings, type Runnable } from '@splitlet/service';
+import { runAll, ShardOwnership, TOKENS, untilAborted, type Clock, type Runnable, type ShardSettings } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
-import type { Config } from './config';
+import { shardSettings, type Config } from './config';
 import { EventWriter } from './event-writer';
 import { GonePods } from './gone-pods';
 import { kubePodApi } from './pod-api';
@@ -16,7 +16,10 @@ import { SR } from './tokens';
 export function wire(container: DependencyContainer, config: Config): Runnable {
   const kc = loadKubeConfig(config.KUBECONFIG);
   container.registerInstance(SR.PodApi, kubePodApi(kc));
-  const cache = new InformerPodCache(kc, config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger), container.resolve(GonePods));
+  // One memory of the pods gone, shared by the pod cache and every shard's writers.
+  const gone = container.resolve(GonePods);
+  container.registerInstance(GonePods, gone);
+  const cache = new InformerPodCache(kc, config.SPLITLET_NODE_NAME, container.resolve<Logger>(TOKENS.Logger), gone);
   container.registerInstance(SR.PodCache, cache);
   container.registerInstance(SR.ReconcileMs, config.SPLITLET_STATUS_RECONCILE_MS);
   // The node's own Node: its Ready condition Unknown means the node lifecycle controller
@@ -30,31 +33,39 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       ownNode.stop();
     },
   };
-  const election: LeaderSettings = {
-    id: config.SPLITLET_STATUS_REPORTER_REPLICA_ID,
-    leaseMs: config.SPLITLET_STATUS_REPORTER_ELECTION_LEASE_MS,
-    renewDeadlineMs: config.SPLITLET_STATUS_REPORTER_ELECTION_RENEW_DEADLINE_MS,
-    retryMs: config.SPLITLET_STATUS_REPORTER_ELECTION_RETRY_MS,
-  };
-  return runAll(cache, nodeWatch, leaderOnly(container, config.SPLITLET_NODE_NAME, election));
+  return runAll(cache, nodeWatch, shardWriters(container, config.SPLITLET_NODE_NAME, shardSettings(config)));
 }
 
 /**
- * The writers of pod status and Events, run only while this replica leads the node's
- * status-reporters; a hot standby keeps its pod cache and Node watch warm and writes
- * nothing. Each term begins as a restarted status-reporter: the latest status of every
- * pod from the status stream (what the API server already holds is not written again),
- * the Events from the durable consumer where the last leader left them (an Event it
- * took and did not acknowledge is handed out again after the ack wait).
+ * The writers of pod status and Events, one pair per status shard this replica holds
+ * (ShardOwnership: the node's status-reporters share the shards by rendezvous hashing
+ * over their heartbeats, each shard held through its own lease, handed over only once
+ * its previous holder stopped). The pod cache and Node watch run in every replica.
+ * Each holding begins as a restarted status-reporter: the latest status of each of
+ * the shard's pods from the status stream (what the API server already holds is not
+ * written again), the shard's Events from its durable consumer where the last holder
+ * left them (an Event it took and did not acknowledge is handed out again after the
+ * ack wait).
  */
-function leaderOnly(container: DependencyContainer, nodeName: string, settings: LeaderSettings): Runnable {
+function shardWriters(container: DependencyContainer, nodeName: string, settings: ShardSettings): Runnable {
   const logger = container.resolve<Logger>(TOKENS.Logger);
   return {
     run: async (signal) => {
-      const kv = await openBucket(container.resolve<NatsConnection>(TOKENS.Nats), statusReporterLeaderBucket(nodeName));
-      const election = new LeaderElection(kv, LEADER_KEY, settings, container.resolve<Clock>(TOKENS.Clock), logger);
-      logger.info({ replica: settings.id }, "standing for election as the node's status-reporter");
-      await election.run(signal, (term) => runAll(container.resolve(PodStatusManager), container.resolve(EventWriter)).run(term));
+      const nc = container.resolve<NatsConnection>(TOKENS.Nats);
+      const members = await openBucket(nc, statusReporterReplicasBucket(nodeName), { ttlMs: settings.ttlMs });
+      const leases = await openBucket(nc, statusReporterLeasesBucket(nodeName));
+      const hold = async (shard: number, term: AbortSignal): Promise<void> => {
+        const scope = container.createChildContainer();
+        scope.registerInstance(SR.Shard, shard);
+        logger.info({ shard }, 'writing the statuses and Events of a shard');
+        try {
+          await runAll(scope.resolve(PodStatusManager), scope.resolve(EventWriter)).run(term);
+        } finally {
+          logger.info({ shard }, 'stopped writing the statuses and Events of a shard');
+        }
+      };
+      logger.info({ replica: settings.id, shards: settings.shards }, "sharing the node's status shards");
+      await new ShardOwnership(members, leases, settings, container.resolve<Clock>(TOKENS.Clock), logger, hold).run(signal);
     },
   };
 }

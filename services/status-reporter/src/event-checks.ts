@@ -18,7 +18,9 @@ export type EventRefusal =
   /** No such pod bound to this node, after waiting for the pod cache to show one. */
   | 'not-bound'
   /** Too many objects wait for the pod cache already. */
-  | 'too-many-waiting';
+  | 'too-many-waiting'
+  /** On another status shard's Events subject than its object's (each object's Events must meet one writer). */
+  | 'wrong-shard';
 
 /** What to do with an event now: write it, wait for the pod cache to show its pod, or refuse it. */
 export type EventVerdict = 'write' | 'wait' | EventRefusal;

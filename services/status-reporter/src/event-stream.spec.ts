@@ -1,10 +1,13 @@
 import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ensureKubeEventsStream, recordPodEvent } from '@splitlet/bus';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { ensureKubeEventsStream, kubeEventsStreamName, recordPodEvent, shardEventsSubject, statusShardOf } from '@splitlet/bus';
+import { KubeEventSchema } from '@splitlet/contracts';
 import { startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import { FakePodApi } from './__fixtures__/fake-pod-api';
-import { EventWriter } from './event-writer';
+import { EVENTS_CONSUMER, EventWriter } from './event-writer';
 import { SR } from './tokens';
 
 // The Events stream on a real nats-server: what was published while the writer was
@@ -12,6 +15,8 @@ import { SR } from './tokens';
 // stream's acknowledgement wait (10 s) is still written once, not handed out again.
 const pod: V1Pod = { metadata: { uid: 'uid-web', name: 'web', namespace: 'default' }, spec: { nodeName: 'test-node', containers: [{ name: 'app' }] }, status: { phase: 'Running' } };
 const target = { namespace: 'default', name: 'web', uid: 'uid-web' };
+const db: V1Pod = { metadata: { uid: 'uid-db', name: 'db', namespace: 'default' }, spec: { nodeName: 'test-node', containers: [{ name: 'app' }] }, status: { phase: 'Running' } };
+const pods = [pod, db];
 
 describe('status-reporter EventWriter on the Events stream', () => {
   let h: ServiceHarness;
@@ -22,7 +27,7 @@ describe('status-reporter EventWriter on the Events stream', () => {
     h = await startServiceHarness('status-reporter');
     api = new FakePodApi();
     h.container.registerInstance(SR.PodApi, api);
-    h.container.registerInstance(SR.PodCache, { byUid: (uid: string) => (uid === 'uid-web' ? pod : undefined), byName: (ns: string, name: string) => (ns === 'default' && name === 'web' ? pod : undefined) });
+    h.container.registerInstance(SR.PodCache, { byUid: (uid: string) => pods.find((p) => p.metadata?.uid === uid), byName: (ns: string, name: string) => pods.find((p) => p.metadata?.namespace === ns && p.metadata.name === name) });
     await ensureKubeEventsStream(h.peer, h.nodeName);
   });
   afterEach(async () => {
@@ -54,4 +59,32 @@ describe('status-reporter EventWriter on the Events stream', () => {
     expect(api.events.map((e) => e.count)).toEqual([1]);
     expect(api.eventPatches).toEqual([]);
   }, 30_000);
+
+  it("EventWriter - each shard's writer takes its own shard's Events (a pod's all meet one writer), refuses a pod's Event put on another shard, and replaces the unsharded consumer of before", async () => {
+    const [webShard, dbShard] = [statusShardOf('uid-web'), statusShardOf('uid-db')];
+    expect(webShard).not.toBe(dbShard);
+    // A status-reporter before the split left its durable consumer of the whole stream.
+    const jsm = await jetstreamManager(h.peer);
+    await jsm.consumers.add(kubeEventsStreamName(h.nodeName), { durable_name: EVENTS_CONSUMER, ack_policy: AckPolicy.Explicit });
+    const writerOf = (shard: number) => {
+      const scope = h.container.createChildContainer();
+      scope.registerInstance(SR.Shard, shard);
+      return scope.resolve(EventWriter);
+    };
+    const [webWriter, dbWriter] = [writerOf(webShard), writerOf(dbShard)];
+    void webWriter.run(abort.signal);
+    void dbWriter.run(abort.signal);
+    for (const reason of ['Pulled', 'Created', 'Started']) {
+      recordPodEvent(h.peer, h.nodeName, target, 'Normal', reason, `${reason} container app`);
+      recordPodEvent(h.peer, h.nodeName, { namespace: 'default', name: 'db', uid: 'uid-db' }, 'Normal', reason, `${reason} container app`);
+    }
+    // db's Event on web's shard: a second writer for db, whose counts would split.
+    const forged = create(KubeEventSchema, { involvedObject: { kind: 'Pod', namespace: 'default', name: 'db', uid: 'uid-db' }, type: 'Warning', reason: 'Forged', message: 'x' });
+    h.peer.publish(shardEventsSubject(h.nodeName, webShard), toBinary(KubeEventSchema, forged));
+    await expect.poll(() => api.events.length, { timeout: 5000 }).toBe(6);
+    await expect.poll(() => webWriter.writes.refused, { timeout: 5000 }).toBe(1);
+    expect([webWriter.writes.creates, dbWriter.writes.creates, dbWriter.writes.refused]).toEqual([3, 3, 0]);
+    expect(api.events.filter((e) => e.involvedObject.name === 'db').map((e) => e.reason)).toEqual(['Pulled', 'Created', 'Started']);
+    expect(api.events.map((e) => e.count)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
 });

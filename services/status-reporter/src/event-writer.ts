@@ -3,7 +3,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
-import { jetstreamOf, kubeEventsStreamName, withConsumerSpan } from '@splitlet/bus';
+import { jetstreamOf, kubeEventsStreamName, shardEventsSubject, statusShardOf, withConsumerSpan } from '@splitlet/bus';
 import { KubeEventSchema, type KubeEvent } from '@splitlet/contracts';
 import { apiStatus, describeApiError, isNotFound } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
@@ -23,8 +23,10 @@ export { AGGREGATE_INTERVAL_MS, AGGREGATE_MAX_EVENTS, COMBINED_PREFIX, SPAM_BURS
 export const QUEUE_LENGTH = 1000;
 /** Events waiting for the pod cache to show their pod, at most; past it new ones are refused. */
 export const WAITING_LENGTH = 1000;
-/** status-reporter's durable consumer of the node's Events stream. */
+/** status-reporter's durable consumer of the node's Events stream, unsharded (all of it). */
 export const EVENTS_CONSUMER = 'status-reporter';
+/** status-reporter's durable consumer of one status shard's Events. */
+export const shardEventsConsumer = (shard: number): string => `${EVENTS_CONSUMER}-${shard}`;
 /**
  * Events taken from the stream and not yet written, at most: below QUEUE_LENGTH, so a
  * backlog (status-reporter back after an outage) waits in the stream, never dropped
@@ -80,6 +82,8 @@ export class EventWriter implements Runnable {
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    /** The status shard whose Events this writer takes (its replica holds it); none: all of the node's. */
+    @inject(SR.Shard, { isOptional: true }) private readonly shard?: number,
   ) {
     this.correlator = new EventCorrelator(clock);
   }
@@ -100,11 +104,16 @@ export class EventWriter implements Runnable {
    */
   private async followEvents(signal: AbortSignal): Promise<void> {
     const stream = kubeEventsStreamName(this.nodeName);
+    const shard = this.shard;
+    const durable = shard === undefined ? EVENTS_CONSUMER : shardEventsConsumer(shard);
     for (let delay = 500; !signal.aborted; delay = Math.min(delay * 2, 5_000)) {
       try {
         const jsm = await jetstreamManager(this.nc);
-        await jsm.consumers.add(stream, { durable_name: EVENTS_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ACK_WAIT_MS), max_ack_pending: IN_FLIGHT });
-        const consumer = await jetstreamOf(this.nc).consumers.get(stream, EVENTS_CONSUMER);
+        // The unsharded consumer (a status-reporter before the split into shards) would
+        // overlap the shards' consumers, which a work queue refuses: it goes.
+        if (shard !== undefined) await jsm.consumers.delete(stream, EVENTS_CONSUMER).catch(() => undefined);
+        await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ACK_WAIT_MS), max_ack_pending: IN_FLIGHT, ...(shard === undefined ? {} : { filter_subject: shardEventsSubject(this.nodeName, shard) }) });
+        const consumer = await jetstreamOf(this.nc).consumers.get(stream, durable);
         const messages = await consumer.consume({ max_messages: 100 });
         const stop = () => void messages.stop();
         signal.addEventListener('abort', stop, { once: true });
@@ -116,6 +125,11 @@ export class EventWriter implements Runnable {
               e = fromBinary(KubeEventSchema, m.data);
             } catch (err) {
               this.logger.warn({ subject: m.subject, err: (err as Error).message }, 'malformed message dropped');
+              m.term();
+              continue;
+            }
+            if (shard !== undefined && statusShardOf(e.involvedObject?.uid ?? '') !== shard) {
+              void this.refuse(e, 'wrong-shard');
               m.term();
               continue;
             }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ensureKubeEventsStream, ensureStatusStream, isPodUidToken, kubeEventsSubject, podStatusSubject } from '@splitlet/bus';
+import { ensureKubeEventsStream, ensureStatusStream, isPodUidToken, kubeEventsSubject, podStatusSubject, shardEventsSubject, STATUS_SHARDS } from '@splitlet/bus';
 import { KubeEventSchema, ObjectReferenceSchema, statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, randomMessageBytes, SeededRandom, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
@@ -193,9 +193,8 @@ describe('status-reporter - fuzz', () => {
 
   it(`Events - ${3 * N} random events (seed ${SEED}): each one written is the kubelet's, about the Node or a pod of this node it names; the next genuine Event is written`, async () => {
     const r = new SeededRandom(SEED + 1);
-    const subject = kubeEventsSubject(NODE);
     for (let i = 0; i < N; i++) {
-      for (const payload of [r.bytes(r.int(0, 512)), randomMessageBytes(r, KubeEventSchema), aimedEvent(r)]) h.peer.publish(subject, payload);
+      for (const payload of [r.bytes(r.int(0, 512)), randomMessageBytes(r, KubeEventSchema), aimedEvent(r)]) h.peer.publish(shardEventsSubject(NODE, r.int(0, STATUS_SHARDS - 1)), payload);
       if (i % 10 === 9) await settle(r.int(0, 3_000));
     }
     // Past the longest wait for the pod cache: every waiting event is written or refused.
@@ -225,7 +224,7 @@ describe('status-reporter - fuzz', () => {
     // Some aimed at the node's own objects got through.
     expect(api.events.length).toBeGreaterThan(0);
     const genuine = create(KubeEventSchema, { involvedObject: { kind: 'Pod', namespace: 'default', name: 'web', uid: 'uid-web' }, type: 'Normal', reason: 'Started', message: 'Started container app' });
-    h.peer.publish(subject, toBinary(KubeEventSchema, genuine));
+    h.peer.publish(kubeEventsSubject(NODE, 'uid-web'), toBinary(KubeEventSchema, genuine));
     await settle();
     await expect.poll(() => api.events.some((e) => e.involvedObject.name === 'web' && e.reason === 'Started'), { timeout: 5000 }).toBe(true);
   });

@@ -6,7 +6,7 @@ import { statusv1 } from '@splitlet/contracts';
 import { TOKENS } from '@splitlet/service';
 import { FakeClock, startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import { FakePodApi } from './__fixtures__/fake-pod-api';
-import { ensureStatusStream, podStatusSubject } from '@splitlet/bus';
+import { ensureStatusStream, podStatusSubject, shardStatusesSubject, statusShardOf } from '@splitlet/bus';
 import { GonePods } from './gone-pods';
 import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
@@ -233,6 +233,29 @@ describe('status-reporter PodStatusManager', () => {
     h.peer.publish(podStatusSubject(h.nodeName, 'uid-1'), new Uint8Array([0xff, 0xff, 0xff]));
     h.peer.publish(podStatusSubject(h.nodeName, 'uid-1'), toBinary(statusv1.PodStatusUpdateSchema, update(1, 'Running')));
     await expect.poll(() => api.patches.length, { timeout: 2000 }).toBe(1);
+    abort.abort();
+    await running;
+  });
+
+  it("PodStatusManager - a shard's manager writes its shard's pods only; a status put under another shard's subject is refused", async () => {
+    await ensureStatusStream(h.peer, h.nodeName);
+    const [shard, other] = [statusShardOf('uid-1'), statusShardOf('uid-2')];
+    expect(shard).not.toBe(other);
+    const scope = h.container.createChildContainer();
+    scope.registerInstance(SR.Shard, shard);
+    const mine = scope.resolve(PodStatusManager);
+    const abort = new AbortController();
+    const running = mine.run(abort.signal);
+    await mine.live;
+    const publish = (subject: string, u: statusv1.PodStatusUpdate) => h.peer.publish(subject, toBinary(statusv1.PodStatusUpdateSchema, u));
+    // uid-2 is another shard's: its own subject is not read here, and under this shard's
+    // subjects (a forged one) it is refused — it would have a second writer.
+    publish(podStatusSubject(h.nodeName, 'uid-2'), { ...update(1, 'Running'), podUid: 'uid-2', name: 'db' });
+    publish(shardStatusesSubject(h.nodeName, shard).replace('*', 'uid-2'), { ...update(2, 'Running'), podUid: 'uid-2', name: 'db' });
+    publish(podStatusSubject(h.nodeName, 'uid-1'), update(1, 'Running'));
+    await expect.poll(() => api.patches.length, { timeout: 2000 }).toBe(1);
+    await expect.poll(() => mine.rejected['no-identity'], { timeout: 2000 }).toBe(1);
+    expect(api.patches.map((p) => p.name)).toEqual(['web']);
     abort.abort();
     await running;
   });

@@ -3,7 +3,7 @@ import { DeliverPolicy } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { inject, injectable } from 'tsyringe';
-import { jetstreamOf, podStatusesSubject, statusStreamName, withConsumerSpan } from '@splitlet/bus';
+import { isPodUidToken, jetstreamOf, podStatusesSubject, podStatusSubject, shardStatusesSubject, statusStreamName, withConsumerSpan } from '@splitlet/bus';
 import { statusv1 } from '@splitlet/contracts';
 import { apiStatus, describeApiError } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
@@ -162,6 +162,8 @@ export class PodStatusManager implements Runnable {
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    /** The status shard whose pods this manager writes (its replica holds it); none: every pod of the node. */
+    @inject(SR.Shard, { isOptional: true }) private readonly shard?: number,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -188,7 +190,8 @@ export class PodStatusManager implements Runnable {
     const stream = statusStreamName(this.nodeName);
     for (let delay = 500; !signal.aborted; delay = Math.min(delay * 2, 5_000)) {
       try {
-        const consumer = await jetstreamOf(this.nc).consumers.get(stream, { filter_subjects: [podStatusesSubject(this.nodeName)], deliver_policy: DeliverPolicy.LastPerSubject });
+        const subjects = this.shard === undefined ? podStatusesSubject(this.nodeName) : shardStatusesSubject(this.nodeName, this.shard);
+        const consumer = await jetstreamOf(this.nc).consumers.get(stream, { filter_subjects: [subjects], deliver_policy: DeliverPolicy.LastPerSubject });
         const messages = await consumer.consume();
         const stop = () => void messages.stop();
         signal.addEventListener('abort', stop, { once: true });
@@ -204,8 +207,9 @@ export class PodStatusManager implements Runnable {
                 this.logger.warn({ subject: m.subject, err: (e as Error).message }, 'malformed message dropped');
                 return;
               }
-              // One subject per pod: a status under another pod's subject would take its place in the stream.
-              if (!m.subject.endsWith(`.${u.podUid}`)) return void this.reject('no-identity', u);
+              // One subject per pod, in its shard: a status under another pod's subject would
+              // take its place in the stream, one in another shard would have a second writer.
+              if (!isPodUidToken(u.podUid) || m.subject !== podStatusSubject(this.nodeName, u.podUid)) return void this.reject('no-identity', u);
               if (typeof listedAt === 'number' && !this.cache.byUid(u.podUid) && m.time.getTime() < listedAt - LIST_MARGIN_MS) {
                 this.staleDropped++;
                 return;

@@ -9,6 +9,11 @@ export const SR = {
    * Ready condition not Unknown): the reconcile stands down while it is not.
    */
   NodeHeartbeat: Symbol('NodeHeartbeat'),
+  /**
+   * The status shard (a number) a status manager or Event writer works on, while its
+   * replica holds it; not registered: every pod of the node.
+   */
+  Shard: Symbol('Shard'),
   /** How often statuses are reconciled against the API server, in ms. */
   ReconcileMs: Symbol('ReconcileMs'),
 } as const;

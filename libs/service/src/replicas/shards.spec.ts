@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { openBucket } from '@splitlet/bus';
+import { openBucket, shardOf } from '@splitlet/bus';
 import { FakeClock, useReplicaRuns, type ReplicaRun, type TcpProxy } from '@splitlet/testing';
 import type { Logger } from '@splitlet/telemetry';
 import { rendezvousOwner } from './rendezvous';
-import { ShardOwnership, shardKey, shardOf, shardSettingsErrors, type ShardSettings } from './shards';
+import { ShardOwnership, shardKey, shardSettingsErrors, type ShardSettings } from './shards';
 
 const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } as unknown as Logger;
 const SHARDS = 8;

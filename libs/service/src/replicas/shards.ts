@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
+import { shardOf } from '@splitlet/bus';
 import type { Logger } from '@splitlet/telemetry';
 import type { Clock } from '../clock';
 import { LeaderElection, leaderSettingsErrors } from './leader-election';
@@ -26,11 +26,6 @@ export function shardSettingsErrors(s: Omit<ShardSettings, 'id'>): string[] {
   if (!Number.isInteger(s.shards) || s.shards < 1) errors.push('the shard count must be a whole number of at least 1');
   if (s.heartbeatMs >= s.ttlMs) errors.push('the heartbeat must be shorter than the replica TTL');
   return errors;
-}
-
-/** The shard a key (a pod's UID) falls in: the same on every replica, whatever the members. */
-export function shardOf(key: string, shards: number): number {
-  return Number(createHash('sha256').update(key).digest().readBigUInt64BE(0) % BigInt(shards));
 }
 
 /** The key a shard is held by in the leases bucket. */

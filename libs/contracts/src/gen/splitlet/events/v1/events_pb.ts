@@ -142,7 +142,8 @@ export const ObjectReferenceSchema: GenMessage<ObjectReference> = /*@__PURE__*/
 
 /**
  * A Kubernetes Event as a service records it (the kubelet's event recorder), published
- * on splitlet.<node>.events.v1.kube for status-reporter to write, aggregated.
+ * on splitlet.<node>.events.v1.kube.<shard> (the involved object UID's status shard)
+ * for status-reporter to write, aggregated.
  *
  * @generated from message splitlet.events.v1.KubeEvent
  */

@@ -4,7 +4,7 @@
 
 // Pod statuses on their way to the API server: pod-sync (and prober, through
 // pod-sync) computes them, status-reporter — the one writer of pod status — writes
-// them. Published on splitlet.<node>.status.v1.pod; a status carries a version that
+// them. Published on splitlet.<node>.status.v1.pod.<shard>.<uid>; a status carries a version that
 // only grows per pod, so a late or repeated one never overwrites a newer one.
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";

@@ -86,11 +86,19 @@ interface SpamRecord {
 }
 
 export class EventCorrelator {
-  private readonly aggregates = new LruCache<AggregateRecord>(LRU_CACHE_ENTRIES);
-  private readonly observations = new LruCache<Observation>(LRU_CACHE_ENTRIES);
-  private readonly buckets = new LruCache<SpamRecord>(LRU_CACHE_ENTRIES);
+  private readonly aggregates: LruCache<AggregateRecord>;
+  private readonly observations: LruCache<Observation>;
+  private readonly buckets: LruCache<SpamRecord>;
 
-  constructor(private readonly clock: Pick<Clock, 'now'>) {}
+  /** entries: each cache's size (a status shard's writer takes its share of LRU_CACHE_ENTRIES). */
+  constructor(
+    private readonly clock: Pick<Clock, 'now'>,
+    entries = LRU_CACHE_ENTRIES,
+  ) {
+    this.aggregates = new LruCache<AggregateRecord>(entries);
+    this.observations = new LruCache<Observation>(entries);
+    this.buckets = new LruCache<SpamRecord>(entries);
+  }
 
   /** EventCorrelate: the Event to create (no patch) or to patch, or skip (throttled). */
   correlate(e: KubeEventObject): Correlated {

@@ -3,14 +3,14 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
-import { jetstreamOf, kubeEventsStreamName, shardEventsSubject, statusShardOf, withConsumerSpan } from '@splitlet/bus';
+import { jetstreamOf, kubeEventsStreamName, shardEventsSubject, STATUS_SHARDS, statusShardOf, withConsumerSpan } from '@splitlet/bus';
 import { KubeEventSchema, type KubeEvent } from '@splitlet/contracts';
 import { apiStatus, describeApiError, isNotFound } from '@splitlet/kube';
 import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { PodApi } from './pod-api';
 import { kubeTime } from '@splitlet/pod-status';
-import { EventCorrelator, type KubeEventObject } from './event-correlator';
+import { EventCorrelator, LRU_CACHE_ENTRIES, type KubeEventObject } from './event-correlator';
 import { checkInvolvedObject, type EventRefusal, type EventVerdict } from './event-checks';
 import { GonePods } from './gone-pods';
 import { LruCache } from './lru';
@@ -69,7 +69,7 @@ export class EventWriter implements Runnable {
   private waitingEvents = 0;
   private readonly waiting = new Map<string, Promise<void>>();
   /** Objects whose events were refused (each logged once), and how many such objects so far. */
-  private readonly refusedObjects = new LruCache<true>(REFUSED_REMEMBERED);
+  private readonly refusedObjects: LruCache<true>;
   private refusedObjectCount = 0;
   private readonly stopped = new AbortController();
   readonly writes = { creates: 0, patches: 0, dropped: 0, refused: 0 };
@@ -85,8 +85,16 @@ export class EventWriter implements Runnable {
     /** The status shard whose Events this writer takes (its replica holds it); none: all of the node's. */
     @inject(SR.Shard, { isOptional: true }) private readonly shard?: number,
   ) {
-    this.correlator = new EventCorrelator(clock);
+    // A shard's writer holds its share of each bound, so a replica that holds every
+    // shard holds what one unsharded writer (and the kubelet's recorder) would.
+    const share = (n: number) => (shard === undefined ? n : Math.ceil(n / STATUS_SHARDS));
+    this.limits = { queue: share(QUEUE_LENGTH), waiting: share(WAITING_LENGTH), inFlight: share(IN_FLIGHT) };
+    this.correlator = new EventCorrelator(clock, share(LRU_CACHE_ENTRIES));
+    this.refusedObjects = new LruCache<true>(share(REFUSED_REMEMBERED));
   }
+
+  /** The queue, waiting and in-flight bounds of this writer: a shard's share of the node's. */
+  private readonly limits: { queue: number; waiting: number; inFlight: number };
 
   async run(signal: AbortSignal): Promise<void> {
     await this.followEvents(signal);
@@ -112,7 +120,7 @@ export class EventWriter implements Runnable {
         // The unsharded consumer (a status-reporter before the split into shards) would
         // overlap the shards' consumers, which a work queue refuses: it goes.
         if (shard !== undefined) await jsm.consumers.delete(stream, EVENTS_CONSUMER).catch(() => undefined);
-        await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ACK_WAIT_MS), max_ack_pending: IN_FLIGHT, ...(shard === undefined ? {} : { filter_subject: shardEventsSubject(this.nodeName, shard) }) });
+        await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ACK_WAIT_MS), max_ack_pending: this.limits.inFlight, ...(shard === undefined ? {} : { filter_subject: shardEventsSubject(this.nodeName, shard) }) });
         const consumer = await jetstreamOf(this.nc).consumers.get(stream, durable);
         const messages = await consumer.consume({ max_messages: 100 });
         const stop = () => void messages.stop();
@@ -161,7 +169,7 @@ export class EventWriter implements Runnable {
     const verdict = ahead ? 'wait' : this.check(e);
     if (verdict === 'write') return this.enqueue(e);
     if (verdict !== 'wait') return this.refuse(e, verdict);
-    if ((!ahead && this.waiting.size >= MAX_WAITING_FOR_POD) || this.waitingEvents >= WAITING_LENGTH) return this.refuse(e, 'too-many-waiting');
+    if ((!ahead && this.waiting.size >= MAX_WAITING_FOR_POD) || this.waitingEvents >= this.limits.waiting) return this.refuse(e, 'too-many-waiting');
     return this.waitForPod(e, key, ahead);
   }
 
@@ -196,7 +204,7 @@ export class EventWriter implements Runnable {
 
   /** Puts the event in the write queue (client-go's broadcaster: full, it is dropped). */
   private enqueue(e: KubeEvent): Promise<void> {
-    if (this.queued >= QUEUE_LENGTH) {
+    if (this.queued >= this.limits.queue) {
       this.writes.dropped++;
       return Promise.resolve();
     }

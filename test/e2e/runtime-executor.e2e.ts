@@ -466,4 +466,24 @@ describe('runtime-executor against Docker', () => {
       await downNc.close();
     }
   });
+
+  it('SIGTERM while a call is in flight - the executor answers the call before it exits (a stop waiting out its 3 s timeout), and exits 0', async () => {
+    // sleep as PID 1 ignores SIGTERM: Docker kills it after the timeout.
+    const config = { metadata: { name: 'slow', namespace: 'e2e-rx', uid: randomUUID(), attempt: 0 } };
+    const { podSandboxId } = await rt.runPodSandbox({ config });
+    const id = (await rt.createContainer({ podSandboxId, config: { metadata: { name: 'slowstop', attempt: 0 }, image: TESTBOX, command: ['sleep', '3600'] }, sandboxConfig: config })).containerId;
+    await rt.startContainer({ containerId: id });
+    const executor = procs[0]!;
+    const started = Date.now();
+    const stopping = rt.stopContainer({ containerId: id, timeout: 3n }, { timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    executor.kill('SIGTERM');
+    // Answered (not a timeout after 15 s), once Docker stopped the container.
+    await expect(stopping).resolves.toBeDefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
+    expect((await inspect(id)).State).toMatchObject({ Status: 'exited', ExitCode: 137 });
+    expect(await executor.exited).toEqual({ code: 0, signal: null });
+    expect(executor.logs.filter((l) => l['msg'] === 'stopping with requests unanswered')).toEqual([]);
+    procs[0] = await startExecutor(nodeName);
+  });
 });

@@ -16,6 +16,7 @@ import {
   isRequestTimeout,
   methodSubject,
   serveRpc,
+  settleRequests,
   type RemoteError,
   type RpcHandlers,
 } from './index';
@@ -85,6 +86,23 @@ describe('bus rpc', () => {
     await serve(() => new Promise((r) => setTimeout(() => r({ runtimeName: 'slow' }), 100)));
     const reply = await createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 30 * 86_400_000 });
     expect(reply.runtimeName).toBe('slow');
+  });
+
+  it('rpc - stopping: the micro service stopped, a request it took is still answered before the connection drains; one that never ends is counted at the deadline', async () => {
+    await serve(() => new Promise((r) => setTimeout(() => r({ runtimeName: 'late' }), 300)));
+    const reply = createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    await micro!.stop();
+    expect(await settleRequests(micro!, 5_000)).toBe(0);
+    await a.drain();
+    expect((await reply).runtimeName).toBe('late');
+    a = await connect({ servers: server.url });
+    await serve(() => new Promise(() => undefined));
+    void createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 500 }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    expect(await settleRequests(micro!, 200)).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(1_000);
   });
 
   it('rpc - a HandlerError reaches the caller as a RemoteError with its code', async () => {

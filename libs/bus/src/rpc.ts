@@ -223,9 +223,39 @@ export function serveRpc<M extends GenServiceMethods>(
           opts.logger.error({ err, subject }, 'endpoint stopped');
           return;
         }
-        void handleRequest(msg, subject, method, service.typeName, handler as Handler, opts.logger);
+        track(svc, handleRequest(msg, subject, method, service.typeName, handler as Handler, opts.logger));
       },
     });
+  }
+}
+
+/** The requests each micro service is answering now. */
+const answering = new WeakMap<Service, Set<Promise<void>>>();
+
+function track(svc: Service, p: Promise<void>): void {
+  let set = answering.get(svc);
+  if (!set) answering.set(svc, (set = new Set()));
+  set.add(p);
+  void p.finally(() => set.delete(p));
+}
+
+/**
+ * Waits until every request the service took has been answered (at most timeoutMs):
+ * a service stopping gracefully stops taking requests (its micro service stopped),
+ * then answers what it took before its connection drains — a reply sent after the
+ * drain is lost, and its caller would wait out its whole timeout (a runtime call
+ * 30 s). Resolves with how many were still unanswered at the deadline.
+ */
+export async function settleRequests(svc: Service, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const set = answering.get(svc);
+    if (!set?.size) return 0;
+    const left = deadline - Date.now();
+    if (left <= 0) return set.size;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...set]), new Promise((r) => (timer = setTimeout(r, left)))]);
+    clearTimeout(timer);
   }
 }
 

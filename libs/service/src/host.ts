@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Svcm, type Service } from '@nats-io/services';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { z } from 'zod';
-import { connectBus, inboxPrefix, isBusAuthError, isBusTlsError, type NatsConnection } from '@splitlet/bus';
+import { connectBus, inboxPrefix, isBusAuthError, isBusTlsError, settleRequests, type NatsConnection } from '@splitlet/bus';
 import { commonSchema, EXIT_CONFIG, isConfigError, loadConfig, type CommonConfig } from '@splitlet/config';
 import { createLogger, inServiceScope, shutdownTelemetry, type Logger } from '@splitlet/telemetry';
 import { systemClock } from './clock';
@@ -107,9 +107,14 @@ export async function runServices(specs: readonly ServiceSpec<any>[], envFor: (n
       }),
     ),
   );
+  const shutdownMs = Math.max(...configs.map((c) => c.SPLITLET_SHUTDOWN_TIMEOUT_MS));
   await Promise.all(
-    started.map(async ({ micro, nc }) => {
+    started.map(async ({ micro, nc }, i) => {
       await micro.stop().catch(() => undefined);
+      // The requests taken before the stop are answered before the connection goes
+      // (a reply after the drain is lost: its caller would wait out its timeout).
+      const unanswered = await settleRequests(micro, Math.max(0, shutdownMs - 1_000));
+      if (unanswered) loggers[i]!.warn({ unanswered }, 'stopping with requests unanswered');
       await nc.drain().catch(() => undefined);
     }),
   );

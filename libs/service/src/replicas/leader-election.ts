@@ -61,12 +61,20 @@ export class LeaderElection {
   /** This process's own mark in the record: a key with our id but another incarnation is another process's. */
   private readonly incarnation = randomBytes(8).toString('hex');
 
+  /**
+   * observedAt, when given: since when this replica has seen the key at a revision (by
+   * its own clock) — a watch of the key kept while not standing for it (ShardOwnership's
+   * of its shards' keys) — so a candidate that stands for a key late counts the lease
+   * from when the holder last wrote it as far as this replica saw, not from its own
+   * first look. Never earlier than the write: the lease rule holds as before.
+   */
   constructor(
     private readonly kv: KV,
     private readonly key: string,
     private readonly settings: LeaderSettings,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly observedAt?: (revision: number) => number | undefined,
   ) {}
 
   get leading(): boolean {
@@ -150,9 +158,13 @@ export class LeaderElection {
     if (present && !ours) {
       this.noteHolder(current?.holder ?? '');
       if (this.observed?.revision !== entry!.revision) {
-        // Timed from when the read came back: a renewal that landed while it was in flight is not older than that.
-        this.observed = { revision: entry!.revision, at: this.clock.now() };
-        return false;
+        // Timed from when the read came back (a renewal that landed while it was in
+        // flight is not older than that), or from when this replica's watch first saw
+        // that revision.
+        const seen = this.observedAt?.(entry!.revision);
+        const at = this.clock.now();
+        this.observed = { revision: entry!.revision, at: seen === undefined ? at : Math.min(seen, at) };
+        if (seen === undefined) return false;
       }
       if (now - this.observed.at < this.settings.leaseMs) return false;
       this.logger.info({ holder: current?.holder, key: this.key }, 'the leader did not renew within the lease: taking over');

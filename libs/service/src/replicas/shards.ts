@@ -58,6 +58,8 @@ export class ShardOwnership {
   /** A campaign stopped but not yet ended, per shard: the next one waits for it. */
   private readonly ending = new Map<number, Promise<void>>();
   private readonly held = new Set<number>();
+  /** Each shard key's revision as this replica's watch of the leases first saw it, and when (its own clock). */
+  private readonly seen = new Map<string, { revision: number; at: number }>();
   private stopped = false;
 
   constructor(
@@ -98,6 +100,7 @@ export class ShardOwnership {
    * aborts; then leaves and lets every shard go (each once its hold has returned).
    */
   async run(signal: AbortSignal): Promise<void> {
+    const watching = this.watchLeases(signal);
     await this.membership.join().catch((err: unknown) => this.logger.warn({ err }, 'replica heartbeat failed'));
     // A first beat that failed leaves the members empty: this replica counts itself in.
     if (this.membership.members.length === 0) this.rebalance([this.settings.id]);
@@ -108,7 +111,35 @@ export class ShardOwnership {
       return c.done;
     });
     this.campaigns.clear();
-    await Promise.all([...ends, ...this.ending.values()]);
+    await Promise.all([...ends, ...this.ending.values(), watching]);
+  }
+
+  /**
+   * Watches every shard's key, held or not, noting when each revision was first seen:
+   * a replica that comes to stand for a shard whose holder died counts the lease from
+   * the holder's last write as it saw it, not from its own first look (a shard moved
+   * to it after the dead replica's heartbeat went stale, or after another candidate
+   * left, is taken a lease after the death instead of a TTL and a lease after it).
+   * Retried until signal aborts; while it is away, a candidate times from its own look.
+   */
+  private async watchLeases(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const it = await this.leasesKv.watch({ key: 'shard.*' });
+        const stop = () => it.stop();
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const e of it) {
+            if (this.seen.get(e.key)?.revision !== e.revision) this.seen.set(e.key, { revision: e.revision, at: this.clock.now() });
+          }
+        } finally {
+          signal.removeEventListener('abort', stop);
+        }
+      } catch (err) {
+        this.logger.debug({ err }, 'cannot watch the shard keys');
+      }
+      await this.clock.sleep(this.settings.retryMs, signal).catch(() => undefined);
+    }
   }
 
   private rebalance(live: readonly string[]): void {
@@ -138,6 +169,10 @@ export class ShardOwnership {
       { id: this.settings.id, leaseMs: this.settings.leaseMs, renewDeadlineMs: this.settings.renewDeadlineMs, retryMs: this.settings.retryMs },
       this.clock,
       this.logger,
+      (revision) => {
+        const seen = this.seen.get(shardKey(shard));
+        return seen?.revision === revision ? seen.at : undefined;
+      },
     );
     const done = previous.then(async () => {
       while (!stop.signal.aborted) {

@@ -80,4 +80,23 @@ describe('admission: the kubelet\'s general filter', () => {
     pods.push(fifth);
     expect(admission.admit(fifth)).toBeUndefined();
   });
+
+  it("PodAdmission - a pod the node knows finished frees its share before the API shows it (the kubelet's isAdmittedPodTerminal reads its own status cache)", () => {
+    const pods: V1Pod[] = [];
+    const done = new Set<string>();
+    const apiOnly = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')), { node: () => node, pods: () => pods });
+    const admission = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')), {
+      node: () => node,
+      pods: () => pods,
+      finished: (p) => done.has(p.metadata!.uid!) || p.status?.phase === 'Succeeded',
+    });
+    // Three pods fill the node's 3; the first one's container exited 0, which the API does not show yet.
+    const running3 = [pod({}, {}, '2026-12-03T10:00:01Z'), pod({}, {}, '2026-12-03T10:00:02Z'), pod({}, {}, '2026-12-03T10:00:03Z')].map(running);
+    pods.push(...running3);
+    done.add(running3[0]!.metadata!.uid!);
+    const next = pod({}, {}, '2026-12-03T10:00:04Z');
+    pods.push(next);
+    expect(apiOnly.admit(next)?.reason).toBe('OutOfpods');
+    expect(admission.admit(next)).toBeUndefined();
+  });
 });

@@ -30,6 +30,13 @@ export interface AdmissionView {
   pods(): readonly V1Pod[];
   /** Whether the node is shutting down (the node shutdown manager's admit handler refuses every pod then). */
   shuttingDown?(): boolean;
+  /**
+   * Whether a pod has finished as this node knows it: the last status it generated, not
+   * only the API's, which lags behind while status-reporter writes (or is away). The
+   * kubelet's isAdmittedPodTerminal reads its status manager's cache the same way.
+   * Unset: the API's phase.
+   */
+  finished?(pod: V1Pod): boolean;
 }
 
 /** The node conditions the eviction manager admits by, in its order. */
@@ -123,18 +130,20 @@ export class PodAdmission {
     const uid = pod.metadata?.uid;
     return (this.view?.pods() ?? []).filter((p) => {
       const id = p.metadata?.uid ?? '';
-      if (id === uid || finished(p)) return false;
+      if (id === uid || this.finished(p)) return false;
       return this.decided.has(id) ? this.decided.get(id) === undefined : Boolean(p.status?.startTime);
     });
   }
 
   /** Pods waiting for their admission: never decided here, never started by the node, not finished. */
   private undecided(): V1Pod[] {
-    return (this.view?.pods() ?? []).filter((p) => !this.decided.has(p.metadata?.uid ?? '') && !p.status?.startTime && !finished(p) && !p.metadata?.deletionTimestamp);
+    return (this.view?.pods() ?? []).filter((p) => !this.decided.has(p.metadata?.uid ?? '') && !p.status?.startTime && !this.finished(p) && !p.metadata?.deletionTimestamp);
+  }
+
+  private finished(p: V1Pod): boolean {
+    return this.view?.finished ? this.view.finished(p) : p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
   }
 }
-
-const finished = (p: V1Pod) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 
 /** Creation order, as the kubelet sorts its pod additions (a tie goes by UID, so the order is total). */
 function createdBefore(a: V1Pod, b: V1Pod): boolean {

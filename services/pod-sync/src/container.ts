@@ -128,7 +128,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   );
   // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
   // Admission reads the node's own Node and the pods bound to it (the informer below).
-  const admissionView = { node: () => ownNode.get(node), pods: () => nodePods.list(), shuttingDown: () => shutdown.shuttingDown() };
+  // A pod counts as finished once this node knows it finished, not once the API shows it.
+  const admissionView = { node: () => ownNode.get(node), pods: () => nodePods.list(), shuttingDown: () => shutdown.shuttingDown(), finished: (p: V1Pod) => syncer.finished(p) };
   container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);

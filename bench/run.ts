@@ -16,15 +16,16 @@ import { eviction } from './src/scenarios/eviction';
 import { footprint, footprintSingle } from './src/scenarios/footprint';
 import { coldStart } from './src/scenarios/cold-start';
 import { soak } from './src/scenarios/soak';
+import { rollover } from './src/scenarios/rollover';
 import { freshness } from './src/scenarios/freshness';
 import { natsLatency } from './src/scenarios/nats';
 import { nodeApi } from './src/scenarios/node-api';
 import { startup } from './src/scenarios/startup';
 import { runtimeAlone } from './src/scenarios/runtime';
 
-const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'eviction', 'runtime', 'soak'] as const;
+const SCENARIOS = ['startup', 'freshness', 'deletion', 'footprint', 'footprint-single', 'cold-start', 'api-requests', 'nats', 'node-api', 'eviction', 'runtime', 'soak', 'rollover'] as const;
 /** Run only when asked for (--only): half an hour by default. */
-const ON_REQUEST: readonly string[] = ['soak'];
+const ON_REQUEST: readonly string[] = ['soak', 'rollover'];
 /** What --reference runs on the upstream kubelet too: the scenarios that measure a node through the API server and /proc. */
 const ON_REFERENCE: readonly string[] = ['footprint', 'startup', 'freshness', 'deletion', 'api-requests', 'runtime'];
 type Scenario = (typeof SCENARIOS)[number];
@@ -65,6 +66,9 @@ const program = new Command('bench')
   .option('--soak-pods <n>', 'soak: pods kept running', int, 100)
   .option('--soak-period <s>', 'soak: each pod is replaced by a new one every <s> seconds', int, 30)
   .option('--soak-minutes <n>', 'soak: how long', int, 30)
+  .option('--rollover-pods <n>', 'rollover: pods kept running through the roll', int, 100)
+  .option('--rollover-churn <n>', 'rollover: pods created (and deleted) per second during it', int, 1)
+  .option('--rollover-rounds <n>', 'rollover: how many times every replica is restarted (SIGTERM, then SIGKILL)', int, 2)
   .option('--api-reps <n>', 'api-requests: pod lifecycles measured', int, 3)
   .option('--nats-calls <n>', 'nats: round trips per method', int, 500)
   .option('--execs <n>', 'node-api: kubectl exec <pod> -- true runs', int, 100)
@@ -100,6 +104,9 @@ const opts = program.opts<{
   soakPods: number;
   soakPeriod: number;
   soakMinutes: number;
+  rolloverPods: number;
+  rolloverChurn: number;
+  rolloverRounds: number;
   apiReps: number;
   natsCalls: number;
   execs: number;
@@ -146,6 +153,18 @@ async function main(): Promise<number> {
       'footprint-single': () => footprintSingle(ctx, { pods: opts.footprintPods, windowMs: opts.footprintWindow * 1000, settleMs: 5000, timeoutMs }),
       'cold-start': () => coldStart(ctx, { starts: opts.coldStarts }),
       soak: () => soak(ctx, { pods: opts.soakPods, periodMs: opts.soakPeriod * 1000, durationMs: opts.soakMinutes * 60_000, windowMs: opts.footprintWindow * 1000 }),
+      rollover: () =>
+        rollover(ctx, {
+          pods: opts.rolloverPods,
+          churnPerS: opts.rolloverChurn,
+          exitAfterS: 3,
+          replicas: { 'runtime-executor': 2, prober: 2, 'status-reporter': 2, registrar: 2, 'pod-sync': 1 },
+          rounds: opts.rolloverRounds,
+          settleMs: 5_000,
+          baselineMs: 60_000,
+          logDir: join(root, '.lab', 'bench-logs', `rollover-${new Date().toISOString().slice(0, 19).replaceAll(':', '')}`),
+          timeoutMs,
+        }),
       startup: () => startup(ctx, { sequential: opts.sequential, burst: opts.burst, throughput: opts.throughput, qps: opts.qps, timeoutMs }),
       // The prober's results bucket is splitlet's: the kubelet has none to watch.
       freshness: () => freshness(ctx, { exits: opts.exits, readiness: opts.readiness, timeoutMs: 15_000, ...(node.agent === 'splitlet' ? { natsUrl: opts.natsUrl } : {}) }),

@@ -1,9 +1,11 @@
-import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 
 /** The harness's view of the cluster: the admin kubeconfig and its clients. */
 export interface Cluster {
   kc: KubeConfig;
   core: CoreV1Api;
+  /** Leases (the Node's heartbeat). */
+  coordination: CoordinationV1Api;
   /** The kubeconfig file itself, for kubectl. */
   kubeconfig: string;
 }
@@ -11,7 +13,7 @@ export interface Cluster {
 export function connectCluster(kubeconfigPath: string): Cluster {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  return { kc, core: kc.makeApiClient(CoreV1Api), kubeconfig: kubeconfigPath };
+  return { kc, core: kc.makeApiClient(CoreV1Api), coordination: kc.makeApiClient(CoordinationV1Api), kubeconfig: kubeconfigPath };
 }
 
 export const TESTBOX = 'splitlet-lab/testbox:1';

@@ -12,6 +12,8 @@ export interface NodeUnderTest {
   agent: 'splitlet' | 'kubelet';
   /** True when the harness started the node (and so stops it). */
   ownedByHarness: boolean;
+  /** The service processes of a splitlet node the harness started as separate processes (the rollover restarts them). */
+  services?: TestNode;
   /** The node's service processes or containers, found afresh on each call. */
   locate(): Promise<ServiceLocation[]>;
   /**
@@ -56,6 +58,7 @@ export async function startOwnNode(
     nodeName,
     agent: 'splitlet',
     ownedByHarness: true,
+    ...(opts.mode === 'single' ? {} : { services: node }),
     runtime: () => dockerRuntime(nodeName),
     async locate() {
       if (opts.mode === 'single') {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { podStatusSubject } from '@splitlet/bus';
 import { kubectl, labEnv, mintNodeKubeconfig, requiredServices, runCommand, testNode, waitFor, type TestNode } from '@splitlet/testing';
 
 // One pod's life on a splitlet node — created, running, deleted — is one trace in
@@ -155,7 +156,7 @@ describe.each(['separate', 'single'] as const)('a pod\'s trace, the services in 
     const writes = trace.spans.filter((s) => s.operationName === 'status-reporter write pod status');
     for (const w of writes) {
       const consumer = parentOf(w)!;
-      expect(consumer.operationName).toBe(`process splitlet.${nodeName.replaceAll('.', '_')}.status.v1.pod.${uid}`);
+      expect(consumer.operationName).toBe(`process ${podStatusSubject(nodeName, uid)}`);
       expect(service(parentOf(consumer)!)).toBe('pod-sync');
     }
   });

@@ -5,7 +5,7 @@ import { loadKubeConfig, OwnNodeInformer } from '@splitlet/kube';
 import { runAll, ShardOwnership, TOKENS, untilAborted, type Clock, type Runnable, type ShardSettings } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { shardSettings, type Config } from './config';
-import { EventWriter } from './event-writer';
+import { EventWriter, removeUnshardedConsumer } from './event-writer';
 import { GonePods } from './gone-pods';
 import { kubePodApi } from './pod-api';
 import { InformerPodCache } from './pod-cache';
@@ -54,6 +54,7 @@ function shardWriters(container: DependencyContainer, nodeName: string, settings
       const nc = container.resolve<NatsConnection>(TOKENS.Nats);
       const members = await openBucket(nc, statusReporterReplicasBucket(nodeName), { ttlMs: settings.ttlMs });
       const leases = await openBucket(nc, statusReporterLeasesBucket(nodeName));
+      await removeUnshardedConsumer(nc, nodeName).catch((err: unknown) => logger.warn({ err }, 'cannot remove the unsharded Events consumer'));
       const hold = async (shard: number, term: AbortSignal): Promise<void> => {
         const scope = container.createChildContainer();
         scope.registerInstance(SR.Shard, shard);

@@ -7,7 +7,7 @@ import { ensureKubeEventsStream, kubeEventsStreamName, recordPodEvent, shardEven
 import { KubeEventSchema } from '@splitlet/contracts';
 import { startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import { FakePodApi } from './__fixtures__/fake-pod-api';
-import { EVENTS_CONSUMER, EventWriter } from './event-writer';
+import { EVENTS_CONSUMER, EventWriter, removeUnshardedConsumer } from './event-writer';
 import { SR } from './tokens';
 
 // The Events stream on a real nats-server: what was published while the writer was
@@ -66,6 +66,8 @@ describe('status-reporter EventWriter on the Events stream', () => {
     // A status-reporter before the split left its durable consumer of the whole stream.
     const jsm = await jetstreamManager(h.peer);
     await jsm.consumers.add(kubeEventsStreamName(h.nodeName), { durable_name: EVENTS_CONSUMER, ack_policy: AckPolicy.Explicit });
+    // A replica removes it once at its start (container.ts), before it holds any shard.
+    await removeUnshardedConsumer(h.peer, h.nodeName);
     const writerOf = (shard: number) => {
       const scope = h.container.createChildContainer();
       scope.registerInstance(SR.Shard, shard);

@@ -27,6 +27,17 @@ export const WAITING_LENGTH = 1000;
 export const EVENTS_CONSUMER = 'status-reporter';
 /** status-reporter's durable consumer of one status shard's Events. */
 export const shardEventsConsumer = (shard: number): string => `${EVENTS_CONSUMER}-${shard}`;
+
+/**
+ * Deletes the unsharded durable consumer a status-reporter before the split into
+ * shards left on the node's Events stream: it would overlap the shards' consumers,
+ * which a work queue refuses. Once per replica start, before any shard is held; gone
+ * already (or no stream yet) is fine.
+ */
+export async function removeUnshardedConsumer(nc: NatsConnection, nodeName: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.consumers.delete(kubeEventsStreamName(nodeName), EVENTS_CONSUMER).catch(() => undefined);
+}
 /**
  * Events taken from the stream and not yet written, at most: below QUEUE_LENGTH, so a
  * backlog (status-reporter back after an outage) waits in the stream, never dropped
@@ -117,9 +128,6 @@ export class EventWriter implements Runnable {
     for (let delay = 500; !signal.aborted; delay = Math.min(delay * 2, 5_000)) {
       try {
         const jsm = await jetstreamManager(this.nc);
-        // The unsharded consumer (a status-reporter before the split into shards) would
-        // overlap the shards' consumers, which a work queue refuses: it goes.
-        if (shard !== undefined) await jsm.consumers.delete(stream, EVENTS_CONSUMER).catch(() => undefined);
         await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ACK_WAIT_MS), max_ack_pending: this.limits.inFlight, ...(shard === undefined ? {} : { filter_subject: shardEventsSubject(this.nodeName, shard) }) });
         const consumer = await jetstreamOf(this.nc).consumers.get(stream, durable);
         const messages = await consumer.consume({ max_messages: 100 });
@@ -227,7 +235,7 @@ export class EventWriter implements Runnable {
     if (n <= 64 || (n & (n - 1)) === 0) {
       const o = e.involvedObject;
       const object = { kind: o?.kind.slice(0, 64), namespace: o?.namespace.slice(0, 63), name: o?.name.slice(0, 253), uid: o?.uid.slice(0, 64) };
-      this.logger.warn({ object, reason: e.reason.slice(0, 128), why, refused: this.writes.refused }, 'event refused: not about this node\'s own objects');
+      this.logger.warn({ object, reason: e.reason.slice(0, 128), why, refused: this.writes.refused }, 'event refused');
     }
     return Promise.resolve();
   }

@@ -143,7 +143,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'status-reporter': {
-    why: 'reads the pod statuses and Events streams (acknowledging the Events it wrote), and shares their shards among its replicas (heartbeats, one lease per shard); publishes nothing else on the bus',
+    why: 'reads the pod statuses and Events streams (acknowledging the Events it wrote), and shares their shards among its replicas (heartbeats, one key per shard); publishes nothing else on the bus',
     grants: [
       { kind: 'stream-consume', stream: statusStreamName },
       { kind: 'stream-consume', stream: kubeEventsStreamName, ack: true },

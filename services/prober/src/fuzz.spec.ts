@@ -38,7 +38,17 @@ const GENUINE: PodProbeView[] = [
   podView([container({ readiness: probe({ periodSeconds: 1 }) })], { podUid: 'web', name: 'web', podIp: '172.17.0.5', version: 1n }),
   podView([container({ readiness: probe({ periodSeconds: 1, handler: { case: 'exec', value: { command: ['cat', '/ready'] } } }) })], { podUid: 'db', name: 'db', podIp: '172.17.0.6', version: 1n }),
 ];
-/** What each genuine pod's probe may run: the spec's target, at its pod IP. */
+/**
+ * What each genuine pod's probe may run: the spec's target, at its pod IP — or at
+ * another address a pod can have (view-checks: a recreated sandbox's IP comes before
+ * the status showing it), never at one no pod has (loopback, unspecified, link-local:
+ * the host's own ports, a cloud's metadata service).
+ */
+const GENUINE_IPS = new Map([
+  ['web', '172.17.0.5'],
+  ['db', '172.17.0.6'],
+]);
+const NO_POD_IPS = ['127.0.0.1', '0.0.0.0', '169.254.169.254', '::1', '', 'x'];
 const TARGETS = new Map([
   ['web', 'tcp 172.17.0.5:80'],
   ['db', 'exec 172.17.0.6 cat /ready'],
@@ -102,11 +112,11 @@ describe('prober - fuzz', () => {
 
   it(`pods view and heartbeats - ${5 * N} random entries (seed ${SEED}): only the node's pods probed, only at their spec's targets, no probe loop spinning; probing goes on once pod-sync's views are back`, async () => {
     const r = new SeededRandom(SEED);
-    const seen = new Map<string, string>();
+    const seen = new Map<string, { uid: string; ip: string; target: string }>();
     // What each probe call ran against, recorded as it happens.
     const probe = prober.probe.bind(prober);
     prober.probe = async (kind, pod, c, p) => {
-      seen.set(`${pod.podUid}|${target(pod.podIp, p)}`, pod.podUid);
+      seen.set(`${pod.podUid}|${target(pod.podIp, p)}`, { uid: pod.podUid, ip: pod.podIp, target: target(pod.podIp, p) });
       return probe(kind, pod, c, p);
     };
     const t0 = Date.now();
@@ -123,9 +133,10 @@ describe('prober - fuzz', () => {
     await waitFor('both pods probed again', async () => (['web', 'db'].every((uid) => prober.calls.slice(calls).some((c) => c.pod === uid)) ? true : undefined), 10_000, 50);
     const elapsedS = (Date.now() - t0) / 1000;
 
-    for (const [key, uid] of seen) {
+    for (const { uid, ip, target } of seen.values()) {
       expect(['web', 'db'], `a probe of ${uid}`).toContain(uid);
-      expect(key.slice(uid.length + 1), `${uid}'s probe target`).toBe(TARGETS.get(uid));
+      expect(NO_POD_IPS, `${uid}'s probe address`).not.toContain(ip);
+      expect(target.replace(ip, GENUINE_IPS.get(uid)!), `${uid}'s probe target`).toBe(TARGETS.get(uid));
     }
     // Every probe has a period of at least a second here: a spinning worker (a timer past Node's longest) would run thousands.
     const perWorker = new Map<string, number>();

@@ -22,10 +22,11 @@ export const configSchema = commonSchema.extend({
   SPLITLET_STATUS_REPORTER_HEARTBEAT_MS: ms(1_000),
   SPLITLET_STATUS_REPORTER_REPLICA_TTL_MS: ms(3_000),
   /**
-   * Each shard's key is held as registrar's leader key (client-go's leaseDuration,
-   * renewDeadline, retryPeriod): a replica takes over a shard whose holder vanished
-   * after the lease (5 s) and its next look (1 s); a holder that cannot renew for the
-   * deadline (3 s) stops writing first. A replica that stops lets its shards go at once.
+   * The shards' lease, whose renewal is the holder's heartbeat (client-go's
+   * leaseDuration, renewDeadline, retryPeriod): a replica takes over a shard whose
+   * holder's heartbeat stood still for the lease (5 s), at its next look (1 s); a
+   * holder whose heartbeats have not landed for the deadline (3 s) stops writing
+   * first. A replica that stops lets its shards go at once.
    */
   SPLITLET_STATUS_REPORTER_ELECTION_LEASE_MS: ms(5_000),
   SPLITLET_STATUS_REPORTER_ELECTION_RENEW_DEADLINE_MS: ms(3_000),

@@ -2,7 +2,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { openBucket, statusReporterLeasesBucket, statusReporterReplicasBucket } from '@splitlet/bus';
 import { loadKubeConfig, OwnNodeInformer } from '@splitlet/kube';
-import { runAll, ShardOwnership, TOKENS, untilAborted, type Clock, type Runnable, type ShardSettings } from '@splitlet/service';
+import { runAll, shardMembersTtlMs, ShardOwnership, TOKENS, untilAborted, type Clock, type Runnable, type ShardSettings } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { shardSettings, type Config } from './config';
 import { EventWriter, removeUnshardedConsumer } from './event-writer';
@@ -39,8 +39,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
 /**
  * The writers of pod status and Events, one pair per status shard this replica holds
  * (ShardOwnership: the node's status-reporters share the shards by rendezvous hashing
- * over their heartbeats, each shard held through its own lease, handed over only once
- * its previous holder stopped). The pod cache and Node watch run in every replica.
+ * over their heartbeats, each shard's key naming its holder, whose heartbeat is the
+ * lease; handed over only once its previous holder stopped). The pod cache and Node watch run in every replica.
  * Each holding begins as a restarted status-reporter: the latest status of each of
  * the shard's pods from the status stream (what the API server already holds is not
  * written again), the shard's Events from its durable consumer where the last holder
@@ -52,7 +52,7 @@ function shardWriters(container: DependencyContainer, nodeName: string, settings
   return {
     run: async (signal) => {
       const nc = container.resolve<NatsConnection>(TOKENS.Nats);
-      const members = await openBucket(nc, statusReporterReplicasBucket(nodeName), { ttlMs: settings.ttlMs });
+      const members = await openBucket(nc, statusReporterReplicasBucket(nodeName), { ttlMs: shardMembersTtlMs(settings) });
       const leases = await openBucket(nc, statusReporterLeasesBucket(nodeName));
       await removeUnshardedConsumer(nc, nodeName).catch((err: unknown) => logger.warn({ err }, 'cannot remove the unsharded Events consumer'));
       const hold = async (shard: number, term: AbortSignal): Promise<void> => {

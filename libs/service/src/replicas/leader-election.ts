@@ -3,7 +3,7 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import { create, fromBinary, LeaderRecordSchema, toBinary, type MessageShape } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
 import type { Clock } from '../clock';
-import { nanos } from './membership';
+import { lostRace, nanos } from './membership';
 
 type LeaderRecord = MessageShape<typeof LeaderRecordSchema>;
 
@@ -33,9 +33,6 @@ export function leaderSettingsErrors(s: Pick<LeaderSettings, 'leaseMs' | 'renewD
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed out');
-/** JetStream's "wrong last sequence": another write came first (a compare-and-set lost, the normal race). */
-const WRONG_LAST_SEQUENCE = 10071;
-const lostRace = (err: unknown) => (err as { code?: unknown }).code === WRONG_LAST_SEQUENCE;
 
 /**
  * One leader among a service's replicas, elected through one key of a NATS KV bucket

@@ -3,7 +3,7 @@ import { openBucket, shardOf } from '@splitlet/bus';
 import { FakeClock, useReplicaRuns, type ReplicaRun, type TcpProxy } from '@splitlet/testing';
 import type { Logger } from '@splitlet/telemetry';
 import { rendezvousOwner } from './rendezvous';
-import { ShardOwnership, shardKey, shardSettingsErrors, type ShardSettings } from './shards';
+import { shardMembersTtlMs, ShardOwnership, shardKey, shardSettingsErrors, type ShardSettings } from './shards';
 
 const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } as unknown as Logger;
 const SHARDS = 8;
@@ -43,7 +43,7 @@ describe('service ShardOwnership', () => {
       names = { members: `SHARD_MEMBERS_${bucketNo}`, leases: `SHARD_LEASES_${bucketNo}` };
     }
     const nc = await connect(opts.via);
-    const [membersKv, leasesKv] = [await openBucket(nc, names.members), await openBucket(nc, names.leases)];
+    const [membersKv, leasesKv] = [await openBucket(nc, names.members, { ttlMs: shardMembersTtlMs(TIMING) }), await openBucket(nc, names.leases)];
     const r = { id, nc, stop: new AbortController(), done: Promise.resolve() } as Replica;
     r.shards = new ShardOwnership(membersKv, leasesKv, { id, ...TIMING }, clock, quiet, async (shard, term) => {
       const t: Term = { replica: id, shard, start: clock.now() };
@@ -92,7 +92,8 @@ describe('service ShardOwnership', () => {
   it('shardSettingsErrors - a shard count, a heartbeat inside the TTL, and the lease rules', () => {
     expect(shardSettingsErrors(TIMING)).toEqual([]);
     expect(shardSettingsErrors({ ...TIMING, shards: 0 })).toEqual(['the shard count must be a whole number of at least 1']);
-    expect(shardSettingsErrors({ ...TIMING, heartbeatMs: 3_000 })).toEqual(['the heartbeat must be shorter than the replica TTL']);
+    expect(shardSettingsErrors({ ...TIMING, heartbeatMs: 3_000, ttlMs: 4_000 })).toEqual(['the heartbeat must be shorter than the renew deadline']);
+    expect(shardSettingsErrors({ ...TIMING, ttlMs: 1_000 })).toEqual(['the heartbeat must be shorter than the replica TTL']);
     expect(shardSettingsErrors({ ...TIMING, renewDeadlineMs: 5_000 })).toEqual(['the renew deadline must be shorter than the lease']);
   });
 
@@ -112,6 +113,32 @@ describe('service ShardOwnership', () => {
     await clock.advanceUntil('20 s', () => false, { stepMs: 500, maxMs: 20_000 }).catch(() => undefined);
     expect(terms.length).toBe(before);
     expect(settledAmong([a, b])()).toBe(true);
+  });
+
+  it('holding writes a shard key only to take it or let it go: idle replicas write their heartbeats and nothing else', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    await clock.advanceUntil('a and b share', settledAmong([a, b]));
+    const leases = await openBucket(a.nc, names.leases);
+    const revisions = async () => (await leases.status()).streamInfo.state.last_seq;
+    const before = await revisions();
+    await clock.advanceUntil('30 s', () => false, { stepMs: 500, maxMs: 30_000 }).catch(() => undefined);
+    expect(await revisions()).toBe(before);
+    expect(settledAmong([a, b])()).toBe(true);
+  });
+
+  it('a replica restarted under the same id (its old process killed) takes its shards once the old process\'s heartbeat stood still for a lease', async () => {
+    const proxy = await startProxy();
+    const old = await start('a', { via: proxy });
+    await clock.advanceUntil('a holds all', settledAmong([old]));
+    await proxy.down();
+    const cut = clock.now();
+    old.stop.abort(); // it stops; cut off, it cannot let its keys go
+    const fresh = await start('a');
+    await clock.advanceUntil('the new process holds all', settledAmong([fresh]), { stepMs: 250, maxMs: 20_000 });
+    // The old one stopped at its renew deadline; the new one took over a lease after the old one's last heartbeat.
+    expect(clock.now() - cut).toBeGreaterThanOrEqual(TIMING.leaseMs - TIMING.heartbeatMs);
+    expectNoOverlap();
+    await proxy.up();
   });
 
   it('a replica that stops lets its shards go: the others hold them at their next look, not a lease later', async () => {

@@ -7,6 +7,12 @@
 //   SPLITLET_PROBERS_<node>; key: replica id, kept alive by a heartbeat, removed by the
 //   bucket's TTL) and the replicas split the keys (pod UIDs) by rendezvous hashing over
 //   the live ones.
+// - Sharding (ShardOwnership, status-reporter's): sharing, and each shard held by one
+//   replica at a time through a key per shard in a second bucket
+//   (SPLITLET_STATUS_REPORTER_<node>, keys `shard.<n>`), a LeaderRecord written only
+//   when the shard is taken or let go (compare-and-set). The holder's heartbeat is the
+//   lease: a candidate takes a shard held by another only once it has seen that
+//   holder's heartbeat (same incarnation) stand still for the lease's length.
 // - One active, the others standing by: the replicas elect a leader through one key of
 //   a bucket of the node (registrar's SPLITLET_REGISTRAR_<node>, key `leader`), written
 //   only with the revision last read (compare-and-set). The leader renews the key; a
@@ -20,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/replica/v1/replica.proto.
  */
 export const file_splitlet_replica_v1_replica: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9yZXBsaWNhL3YxL3JlcGxpY2EucHJvdG8SE3NwbGl0bGV0LnJlcGxpY2EudjEiSAoQUmVwbGljYUhlYXJ0YmVhdBIKCgJpZBgBIAEoCRISCgpzdGFydGVkX2F0GAIgASgDEhQKDGhlYXJ0YmVhdF9hdBgDIAEoAyKDAQoMTGVhZGVyUmVjb3JkEg4KBmhvbGRlchgBIAEoCRITCgthY3F1aXJlZF9hdBgCIAEoAxISCgpyZW5ld2VkX2F0GAMgASgDEhAKCGxlYXNlX21zGAQgASgNEhMKC3RyYW5zaXRpb25zGAUgASgNEhMKC2luY2FybmF0aW9uGAYgASgJYgZwcm90bzM");
+  fileDesc("CiFzcGxpdGxldC9yZXBsaWNhL3YxL3JlcGxpY2EucHJvdG8SE3NwbGl0bGV0LnJlcGxpY2EudjEiXQoQUmVwbGljYUhlYXJ0YmVhdBIKCgJpZBgBIAEoCRISCgpzdGFydGVkX2F0GAIgASgDEhQKDGhlYXJ0YmVhdF9hdBgDIAEoAxITCgtpbmNhcm5hdGlvbhgEIAEoCSKDAQoMTGVhZGVyUmVjb3JkEg4KBmhvbGRlchgBIAEoCRITCgthY3F1aXJlZF9hdBgCIAEoAxISCgpyZW5ld2VkX2F0GAMgASgDEhAKCGxlYXNlX21zGAQgASgNEhMKC3RyYW5zaXRpb25zGAUgASgNEhMKC2luY2FybmF0aW9uGAYgASgJYgZwcm90bzM");
 
 /**
  * A live replica (a value in a sharing bucket). The same fields, numbers and types as
@@ -46,6 +52,16 @@ export type ReplicaHeartbeat = Message<"splitlet.replica.v1.ReplicaHeartbeat"> &
    * @generated from field: int64 heartbeat_at = 3;
    */
   heartbeatAt: bigint;
+
+  /**
+   * The replica's process (random per start). A replica's heartbeat is also its
+   * liveness lease for the shards it holds (ShardOwnership): the shard keys name this
+   * incarnation, and a heartbeat of another incarnation under the same id does not
+   * keep them.
+   *
+   * @generated from field: string incarnation = 4;
+   */
+  incarnation: string;
 };
 
 /**
@@ -76,6 +92,8 @@ export type LeaderRecord = Message<"splitlet.replica.v1.LeaderRecord"> & {
   acquiredAt: bigint;
 
   /**
+   * A shard key's: when it was taken (it is not renewed: the holder's heartbeat is).
+   *
    * @generated from field: int64 renewed_at = 3;
    */
   renewedAt: bigint;

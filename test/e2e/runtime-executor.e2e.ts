@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsConnection } from '@nats-io/transport-node';
-import { createRpcClient, isRemoteError, type RemoteError, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, isRemoteError, ResponderLostError, RPC_STALL_MS, type RemoteError, type ServiceClient } from '@splitlet/bus';
 import { ContainerState, ImageService, PidNamespace, PodSandboxState, RuntimeService } from '@splitlet/contracts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ContainerConfigSchema, CreateContainerRequestSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
@@ -485,5 +485,27 @@ describe('runtime-executor against Docker', () => {
     expect(await executor.exited).toEqual({ code: 0, signal: null });
     expect(executor.logs.filter((l) => l['msg'] === 'stopping with requests unanswered')).toEqual([]);
     procs[0] = await startExecutor(nodeName);
+  });
+
+  it('SIGKILL while a call is in flight - the caller knows the executor is gone when its word stops (RPC_STALL_MS), not at its 30 s timeout; a live executor answers the call again', async () => {
+    const config = { metadata: { name: 'slowkill', namespace: 'e2e-rx', uid: randomUUID(), attempt: 0 } };
+    const { podSandboxId } = await rt.runPodSandbox({ config });
+    const id = (await rt.createContainer({ podSandboxId, config: { metadata: { name: 'slowstop', attempt: 0 }, image: TESTBOX, command: ['sleep', '3600'] }, sandboxConfig: config })).containerId;
+    await rt.startContainer({ containerId: id });
+    const executor = procs[0]!;
+    const started = Date.now();
+    // A stop that takes 20 s in Docker (sleep as PID 1 ignores SIGTERM), asked with pod-sync's 30 s timeout.
+    const stopping = rt.stopContainer({ containerId: id, timeout: 20n }, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 1_500));
+    executor.kill('SIGKILL');
+    const killedAt = Date.now();
+    const err = await stopping;
+    expect(err).toBeInstanceOf(ResponderLostError);
+    expect(Date.now() - killedAt).toBeLessThan(RPC_STALL_MS + 2_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    procs[0] = await startExecutor(nodeName);
+    // The call again, to the executor started anew: answered (Docker was stopping it all along).
+    await expect(rt.stopContainer({ containerId: id, timeout: 1n }, { timeoutMs: 30_000 })).resolves.toBeDefined();
+    expect((await inspect(id)).State).toMatchObject({ Status: 'exited' });
   });
 });

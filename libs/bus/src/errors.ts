@@ -23,9 +23,22 @@ export class NoRespondersError extends BusError {
 
 /** A responder exists (or existed) but no reply came within the timeout. */
 export class RequestTimeoutError extends BusError {
-  override readonly name = 'RequestTimeoutError';
+  override readonly name: string = 'RequestTimeoutError';
   constructor(subject: string, readonly timeoutMs: number, options?: ErrorOptions) {
     super('timeout', subject, `no reply on ${subject} within ${timeoutMs} ms`, options);
+  }
+}
+
+/**
+ * The responder took the request and then fell silent: it sends word that it is still
+ * working every RPC_PROGRESS_MS, and none came for RPC_STALL_MS (it died, or its
+ * connection did). A timeout, known early.
+ */
+export class ResponderLostError extends RequestTimeoutError {
+  override readonly name: string = 'ResponderLostError';
+  constructor(subject: string, readonly silentMs: number, options?: ErrorOptions) {
+    super(subject, silentMs, options);
+    this.message = `the responder to ${subject} took the request and fell silent (no word for ${silentMs} ms)`;
   }
 }
 

@@ -15,6 +15,9 @@ import {
   isRemoteError,
   isRequestTimeout,
   methodSubject,
+  ResponderLostError,
+  RPC_STALL_MS,
+  RPC_WORKING_HEADER,
   serveRpc,
   settleRequests,
   type RemoteError,
@@ -80,6 +83,35 @@ describe('bus rpc', () => {
     await serve(() => new Promise(() => undefined));
     const err = await createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 200 }).catch((e: unknown) => e);
     expect(isRequestTimeout(err)).toBe(true);
+  });
+
+  it('rpc - a responder that dies holding the request (its connection gone, no reply): the caller knows after RPC_STALL_MS without word, not at its 30 s timeout', async () => {
+    await serve(() => new Promise(() => undefined));
+    const t0 = Date.now();
+    const call = createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 1_500));
+    // As a SIGKILL leaves it: the connection closed with the request taken, nothing stopped.
+    await a.close();
+    micro = undefined;
+    const err = await call;
+    expect(err).toBeInstanceOf(ResponderLostError);
+    expect(isRequestTimeout(err)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(RPC_STALL_MS);
+    expect(Date.now() - t0).toBeLessThan(RPC_STALL_MS + 3_000);
+    a = await connect({ servers: server.url });
+  });
+
+  it('rpc - a handler working past RPC_STALL_MS is waited for: its word keeps the call alive until the reply', async () => {
+    await serve(() => new Promise((r) => setTimeout(() => r({ runtimeName: 'slow but alive' }), RPC_STALL_MS + 1_000)));
+    const reply = await createRpcClient(b, 'n1', RuntimeService).version({}, { timeoutMs: 30_000 });
+    expect(reply.runtimeName).toBe('slow but alive');
+  });
+
+  it('rpc - a caller that does not ask for word (a plain request: operators\' tools, older services) gets the reply alone', async () => {
+    await serve(() => new Promise((r) => setTimeout(() => r({ runtimeName: 'plain' }), 1_500)));
+    const msg = await b.request(methodSubject('n1', RuntimeService, 'Version'), new Uint8Array(), { timeout: 5_000 });
+    expect(msg.headers?.has(RPC_WORKING_HEADER) ?? false).toBe(false);
+    expect(msg.data.length).toBeGreaterThan(0);
   });
 
   it('rpc - a timeout past setTimeout\'s longest waits for the answer (a grace period of 30 days once timed out after 1 ms)', async () => {

@@ -4,7 +4,7 @@ import { errors, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnec
 import { ServiceErrorCodeHeader, ServiceErrorHeader, type Service, type ServiceMsg } from '@nats-io/services';
 import type { Attributes } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { BadMessageError, BusError, ErrorCode, HandlerError, NoRespondersError, PermissionDeniedError, RemoteError, RequestTimeoutError } from './errors';
+import { BadMessageError, BusError, ErrorCode, HandlerError, NoRespondersError, PermissionDeniedError, RemoteError, RequestTimeoutError, ResponderLostError } from './errors';
 import { methodSubject } from './subjects';
 import { timerMs } from './timers';
 import { injectContext, withConsumerSpan, withProducerSpan } from './tracing';
@@ -15,6 +15,24 @@ export interface CallOptions {
   /** Extra attributes on the request's span (e.g. k8s.pod.uid). */
   attributes?: Attributes;
 }
+
+/**
+ * A caller's request header asking the responder for word while it works: the interval
+ * in ms. The responder sends an empty message with RPC_WORKING_HEADER at once, then
+ * every interval until its reply, so a caller tells a responder that died holding its
+ * request (SIGKILL, a cut connection) from a slow one: RPC_STALL_MS without word, and
+ * the call fails (ResponderLostError) instead of waiting out its whole timeout (a
+ * runtime call's 30 s). The kubelet sees its runtime's gRPC connection drop at once;
+ * a NATS request has no connection to the responder to watch. Callers that do not
+ * ask (nc.request, gatherRpc, operators' tools) get the reply alone, as before.
+ */
+export const RPC_PROGRESS_HEADER = 'Splitlet-Progress-Ms';
+export const RPC_WORKING_HEADER = 'Splitlet-Working';
+export const RPC_PROGRESS_MS = 1_000;
+/** Five intervals: a responder whose event loop is held up for a few seconds (a loaded 2-core machine) is not taken for dead. */
+export const RPC_STALL_MS = 5_000;
+/** The shortest and longest interval a responder honours. */
+const PROGRESS_BOUNDS_MS = [100, 60_000] as const;
 
 /** A typed client of one proto service over NATS request/reply: one method per RPC. */
 export type RpcClient<M extends GenServiceMethods> = {
@@ -57,12 +75,31 @@ async function call(
   return withProducerSpan(subject, attributes, async () => {
     const headers = natsHeaders();
     injectContext(headers);
-    let reply: Msg;
+    headers.set(RPC_PROGRESS_HEADER, String(RPC_PROGRESS_MS));
+    let reply: Msg | undefined;
+    let working = false;
     try {
-      reply = await nc.request(subject, toBinary(method.input, create(method.input, request)), { timeout: timerMs(timeoutMs), headers });
+      // Ends at the reply, at timeoutMs (the iterator ends), or RPC_STALL_MS after the responder's last word.
+      const replies = await nc.requestMany(subject, toBinary(method.input, create(method.input, request)), { strategy: 'timer', maxWait: timerMs(timeoutMs), headers });
+      const it = replies[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          const next = await nextWithin(it, working ? RPC_STALL_MS : undefined);
+          if (next === STALLED) throw new ResponderLostError(subject, RPC_STALL_MS);
+          if (next.done) break;
+          if (next.value.headers?.has(RPC_WORKING_HEADER)) working = true;
+          else {
+            reply = next.value;
+            break;
+          }
+        }
+      } finally {
+        void it.return?.();
+      }
     } catch (err) {
       throw toBusError(err, subject, timeoutMs);
     }
+    if (!reply) throw new RequestTimeoutError(subject, timeoutMs);
     const code = reply.headers?.get(ServiceErrorCodeHeader);
     if (code) throw new RemoteError(subject, Number(code), reply.headers?.get(ServiceErrorHeader) ?? '');
     try {
@@ -73,7 +110,21 @@ async function call(
   });
 }
 
+const STALLED: unique symbol = Symbol('stalled');
+
+/** The iterator's next result, or STALLED when ms (if given) pass first. */
+async function nextWithin<T>(it: AsyncIterator<T>, ms: number | undefined): Promise<IteratorResult<T> | typeof STALLED> {
+  if (ms === undefined) return it.next();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([it.next(), new Promise<typeof STALLED>((resolve) => (timer = setTimeout(() => resolve(STALLED), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function toBusError(err: unknown, subject: string, timeoutMs: number): Error {
+  if (err instanceof BusError) return err;
   if (err instanceof errors.RequestError) {
     if (err.isNoResponders()) return new NoRespondersError(subject, { cause: err });
     if (err.cause instanceof errors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs, { cause: err });
@@ -273,16 +324,43 @@ async function handleRequest(msg: ServiceMsg, subject: string, method: DescMetho
       msg.respondError(ErrorCode.BadRequest, `malformed ${method.input.typeName}: ${(err as Error).message}`);
       return;
     }
+    const stopWord = keepCallerInformed(msg);
     try {
       const reply = await handler(request, { subject, headers: msg.headers });
+      stopWord();
       msg.respond(toBinary(method.output, create(method.output, reply)));
     } catch (err) {
+      stopWord();
       const code = err instanceof HandlerError ? err.code : ErrorCode.Internal;
       if (!(err instanceof HandlerError)) logger.error({ err, subject }, 'handler failed');
       span.setAttribute('error.type', String(code));
       msg.respondError(code, (err as Error).message);
     }
   }).catch((err: unknown) => logger.error({ err, subject }, 'could not answer request'));
+}
+
+/**
+ * Sends the caller word that its request is being worked on, when it asked
+ * (RPC_PROGRESS_HEADER): at once, then every interval it gave (within bounds), until
+ * the returned function is called. A word that cannot be sent (the connection closing)
+ * is dropped: the reply, or the caller's stall, follows.
+ */
+function keepCallerInformed(msg: ServiceMsg): () => void {
+  const asked = Number(msg.headers?.get(RPC_PROGRESS_HEADER));
+  if (!msg.reply || !Number.isFinite(asked) || asked <= 0) return () => undefined;
+  const every = Math.min(Math.max(asked, PROGRESS_BOUNDS_MS[0]), PROGRESS_BOUNDS_MS[1]);
+  const word = natsHeaders();
+  word.set(RPC_WORKING_HEADER, '1');
+  const send = () => {
+    try {
+      msg.respond(undefined, { headers: word });
+    } catch {
+      // closing: nothing to tell
+    }
+  };
+  send();
+  const timer = setInterval(send, every);
+  return () => clearInterval(timer);
 }
 
 /** The client type of a generated service: `ServiceClient<typeof RuntimeService>`. */

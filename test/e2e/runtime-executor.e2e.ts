@@ -467,12 +467,17 @@ describe('runtime-executor against Docker', () => {
     }
   });
 
-  it('SIGTERM while a call is in flight - the executor answers the call before it exits (a stop waiting out its 3 s timeout), and exits 0', async () => {
-    // sleep as PID 1 ignores SIGTERM: Docker kills it after the timeout.
-    const config = { metadata: { name: 'slow', namespace: 'e2e-rx', uid: randomUUID(), attempt: 0 } };
+  /** A running container whose stop waits out its whole timeout: sleep as PID 1 ignores SIGTERM, Docker kills it after. */
+  async function slowStopper(pod: string): Promise<string> {
+    const config = { metadata: { name: pod, namespace: 'e2e-rx', uid: randomUUID(), attempt: 0 } };
     const { podSandboxId } = await rt.runPodSandbox({ config });
     const id = (await rt.createContainer({ podSandboxId, config: { metadata: { name: 'slowstop', attempt: 0 }, image: TESTBOX, command: ['sleep', '3600'] }, sandboxConfig: config })).containerId;
     await rt.startContainer({ containerId: id });
+    return id;
+  }
+
+  it('SIGTERM while a call is in flight - the executor answers the call before it exits (a stop waiting out its 3 s timeout), and exits 0', async () => {
+    const id = await slowStopper('slow');
     const executor = procs[0]!;
     const started = Date.now();
     const stopping = rt.stopContainer({ containerId: id, timeout: 3n }, { timeoutMs: 15_000 });
@@ -488,10 +493,7 @@ describe('runtime-executor against Docker', () => {
   });
 
   it('SIGKILL while a call is in flight - the caller knows the executor is gone when its word stops (RPC_STALL_MS), not at its 30 s timeout; a live executor answers the call again', async () => {
-    const config = { metadata: { name: 'slowkill', namespace: 'e2e-rx', uid: randomUUID(), attempt: 0 } };
-    const { podSandboxId } = await rt.runPodSandbox({ config });
-    const id = (await rt.createContainer({ podSandboxId, config: { metadata: { name: 'slowstop', attempt: 0 }, image: TESTBOX, command: ['sleep', '3600'] }, sandboxConfig: config })).containerId;
-    await rt.startContainer({ containerId: id });
+    const id = await slowStopper('slowkill');
     const executor = procs[0]!;
     const started = Date.now();
     // A stop that takes 20 s in Docker (sleep as PID 1 ignores SIGTERM), asked with pod-sync's 30 s timeout.

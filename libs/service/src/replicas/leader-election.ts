@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { KV, KvEntry } from '@nats-io/kv';
-import { create, fromBinary, LeaderRecordSchema, toBinary, type MessageShape } from '@splitlet/contracts';
+import { create, LeaderRecordSchema, toBinary } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
 import type { Clock } from '../clock';
 import { lostRace, nanos } from './membership';
+import { decodeLeader, TIMED_OUT, within, type LeaderRecord } from './records';
 
-type LeaderRecord = MessageShape<typeof LeaderRecordSchema>;
 
 export interface LeaderSettings {
   /** This replica's id, as the record names the leader (the key is held per process besides: a restart waits out the lease). */
@@ -32,7 +32,6 @@ export function leaderSettingsErrors(s: Pick<LeaderSettings, 'leaseMs' | 'renewD
   return errors;
 }
 
-const TIMED_OUT: unique symbol = Symbol('timed out');
 
 /**
  * One leader among a service's replicas, elected through one key of a NATS KV bucket
@@ -142,7 +141,7 @@ export class LeaderElection {
     const now = this.clock.now();
     let read: KvEntry | null | typeof TIMED_OUT;
     try {
-      read = await this.within(this.kv.get(this.key), this.settings.retryMs);
+      read = await within(this.clock, this.kv.get(this.key), this.settings.retryMs);
     } catch (err) {
       this.logger.debug({ err }, 'cannot read the leader key');
       return false;
@@ -150,7 +149,7 @@ export class LeaderElection {
     if (read === TIMED_OUT) return false;
     const entry = read;
     const present = entry?.operation === 'PUT';
-    const current = present ? decode(entry!) : undefined;
+    const current = present ? decodeLeader(entry!) : undefined;
     const ours = current?.holder === this.settings.id && current.incarnation === this.incarnation;
     if (present && !ours) {
       this.noteHolder(current?.holder ?? '');
@@ -176,7 +175,7 @@ export class LeaderElection {
     });
     try {
       const value = toBinary(LeaderRecordSchema, record);
-      const revision = await this.within(entry ? this.kv.update(this.key, value, entry.revision, this.settings.retryMs) : this.kv.create(this.key, value), this.settings.retryMs);
+      const revision = await within(this.clock, entry ? this.kv.update(this.key, value, entry.revision, this.settings.retryMs) : this.kv.create(this.key, value), this.settings.retryMs);
       if (revision === TIMED_OUT) return false;
       this.revision = revision;
     } catch (err) {
@@ -206,7 +205,7 @@ export class LeaderElection {
         return;
       }
       // The whole attempt (the write, and the read after a refused one) ends by the deadline, whatever NATS does.
-      const outcome = await this.within(this.renewOnce(started, deadline), deadline - started).then((o) => (o === TIMED_OUT ? 'failed' : o));
+      const outcome = await within(this.clock, this.renewOnce(started, deadline), deadline - started).then((o) => (o === TIMED_OUT ? 'failed' : o));
       if (outcome === 'renewed') this.lastRenew = started;
       if (outcome === 'lost') {
         this.logger.warn({ key: this.key, holder: this.holder }, 'the leader key is held by another: stepping down');
@@ -230,7 +229,7 @@ export class LeaderElection {
         this.logger.warn({ err, key: this.key }, 'failed to renew the leader key');
         return 'failed';
       }
-      const current = entry?.operation === 'PUT' ? decode(entry) : undefined;
+      const current = entry?.operation === 'PUT' ? decodeLeader(entry) : undefined;
       if (current?.holder === this.settings.id && current.incarnation === this.incarnation && entry) {
         this.revision = entry.revision;
         return 'failed';
@@ -243,7 +242,7 @@ export class LeaderElection {
   /** Deletes the key if it still is at our last revision, so a candidate takes over at once. */
   private async release(): Promise<void> {
     try {
-      await this.within(this.kv.delete(this.key, { previousSeq: this.revision }), this.settings.retryMs);
+      await within(this.clock, this.kv.delete(this.key, { previousSeq: this.revision }), this.settings.retryMs);
       this.logger.info({ key: this.key }, 'let the leader key go');
     } catch {
       // already another's, or NATS is away: the lease runs out instead
@@ -257,21 +256,4 @@ export class LeaderElection {
     this.logger.info({ leader: holder || undefined, key: this.key }, 'new leader');
   }
 
-  /** p, or TIMED_OUT when ms (this clock's) pass first. */
-  private within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-    const stop = new AbortController();
-    const timer = this.clock.sleep(Math.max(1, ms), stop.signal).then(
-      (): typeof TIMED_OUT => TIMED_OUT,
-      () => new Promise<never>(() => undefined), // p settled first: this side never does
-    );
-    return Promise.race([p, timer]).finally(() => stop.abort());
-  }
-}
-
-function decode(entry: KvEntry): LeaderRecord | undefined {
-  try {
-    return fromBinary(LeaderRecordSchema, entry.value);
-  } catch {
-    return undefined;
-  }
 }

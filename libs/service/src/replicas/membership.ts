@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { KV, KvEntry } from '@nats-io/kv';
-import { create, fromBinary, ReplicaHeartbeatSchema, toBinary, type MessageShape } from '@splitlet/contracts';
+import { create, ReplicaHeartbeatSchema, toBinary } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
 import type { Clock } from '../clock';
-
-type ReplicaHeartbeat = MessageShape<typeof ReplicaHeartbeatSchema>;
+import { decodeHeartbeat } from './records';
 
 export interface ReplicaSettings {
   id: string;
@@ -144,7 +143,7 @@ export class Membership {
       // Not on our last one: a write of ours that timed out but landed (its revision is
       // taken, the beat not counted), or another process's under this id.
       const entry = await this.kv.get(this.settings.id);
-      const current = entry?.operation === 'PUT' ? decode(entry) : undefined;
+      const current = entry?.operation === 'PUT' ? decodeHeartbeat(entry) : undefined;
       if (entry && current?.incarnation === this.incarnation) {
         this.revision = entry.revision;
         return;
@@ -177,7 +176,7 @@ export class Membership {
 
   private saw(e: KvEntry): void {
     const known = this.beats.get(e.key);
-    const beat = e.operation === 'PUT' ? decode(e) : undefined;
+    const beat = e.operation === 'PUT' ? decodeHeartbeat(e) : undefined;
     if (!beat) {
       // Left (or a value that does not decode: no heartbeat of a live replica).
       if (known) {
@@ -210,14 +209,6 @@ export class Membership {
     this.logger.info({ replicas: live }, 'replicas changed');
     this.live = live;
     this.onChange(live);
-  }
-}
-
-function decode(entry: KvEntry): ReplicaHeartbeat | undefined {
-  try {
-    return fromBinary(ReplicaHeartbeatSchema, entry.value);
-  } catch {
-    return undefined;
   }
 }
 

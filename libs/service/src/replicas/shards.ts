@@ -1,14 +1,14 @@
-import type { KV, KvEntry } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { shardOf } from '@splitlet/bus';
-import { create, fromBinary, LeaderRecordSchema, ReplicaHeartbeatSchema, toBinary, type MessageShape } from '@splitlet/contracts';
+import { create, LeaderRecordSchema, toBinary } from '@splitlet/contracts';
 import type { Logger } from '@splitlet/telemetry';
 import { untilAborted } from '../host';
 import type { Clock } from '../clock';
 import { leaderSettingsErrors } from './leader-election';
 import { lostRace, Membership, nanos } from './membership';
+import { decodeHeartbeat, decodeLeader, TIMED_OUT, within, type LeaderRecord } from './records';
 import { rendezvousOwner } from './rendezvous';
 
-type LeaderRecord = MessageShape<typeof LeaderRecordSchema>;
 
 export interface ShardSettings {
   /** This replica's id: its heartbeat key and the holder its shard keys name. */
@@ -49,7 +49,6 @@ export const shardMembersTtlMs = (s: Pick<ShardSettings, 'ttlMs' | 'leaseMs'>): 
 /** The key a shard is held by in the leases bucket. */
 export const shardKey = (shard: number): string => `shard.${shard}`;
 
-const TIMED_OUT: unique symbol = Symbol('timed out');
 
 /** Why a term on a shard ended. */
 type TermEnd = 'stopped' | 'failed' | 'lapsed' | 'lost';
@@ -239,10 +238,10 @@ export class ShardOwnership {
   private async tryTake(shard: number, observed: { token: string; at: number } | undefined, observe: (o: { token: string; at: number }) => void): Promise<number | undefined> {
     if (!this.alive()) return undefined;
     const key = shardKey(shard);
-    const entry = await this.within(this.leasesKv.get(key));
+    const entry = await within(this.clock, this.leasesKv.get(key), this.settings.retryMs);
     if (entry === TIMED_OUT) return undefined;
     const present = entry?.operation === 'PUT';
-    const current = present ? decode(entry) : undefined;
+    const current = present ? decodeLeader(entry) : undefined;
     const ours = current?.holder === this.settings.id && current.incarnation === this.membership.incarnation;
     if (present && !ours) {
       const holder = await this.holderToken(current);
@@ -268,7 +267,7 @@ export class ShardOwnership {
     });
     const value = toBinary(LeaderRecordSchema, record);
     try {
-      const revision = await this.within(entry ? this.leasesKv.update(key, value, entry.revision, this.settings.retryMs) : this.leasesKv.create(key, value));
+      const revision = await within(this.clock, entry ? this.leasesKv.update(key, value, entry.revision, this.settings.retryMs) : this.leasesKv.create(key, value), this.settings.retryMs);
       return revision === TIMED_OUT ? undefined : revision;
     } catch (err) {
       // Another wrote first (the normal race), or the bucket refuses us: that one is said.
@@ -284,10 +283,10 @@ export class ShardOwnership {
    */
   private async holderToken(current: LeaderRecord | undefined): Promise<{ token: string; seenAt?: number } | typeof TIMED_OUT> {
     if (!current?.holder) return { token: 'gone' };
-    const entry = await this.within(this.membersKv.get(current.holder));
+    const entry = await within(this.clock, this.membersKv.get(current.holder), this.settings.retryMs);
     if (entry === TIMED_OUT) return TIMED_OUT;
     const beat = entry?.operation === 'PUT' ? this.membership.beatOf(current.holder) : undefined;
-    const value = entry?.operation === 'PUT' ? decodeBeat(entry) : undefined;
+    const value = entry?.operation === 'PUT' ? decodeHeartbeat(entry) : undefined;
     if (!entry || value?.incarnation !== current.incarnation) return { token: 'gone' };
     return { token: `${current.holder}@${entry.revision}`, seenAt: beat?.revision === entry.revision ? beat.seenAt : undefined };
   }
@@ -357,7 +356,7 @@ export class ShardOwnership {
   private async release(shard: number, revision: number, stop?: AbortSignal): Promise<boolean> {
     for (;;) {
       try {
-        const done = await this.within(this.leasesKv.delete(shardKey(shard), { previousSeq: revision }));
+        const done = await within(this.clock, this.leasesKv.delete(shardKey(shard), { previousSeq: revision }), this.settings.retryMs);
         if (done !== TIMED_OUT) {
           this.logger.info({ shard }, 'let the shard go');
           return true;
@@ -371,29 +370,4 @@ export class ShardOwnership {
     }
   }
 
-  /** p, or TIMED_OUT when retryMs (this clock's) pass first. */
-  private within<T>(p: Promise<T>): Promise<T | typeof TIMED_OUT> {
-    const stop = new AbortController();
-    const timer = this.clock.sleep(this.settings.retryMs, stop.signal).then(
-      (): typeof TIMED_OUT => TIMED_OUT,
-      () => new Promise<never>(() => undefined), // p settled first: this side never does
-    );
-    return Promise.race([p, timer]).finally(() => stop.abort());
-  }
-}
-
-function decode(entry: KvEntry): LeaderRecord | undefined {
-  try {
-    return fromBinary(LeaderRecordSchema, entry.value);
-  } catch {
-    return undefined;
-  }
-}
-
-function decodeBeat(entry: KvEntry): MessageShape<typeof ReplicaHeartbeatSchema> | undefined {
-  try {
-    return fromBinary(ReplicaHeartbeatSchema, entry.value);
-  } catch {
-    return undefined;
-  }
 }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsConnection } from '@nats-io/transport-node';
-import { createRpcClient, isRemoteError, ResponderLostError, RPC_STALL_MS, type RemoteError, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, isNoResponders, isRemoteError, ResponderLostError, RPC_STALL_MS, type RemoteError, type ServiceClient } from '@splitlet/bus';
 import { ContainerState, ImageService, PidNamespace, PodSandboxState, RuntimeService } from '@splitlet/contracts';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ContainerConfigSchema, CreateContainerRequestSchema, PodSandboxConfigSchema } from '@splitlet/contracts';
@@ -467,6 +467,15 @@ describe('runtime-executor against Docker', () => {
     }
   });
 
+  /**
+   * The node's executor started anew: once its endpoints answer ('started' comes before
+   * its parts serve their RPCs; a call in between is told "no responders").
+   */
+  async function restartExecutor(): Promise<void> {
+    procs[0] = await startExecutor(nodeName);
+    await waitFor('the new executor answering', () => rt.listPodSandbox({}).then(() => true, (err: unknown) => (isNoResponders(err) ? undefined : Promise.reject(err))), 10_000, 50);
+  }
+
   /** A running container whose stop waits out its whole timeout: sleep as PID 1 ignores SIGTERM, Docker kills it after. */
   async function slowStopper(pod: string): Promise<string> {
     const config = { metadata: { name: pod, namespace: 'e2e-rx', uid: randomUUID(), attempt: 0 } };
@@ -489,7 +498,7 @@ describe('runtime-executor against Docker', () => {
     expect((await inspect(id)).State).toMatchObject({ Status: 'exited', ExitCode: 137 });
     expect(await executor.exited).toEqual({ code: 0, signal: null });
     expect(executor.logs.filter((l) => l['msg'] === 'stopping with requests unanswered')).toEqual([]);
-    procs[0] = await startExecutor(nodeName);
+    await restartExecutor();
   });
 
   it('SIGKILL while a call is in flight - the caller knows the executor is gone when its word stops (RPC_STALL_MS), not at its 30 s timeout; a live executor answers the call again', async () => {
@@ -505,7 +514,7 @@ describe('runtime-executor against Docker', () => {
     expect(err).toBeInstanceOf(ResponderLostError);
     expect(Date.now() - killedAt).toBeLessThan(RPC_STALL_MS + 2_000);
     expect(Date.now() - started).toBeLessThan(15_000);
-    procs[0] = await startExecutor(nodeName);
+    await restartExecutor();
     // The call again, to the executor started anew: answered (Docker was stopping it all along).
     await expect(rt.stopContainer({ containerId: id, timeout: 1n }, { timeoutMs: 30_000 })).resolves.toBeDefined();
     expect((await inspect(id)).State).toMatchObject({ Status: 'exited' });

@@ -7,7 +7,7 @@ import { labBusEnv, podTestNames, startPodTestNode, startServiceProcess, waitFor
 // Two status-reporters for one node (issue 19): they split the node's status shards
 // (rendezvous hashing over their heartbeats), each the one writer of its shards' pod
 // statuses and Events. One killed (SIGKILL), the other takes its shards over once each
-// shard's lease ran out (5 s from its last renewal, which the other watched; looked at
+// shard's lease ran out (5 s from its last heartbeat, which the other watched; looked at
 // every 1 s) and the dead one's heartbeat is stale (3 s):
 // a pod of those shards created meanwhile gets its status and its Events, each once.
 const names = podTestNames('e2e-srsh');
@@ -78,7 +78,7 @@ describe('status-reporter replicas', () => {
     expect([...patched(second)].filter((p) => p.includes('/before-')).sort()).toEqual(ofSecond.sort());
   });
 
-  it("status-reporter - the second replica killed (SIGKILL): the first takes its shards within a lease of its last renewal; a pod of those shards created meanwhile gets its status and each of its Events once", async () => {
+  it("status-reporter - the second replica killed (SIGKILL): the first takes its shards within a lease of its last heartbeat; a pod of those shards created meanwhile gets its status and each of its Events once", async () => {
     const first = t.node.procs['status-reporter']!;
     second!.kill('SIGKILL');
     await second!.exited;

@@ -1,7 +1,7 @@
 import { Svcm } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
-import { createRpcClient, isBusError, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, isBusError, ResponderLostError, type ServiceClient } from '@splitlet/bus';
 import { ImageService, RuntimeService, type FilesystemUsage, type Image } from '@splitlet/contracts';
 import { TOKENS, type Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
@@ -139,7 +139,14 @@ export class BusNodeInputs implements NodeInputsSource {
       this.answered.set(view, this.clock.now());
     } catch (err) {
       if (!isBusError(err)) throw err;
-      const why = err.kind === 'no-responders' ? 'runtime-executor is not running (no responders)' : err.kind === 'timeout' ? `runtime-executor did not answer within ${this.settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS} ms` : err.message;
+      const why =
+        err.kind === 'no-responders'
+          ? 'runtime-executor is not running (no responders)'
+          : err instanceof ResponderLostError
+            ? `runtime-executor took the request and fell silent (no word for ${err.silentMs} ms)`
+            : err.kind === 'timeout'
+              ? `runtime-executor did not answer within ${this.settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS} ms`
+              : err.message;
       // Within the threshold of its last answer the runtime counts as it was then.
       const recent = this.answered.get(this.clock.now());
       if (recent) this.logger.info({ why }, 'container runtime did not answer; still counted up (answered within 30 s)');

@@ -6,7 +6,6 @@ import type { Clock } from '../clock';
 import { lostRace, nanos } from './membership';
 import { decodeLeader, TIMED_OUT, within, type LeaderRecord } from './records';
 
-
 export interface LeaderSettings {
   /** This replica's id, as the record names the leader (the key is held per process besides: a restart waits out the lease). */
   id: string;
@@ -31,7 +30,6 @@ export function leaderSettingsErrors(s: Pick<LeaderSettings, 'leaseMs' | 'renewD
   if (s.retryMs >= s.renewDeadlineMs) errors.push('the retry period must be shorter than the renew deadline');
   return errors;
 }
-
 
 /**
  * One leader among a service's replicas, elected through one key of a NATS KV bucket

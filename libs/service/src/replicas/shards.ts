@@ -236,7 +236,7 @@ export class ShardOwnership {
    * free, this process's own, or another's whose heartbeat stood still for a lease.
    */
   private async tryTake(shard: number, observed: { token: string; at: number } | undefined, observe: (o: { token: string; at: number }) => void): Promise<number | undefined> {
-    if (!this.alive()) return undefined;
+    if (this.leaseLeftMs() <= 0) return undefined;
     const key = shardKey(shard);
     const entry = await within(this.clock, this.leasesKv.get(key), this.settings.retryMs);
     if (entry === TIMED_OUT) return undefined;
@@ -291,10 +291,9 @@ export class ShardOwnership {
     return { token: `${current.holder}@${entry.revision}`, seenAt: beat?.revision === entry.revision ? beat.seenAt : undefined };
   }
 
-  /** Whether this replica's heartbeats landed within the renew deadline. */
-  private alive(): boolean {
-    const last = this.membership.lastBeat;
-    return last !== undefined && this.clock.now() - last < this.settings.renewDeadlineMs;
+  /** How long this replica may still work on its shards: its last landed heartbeat plus the renew deadline, from now. */
+  private leaseLeftMs(): number {
+    return (this.membership.lastBeat ?? -Infinity) + this.settings.renewDeadlineMs - this.clock.now();
   }
 
   /** Holds the shard taken at revision until its term ends; says why it ended. */
@@ -336,7 +335,7 @@ export class ShardOwnership {
   /** Ends the term (lapsed) when no heartbeat has landed for the renew deadline; returns when the term ends. */
   private async watchLiveness(term: AbortSignal, lapsed: () => void): Promise<void> {
     while (!term.aborted) {
-      const left = (this.membership.lastBeat ?? -Infinity) + this.settings.renewDeadlineMs - this.clock.now();
+      const left = this.leaseLeftMs();
       if (left <= 0) {
         this.logger.warn({ deadlineMs: this.settings.renewDeadlineMs }, 'no heartbeat landed within the renew deadline: giving the shards up');
         lapsed();

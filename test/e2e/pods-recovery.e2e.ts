@@ -56,6 +56,31 @@ describe('recovery', () => {
     expect(after.status?.phase).toBe('Running');
   });
 
+  it('pod-sync - killed (SIGKILL) while a container waits out its crash-loop back-off: the next pod-sync goes on with that back-off (no restart at once, the delay doubles on)', async () => {
+    const body = podOf('crashing');
+    body.spec!.containers[0]!.command = ['sh', '-c', 'exit 1'];
+    await core.createNamespacedPod({ namespace, body });
+    const app = async () => (await core.readNamespacedPod({ namespace, name: 'crashing' })).status?.containerStatuses?.[0];
+    // The first restart is at once, the second after 10 s: then a back-off of 20 s runs.
+    const waiting = await waitFor('crashing in its 20 s back-off', async () => {
+      const st = await app();
+      return st?.restartCount === 2 && st.state?.waiting?.reason === 'CrashLoopBackOff' ? st : undefined;
+    }, 60_000);
+    expect(waiting.state?.waiting?.message).toContain('back-off 20s');
+    await node.stop('pod-sync', 'SIGKILL');
+    const podSync = await node.start('pod-sync');
+    await podSync.waitForLog((l) => l['msg'] === 'took the pod records the last pod-sync kept');
+    // A pod-sync with nothing to go on would start it at once and begin again at 10 s.
+    const next = await waitFor('the next restart', async () => {
+      const st = await app();
+      return st?.restartCount === 3 && st.state?.waiting?.reason === 'CrashLoopBackOff' ? st : undefined;
+    }, 60_000);
+    expect(next.state?.waiting?.message).toContain('back-off 40s');
+    const finished = Date.parse(String(waiting.lastState?.terminated?.finishedAt));
+    const started = Date.parse(String(next.lastState?.terminated?.startedAt));
+    expect(started - finished).toBeGreaterThanOrEqual(19_000);
+  }, 120_000);
+
   it('pod-sync - a pod deleted (forced) while pod-sync was down: its containers are removed when pod-sync returns', async () => {
     const pod = await core.createNamespacedPod({ namespace, body: podOf('orphan') });
     const uid = pod.metadata!.uid!;

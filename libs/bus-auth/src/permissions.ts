@@ -12,6 +12,7 @@ import {
   podsViewBucket,
   probeResultsBucket,
   pulledImagesBucket,
+  podSyncBucket,
   proberReplicasBucket,
   registrarLeaderBucket,
   statusReporterLeasesBucket,
@@ -71,7 +72,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'pod-sync': {
-    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager), lists and removes unused images (its image garbage collection); answers for its own metrics; runs the node's graceful shutdown when an operator asks (no service may) and keeps its state for registrar",
+    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager), lists and removes unused images (its image garbage collection); answers for its own metrics; runs the node's graceful shutdown when an operator asks (no service may) and keeps its state for registrar; keeps its pods' records (back-offs, last statuses) in its own bucket",
     grants: [
       {
         kind: 'call',
@@ -103,6 +104,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'serve', service: podsyncv1.PodSyncMetricsService },
       { kind: 'serve', service: podsyncv1.NodeShutdownService },
       { kind: 'bucket', bucket: nodeStateBucket, write: true },
+      { kind: 'bucket', bucket: podSyncBucket, write: true },
     ],
   },
   prober: {

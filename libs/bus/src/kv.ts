@@ -3,7 +3,7 @@ import { ProbeKind } from '@splitlet/contracts';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { nodeToken } from './subjects';
+import { nodeToken, shardOf } from './subjects';
 
 // A node's shared derived state lives in JetStream KV buckets named per node
 // (ARCHITECTURE.md, "Messaging"). Values are protobuf messages.
@@ -49,6 +49,30 @@ export const statusReporterLeasesBucket = (nodeName: string): string => `SPLITLE
 
 /** status-reporter's replicas' heartbeats (their membership, as the prober's), which the shards are spread over. */
 export const statusReporterReplicasBucket = (nodeName: string): string => `SPLITLET_STATUS_REPORTERS_${nodeToken(nodeName)}`;
+
+/**
+ * How many shards a node's pods are split into among pod-sync's replicas (a contract:
+ * every replica must agree). A pod's record key carries its shard, so a replica taking
+ * a shard reads the records of that shard only.
+ */
+export const POD_SYNC_SHARDS = 8;
+
+/**
+ * pod-sync's own bucket: what it holds of each pod that must outlive the process
+ * holding it (splitlet.podsync.v1.PodRecord under podRecordKey: the crash-loop
+ * back-off, the reason cache, the last status handed over). Its only reader and
+ * writer is pod-sync.
+ */
+export const podSyncBucket = (nodeName: string): string => `SPLITLET_POD_SYNC_${nodeToken(nodeName)}`;
+
+/** The pod records of one pod-sync shard: `record.<shard>.*`. */
+export const podRecordsOfShard = (shard: number): string => `record.${shard}.*`;
+
+/**
+ * A pod's record key in podSyncBucket, `record.<shard>.<uid>`; undefined for a UID no
+ * key can hold (the API server's are RFC 4122 text; a static pod's, hex).
+ */
+export const podRecordKey = (uid: string): string | undefined => (/^[A-Za-z0-9_-]{1,128}$/.test(uid) ? `record.${shardOf(uid, POD_SYNC_SHARDS)}.${uid}` : undefined);
 
 /** The key an election's bucket holds its leader under. */
 export const LEADER_KEY = 'leader';

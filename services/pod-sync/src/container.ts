@@ -2,7 +2,7 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, forgetPodStatus, HandlerError, nodeStateBucket, openBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, forgetPodStatus, HandlerError, nodeStateBucket, openBucket, podSyncBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
 import { reservedMemoryOf, thresholdsOf } from '@splitlet/config';
 import { ContainerState, ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
@@ -16,6 +16,7 @@ import { ImageGC } from './image-gc';
 import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
 import { PodSyncMetrics } from './pod-metrics';
+import { PodRecordStore } from './pod-records';
 import { EvictionManager } from './eviction-manager';
 import { GracefulShutdownDisabledError, NodeShutdownManager } from './node-shutdown';
 import { PodSyncer } from './pod-syncer';
@@ -131,6 +132,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   // A pod counts as finished once this node knows it finished, not once the API shows it.
   const admissionView = { node: () => ownNode.get(node), pods: () => nodePods.list(), shuttingDown: () => shutdown.shuttingDown(), finished: (p: V1Pod) => syncer.finished(p) };
   container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView));
+  // What outlives this process of each pod (its back-off, its last status): pod-sync's own bucket.
+  container.registerInstance(SYNC.Records, new PodRecordStore(() => openBucket(nc, podSyncBucket(node)), logger));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   const traces = new PodTraces(node);

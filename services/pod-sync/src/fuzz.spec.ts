@@ -141,7 +141,7 @@ describe('pod-sync - fuzz', () => {
       hasSynced: true,
     };
     const caches: Caches = { start: async () => undefined, stop: () => undefined };
-    const syncer = { podsWithSandboxes: async () => new Set(UIDS), cleanup: async () => undefined } as unknown as PodSyncer;
+    const syncer = { podsWithSandboxes: async () => new Set(UIDS), cleanup: async () => undefined, recordedPods: () => [] } as unknown as PodSyncer;
     const workers = new PodWorkers(async (p, statusOnly) => {
       const uid = p.metadata!.uid!;
       seen.push({ uid, statusOnly, ...probes.readiness(uid, app, CONTAINER_ID(uid)), failed: probes.failedProbe(uid, app, CONTAINER_ID(uid)) });
@@ -154,6 +154,7 @@ describe('pod-sync - fuzz', () => {
     di.registerInstance(PodSyncer, syncer);
     di.registerInstance(SYNC.ResyncMs, 100); // housekeeping every 100 ms
     di.registerInstance(SYNC.Probes, probes);
+    di.registerInstance(SYNC.Records, { load: async () => new Map(), flushed: async () => undefined });
     di.registerInstance(TOKENS.Nats, nc);
     di.registerInstance(TOKENS.NodeName, NODE);
     di.registerInstance(TOKENS.Clock, systemClock);

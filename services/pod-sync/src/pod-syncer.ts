@@ -15,6 +15,7 @@ import {
   podPhase,
   podQOSClass,
   podSandboxChange,
+  toKubePodStatus,
   toWirePodStatus,
 } from '@splitlet/pod-status';
 import { EVICTED } from '@splitlet/eviction';
@@ -35,6 +36,7 @@ import { podProbeView } from './probe-view';
 import { containerConfig, fallsBackFromClusterDNS, sandboxConfig, type DnsSettings } from './runtime-config';
 import { TerminationMessages } from './termination-message';
 import type { PodSyncMetrics } from './pod-metrics';
+import type { PodRecordInit, PodRecordStore, StoredPodRecord } from './pod-records';
 import { SYNC } from './tokens';
 import type { VolumeManager } from './volumes/volume-manager';
 
@@ -129,6 +131,8 @@ interface PodRecord {
    * then killed over a relist or more (a failed postStart hook) is two events, two syncs.
    */
   relists?: number;
+  /** What of it was last kept in the store (its back-off and reason cache), so an unchanged record is not written again. */
+  kept?: string;
 }
 
 @injectable()
@@ -159,6 +163,7 @@ export class PodSyncer {
     @inject(ContainerInputs) private readonly inputs: ContainerInputs,
     @inject(SYNC.Admission) private readonly admission: PodAdmission,
     @inject(SYNC.Metrics) private readonly metrics: PodSyncMetrics,
+    @inject(SYNC.Records) private readonly store: PodRecordStore,
   ) {
     this.terminationMessages = new TerminationMessages(runtime);
     this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
@@ -183,8 +188,80 @@ export class PodSyncer {
   /** The pod's record, made when it has none. */
   private ensureRecord(uid: string): PodRecord {
     let r = this.records.get(uid);
-    if (!r) this.records.set(uid, (r = { version: 0n, backoff: new Map(), reasons: new Map(), shown: new Map(), syncs: 0 }));
+    if (!r) this.records.set(uid, (r = { version: 0n, backoff: new Map(), reasons: new Map(), shown: new Map(), syncs: 0, kept: NOTHING_KEPT }));
     return r;
+  }
+
+  /**
+   * The pod's record as it outlives this process (PodRecord): its back-off, reason cache,
+   * last status and version; undefined when this worker holds nothing of the pod.
+   */
+  exportRecord(uid: string): PodRecordInit | undefined {
+    const r = this.records.get(uid);
+    if (!r) return undefined;
+    return {
+      version: r.version,
+      ...(r.lastStatus ? { lastStatus: r.lastStatus } : {}),
+      generated: r.generated !== undefined,
+      backoff: [...r.backoff].map(([name, b]) => ({ name, delayMs: BigInt(b.delayMs), lastUpdate: BigInt(b.lastUpdate) })),
+      reasons: [...r.reasons].map(([name, f]) => ({ name, reason: f.reason, message: f.message })),
+      backoffDueAt: BigInt(r.backoffDueAt ?? 0),
+    };
+  }
+
+  /**
+   * Takes the record its last holder kept (another replica, or the process before this
+   * one) of a pod this worker holds nothing of yet; a pod it holds already keeps its own.
+   */
+  adopt(uid: string, stored: StoredPodRecord): void {
+    if (this.records.has(uid)) return;
+    const record = this.ensureRecord(uid);
+    record.version = stored.version;
+    if (stored.lastStatus) {
+      record.lastStatus = stored.lastStatus;
+      if (stored.generated) {
+        const kube = toKubePodStatus(stored.lastStatus);
+        record.generated = {
+          conditions: (kube.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: c.lastTransitionTime ? new Date(c.lastTransitionTime) : c.lastTransitionTime })),
+          startTime: kube.startTime ? new Date(kube.startTime) : new Date(this.clock.now()),
+          phase: kube.phase ?? 'Pending',
+        };
+      }
+    }
+    for (const b of stored.backoff) record.backoff.set(b.name, { delayMs: Number(b.delayMs), lastUpdate: Number(b.lastUpdate) });
+    for (const f of stored.reasons) record.reasons.set(f.name, { reason: f.reason, message: f.message });
+    if (stored.backoffDueAt > 0n) record.backoffDueAt = Number(stored.backoffDueAt);
+    record.kept = keptOf(record);
+  }
+
+  /** The UIDs of the pods this worker holds a record of. */
+  recordedPods(): string[] {
+    return [...this.records.keys()];
+  }
+
+  /** Lets the pod go (another replica syncs it now): its record is kept for that one and freed here. */
+  async handOver(uid: string): Promise<void> {
+    const record = this.exportRecord(uid);
+    this.records.delete(uid);
+    this.cancels.delete(uid);
+    this.metrics.forget(uid);
+    if (record) await this.store.save(uid, record);
+  }
+
+  /** Drops the record of a pod the API server no longer has and nothing of which is left on the node. */
+  dropRecord(uid: string): void {
+    this.records.delete(uid);
+    void this.store.forget(uid);
+  }
+
+  /** Keeps the record in the store when its back-off or reason cache changed since it was last kept (a kill -9 loses no back-off). */
+  private keepIfChanged(uid: string): void {
+    const record = this.records.get(uid);
+    if (!record) return;
+    const kept = keptOf(record);
+    if (kept === record.kept) return;
+    record.kept = kept;
+    void this.store.save(uid, this.exportRecord(uid)!);
   }
 
   /** Throws when the pod's running sync was cancelled (the pod began terminating). */
@@ -265,6 +342,7 @@ export class PodSyncer {
         return { retry: true };
       } finally {
         if (this.cancels.get(uid) === signal) this.cancels.delete(uid);
+        this.keepIfChanged(uid);
         span.end();
       }
     });
@@ -826,6 +904,7 @@ export class PodSyncer {
     // What this process holds of the pod goes first, whatever the runtime answers below
     // (a failed removal is retried by housekeeping, which finds the sandbox again).
     this.records.delete(uid);
+    void this.store.forget(uid);
     this.metrics.forget(uid);
     this.admission.forget(uid);
     this.evictions.delete(uid);
@@ -1029,6 +1108,11 @@ export class PodSyncer {
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+/** What of a record is worth keeping at once when it changes: its back-off and reason cache (and when the back-off ends). */
+const keptOf = (r: Pick<PodRecord, 'backoff' | 'reasons' | 'backoffDueAt'>): string => JSON.stringify([[...r.backoff], [...r.reasons], r.backoffDueAt ?? 0]);
+/** A new record's: nothing worth keeping yet. */
+const NOTHING_KEPT = keptOf({ backoff: new Map(), reasons: new Map() });
 
 /** kubetypes.SortedContainerStatuses: by name, as Go compares strings (bytes). */
 const byName = (a: V1ContainerStatus, b: V1ContainerStatus) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

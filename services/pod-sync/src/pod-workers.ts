@@ -125,6 +125,40 @@ export class PodWorkers {
     }
   }
 
+  /**
+   * Lets the pods go (another syncs them now): their pending syncs and timers are
+   * dropped, no update starts another, what runs now finishes, and then their workers
+   * are forgotten. Resolves once none of them runs.
+   */
+  async release(uids: Iterable<string>): Promise<void> {
+    const leaving: [string, Worker][] = [];
+    for (const uid of uids) {
+      const w = this.workers.get(uid);
+      if (!w) continue;
+      w.removed = true;
+      w.pending = undefined;
+      w.pendingStatusOnly = false;
+      clearTimeout(w.timer);
+      w.timer = undefined;
+      leaving.push([uid, w]);
+    }
+    await Promise.all(
+      leaving.map(async ([uid, w]) => {
+        while (w.running) await w.busy;
+        if (this.workers.get(uid) === w) this.workers.delete(uid);
+      }),
+    );
+  }
+
+  /** Resolves once no sync or refresh runs (after stop, none starts again). */
+  async settled(): Promise<void> {
+    for (;;) {
+      const busy = [...this.workers.values()].filter((w) => w.running).map((w) => w.busy);
+      if (!busy.length) return;
+      await Promise.all(busy);
+    }
+  }
+
   /** No more syncs start (a running one finishes); timers are cleared. */
   stop(): void {
     this.stopped = true;

@@ -34,4 +34,6 @@ export const SYNC = {
   PodEvents: Symbol('PodEvents'),
   /** PodSyncMetrics: the kubelet_* figures node-api gathers for /metrics. */
   Metrics: Symbol('Metrics'),
+  /** PodRecordStore: the pod records that outlive the process holding them (pod-records.ts). */
+  Records: Symbol('Records'),
 } as const;

@@ -10,13 +10,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { MetricFamily } from "../../metrics/v1/metrics_pb";
 import { file_splitlet_metrics_v1_metrics } from "../../metrics/v1/metrics_pb";
+import type { PodStatus } from "../../status/v1/status_pb";
+import { file_splitlet_status_v1_status } from "../../status/v1/status_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file splitlet/podsync/v1/podsync.proto.
  */
 export const file_splitlet_podsync_v1_podsync: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9wb2RzeW5jL3YxL3BvZHN5bmMucHJvdG8SE3NwbGl0bGV0LnBvZHN5bmMudjEiFgoUR2F0aGVyTWV0cmljc1JlcXVlc3QiYAoVR2F0aGVyTWV0cmljc1Jlc3BvbnNlEhIKCnJlcGxpY2FfaWQYASABKAkSMwoIZmFtaWxpZXMYAiADKAsyIS5zcGxpdGxldC5tZXRyaWNzLnYxLk1ldHJpY0ZhbWlseSIRCg9TaHV0ZG93blJlcXVlc3QiSQoQU2h1dGRvd25SZXNwb25zZRI1CgVzdGF0ZRgBIAEoCzImLnNwbGl0bGV0LnBvZHN5bmMudjEuTm9kZVNodXRkb3duU3RhdGUiFwoVQ2FuY2VsU2h1dGRvd25SZXF1ZXN0IisKFkNhbmNlbFNodXRkb3duUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIIl4KDVNodXRkb3duR3JvdXASEAoIcHJpb3JpdHkYASABKAUSHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAiABKAMSDAoEcG9kcxgDIAEoDRIPCgdkb25lX2F0GAQgASgDIoEBChFOb2RlU2h1dGRvd25TdGF0ZRIPCgdib290X2lkGAEgASgJEhIKCnN0YXJ0ZWRfYXQYAiABKAMSEwoLZmluaXNoZWRfYXQYAyABKAMSMgoGZ3JvdXBzGAQgAygLMiIuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93bkdyb3VwMn8KFVBvZFN5bmNNZXRyaWNzU2VydmljZRJmCg1HYXRoZXJNZXRyaWNzEikuc3BsaXRsZXQucG9kc3luYy52MS5HYXRoZXJNZXRyaWNzUmVxdWVzdBoqLnNwbGl0bGV0LnBvZHN5bmMudjEuR2F0aGVyTWV0cmljc1Jlc3BvbnNlMtkBChNOb2RlU2h1dGRvd25TZXJ2aWNlElcKCFNodXRkb3duEiQuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93blJlcXVlc3QaJS5zcGxpdGxldC5wb2RzeW5jLnYxLlNodXRkb3duUmVzcG9uc2USaQoOQ2FuY2VsU2h1dGRvd24SKi5zcGxpdGxldC5wb2RzeW5jLnYxLkNhbmNlbFNodXRkb3duUmVxdWVzdBorLnNwbGl0bGV0LnBvZHN5bmMudjEuQ2FuY2VsU2h1dGRvd25SZXNwb25zZWIGcHJvdG8z", [file_splitlet_metrics_v1_metrics]);
+  fileDesc("CiFzcGxpdGxldC9wb2RzeW5jL3YxL3BvZHN5bmMucHJvdG8SE3NwbGl0bGV0LnBvZHN5bmMudjEiFgoUR2F0aGVyTWV0cmljc1JlcXVlc3QiYAoVR2F0aGVyTWV0cmljc1Jlc3BvbnNlEhIKCnJlcGxpY2FfaWQYASABKAkSMwoIZmFtaWxpZXMYAiADKAsyIS5zcGxpdGxldC5tZXRyaWNzLnYxLk1ldHJpY0ZhbWlseSIRCg9TaHV0ZG93blJlcXVlc3QiSQoQU2h1dGRvd25SZXNwb25zZRI1CgVzdGF0ZRgBIAEoCzImLnNwbGl0bGV0LnBvZHN5bmMudjEuTm9kZVNodXRkb3duU3RhdGUiFwoVQ2FuY2VsU2h1dGRvd25SZXF1ZXN0IisKFkNhbmNlbFNodXRkb3duUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIIl4KDVNodXRkb3duR3JvdXASEAoIcHJpb3JpdHkYASABKAUSHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAiABKAMSDAoEcG9kcxgDIAEoDRIPCgdkb25lX2F0GAQgASgDIoEBChFOb2RlU2h1dGRvd25TdGF0ZRIPCgdib290X2lkGAEgASgJEhIKCnN0YXJ0ZWRfYXQYAiABKAMSEwoLZmluaXNoZWRfYXQYAyABKAMSMgoGZ3JvdXBzGAQgAygLMiIuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93bkdyb3VwIuoBCglQb2RSZWNvcmQSDwoHdmVyc2lvbhgBIAEoBBIyCgtsYXN0X3N0YXR1cxgCIAEoCzIdLnNwbGl0bGV0LnN0YXR1cy52MS5Qb2RTdGF0dXMSEQoJZ2VuZXJhdGVkGAMgASgIEjYKB2JhY2tvZmYYBCADKAsyJS5zcGxpdGxldC5wb2RzeW5jLnYxLkNvbnRhaW5lckJhY2tvZmYSNQoHcmVhc29ucxgFIAMoCzIkLnNwbGl0bGV0LnBvZHN5bmMudjEuQ29udGFpbmVyUmVhc29uEhYKDmJhY2tvZmZfZHVlX2F0GAYgASgDIkcKEENvbnRhaW5lckJhY2tvZmYSDAoEbmFtZRgBIAEoCRIQCghkZWxheV9tcxgCIAEoAxITCgtsYXN0X3VwZGF0ZRgDIAEoAyJACg9Db250YWluZXJSZWFzb24SDAoEbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCTJ/ChVQb2RTeW5jTWV0cmljc1NlcnZpY2USZgoNR2F0aGVyTWV0cmljcxIpLnNwbGl0bGV0LnBvZHN5bmMudjEuR2F0aGVyTWV0cmljc1JlcXVlc3QaKi5zcGxpdGxldC5wb2RzeW5jLnYxLkdhdGhlck1ldHJpY3NSZXNwb25zZTLZAQoTTm9kZVNodXRkb3duU2VydmljZRJXCghTaHV0ZG93bhIkLnNwbGl0bGV0LnBvZHN5bmMudjEuU2h1dGRvd25SZXF1ZXN0GiUuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93blJlc3BvbnNlEmkKDkNhbmNlbFNodXRkb3duEiouc3BsaXRsZXQucG9kc3luYy52MS5DYW5jZWxTaHV0ZG93blJlcXVlc3QaKy5zcGxpdGxldC5wb2RzeW5jLnYxLkNhbmNlbFNodXRkb3duUmVzcG9uc2ViBnByb3RvMw", [file_splitlet_metrics_v1_metrics, file_splitlet_status_v1_status]);
 
 /**
  * @generated from message splitlet.podsync.v1.GatherMetricsRequest
@@ -197,6 +199,127 @@ export type NodeShutdownState = Message<"splitlet.podsync.v1.NodeShutdownState">
  */
 export const NodeShutdownStateSchema: GenMessage<NodeShutdownState> = /*@__PURE__*/
   messageDesc(file_splitlet_podsync_v1_podsync, 7);
+
+/**
+ * What pod-sync holds of one pod between its syncs that outlives the process holding
+ * it: the pod's crash-loop back-off, its reason cache and the last status handed over.
+ * Kept under `record.<shard>.<pod uid>` of SPLITLET_POD_SYNC_<node> (the shard is the
+ * pod UID's, of POD_SYNC_SHARDS), written when a back-off steps and when a replica lets
+ * the pod go (its shard moves, or it stops); read by the replica that syncs the pod
+ * next, so a crash-looping container goes on waiting out its back-off instead of being
+ * restarted at once. Deleted when the pod is gone from the API server.
+ *
+ * @generated from message splitlet.podsync.v1.PodRecord
+ */
+export type PodRecord = Message<"splitlet.podsync.v1.PodRecord"> & {
+  /**
+   * The version of the last status handed over (microseconds; only grows per pod).
+   *
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * The last status handed over; unset when none was.
+   *
+   * @generated from field: splitlet.status.v1.PodStatus last_status = 2;
+   */
+  lastStatus?: PodStatus | undefined;
+
+  /**
+   * Whether last_status's phase, conditions and start time are ones the worker
+   * generated (a rejection at admission is not): the next status's "old status".
+   *
+   * @generated from field: bool generated = 3;
+   */
+  generated: boolean;
+
+  /**
+   * @generated from field: repeated splitlet.podsync.v1.ContainerBackoff backoff = 4;
+   */
+  backoff: ContainerBackoff[];
+
+  /**
+   * @generated from field: repeated splitlet.podsync.v1.ContainerReason reasons = 5;
+   */
+  reasons: ContainerReason[];
+
+  /**
+   * Unix ms when the earliest back-off of the last full sync ends; 0: none.
+   *
+   * @generated from field: int64 backoff_due_at = 6;
+   */
+  backoffDueAt: bigint;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.PodRecord.
+ * Use `create(PodRecordSchema)` to create a new message.
+ */
+export const PodRecordSchema: GenMessage<PodRecord> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 8);
+
+/**
+ * One container's crash-loop back-off (the kubelet's flowcontrol.Backoff entry).
+ *
+ * @generated from message splitlet.podsync.v1.ContainerBackoff
+ */
+export type ContainerBackoff = Message<"splitlet.podsync.v1.ContainerBackoff"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The current delay.
+   *
+   * @generated from field: int64 delay_ms = 2;
+   */
+  delayMs: bigint;
+
+  /**
+   * Unix ms when the delay was last stepped.
+   *
+   * @generated from field: int64 last_update = 3;
+   */
+  lastUpdate: bigint;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.ContainerBackoff.
+ * Use `create(ContainerBackoffSchema)` to create a new message.
+ */
+export const ContainerBackoffSchema: GenMessage<ContainerBackoff> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 9);
+
+/**
+ * Why the last sync that tried to (re)start a container could not (the kubelet's reason cache).
+ *
+ * @generated from message splitlet.podsync.v1.ContainerReason
+ */
+export type ContainerReason = Message<"splitlet.podsync.v1.ContainerReason"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.ContainerReason.
+ * Use `create(ContainerReasonSchema)` to create a new message.
+ */
+export const ContainerReasonSchema: GenMessage<ContainerReason> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 10);
 
 /**
  * @generated from service splitlet.podsync.v1.PodSyncMetricsService

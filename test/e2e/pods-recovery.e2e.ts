@@ -69,7 +69,7 @@ describe('recovery', () => {
     expect(waiting.state?.waiting?.message).toContain('back-off 20s');
     await node.stop('pod-sync', 'SIGKILL');
     const podSync = await node.start('pod-sync');
-    await podSync.waitForLog((l) => l['msg'] === 'took the pod records the last pod-sync kept');
+    await podSync.waitForLog((l) => l['msg'] === 'syncing the pods of a shard');
     // A pod-sync with nothing to go on would start it at once and begin again at 10 s.
     const next = await waitFor('the next restart', async () => {
       const st = await app();

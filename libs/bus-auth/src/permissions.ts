@@ -13,6 +13,7 @@ import {
   probeResultsBucket,
   pulledImagesBucket,
   podSyncBucket,
+  podSyncReplicasBucket,
   proberReplicasBucket,
   registrarLeaderBucket,
   statusReporterLeasesBucket,
@@ -72,7 +73,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   'pod-sync': {
-    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager), lists and removes unused images (its image garbage collection); answers for its own metrics; runs the node's graceful shutdown when an operator asks (no service may) and keeps its state for registrar; keeps its pods' records (back-offs, last statuses) in its own bucket",
+    why: "the only caller of the mutating runtime RPCs; publishes pod statuses and Events, owns the pods view; reads the containers' stats (its eviction manager), lists and removes unused images (its image garbage collection); answers for its own metrics; runs the node's graceful shutdown when an operator asks (no service may) and keeps its state for registrar; keeps its pods' records (back-offs, last statuses) and the node's decisions about them in its own bucket, and shares the pods among its replicas (heartbeats, one key per shard)",
     grants: [
       {
         kind: 'call',
@@ -105,6 +106,7 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
       { kind: 'serve', service: podsyncv1.NodeShutdownService },
       { kind: 'bucket', bucket: nodeStateBucket, write: true },
       { kind: 'bucket', bucket: podSyncBucket, write: true },
+      { kind: 'bucket', bucket: podSyncReplicasBucket, write: true },
     ],
   },
   prober: {

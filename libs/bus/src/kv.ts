@@ -58,12 +58,17 @@ export const statusReporterReplicasBucket = (nodeName: string): string => `SPLIT
 export const POD_SYNC_SHARDS = 8;
 
 /**
- * pod-sync's own bucket: what it holds of each pod that must outlive the process
- * holding it (splitlet.podsync.v1.PodRecord under podRecordKey: the crash-loop
- * back-off, the reason cache, the last status handed over). Its only reader and
- * writer is pod-sync.
+ * pod-sync's own bucket, its only reader and writer pod-sync: what it holds of each pod
+ * that must outlive the process holding it (splitlet.podsync.v1.PodRecord under
+ * podRecordKey: the crash-loop back-off, the reason cache, the last status handed
+ * over); the node's decisions about pods, taken by the replica that leads and carried
+ * out by the one that syncs the pod (`admit.<uid>`: AdmissionDecision, `evict.<uid>`:
+ * PodEviction); and its replicas' shard keys (`shard.<n>`).
  */
 export const podSyncBucket = (nodeName: string): string => `SPLITLET_POD_SYNC_${nodeToken(nodeName)}`;
+
+/** pod-sync's replicas' heartbeats (their membership), which the pod shards are spread over. */
+export const podSyncReplicasBucket = (nodeName: string): string => `SPLITLET_POD_SYNCS_${nodeToken(nodeName)}`;
 
 /** The pod records of one pod-sync shard: `record.<shard>.*`. */
 export const podRecordsOfShard = (shard: number): string => `record.${shard}.*`;
@@ -72,7 +77,13 @@ export const podRecordsOfShard = (shard: number): string => `record.${shard}.*`;
  * A pod's record key in podSyncBucket, `record.<shard>.<uid>`; undefined for a UID no
  * key can hold (the API server's are RFC 4122 text; a static pod's, hex).
  */
-export const podRecordKey = (uid: string): string | undefined => (/^[A-Za-z0-9_-]{1,128}$/.test(uid) ? `record.${shardOf(uid, POD_SYNC_SHARDS)}.${uid}` : undefined);
+export const podRecordKey = (uid: string): string | undefined => (isKeyToken(uid) ? `record.${shardOf(uid, POD_SYNC_SHARDS)}.${uid}` : undefined);
+
+/** A pod's decision key in podSyncBucket (`admit.<uid>`, `evict.<uid>`); undefined for a UID no key can hold. */
+export const podDecisionKey = (kind: 'admit' | 'evict', uid: string): string | undefined => (isKeyToken(uid) ? `${kind}.${uid}` : undefined);
+
+/** Whether a pod UID can be one token of a KV key. */
+const isKeyToken = (uid: string): boolean => /^[A-Za-z0-9_-]{1,128}$/.test(uid);
 
 /** The key an election's bucket holds its leader under. */
 export const LEADER_KEY = 'leader';

@@ -80,9 +80,18 @@ export class PodAdmission {
     return this.decide(pod);
   }
 
+  /** Told of each decision this process takes (the pods decided before the one asked included). */
+  onDecided?: (uid: string, rejection: Rejection | undefined) => void;
+
   /** A pod found running that admission had refused (a restart lost the decision): it counts as admitted. */
   admitted(uid: string): void {
     this.decided.set(uid, undefined);
+    this.onDecided?.(uid, undefined);
+  }
+
+  /** A decision taken elsewhere (the pod-sync replica that led when it was taken): it counts here as one of this process's own. */
+  record(uid: string, rejection: Rejection | undefined): void {
+    this.decided.set(uid, rejection);
   }
 
   /** Whether this process admitted the pod. */
@@ -97,7 +106,10 @@ export class PodAdmission {
 
   private decide(pod: V1Pod): Rejection | undefined {
     const r = this.check(pod);
-    if (pod.metadata?.uid) this.decided.set(pod.metadata.uid, r);
+    if (pod.metadata?.uid) {
+      this.decided.set(pod.metadata.uid, r);
+      this.onDecided?.(pod.metadata.uid, r);
+    }
     return r;
   }
 

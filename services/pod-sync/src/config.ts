@@ -1,4 +1,6 @@
-import { commonSchema, evictionVariables, parsedVariable, refineEviction } from '@splitlet/config';
+import { commonSchema, evictionVariables, parsedVariable, refineEviction, replicaIdVariable } from '@splitlet/config';
+import { POD_SYNC_SHARDS } from '@splitlet/bus';
+import { shardSettingsErrors, type ShardSettings } from '@splitlet/service';
 import { parseGoDuration } from '@splitlet/eviction';
 import { z } from 'zod';
 import { imageGCPolicyErrors, type ImageGCPolicy } from './image-gc';
@@ -97,7 +99,28 @@ export const configSchema = commonSchema.extend({
    * group of the highest priority not above its own, the lowest group terminated first.
    */
   SPLITLET_SHUTDOWN_GRACE_PERIOD_BY_POD_PRIORITY: parsedVariable(parseGracePeriodByPriority, ''),
+  /**
+   * This replica's id among the node's pod-syncs (its heartbeat in
+   * SPLITLET_POD_SYNCS_<node>, the holder its shard keys name). Unset: random.
+   */
+  SPLITLET_POD_SYNC_REPLICA_ID: replicaIdVariable('pod-sync'),
+  /**
+   * How the replicas share the node's pods (by pod UID, POD_SYNC_SHARDS shards), as
+   * status-reporter's share its status shards: a heartbeat every second, a replica
+   * silent for 3 s is dead; a shard whose holder's heartbeat stood still for the lease
+   * (5 s) is taken over at the next look (1 s); a holder whose heartbeats have not
+   * landed for the renew deadline (3 s) stops syncing its pods first. A replica that
+   * stops lets its shards go at once.
+   */
+  SPLITLET_POD_SYNC_HEARTBEAT_MS: z.coerce.number().int().min(1).default(1_000),
+  SPLITLET_POD_SYNC_REPLICA_TTL_MS: z.coerce.number().int().min(1).default(3_000),
+  SPLITLET_POD_SYNC_SHARD_LEASE_MS: z.coerce.number().int().min(1).default(5_000),
+  SPLITLET_POD_SYNC_SHARD_RENEW_DEADLINE_MS: z.coerce.number().int().min(1).default(3_000),
+  SPLITLET_POD_SYNC_SHARD_RETRY_MS: z.coerce.number().int().min(1).default(1_000),
 })
+  .superRefine((c, ctx) => {
+    for (const message of shardSettingsErrors(shardSettings(c))) ctx.addIssue({ code: 'custom', message, path: ['SPLITLET_POD_SYNC_SHARD_RENEW_DEADLINE_MS'] });
+  })
   .superRefine(refineEviction)
   .superRefine((c, ctx) => {
     // The periods as they apply (30s / 10s when unset), or as given beside a by-priority list.
@@ -141,5 +164,20 @@ export function imageGCPolicyOf(c: Pick<Config, 'SPLITLET_IMAGE_GC_HIGH_THRESHOL
     lowThresholdPercent: c.SPLITLET_IMAGE_GC_LOW_THRESHOLD,
     minAgeMs: c.SPLITLET_IMAGE_MINIMUM_GC_AGE,
     maxAgeMs: c.SPLITLET_IMAGE_MAXIMUM_GC_AGE,
+  };
+}
+
+/** How the replicas share the node's pods (POD_SYNC_SHARDS, a contract of the bus). */
+export function shardSettings(
+  c: Pick<Config, 'SPLITLET_POD_SYNC_REPLICA_ID' | 'SPLITLET_POD_SYNC_HEARTBEAT_MS' | 'SPLITLET_POD_SYNC_REPLICA_TTL_MS' | 'SPLITLET_POD_SYNC_SHARD_LEASE_MS' | 'SPLITLET_POD_SYNC_SHARD_RENEW_DEADLINE_MS' | 'SPLITLET_POD_SYNC_SHARD_RETRY_MS'>,
+): ShardSettings {
+  return {
+    id: c.SPLITLET_POD_SYNC_REPLICA_ID,
+    shards: POD_SYNC_SHARDS,
+    heartbeatMs: c.SPLITLET_POD_SYNC_HEARTBEAT_MS,
+    ttlMs: c.SPLITLET_POD_SYNC_REPLICA_TTL_MS,
+    leaseMs: c.SPLITLET_POD_SYNC_SHARD_LEASE_MS,
+    renewDeadlineMs: c.SPLITLET_POD_SYNC_SHARD_RENEW_DEADLINE_MS,
+    retryMs: c.SPLITLET_POD_SYNC_SHARD_RETRY_MS,
   };
 }

@@ -1,25 +1,28 @@
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { KV } from '@nats-io/kv';
 import type { Service } from '@nats-io/services';
 import type { DependencyContainer } from 'tsyringe';
-import { createRpcClient, forgetPodStatus, HandlerError, nodeStateBucket, openBucket, podSyncBucket, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, type ServiceClient } from '@splitlet/bus';
+import { createRpcClient, forgetPodStatus, HandlerError, nodeStateBucket, openBucket, podSyncBucket, podSyncReplicasBucket, POD_SYNC_SHARDS, recordNodeEvent, recordPodEvent, serveMetrics, serveRpc, shardOf, type ServiceClient } from '@splitlet/bus';
 import { reservedMemoryOf, thresholdsOf } from '@splitlet/config';
 import { ContainerState, ImageService, podsyncv1, RuntimeService } from '@splitlet/contracts';
 import { loadKubeConfig, OwnNodeInformer, PodInformer, ServiceInformer } from '@splitlet/kube';
-import { readBootId, runAll, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
+import { readBootId, runAll, shardMembersTtlMs, ShardOwnership, TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import { release } from 'node:os';
 import { PodAdmission } from './admission';
-import { commaList, imageGCPolicyOf, shutdownPeriodsOf, type Config } from './config';
+import { commaList, imageGCPolicyOf, shardSettings, shutdownPeriodsOf, type Config } from './config';
 import { ContainerGC } from './container-gc';
 import { ImageGC } from './image-gc';
 import { ImageManager } from './image-manager';
 import { PodUpdateFilter } from './pod-changes';
 import { PodSyncMetrics } from './pod-metrics';
 import { PodRecordStore } from './pod-records';
+import { PodDecisions } from './pod-decisions';
+import { rejectionOf, SharedAdmission } from './shared-admission';
 import { EvictionManager } from './eviction-manager';
 import { GracefulShutdownDisabledError, NodeShutdownManager } from './node-shutdown';
-import { PodSyncer } from './pod-syncer';
+import { PodSyncer, type Eviction } from './pod-syncer';
 import { ProbeState } from './probe-state';
 import { PodTraces } from './pod-traces';
 import { PodWatch, type Caches } from './pod-watch';
@@ -47,6 +50,15 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const node = config.SPLITLET_NODE_NAME;
   const core = kc.makeApiClient(CoreV1Api);
   const opts = { timeoutMs: config.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS };
+  // The node's pods are shared among pod-sync's replicas by shard (ShardOwnership below):
+  // a replica syncs the pods of the shards it holds, and the one holding shard 0 leads —
+  // it runs the node's own duties (admission, evictions, the node shutdown, garbage
+  // collection) and syncs the static pods. Alone, a replica holds every shard.
+  const held = new Set<number>();
+  const shardOfUid = (uid: string) => shardOf(uid, POD_SYNC_SHARDS);
+  const shardOfPod = (pod: V1Pod) => (isStaticPod(pod) ? 0 : shardOfUid(pod.metadata?.uid ?? ''));
+  const owns = (pod: V1Pod) => held.has(shardOfPod(pod));
+  const leads = () => held.has(0);
   container.registerInstance(SYNC.Runtime, createRpcClient(nc, node, RuntimeService, opts));
   container.registerInstance(SYNC.Images, createRpcClient(nc, node, ImageService, { timeoutMs: 300_000 }));
   container.registerInstance(SYNC.Dns, { clusterDNS: config.SPLITLET_CLUSTER_DNS.split(',').map((s) => s.trim()).filter(Boolean), clusterDomain: config.SPLITLET_CLUSTER_DOMAIN });
@@ -63,7 +75,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   });
   container.registerInstance(SYNC.Services, services);
   // GetActivePods: admitted (by this process, or given a start time by the node before it) and not finished, being deleted or not.
-  const activePod = (p: V1Pod) => (Boolean(p.status?.startTime) || container.resolve<PodAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p);
+  const activePod = (p: V1Pod) => (Boolean(p.status?.startTime) || container.resolve<SharedAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p);
   // The node shutdown manager's state is read before any pod is admitted (a shutdown under way refuses them).
   let bucket: ReturnType<typeof openBucket> | undefined;
   const shutdown = new NodeShutdownManager({
@@ -77,10 +89,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     // The API server's pods listed (a static source down at boot does not hold the shutdown back).
     synced: () => informer.synced,
     active: activePod,
-    terminate: (pod, how) => {
-      syncer.evict(pod, how);
-      workers.update(pod);
-    },
+    terminate: (pod, how) => decideEviction(pod, how),
     runningPods: () =>
       container
         .resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime)
@@ -92,6 +101,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     nodeEvent: (type, reason, message) => recordNodeEvent(nc, node, type, reason, message),
     clock: container.resolve<Clock>(TOKENS.Clock),
     logger,
+    // Only the replica that leads terminates pods (lead(), while it holds shard 0).
+    leading: false,
   });
   // Read before the first sync admits a pod (tried again in the background when the bucket does not answer).
   const shutdownLoaded = shutdown.load();
@@ -131,11 +142,44 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   // Admission reads the node's own Node and the pods bound to it (the informer below).
   // A pod counts as finished once this node knows it finished, not once the API shows it.
   const admissionView = { node: () => ownNode.get(node), pods: () => nodePods.list(), shuttingDown: () => shutdown.shuttingDown(), finished: (p: V1Pod) => syncer.finished(p) };
-  container.registerInstance(SYNC.Admission, new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView));
+  const localAdmission = new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView);
+  // The node's decisions about pods (admissions, evictions), taken by the replica that
+  // leads and followed by every one: the one syncing a pod carries them out.
+  let podBucket: Promise<KV> | undefined;
+  const openPodBucket = () => (podBucket ??= openBucket(nc, podSyncBucket(node)).catch((err: unknown) => {
+    podBucket = undefined;
+    throw err;
+  }));
+  const podByUid = (uid: string) => nodePods.list().find((p) => p.metadata?.uid === uid);
+  const decisions = new PodDecisions(
+    openPodBucket,
+    {
+      admission: (uid, d) => (d ? localAdmission.record(uid, rejectionOf(d)) : localAdmission.forget(uid)),
+      eviction: (uid, d) => {
+        syncer.evicted(uid, d && { reason: d.reason || undefined, message: d.message, gracePeriodSeconds: Number(d.gracePeriodSeconds), disruption: d.disruption, decidedAt: Number(d.decidedAt), event: false });
+        const pod = d && podByUid(uid);
+        if (pod) workers.update(pod);
+      },
+    },
+    container.resolve<Clock>(TOKENS.Clock),
+    logger,
+  );
+  const admission = new SharedAdmission(localAdmission, decisions, leads, logger);
+  container.registerInstance(SYNC.Admission, admission);
+  /** The leader's eviction (or node shutdown termination) of a pod: its Event now, the pod's syncing replica told through the bucket. */
+  const decideEviction = (pod: V1Pod, how: Eviction) => {
+    const decided = syncer.evict(pod, how);
+    const uid = pod.metadata!.uid!;
+    workers.update(pod);
+    void decisions
+      .evict(uid, { reason: decided.reason ?? '', message: decided.message, gracePeriodSeconds: BigInt(decided.gracePeriodSeconds), disruption: decided.disruption !== false, decidedAt: BigInt(decided.decidedAt ?? 0) })
+      .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'the eviction could not be written: the replica syncing the pod does not know it'));
+  };
   // What outlives this process of each pod (its back-off, its last status): pod-sync's own bucket.
   container.registerInstance(SYNC.Records, new PodRecordStore(() => openBucket(nc, podSyncBucket(node)), logger));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
+  syncer.onCleanup = (uid) => decisions.forget(uid);
   const traces = new PodTraces(node);
   const workers = new PodWorkers(
     (pod, statusOnly, signal) =>
@@ -157,6 +201,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     },
   );
   container.registerInstance(SYNC.Workers, workers);
+  workers.owns = owns;
+  container.registerInstance(SYNC.Shards, { ownsUid: (uid: string) => held.has(isStaticPod(podByUid(uid) ?? {}) ? 0 : shardOfUid(uid)) });
   const updates = new PodUpdateFilter();
   const informer: PodInformer = new PodInformer(
     { kubeConfig: kc, nodeName: node, logger },
@@ -175,11 +221,13 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
             mirrorsSeen.set(key, pod.metadata!.uid!);
           }
           // deleteOrphanedMirrorPods: a mirror pod of no static pod goes, once the static pods are read.
-          else if (statics.hasSynced) void mirrors.deleteOrphan(pod);
+          else if (statics.hasSynced && leads()) void mirrors.deleteOrphan(pod);
           return;
         }
         // The startup SLI ends when the watch shows every container started.
-        metrics.observedOnWatch(pod, container.resolve<Clock>(TOKENS.Clock).now());
+        if (owns(pod)) metrics.observedOnWatch(pod, container.resolve<Clock>(TOKENS.Clock).now());
+        // The leader admits each new pod as it sees it, whichever replica syncs it.
+        admission.decideAhead(pod, syncer.finished(pod));
         if (updates.shouldSync(pod)) workers.update(pod);
       },
       onDelete: (pod) => {
@@ -187,7 +235,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         if (!uid) return;
         if (isMirrorPod(pod)) {
           // Its last status leaves the stream; a static pod that still runs gets a new mirror.
-          void forgetPodStatus(nc, node, uid).catch(() => undefined);
+          if (leads()) void forgetPodStatus(nc, node, uid).catch(() => undefined);
           const key = keyOf(pod);
           if (mirrorsSeen.get(key) === uid) mirrorsSeen.delete(key);
           const own = statics.get(pod.metadata!.namespace!, pod.metadata!.name!);
@@ -196,6 +244,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         }
         updates.forget(uid);
         evictions.forget(uid);
+        // Another replica's pod: that one cleans it up.
+        if (!owns(pod)) return;
         // In the pod's worker, after the sync that runs now (its termination removing the
         // same sandbox), and with no sync after it to record the pod again.
         workers
@@ -219,7 +269,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     periodMs: config.SPLITLET_FILE_CHECK_FREQUENCY_MS,
     clock: container.resolve<Clock>(TOKENS.Clock),
     logger,
-    invalid: (origin, why) => recordNodeEvent(nc, node, 'Warning', 'FailedToCreateStaticPod', `static pod manifest ${origin}: ${why}`),
+    // Every replica reads the manifests; the leader, which syncs the static pods, says what is wrong with one.
+    invalid: (origin, why) => leads() && recordNodeEvent(nc, node, 'Warning', 'FailedToCreateStaticPod', `static pod manifest ${origin}: ${why}`),
     changed: (added, removed) => {
       // The old first: an edited pod's successor waits until it is gone.
       for (const pod of removed) removeStaticPod(pod);
@@ -232,13 +283,15 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     status: (pod) => mirrors.mirrorOf(pod)?.status,
   });
   // The mirror pods of static pods gone while pod-sync was away.
-  void nodePods.synced.then(() => {
+  const deleteOrphanMirrors = () => {
     for (const p of informer.list()) if (isMirrorPod(p) && !statics.get(p.metadata!.namespace!, p.metadata!.name!) && !terminatingNames.has(keyOf(p))) void mirrors.deleteOrphan(p);
-  });
+  };
   // A static pod whose manifest is gone (or was edited) ends as a deleted pod does: its
   // sync running now cancelled, its containers stopped within its grace period, cleaned
   // up, its mirror deleted; then a new pod of its name starts.
   const removeStaticPod = (pod: V1Pod) => {
+    // The static pods are the leader's (shard 0's holder).
+    if (!leads()) return;
     const uid = pod.metadata!.uid!;
     const key = keyOf(pod);
     // A pod that never started (an edit's successor edited again) has nothing to stop (cleanupUnstartedPod).
@@ -303,10 +356,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     // status-reporter is away) while the pod already fills the disk.
     active: activePod,
     nodeEvent: (type, reason, message) => recordNodeEvent(nc, node, type, reason, message),
-    evict: (pod, eviction) => {
-      syncer.evict(pod, eviction);
-      workers.update(pod);
-    },
+    evict: (pod, eviction) => decideEviction(pod, eviction),
     clock: container.resolve<Clock>(TOKENS.Clock),
     logger,
     intervalMs: config.SPLITLET_EVICTION_MONITORING_MS,
@@ -336,14 +386,55 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       await shutdown.stop();
     },
   };
-  return runAll(
-    watch,
-    statics,
+  // The node's own duties, run by the replica that leads (holds shard 0) while it does.
+  const leaderDuties: Runnable = runAll(
     { run: (signal) => gc.run(signal, config.SPLITLET_CONTAINER_GC_PERIOD_MS, nodeWarning) },
     { run: (signal) => imageGC.run(signal, config.SPLITLET_IMAGE_GC_PERIOD_MS) },
-    metricsServer,
     evictions,
+    { run: (signal) => shutdown.lead(signal) },
+    {
+      run: async (signal) => {
+        await Promise.race([nodePods.synced, untilAborted(signal)]);
+        if (signal.aborted) return;
+        // The mirror pods of static pods gone while no pod-sync led; the pods that wait for their admission.
+        deleteOrphanMirrors();
+        for (const pod of nodePods.list()) admission.decideAhead(pod, syncer.finished(pod));
+      },
+    },
   );
+  const settings = shardSettings(config);
+  /** Which shard a pod with a worker or a record here falls in (a static pod's: 0). */
+  const shardOfKnown = (uid: string) => (isStaticPod(podByUid(uid) ?? {}) ? 0 : shardOfUid(uid));
+  /**
+   * Syncs the pods of a shard while this replica holds it: each pod of it now, and every
+   * update of one until the term ends; then the pods are let go — no sync of them starts
+   * here again, the ones under way finish, and each pod's record is kept for the next
+   * holder (which starts only once this returns: ShardOwnership).
+   */
+  const hold = async (shard: number, term: AbortSignal): Promise<void> => {
+    held.add(shard);
+    logger.info({ shard }, 'syncing the pods of a shard');
+    try {
+      await Promise.race([nodePods.synced, untilAborted(term)]);
+      if (!term.aborted) for (const pod of nodePods.list()) if (shardOfPod(pod) === shard) workers.update(pod);
+      await (shard === 0 ? leaderDuties.run(term) : untilAborted(term));
+    } finally {
+      held.delete(shard);
+      await workers.release(workers.uids().filter((uid) => shardOfKnown(uid) === shard));
+      const handed = syncer.recordedPods().filter((uid) => shardOfKnown(uid) === shard);
+      await Promise.all(handed.map((uid) => syncer.handOver(uid)));
+      logger.info({ shard, pods: handed.length }, 'stopped syncing the pods of a shard');
+    }
+  };
+  const ownership: Runnable = {
+    run: async (signal) => {
+      const members = await openBucket(nc, podSyncReplicasBucket(node), { ttlMs: shardMembersTtlMs(settings) });
+      const leases = await openPodBucket();
+      logger.info({ replica: settings.id, shards: settings.shards }, "sharing the node's pods");
+      await new ShardOwnership(members, leases, settings, container.resolve<Clock>(TOKENS.Clock), logger, hold).run(signal);
+    },
+  };
+  return runAll(watch, statics, metricsServer, decisions, { run: (signal) => shutdown.follow(signal) }, ownership);
 }
 
 /**

@@ -154,7 +154,7 @@ describe('pod-sync - fuzz', () => {
     di.registerInstance(PodSyncer, syncer);
     di.registerInstance(SYNC.ResyncMs, 100); // housekeeping every 100 ms
     di.registerInstance(SYNC.Probes, probes);
-    di.registerInstance(SYNC.Records, { load: async () => new Map(), flushed: async () => undefined });
+    di.registerInstance(SYNC.Shards, { ownsUid: () => true });
     di.registerInstance(TOKENS.Nats, nc);
     di.registerInstance(TOKENS.NodeName, NODE);
     di.registerInstance(TOKENS.Clock, systemClock);

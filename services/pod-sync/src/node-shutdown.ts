@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KV } from '@nats-io/kv';
-import { create, type MessageShape } from '@bufbuild/protobuf';
-import { kvGet, kvPut, NODE_SHUTDOWN_KEY } from '@splitlet/bus';
+import { create, toBinary, type MessageShape } from '@bufbuild/protobuf';
+import { kvGet, kvPut, NODE_SHUTDOWN_KEY, watchBucket } from '@splitlet/bus';
 import { podsyncv1 } from '@splitlet/contracts';
 import { SYSTEM_CRITICAL_PRIORITY } from '@splitlet/eviction';
 import type { Clock } from '@splitlet/service';
@@ -142,6 +142,12 @@ export interface NodeShutdownDeps {
   nodeEvent: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
   clock: Clock;
   logger: Logger;
+  /**
+   * Whether this process terminates the pods from the start (alone, it does). With
+   * replicas, only the one that leads does (lead()); every replica follows the state
+   * (follow()), refuses pods while the node shuts down, and takes the operator's calls.
+   */
+  leading?: boolean;
 }
 
 /**
@@ -160,8 +166,62 @@ export class NodeShutdownManager {
   /** One change of the state at a time: the load, the requests, the run's progress. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private leading: boolean;
 
-  constructor(private readonly deps: NodeShutdownDeps) {}
+  constructor(private readonly deps: NodeShutdownDeps) {
+    this.leading = deps.leading ?? true;
+  }
+
+  /**
+   * Terminates the pods of a shutdown under way (or asked for meanwhile) until signal
+   * aborts: the replica that leads does, and stops its termination when it leads no more.
+   */
+  async lead(signal: AbortSignal): Promise<void> {
+    await this.serially(async () => {
+      this.leading = true;
+      if (this.state && this.state.finishedAt === 0n && !this.running) this.begin();
+    });
+    await new Promise((r) => (signal.aborted ? r(undefined) : signal.addEventListener('abort', r, { once: true })));
+    await this.serially(async () => {
+      this.leading = false;
+      this.running?.abort();
+      this.running = undefined;
+    });
+    await this.done;
+  }
+
+  /**
+   * Follows the state in the node's bucket until signal aborts: a shutdown another
+   * replica began (an operator's call it took) holds here too, and is run here when
+   * this replica leads; one cancelled elsewhere ends here. Retried while NATS does not answer.
+   */
+  async follow(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await watchBucket(await this.deps.bucket(), podsyncv1.NodeShutdownStateSchema, (_key, value) => this.serially(() => this.seen(value)), { logger: this.deps.logger, signal, key: NODE_SHUTDOWN_KEY, undecodable: 'absent' });
+      } catch (err) {
+        this.deps.logger.debug({ err }, 'node shutdown: cannot follow its state');
+      }
+      await this.deps.clock.sleep(POLL_MS, signal).catch(() => undefined);
+    }
+  }
+
+  private async seen(found: NodeShutdownState | undefined): Promise<void> {
+    if (!found) {
+      if (!this.state) return;
+      this.running?.abort();
+      this.running = undefined;
+      this.state = undefined;
+      this.deps.logger.warn('node shutdown cancelled: pods are admitted again');
+      return;
+    }
+    if (found.bootId !== (await this.deps.bootId())) return;
+    const same = this.state?.startedAt === found.startedAt;
+    this.state = found;
+    if (same) return;
+    this.deps.logger.warn({ startedAt: new Date(Number(found.startedAt)).toISOString() }, 'the node is shutting down: pods are refused');
+    if (this.leading && found.finishedAt === 0n) this.begin();
+  }
 
   /** The Admit of the shutdown's admit handler: the rejection while the node shuts down. */
   shuttingDown(): boolean {
@@ -207,7 +267,7 @@ export class NodeShutdownManager {
     }
     this.state = found;
     this.deps.logger.warn({ startedAt: new Date(Number(found.startedAt)).toISOString(), finished: found.finishedAt > 0n }, 'the node is shutting down (a shutdown of this boot was under way): pods are refused');
-    if (found.finishedAt === 0n) this.begin();
+    if (found.finishedAt === 0n && this.leading) this.begin();
   }
 
   /**
@@ -225,11 +285,28 @@ export class NodeShutdownManager {
         startedAt: now,
         groups: this.deps.periods.map((p) => ({ priority: p.priority, gracePeriodSeconds: BigInt(p.shutdownGracePeriodSeconds) })),
       });
-      await this.persist(state);
+      // Created only where none is: a shutdown another replica began meanwhile is the one answered.
+      const kv = await this.deps.bucket();
+      const value = toBinary(podsyncv1.NodeShutdownStateSchema, state);
+      try {
+        await kv.create(NODE_SHUTDOWN_KEY, value).catch(async (err: unknown) => {
+          // One of an earlier boot is over: it goes.
+          const old = await kvGet(kv, NODE_SHUTDOWN_KEY, podsyncv1.NodeShutdownStateSchema);
+          if (!old || old.bootId === state.bootId) throw err;
+          await kv.delete(NODE_SHUTDOWN_KEY);
+          await kv.create(NODE_SHUTDOWN_KEY, value);
+        });
+      } catch (err) {
+        const other = await kvGet(kv, NODE_SHUTDOWN_KEY, podsyncv1.NodeShutdownStateSchema);
+        if (!other) throw err;
+        this.state = other;
+        if (this.leading && other.finishedAt === 0n && !this.running) this.begin();
+        return other;
+      }
       this.state = state;
       this.deps.logger.warn({ groups: this.deps.periods }, 'node shutdown: new pods are refused, the running ones terminated by priority');
       this.deps.nodeEvent('Normal', NODE_SHUTDOWN_EVENT, 'Shutdown manager detected shutdown event');
-      this.begin();
+      if (this.leading) this.begin();
       return state;
     });
   }

@@ -51,6 +51,12 @@ export class PodRecordStore {
     return out;
   }
 
+  /** The record kept of one pod, if any (a value that does not decode is none). */
+  async get(uid: string): Promise<StoredPodRecord | undefined> {
+    const key = podRecordKey(uid);
+    return key ? kvGet(await this.bucket(), key, podsyncv1.PodRecordSchema) : undefined;
+  }
+
   /** Keeps the pod's record (in the background; resolves once written, or its failure logged). */
   save(uid: string, record: PodRecordInit): Promise<void> {
     const key = podRecordKey(uid);

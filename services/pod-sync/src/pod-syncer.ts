@@ -21,7 +21,8 @@ import {
 import { EVICTED } from '@splitlet/eviction';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
-import { isAdmissionRejection, type PodAdmission, type Rejection } from './admission';
+import { isAdmissionRejection, type Rejection } from './admission';
+import type { SharedAdmission } from './shared-admission';
 import { ContainerInputs } from './container-inputs';
 import { ContainerKiller } from './container-kill';
 import type { ResourceList } from './downward-resources';
@@ -47,6 +48,8 @@ export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
 /** The kubelet's generic PLEG relist period: a container or sandbox it started is seen (and its pod synced) within it. */
 const PLEG_RELIST_MS = 1_000;
+/** How long a pod's first sync here waits for the record its last holder kept. */
+const KEPT_WAIT_MS = 2_000;
 
 /** Why a container could not be made to run this time: its waiting reason and message. */
 interface SyncFailure {
@@ -161,13 +164,16 @@ export class PodSyncer {
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(SYNC.Volumes) private readonly volumes: VolumeManager,
     @inject(ContainerInputs) private readonly inputs: ContainerInputs,
-    @inject(SYNC.Admission) private readonly admission: PodAdmission,
+    @inject(SYNC.Admission) private readonly admission: SharedAdmission,
     @inject(SYNC.Metrics) private readonly metrics: PodSyncMetrics,
     @inject(SYNC.Records) private readonly store: PodRecordStore,
   ) {
     this.terminationMessages = new TerminationMessages(runtime);
     this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
   }
+
+  /** Called when a pod the API server no longer has is cleaned up: what else is kept of it goes (its decisions). */
+  onCleanup?: (uid: string) => Promise<void>;
 
   /** Routes the statuses handed over (a static pod's to its mirror pod). */
   routeStatus(target: (pod: V1Pod) => { uid: string; terminated: false | undefined } | undefined): void {
@@ -232,6 +238,22 @@ export class PodSyncer {
     for (const f of stored.reasons) record.reasons.set(f.name, { reason: f.reason, message: f.message });
     if (stored.backoffDueAt > 0n) record.backoffDueAt = Number(stored.backoffDueAt);
     record.kept = keptOf(record);
+  }
+
+  /** Takes the record the pod's last holder kept, if any (bounded: a store that does not answer leaves the pod to start afresh). */
+  private async takeKept(uid: string): Promise<void> {
+    const stop = new AbortController();
+    try {
+      const kept = await Promise.race([this.store.get(uid), this.clock.sleep(KEPT_WAIT_MS, stop.signal).then(() => undefined, () => undefined)]);
+      if (kept && !this.records.has(uid)) {
+        this.adopt(uid, kept);
+        this.logger.debug({ uid }, "took the pod's record its last holder kept");
+      }
+    } catch (err) {
+      this.logger.warn({ uid, err: (err as Error).message }, "the pod's kept record could not be read: its back-off starts afresh");
+    } finally {
+      stop.abort();
+    }
   }
 
   /** The UIDs of the pods this worker holds a record of. */
@@ -303,6 +325,8 @@ export class PodSyncer {
       if (signal) this.cancels.set(uid, signal);
       try {
         if (pod.metadata?.uid) {
+          // What the pod's last holder kept (another replica, or the process before this one).
+          if (!this.records.has(pod.metadata.uid)) await this.takeKept(pod.metadata.uid);
           this.metrics.seen(pod.metadata.uid, this.clock.now());
           const record = this.ensureRecord(pod.metadata.uid);
           record.syncs++;
@@ -434,13 +458,21 @@ export class PodSyncer {
    * the pod's next sync stops its containers within the grace period and fails it,
    * Evicted (or the shutdown's Terminated).
    */
-  evict(pod: V1Pod, eviction: Eviction): void {
+  evict(pod: V1Pod, eviction: Eviction): Eviction {
     // The condition's time is the decision's: every later sync reports the same one.
-    this.evictions.set(pod.metadata!.uid!, { ...eviction, decidedAt: eviction.decidedAt ?? this.clock.now() });
+    const decided = { ...eviction, decidedAt: eviction.decidedAt ?? this.clock.now() };
+    this.evictions.set(pod.metadata!.uid!, decided);
     // The Event goes with the decision (evictPod records it before the kill), once: a
     // sync that fails midway and is retried does not record it again.
     this.logger.info({ pod: key(pod), reason: eviction.reason ?? EVICTED, message: eviction.message }, eviction.reason ? 'pod terminated by the node' : 'pod evicted');
     if (eviction.event !== false) this.event(pod, 'Warning', eviction.reason ?? EVICTED, eviction.message, undefined, false, eviction.annotations);
+    return decided;
+  }
+
+  /** An eviction decided by another replica (the one that leads, which recorded its Event): the pod's next sync here carries it out. */
+  evicted(uid: string, eviction: Eviction | undefined): void {
+    if (eviction) this.evictions.set(uid, eviction);
+    else this.evictions.delete(uid);
   }
 
   /**
@@ -480,7 +512,7 @@ export class PodSyncer {
     const uid = pod.metadata!.uid!;
     const r = this.recordOf(uid);
     if (r?.generated || r?.lastStatus || this.finished(pod)) return undefined;
-    const rejection = this.admission.admit(pod);
+    const rejection = await this.admission.admit(pod);
     if (!rejection) return undefined;
     if ((await this.sandboxesOf(uid)).length) {
       this.admission.admitted(uid);
@@ -908,6 +940,7 @@ export class PodSyncer {
     this.metrics.forget(uid);
     this.admission.forget(uid);
     this.evictions.delete(uid);
+    void this.onCleanup?.(uid);
     this.imageManager.forget(uid);
     try {
       for (const s of await this.sandboxesOf(uid)) {

@@ -8,7 +8,6 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { PodSyncer } from './pod-syncer';
-import { ALL_POD_SHARDS, type PodRecordStore } from './pod-records';
 import type { PodWorkers } from './pod-workers';
 import type { ProbeState } from './probe-state';
 import { SYNC } from './tokens';
@@ -33,8 +32,11 @@ export interface NodePodList {
 /** How often the housekeeping looks for pods without a worker and for what is left of deleted ones (at most; the kubelet's is 2 s). */
 export const HOUSEKEEPING_MS = 10_000;
 
-/** How long the pod records are waited for at start, and the syncs under way at stop. */
-const RECORDS_WAIT_MS = 5_000;
+/** Which pods this replica syncs now (the shards it holds; every pod when it runs alone). */
+export interface PodShardView {
+  /** Whether this replica holds the shard of the pod with this UID (a static pod's: the leader's). */
+  ownsUid(uid: string): boolean;
+}
 
 /**
  * What sets the pod workers going: the pods bound to this node as the informer
@@ -53,7 +55,7 @@ export class PodWatch implements Runnable {
     @inject(PodSyncer) private readonly syncer: PodSyncer,
     @inject(SYNC.ResyncMs) private readonly resyncMs: number,
     @inject(SYNC.Probes) private readonly probes: ProbeState,
-    @inject(SYNC.Records) private readonly records: PodRecordStore,
+    @inject(SYNC.Shards) private readonly shards: PodShardView,
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
     @inject(TOKENS.NodeName) private readonly nodeName: string,
     @inject(TOKENS.Clock) private readonly clock: Clock,
@@ -67,8 +69,6 @@ export class PodWatch implements Runnable {
     await Promise.all([ensureStatusStream(this.nc, this.nodeName), ensureKubeEventsStream(this.nc, this.nodeName)]).catch((err: unknown) =>
       this.logger.warn({ err: (err as Error).message }, 'the status and Events streams are not there yet; the first publication creates them'),
     );
-    // What the process before this one kept of its pods (their back-offs), before any is synced.
-    await this.adoptRecords(signal);
     // The Node and the Services listed first too: a sync before that could not make an
     // env (the kubelet's "services have not yet been read at least once") and would
     // only wait for its retry.
@@ -83,40 +83,6 @@ export class PodWatch implements Runnable {
     this.workers.stop();
     this.informer.stop();
     this.caches.stop();
-    await this.keepRecords();
-  }
-
-  /**
-   * Takes the pod records the process before this one kept. Bounded: a bucket that does
-   * not answer within RECORDS_WAIT_MS leaves the pods to be synced as by a pod-sync
-   * with nothing to go on (crash-looping containers start their back-off afresh).
-   */
-  private async adoptRecords(signal: AbortSignal): Promise<void> {
-    const wait = new AbortController();
-    const onAbort = () => wait.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      const found = await Promise.race([this.records.load(ALL_POD_SHARDS), this.clock.sleep(RECORDS_WAIT_MS, wait.signal).then(() => 'late' as const, () => 'late' as const)]);
-      if (found === 'late') {
-        this.logger.warn({ waitedMs: RECORDS_WAIT_MS }, "the pod records did not come: the pods' back-offs start afresh");
-        return;
-      }
-      for (const [uid, record] of found) this.syncer.adopt(uid, record);
-      if (found.size) this.logger.info({ pods: found.size }, 'took the pod records the last pod-sync kept');
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "the pod records could not be read: the pods' back-offs start afresh");
-    } finally {
-      wait.abort();
-      signal.removeEventListener('abort', onAbort);
-    }
-  }
-
-  /** Stopping: once the syncs under way are over (RECORDS_WAIT_MS at most), each pod's record is kept for the next holder. */
-  private async keepRecords(): Promise<void> {
-    const done = new AbortController();
-    await Promise.race([this.workers.settled(), this.clock.sleep(RECORDS_WAIT_MS, done.signal).catch(() => undefined)]);
-    done.abort();
-    await Promise.all(this.syncer.recordedPods().map((uid) => this.syncer.handOver(uid)));
   }
 
   private async housekeeping(): Promise<void> {
@@ -130,10 +96,10 @@ export class PodWatch implements Runnable {
     if (!this.informer.hasSynced) return;
     const known = new Set(this.informer.list().map((p) => p.metadata?.uid));
     for (const uid of here) {
-      // A pod with a worker is being removed through it (PodWorkers.remove): not twice at once.
-      if (!known.has(uid) && !this.workers.has(uid)) await this.syncer.cleanup(uid);
+      // Another replica's shard is its to clean up; a pod with a worker is being removed through it (PodWorkers.remove): not twice at once.
+      if (!known.has(uid) && !this.workers.has(uid) && this.shards.ownsUid(uid)) await this.syncer.cleanup(uid);
     }
-    // Records kept of pods deleted while no pod-sync ran, with nothing of them left here.
+    // Records of pods deleted while no pod-sync ran, with nothing of them left here.
     for (const uid of this.syncer.recordedPods()) if (!known.has(uid) && !here.has(uid) && !this.workers.has(uid)) this.syncer.dropRecord(uid);
     const strays = await this.probes.removeUnknown(() => new Set(this.informer.list().map((p) => p.metadata?.uid ?? '')));
     if (strays.length) this.logger.warn({ count: strays.length, pods: strays.slice(0, 10).map((k) => k.slice(0, 64)) }, 'removed probe views of pods this node does not run');

@@ -71,9 +71,12 @@ export class PodWorkers {
     private readonly resync?: ResyncOptions,
   ) {}
 
+  /** Whether this replica syncs the pod now (its shard is held here): an update of another's pod is no one's here. */
+  owns: (pod: V1Pod) => boolean = () => true;
+
   update(pod: V1Pod, opts: { statusOnly?: boolean } = {}): void {
     const uid = pod.metadata?.uid;
-    if (!uid || this.stopped) return;
+    if (!uid || this.stopped || !this.owns(pod)) return;
     const w = this.workers.get(uid) ?? { pending: undefined, pendingStatusOnly: false, running: false };
     if (w.removed) return;
     this.workers.set(uid, w);
@@ -110,6 +113,11 @@ export class PodWorkers {
     } finally {
       if (this.workers.get(uid) === w) this.workers.delete(uid);
     }
+  }
+
+  /** The pods that have a worker. */
+  uids(): string[] {
+    return [...this.workers.keys()];
   }
 
   has(uid: string): boolean {

@@ -36,4 +36,6 @@ export const SYNC = {
   Metrics: Symbol('Metrics'),
   /** PodRecordStore: the pod records that outlive the process holding them (pod-records.ts). */
   Records: Symbol('Records'),
+  /** PodShardView: which pods this replica syncs now. */
+  Shards: Symbol('Shards'),
 } as const;

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file splitlet/podsync/v1/podsync.proto.
  */
 export const file_splitlet_podsync_v1_podsync: GenFile = /*@__PURE__*/
-  fileDesc("CiFzcGxpdGxldC9wb2RzeW5jL3YxL3BvZHN5bmMucHJvdG8SE3NwbGl0bGV0LnBvZHN5bmMudjEiFgoUR2F0aGVyTWV0cmljc1JlcXVlc3QiYAoVR2F0aGVyTWV0cmljc1Jlc3BvbnNlEhIKCnJlcGxpY2FfaWQYASABKAkSMwoIZmFtaWxpZXMYAiADKAsyIS5zcGxpdGxldC5tZXRyaWNzLnYxLk1ldHJpY0ZhbWlseSIRCg9TaHV0ZG93blJlcXVlc3QiSQoQU2h1dGRvd25SZXNwb25zZRI1CgVzdGF0ZRgBIAEoCzImLnNwbGl0bGV0LnBvZHN5bmMudjEuTm9kZVNodXRkb3duU3RhdGUiFwoVQ2FuY2VsU2h1dGRvd25SZXF1ZXN0IisKFkNhbmNlbFNodXRkb3duUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIIl4KDVNodXRkb3duR3JvdXASEAoIcHJpb3JpdHkYASABKAUSHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAiABKAMSDAoEcG9kcxgDIAEoDRIPCgdkb25lX2F0GAQgASgDIoEBChFOb2RlU2h1dGRvd25TdGF0ZRIPCgdib290X2lkGAEgASgJEhIKCnN0YXJ0ZWRfYXQYAiABKAMSEwoLZmluaXNoZWRfYXQYAyABKAMSMgoGZ3JvdXBzGAQgAygLMiIuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93bkdyb3VwIuoBCglQb2RSZWNvcmQSDwoHdmVyc2lvbhgBIAEoBBIyCgtsYXN0X3N0YXR1cxgCIAEoCzIdLnNwbGl0bGV0LnN0YXR1cy52MS5Qb2RTdGF0dXMSEQoJZ2VuZXJhdGVkGAMgASgIEjYKB2JhY2tvZmYYBCADKAsyJS5zcGxpdGxldC5wb2RzeW5jLnYxLkNvbnRhaW5lckJhY2tvZmYSNQoHcmVhc29ucxgFIAMoCzIkLnNwbGl0bGV0LnBvZHN5bmMudjEuQ29udGFpbmVyUmVhc29uEhYKDmJhY2tvZmZfZHVlX2F0GAYgASgDIkcKEENvbnRhaW5lckJhY2tvZmYSDAoEbmFtZRgBIAEoCRIQCghkZWxheV9tcxgCIAEoAxITCgtsYXN0X3VwZGF0ZRgDIAEoAyJACg9Db250YWluZXJSZWFzb24SDAoEbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCTJ/ChVQb2RTeW5jTWV0cmljc1NlcnZpY2USZgoNR2F0aGVyTWV0cmljcxIpLnNwbGl0bGV0LnBvZHN5bmMudjEuR2F0aGVyTWV0cmljc1JlcXVlc3QaKi5zcGxpdGxldC5wb2RzeW5jLnYxLkdhdGhlck1ldHJpY3NSZXNwb25zZTLZAQoTTm9kZVNodXRkb3duU2VydmljZRJXCghTaHV0ZG93bhIkLnNwbGl0bGV0LnBvZHN5bmMudjEuU2h1dGRvd25SZXF1ZXN0GiUuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93blJlc3BvbnNlEmkKDkNhbmNlbFNodXRkb3duEiouc3BsaXRsZXQucG9kc3luYy52MS5DYW5jZWxTaHV0ZG93blJlcXVlc3QaKy5zcGxpdGxldC5wb2RzeW5jLnYxLkNhbmNlbFNodXRkb3duUmVzcG9uc2ViBnByb3RvMw", [file_splitlet_metrics_v1_metrics, file_splitlet_status_v1_status]);
+  fileDesc("CiFzcGxpdGxldC9wb2RzeW5jL3YxL3BvZHN5bmMucHJvdG8SE3NwbGl0bGV0LnBvZHN5bmMudjEiFgoUR2F0aGVyTWV0cmljc1JlcXVlc3QiYAoVR2F0aGVyTWV0cmljc1Jlc3BvbnNlEhIKCnJlcGxpY2FfaWQYASABKAkSMwoIZmFtaWxpZXMYAiADKAsyIS5zcGxpdGxldC5tZXRyaWNzLnYxLk1ldHJpY0ZhbWlseSIRCg9TaHV0ZG93blJlcXVlc3QiSQoQU2h1dGRvd25SZXNwb25zZRI1CgVzdGF0ZRgBIAEoCzImLnNwbGl0bGV0LnBvZHN5bmMudjEuTm9kZVNodXRkb3duU3RhdGUiFwoVQ2FuY2VsU2h1dGRvd25SZXF1ZXN0IisKFkNhbmNlbFNodXRkb3duUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIIl4KDVNodXRkb3duR3JvdXASEAoIcHJpb3JpdHkYASABKAUSHAoUZ3JhY2VfcGVyaW9kX3NlY29uZHMYAiABKAMSDAoEcG9kcxgDIAEoDRIPCgdkb25lX2F0GAQgASgDIoEBChFOb2RlU2h1dGRvd25TdGF0ZRIPCgdib290X2lkGAEgASgJEhIKCnN0YXJ0ZWRfYXQYAiABKAMSEwoLZmluaXNoZWRfYXQYAyABKAMSMgoGZ3JvdXBzGAQgAygLMiIuc3BsaXRsZXQucG9kc3luYy52MS5TaHV0ZG93bkdyb3VwIuoBCglQb2RSZWNvcmQSDwoHdmVyc2lvbhgBIAEoBBIyCgtsYXN0X3N0YXR1cxgCIAEoCzIdLnNwbGl0bGV0LnN0YXR1cy52MS5Qb2RTdGF0dXMSEQoJZ2VuZXJhdGVkGAMgASgIEjYKB2JhY2tvZmYYBCADKAsyJS5zcGxpdGxldC5wb2RzeW5jLnYxLkNvbnRhaW5lckJhY2tvZmYSNQoHcmVhc29ucxgFIAMoCzIkLnNwbGl0bGV0LnBvZHN5bmMudjEuQ29udGFpbmVyUmVhc29uEhYKDmJhY2tvZmZfZHVlX2F0GAYgASgDIkcKEENvbnRhaW5lckJhY2tvZmYSDAoEbmFtZRgBIAEoCRIQCghkZWxheV9tcxgCIAEoAxITCgtsYXN0X3VwZGF0ZRgDIAEoAyJACg9Db250YWluZXJSZWFzb24SDAoEbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCSJ0CgtQb2RFdmljdGlvbhIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRIcChRncmFjZV9wZXJpb2Rfc2Vjb25kcxgDIAEoAxISCgpkaXNydXB0aW9uGAQgASgIEhIKCmRlY2lkZWRfYXQYBSABKAMiRgoRQWRtaXNzaW9uRGVjaXNpb24SEAoIYWRtaXR0ZWQYASABKAgSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkyfwoVUG9kU3luY01ldHJpY3NTZXJ2aWNlEmYKDUdhdGhlck1ldHJpY3MSKS5zcGxpdGxldC5wb2RzeW5jLnYxLkdhdGhlck1ldHJpY3NSZXF1ZXN0Giouc3BsaXRsZXQucG9kc3luYy52MS5HYXRoZXJNZXRyaWNzUmVzcG9uc2Uy2QEKE05vZGVTaHV0ZG93blNlcnZpY2USVwoIU2h1dGRvd24SJC5zcGxpdGxldC5wb2RzeW5jLnYxLlNodXRkb3duUmVxdWVzdBolLnNwbGl0bGV0LnBvZHN5bmMudjEuU2h1dGRvd25SZXNwb25zZRJpCg5DYW5jZWxTaHV0ZG93bhIqLnNwbGl0bGV0LnBvZHN5bmMudjEuQ2FuY2VsU2h1dGRvd25SZXF1ZXN0Gisuc3BsaXRsZXQucG9kc3luYy52MS5DYW5jZWxTaHV0ZG93blJlc3BvbnNlYgZwcm90bzM", [file_splitlet_metrics_v1_metrics, file_splitlet_status_v1_status]);
 
 /**
  * @generated from message splitlet.podsync.v1.GatherMetricsRequest
@@ -320,6 +320,87 @@ export type ContainerReason = Message<"splitlet.podsync.v1.ContainerReason"> & {
  */
 export const ContainerReasonSchema: GenMessage<ContainerReason> = /*@__PURE__*/
   messageDesc(file_splitlet_podsync_v1_podsync, 10);
+
+/**
+ * The node's decision to end a pod that should run (the eviction manager's eviction,
+ * or the node shutdown's termination), under `evict.<pod uid>` of SPLITLET_POD_SYNC_<node>:
+ * written by the pod-sync replica that leads (holds shard 0, where the node's own duties
+ * run), carried out by the replica that syncs the pod (and by whichever syncs it next).
+ *
+ * @generated from message splitlet.podsync.v1.PodEviction
+ */
+export type PodEviction = Message<"splitlet.podsync.v1.PodEviction"> & {
+  /**
+   * The status's reason: `Evicted` when empty.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * @generated from field: int64 grace_period_seconds = 3;
+   */
+  gracePeriodSeconds: bigint;
+
+  /**
+   * Whether the status carries the DisruptionTarget condition.
+   *
+   * @generated from field: bool disruption = 4;
+   */
+  disruption: boolean;
+
+  /**
+   * Unix ms when it was decided: the condition's lastTransitionTime.
+   *
+   * @generated from field: int64 decided_at = 5;
+   */
+  decidedAt: bigint;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.PodEviction.
+ * Use `create(PodEvictionSchema)` to create a new message.
+ */
+export const PodEvictionSchema: GenMessage<PodEviction> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 11);
+
+/**
+ * The node's admission of a pod (the kubelet's canAdmitPod), under `admit.<pod uid>` of
+ * SPLITLET_POD_SYNC_<node>: decided by the replica that leads, one pod at a time in
+ * creation order, so replicas that sync different pods never admit more than the node fits.
+ *
+ * @generated from message splitlet.podsync.v1.AdmissionDecision
+ */
+export type AdmissionDecision = Message<"splitlet.podsync.v1.AdmissionDecision"> & {
+  /**
+   * @generated from field: bool admitted = 1;
+   */
+  admitted: boolean;
+
+  /**
+   * The rejection's reason and message when not admitted.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message splitlet.podsync.v1.AdmissionDecision.
+ * Use `create(AdmissionDecisionSchema)` to create a new message.
+ */
+export const AdmissionDecisionSchema: GenMessage<AdmissionDecision> = /*@__PURE__*/
+  messageDesc(file_splitlet_podsync_v1_podsync, 12);
 
 /**
  * @generated from service splitlet.podsync.v1.PodSyncMetricsService

@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ServiceClient } from '@splitlet/bus';
 import { ContainerState, PodSandboxState, type ContainerStatus, type PodSandboxStatus, type RuntimeService } from '@splitlet/contracts';
-import type { Clock } from '@splitlet/service';
+import { untilAborted, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 
 /** What the collector asks of the runtime: listing, and removing what is dead. */
@@ -107,7 +107,7 @@ export class ContainerGC {
    * before: every container would look like a deleted pod's), until the signal aborts.
    */
   async run(signal: AbortSignal, periodMs = DEFAULT_CONTAINER_GC_PERIOD_MS, nodeWarning?: (reason: string, message: string) => void): Promise<void> {
-    await Promise.race([this.pods.synced, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    await Promise.race([this.pods.synced, untilAborted(signal)]);
     while (!signal.aborted) {
       await this.clock.sleep(periodMs, signal).catch(() => undefined);
       if (signal.aborted) break;

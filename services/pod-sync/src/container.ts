@@ -416,8 +416,10 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     logger.info({ shard }, 'syncing the pods of a shard');
     try {
       await Promise.race([nodePods.synced, untilAborted(term)]);
-      if (!term.aborted) for (const pod of nodePods.list()) if (shardOfPod(pod) === shard) workers.update(pod);
-      await (shard === 0 ? leaderDuties.run(term) : untilAborted(term));
+      if (!term.aborted) {
+        for (const pod of nodePods.list()) if (shardOfPod(pod) === shard) workers.update(pod);
+        await (shard === 0 ? leaderDuties.run(term) : untilAborted(term));
+      }
     } finally {
       held.delete(shard);
       await workers.release(workers.uids().filter((uid) => shardOfKnown(uid) === shard));

@@ -4,7 +4,7 @@ import { create, toBinary, type MessageShape } from '@bufbuild/protobuf';
 import { kvGet, kvPut, NODE_SHUTDOWN_KEY, watchBucket } from '@splitlet/bus';
 import { podsyncv1 } from '@splitlet/contracts';
 import { SYSTEM_CRITICAL_PRIORITY } from '@splitlet/eviction';
-import type { Clock } from '@splitlet/service';
+import { untilAborted, type Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Eviction } from './pod-syncer';
 
@@ -181,7 +181,7 @@ export class NodeShutdownManager {
       this.leading = true;
       if (this.state && this.state.finishedAt === 0n && !this.running) this.begin();
     });
-    await new Promise((r) => (signal.aborted ? r(undefined) : signal.addEventListener('abort', r, { once: true })));
+    await untilAborted(signal);
     await this.serially(async () => {
       this.leading = false;
       this.running?.abort();

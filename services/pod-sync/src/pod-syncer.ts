@@ -22,7 +22,7 @@ import { EVICTED } from '@splitlet/eviction';
 import { TOKENS, type Clock } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { isAdmissionRejection, type Rejection } from './admission';
-import type { SharedAdmission } from './shared-admission';
+import { AdmissionPendingError, type SharedAdmission } from './shared-admission';
 import { ContainerInputs } from './container-inputs';
 import { ContainerKiller } from './container-kill';
 import type { ResourceList } from './downward-resources';
@@ -50,6 +50,8 @@ export const BACKOFF_MAX_MS = 300_000;
 const PLEG_RELIST_MS = 1_000;
 /** How long a pod's first sync here waits for the record its last holder kept. */
 const KEPT_WAIT_MS = 2_000;
+/** A pod whose admission the leader has not decided yet is synced again after this. */
+const ADMISSION_RETRY_MS = 1_000;
 
 /** Why a container could not be made to run this time: its waiting reason and message. */
 interface SyncFailure {
@@ -363,6 +365,8 @@ export class PodSyncer {
           return { retry: true };
         }
         this.logger.warn({ pod: key(pod), err: (err as Error).message }, 'pod sync failed; the next sync retries');
+        // Waiting for the leader's admission (a leader that died, until another takes the lead): asked again soon.
+        if (err instanceof AdmissionPendingError) return { retry: true, dueInMs: ADMISSION_RETRY_MS };
         return { retry: true };
       } finally {
         if (this.cancels.get(uid) === signal) this.cancels.delete(uid);

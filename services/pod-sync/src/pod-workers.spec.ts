@@ -54,6 +54,37 @@ describe('pod-sync PodWorkers', () => {
     expect([seen.slice(3), workers.has('c')]).toEqual([['cleanup b', 'sync 5', 'synced 5'], false]);
   });
 
+  it('PodWorkers - release (the pod goes to another replica): the running sync finishes before it resolves, the pending one is dropped, and an update of a pod not owned starts nothing', async () => {
+    const seen: string[] = [];
+    const gate: { release?: () => void } = {};
+    let owned = true;
+    const workers = new PodWorkers(async (p) => {
+      seen.push(`sync ${p.metadata?.uid}@${p.metadata?.generation}`);
+      if (p.metadata?.generation === 1) await new Promise<void>((r) => (gate.release = r));
+      seen.push(`synced ${p.metadata?.uid}@${p.metadata?.generation}`);
+    });
+    workers.owns = () => owned;
+    workers.update(pod('a', 1));
+    workers.update(pod('a', 2)); // pending behind the running sync
+    await expect.poll(() => gate.release).toBeDefined();
+    owned = false;
+    let released = false;
+    const releasing = workers.release(workers.uids()).then(() => (released = true));
+    workers.update(pod('a', 3)); // another's now
+    workers.update(pod('b', 1));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(released).toBe(false);
+    gate.release!();
+    await releasing;
+    expect(seen).toEqual(['sync a@1', 'synced a@1']);
+    expect([workers.has('a'), workers.has('b'), workers.size]).toEqual([false, false, 0]);
+    // Owned again (the shard came back): synced as a new pod.
+    owned = true;
+    workers.update(pod('a', 4));
+    await expect.poll(() => workers.idle).toBe(true);
+    expect(seen.slice(2)).toEqual(['sync a@4', 'synced a@4']);
+  });
+
   it('PodWorkers - a pod that begins terminating cancels its running sync, and its termination runs next', async () => {
     const seen: string[] = [];
     const workers = new PodWorkers(async (p, _statusOnly, signal) => {

@@ -43,6 +43,8 @@ export class SharedAdmission {
     const known = this.decisions.admission(uid);
     if (known) return rejectionOf(known);
     if (this.leads()) return this.local.admit(pod);
+    // Started by the node before (its decision lost, or taken before decisions were kept): it was admitted.
+    if (pod.status?.startTime) return undefined;
     const decided = await this.decisions.waitAdmission(uid, this.waitMs);
     if (!decided) throw new AdmissionPendingError(this.waitMs);
     return rejectionOf(decided);

@@ -158,7 +158,7 @@ async function main(): Promise<number> {
           pods: opts.rolloverPods,
           churnPerS: opts.rolloverChurn,
           exitAfterS: 3,
-          replicas: { 'runtime-executor': 2, prober: 2, 'status-reporter': 2, registrar: 2, 'pod-sync': 1 },
+          replicas: { 'runtime-executor': 2, prober: 2, 'status-reporter': 2, registrar: 2, 'pod-sync': 2 },
           rounds: opts.rolloverRounds,
           settleMs: 5_000,
           baselineMs: 60_000,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { STATUS_SHARDS, statusShardOf } from '@splitlet/bus';
+import { POD_SYNC_SHARDS, STATUS_SHARDS, statusShardOf } from '@splitlet/bus';
 import { loadOrCreateAuthority, mintNodeCreds, serverAuthConfig } from '@splitlet/bus-auth';
 import { approveServingCsr, kubectl, labEnv, mintNodeKubeconfig, runCommand, waitFor, workspaceRoot, type CommandResult } from '@splitlet/testing';
 
@@ -451,5 +451,85 @@ describe('a node under docker compose', () => {
     await running('after-kill');
     const scaledBack = await compose('up', '-d', '--no-build', '--no-recreate', '--scale', 'status-reporter=1', 'status-reporter');
     expect(scaledBack.code, scaledBack.stderr).toBe(0);
+  });
+
+  it("compose up --scale pod-sync=3 --scale status-reporter=2 --scale registrar=2 - pods created, crashing and deleted while one replica of each is killed in turn: in the end every pod's status is what Docker runs, nothing ran twice, the deleted pods' containers are gone", async () => {
+    const scale = (p: number, s: number, r: number) =>
+      compose('up', '-d', '--no-build', '--no-recreate', '--scale', `pod-sync=${p}`, '--scale', `status-reporter=${s}`, '--scale', `registrar=${r}`, 'pod-sync', 'status-reporter', 'registrar');
+    const scaled = await scale(3, 2, 2);
+    expect(scaled.code, scaled.stderr).toBe(0);
+    await allHealthy(['pod-sync', 'status-reporter', 'registrar']);
+    /** The pod shards a pod-sync replica syncs now, from its log since it last started. */
+    const heldBy = async (id: string): Promise<number[]> => {
+      const held = new Set<number>();
+      for (const line of (await runCommand('docker', ['logs', id])).stdout.split('\n')) {
+        if (!line.includes("the node's pods") && !line.includes('the pods of a shard')) continue;
+        const l = JSON.parse(line) as { msg: string; shard: number };
+        if (l.msg === "sharing the node's pods") held.clear();
+        if (l.msg === 'syncing the pods of a shard') held.add(l.shard);
+        if (l.msg === 'stopped syncing the pods of a shard') held.delete(l.shard);
+      }
+      return [...held].sort((a, b) => a - b);
+    };
+    const podSyncs = (await containersOf('pod-sync')).map(([id]) => id);
+    await waitFor("the pods' shards split among the three pod-syncs, each held once", async () => {
+      const held = await Promise.all(podSyncs.map(heldBy));
+      return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(POD_SYNC_SHARDS).keys()].join() ? true : undefined;
+    }, 30_000, 1000);
+    const crashing = (name: string): V1Pod => {
+      const body = podOf(name);
+      body.spec!.containers[0]!.command = ['sh', '-c', 'sleep 2; exit 3'];
+      return body;
+    };
+    const steady: string[] = [];
+    const deleted: string[] = [];
+    let n = 0;
+    for (const service of ['pod-sync', 'status-reporter', 'registrar']) {
+      for (let i = 0; i < 2; i++) {
+        const name = `roll-${n++}`;
+        await core.createNamespacedPod({ namespace, body: podOf(name) });
+        steady.push(name);
+      }
+      await core.createNamespacedPod({ namespace, body: crashing(`crash-${n++}`) });
+      const gone = steady.shift()!;
+      deleted.push((await core.readNamespacedPod({ namespace, name: gone })).metadata!.uid!);
+      await core.deleteNamespacedPod({ namespace, name: gone });
+      const [victim] = (await containersOf(service)).map(([id]) => id);
+      expect((await runCommand('docker', ['kill', victim!])).code).toBe(0);
+      expect((await runCommand('docker', ['start', victim!])).code).toBe(0);
+    }
+    await allHealthy(['pod-sync', 'status-reporter', 'registrar']);
+    /** What differs between the pod's status and what Docker runs for it (nothing: converged). */
+    const differences = async (pod: V1Pod): Promise<string[]> => {
+      const uid = pod.metadata!.uid!;
+      const ids = (await runCommand('docker', ['ps', '-aq', '--no-trunc', '--filter', `label=io.kubernetes.pod.uid=${uid}`])).stdout.split('\n').filter(Boolean);
+      type Inspected = { Id: string; Name: string; State: { Running: boolean }; Config: { Labels: Record<string, string> } };
+      const all = ids.length ? (JSON.parse((await runCommand('docker', ['inspect', ...ids])).stdout) as Inspected[]) : [];
+      const apps = all.filter((c) => c.Config.Labels['io.kubernetes.docker.type'] === 'container');
+      const attempt = (c: Inspected) => Number(c.Name.split('_').at(-1));
+      const latest = apps.sort((a, b) => attempt(b) - attempt(a))[0];
+      const st = pod.status?.containerStatuses?.[0];
+      const out: string[] = [];
+      if (apps.filter((c) => c.State.Running).length > 1) out.push('two app containers running');
+      if (new Set(apps.map(attempt)).size !== apps.length) out.push('an attempt created twice');
+      if (all.filter((c) => c.Config.Labels['io.kubernetes.docker.type'] === 'podsandbox' && c.State.Running).length !== 1) out.push('not one running sandbox');
+      if (!latest || st?.containerID !== `docker://${latest.Id}`) out.push(`containerID ${st?.containerID} is not the newest instance ${latest?.Id}`);
+      if (latest && st?.restartCount !== attempt(latest)) out.push(`restartCount ${st?.restartCount}, newest attempt ${latest ? attempt(latest) : '-'}`);
+      if (latest?.State.Running !== Boolean(st?.state?.running)) out.push(`running in Docker: ${latest?.State.Running}, in the status: ${JSON.stringify(st?.state)}`);
+      return out;
+    };
+    const left = await waitFor("every pod's status as Docker runs it", async () => {
+      const pods = (await core.listNamespacedPod({ namespace })).items.filter((p) => /^(roll|crash)-/.test(p.metadata!.name!) && !p.metadata?.deletionTimestamp);
+      const diffs = await Promise.all(pods.map(async (p) => [p.metadata!.name!, await differences(p)] as const));
+      const steadyRunning = steady.every((name) => pods.some((p) => p.metadata!.name === name && p.status?.containerStatuses?.[0]?.state?.running && p.status.containerStatuses[0].restartCount === 0));
+      return steadyRunning && diffs.every(([, d]) => d.length === 0) ? pods : undefined;
+    }, 120_000, 2000).catch(async () => {
+      const pods = (await core.listNamespacedPod({ namespace })).items.filter((p) => /^(roll|crash)-/.test(p.metadata!.name!));
+      return expect.fail(JSON.stringify(await Promise.all(pods.map(async (p) => [p.metadata!.name, p.status?.containerStatuses?.[0]?.restartCount, await differences(p)]))));
+    });
+    expect(left.length).toBe(steady.length + 3);
+    for (const uid of deleted) await waitFor(`the deleted pod ${uid}'s containers gone`, async () => (Object.keys(await dockerContainersOf(uid)).length === 0 ? true : undefined), 60_000, 1000);
+    const back = await scale(1, 1, 1);
+    expect(back.code, back.stderr).toBe(0);
   });
 });

@@ -12,7 +12,7 @@ export interface RolloverOptions {
   /** Churn: pods created per second, each exiting after exitAfterS and deleted once it shows so. */
   churnPerS: number;
   exitAfterS: number;
-  /** Replicas of each service (pod-sync: 1, it cannot be scaled yet). */
+  /** Replicas of each service. */
   replicas: Partial<Record<ServiceName, number>>;
   /** Rounds of the roll: each restarts every replica with SIGTERM, then with SIGKILL. */
   rounds: number;
@@ -58,8 +58,8 @@ interface ChurnPod {
  * it) during the roll against the quiet baseline before it; the longest exit → status
  * gap; the longest gap between two Node Lease renewals; and counts that must be zero:
  * running pods' containers restarted or duplicated, churn pods whose status never
- * came, Events written twice. pod-sync runs one replica (not yet shardable): its
- * restarts are the roll's gap, which the figures show.
+ * came, Events written twice, pod shards held by two pod-sync replicas at once (their
+ * ownership logs).
  */
 export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promise<ScenarioResult> {
   const startedAt = new Date();
@@ -73,6 +73,16 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
     await Promise.all(extras.map((p) => p.exited.catch(() => undefined)));
   });
   const started = (p: ServiceProcess) => p.waitForLog((l) => l['msg'] === 'started', 60_000);
+  /** Every pod-sync process of the run and, for one killed, when: its shards' holding intervals are the ownership log. */
+  const podSyncs: { proc: ServiceProcess; killedAt?: number }[] = [];
+  const retire = (service: ServiceName, p: ServiceProcess | undefined, signal: 'SIGTERM' | 'SIGKILL') => {
+    if (service !== 'pod-sync' || !p) return;
+    const entry = podSyncs.find((e) => e.proc === p);
+    if (entry && signal === 'SIGKILL') entry.killedAt = Date.now();
+  };
+  const track = (service: ServiceName, p: ServiceProcess | undefined) => {
+    if (service === 'pod-sync' && p && !podSyncs.some((e) => e.proc === p)) podSyncs.push({ proc: p });
+  };
   let logNo = 0;
   /** Keeps a process's log once it exited (what each replica did, for a look afterwards). */
   const keepLog = (service: string, index: number, p: ServiceProcess | undefined) => {
@@ -91,8 +101,11 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
       proc: () => node.procs[service],
       restart: async (signal) => {
         keepLog(service, 0, node.procs[service]);
+        track(service, node.procs[service]);
+        retire(service, node.procs[service], signal);
         await node.stop(service, signal);
         await node.start(service);
+        track(service, node.procs[service]);
         await started(node.procs[service]!);
       },
       stop: async () => undefined,
@@ -101,6 +114,7 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
       const env = { ...(await labBusEnv(nodeName, service)), ...node.env };
       let proc = startServiceProcess(service, env);
       extras.push(proc);
+      track(service, proc);
       await started(proc);
       replicas.push({
         service,
@@ -108,10 +122,12 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
         proc: () => proc,
         restart: async (signal) => {
           keepLog(service, index, proc);
+          retire(service, proc, signal);
           proc.kill(signal);
           await proc.exited.catch(() => undefined);
           proc = startServiceProcess(service, env);
           extras.push(proc);
+          track(service, proc);
           await started(proc);
         },
         stop: async () => {
@@ -122,6 +138,7 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
       });
     }
   }
+  track('pod-sync', node.procs['pod-sync']);
   ctx.log(`rollover: ${replicas.length} replicas (${ORDER.map((s) => `${s} ×${replicas.filter((r) => r.service === s).length}`).join(', ')})`);
 
   const churn: ChurnPod[] = [];
@@ -249,6 +266,7 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
   const rollLeaseGaps = leaseRenewals.slice(1).flatMap((t, i) => (t >= rollFrom && leaseRenewals[i]! <= rollUntil + 10_000 ? [t - leaseRenewals[i]!] : []));
   const restarted = [...steadyAfter].filter(([name, s]) => s.restarts > 0 || (steadyBefore.has(name) && steadyBefore.get(name) !== s.id)).length;
   const duplicated = [...dockerPerPod.values()].filter((c) => c !== 2).length;
+  const twoHolders = overlappingHoldings(podSyncs.map((e) => ({ logs: e.proc.logs, endsAt: e.killedAt ?? Infinity })));
   const lost = churn.filter((p) => p.exitSeenAt === undefined && p.refused === undefined).length;
   const refused = churn.filter((p) => p.refused !== undefined);
   const zero = (id: string, title: string, value: number, note: string): Figure =>
@@ -271,12 +289,12 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
     zero('statuses-lost', 'Rollover, churn pods whose exit never reached the API server', lost, `within ${opts.timeoutMs / 1000} s; of ${churn.length} churn pods`),
     zero('refused', 'Rollover, churn pods the node refused to run', refused.length, `reasons: ${[...new Set(refused.map((p) => p.refused))].join(', ') || 'none'}`),
     zero('events-duplicated', 'Rollover, churn pods\' Pulled/Created/Started written more than once', duplicatedEvents.length, 'an Event object twice, or its count above 1'),
-    {
-      id: 'rollover.two-writers',
-      title: 'Rollover, pods synced by two pod-sync replicas at once',
-      unit: 'requests',
-      na: 'pod-sync runs one replica: it cannot be sharded yet (issue 19)',
-    },
+    zero(
+      'two-writers',
+      'Rollover, pods synced by two pod-sync replicas at once',
+      twoHolders.length,
+      `the ownership log: each pod shard's holding intervals in the ${podSyncs.length} pod-sync processes' logs (a killed one's end at its kill), any two overlapping${twoHolders.length ? `: ${JSON.stringify(twoHolders.slice(0, 5))}` : ''}`,
+    ),
   ];
   return {
     scenario: 'rollover',
@@ -291,6 +309,37 @@ export async function rollover(ctx: BenchContext, opts: RolloverOptions): Promis
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
   };
+}
+
+/**
+ * The pod shards two pod-sync processes held at once, from their logs ('syncing the
+ * pods of a shard' … 'stopped syncing the pods of a shard'); a process's open interval
+ * ends at endsAt (its kill; Infinity while it runs). Every pod is in one shard, so this
+ * is every time a pod could have had two workers.
+ */
+export function overlappingHoldings(procs: { logs: readonly Record<string, unknown>[]; endsAt: number }[]): { shard: number; a: [number, number]; b: [number, number] }[] {
+  const intervals = procs.map(({ logs, endsAt }) => {
+    const out = new Map<number, [number, number][]>();
+    for (const l of logs) {
+      if (l['msg'] !== 'syncing the pods of a shard' && l['msg'] !== 'stopped syncing the pods of a shard') continue;
+      const shard = Number(l['shard']);
+      const at = typeof l['time'] === 'number' ? l['time'] : Date.parse(String(l['time']));
+      const list = out.get(shard) ?? [];
+      if (l['msg'] === 'syncing the pods of a shard') list.push([at, endsAt]);
+      else if (list.length) list[list.length - 1]![1] = at;
+      out.set(shard, list);
+    }
+    return out;
+  });
+  const found: { shard: number; a: [number, number]; b: [number, number] }[] = [];
+  for (let i = 0; i < intervals.length; i++) {
+    for (let j = i + 1; j < intervals.length; j++) {
+      for (const [shard, list] of intervals[i]!) {
+        for (const a of list) for (const b of intervals[j]!.get(shard) ?? []) if (a[0] < b[1] && b[0] < a[1]) found.push({ shard, a, b });
+      }
+    }
+  }
+  return found;
 }
 
 /** The steady pods' app container IDs, by pod name. */

@@ -269,6 +269,8 @@ export class PodSyncer {
     this.records.delete(uid);
     this.cancels.delete(uid);
     this.metrics.forget(uid);
+    // Its probe view stays for the prober; the next holder puts (and defends) it from now on.
+    this.probes.release(uid);
     if (record) await this.store.save(uid, record);
   }
 

@@ -170,6 +170,12 @@ export class ProbeState {
     return strays;
   }
 
+  /** The pod goes to another pod-sync replica: its view stays for the prober, and is that one's to put (and defend) from now on. */
+  release(podUid: string): void {
+    this.published.delete(podUid);
+    this.ownRevision.delete(podUid);
+  }
+
   /** The pod is gone: the prober stops probing it. */
   async remove(podUid: string): Promise<void> {
     if (!this.views) return;

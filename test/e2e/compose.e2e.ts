@@ -104,6 +104,22 @@ async function dockerContainersOf(uid: string): Promise<Record<string, boolean>>
   return Object.fromEntries(inspected.map((c) => [c.Id, c.State.Running]));
 }
 
+/**
+ * The shards a replica (a container) holds now, from its log since it last started
+ * (`reset`): each taken (`take`), less each let go (`drop`).
+ */
+async function shardsInLog(id: string, msgs: { reset: string; take: string; drop: string }): Promise<number[]> {
+  const held = new Set<number>();
+  for (const line of (await runCommand('docker', ['logs', id])).stdout.split('\n')) {
+    if (!line.includes(msgs.reset) && !line.includes(msgs.take)) continue;
+    const l = JSON.parse(line) as { msg: string; shard: number };
+    if (l.msg === msgs.reset) held.clear();
+    if (l.msg === msgs.take) held.add(l.shard);
+    if (l.msg === msgs.drop) held.delete(l.shard);
+  }
+  return [...held].sort((a, b) => a - b);
+}
+
 describe('a node under docker compose', () => {
   let tool: string[] = [];
   let env: NodeJS.ProcessEnv = {};
@@ -419,18 +435,8 @@ describe('a node under docker compose', () => {
     expect(scaled.code, scaled.stderr).toBe(0);
     expect(await containersOf('status-reporter')).toHaveLength(2);
     await allHealthy(['status-reporter']);
-    /** The shards a replica writes now, from its log since it last started: each taken, less each given up. */
-    const heldBy = async (id: string): Promise<number[]> => {
-      const held = new Set<number>();
-      for (const line of (await runCommand('docker', ['logs', id])).stdout.split('\n')) {
-        if (!line.includes('status shards') && !line.includes('statuses and Events of a shard')) continue;
-        const l = JSON.parse(line) as { msg: string; shard: number };
-        if (l.msg === "sharing the node's status shards") held.clear();
-        if (l.msg === 'writing the statuses and Events of a shard') held.add(l.shard);
-        if (l.msg === 'stopped writing the statuses and Events of a shard') held.delete(l.shard);
-      }
-      return [...held].sort((a, b) => a - b);
-    };
+    /** The shards a replica writes now. */
+    const heldBy = (id: string) => shardsInLog(id, { reset: "sharing the node's status shards", take: 'writing the statuses and Events of a shard', drop: 'stopped writing the statuses and Events of a shard' });
     const ids = (await containersOf('status-reporter')).map(([id]) => id);
     const shares = await waitFor('the shards split between the two, each held once', async () => {
       const held = await Promise.all(ids.map(heldBy));
@@ -459,18 +465,8 @@ describe('a node under docker compose', () => {
     const scaled = await scale(3, 2, 2);
     expect(scaled.code, scaled.stderr).toBe(0);
     await allHealthy(['pod-sync', 'status-reporter', 'registrar']);
-    /** The pod shards a pod-sync replica syncs now, from its log since it last started. */
-    const heldBy = async (id: string): Promise<number[]> => {
-      const held = new Set<number>();
-      for (const line of (await runCommand('docker', ['logs', id])).stdout.split('\n')) {
-        if (!line.includes("the node's pods") && !line.includes('the pods of a shard')) continue;
-        const l = JSON.parse(line) as { msg: string; shard: number };
-        if (l.msg === "sharing the node's pods") held.clear();
-        if (l.msg === 'syncing the pods of a shard') held.add(l.shard);
-        if (l.msg === 'stopped syncing the pods of a shard') held.delete(l.shard);
-      }
-      return [...held].sort((a, b) => a - b);
-    };
+    /** The pod shards a pod-sync replica syncs now. */
+    const heldBy = (id: string) => shardsInLog(id, { reset: "sharing the node's pods", take: 'syncing the pods of a shard', drop: 'stopped syncing the pods of a shard' });
     const podSyncs = (await containersOf('pod-sync')).map(([id]) => id);
     await waitFor("the pods' shards split among the three pod-syncs, each held once", async () => {
       const held = await Promise.all(podSyncs.map(heldBy));

@@ -115,21 +115,21 @@ export class PodDecisions {
   }
 
   private admissionSeen(uid: string, value: AdmissionDecision | undefined): void {
-    const before = this.admissions.get(uid);
-    if (value) this.admissions.set(uid, value);
-    else this.admissions.delete(uid);
-    if (value && before && before.admitted === value.admitted && before.reason === value.reason) return;
-    if (!value && !before) return;
+    if (!changed(this.admissions, uid, value, (a, b) => a.admitted === b.admitted && a.reason === b.reason)) return;
     this.listener.admission(uid, value);
     for (const wake of this.waiters.get(uid) ?? []) wake();
   }
 
   private evictionSeen(uid: string, value: PodEvictionDecision | undefined): void {
-    const before = this.evictions.get(uid);
-    if (value) this.evictions.set(uid, value);
-    else this.evictions.delete(uid);
-    if (value && before && before.decidedAt === value.decidedAt && before.reason === value.reason) return;
-    if (!value && !before) return;
-    this.listener.eviction(uid, value);
+    if (changed(this.evictions, uid, value, (a, b) => a.decidedAt === b.decidedAt && a.reason === b.reason)) this.listener.eviction(uid, value);
   }
+}
+
+/** Sets (or deletes) the pod's entry; says whether that changed what the map held for it. */
+function changed<T>(map: Map<string, T>, uid: string, value: T | undefined, same: (a: T, b: T) => boolean): boolean {
+  const before = map.get(uid);
+  if (value) map.set(uid, value);
+  else map.delete(uid);
+  if (value && before) return !same(before, value);
+  return Boolean(value ?? before);
 }

@@ -75,7 +75,9 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   });
   container.registerInstance(SYNC.Services, services);
   // GetActivePods: admitted (by this process, or given a start time by the node before it) and not finished, being deleted or not.
-  const activePod = (p: V1Pod) => (Boolean(p.status?.startTime) || container.resolve<SharedAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !syncer.finished(p);
+  const activePod = (p: V1Pod) => (Boolean(p.status?.startTime) || container.resolve<SharedAdmission>(SYNC.Admission).isAdmitted(p.metadata?.uid ?? '')) && !finished(p);
+  // Finished as the node knows it: by this replica's own records, or as the replica syncing it said (the API's phase lags).
+  const finished = (p: V1Pod) => syncer.finished(p) || Boolean(decisions.admission(p.metadata?.uid ?? '')?.finished);
   // The node shutdown manager's state is read before any pod is admitted (a shutdown under way refuses them).
   let bucket: ReturnType<typeof openBucket> | undefined;
   const shutdown = new NodeShutdownManager({
@@ -141,7 +143,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   // The safe sysctls this kernel namespaces and the node's allowed unsafe ones (kubelet.go NewMainKubelet).
   // Admission reads the node's own Node and the pods bound to it (the informer below).
   // A pod counts as finished once this node knows it finished, not once the API shows it.
-  const admissionView = { node: () => ownNode.get(node), pods: () => nodePods.list(), shuttingDown: () => shutdown.shuttingDown(), finished: (p: V1Pod) => syncer.finished(p) };
+  const admissionView = { node: () => ownNode.get(node), pods: () => nodePods.list(), shuttingDown: () => shutdown.shuttingDown(), finished };
   const localAdmission = new PodAdmission(new SysctlAllowlist([...safeSysctls(release()), ...commaList(config.SPLITLET_ALLOWED_UNSAFE_SYSCTLS)]), admissionView);
   // The node's decisions about pods (admissions, evictions), taken by the replica that
   // leads and followed by every one: the one syncing a pod carries them out.
@@ -180,6 +182,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   syncer.onCleanup = (uid) => decisions.forget(uid);
+  syncer.onFinished = (uid) => void decisions.finished(uid).catch((err: unknown) => logger.debug({ uid, err }, "the pod's end could not be written: the leader counts it until the API shows it"));
   const traces = new PodTraces(node);
   const workers = new PodWorkers(
     (pod, statusOnly, signal) =>
@@ -227,7 +230,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         // The startup SLI ends when the watch shows every container started.
         if (owns(pod)) metrics.observedOnWatch(pod, container.resolve<Clock>(TOKENS.Clock).now());
         // The leader admits each new pod as it sees it, whichever replica syncs it.
-        admission.decideAhead(pod, syncer.finished(pod));
+        admission.decideAhead(pod, finished(pod));
         if (updates.shouldSync(pod)) workers.update(pod);
       },
       onDelete: (pod) => {
@@ -324,7 +327,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
   });
   container.registerInstance(SYNC.PodInformer, nodePods);
   // The container GC runs beside the pod watch, on the same pods, once they are listed.
-  const gc = new ContainerGC(container.resolve(SYNC.Runtime), nodePods, container.resolve<Clock>(TOKENS.Clock), logger, node, undefined, (pod) => syncer.finished(pod));
+  const gc = new ContainerGC(container.resolve(SYNC.Runtime), nodePods, container.resolve<Clock>(TOKENS.Clock), logger, node, undefined, finished);
   const nodeWarning = (reason: string, message: string) => recordNodeEvent(nc, node, 'Warning', reason, message);
   const runtime = container.resolve<ServiceClient<typeof RuntimeService>>(SYNC.Runtime);
   const images = container.resolve<ServiceClient<typeof ImageService>>(SYNC.Images);
@@ -398,7 +401,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
         if (signal.aborted) return;
         // The mirror pods of static pods gone while no pod-sync led; the pods that wait for their admission.
         deleteOrphanMirrors();
-        for (const pod of nodePods.list()) admission.decideAhead(pod, syncer.finished(pod));
+        for (const pod of nodePods.list()) admission.decideAhead(pod, finished(pod));
       },
     },
   );

@@ -86,10 +86,17 @@ export class PodDecisions {
   }
 
   /** Decides the pod's admission: counts here at once, and is written for the others. */
-  async admit(uid: string, decision: { admitted: boolean; reason?: string; message?: string }): Promise<void> {
+  async admit(uid: string, decision: { admitted: boolean; reason?: string; message?: string; finished?: boolean }): Promise<void> {
     const value = create(podsyncv1.AdmissionDecisionSchema, decision);
     this.admissionSeen(uid, value);
     await this.put(podDecisionKey('admit', uid), toBinary(podsyncv1.AdmissionDecisionSchema, value));
+  }
+
+  /** The pod has finished as the replica syncing it knows it: the leader stops counting it against admission. */
+  async finished(uid: string): Promise<void> {
+    const known = this.admissions.get(uid);
+    if (known?.finished) return;
+    await this.admit(uid, { admitted: known?.admitted ?? true, reason: known?.reason ?? '', message: known?.message ?? '', finished: true });
   }
 
   /** Decides the pod's eviction: counts here at once, and is written for the replica that syncs the pod. */
@@ -115,7 +122,7 @@ export class PodDecisions {
   }
 
   private admissionSeen(uid: string, value: AdmissionDecision | undefined): void {
-    if (!changed(this.admissions, uid, value, (a, b) => a.admitted === b.admitted && a.reason === b.reason)) return;
+    if (!changed(this.admissions, uid, value, (a, b) => a.admitted === b.admitted && a.reason === b.reason && a.finished === b.finished)) return;
     this.listener.admission(uid, value);
     for (const wake of this.waiters.get(uid) ?? []) wake();
   }

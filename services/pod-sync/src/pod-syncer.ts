@@ -174,6 +174,9 @@ export class PodSyncer {
     this.killer = new ContainerKiller(runtime, clock, (p, type, reason, message, container, init) => this.event(p, type, reason, message, container, init), (p) => this.podIPOf(p));
   }
 
+  /** Called when a pod's phase first turns Succeeded or Failed here (its admission stops counting for every replica). */
+  onFinished?: (uid: string) => void;
+
   /** Called when a pod the API server no longer has is cleaned up: what else is kept of it goes (its decisions). */
   onCleanup?: (uid: string) => Promise<void>;
 
@@ -361,8 +364,8 @@ export class PodSyncer {
         return { retry, refresh: this.runs(pod) && this.volumes.hasChangingSources(pod), ...(Number.isFinite(due) ? { dueInMs: Math.ceil(due) } : {}) };
       } catch (err) {
         if (signal?.aborted) {
-          // Its termination is the next sync (pending already): nothing of this one is reported.
-          this.logger.info({ pod: key(pod) }, 'pod sync cancelled: the pod is terminating');
+          // Its termination is the next sync (pending already), or another replica syncs the pod now: nothing of this one is reported.
+          this.logger.info({ pod: key(pod) }, 'pod sync cancelled: the pod is terminating, or goes to another replica');
           span.setAttribute('splitlet.sync.cancelled', true);
           return { retry: true };
         }
@@ -518,7 +521,7 @@ export class PodSyncer {
     const uid = pod.metadata!.uid!;
     const r = this.recordOf(uid);
     if (r?.generated || r?.lastStatus || this.finished(pod)) return undefined;
-    const rejection = await this.admission.admit(pod);
+    const rejection = await this.untilCancelled(pod, this.admission.admit(pod));
     if (!rejection) return undefined;
     if ((await this.sandboxesOf(uid)).length) {
       this.admission.admitted(uid);
@@ -1047,6 +1050,7 @@ export class PodSyncer {
     const hostIP = await this.nodeIP();
     const podIP = podIPOf(sandboxes, pod.spec?.hostNetwork ? hostIP : undefined, record.lastStatus?.podIp || pod.status?.podIP);
     const startTime = oldStatus?.startTime ? new Date(oldStatus.startTime) : new Date(Math.floor(now / 1000) * 1000);
+    if (isTerminalPhase(phase) && !isTerminalPhase(record.generated?.phase)) this.onFinished?.(uid);
     record.generated = { conditions, startTime, phase };
     if (terminated) await this.probes.remove(uid);
     else await this.probes.publish(uid, podProbeView(pod, [...statuses, ...initStatuses], podIP, hostIP, BigInt(now) * 1000n));

@@ -54,11 +54,12 @@ describe('pod-sync PodWorkers', () => {
     expect([seen.slice(3), workers.has('c')]).toEqual([['cleanup b', 'sync 5', 'synced 5'], false]);
   });
 
-  it('PodWorkers - release (the pod goes to another replica): the running sync finishes before it resolves, the pending one is dropped, and an update of a pod not owned starts nothing', async () => {
+  it('PodWorkers - release (the pod goes to another replica): the running sync is cancelled and finishes before it resolves, the pending one is dropped, and an update of a pod not owned starts nothing', async () => {
     const seen: string[] = [];
-    const gate: { release?: () => void } = {};
+    const gate: { release?: () => void; signal?: AbortSignal } = {};
     let owned = true;
-    const workers = new PodWorkers(async (p) => {
+    const workers = new PodWorkers(async (p, _statusOnly, signal) => {
+      if (p.metadata?.generation === 1) gate.signal = signal;
       seen.push(`sync ${p.metadata?.uid}@${p.metadata?.generation}`);
       if (p.metadata?.generation === 1) await new Promise<void>((r) => (gate.release = r));
       seen.push(`synced ${p.metadata?.uid}@${p.metadata?.generation}`);
@@ -74,6 +75,7 @@ describe('pod-sync PodWorkers', () => {
     workers.update(pod('b', 1));
     await new Promise((r) => setTimeout(r, 20));
     expect(released).toBe(false);
+    expect(gate.signal?.aborted).toBe(true);
     gate.release!();
     await releasing;
     expect(seen).toEqual(['sync a@1', 'synced a@1']);

@@ -135,7 +135,8 @@ export class PodWorkers {
 
   /**
    * Lets the pods go (another syncs them now): their pending syncs and timers are
-   * dropped, no update starts another, what runs now finishes, and then their workers
+   * dropped, no update starts another, the sync under way is cancelled (it stops at its
+   * next step, as when its pod begins terminating) and finishes, and then their workers
    * are forgotten. Resolves once none of them runs.
    */
   async release(uids: Iterable<string>): Promise<void> {
@@ -148,6 +149,8 @@ export class PodWorkers {
       w.pendingStatusOnly = false;
       clearTimeout(w.timer);
       w.timer = undefined;
+      // The sync under way stops at its next step (a pull, a start, a wait for its admission): the next holder goes on from what it left.
+      w.cancel?.abort();
       leaving.push([uid, w]);
     }
     await Promise.all(

@@ -25,8 +25,9 @@ describe('pod-sync SharedAdmission: the node admits through the replica that lea
 
   /** One replica over the shared bucket: its own PodAdmission and decisions, following the bucket until the test ends. */
   function replica(name: string, pods: () => V1Pod[], leads: () => boolean, waitMs = 3_000) {
-    const local = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')), { node: () => node, pods });
-    const decisions = new PodDecisions(() => openBucket(nats.nc, name), { admission: (uid, d) => (d ? local.record(uid, rejectionOf(d)) : local.forget(uid)), eviction: () => undefined }, systemClock, logger);
+    // As container.ts wires it: a pod counts as finished once the replica syncing it said so.
+    const local = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')), { node: () => node, pods, finished: (p) => Boolean(decisions.admission(p.metadata?.uid ?? '')?.finished) });
+    const decisions: PodDecisions = new PodDecisions(() => openBucket(nats.nc, name), { admission: (uid, d) => (d ? local.record(uid, rejectionOf(d)) : local.forget(uid)), eviction: () => undefined }, systemClock, logger);
     const stop = new AbortController();
     stops.push(stop);
     void decisions.run(stop.signal);
@@ -61,6 +62,21 @@ describe('pod-sync SharedAdmission: the node admits through the replica that lea
     await waitFor('the decision seen', async () => (next.decisions.admission(first.metadata!.uid!) ? true : undefined), 5_000);
     pods = [first, later];
     expect((await next.admission.admit(later))?.reason).toBe('OutOfcpu');
+  });
+
+  it('a pod the replica syncing it says finished stops counting at the leader at once (the API\'s phase lags): the next pod fits', async () => {
+    const name = `PODSYNC_ADMIT_${++bucketNo}`;
+    const done = podOf('600m', '2026-12-03T10:00:00Z');
+    const next = podOf('600m', '2026-12-03T10:00:05Z');
+    let pods = [done];
+    const leader = replica(name, () => pods, () => true);
+    const follower = replica(name, () => pods, () => false);
+    expect(await leader.admission.admit(done)).toBeUndefined();
+    await waitFor('the follower sees the decision', async () => (follower.decisions.admission(done.metadata!.uid!) ? true : undefined), 5_000);
+    await follower.decisions.finished(done.metadata!.uid!);
+    await waitFor('the leader sees it finished', async () => (leader.decisions.admission(done.metadata!.uid!)?.finished ? true : undefined), 5_000);
+    pods = [done, next];
+    expect(await leader.admission.admit(next)).toBeUndefined();
   });
 
   it('no leader decides: the sync fails with AdmissionPendingError after the wait (and is retried); a pod the node started before counts as admitted at once', async () => {

@@ -166,7 +166,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
     container.resolve<Clock>(TOKENS.Clock),
     logger,
   );
-  const admission = new SharedAdmission(localAdmission, decisions, leads, logger);
+  let owner: ShardOwnership | undefined;
+  const admission = new SharedAdmission(localAdmission, decisions, leads, logger, undefined, () => owner?.settled() ?? false);
   container.registerInstance(SYNC.Admission, admission);
   /** The leader's eviction (or node shutdown termination) of a pod: its Event now, the pod's syncing replica told through the bucket. */
   const decideEviction = (pod: V1Pod, how: Eviction) => {
@@ -436,7 +437,8 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       const members = await openBucket(nc, podSyncReplicasBucket(node), { ttlMs: shardMembersTtlMs(settings) });
       const leases = await openPodBucket();
       logger.info({ replica: settings.id, shards: settings.shards }, "sharing the node's pods");
-      await new ShardOwnership(members, leases, settings, container.resolve<Clock>(TOKENS.Clock), logger, hold).run(signal);
+      owner = new ShardOwnership(members, leases, settings, container.resolve<Clock>(TOKENS.Clock), logger, hold);
+      await owner.run(signal);
     },
   };
   return runAll(watch, statics, metricsServer, decisions, { run: (signal) => shutdown.follow(signal) }, ownership);

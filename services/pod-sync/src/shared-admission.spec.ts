@@ -24,14 +24,14 @@ describe('pod-sync SharedAdmission: the node admits through the replica that lea
   afterEach(() => stops.splice(0).forEach((s) => s.abort()));
 
   /** One replica over the shared bucket: its own PodAdmission and decisions, following the bucket until the test ends. */
-  function replica(name: string, pods: () => V1Pod[], leads: () => boolean, waitMs = 3_000) {
+  function replica(name: string, pods: () => V1Pod[], leads: () => boolean, waitMs = 3_000, settled = () => true) {
     // As container.ts wires it: a pod counts as finished once the replica syncing it said so.
     const local = new PodAdmission(new SysctlAllowlist(safeSysctls('6.1.0')), { node: () => node, pods, finished: (p) => Boolean(decisions.admission(p.metadata?.uid ?? '')?.finished) });
     const decisions: PodDecisions = new PodDecisions(() => openBucket(nats.nc, name), { admission: (uid, d) => (d ? local.record(uid, rejectionOf(d)) : local.forget(uid)), eviction: () => undefined }, systemClock, logger);
     const stop = new AbortController();
     stops.push(stop);
     void decisions.run(stop.signal);
-    return { admission: new SharedAdmission(local, decisions, leads, logger, waitMs), decisions };
+    return { admission: new SharedAdmission(local, decisions, leads, logger, waitMs, settled), decisions };
   }
 
   it("a replica that does not lead waits for the leader's decision, taken in creation order with every pod decided before counting, whoever syncs it", async () => {
@@ -77,6 +77,21 @@ describe('pod-sync SharedAdmission: the node admits through the replica that lea
     await waitFor('the leader sees it finished', async () => (leader.decisions.admission(done.metadata!.uid!)?.finished ? true : undefined), 5_000);
     pods = [done, next];
     expect(await leader.admission.admit(next)).toBeUndefined();
+  });
+
+  it("while some pods' state is unknown (a replica's shards wait for their next holder) a pod that does not fit is put off, not refused; one that fits is admitted", async () => {
+    const name = `PODSYNC_ADMIT_${++bucketNo}`;
+    const first = podOf('600m', '2026-12-03T10:00:00Z');
+    const big = podOf('600m', '2026-12-03T10:00:01Z');
+    const small = podOf('300m', '2026-12-03T10:00:02Z');
+    let settled = false;
+    const leader = replica(name, () => [first, big, small], () => true, 3_000, () => settled);
+    expect(await leader.admission.admit(first)).toBeUndefined();
+    await expect(leader.admission.admit(big)).rejects.toBeInstanceOf(AdmissionPendingError);
+    expect(leader.decisions.admission(big.metadata!.uid!)).toBeUndefined();
+    expect(await leader.admission.admit(small)).toBeUndefined();
+    settled = true;
+    expect((await leader.admission.admit(big))?.reason).toBe('OutOfcpu');
   });
 
   it('no leader decides: the sync fails with AdmissionPendingError after the wait (and is retried); a pod the node started before counts as admitted at once', async () => {

@@ -161,13 +161,18 @@ describe('service ShardOwnership', () => {
     await clock.advanceUntil('three share', settledAmong([a, b, c]));
     const aHeld = a.shards.heldShards;
     expect(aHeld.length).toBeGreaterThan(0);
+    await clock.advanceUntil('b sees every shard held by a live replica', () => b.shards.settled());
 
     await proxy.down();
     const cut = clock.now();
+    // Once a's heartbeat is stale, b knows a's shards have no live holder until it or c takes them.
+    await clock.advanceUntil('b sees a gone with its shards', () => !b.shards.settled());
+    expect(clock.now() - cut).toBeLessThanOrEqual(TIMING.ttlMs + TIMING.heartbeatMs);
     await clock.advanceUntil('a lets go of its work', () => a.shards.heldShards.length === 0);
     // It stopped within the renew deadline of its last renewal, by its own clock.
     for (const t of terms.filter((t) => t.replica === 'a')) expect(t.end! - cut).toBeLessThanOrEqual(TIMING.renewDeadlineMs);
     await clock.advanceUntil('b and c hold a\'s shards', settledAmong([b, c]));
+    await clock.advanceUntil('b sees every shard held again', () => b.shards.settled());
     // Once a's keys have not moved for a lease since a's last renewal (b and c watched
     // them all along), and a's heartbeat is stale: not a TTL and a lease after the cut.
     expect(clock.now() - cut).toBeLessThanOrEqual(Math.max(TIMING.ttlMs, TIMING.leaseMs) + 2 * TIMING.retryMs);

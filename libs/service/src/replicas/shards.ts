@@ -94,6 +94,8 @@ export class ShardOwnership {
   /** The shards held now: the key's revision as taken, and how to end the term. */
   private readonly terms = new Map<number, { revision: number; end: (why: TermEnd) => void }>();
   private stopped = false;
+  /** Each shard's holder as the leases watch last showed it (no entry: no holder). */
+  private readonly holders = new Map<number, string>();
 
   constructor(
     private readonly membersKv: KV,
@@ -121,6 +123,20 @@ export class ShardOwnership {
   /** Whether this replica holds the shard the key falls in. */
   holdsKey(key: string): boolean {
     return this.terms.has(shardOf(key, this.settings.shards));
+  }
+
+  /**
+   * Whether every shard is held by a live replica (as this one's watches show the keys
+   * and the heartbeats): false while a shard is free or its holder is gone, i.e. while
+   * what is known of that shard's keys may be stale until its next holder takes it.
+   */
+  settled(): boolean {
+    const live = new Set(this.membership.members);
+    for (let shard = 0; shard < this.settings.shards; shard++) {
+      const holder = this.holders.get(shard);
+      if (holder === undefined || !live.has(holder)) return false;
+    }
+    return true;
   }
 
   /** The shards held now, ascending. */
@@ -167,6 +183,9 @@ export class ShardOwnership {
         try {
           for await (const e of it) {
             const shard = Number(e.key.slice('shard.'.length));
+            const holder = e.operation === 'PUT' ? decodeLeader(e)?.holder : undefined;
+            if (holder) this.holders.set(shard, holder);
+            else this.holders.delete(shard);
             const term = this.terms.get(shard);
             if (term && e.revision > term.revision) term.end('lost');
           }

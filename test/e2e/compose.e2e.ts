@@ -459,7 +459,7 @@ describe('a node under docker compose', () => {
     expect(scaledBack.code, scaledBack.stderr).toBe(0);
   });
 
-  it("compose up --scale pod-sync=3 --scale status-reporter=2 --scale registrar=2 - pods created, crashing and deleted while each replica is killed in turn: in the end every pod's status is what Docker runs, nothing ran twice, the deleted pods' containers are gone", async () => {
+  it("compose up --scale pod-sync=3 --scale status-reporter=2 --scale registrar=2 - pods created, crashing and deleted while each replica is killed in turn: in the end every pod's status is what Docker runs, nothing ran twice, the deleted pods' containers are gone, each Event written once", async () => {
     const scale = (p: number, s: number, r: number) =>
       compose('up', '-d', '--no-build', '--no-recreate', '--scale', `pod-sync=${p}`, '--scale', `status-reporter=${s}`, '--scale', `registrar=${r}`, 'pod-sync', 'status-reporter', 'registrar');
     const scaled = await scale(3, 2, 2);
@@ -528,6 +528,14 @@ describe('a node under docker compose', () => {
     expect(left.length).toBe(steady.length + crashes);
     expect(crashes).toBeGreaterThanOrEqual(3);
     for (const uid of deleted) await waitFor(`the deleted pod ${uid}'s containers gone`, async () => (Object.keys(await dockerContainersOf(uid)).length === 0 ? true : undefined), 60_000, 1000);
+    // Each running pod's Pulled, Created and Started: one Event each, written once, whichever replicas wrote and re-read it.
+    const events = await waitFor("every running pod's Started Event", async () => {
+      const list = (await core.listNamespacedEvent({ namespace, fieldSelector: 'source=kubelet' })).items;
+      return steady.every((name) => list.some((e) => e.involvedObject.name === name && e.reason === 'Started')) ? list : undefined;
+    }, 60_000, 1000);
+    for (const name of steady) {
+      for (const reason of ['Pulled', 'Created', 'Started']) expect(events.filter((e) => e.involvedObject.name === name && e.reason === reason).map((e) => e.count ?? 1), `${name} ${reason}`).toEqual([1]);
+    }
     const back = await scale(1, 1, 1);
     expect(back.code, back.stderr).toBe(0);
   });

@@ -179,7 +179,7 @@ export function wire(container: DependencyContainer, config: Config): Runnable {
       .catch((err: unknown) => logger.warn({ uid, err: (err as Error).message }, 'the eviction could not be written: the replica syncing the pod does not know it'));
   };
   // What outlives this process of each pod (its back-off, its last status): pod-sync's own bucket.
-  container.registerInstance(SYNC.Records, new PodRecordStore(() => openBucket(nc, podSyncBucket(node)), logger));
+  container.registerInstance(SYNC.Records, new PodRecordStore(openPodBucket, logger));
   const syncer = container.resolve(PodSyncer);
   container.registerInstance(PodSyncer, syncer);
   syncer.onCleanup = (uid) => decisions.forget(uid);

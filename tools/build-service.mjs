@@ -82,6 +82,13 @@ const options = {
   format: 'esm',
   target: 'node24',
   sourcemap: true,
+  // Whitespace and syntax minified, names kept: V8 holds the bundle's source in memory
+  // for as long as the process runs (registrar's 7.9 MB became 4.2 MB: about 5 MB less
+  // RSS a process, issue 17). A stack trace still names every function; its line and
+  // column are the bundle's, which the source maps beside it turn into the TypeScript
+  // sources' (NODE_OPTIONS=--enable-source-maps).
+  minifyWhitespace: true,
+  minifySyntax: true,
   tsconfig: join(root, 'tsconfig.base.json'),
   logLevel: 'warning',
   // Native add-ons are optional for the packages that load them (ssh2, cpu-features).

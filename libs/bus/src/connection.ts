@@ -1,5 +1,6 @@
-import { connect, credsAuthenticator, errors, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { connect, errors, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { nativeCredsAuthenticator } from './creds';
 import { BusAuthError, BusTlsError } from './errors';
 
 export type { NatsConnection };
@@ -39,7 +40,7 @@ export async function connectBus(opts: BusConnectOptions): Promise<NatsConnectio
     // failed one its caller's stack: ~4 % of pod-sync's CPU while pods start at 5/s
     // (bench, issue 18). A failed request still says its subject and cause.
     noAsyncTraces: true,
-    ...(opts.creds ? { authenticator: credsAuthenticator(opts.creds) } : {}),
+    ...(opts.creds ? { authenticator: nativeCredsAuthenticator(opts.creds) } : {}),
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
   };

@@ -50,6 +50,7 @@ export async function runService<S extends z.ZodType<CommonConfig>>(spec: Servic
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each spec has its own schema
 export async function runServices(specs: readonly ServiceSpec<any>[], envFor: (name: string) => NodeJS.ProcessEnv = () => process.env): Promise<void> {
+  if (process.env['SPLITLET_WARM_COMPILE_CACHE'] === '1') warmCompileCacheAndExit();
   const configs: CommonConfig[] = [];
   for (const spec of specs) {
     try {
@@ -227,6 +228,17 @@ export const runAll = (...parts: Runnable[]): Runnable => ({
     await Promise.all(parts.map((p) => p.run(signal)));
   },
 });
+
+/**
+ * The image's build (services/Dockerfile) runs each bundle once with this set: the
+ * bundle is evaluated, its compiled code written to NODE_COMPILE_CACHE, and the
+ * process ends before it reads any configuration or connects. A container's first
+ * start then finds the bundle compiled instead of parsing it (README, "Footprint").
+ */
+function warmCompileCacheAndExit(): never {
+  flushCompileCache();
+  process.exit(0);
+}
 
 /**
  * The all-in-one node (SPLITLET_NODE_MODE=single): the services named by

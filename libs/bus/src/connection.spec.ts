@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@splitlet/telemetry';
 import { startAuthNatsServer, startNatsServer, type AuthNatsServer, type NatsServer } from '@splitlet/testing';
 import { connectBus } from './connection';
-import { isBusAuthError, isBusTlsError } from './errors';
+import { isBusAuthError, isBusCredentialsError, isBusTlsError } from './errors';
 
 const openssl = (...args: string[]) => promisify(execFile)('openssl', args);
 const logger = createLogger('test', { level: 'silent' });
@@ -61,6 +61,15 @@ describe('connectBus', () => {
   it('connectBus - a CA given for a server without TLS is refused with BusTlsError', async () => {
     const err = await connectBus({ servers: [plainServer.url], name: 't', logger, caFile: pki.ca }).catch((e: unknown) => e);
     expect(isBusTlsError(err)).toBe(true);
+  });
+
+  it('connectBus - credentials that are not a .creds file are refused at once with BusCredentialsError, before connecting, naming no part of them', async () => {
+    const creds = new TextEncoder().encode('-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\nSUNOTASEED\n------END USER NKEY SEED------\n');
+    const err = await connectBus({ servers: ['nats://127.0.0.1:1'], name: 't', logger, creds }).catch((e: unknown) => e);
+    expect(isBusCredentialsError(err)).toBe(true);
+    expect((err as Error).message).not.toContain('SUNOTASEED');
+    const none = await connectBus({ servers: ['nats://127.0.0.1:1'], name: 't', logger, creds: new TextEncoder().encode('garbage') }).catch((e: unknown) => e);
+    expect((none as Error).message).toMatch(/not a NATS user's \.creds file: unable to parse credentials/);
   });
 
   it('connectBus - no credentials for a bus that requires them is refused with BusAuthError', async () => {

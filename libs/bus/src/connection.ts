@@ -1,7 +1,7 @@
 import { connect, errors, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { nativeCredsAuthenticator } from './creds';
-import { BusAuthError, BusTlsError } from './errors';
+import { BusAuthError, BusCredentialsError, BusTlsError } from './errors';
 
 export type { NatsConnection };
 
@@ -30,6 +30,7 @@ export interface BusConnectOptions {
  * (nats.js would otherwise close the connection for good on the second in a row).
  */
 export async function connectBus(opts: BusConnectOptions): Promise<NatsConnection> {
+  const authenticator = opts.creds ? credentials(opts.creds) : undefined;
   const options: ConnectionOptions = {
     servers: opts.servers,
     name: opts.name,
@@ -40,7 +41,7 @@ export async function connectBus(opts: BusConnectOptions): Promise<NatsConnectio
     // failed one its caller's stack: ~4 % of pod-sync's CPU while pods start at 5/s
     // (bench, issue 18). A failed request still says its subject and cause.
     noAsyncTraces: true,
-    ...(opts.creds ? { authenticator: nativeCredsAuthenticator(opts.creds) } : {}),
+    ...(authenticator ? { authenticator } : {}),
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     ...(opts.caFile ? { tls: { caFile: opts.caFile } } : {}),
   };
@@ -72,6 +73,15 @@ export async function connectBus(opts: BusConnectOptions): Promise<NatsConnectio
     }
   })();
   return nc;
+}
+
+/** A file that is not a user's .creds is refused here, before any connection (nats.js would retry it forever). */
+function credentials(creds: Uint8Array) {
+  try {
+    return nativeCredsAuthenticator(creds);
+  } catch (err) {
+    throw new BusCredentialsError((err as Error).message, { cause: err });
+  }
 }
 
 function isForeignReply(err: unknown, nodeInboxes: string): boolean {

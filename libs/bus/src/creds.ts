@@ -9,7 +9,8 @@ import { Prefix } from '@nats-io/nkeys';
  * ~15 ms a first signature in JavaScript costs every cold start (two scalar
  * multiplications, before V8 has compiled them: issue 17, "Cold start").
  * The .creds file is read as nats.js reads it: the first armored block is the user's
- * JWT, the second the user's seed. A file that is not one throws here, at once, as
+ * JWT, the second the user's seed (@nats-io/jwt's parseCreds would also decode the JWT,
+ * which the server checks anyway). A file that is not one throws here, at once, as
  * credsAuthenticator throws at its first connection.
  */
 export function nativeCredsAuthenticator(creds: Uint8Array): Authenticator {

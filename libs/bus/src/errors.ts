@@ -112,6 +112,19 @@ export class BusTlsError extends Error {
   }
 }
 
+/**
+ * The credentials given are not a NATS user's .creds file (its JWT and its seed): a
+ * configuration error found before connecting, never retried.
+ */
+export class BusCredentialsError extends Error {
+  override readonly name = 'BusCredentialsError';
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`the credentials are not a NATS user's .creds file: ${reason}`, options);
+  }
+}
+
+export const isBusCredentialsError = (err: unknown): err is BusCredentialsError => err instanceof BusCredentialsError;
+
 export const isBusTlsError = (err: unknown): err is BusTlsError => err instanceof BusTlsError;
 
 export const isBusAuthError = (err: unknown): err is BusAuthError => err instanceof BusAuthError;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Svcm, type Service } from '@nats-io/services';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { z } from 'zod';
-import { connectBus, inboxPrefix, isBusAuthError, isBusTlsError, settleRequests, type NatsConnection } from '@splitlet/bus';
+import { connectBus, inboxPrefix, isBusAuthError, isBusCredentialsError, isBusTlsError, settleRequests, type NatsConnection } from '@splitlet/bus';
 import { commonSchema, EXIT_CONFIG, isConfigError, loadConfig, type CommonConfig } from '@splitlet/config';
 import { createLogger, inServiceScope, shutdownTelemetry, type Logger } from '@splitlet/telemetry';
 import { systemClock } from './clock';
@@ -147,6 +147,11 @@ async function startOne<S extends z.ZodType<CommonConfig>>(
     if (isBusTlsError(err)) {
       const hint = config.SPLITLET_NATS_CA ? 'SPLITLET_NATS_CA must be the CA that signed the NATS server\'s certificate (and the server must serve TLS)' : 'SPLITLET_NATS_CA is not set: give the CA that signed the NATS server\'s certificate';
       process.stderr.write(`${spec.name}: ${err.message}\n${spec.name}: ${hint}\n`);
+      await shutdownTelemetry();
+      process.exit(EXIT_CONFIG);
+    }
+    if (isBusCredentialsError(err)) {
+      process.stderr.write(`${spec.name}: ${err.message}\n${spec.name}: SPLITLET_NATS_CREDS (${config.SPLITLET_NATS_CREDS}) must be this service's credentials file (bus-creds mint writes one)\n`);
       await shutdownTelemetry();
       process.exit(EXIT_CONFIG);
     }

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm } from '@nats-io/services';
@@ -56,6 +58,20 @@ export function describeServiceLifecycle(name: string, env: Record<string, strin
         const svc = startServiceProcess(name, { ...env, NATS_URL: secured.url, SPLITLET_NODE_NAME: 'node-1' });
         expect((await svc.exited).code).toBe(78);
         expect(svc.stderr()).toMatch(/requires credentials and none were given[\s\S]*SPLITLET_NATS_CREDS is not set/);
+      });
+
+      it(`${name} - with a file that is not a .creds file as its credentials, exits 78 naming SPLITLET_NATS_CREDS`, async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'splitlet-creds-'));
+        try {
+          const garbage = join(dir, 'garbage.creds');
+          await writeFile(garbage, '-----BEGIN NATS USER JWT-----\nnot-a-jwt\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\nSUNOTASEED\n------END USER NKEY SEED------\n');
+          const svc = startServiceProcess(name, { ...env, NATS_URL: secured.url, SPLITLET_NODE_NAME: 'node-1', SPLITLET_NATS_CREDS: garbage });
+          expect((await svc.exited).code).toBe(78);
+          expect(svc.stderr()).toMatch(/not a NATS user's \.creds file[\s\S]*SPLITLET_NATS_CREDS \(/);
+          expect(svc.stderr()).not.toContain('SUNOTASEED');
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
       });
 
       it(`${name} - with credentials the bus does not trust, exits 78 naming SPLITLET_NATS_CREDS`, async () => {

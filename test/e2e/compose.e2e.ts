@@ -482,13 +482,13 @@ describe('a node under docker compose', () => {
     let n = 0;
     // Every replica of each in turn: pods created, one crashing, one deleted, then the replica killed and started again.
     const victims = [...(await containersOf('pod-sync')), ...(await containersOf('status-reporter')), ...(await containersOf('registrar'))].map(([id]) => id);
-    for (const [i, victim] of victims.entries()) {
+    for (const [v, victim] of victims.entries()) {
       for (let i = 0; i < 2; i++) {
         const name = `roll-${n++}`;
         await core.createNamespacedPod({ namespace, body: podOf(name) });
         steady.push(name);
       }
-      if (i % 2 === 0) await core.createNamespacedPod({ namespace, body: crashing(`crash-${n++}`) });
+      if (v % 2 === 0) await core.createNamespacedPod({ namespace, body: crashing(`crash-${n++}`) });
       const gone = steady.shift()!;
       deleted.push((await core.readNamespacedPod({ namespace, name: gone })).metadata!.uid!);
       await core.deleteNamespacedPod({ namespace, name: gone });

@@ -2,7 +2,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { validatePayloadPath, writeAtomically, type Payload } from './atomic-writer';
+import { validatePayloadPath, writeAtomically, type Payload, type WrittenPayload } from './atomic-writer';
 
 const file = (s: string, mode = 0o644) => ({ data: Buffer.from(s), mode });
 
@@ -44,6 +44,34 @@ describe('pod-sync atomic writer', () => {
     expect(readlinkSync(join(dir, '..data'))).toBe(first);
     expect(writeAtomically(dir, new Map([['a', file('same', 0o400)]]))).toBe(true);
     expect(statSync(join(dir, 'a')).mode & 0o777).toBe(0o400);
+  });
+
+  it('atomic writer - with a memo: unchanged writes nothing, a change is written, as without one', () => {
+    const memo = new Map<string, WrittenPayload>();
+    expect(writeAtomically(dir, new Map([['a', file('same')]]), undefined, undefined, memo)).toBe(true);
+    const first = readlinkSync(join(dir, '..data'));
+    expect(writeAtomically(dir, new Map([['a', file('same')]]), undefined, undefined, memo)).toBe(false);
+    expect(readlinkSync(join(dir, '..data'))).toBe(first);
+    expect(writeAtomically(dir, new Map([['a', file('same', 0o400)]]), undefined, undefined, memo)).toBe(true);
+    expect(writeAtomically(dir, new Map([['a', file('other', 0o400)], ['b', file('new')]]), undefined, undefined, memo)).toBe(true);
+    expect([readFileSync(join(dir, 'a'), 'utf8'), readFileSync(join(dir, 'b'), 'utf8')]).toEqual(['other', 'new']);
+    expect(writeAtomically(dir, new Map([['a', file('other', 0o400)]]), undefined, undefined, memo)).toBe(true);
+    expect(readdirSync(dir).filter((n) => !n.startsWith('..'))).toEqual(['a']);
+  });
+
+  it("atomic writer - with a memo: another writer's update (another pod-sync) or a removed volume is seen, and the payload written again", () => {
+    const memo = new Map<string, WrittenPayload>();
+    writeAtomically(dir, new Map([['a', file('mine')]]), undefined, undefined, memo);
+    writeAtomically(dir, new Map([['a', file('theirs')]]));
+    expect(writeAtomically(dir, new Map([['a', file('mine')]]), undefined, undefined, memo)).toBe(true);
+    expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('mine');
+    rmSync(dir, { recursive: true, force: true });
+    expect(writeAtomically(dir, new Map([['a', file('mine')]]), undefined, undefined, memo)).toBe(true);
+    expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('mine');
+    // A memo that never saw the volume reads what is there: the same payload is not written again.
+    const fresh = new Map<string, WrittenPayload>();
+    expect(writeAtomically(dir, new Map([['a', file('mine')]]), undefined, undefined, fresh)).toBe(false);
+    expect(fresh.get(dir)?.link).toBe(readlinkSync(join(dir, '..data')));
   });
 
   it('atomic writer - an empty payload leaves only ..data', () => {

@@ -33,14 +33,25 @@ const stamp = (now: Date) => {
   return `..${now.getUTCFullYear()}_${p(now.getUTCMonth() + 1)}_${p(now.getUTCDate())}_${p(now.getUTCHours())}_${p(now.getUTCMinutes())}_${p(now.getUTCSeconds())}.`;
 };
 
-/** The payload the volume shows now (read through `..data`), or undefined if none was written yet. */
-function currentPayload(target: string): { dir: string; files: Map<string, { data: Buffer; mode: number }> } | undefined {
-  let link: string;
+/** What a volume holds as writeAtomically left it: the directory `..data` names, and its files. */
+export interface WrittenPayload {
+  link: string;
+  files: Map<string, FileProjection>;
+}
+
+/** Where `..data` points, or undefined if nothing was written yet. */
+function dataLink(target: string): string | undefined {
   try {
-    link = readlinkSync(join(target, DATA_DIR));
+    return readlinkSync(join(target, DATA_DIR));
   } catch {
     return undefined;
   }
+}
+
+/** The payload the volume shows now (read through `..data`), or undefined if none was written yet. */
+function currentPayload(target: string): (WrittenPayload & { dir: string }) | undefined {
+  const link = dataLink(target);
+  if (link === undefined) return undefined;
   const dir = join(target, link);
   const files = new Map<string, { data: Buffer; mode: number }>();
   const walk = (rel: string) => {
@@ -55,7 +66,7 @@ function currentPayload(target: string): { dir: string; files: Map<string, { dat
   } catch {
     return undefined;
   }
-  return { dir, files };
+  return { link, dir, files };
 }
 
 const samePayload = (a: Map<string, FileProjection>, b: Payload) =>
@@ -73,13 +84,24 @@ const samePayload = (a: Map<string, FileProjection>, b: Payload) =>
  * drops names no longer in the payload and the old directory. An unchanged payload
  * writes nothing. With a gid (the pod's fsGroup) every file and directory written
  * belongs to that group. Returns whether it wrote.
+ *
+ * `memo` (by target) keeps what was last written or found: while `..data` still names
+ * the directory it names, an unchanged payload is known without reading every file
+ * again. A volume is refreshed every 10 s, and reading its files back was most of what
+ * pod-sync allocated with 100 pods (issue 17). Any other writer's update makes a new
+ * directory, so `..data` then names another and the files are read as before.
  */
-export function writeAtomically(target: string, payload: Payload, now = new Date(), gid?: number): boolean {
+export function writeAtomically(target: string, payload: Payload, now = new Date(), gid?: number, memo?: Map<string, WrittenPayload>): boolean {
   for (const p of payload.keys()) validatePayloadPath(p);
   const clean = new Map([...payload].map(([p, f]) => [normalize(p).split(sep).filter(Boolean).join('/'), f]));
+  const known = memo?.get(target);
+  if (known && known.link === dataLink(target) && samePayload(known.files, clean)) return false;
   mkdirSync(target, { recursive: true });
   const old = currentPayload(target);
-  if (old && samePayload(old.files, clean)) return false;
+  if (old && samePayload(old.files, clean)) {
+    memo?.set(target, { link: old.link, files: clean });
+    return false;
+  }
 
   const tsDir = mkdtempSync(join(target, stamp(now)));
   chmodSync(tsDir, 0o755);
@@ -114,5 +136,6 @@ export function writeAtomically(target: string, payload: Payload, now = new Date
     unlinkSync(join(target, e.name));
   }
   if (old) rmSync(old.dir, { recursive: true, force: true });
+  memo?.set(target, { link: basename(tsDir), files: clean });
   return true;
 }

@@ -7,7 +7,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from '@splitlet/telemetry';
 import { parseQuantity } from '@splitlet/quantity';
 import { expand, type EnvContext } from '../env';
-import { writeAtomically, type Payload } from './atomic-writer';
+import { writeAtomically, type Payload, type WrittenPayload } from './atomic-writer';
 import { ContainerConfigError, isObjectNotFound } from './errors';
 import { checkHostPathType } from './host-path';
 import type { Mounter } from './mounter';
@@ -106,6 +106,8 @@ export class VolumeManager {
 
   /** Each persistentVolumeClaim volume resolved to its PV's directory, by `<pod uid>/<volume>`: resolved once, as the kubelet processes a pod's volumes once. */
   private readonly resolved = new Map<string, ResolvedClaim>();
+  /** What each ConfigMap, Secret, downward API and projected volume holds, by its directory (writeAtomically's memo). */
+  private readonly written = new Map<string, WrittenPayload>();
 
   private initialized: Promise<void> | undefined;
 
@@ -244,7 +246,7 @@ export class VolumeManager {
     if (v.secret || v.projected) await this.mounter.mountTmpfs(dir);
     chmodSync(dir, 0o755); // any user of the pod reads it (the files' own modes decide the rest)
     const fsGroup = pod.spec?.securityContext?.fsGroup;
-    writeAtomically(dir, withFsGroup(await this.payload(pod, v, ctx), fsGroup), undefined, fsGroup);
+    writeAtomically(dir, withFsGroup(await this.payload(pod, v, ctx), fsGroup), undefined, fsGroup, this.written);
   }
 
   /**
@@ -386,6 +388,7 @@ export class VolumeManager {
     this.tokens.forget(uid);
     for (const k of this.resolved.keys()) if (k.startsWith(`${uid}/`)) this.resolved.delete(k);
     const dir = this.podDir(uid);
+    for (const k of this.written.keys()) if (k.startsWith(`${dir}/`)) this.written.delete(k);
     // Nothing can be mounted below a directory that is not there (a finished pod's
     // resyncs come here every time): no mount table to read.
     if (!existsSync(dir)) return;

@@ -84,6 +84,14 @@ export const commonSchema = z.object({
   SPLITLET_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** A file that exists while the service runs connected to NATS (for container health checks). */
   SPLITLET_HEALTH_FILE: z.string().optional(),
+  /**
+   * Whether the process gives V8's freed pages back once a burst is over (libs/service
+   * page-release.ts: a full collection when RSS grew 32 MiB and the process is quiet).
+   */
+  SPLITLET_PAGE_RELEASE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
 });
 
 function readable(path: string): boolean {

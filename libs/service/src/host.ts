@@ -9,6 +9,7 @@ import { connectBus, inboxPrefix, isBusAuthError, isBusCredentialsError, isBusTl
 import { commonSchema, EXIT_CONFIG, isConfigError, loadConfig, type CommonConfig } from '@splitlet/config';
 import { createLogger, inServiceScope, shutdownTelemetry, type Logger } from '@splitlet/telemetry';
 import { systemClock } from './clock';
+import { PAGE_RELEASE_DEFAULTS, PageRelease, processProbe } from './page-release';
 import { TOKENS } from './tokens';
 
 /** A long-running part of a service: runs until the signal aborts, then returns. */
@@ -89,6 +90,13 @@ export async function runServices(specs: readonly ServiceSpec<any>[], envFor: (n
   // The bundle's compiled code (enableCompileCache in the instrumentation module) is on
   // disk now, not only at a clean exit: a service that is killed still starts faster next time.
   flushCompileCache();
+  if (configs[0]!.SPLITLET_PAGE_RELEASE) {
+    new PageRelease(PAGE_RELEASE_DEFAULTS, processProbe()).start(
+      abort.signal,
+      (r) => loggers[0]!.info({ beforeMiB: Math.round(r.beforeBytes / 1048576), afterMiB: Math.round(r.afterBytes / 1048576), tookMs: Math.round(r.tookMs) }, "V8's freed pages given back"),
+      (err) => loggers[0]!.warn({ err }, "V8's freed pages could not be given back"),
+    );
+  }
   const healthFile = configs[0]?.SPLITLET_HEALTH_FILE;
   if (healthFile) trackHealth(started.map((s) => s.nc), healthFile);
   running = true;

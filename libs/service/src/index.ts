@@ -2,6 +2,7 @@ export * from './tokens';
 export * from './host';
 export * from './clock';
 export * from './host-memory';
+export * from './page-release';
 export * from './tree-usage';
 export * from './replicas/rendezvous';
 export * from './replicas/membership';

@@ -156,9 +156,6 @@ export class Containers {
       await this.docker.getContainer(c.Id).start();
     } catch (err) {
       if (!isNotModified(err)) throw asStartError(err);
-    } finally {
-      // An exited container started again could exit again before the next list.
-      this.owned.forget(c.Id);
     }
   }
 

@@ -16,10 +16,6 @@ export type SizedInspect = Docker.ContainerInspectInfo & { SizeRw?: number };
  */
 @injectable()
 export class Owned {
-  /** The last inspect of each listed container in a settled state, by ID (inspectAll). */
-  private readonly settled = new Map<string, { state: string; kind: Kind; info: Docker.ContainerInspectInfo; usedAt: number }>();
-  private sweptAt = Date.now();
-
   constructor(
     @inject(RT.Docker) private readonly docker: DockerApi,
     @inject(TOKENS.NodeName) readonly nodeName: string,
@@ -50,47 +46,9 @@ export class Owned {
     return dockerCall(() => this.docker.listContainers({ all: true, filters: nodeListFilter(this.nodeName, kind, labels) }));
   }
 
-  /**
-   * Inspects each listed container, skipping those removed in between. A container the
-   * list shows in the state its last inspect found, when that state is one a container
-   * of this node leaves only by a change the list shows (created, running, exited:
-   * nothing here restarts a container), gives that inspect again instead of asking
-   * Docker. With 100 pods, pod-sync's lists made the executor inspect its 200 containers
-   * several times a minute (30 inspects a second at times, issue 17); now a list asks
-   * Docker only about the containers whose state changed.
-   */
+  /** Inspects each listed container, skipping those removed in between. */
   async inspectAll(items: readonly Docker.ContainerInfo[], kind: Kind): Promise<Docker.ContainerInspectInfo[]> {
-    const now = Date.now();
-    this.sweep(now);
-    const found = await Promise.all(
-      items.map(async (c) => {
-        const hit = this.settled.get(c.Id);
-        if (hit && hit.kind === kind && hit.state === c.State) {
-          hit.usedAt = now;
-          return hit.info;
-        }
-        const info = await this.inspect(c.Id, kind);
-        if (info && SETTLED.has(c.State) && info.State.Status === c.State) this.settled.set(c.Id, { state: c.State, kind, info, usedAt: now });
-        else this.settled.delete(c.Id);
-        return info;
-      }),
-    );
+    const found = await Promise.all(items.map((c) => this.inspect(c.Id, kind)));
     return found.filter((c): c is Docker.ContainerInspectInfo => c !== undefined);
   }
-
-  /** Drops the kept inspect of a container this executor changed by other means than the list shows. */
-  forget(id: string): void {
-    this.settled.delete(id);
-  }
-
-  /** Forgets what no list showed for SETTLED_KEEP_MS (removed containers), at most once a minute. */
-  private sweep(now: number): void {
-    if (now - this.sweptAt < 60_000) return;
-    this.sweptAt = now;
-    for (const [id, e] of this.settled) if (now - e.usedAt > SETTLED_KEEP_MS) this.settled.delete(id);
-  }
 }
-
-/** Docker's list states whose inspect does not change while the state stays. */
-const SETTLED = new Set(['created', 'running', 'exited']);
-const SETTLED_KEEP_MS = 5 * 60_000;

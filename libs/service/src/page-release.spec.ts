@@ -5,12 +5,11 @@ const MiB = 1048576;
 
 /** A process whose RSS and event loop the test sets; a collection brings RSS to `freedTo`. */
 function fakeProcess() {
-  const p = { rss: 100 * MiB, busy: 0.01, t: 0, freedTo: 100 * MiB, collections: 0 };
+  const p = { rss: 100 * MiB, busy: 0.01, t: 0, freedTo: 100 * MiB };
   const probe: PageReleaseProbe = {
     rss: () => p.rss,
     utilization: () => p.busy,
     collect: async () => {
-      p.collections++;
       p.rss = p.freedTo;
     },
     now: () => p.t,

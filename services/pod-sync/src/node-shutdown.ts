@@ -350,7 +350,7 @@ export class NodeShutdownManager {
    * are terminated again (the termination may not have reached them).
    */
   private async terminatePods(signal: AbortSignal): Promise<void> {
-    await Promise.race([this.deps.synced(), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    await Promise.race([this.deps.synced(), untilAborted(signal)]);
     if (signal.aborted) return;
     const groups = groupByPriority(this.deps.periods, this.deps.pods().filter((p) => this.deps.active(p)));
     for (const [i, group] of groups.entries()) {

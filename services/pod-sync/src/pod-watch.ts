@@ -1,3 +1,4 @@
+import { addAbortListener } from 'node:events';
 import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -5,7 +6,7 @@ import { inject, injectable } from 'tsyringe';
 import { containerEventsSubject, ensureKubeEventsStream, ensureStatusStream, eventsStreamName, withConsumerSpan } from '@splitlet/bus';
 import { ContainerEventSchema, ContainerEventType } from '@splitlet/contracts';
 import type { V1Pod } from '@kubernetes/client-node';
-import { TOKENS, type Clock, type Runnable } from '@splitlet/service';
+import { TOKENS, untilAborted, type Clock, type Runnable } from '@splitlet/service';
 import { ATTR, type Logger } from '@splitlet/telemetry';
 import { PodSyncer } from './pod-syncer';
 import type { PodWorkers } from './pod-workers';
@@ -72,7 +73,7 @@ export class PodWatch implements Runnable {
     // The Node and the Services listed first too: a sync before that could not make an
     // env (the kubelet's "services have not yet been read at least once") and would
     // only wait for its retry.
-    await Promise.race([Promise.all([this.informer.start(), this.caches.start()]), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    await Promise.race([Promise.all([this.informer.start(), this.caches.start()]), untilAborted(signal)]);
     if (!signal.aborted) this.logger.info({ pods: this.informer.list().length }, 'watching the pods bound to this node');
     void this.followContainerEvents(signal);
     void this.followProbeResults(signal);
@@ -136,8 +137,8 @@ export class PodWatch implements Runnable {
           deliver_policy: DeliverPolicy.New,
         });
         const messages = await consumer.consume();
-        const stop = () => void messages.stop();
-        signal.addEventListener('abort', stop, { once: true });
+        // Also when the signal fired while the consumer was being set up.
+        const stopping = addAbortListener(signal, () => void messages.stop());
         try {
           for await (const m of messages) {
             let event;
@@ -158,7 +159,7 @@ export class PodWatch implements Runnable {
           }
         } finally {
           // One listener per consumer: a reconnect does not leave the last one on the signal.
-          signal.removeEventListener('abort', stop);
+          stopping[Symbol.dispose]();
         }
         delay = 1000;
       } catch (err) {

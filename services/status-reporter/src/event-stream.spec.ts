@@ -3,11 +3,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { ensureKubeEventsStream, kubeEventsStreamName, recordPodEvent, shardEventsSubject, statusShardOf } from '@splitlet/bus';
+import { ensureKubeEventsStream, ensureStatusStream, kubeEventsStreamName, recordPodEvent, shardEventsSubject, statusShardOf } from '@splitlet/bus';
 import { KubeEventSchema } from '@splitlet/contracts';
 import { startServiceHarness, type ServiceHarness } from '@splitlet/testing';
 import { FakePodApi } from './__fixtures__/fake-pod-api';
 import { EVENTS_CONSUMER, EventWriter, removeUnshardedConsumer } from './event-writer';
+import { PodStatusManager } from './pod-status-manager';
 import { SR } from './tokens';
 
 // The Events stream on a real nats-server: what was published while the writer was
@@ -88,5 +89,27 @@ describe('status-reporter EventWriter on the Events stream', () => {
     expect([webWriter.writes.creates, dbWriter.writes.creates, dbWriter.writes.refused]).toEqual([3, 3, 0]);
     expect(api.events.filter((e) => e.involvedObject.name === 'db').map((e) => e.reason)).toEqual(['Pulled', 'Created', 'Started']);
     expect(api.events.map((e) => e.count)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it("a shard's writers told to stop while they still set up their consumers return at once, so the shard can be handed over", async () => {
+    await ensureStatusStream(h.peer, h.nodeName);
+    h.container.registerInstance(SR.ReconcileMs, 10_000);
+    h.container.registerInstance(SR.NodeHeartbeat, { beating: () => true });
+    const shard = statusShardOf('uid-web');
+    const scope = h.container.createChildContainer();
+    scope.registerInstance(SR.Shard, shard);
+    const writers = [scope.resolve(PodStatusManager), scope.resolve(EventWriter)];
+    const term = new AbortController();
+    const done = Promise.all(writers.map((w) => w.run(term.signal)));
+    // The term ends before either has its consumer (a second replica joined at once).
+    term.abort();
+    const timeout = new Promise<'still running'>((r) => setTimeout(() => r('still running'), 5_000).unref());
+    expect(await Promise.race([done.then(() => 'returned' as const), timeout])).toBe('returned');
+    // The next holder's writers take the shard's Events and statuses as before.
+    const next = h.container.createChildContainer();
+    next.registerInstance(SR.Shard, shard);
+    void next.resolve(EventWriter).run(abort.signal);
+    recordPodEvent(h.peer, h.nodeName, target, 'Normal', 'Pulled', 'Pulled container app');
+    await expect.poll(() => api.events.map((e) => e.reason), { timeout: 5000 }).toEqual(['Pulled']);
   });
 });

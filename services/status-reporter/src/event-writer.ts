@@ -1,3 +1,4 @@
+import { addAbortListener } from 'node:events';
 import { fromBinary } from '@bufbuild/protobuf';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
@@ -131,8 +132,9 @@ export class EventWriter implements Runnable {
         await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ACK_WAIT_MS), max_ack_pending: this.limits.inFlight, ...(shard === undefined ? {} : { filter_subject: shardEventsSubject(this.nodeName, shard) }) });
         const consumer = await jetstreamOf(this.nc).consumers.get(stream, durable);
         const messages = await consumer.consume({ max_messages: 100 });
-        const stop = () => void messages.stop();
-        signal.addEventListener('abort', stop, { once: true });
+        // Also when the signal fired while the consumer was being set up (a shard handed
+        // over at once): a listener added after the abort would never be called.
+        const stopping = addAbortListener(signal, () => void messages.stop());
         try {
           for await (const m of messages) {
             delay = 500;
@@ -157,7 +159,7 @@ export class EventWriter implements Runnable {
             });
           }
         } finally {
-          signal.removeEventListener('abort', stop);
+          stopping[Symbol.dispose]();
         }
       } catch (err) {
         if (signal.aborted) return;

@@ -1,3 +1,4 @@
+import { addAbortListener } from 'node:events';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -193,8 +194,8 @@ export class PodStatusManager implements Runnable {
         const subjects = this.shard === undefined ? podStatusesSubject(this.nodeName) : shardStatusesSubject(this.nodeName, this.shard);
         const consumer = await jetstreamOf(this.nc).consumers.get(stream, { filter_subjects: [subjects], deliver_policy: DeliverPolicy.LastPerSubject });
         const messages = await consumer.consume();
-        const stop = () => void messages.stop();
-        signal.addEventListener('abort', stop, { once: true });
+        // Also when the signal fired while the consumer was being set up.
+        const stopping = addAbortListener(signal, () => void messages.stop());
         this.markLive();
         try {
           for await (const m of messages) {
@@ -218,7 +219,7 @@ export class PodStatusManager implements Runnable {
             });
           }
         } finally {
-          signal.removeEventListener('abort', stop);
+          stopping[Symbol.dispose]();
         }
       } catch (err) {
         if (signal.aborted) return;

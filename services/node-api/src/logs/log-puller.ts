@@ -1,3 +1,4 @@
+import { addAbortListener } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { containerLogStreamSubject } from '@splitlet/bus';
@@ -22,7 +23,7 @@ export async function pullContainerLog(nc: NatsConnection, nodeName: string, str
   const close = () => {
     nc.request(subject, toBinary(ReadContainerLogRequestSchema, create(ReadContainerLogRequestSchema, { close: true })), { timeout: 1_000 }).catch(() => undefined);
   };
-  signal.addEventListener('abort', close, { once: true });
+  const closing = addAbortListener(signal, close);
   try {
     while (!signal.aborted) {
       const reply = await nc.request(subject, toBinary(ReadContainerLogRequestSchema, create(ReadContainerLogRequestSchema, { maxBytes: PULL_BYTES, waitMs: PULL_WAIT_MS })), {
@@ -37,7 +38,7 @@ export async function pullContainerLog(nc: NatsConnection, nodeName: string, str
     if (!signal.aborted) close();
     throw err;
   } finally {
-    signal.removeEventListener('abort', close);
+    closing[Symbol.dispose]();
   }
 }
 
@@ -46,11 +47,11 @@ function drained(out: Writable, signal: AbortSignal): Promise<void> {
     const done = () => {
       out.off('drain', done);
       out.off('close', done);
-      signal.removeEventListener('abort', done);
+      aborting[Symbol.dispose]();
       resolve();
     };
     out.once('drain', done);
     out.once('close', done);
-    signal.addEventListener('abort', done, { once: true });
+    const aborting = addAbortListener(signal, done);
   });
 }

@@ -120,6 +120,20 @@ async function shardsInLog(id: string, msgs: { reset: string; take: string; drop
   return [...held].sort((a, b) => a - b);
 }
 
+/** A replica's last lines about its shards and replicas, for a failure's message. */
+async function shardLines(id: string): Promise<string> {
+  const lines = (await runCommand('docker', ['logs', id])).stdout.split('\n').filter((l) => /shard|replicas changed/.test(l));
+  const brief = (l: string) => {
+    try {
+      const j = JSON.parse(l) as { time: string; msg: string; shard?: number; why?: string };
+      return `${j.time.slice(11, 23)} ${j.msg}${j.shard === undefined ? '' : ` ${j.shard}`}${j.why ? ` (${j.why})` : ''}`;
+    } catch {
+      return l;
+    }
+  };
+  return `${id.slice(0, 12)}: ${lines.slice(-12).map(brief).join(' | ')}`;
+}
+
 describe('a node under docker compose', () => {
   let tool: string[] = [];
   let env: NodeJS.ProcessEnv = {};
@@ -440,7 +454,8 @@ describe('a node under docker compose', () => {
     const ids = (await containersOf('status-reporter')).map(([id]) => id);
     const shares = await waitFor('the shards split between the two, each held once', async () => {
       const held = await Promise.all(ids.map(heldBy));
-      return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(STATUS_SHARDS).keys()].join() ? held : undefined;
+      if (held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(STATUS_SHARDS).keys()].join()) return held;
+      throw new Error(`held: ${JSON.stringify(held)}; ${(await Promise.all(ids.map(shardLines))).join('; ')}`);
     }, 30_000, 1000);
     // Pods until each replica's shards have one; every one runs and is ready.
     const hit = new Set<number>();
@@ -470,7 +485,9 @@ describe('a node under docker compose', () => {
     const podSyncs = (await containersOf('pod-sync')).map(([id]) => id);
     await waitFor("the pods' shards split among the three pod-syncs, each held once", async () => {
       const held = await Promise.all(podSyncs.map(heldBy));
-      return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(POD_SYNC_SHARDS).keys()].join() ? true : undefined;
+      if (held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(POD_SYNC_SHARDS).keys()].join()) return true;
+      // Said when the wait times out: which replica holds what, and how far each hand-over got.
+      throw new Error(`held: ${JSON.stringify(held)}; ${(await Promise.all(podSyncs.map(shardLines))).join('; ')}`);
     }, 30_000, 1000);
     const crashing = (name: string): V1Pod => {
       const body = podOf(name);

@@ -87,11 +87,10 @@ export const commonSchema = z.object({
   /**
    * Whether the process gives V8's freed pages back once a burst is over (libs/service
    * page-release.ts: a full collection when RSS grew 32 MiB and the process is quiet).
-   * Off until a CI run with it on passes (issue 17's note).
    */
   SPLITLET_PAGE_RELEASE: z
     .enum(['true', 'false'])
-    .default('false')
+    .default('true')
     .transform((v) => v === 'true'),
 });
 

@@ -11,7 +11,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  * 131 MiB, and it stayed there. V8's own memory reducer would do this when the
  * allocation rate is low, but the services' steady rate keeps it off.
  *
- * Off by default (SPLITLET_PAGE_RELEASE) until a CI run with it on passes (issue 17's note).
+ * On by default; SPLITLET_PAGE_RELEASE=false turns it off.
  *
  * So: every checkMs, when RSS is thresholdBytes above the lowest this process has had
  * and the event loop was quiet over the last check (no burst going on, which would

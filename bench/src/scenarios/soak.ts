@@ -78,7 +78,7 @@ export async function soak(ctx: BenchContext, opts: SoakOptions): Promise<Scenar
       if (i % (opts.pods * 4) === 0) ctx.log(`soak: ${created} pods created, ${Math.round((until - Date.now()) / 60_000)} min left`);
       await sleep(gap);
     }
-    ctx.log('soak: the churn stops; measuring the end once the last replacements ran a period, and again once the node was quiet for SETTLE_MS');
+    ctx.log(`soak: the churn stops; measuring the end once the last replacements ran a period, and again ${SETTLE_MS / 1000} s after the churn`);
     const stoppedAt = Date.now();
     await sleep(opts.periodMs);
     atChurnEnd = await measure(await ctx.node.locate(), opts.windowMs);

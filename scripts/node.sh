@@ -226,9 +226,8 @@ MSG
 }
 
 # The V8 and glibc settings every splitlet node process runs with (README, "Footprint"):
-# a young generation of 2 MiB semi-spaces instead of 16, no TurboFan (Maglev is the top
-# tier: its code and zones are not paged in), and two malloc arenas.
-node_flags=(--max-semi-space-size=2 --max-opt=2)
+# a young generation of 2 MiB semi-spaces instead of 16, and two malloc arenas.
+node_flags=(--max-semi-space-size=2)
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 
 single_up() {

@@ -120,7 +120,19 @@ async function shardsInLog(id: string, msgs: { reset: string; take: string; drop
   return [...held].sort((a, b) => a - b);
 }
 
-/** A replica's last lines about its shards and replicas, for a failure's message. */
+/**
+ * A shard split's wait, failing with what each replica holds and its last lines about
+ * its shards and replicas (read once, when the wait has failed): which hand-over stood still.
+ */
+async function reportingShards<T>(wait: Promise<T>, ids: string[], heldBy: (id: string) => Promise<number[]>): Promise<T> {
+  try {
+    return await wait;
+  } catch (err) {
+    const held = await Promise.all(ids.map(heldBy));
+    throw new Error(`${(err as Error).message}; held: ${JSON.stringify(held)}; ${(await Promise.all(ids.map(shardLines))).join('; ')}`);
+  }
+}
+
 async function shardLines(id: string): Promise<string> {
   const lines = (await runCommand('docker', ['logs', id])).stdout.split('\n').filter((l) => /shard|replicas changed/.test(l));
   const brief = (l: string) => {
@@ -452,11 +464,14 @@ describe('a node under docker compose', () => {
     /** The shards a replica writes now. */
     const heldBy = (id: string) => shardsInLog(id, { reset: "sharing the node's status shards", take: 'writing the statuses and Events of a shard', drop: 'stopped writing the statuses and Events of a shard' });
     const ids = (await containersOf('status-reporter')).map(([id]) => id);
-    const shares = await waitFor('the shards split between the two, each held once', async () => {
-      const held = await Promise.all(ids.map(heldBy));
-      if (held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(STATUS_SHARDS).keys()].join()) return held;
-      throw new Error(`held: ${JSON.stringify(held)}; ${(await Promise.all(ids.map(shardLines))).join('; ')}`);
-    }, 30_000, 1000);
+    const shares = await reportingShards(
+      waitFor('the shards split between the two, each held once', async () => {
+        const held = await Promise.all(ids.map(heldBy));
+        return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(STATUS_SHARDS).keys()].join() ? held : undefined;
+      }, 30_000, 1000),
+      ids,
+      heldBy,
+    );
     // Pods until each replica's shards have one; every one runs and is ready.
     const hit = new Set<number>();
     for (let i = 0; i < 20 && hit.size < 2; i++) {
@@ -483,12 +498,14 @@ describe('a node under docker compose', () => {
     /** The pod shards a pod-sync replica syncs now. */
     const heldBy = (id: string) => shardsInLog(id, { reset: "sharing the node's pods", take: 'syncing the pods of a shard', drop: 'stopped syncing the pods of a shard' });
     const podSyncs = (await containersOf('pod-sync')).map(([id]) => id);
-    await waitFor("the pods' shards split among the three pod-syncs, each held once", async () => {
-      const held = await Promise.all(podSyncs.map(heldBy));
-      if (held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(POD_SYNC_SHARDS).keys()].join()) return true;
-      // Said when the wait times out: which replica holds what, and how far each hand-over got.
-      throw new Error(`held: ${JSON.stringify(held)}; ${(await Promise.all(podSyncs.map(shardLines))).join('; ')}`);
-    }, 30_000, 1000);
+    await reportingShards(
+      waitFor("the pods' shards split among the three pod-syncs, each held once", async () => {
+        const held = await Promise.all(podSyncs.map(heldBy));
+        return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(POD_SYNC_SHARDS).keys()].join() ? true : undefined;
+      }, 30_000, 1000),
+      podSyncs,
+      heldBy,
+    );
     const crashing = (name: string): V1Pod => {
       const body = podOf(name);
       body.spec!.containers[0]!.command = ['sh', '-c', 'sleep 2; exit 3'];

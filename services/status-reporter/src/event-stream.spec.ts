@@ -91,7 +91,7 @@ describe('status-reporter EventWriter on the Events stream', () => {
     expect(api.events.map((e) => e.count)).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
-  it("a shard's writers told to stop while they still set up their consumers return at once, so the shard can be handed over", async () => {
+  it("EventWriter and PodStatusManager - a shard's writers told to stop while they still set up their consumers return at once, so the shard can be handed over", async () => {
     await ensureStatusStream(h.peer, h.nodeName);
     h.container.registerInstance(SR.ReconcileMs, 10_000);
     h.container.registerInstance(SR.NodeHeartbeat, { beating: () => true });

@@ -121,12 +121,16 @@ async function shardsInLog(id: string, msgs: { reset: string; take: string; drop
 }
 
 /**
- * A shard split's wait, failing with what each replica holds and its last lines about
+ * Waits (30 s) until the replicas split the shards, each held once and each replica
+ * holding some; returns each one's. Fails with what each holds and its last lines about
  * its shards and replicas (read once, when the wait has failed): which hand-over stood still.
  */
-async function reportingShards<T>(wait: Promise<T>, ids: string[], heldBy: (id: string) => Promise<number[]>): Promise<T> {
+async function waitForSplit(what: string, ids: string[], heldBy: (id: string) => Promise<number[]>, shards: number): Promise<number[][]> {
   try {
-    return await wait;
+    return await waitFor(what, async () => {
+      const held = await Promise.all(ids.map(heldBy));
+      return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(shards).keys()].join() ? held : undefined;
+    }, 30_000, 1000);
   } catch (err) {
     const held = await Promise.all(ids.map(heldBy));
     throw new Error(`${(err as Error).message}; held: ${JSON.stringify(held)}; ${(await Promise.all(ids.map(shardLines))).join('; ')}`);
@@ -464,14 +468,7 @@ describe('a node under docker compose', () => {
     /** The shards a replica writes now. */
     const heldBy = (id: string) => shardsInLog(id, { reset: "sharing the node's status shards", take: 'writing the statuses and Events of a shard', drop: 'stopped writing the statuses and Events of a shard' });
     const ids = (await containersOf('status-reporter')).map(([id]) => id);
-    const shares = await reportingShards(
-      waitFor('the shards split between the two, each held once', async () => {
-        const held = await Promise.all(ids.map(heldBy));
-        return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(STATUS_SHARDS).keys()].join() ? held : undefined;
-      }, 30_000, 1000),
-      ids,
-      heldBy,
-    );
+    const shares = await waitForSplit('the shards split between the two, each held once', ids, heldBy, STATUS_SHARDS);
     // Pods until each replica's shards have one; every one runs and is ready.
     const hit = new Set<number>();
     for (let i = 0; i < 20 && hit.size < 2; i++) {
@@ -498,14 +495,7 @@ describe('a node under docker compose', () => {
     /** The pod shards a pod-sync replica syncs now. */
     const heldBy = (id: string) => shardsInLog(id, { reset: "sharing the node's pods", take: 'syncing the pods of a shard', drop: 'stopped syncing the pods of a shard' });
     const podSyncs = (await containersOf('pod-sync')).map(([id]) => id);
-    await reportingShards(
-      waitFor("the pods' shards split among the three pod-syncs, each held once", async () => {
-        const held = await Promise.all(podSyncs.map(heldBy));
-        return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(POD_SYNC_SHARDS).keys()].join() ? true : undefined;
-      }, 30_000, 1000),
-      podSyncs,
-      heldBy,
-    );
+    await waitForSplit("the pods' shards split among the three pod-syncs, each held once", podSyncs, heldBy, POD_SYNC_SHARDS);
     const crashing = (name: string): V1Pod => {
       const body = podOf(name);
       body.spec!.containers[0]!.command = ['sh', '-c', 'sleep 2; exit 3'];

@@ -96,6 +96,17 @@ export function parseGoDuration(text: string): number {
   return sign * ms;
 }
 
+/** A duration of seconds as Go prints it (time.Duration's String: `1m30s`, `500ms`, `0s`). */
+export function goDuration(seconds: number): string {
+  if (seconds === 0) return '0s';
+  if (seconds < 0) return `-${goDuration(-seconds)}`;
+  if (seconds < 1) return `${+(seconds * 1000).toFixed(3)}ms`;
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = +(seconds % 60).toFixed(9);
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
+}
+
 /** --eviction-soft-grace-period: `memory.available=1m30s`, in milliseconds. */
 export function parseGracePeriods(text: string): Map<Signal, number> {
   return parseSignalMap(text, (v, spec) => {

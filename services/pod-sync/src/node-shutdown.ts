@@ -3,7 +3,7 @@ import type { KV } from '@nats-io/kv';
 import { create, toBinary, type MessageShape } from '@bufbuild/protobuf';
 import { kvGet, kvPut, NODE_SHUTDOWN_KEY, watchBucket } from '@splitlet/bus';
 import { podsyncv1 } from '@splitlet/contracts';
-import { SYSTEM_CRITICAL_PRIORITY } from '@splitlet/eviction';
+import { goDuration, SYSTEM_CRITICAL_PRIORITY } from '@splitlet/eviction';
 import { untilAborted, type Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
 import type { Eviction } from './pod-syncer';
@@ -65,17 +65,6 @@ export function parseGracePeriodByPriority(text: string): GracePeriodByPriority[
     out.push({ priority, shutdownGracePeriodSeconds: Number(m[2]) });
   }
   return out.sort((a, b) => a.priority - b.priority);
-}
-
-/** A duration of seconds as Go prints it (time.Duration's String: `1m30s`, `500ms`, `0s`). */
-export function goDuration(seconds: number): string {
-  if (seconds === 0) return '0s';
-  if (seconds < 0) return `-${goDuration(-seconds)}`;
-  if (seconds < 1) return `${+(seconds * 1000).toFixed(3)}ms`;
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = +(seconds % 60).toFixed(9);
-  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
 }
 
 /** The kubelet's validation of the shutdown settings (pkg/kubelet/apis/config/validation, its messages); durations in seconds. */

@@ -11,6 +11,7 @@ export * from './node-volumes';
 export * from './wait';
 export * from './pod-node';
 export * from './tcp-proxy';
+export * from './docker-proxy';
 export * from './nats-auth';
 export * from './lab-bus';
 export * from './fuzz';

@@ -121,9 +121,9 @@ export const PERMISSION_TABLE: Record<BusServiceName, { why: string; grants: Gra
     ],
   },
   registrar: {
-    why: "reads runtime facts and the containers' memory for node status, checks that the services the node needs are alive, reads whether the node shuts down, publishes the Node's Events, and elects which of its replicas writes the Node",
+    why: "reads runtime facts and the containers' memory for node status, relists the node's sandboxes and containers (its PLEG health check), checks that the services the node needs are alive, reads whether the node shuts down, publishes the Node's Events, and elects which of its replicas writes the Node",
     grants: [
-      { kind: 'call', service: RuntimeService, methods: rt('version', 'status', 'listContainerStats') },
+      { kind: 'call', service: RuntimeService, methods: rt('version', 'status', 'listPodSandbox', 'listContainers', 'listContainerStats') },
       { kind: 'call', service: ImageService, methods: img('listImages', 'imageFsInfo') },
       { kind: 'stream-produce', stream: kubeEventsStreamName, subject: kubeEventsSubjects },
       { kind: 'ping', name: 'pod-sync' },

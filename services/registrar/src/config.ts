@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseGoDuration } from '@splitlet/eviction';
 import { parseNodeLabels, parseTaints } from './node-labels';
 import { DEFAULT_REQUIRED_SERVICES, parseRequiredServices } from './required-services';
+import { PLEG_RELIST_THRESHOLD_MS } from './pleg';
 
 const parsed = parsedVariable;
 
@@ -34,6 +35,12 @@ export const configSchema = commonSchema.extend({
   SPLITLET_NODE_LEASE_DURATION_SECONDS: z.coerce.number().int().min(1).default(40),
   /** How long to wait for runtime-executor, or a required service's PING, to answer. */
   SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: ms(2_000),
+  /**
+   * How long ago the last successful relist (every pod sandbox and container, with its
+   * status) may have started before the node is not ready, "PLEG is not healthy". The
+   * kubelet's is fixed at 3 minutes: change it only for a test.
+   */
+  SPLITLET_PLEG_RELIST_THRESHOLD_MS: ms(PLEG_RELIST_THRESHOLD_MS),
   /** The services that must answer for this node (a PING within 30 s), or the node is NotReady naming them; runtime-executor always counts. */
   SPLITLET_NODE_REQUIRED_SERVICES: parsed(parseRequiredServices, DEFAULT_REQUIRED_SERVICES),
   /** Where the host's / is (a container mounts it, e.g. /host); host facts are read under it. */

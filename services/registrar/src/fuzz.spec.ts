@@ -9,9 +9,13 @@ import {
   create,
   FilesystemUsageSchema,
   ImageFsInfoResponseSchema,
+  ContainerStatusSchema,
   ImageSchema,
   ImageService,
+  ListContainersResponseSchema,
   ListImagesResponseSchema,
+  ListPodSandboxResponseSchema,
+  PodSandboxStatusSchema,
   RuntimeService,
   StatusResponseSchema,
   toBinary,
@@ -20,7 +24,7 @@ import {
 import { parseQuantity } from '@splitlet/quantity';
 import { TOKENS } from '@splitlet/service';
 import { createLogger } from '@splitlet/telemetry';
-import { FakeClock, HOSTILE_STRINGS, randomMessageBytes, SeededRandom, useNatsServer } from '@splitlet/testing';
+import { FakeClock, HOSTILE_STRINGS, randomMessageBytes, SeededRandom, useNatsServer, waitFor } from '@splitlet/testing';
 import { FakeNodeApi } from './__fixtures__/fake-node-api';
 import { HEALTHY_RUNTIME_ANSWERS } from './__fixtures__/runtime-answers';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
@@ -46,7 +50,14 @@ const UINT64_MAX = 2n ** 64n - 1n;
 type Answer = () => Uint8Array;
 const GOOD: Record<keyof typeof HEALTHY_RUNTIME_ANSWERS, Answer> = HEALTHY_RUNTIME_ANSWERS;
 type Method = keyof typeof GOOD;
-const SCHEMAS = { Version: VersionResponseSchema, Status: StatusResponseSchema, ListImages: ListImagesResponseSchema, ImageFsInfo: ImageFsInfoResponseSchema } as const;
+const SCHEMAS = {
+  Version: VersionResponseSchema,
+  Status: StatusResponseSchema,
+  ListImages: ListImagesResponseSchema,
+  ImageFsInfo: ImageFsInfoResponseSchema,
+  ListPodSandbox: ListPodSandboxResponseSchema,
+  ListContainers: ListContainersResponseSchema,
+} as const;
 
 const huge = (r: SeededRandom) => r.pick([0n, 1n, INT64_MAX, INT64_MAX + 1n, UINT64_MAX, 2n ** 53n + 1n]);
 
@@ -69,6 +80,10 @@ function hostile(r: SeededRandom, m: Method): Uint8Array {
           ),
         }),
       );
+    case 'ListPodSandbox':
+      return toBinary(ListPodSandboxResponseSchema, create(ListPodSandboxResponseSchema, { items: Array.from({ length: r.int(0, 4) }, () => create(PodSandboxStatusSchema, { id: r.pick(HOSTILE_STRINGS), createdAt: r.pick([-1n, 0n, INT64_MAX]) })) }));
+    case 'ListContainers':
+      return toBinary(ListContainersResponseSchema, create(ListContainersResponseSchema, { containers: Array.from({ length: r.int(0, 4) }, () => create(ContainerStatusSchema, { id: r.pick(HOSTILE_STRINGS), image: r.pick(HOSTILE_STRINGS), createdAt: r.pick([-1n, 0n, INT64_MAX]) })) }));
     case 'ImageFsInfo':
       return toBinary(
         ImageFsInfoResponseSchema,
@@ -125,7 +140,7 @@ describe('registrar - fuzz', () => {
     runtimeNc = await connect({ servers: nats.server.url });
     // The runtime's four subjects, answered with whatever the round says (raw bytes, not the micro protocol's framing).
     for (const [service, methods] of [
-      [RuntimeService, ['Version', 'Status']],
+      [RuntimeService, ['Version', 'Status', 'ListPodSandbox', 'ListContainers']],
       [ImageService, ['ListImages', 'ImageFsInfo']],
     ] as const)
       for (const m of methods) subs.push(runtimeNc.subscribe(methodSubject(NODE, service, m), { callback: (_err, msg) => void msg.respond(answers[m]()) }));
@@ -156,7 +171,7 @@ describe('registrar - fuzz', () => {
     await runtimeNc?.close();
   });
 
-  it(`runtime answers - ${N} rounds of random bytes, random and hostile messages to Version, Status, ListImages and ImageFsInfo (seed ${SEED}): every Node status written is sane; Ready with the runtime's values once it answers sanely`, async () => {
+  it(`runtime answers - ${N} rounds of random bytes, random and hostile messages to Version, Status, ListImages, ImageFsInfo and the relist's ListPodSandbox and ListContainers (seed ${SEED}): every Node status written is sane; Ready with the runtime's values once it answers sanely`, async () => {
     const r = new SeededRandom(SEED);
     expect(insane(api.nodes.get(NODE)?.status)).toEqual([]);
     const problems: string[] = [];
@@ -176,15 +191,18 @@ describe('registrar - fuzz', () => {
     const kinds = [...new Set(problems.map((p) => p.replace(/^round \d+: /, '').replace(/image .* sizeBytes/, 'image sizeBytes').replace(/ \S+ is /, ' is ').replace(/[0-9.]+(e\+\d+)?/g, '#')))];
     expect(kinds, `${problems.length} insane statuses, e.g. ${problems.slice(0, 3).join('; ')}`).toEqual([]);
 
+    // Sane answers: Ready once a relist has succeeded (it runs beside the updates, as the kubelet's PLEG does).
     answers = { ...GOOD };
-    await clock.advance(10_000);
-    await manager.sync();
-    const status = api.nodes.get(NODE)!.status!;
+    const status = await waitFor('Ready once the runtime answers sanely', async () => {
+      await clock.advance(10_000);
+      await manager.sync();
+      const s = api.nodes.get(NODE)!.status!;
+      return s.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? s : undefined;
+    });
     expect(insane(status)).toEqual([]);
-    expect(status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(status.capacity?.['ephemeral-storage']).toBe('100Gi');
     expect(status.images?.map((i) => i.sizeBytes)).toEqual([700_000]);
     expect(status.nodeInfo?.containerRuntimeVersion).toBe('docker://20.10.24');
-    console.info(`registrar fuzz: seed ${SEED}, ${N} rounds (${4 * N} answers) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.info(`registrar fuzz: seed ${SEED}, ${N} rounds (${Object.keys(GOOD).length * N} answers) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }, 120_000);
 });

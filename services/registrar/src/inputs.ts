@@ -10,6 +10,7 @@ import { measureHost, readHostFacts, type HostMeasurements } from './host-facts'
 import { reservedMemoryBytes, statusThresholds, type NodeInputs, type RuntimeView, type StatusSettings } from './node-status';
 import type { ShutdownStatus } from './node-shutdown';
 import type { RequiredService } from './required-services';
+import { PLEG_RELIST_THRESHOLD_MS, PlegHealth } from './pleg';
 import { REG } from './tokens';
 
 /**
@@ -48,6 +49,8 @@ export interface InputSettings {
   SPLITLET_NODE_IP?: string;
   SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: number;
   SPLITLET_NODE_REQUIRED_SERVICES: readonly RequiredService[];
+  /** The PLEG relist threshold (the kubelet's 3 minutes); unset: that. */
+  SPLITLET_PLEG_RELIST_THRESHOLD_MS?: number;
 }
 
 /**
@@ -74,6 +77,10 @@ export class BusNodeInputs implements NodeInputsSource {
   private readonly seen: ReadonlyMap<RequiredService, RecentValue<true>>;
   /** The services last found missing, to log each change once. */
   private lastMissing = new Set<RequiredService>();
+  /** The kubelet's PLEG health check: the node's relists through runtime-executor. */
+  private readonly pleg: PlegHealth;
+  /** The PLEG error last logged, to log each change once. */
+  private lastPleg: string | undefined;
 
   constructor(
     @inject(TOKENS.Nats) private readonly nc: NatsConnection,
@@ -90,10 +97,24 @@ export class BusNodeInputs implements NodeInputsSource {
     this.images = createRpcClient(nc, nodeName, ImageService, opts);
     this.pinger = new Svcm(nc).client({ strategy: 'stall', maxWait: settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, stall: 200 });
     this.seen = new Map(settings.SPLITLET_NODE_REQUIRED_SERVICES.map((s) => [s, new RecentValue<true>(RUNTIME_SYNC_THRESHOLD_MS)]));
+    const threshold = settings.SPLITLET_PLEG_RELIST_THRESHOLD_MS ?? PLEG_RELIST_THRESHOLD_MS;
+    // A relist may take as long as its threshold: runtime-executor's own Docker deadline (2 min) ends a hung one first,
+    // and a shorter wait here would start the next while Docker still holds the last one's inspects.
+    const relistOpts = { timeoutMs: threshold };
+    this.pleg = new PlegHealth(
+      () => Promise.all([this.runtime.listPodSandbox({}, relistOpts), this.runtime.listContainers({}, relistOpts)]),
+      () => this.clock.now(),
+      threshold,
+      (err) => this.logger.debug({ err: (err as Error).message }, 'relist failed'),
+    );
   }
 
   async gather(): Promise<NodeInputs> {
     const root = this.settings.SPLITLET_HOST_ROOT;
+    // A relist runs beside the updates and never holds one up, but the first is waited for: the node is not ready
+    // until one has succeeded, and a runtime that answers should not show "pleg has yet to be successful" first.
+    const relisting = this.pleg.relist();
+    if (!this.pleg.everSucceeded) await relisting;
     const [facts, measurements, runtime, images, imageFs, missingServices] = await Promise.all([
       readHostFacts(root, this.settings.SPLITLET_NODE_IP),
       measureHost(root).catch((err: unknown) => {
@@ -106,9 +127,11 @@ export class BusNodeInputs implements NodeInputsSource {
       this.missingServices(),
     ]);
     const podsWorkingSetBytes = measurements ? await this.podsWorkingSet(measurements) : undefined;
+    const plegUnhealthy = this.plegHealth();
     return {
       facts,
       runtime,
+      ...(plegUnhealthy ? { plegUnhealthy } : {}),
       missingServices,
       shuttingDown: this.shutdown.shuttingDown(),
       ...(measurements ? { measurements } : {}),
@@ -158,6 +181,18 @@ export class BusNodeInputs implements NodeInputsSource {
       this.lastRuntime = view.state;
     }
     return view;
+  }
+
+  /** The PLEG health check's error, logged when it changes (not every time the elapsed time does). */
+  private plegHealth(): string | undefined {
+    const why = this.pleg.unhealthy();
+    const kind = why?.replace(/ active .* ago/, ' active … ago');
+    if (kind !== this.lastPleg) {
+      if (why) this.logger.warn({ why }, 'PLEG is not healthy: the node is not ready');
+      else this.logger.info('PLEG is healthy again');
+      this.lastPleg = kind;
+    }
+    return why;
   }
 
   /**

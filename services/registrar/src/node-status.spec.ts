@@ -130,6 +130,24 @@ describe('registrar buildNodeStatus', () => {
     );
   });
 
+  it('buildNodeStatus - PLEG not healthy: NotReady in the kubelet\'s words, after the runtime\'s status and before its conditions', () => {
+    const pleg = 'pleg was last seen active 3m0.5s ago; threshold is 3m0s';
+    const hung = buildNodeStatus(undefined, healthyInputs({ plegUnhealthy: pleg }), settings, new PressureTracker(), T0);
+    expect(condition(hung, 'Ready')).toMatchObject({ status: 'False', reason: 'KubeletNotReady', message: `PLEG is not healthy: ${pleg}` });
+    const down = healthyInputs({ plegUnhealthy: 'pleg has yet to be successful', runtime: { state: 'unreachable', message: 'runtime-executor is not running (no responders)' } });
+    expect(condition(buildNodeStatus(undefined, down, settings, new PressureTracker(), T0), 'Ready')?.message).toBe(
+      '[container runtime is down: runtime-executor is not running (no responders), PLEG is not healthy: pleg has yet to be successful]',
+    );
+    const notReady = healthyInputs({ plegUnhealthy: pleg });
+    notReady.runtime = {
+      ...(notReady.runtime as Extract<typeof notReady.runtime, { state: 'answered' }>),
+      conditions: [{ $typeName: 'splitlet.runtime.v1.RuntimeCondition', type: 'RuntimeReady', status: false, reason: 'DockerUnreachable', message: 'docker: connect ENOENT' }],
+    };
+    expect(condition(buildNodeStatus(undefined, notReady, settings, new PressureTracker(), T0), 'Ready')?.message).toBe(
+      `[PLEG is not healthy: ${pleg}, container runtime not ready: RuntimeReady=false reason:DockerUnreachable message:docker: connect ENOENT, network state unknown]`,
+    );
+  });
+
   it('buildNodeStatus - a node shutting down is NotReady: "node is shutting down", after the runtime\'s errors and before a missing capacity', () => {
     const shutting = buildNodeStatus(undefined, healthyInputs({ shuttingDown: true }), settings, new PressureTracker(), T0);
     expect(condition(shutting, 'Ready')).toMatchObject({ status: 'False', reason: 'KubeletNotReady', message: 'node is shutting down' });

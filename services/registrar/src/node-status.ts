@@ -21,6 +21,8 @@ export interface NodeInputs {
   imageFs?: FilesystemUsage;
   /** The working set of the node's containers together (runtime-executor's stats): the pods' memory use. */
   podsWorkingSetBytes?: bigint;
+  /** The PLEG health check's error (its relists hang or fail), as GenericPLEG.Healthy words it; unset: healthy. */
+  plegUnhealthy?: string;
   /** The required services (in the setting's order) that have not answered for this node within the threshold. */
   missingServices: RequiredService[];
   /** Whether the node is shutting down (pod-sync's node shutdown manager). */
@@ -220,9 +222,11 @@ export function nodeImages(images: Image[]): V1ContainerImage[] {
 export function readyErrors(inputs: NodeInputs, capacity: Record<string, bigint>): string[] {
   const errors: string[] = [];
   const rt = inputs.runtime;
+  // runtimeState.runtimeErrors' order: the runtime's last status, the health checks (PLEG), the runtime's conditions.
   if (rt.state === 'unknown') errors.push('container runtime status check may not have completed yet');
   else if (rt.state === 'unreachable') errors.push(`container runtime is down: ${rt.message}`);
-  else {
+  if (inputs.plegUnhealthy) errors.push(`PLEG is not healthy: ${inputs.plegUnhealthy}`);
+  if (rt.state === 'answered') {
     for (const type of ['RuntimeReady', 'NetworkReady']) {
       const c = rt.conditions.find((x) => x.type === type);
       const prefix = type === 'RuntimeReady' ? 'container runtime not ready' : 'container runtime network not ready';

@@ -57,7 +57,7 @@ describe('registrar - required services', () => {
   beforeAll(async () => {
     servicesNc = await connect({ servers: nats.server.url });
     for (const [service, methods] of [
-      [RuntimeService, ['Version', 'Status']],
+      [RuntimeService, ['Version', 'Status', 'ListPodSandbox', 'ListContainers']],
       [ImageService, ['ListImages', 'ImageFsInfo']],
     ] as const)
       for (const m of methods) subs.push(servicesNc.subscribe(methodSubject(NODE, service, m), { callback: (_err, msg) => void msg.respond(HEALTHY_RUNTIME_ANSWERS[m]()) }));

@@ -203,8 +203,51 @@ check_of() {
 
 # --- 1. docker -------------------------------------------------------------------
 
-# Use a working Docker as is. Otherwise install Debian's docker.io if needed and run
-# dockerd ourselves; its pidfile is the record that `down` may stop it.
+# engine_dir -> a folder holding Debian trixie's dockerd and docker-proxy at
+# DOCKERD_VERSION, fetched once into the cache, or nothing when they cannot be had.
+# Bookworm's dockerd (20.10.24) deadlocks in libnetwork when many containers exit at
+# once: each exit's sandbox leave takes a network's lock then the controller's, while
+# libnetwork's watch loop deleting an endpoint takes them the other way round
+# (moby/moby#46661; fixed in 20.10.27 by moby/libnetwork#2679). From then on every
+# start, exit and inspect waits while `docker ps` and `_ping` still answer: it happened
+# here under the soak bench and under 100 pods deleted at once. The package comes
+# through apt with a configuration of its own (trixie's index in the cache, signed by
+# Debian's archive key): the machine's apt sources are not touched, and it is unpacked,
+# not installed. Its other parts (containerd, runc, tini, the CLI) are bookworm's.
+engine_dir() {
+  local out=$SPLITLET_CACHE/bin/dockerd-$DOCKERD_VERSION apt=$SPLITLET_CACHE/apt-trixie lock deb
+  mkdir -p "$SPLITLET_CACHE/bin"
+  exec {lock}>"$out.lock"
+  flock "$lock"
+  if [[ ! -f $out/.complete ]]; then
+    log "fetching Debian trixie's dockerd $DOCKERD_VERSION (first time only)"
+    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+    echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main' >"$apt/sources.list"
+    local opts=(-q -o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$apt/lists"
+      -o "Dir::Cache=$apt/cache" -o Dir::State::Status=/dev/null -o APT::Architecture=amd64 -o APT::Sandbox::User=root)
+    local tmp=$out.tmp.$$ version
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    if apt-get "${opts[@]}" update >"$LOGS/engine-fetch.log" 2>&1 \
+      && version=$(apt-cache "${opts[@]}" policy docker.io | sed -n 's/^ *Candidate: //p') \
+      && [[ $version == "$DOCKERD_VERSION"+* ]] \
+      && (cd "$tmp" && apt-get "${opts[@]}" download "docker.io=$version") >>"$LOGS/engine-fetch.log" 2>&1 \
+      && deb=$(ls "$tmp"/docker.io_*.deb) && dpkg-deb -x "$deb" "$tmp/pkg" \
+      && cp "$tmp/pkg/usr/sbin/dockerd" "$tmp/pkg/usr/sbin/docker-proxy" "$tmp/" && "$tmp/dockerd" --version >/dev/null; then
+      rm -rf "$tmp/pkg" "$deb"; touch "$tmp/.complete"; rm -rf "$out"; mv "$tmp" "$out"
+      log "dockerd ${version:-?} in $out"
+    else
+      rm -rf "$tmp"
+      log "WARNING: cannot fetch trixie's docker.io $DOCKERD_VERSION (trixie has ${version:-nothing}; $LOGS/engine-fetch.log); the machine's dockerd it is"
+    fi
+  fi
+  flock -u "$lock"
+  [[ -f $out/.complete ]] && echo "$out"
+  return 0
+}
+
+# Use a working Docker as is. Otherwise install Debian's docker.io if needed (its CLI,
+# containerd and runc) and run the lab's engine (engine_dir; else the machine's dockerd)
+# ourselves; its pidfile is the record that `down` may stop it.
 ensure_docker() {
   local pid
   if docker_ok; then
@@ -214,8 +257,15 @@ ensure_docker() {
   # scripts/prereqs.sh (run by cmd_up) installed Debian's docker.io where it was missing.
   # A dockerd the lab started that no longer answers (wedged) goes first; no pidfile: nothing to stop.
   stop dockerd 30
-  log "starting dockerd"
-  spawn dockerd "$(command -v dockerd)"
+  local engine; engine=$(engine_dir)
+  if [[ -n $engine ]]; then
+    log "starting dockerd ($engine)"
+    # Its own docker-proxy first on the PATH it searches.
+    spawn dockerd env PATH="$engine:$PATH" "$engine/dockerd"
+  else
+    log "starting dockerd ($(command -v dockerd))"
+    spawn dockerd "$(command -v dockerd)"
+  fi
   wait_healthy dockerd 60 docker_ok
 }
 

@@ -9,6 +9,7 @@ import { createLogger } from '@splitlet/telemetry';
 import { FakeClock, useNatsServer } from '@splitlet/testing';
 import { DEFAULT_EVICTION_HARD, parseThresholds } from '@splitlet/eviction';
 import { BusNodeInputs, type InputSettings } from './inputs';
+import { HEALTHY_RUNTIME_ANSWERS } from './__fixtures__/runtime-answers';
 import { REG } from './tokens';
 
 const NODE = 'lost-node';
@@ -42,5 +43,27 @@ describe('registrar inputs over the bus', () => {
     const inputs = await c.resolve(BusNodeInputs).gather();
     expect(Date.now() - t0).toBeLessThan(RPC_STALL_MS + 3_000);
     expect(inputs.runtime).toEqual({ state: 'unreachable', message: `runtime-executor took the request and fell silent (no word for ${RPC_STALL_MS} ms)` });
+  });
+
+  it('a first relist that hangs holds the first update up no longer than a runtime call: the runtime answered, "PLEG is not healthy: pleg has yet to be successful"', async () => {
+    const node = 'hung-relist-node';
+    for (const m of ['Version', 'Status', 'ListPodSandbox'] as const)
+      nats.nc.subscribe(methodSubject(node, RuntimeService, m), { callback: (_err, msg) => void msg.respond(HEALTHY_RUNTIME_ANSWERS[m]()) });
+    // Taken, never answered, no word: as Docker's inspects when its engine deadlocked.
+    nats.nc.subscribe(methodSubject(node, RuntimeService, 'ListContainers'), { callback: () => undefined });
+    await nats.nc.flush();
+    const c = container.createChildContainer();
+    c.registerInstance(TOKENS.Nats, nats.nc);
+    c.registerInstance(TOKENS.NodeName, node);
+    c.registerInstance(TOKENS.Logger, createLogger('registrar-inputs', { level: 'silent' }));
+    c.registerInstance(TOKENS.Config, { SPLITLET_HOST_ROOT: '/', SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: 1_000, SPLITLET_NODE_REQUIRED_SERVICES: [] } satisfies InputSettings);
+    c.registerInstance(TOKENS.Clock, new FakeClock());
+    c.registerInstance(REG.StatusSettings, { nodeName: node, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
+    c.registerInstance(REG.Shutdown, { shuttingDown: () => false });
+    const t0 = Date.now();
+    const inputs = await c.resolve(BusNodeInputs).gather();
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(inputs.runtime.state).toBe('answered');
+    expect(inputs.plegUnhealthy).toBe('pleg has yet to be successful');
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Svcm } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { inject, injectable } from 'tsyringe';
@@ -111,10 +112,11 @@ export class BusNodeInputs implements NodeInputsSource {
 
   async gather(): Promise<NodeInputs> {
     const root = this.settings.SPLITLET_HOST_ROOT;
-    // A relist runs beside the updates and never holds one up, but the first is waited for: the node is not ready
-    // until one has succeeded, and a runtime that answers should not show "pleg has yet to be successful" first.
+    // A relist runs beside the updates and never holds one up, but the first is waited for (as long as a runtime call):
+    // the node is not ready until one has succeeded, and a runtime that answers should not show "pleg has yet to be
+    // successful" first.
     const relisting = this.pleg.relist();
-    if (!this.pleg.everSucceeded) await relisting;
+    if (!this.pleg.everSucceeded) await Promise.race([relisting, sleep(this.settings.SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS, undefined, { ref: false })]);
     const [facts, measurements, runtime, images, imageFs, missingServices] = await Promise.all([
       readHostFacts(root, this.settings.SPLITLET_NODE_IP),
       measureHost(root).catch((err: unknown) => {

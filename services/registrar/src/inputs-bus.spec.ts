@@ -20,6 +20,19 @@ const NODE = 'lost-node';
 describe('registrar inputs over the bus', () => {
   const nats = useNatsServer();
 
+  /** registrar's inputs for `node`, its runtime calls waiting up to `timeoutMs`. */
+  const inputsOf = (node: string, timeoutMs: number) => {
+    const c = container.createChildContainer();
+    c.registerInstance(TOKENS.Nats, nats.nc);
+    c.registerInstance(TOKENS.NodeName, node);
+    c.registerInstance(TOKENS.Logger, createLogger('registrar-inputs', { level: 'silent' }));
+    c.registerInstance(TOKENS.Config, { SPLITLET_HOST_ROOT: '/', SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: timeoutMs, SPLITLET_NODE_REQUIRED_SERVICES: [] } satisfies InputSettings);
+    c.registerInstance(TOKENS.Clock, new FakeClock());
+    c.registerInstance(REG.StatusSettings, { nodeName: node, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
+    c.registerInstance(REG.Shutdown, { shuttingDown: () => false });
+    return c.resolve(BusNodeInputs);
+  };
+
   beforeAll(() => {
     const word = natsHeaders();
     word.set(RPC_WORKING_HEADER, '1');
@@ -31,16 +44,8 @@ describe('registrar inputs over the bus', () => {
   });
 
   it('runtime-executor fell silent holding the request: the runtime is unreachable, and the reason says so (not "did not answer within 30000 ms")', async () => {
-    const c = container.createChildContainer();
-    c.registerInstance(TOKENS.Nats, nats.nc);
-    c.registerInstance(TOKENS.NodeName, NODE);
-    c.registerInstance(TOKENS.Logger, createLogger('registrar-inputs', { level: 'silent' }));
-    c.registerInstance(TOKENS.Config, { SPLITLET_HOST_ROOT: '/', SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: 30_000, SPLITLET_NODE_REQUIRED_SERVICES: [] } satisfies InputSettings);
-    c.registerInstance(TOKENS.Clock, new FakeClock());
-    c.registerInstance(REG.StatusSettings, { nodeName: NODE, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
-    c.registerInstance(REG.Shutdown, { shuttingDown: () => false });
     const t0 = Date.now();
-    const inputs = await c.resolve(BusNodeInputs).gather();
+    const inputs = await inputsOf(NODE, 30_000).gather();
     expect(Date.now() - t0).toBeLessThan(RPC_STALL_MS + 3_000);
     expect(inputs.runtime).toEqual({ state: 'unreachable', message: `runtime-executor took the request and fell silent (no word for ${RPC_STALL_MS} ms)` });
   });
@@ -52,16 +57,8 @@ describe('registrar inputs over the bus', () => {
     // Taken, never answered, no word: as Docker's inspects when its engine deadlocked.
     nats.nc.subscribe(methodSubject(node, RuntimeService, 'ListContainers'), { callback: () => undefined });
     await nats.nc.flush();
-    const c = container.createChildContainer();
-    c.registerInstance(TOKENS.Nats, nats.nc);
-    c.registerInstance(TOKENS.NodeName, node);
-    c.registerInstance(TOKENS.Logger, createLogger('registrar-inputs', { level: 'silent' }));
-    c.registerInstance(TOKENS.Config, { SPLITLET_HOST_ROOT: '/', SPLITLET_RUNTIME_REQUEST_TIMEOUT_MS: 1_000, SPLITLET_NODE_REQUIRED_SERVICES: [] } satisfies InputSettings);
-    c.registerInstance(TOKENS.Clock, new FakeClock());
-    c.registerInstance(REG.StatusSettings, { nodeName: node, kubeletVersion: 'v0.1.0', kubeletPort: 10250, maxPods: 110, systemReserved: {}, kubeReserved: {}, evictionHard: parseThresholds(DEFAULT_EVICTION_HARD) });
-    c.registerInstance(REG.Shutdown, { shuttingDown: () => false });
     const t0 = Date.now();
-    const inputs = await c.resolve(BusNodeInputs).gather();
+    const inputs = await inputsOf(node, 1_000).gather();
     expect(Date.now() - t0).toBeLessThan(2_500);
     expect(inputs.runtime.state).toBe('answered');
     expect(inputs.plegUnhealthy).toBe('pleg has yet to be successful');

@@ -112,7 +112,12 @@ describe('persistentVolumeClaim volumes (local and hostPath PVs)', () => {
     await core.createNamespacedPod({ namespace, body: podOf('waiter', 'claim-b', 'touch /data/mark && sleep 3600') });
     const message = await waitFor('the FailedMount Event', async () => (await failedMounts('waiter'))[0], 60_000);
     expect(message).toBe(`Unable to attach or mount volumes: unmounted volumes=[data], unattached volumes=[], failed to process volumes=[data]: error processing PVC ${namespace}/claim-b: PVC is not bound`);
-    const waiting = await read('waiter');
+    // The Event and the status are two writes (two streams, status-reporter's writers for each); the kubelet's are not
+    // ordered either (its status manager writes apart). The status comes within a sync.
+    const waiting = await waitFor('the waiter\'s status', async () => {
+      const p = await read('waiter');
+      return p.status?.containerStatuses?.length ? p : undefined;
+    }, 10_000);
     expect(waiting.status?.phase).toBe('Pending');
     expect(waiting.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('ContainerCreating');
 

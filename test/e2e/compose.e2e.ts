@@ -139,16 +139,16 @@ async function rendezvousShares(ids: string[], reset: string, shards: number): P
 
 /**
  * Waits (30 s) until the replicas split the shards, each held once and each replica
- * holding some — or, given `owned`, each holding exactly what rendezvous hashing gives it
- * (which may be nothing: 8 shards among 3 replicas leave one without in ~12 % of id
- * draws); returns each one's. Fails with what each holds and its last lines about
+ * holding some — or, given `owned`, each holding exactly those (what rendezvous hashing
+ * gives it, which may be nothing: 8 shards among 3 replicas leave one without in ~12 %
+ * of id draws); returns each one's. Fails with what each holds and its last lines about
  * its shards and replicas (read once, when the wait has failed): which hand-over stood still.
  */
-async function waitForSplit(what: string, ids: string[], heldBy: (id: string) => Promise<number[]>, shards: number, owned?: () => Promise<number[][] | undefined>): Promise<number[][]> {
+async function waitForSplit(what: string, ids: string[], heldBy: (id: string) => Promise<number[]>, shards: number, owned?: number[][]): Promise<number[][]> {
   try {
     return await waitFor(what, async () => {
       const held = await Promise.all(ids.map(heldBy));
-      if (owned) return JSON.stringify(held) === JSON.stringify(await owned()) ? held : undefined;
+      if (owned) return JSON.stringify(held) === JSON.stringify(owned) ? held : undefined;
       return held.every((h) => h.length > 0) && held.flat().sort((a, b) => a - b).join() === [...Array(shards).keys()].join() ? held : undefined;
     }, 30_000, 1000);
   } catch (err) {
@@ -515,9 +515,9 @@ describe('a node under docker compose', () => {
     /** The pod shards a pod-sync replica syncs now. */
     const heldBy = (id: string) => shardsInLog(id, { reset: "sharing the node's pods", take: 'syncing the pods of a shard', drop: 'stopped syncing the pods of a shard' });
     const podSyncs = (await containersOf('pod-sync')).map(([id]) => id);
-    await waitForSplit("the pods' shards split among the three pod-syncs, each held once, by its rendezvous owner", podSyncs, heldBy, POD_SYNC_SHARDS, () =>
-      rendezvousShares(podSyncs, "sharing the node's pods", POD_SYNC_SHARDS),
-    );
+    // Each replica's id is in its log from its start: read once.
+    const owned = await waitFor("each pod-sync's replica id", () => rendezvousShares(podSyncs, "sharing the node's pods", POD_SYNC_SHARDS));
+    await waitForSplit("the pods' shards split among the three pod-syncs, each held once, by its rendezvous owner", podSyncs, heldBy, POD_SYNC_SHARDS, owned);
     const crashing = (name: string): V1Pod => {
       const body = podOf(name);
       body.spec!.containers[0]!.command = ['sh', '-c', 'sleep 2; exit 3'];

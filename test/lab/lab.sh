@@ -766,6 +766,15 @@ ensure_prereqs() {
   bash "$root/scripts/prereqs.sh" 9>&-
 }
 
+# engine: fetch the lab's Docker engine into the cache (what `up` and `images` do first
+# when it is not there), failing when it cannot be had.
+cmd_engine() {
+  mkdir -p "$LOGS"
+  local dir; dir=$(engine_dir)
+  [[ -n $dir ]] || { log "no engine: $LOGS/engine-fetch.log"; exit 1; }
+  log "the lab's engine: $dir"
+}
+
 cmd_images() {
   take_lock
   ensure_prereqs
@@ -905,6 +914,7 @@ case "${1:-}" in
   status) cmd_status ;;
   env) cmd_env ;;
   images) cmd_images ;;
+  engine) cmd_engine ;;
   bus) cmd_bus ;;
-  *) echo "usage: $0 up [--reference]|down|status|env|images|bus" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--reference]|down|status|env|images|engine|bus" >&2; exit 2 ;;
 esac

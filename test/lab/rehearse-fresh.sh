@@ -114,8 +114,11 @@ log "2. scripts/setup.sh --deps-only (npm ci with the system's Node.js)"
 in_sys 'bash scripts/setup.sh --deps-only'
 log "   took $((SECONDS - t1)) s"
 t2=$SECONDS
-log "3. test/lab/lab.sh images (a Docker Engine of the rehearsal's own, every lab image)"
-in_sys --net-private 'ip link set lo up; bash test/lab/lab.sh images; docker images --format "{{.Repository}}:{{.Tag}}" | sort; bash test/lab/lab.sh down >/dev/null 2>&1 || true'
+# Step 3 runs without a network; the engine it starts is fetched first, with the
+# network, as `lab.sh up` does on a new machine (Debian trixie's dockerd: lab.sh, engine_dir).
+log "3. test/lab/lab.sh engine, then lab.sh images (a Docker Engine of the rehearsal's own, every lab image)"
+in_sys 'bash test/lab/lab.sh engine'
+in_sys --net-private 'ip link set lo up; bash test/lab/lab.sh images 2>&1 | tee /tmp/images.log >&2; if grep WARNING /tmp/images.log; then exit 1; fi; docker version --format "engine {{.Server.Version}}" >&2; docker images --format "{{.Repository}}:{{.Tag}}" | sort; bash test/lab/lab.sh down >/dev/null 2>&1 || true'
 log "   took $((SECONDS - t2)) s"
 if ((reference)); then
   t3=$SECONDS

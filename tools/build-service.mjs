@@ -63,24 +63,47 @@ const noSsh = {
   },
 };
 
-// node:http imported as an ES module (by client-node, agent-base) makes node build its
-// ES module facade, which reads every export, and so loads node's own bundled undici
-// (its WebSocket, MessageEvent getters): 14 ms of every start, for nothing. Required
+// node:http imported as an ES module makes node build its ES module facade, which reads
+// every export, and so loads node's own bundled undici (its WebSocket, MessageEvent
+// getters): 14 ms of every start, and ~7.5 MiB of RSS for the process's life (4.6 MiB of
+// the node binary's pages, 2.9 anonymous), for nothing. client-node and agent-base import
+// it; OpenTelemetry's OTLP exporter imports it dynamically, at its first export. Required
 // instead (the banner's require), node:http loads as it does for CommonJS.
 const httpRequired = {
   name: 'http-required',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?http$/ }, (args) => (args.kind === 'import-statement' ? { path: 'node:http', namespace: 'http-required' } : undefined));
+    b.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+      args.kind === 'import-statement' || args.kind === 'dynamic-import' ? { path: 'node:http', namespace: 'http-required' } : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: 'http-required' }, () => ({ contents: "module.exports = require('node:http');", loader: 'js' }));
   },
 };
 
-// docker-modem formats every request it sends for its debug log, whether that log is on
-// or not: util.inspect of the request's options with showHidden and no depth limit. With
-// 100 pods that was 14 of runtime-executor's 116 MiB allocated a minute (the inspector's
-// sampling heap profile), and churn keeps V8's memory reducer from giving pages back. The
-// bundled modem.js formats only when DEBUG=modem turned its log on. The build fails if
-// the line is not found, so a docker-modem that changed it is looked at again.
+// Modules that a package requires when it loads but uses only for a feature the services
+// never ask for, required on first use instead (the same module, the same exports, only
+// later): dockerode's BuildKit session (@grpc/grpc-js, protobufjs and node:http2;
+// runtime-executor never builds an image). Each line must be
+// found exactly once, so a package's update that changes it fails the build here.
+const LAZY_REQUIRES = [
+  {
+    file: /[\\/]dockerode[\\/]lib[\\/]docker\.js$/,
+    line: "withSession = require('./session'),",
+    lazy: "withSession = function () { return require('./session').apply(this, arguments); },",
+  },
+];
+const lazyRequires = {
+  name: 'lazy-requires',
+  setup(b) {
+    for (const { file, line, lazy } of LAZY_REQUIRES) {
+      b.onLoad({ filter: file }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        if (text.split(line).length !== 2) throw new Error(`${args.path}: "${line}" changed; see LAZY_REQUIRES in tools/build-service.mjs`);
+        return { contents: text.replace(line, lazy), loader: 'js' };
+      });
+    }
+  },
+};
+
 const modemDebugLazy = {
   name: 'modem-debug-lazy',
   setup(b) {
@@ -111,7 +134,7 @@ const options = {
   logLevel: 'warning',
   // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
   external: ['*.node', 'cpu-features'],
-  plugins: [noSsh, httpRequired, modemDebugLazy],
+  plugins: [noSsh, httpRequired, lazyRequires, modemDebugLazy],
   // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
   // under dockerode): give the ESM bundle them, or node stops at the first use.
   banner: {

@@ -79,46 +79,39 @@ const httpRequired = {
   },
 };
 
-// Modules that a package requires when it loads but uses only for a feature the services
-// never ask for, required on first use instead (the same module, the same exports, only
-// later): dockerode's BuildKit session (@grpc/grpc-js, protobufjs and node:http2;
-// runtime-executor never builds an image). Each line must be found exactly once, so a
-// package's update that changes it fails the build here.
-const LAZY_REQUIRES = [
+// Lines of bundled packages changed at build, each for a cost the services never need
+// to pay. Each line must be found exactly once, so a package's update that changes it
+// fails the build here and is looked at again.
+const SOURCE_PATCHES = [
+  // docker-modem formats every request it sends for its debug log, whether that log is
+  // on or not: util.inspect of the request's options with showHidden and no depth limit.
+  // With 100 pods that was 14 of runtime-executor's 116 MiB allocated a minute (the
+  // inspector's sampling heap profile), and churn keeps V8's memory reducer from giving
+  // pages back. The bundled modem.js formats only when DEBUG=modem turned its log on.
+  {
+    file: /[\\/]docker-modem[\\/]lib[\\/]modem\.js$/,
+    line: "debug('Sending: %s', util.inspect(options, {",
+    patched: "debug.enabled && debug('Sending: %s', util.inspect(options, {",
+  },
+  // dockerode requires its BuildKit session (@grpc/grpc-js, protobufjs and node:http2)
+  // when it loads; runtime-executor never builds an image. Required on first use instead:
+  // the same module, the same exports, only later.
   {
     file: /[\\/]dockerode[\\/]lib[\\/]docker\.js$/,
     line: "withSession = require('./session'),",
-    lazy: "withSession = function () { return require('./session').apply(this, arguments); },",
+    patched: "withSession = function () { return require('./session').apply(this, arguments); },",
   },
 ];
-const lazyRequires = {
-  name: 'lazy-requires',
+const sourcePatches = {
+  name: 'source-patches',
   setup(b) {
-    for (const { file, line, lazy } of LAZY_REQUIRES) {
+    for (const { file, line, patched } of SOURCE_PATCHES) {
       b.onLoad({ filter: file }, async (args) => {
         const text = await readFile(args.path, 'utf8');
-        if (text.split(line).length !== 2) throw new Error(`${args.path}: "${line}" changed; see LAZY_REQUIRES in tools/build-service.mjs`);
-        return { contents: text.replace(line, lazy), loader: 'js' };
+        if (text.split(line).length !== 2) throw new Error(`${args.path}: "${line}" changed; see SOURCE_PATCHES in tools/build-service.mjs`);
+        return { contents: text.replace(line, patched), loader: 'js' };
       });
     }
-  },
-};
-
-// docker-modem formats every request it sends for its debug log, whether that log is on
-// or not: util.inspect of the request's options with showHidden and no depth limit. With
-// 100 pods that was 14 of runtime-executor's 116 MiB allocated a minute (the inspector's
-// sampling heap profile), and churn keeps V8's memory reducer from giving pages back. The
-// bundled modem.js formats only when DEBUG=modem turned its log on. The build fails if
-// the line is not found, so a docker-modem that changed it is looked at again.
-const modemDebugLazy = {
-  name: 'modem-debug-lazy',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]docker-modem[\\/]lib[\\/]modem\.js$/ }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      const call = "debug('Sending: %s', util.inspect(options, {";
-      if (text.split(call).length !== 2) throw new Error(`${args.path}: its request debug line changed; see modem-debug-lazy in tools/build-service.mjs`);
-      return { contents: text.replace(call, `debug.enabled && ${call}`), loader: 'js' };
-    });
   },
 };
 
@@ -140,7 +133,7 @@ const options = {
   logLevel: 'warning',
   // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
   external: ['*.node', 'cpu-features'],
-  plugins: [noSsh, httpRequired, lazyRequires, modemDebugLazy],
+  plugins: [noSsh, httpRequired, sourcePatches],
   // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
   // under dockerode): give the ESM bundle them, or node stops at the first use.
   banner: {

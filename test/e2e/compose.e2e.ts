@@ -128,8 +128,12 @@ async function shardsInLog(id: string, msgs: { reset: string; take: string; drop
  */
 async function rendezvousShares(ids: string[], reset: string, shards: number): Promise<number[][] | undefined> {
   const replicas = await replicaIds(ids, reset);
-  if (replicas.some((r) => r === undefined)) return undefined;
-  return replicas.map((r) => [...Array(shards).keys()].filter((s) => rendezvousOwner(shardKey(s), replicas as string[]) === r));
+  return replicas.every((r) => r !== undefined) ? sharesAmong(replicas, shards) : undefined;
+}
+
+/** The shards each replica id owns by rendezvous hashing among them all (ShardOwnership's computation). */
+function sharesAmong(replicas: string[], shards: number): number[][] {
+  return replicas.map((r) => [...Array(shards).keys()].filter((s) => rendezvousOwner(shardKey(s), replicas) === r));
 }
 
 /** Each replica's id, from the last `reset` line of its log (undefined while it has none). */
@@ -497,14 +501,20 @@ describe('a node under docker compose', () => {
     // replicas none of the eight in 2 × 2⁻⁸ ≈ 0.8 % of id draws (the product's design, not
     // a stuck hand-over): such a replica is restarted, which draws it a new id, until both own some.
     const reset = "sharing the node's status shards";
-    let owned = await waitFor("each status-reporter's replica id", () => rendezvousShares(ids, reset, STATUS_SHARDS));
+    const loggedIds = async (unlike?: (string | undefined)[]) => {
+      const replicas = await replicaIds(ids, reset);
+      return replicas.every((r, i) => r !== undefined && r !== unlike?.[i]) ? (replicas as string[]) : undefined;
+    };
+    let replicas = await waitFor("each status-reporter's replica id", () => loggedIds());
+    let owned = sharesAmong(replicas, STATUS_SHARDS);
     for (let draw = 1; owned.some((o) => o.length === 0); draw++) {
       expect(draw, `replica ids drawn: ${draw}`).toBeLessThanOrEqual(5);
       const empty = owned.findIndex((o) => o.length === 0);
-      const before = (await replicaIds(ids, reset))[empty];
       expect((await runCommand('docker', ['restart', ids[empty]!])).code).toBe(0);
-      await waitFor('the restarted replica logging its new id', async () => ((await replicaIds(ids, reset))[empty] !== before ? true : undefined), 30_000, 500);
-      owned = (await rendezvousShares(ids, reset, STATUS_SHARDS))!;
+      // Its old id must give way to a new one; the other's stays.
+      const stale = replicas.map((r, i) => (i === empty ? r : undefined));
+      replicas = await waitFor('the restarted replica logging its new id', () => loggedIds(stale), 30_000, 500);
+      owned = sharesAmong(replicas, STATUS_SHARDS);
     }
     const shares = await waitForSplit("the shards split between the two, each held once, by its rendezvous owner", ids, heldBy, owned);
     // Pods until each replica's shards have one (a replica owning one shard of eight takes

@@ -1,17 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { labEnv, runCommand, startPodTestNode, waitFor, type PodTestNode, type TestNode } from '@splitlet/testing';
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { podTestNames, runCommand, startPodTestNode, waitFor, type PodTestNode, type TestNode } from '@splitlet/testing';
 
 // Any replica may die at any moment: containers keep running, nothing is duplicated,
 // and what happened while a service was down is put right when it returns.
-const lab = labEnv();
-const suffix = randomBytes(3).toString('hex');
-const nodeName = `e2e-recover-${suffix}`;
-const namespace = `e2e-recover-${suffix}`;
-const admin = new KubeConfig();
-admin.loadFromFile(lab.adminKubeconfig);
-const core = admin.makeApiClient(CoreV1Api);
+const { nodeName, namespace } = podTestNames('e2e-recover');
 const podOf = (name: string): V1Pod => ({
   metadata: { name, namespace },
   spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [{ name: 'app', image: 'splitlet-lab/testbox:1', command: ['sleep', '3600'] }] },
@@ -21,13 +14,14 @@ const dockerIdsOf = async (uid: string) =>
 
 describe('recovery', () => {
   let pods: PodTestNode;
+  let core: CoreV1Api;
   let node: TestNode;
   // registrar too: without a Node object, the controller manager's pod GC force-deletes
   // the pods bound to the node 40–60 s after it first sees them (CI rehearsal 10 lost the
   // crash-looping pod so, mid-test). Separate processes: the tests kill one service.
   beforeAll(async () => {
     pods = await startPodTestNode({ nodeName, namespace }, { env: { SPLITLET_POD_RESYNC_MS: '1000' }, mode: 'separate' });
-    node = pods.node;
+    ({ core, node } = pods);
   });
   afterAll(async () => {
     await pods?.stop();

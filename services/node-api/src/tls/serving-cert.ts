@@ -1,8 +1,8 @@
 import { X509Certificate, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import { CertificatesV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '@splitlet/service';
 import type { Logger } from '@splitlet/telemetry';
+import type * as X509 from '@peculiar/x509';
 
 /** A serving certificate (PEM) and its key (PKCS#8 PEM). */
 export interface ServingCert {
@@ -17,8 +17,17 @@ export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 /** How often the CSR and the Node's addresses are looked at while waiting. */
 const POLL_MS = 1_000;
 
-// node:crypto's WebCrypto is the standard Crypto; the DOM typings only differ in name.
-x509.cryptoProvider.set(webcrypto as never);
+/**
+ * @peculiar/x509, loaded when a CSR is made (a new node, or a renewal at 70–90 % of the
+ * certificate's life): its ASN.1 schemas take ~23 ms of a start that keeps its
+ * certificate (issue 17, cold start).
+ */
+async function x509Module(): Promise<typeof X509> {
+  const x509 = await import('@peculiar/x509');
+  // node:crypto's WebCrypto is the standard Crypto; the DOM typings only differ in name.
+  x509.cryptoProvider.set(webcrypto as never);
+  return x509;
+}
 
 /**
  * The kubelet's serving certificate manager (serverTLSBootstrap): an EC P-256 key and
@@ -30,9 +39,10 @@ x509.cryptoProvider.set(webcrypto as never);
 export async function requestServingCert(kc: KubeConfig, nodeName: string, clock: Clock, logger: Logger, signal: AbortSignal): Promise<ServingCert> {
   const { dnsNames, ips } = await nodeAddresses(kc, nodeName, clock, logger, signal);
   const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const x509 = await x509Module();
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: `O=system:nodes, CN=system:node:${nodeName}`,
-    keys: keys as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0]["keys"],
+    keys: keys as Parameters<typeof X509.Pkcs10CertificateRequestGenerator.create>[0]["keys"],
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     extensions: [
       new x509.SubjectAlternativeNameExtension([...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...ips.map((value) => ({ type: 'ip' as const, value }))]),

@@ -79,6 +79,34 @@ const httpRequired = {
   },
 };
 
+// client-node imports fetch, Agent and ProxyAgent from undici; undici's index also
+// loads its mock agents, caches, WebSocket, EventSource, cookies and interceptors (65
+// modules more: ~20 ms of every start of a service that talks to the API server, and
+// their objects for the process's life). client-node's imports get those three from
+// undici's own modules instead: the same classes and the same fetch. An ES module, so a
+// name client-node imports and this does not export fails the build.
+const undiciForClientNode = {
+  name: 'undici-for-client-node',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) =>
+      /[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer) ? { path: 'undici', namespace: 'undici-for-client-node' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'undici-for-client-node' }, () => ({
+      contents: [
+        "import Agent from './lib/dispatcher/agent.js';",
+        "import ProxyAgent from './lib/dispatcher/proxy-agent.js';",
+        "import { fetch as fetchImpl } from './lib/web/fetch/index.js';",
+        // index.js's fetch, as it runs bundled (its stack-trace addition finds the
+        // bundle's own file in the error's stack already, and leaves it).
+        'const fetch = (input, init = undefined) => fetchImpl(input, init);',
+        'export { Agent, ProxyAgent, fetch };',
+      ].join('\n'),
+      resolveDir: join(root, 'node_modules', 'undici'),
+      loader: 'js',
+    }));
+  },
+};
+
 // Lines of bundled packages changed at build, each for a cost the services never need
 // to pay. Each line must be found exactly once, so a package's update that changes it
 // fails the build here and is looked at again.
@@ -90,26 +118,49 @@ const SOURCE_PATCHES = [
   // pages back. The bundled modem.js formats only when DEBUG=modem turned its log on.
   {
     file: /[\\/]docker-modem[\\/]lib[\\/]modem\.js$/,
-    line: "debug('Sending: %s', util.inspect(options, {",
-    patched: "debug.enabled && debug('Sending: %s', util.inspect(options, {",
+    edits: [["debug('Sending: %s', util.inspect(options, {", "debug.enabled && debug('Sending: %s', util.inspect(options, {"]],
   },
   // dockerode requires its BuildKit session (@grpc/grpc-js, protobufjs and node:http2)
   // when it loads; runtime-executor never builds an image. Required on first use instead:
   // the same module, the same exports, only later.
   {
     file: /[\\/]dockerode[\\/]lib[\\/]docker\.js$/,
-    line: "withSession = require('./session'),",
-    patched: "withSession = function () { return require('./session').apply(this, arguments); },",
+    edits: [["withSession = require('./session'),", "withSession = function () { return require('./session').apply(this, arguments); },"]],
+  },
+  // client-node loads its SOCKS proxy support (socks, socks-proxy-agent, ip-address)
+  // when it loads: 12 ms of every start of a service that talks to the API server, for a
+  // kubeconfig whose cluster has a socks:// proxy-url. Required on first use instead.
+  {
+    file: /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/,
+    edits: [
+      [
+        "import { SocksProxyAgent } from 'socks-proxy-agent';",
+        "const SocksProxyAgent = function (...args) { return new (require('socks-proxy-agent').SocksProxyAgent)(...args); };",
+      ],
+      ["import { SocksClient } from 'socks';", "const SocksClient = { createConnection: (...args) => require('socks').SocksClient.createConnection(...args) };"],
+    ],
+  },
+  // ... and its WebSocket client (ws), for exec, attach and port-forward, which no
+  // service calls as a client (node-api serves them, and loads ws for that itself).
+  {
+    file: /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]web-socket-handler\.js$/,
+    edits: [
+      ["import WebSocket from 'isomorphic-ws';", "const WebSocket = { get OPEN() { return require('isomorphic-ws').OPEN; } };"],
+      [": new WebSocket(uri, protocols, opts);", ": new (require('isomorphic-ws'))(uri, protocols, opts);"],
+    ],
   },
 ];
 const sourcePatches = {
   name: 'source-patches',
   setup(b) {
-    for (const { file, line, patched } of SOURCE_PATCHES) {
+    for (const { file, edits } of SOURCE_PATCHES) {
       b.onLoad({ filter: file }, async (args) => {
-        const text = await readFile(args.path, 'utf8');
-        if (text.split(line).length !== 2) throw new Error(`${args.path}: "${line}" changed; see SOURCE_PATCHES in tools/build-service.mjs`);
-        return { contents: text.replace(line, patched), loader: 'js' };
+        let text = await readFile(args.path, 'utf8');
+        for (const [line, patched] of edits) {
+          if (text.split(line).length !== 2) throw new Error(`${args.path}: "${line}" changed; see SOURCE_PATCHES in tools/build-service.mjs`);
+          text = text.replace(line, patched);
+        }
+        return { contents: text, loader: 'js' };
       });
     }
   },
@@ -133,7 +184,7 @@ const options = {
   logLevel: 'warning',
   // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
   external: ['*.node', 'cpu-features'],
-  plugins: [noSsh, httpRequired, sourcePatches],
+  plugins: [noSsh, httpRequired, undiciForClientNode, sourcePatches],
   // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
   // under dockerode): give the ESM bundle them, or node stops at the first use.
   banner: {

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
 
     // BENCH_NODE_ARGS: extra node flags for the prober (e.g. --max-old-space-size=64 to tell a leak from a lazy GC).
     const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, '--import', join(ROOT, 'services/prober/dist/instrumentation.js'), join(ROOT, 'services/prober/dist/main.js')], {
+    const child = spawn(process.execPath, [...nodeArgs, '--require', join(ROOT, 'services/prober/dist/instrumentation.js'), join(ROOT, 'services/prober/dist/main.js')], {
       env: { PATH: process.env['PATH'] ?? '', ...(await labBusEnv(NODE, 'prober')), NATS_URL, SPLITLET_NODE_NAME: NODE, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'warn', SPLITLET_PROBER_REPLICA_ID: 'bench' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

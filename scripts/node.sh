@@ -201,7 +201,8 @@ compose_down() {
 
 process_up() {
   local svc
-  for svc in "${services[@]}"; do [[ -f services/$svc/dist/main.js ]] || { bash scripts/setup.sh; break; }; done
+  # dist/package.json marks a CommonJS build (an older ES module dist is built again).
+  for svc in "${services[@]}"; do [[ -f services/$svc/dist/package.json ]] || { bash scripts/setup.sh; break; }; done
   settings
   mkdir -p "$lab_dir/logs" "$lab_dir/pids"
   # node-api keeps its CSR-issued serving certificate here, for its next start.
@@ -209,7 +210,7 @@ process_up() {
   for svc in "${services[@]}"; do
     local pidfile="$lab_dir/pids/node-$svc.pid"
     if alive "$pidfile"; then log "$svc already running (pid $(cat "$pidfile"))"; continue; fi
-    SPLITLET_NATS_CREDS=${SPLITLET_NATS_CREDS_DIR:+$SPLITLET_NATS_CREDS_DIR/$svc.creds} setsid nohup node "${node_flags[@]}" --import "./services/$svc/dist/instrumentation.js" \
+    SPLITLET_NATS_CREDS=${SPLITLET_NATS_CREDS_DIR:+$SPLITLET_NATS_CREDS_DIR/$svc.creds} setsid nohup node "${node_flags[@]}" --require "./services/$svc/dist/instrumentation.js" \
       "./services/$svc/dist/main.js" >>"$lab_dir/logs/node-$svc.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     log "$svc started (pid $!, log $lab_dir/logs/node-$svc.log)"
@@ -231,13 +232,13 @@ node_flags=(--max-semi-space-size=2)
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 
 single_up() {
-  [[ -f services/all-in-one/dist/main.js ]] || bash scripts/setup.sh
+  [[ -f services/all-in-one/dist/package.json ]] || bash scripts/setup.sh
   settings
   mkdir -p "$lab_dir/logs" "$lab_dir/pids"
   export SPLITLET_CERT_DIR=${SPLITLET_CERT_DIR:-$lab_dir/node-api-pki/${SPLITLET_NODE_NAME//./_}}
   local pidfile="$lab_dir/pids/node-all-in-one.pid"
   if alive "$pidfile"; then log "the all-in-one node is already running (pid $(cat "$pidfile"))"; else
-    setsid nohup node "${node_flags[@]}" --import ./services/all-in-one/dist/instrumentation.js ./services/all-in-one/dist/main.js \
+    setsid nohup node "${node_flags[@]}" --require ./services/all-in-one/dist/instrumentation.js ./services/all-in-one/dist/main.js \
       >>"$lab_dir/logs/node-all-in-one.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     log "all-in-one started: ${SPLITLET_SERVICES:-${services[*]}} (pid $!, log $lab_dir/logs/node-all-in-one.log)"

@@ -42,7 +42,7 @@ const allInOne = {
     "import 'reflect-metadata';",
     "import { runAllInOne } from '@splitlet/service';",
     ...SERVICES.map((s, i) => `import { spec as s${i} } from './services/${s}/src/service';`),
-    `await runAllInOne([${SERVICES.map((_, i) => `s${i}`).join(', ')}]);`,
+    `void runAllInOne([${SERVICES.map((_, i) => `s${i}`).join(', ')}]);`,
   ].join('\n'),
   instrumentation: [
     "import { enableCompileCache } from 'node:module';",
@@ -65,17 +65,18 @@ const noSsh = {
 
 // node:http imported as an ES module makes node build its ES module facade, which reads
 // every export, and so loads node's own bundled undici (its WebSocket, MessageEvent
-// getters): 14 ms of every start, and ~7.5 MiB of RSS for the process's life (4.6 MiB of
-// the node binary's pages, 2.9 anonymous), for nothing. client-node and agent-base import
-// it; OpenTelemetry's OTLP exporter imports it dynamically, at its first export. Required
-// instead (the banner's require), node:http loads as it does for CommonJS.
+// getters): 14 ms of a start, and ~7.5 MiB of RSS for the process's life (4.6 MiB of the
+// node binary's pages, 2.9 anonymous). The bundles are CommonJS, so their static imports
+// are require()s; OpenTelemetry's OTLP exporter still imports node:http (or node:https)
+// dynamically, at its first export, and an import() would also start node's ES module
+// loader. Required instead, as every other import is.
 const httpRequired = {
   name: 'http-required',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?http$/ }, (args) =>
-      args.kind === 'import-statement' || args.kind === 'dynamic-import' ? { path: 'node:http', namespace: 'http-required' } : undefined,
+    b.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: `node:${args.path.replace(/^node:/, '')}`, namespace: 'http-required' } : undefined,
     );
-    b.onLoad({ filter: /.*/, namespace: 'http-required' }, () => ({ contents: "module.exports = require('node:http');", loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'http-required' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
   },
 };
 
@@ -170,7 +171,11 @@ const entry = (file, contents) => ({ contents, resolveDir: root, sourcefile: fil
 const options = {
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  // CommonJS, not an ES module: node loads a script without its ES module loader (the
+  // module job, linking, and a facade for each node: module imported, which reads every
+  // export of it). Measured on registrar, from exec to its first NATS attempt: ~15 ms
+  // less (issue 17, cold start). dist/package.json says so to node.
+  format: 'cjs',
   target: 'node24',
   sourcemap: true,
   // Whitespace and syntax minified, names kept: V8 holds the bundle's source in memory
@@ -185,18 +190,6 @@ const options = {
   // Native add-ons are optional for the packages that load them (ssh2, cpu-features).
   external: ['*.node', 'cpu-features'],
   plugins: [noSsh, httpRequired, undiciForClientNode, sourcePatches],
-  // Bundled CommonJS packages call require() and read __dirname/__filename (ssh2,
-  // under dockerode): give the ESM bundle them, or node stops at the first use.
-  banner: {
-    js: [
-      "import { createRequire as __splitletRequire } from 'node:module';",
-      "import { fileURLToPath as __splitletFileURLToPath } from 'node:url';",
-      "import { dirname as __splitletDirname } from 'node:path';",
-      'const require = __splitletRequire(import.meta.url);',
-      'const __filename = __splitletFileURLToPath(import.meta.url);',
-      'const __dirname = __splitletDirname(__filename);',
-    ].join(' '),
-  },
 };
 // The instrumentation module takes the packages' ES module builds where they have one
 // (OpenTelemetry's): esbuild drops what is not used from those (868 → 3xx KiB: the
@@ -224,6 +217,7 @@ if (name === 'all-in-one') {
   await build({ ...instrumentationOptions, entryPoints: [join(dir, 'src/instrumentation.ts')], outdir });
 }
 
+await writeFile(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
 for (const file of ['main.js', 'instrumentation.js']) {
   const path = join(outdir, file);
   const text = await readFile(path, 'utf8');

@@ -67,7 +67,7 @@ export async function coldStart(ctx: BenchContext, opts: ColdStartOptions): Prom
     title: 'Cold start',
     figures,
     notes: [
-      'From the spawn of `node --max-semi-space-size=2 --import <service>/instrumentation.js <service>/main.js` (tracing on) to the first PING answer of that service for this node, polled every ~5 ms by the harness over NATS.',
+      'From the spawn of `node --max-semi-space-size=2 --require <service>/instrumentation.js <service>/main.js` (tracing on) to the first PING answer of that service for this node, polled every ~5 ms by the harness over NATS.',
       'PING answers once the service is connected to NATS and has added its micro service, before its own parts are wired (a watch listed, a stream consumed).',
     ],
     startedAt: startedAt.toISOString(),

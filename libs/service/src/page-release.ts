@@ -111,8 +111,10 @@ export function processProbe(): PageReleaseProbe {
       return delta.utilization;
     },
     collect: async () => {
-      // An in-process session: no port is opened, and it is closed again at once.
-      const { Session } = await import('node:inspector');
+      // An in-process session: no port is opened, and it is closed again at once. Loaded
+      // here, not at start, and as node's own module (the bundles are CommonJS: an
+      // import() would start node's ES module loader for it).
+      const { Session } = process.getBuiltinModule('node:inspector');
       const session = new Session();
       session.connect();
       try {

@@ -32,7 +32,7 @@ let providers: BasicTracerProvider[] = [];
  * Starts tracing: spans to OTLP over HTTP/protobuf (OTEL_EXPORTER_OTLP_ENDPOINT,
  * default http://localhost:4318), W3C trace context and baggage, the active span kept
  * in AsyncLocalStorage. Call it from the service's instrumentation module, loaded with
- * `node --import` before anything else. OTEL_SDK_DISABLED=true turns it off (the API
+ * `node --require` before anything else. OTEL_SDK_DISABLED=true turns it off (the API
  * then hands out no-op spans).
  *
  * The trace SDK's parts, not @opentelemetry/sdk-node: that one loads every exporter

@@ -64,7 +64,7 @@ export function serviceView(shared: ServiceProcess, name: string): ServiceProces
 export function startServiceProcess(name: string, env: Record<string, string>): ServiceProcess {
   const dist = join(workspaceRoot(), 'services', name, 'dist');
   // The V8 and glibc settings production runs with (scripts/node.sh, services/Dockerfile).
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--import', join(dist, 'instrumentation.js'), join(dist, 'main.js')], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--require', join(dist, 'instrumentation.js'), join(dist, 'main.js')], {
     env: { PATH: process.env['PATH'] ?? '', OTEL_SDK_DISABLED: 'true', MALLOC_ARENA_MAX: '2', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,4 +1,4 @@
-// Loaded with `node --import` before the service's code, so tracing is on first.
+// Loaded with `node --require` before the service's code, so tracing is on first.
 import { enableCompileCache } from 'node:module';
 import { startTelemetry } from '@splitlet/telemetry';
 

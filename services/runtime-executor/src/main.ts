@@ -2,4 +2,4 @@ import 'reflect-metadata';
 import { runService } from '@splitlet/service';
 import { spec } from './service';
 
-await runService(spec);
+void runService(spec);

@@ -81,7 +81,7 @@ const httpRequired = {
 };
 
 // client-node imports fetch, Agent and ProxyAgent from undici; undici's index also
-// loads its mock agents, caches, WebSocket, EventSource, cookies and interceptors (65
+// loads its mock agents, caches, WebSocket, EventSource, cookies and interceptors (~60
 // modules more: ~20 ms of every start of a service that talks to the API server, and
 // their objects for the process's life). client-node's imports get those three from
 // undici's own modules instead: the same classes and the same fetch. An ES module, so a
@@ -94,9 +94,14 @@ const undiciForClientNode = {
     );
     b.onLoad({ filter: /.*/, namespace: 'undici-for-client-node' }, () => ({
       contents: [
+        "import Dispatcher from './lib/dispatcher/dispatcher.js';",
+        "import api from './lib/api/index.js';",
         "import Agent from './lib/dispatcher/agent.js';",
         "import ProxyAgent from './lib/dispatcher/proxy-agent.js';",
         "import { fetch as fetchImpl } from './lib/web/fetch/index.js';",
+        // As index.js does: a dispatcher's request, stream, pipeline, upgrade and connect
+        // (ProxyAgent opens its tunnel with connect).
+        'Object.assign(Dispatcher.prototype, api);',
         // index.js's fetch, as it runs bundled (its stack-trace addition finds the
         // bundle's own file in the error's stack already, and leaves it).
         'const fetch = (input, init = undefined) => fetchImpl(input, init);',

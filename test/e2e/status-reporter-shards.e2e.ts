@@ -74,8 +74,14 @@ describe('status-reporter replicas', () => {
     for (let i = 0; i < 6; i++) uids.set(`before-${i}`, await create(`before-${i}`));
     for (const name of uids.keys()) await running(name, 60_000);
     // Each status write is a debug line ('pod status patched') of the second replica (at debug level).
+    // The line is written once the API has answered the patch, and reaches this process
+    // through a pipe: a pod can read Running here before its writer's line arrives (CI
+    // rehearsal 14: before-5 Running, its line not yet read). So wait for the lines of the
+    // second's pods, then compare: a pod of the first's shards written by the second fails.
     const ofSecond = [...uids].filter(([, uid]) => SECOND_SHARDS.includes(statusShardOf(uid))).map(([name]) => `${namespace}/${name}`);
-    expect([...patched(second)].filter((p) => p.includes('/before-')).sort()).toEqual(ofSecond.sort());
+    const written = () => [...patched(second!)].filter((p) => p.includes('/before-')).sort();
+    await waitFor('the second replica logged its pods\' status writes', async () => (ofSecond.every((p) => written().includes(p)) ? true : undefined), 10_000).catch(() => undefined);
+    expect(written()).toEqual(ofSecond.sort());
   });
 
   it("status-reporter - the second replica killed (SIGKILL): the first takes its shards within a lease of its last heartbeat; a pod of those shards created meanwhile gets its status and each of its Events once", async () => {

@@ -50,7 +50,7 @@ describe('upstream NodeConformance, quick subset', () => {
       expect(check.passed).toBe(list.length);
       expect(code, `run.sh exit (log: ${log})`).toBe(0);
     },
-    // Ceiling, not the expected time (~4 min warm): on a new machine the wait for the
+    // Ceiling, not the expected time (~2.5 min warm): on a new machine the wait for the
     // e2e binaries' first build is in it.
     75 * 60_000,
   );

@@ -46,7 +46,7 @@ export default defineConfig({
         extends: true,
         test: {
           // Upstream's quick NodeConformance subset (conformance/quick.e2e.ts: its own
-          // node, ginkgo in two processes), after the e2e files, alone on the machine.
+          // node, ginkgo in four processes), after the e2e files, alone on the machine.
           name: 'e2e-conformance',
           root: 'conformance',
           include: ['quick.e2e.ts'],

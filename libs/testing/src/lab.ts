@@ -40,17 +40,25 @@ export async function kubectl(kubeconfig: string, args: string[], input?: string
   return runCommand(labBinary('kubectl'), ['--kubeconfig', kubeconfig, ...args], input);
 }
 
-/** Runs a command; never throws on a non-zero exit. */
+/**
+ * Runs a command; never throws on a non-zero exit. `input` goes to its stdin; a command
+ * that exits before reading all of it (EPIPE) is not an error: its exit code and output
+ * are the result. Any other failure to write it is added to stderr.
+ */
 export async function runCommand(file: string, args: string[], input?: string): Promise<CommandResult> {
   const p = run(file, args, { maxBuffer: 64 * 1024 * 1024 });
+  let stdinError = '';
   if (input !== undefined) {
+    p.child.stdin?.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') stdinError = `\n[runCommand] writing stdin: ${err.message}\n`;
+    });
     p.child.stdin?.end(input);
   }
   try {
     const { stdout, stderr } = await p;
-    return { code: 0, stdout, stderr };
+    return { code: 0, stdout, stderr: stderr + stdinError };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: (e.stderr ?? '') + stdinError };
   }
 }

@@ -36,5 +36,8 @@ node -e '
   const skipped = r.numPendingTests + r.numTodoTests;
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$PWD/$results"
+# A run can fail with every test passed: vitest counts an unhandled error (thrown outside
+# any test) as a failure of the run, and says so above its summary ("Errors  1 error").
+((status == 0)) || log "vitest exited $status; its summary above says why (failed tests, or errors outside the tests)"
 log "done in $((SECONDS - started)) s"
 exit "$status"
